@@ -1,0 +1,36 @@
+//! One module per subcommand. Each takes its parsed arguments and the global options.
+
+pub mod events;
+pub mod init;
+pub mod report;
+pub mod serve;
+
+use tokenwatch_store::{EventFilter, Store};
+
+use crate::cli::FilterArgs;
+use crate::settings;
+
+/// Opens the configured database (creating and migrating it if needed).
+pub async fn open_store(global: &crate::cli::GlobalArgs) -> anyhow::Result<(Store, settings::Loaded)> {
+    let loaded = settings::load(global.config.as_deref(), global.db.as_deref())?;
+    let url = settings::database_url(&loaded.config)?;
+    let store = Store::open(&url).await?;
+    Ok((store, loaded))
+}
+
+/// Turns CLI filter flags into a store filter, with the API's parsing and messages.
+pub fn filter_from(args: &FilterArgs) -> anyhow::Result<EventFilter> {
+    let query = tokenwatch_server::api::events::EventsQuery {
+        since: args.since.clone(),
+        until: args.until.clone(),
+        provider: args.provider.clone(),
+        model: args.model.clone(),
+        source: args.source.clone(),
+        tag: args.tag.clone(),
+        ..Default::default()
+    };
+    let (filter, _) = query
+        .to_filter(tokenwatch_server::proxy::now_ms())
+        .map_err(|e| anyhow::anyhow!("--{e}"))?;
+    Ok(filter)
+}

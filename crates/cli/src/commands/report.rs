@@ -1,0 +1,120 @@
+//! `tokenwatch report`: totals for a period, grouped.
+
+use serde::Serialize;
+use tokenwatch_core::Micros;
+use tokenwatch_store::{GroupBy, TotalsRow};
+
+use crate::cli::{GlobalArgs, GroupByArg, ReportArgs};
+use crate::commands::{filter_from, open_store};
+use crate::table::Table;
+
+#[derive(Serialize)]
+struct ReportRow<'a> {
+    key: &'a str,
+    events: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cache_read_tokens: i64,
+    cache_write_5m_tokens: i64,
+    cache_write_1h_tokens: i64,
+    reasoning_tokens: i64,
+    cost_micros: i64,
+    cost_usd: String,
+    unpriced_events: i64,
+}
+
+impl<'a> From<&'a TotalsRow> for ReportRow<'a> {
+    fn from(r: &'a TotalsRow) -> Self {
+        Self {
+            key: &r.key,
+            events: r.events,
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            cache_read_tokens: r.cache_read_tokens,
+            cache_write_5m_tokens: r.cache_write_5m_tokens,
+            cache_write_1h_tokens: r.cache_write_1h_tokens,
+            reasoning_tokens: r.reasoning_tokens,
+            cost_micros: r.cost_micros,
+            cost_usd: Micros(r.cost_micros).to_decimal_string(),
+            unpriced_events: r.unpriced_events,
+        }
+    }
+}
+
+pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<String> {
+    let (store, _) = open_store(global).await?;
+    let mut filter_args = args.filter.clone();
+    if filter_args.since.is_none() {
+        filter_args.since = Some("30d".to_owned());
+    }
+    let filter = filter_from(&filter_args)?;
+    let group = match args.by {
+        GroupByArg::Model => GroupBy::Model,
+        GroupByArg::Provider => GroupBy::Provider,
+        GroupByArg::Source => GroupBy::Source,
+        GroupByArg::Project => GroupBy::Project,
+    };
+    let rows = store.totals(&filter, group).await?;
+    let view: Vec<ReportRow<'_>> = rows.iter().map(ReportRow::from).collect();
+    if args.json {
+        let total_micros: i64 = rows.iter().map(|r| r.cost_micros).sum();
+        let doc = serde_json::json!({
+            "since": filter.since_ms.map(tokenwatch_server::api::events::rfc3339_ms),
+            "until": filter.until_ms.map(tokenwatch_server::api::events::rfc3339_ms),
+            "group_by": format!("{:?}", args.by).to_lowercase(),
+            "rows": view,
+            "total_cost_micros": total_micros,
+            "total_cost_usd": Micros(total_micros).to_decimal_string(),
+        });
+        return Ok(serde_json::to_string_pretty(&doc)?);
+    }
+    if rows.is_empty() {
+        return Ok("no events in this period. Point an SDK at `tokenwatch serve` (e.g. ANTHROPIC_BASE_URL=http://127.0.0.1:4100/anthropic) and make a call.".to_owned());
+    }
+    let mut table = Table::new(&["", "events", "input", "output", "cache read", "cache write", "cost (USD)"]);
+    let mut total = 0i64;
+    for r in &rows {
+        total += r.cost_micros;
+        let cost = if r.unpriced_events > 0 {
+            format!("{} (+{} unpriced)", money(r.cost_micros), r.unpriced_events)
+        } else {
+            money(r.cost_micros)
+        };
+        table.row(vec![
+            r.key.clone(),
+            r.events.to_string(),
+            r.input_tokens.to_string(),
+            r.output_tokens.to_string(),
+            r.cache_read_tokens.to_string(),
+            (r.cache_write_5m_tokens + r.cache_write_1h_tokens).to_string(),
+            cost,
+        ]);
+    }
+    table.row(vec!["total".into(), String::new(), String::new(), String::new(), String::new(), String::new(), money(total)]);
+    Ok(table.render())
+}
+
+/// Dollars to the cent, with sub-cent precision when the amount is tiny.
+pub fn money(micros: i64) -> String {
+    if micros != 0 && micros.abs() < 10_000 {
+        format!("${}", Micros(micros).to_decimal_string())
+    } else {
+        let cents = (micros.abs() + 5_000) / 10_000;
+        let sign = if micros < 0 { "-" } else { "" };
+        format!("{sign}${}.{:02}", cents / 100, cents % 100)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::money;
+
+    #[test]
+    fn money_to_the_cent_or_finer() {
+        assert_eq!(money(0), "$0.00");
+        assert_eq!(money(1_234_567), "$1.23");
+        assert_eq!(money(1_235_000), "$1.24");
+        assert_eq!(money(-2_500_000), "-$2.50");
+        assert_eq!(money(4_321), "$0.004321");
+    }
+}

@@ -1,0 +1,146 @@
+//! Loading the configuration: built-in defaults → `tokenwatch.toml` → `TOKENWATCH_SECTION__KEY`
+//! environment variables → command-line flags.
+//!
+//! Unknown keys in the file are errors naming the key and the file. Environment variables are
+//! read only when their first segment is a real section, so unrelated `TOKENWATCH_*` variables
+//! (e.g. a test harness's) are ignored; a `TOKENWATCH_X__Y` with an unknown section is warned
+//! about, since it is almost certainly a typo.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use tokenwatch_server::config::{Config, builtin_providers};
+
+const SECTIONS: &[&str] = &["server", "database", "recording", "providers"];
+
+/// The loaded configuration and the file it came from, if any.
+pub struct Loaded {
+    pub config: Config,
+    pub file: Option<PathBuf>,
+}
+
+/// Project directories (data and config) for this platform.
+pub fn dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("dev", "tokenwatch", "tokenwatch")
+}
+
+fn find_file(explicit: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
+    if let Some(path) = explicit {
+        if !path.is_file() {
+            bail!("config file {} does not exist (create one with `tokenwatch init --path {}`)", path.display(), path.display());
+        }
+        return Ok(Some(path.to_owned()));
+    }
+    let local = PathBuf::from("tokenwatch.toml");
+    if local.is_file() {
+        return Ok(Some(local));
+    }
+    Ok(dirs().map(|d| d.config_dir().join("tokenwatch.toml")).filter(|p| p.is_file()))
+}
+
+/// Loads and validates the configuration.
+pub fn load(explicit: Option<&Path>, db_flag: Option<&str>) -> anyhow::Result<Loaded> {
+    let defaults = Config { providers: builtin_providers(), ..Config::default() };
+    let mut figment = Figment::from(Serialized::defaults(defaults));
+    let file = find_file(explicit)?;
+    if let Some(path) = &file {
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    warn_unknown_env();
+    figment = figment.merge(
+        Env::prefixed("TOKENWATCH_")
+            .split("__")
+            .filter(|key| SECTIONS.iter().any(|s| key.as_str().starts_with(&format!("{s}__")))),
+    );
+    let mut config: Config = figment.extract().map_err(|e| anyhow::anyhow!(describe(e)))?;
+    if let Some(db) = db_flag {
+        config.database.url = db.to_owned();
+    }
+    config.validate().with_context(|| match &file {
+        Some(p) => format!("invalid configuration (file {})", p.display()),
+        None => "invalid configuration".to_owned(),
+    })?;
+    Ok(Loaded { config, file })
+}
+
+/// Every figment error, one per line, each naming its key and where the value came from.
+fn describe(err: figment::Error) -> String {
+    let lines: Vec<String> = err.into_iter().map(|e| format!("configuration error: {e}")).collect();
+    lines.join("\n")
+}
+
+fn warn_unknown_env() {
+    for (key, _) in std::env::vars() {
+        let Some(rest) = key.strip_prefix("TOKENWATCH_") else { continue };
+        let Some((section, _)) = rest.split_once("__") else { continue };
+        if !SECTIONS.contains(&section.to_ascii_lowercase().as_str()) {
+            tracing::warn!(variable = %key, "ignoring environment variable: '{section}' is not a configuration section ({})", SECTIONS.join(", "));
+        }
+    }
+}
+
+/// The database URL to use: the configured one, or a SQLite file in the data directory.
+pub fn database_url(config: &Config) -> anyhow::Result<String> {
+    if !config.database.url.trim().is_empty() {
+        return Ok(config.database.url.trim().to_owned());
+    }
+    let dirs = dirs().context("cannot find a home directory for the default database; pass --db PATH")?;
+    Ok(dirs.data_dir().join("tokenwatch.db").display().to_string())
+}
+
+/// Where events spill when the database cannot take them.
+pub fn spill_path(config: &Config, db_url: &str) -> anyhow::Result<PathBuf> {
+    if !config.recording.spill_path.trim().is_empty() {
+        return Ok(PathBuf::from(config.recording.spill_path.trim()));
+    }
+    let is_pg = db_url.starts_with("postgres://") || db_url.starts_with("postgresql://");
+    let sqlite_path = db_url.strip_prefix("sqlite://").unwrap_or(db_url);
+    if !is_pg && !sqlite_path.starts_with("sqlite:") && !sqlite_path.is_empty() {
+        let parent = Path::new(sqlite_path).parent().map(Path::to_owned).unwrap_or_default();
+        return Ok(parent.join("tokenwatch-spill.jsonl"));
+    }
+    let dirs = dirs().context("cannot find a data directory for the spill file; set recording.spill_path")?;
+    Ok(dirs.data_dir().join("tokenwatch-spill.jsonl"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spill_sits_next_to_sqlite() {
+        let c = Config::default();
+        assert_eq!(spill_path(&c, "/tmp/x/tw.db").unwrap(), PathBuf::from("/tmp/x/tokenwatch-spill.jsonl"));
+        assert_eq!(spill_path(&c, "sqlite:///tmp/y/tw.db").unwrap(), PathBuf::from("/tmp/y/tokenwatch-spill.jsonl"));
+        assert_eq!(spill_path(&c, "tw.db").unwrap(), PathBuf::from("tokenwatch-spill.jsonl"));
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tw.toml");
+        std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n").unwrap();
+        let err = load(Some(&path), None).err().unwrap().to_string();
+        assert!(err.contains("lisen"), "{err}");
+        assert!(err.contains("tw.toml"), "{err}");
+    }
+
+    #[test]
+    fn file_merges_over_builtin_providers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tw.toml");
+        std::fs::write(
+            &path,
+            "[providers.anthropic]\nbase_url = \"http://127.0.0.1:9\"\n[providers.groq]\nkind = \"openai\"\nbase_url = \"https://api.groq.com/openai\"\n",
+        )
+        .unwrap();
+        let loaded = load(Some(&path), Some("/tmp/t.db")).unwrap();
+        let p = &loaded.config.providers;
+        assert_eq!(p["anthropic"].base_url, "http://127.0.0.1:9");
+        assert_eq!(p["openai"].base_url, "https://api.openai.com");
+        assert_eq!(p["groq"].timeout_secs, 600);
+        assert_eq!(loaded.config.database.url, "/tmp/t.db");
+    }
+}

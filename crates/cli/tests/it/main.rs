@@ -1,0 +1,8 @@
+//! End-to-end tests of the real `tokenwatch` binary: it is started on port 0 against an upstream
+//! written here on raw TCP, so every byte, split, reset and disconnect is under the test's control.
+
+mod cli;
+mod faults;
+mod harness;
+mod proxy;
+mod upstream;

@@ -1,0 +1,95 @@
+//! Money as integers: `Micros` is an amount in micro-USD (1 USD = 1_000_000).
+//!
+//! Floating point never touches a stored amount. Formatting to a decimal string is exact.
+
+use std::fmt;
+
+/// An amount of US dollars in millionths of a dollar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Micros(pub i64);
+
+impl Micros {
+    /// Exact decimal representation with six fractional digits, e.g. `0.012345`.
+    pub fn to_decimal_string(self) -> String {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        format!("{sign}{}.{:06}", abs / 1_000_000, abs % 1_000_000)
+    }
+
+    /// Parse a decimal USD string ("12", "0.5", "-3.141592") into micro-USD, exactly.
+    /// More than six fractional digits are rejected rather than silently rounded.
+    pub fn parse_usd(text: &str) -> Result<Self, MoneyError> {
+        let t = text.trim();
+        let (neg, digits) = match t.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, t.strip_prefix('+').unwrap_or(t)),
+        };
+        let (whole, frac) = match digits.split_once('.') {
+            Some((w, f)) => (w, f),
+            None => (digits, ""),
+        };
+        let valid = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if (whole.is_empty() && frac.is_empty()) || !valid(whole) || !valid(frac) {
+            return Err(MoneyError::NotANumber(text.to_owned()));
+        }
+        if frac.len() > 6 {
+            return Err(MoneyError::TooPrecise(text.to_owned()));
+        }
+        let whole: i64 = if whole.is_empty() {
+            0
+        } else {
+            whole
+                .parse()
+                .map_err(|_| MoneyError::OutOfRange(text.to_owned()))?
+        };
+        let frac_micros: i64 = format!("{frac:0<6}")
+            .parse()
+            .map_err(|_| MoneyError::NotANumber(text.to_owned()))?;
+        let value = whole
+            .checked_mul(1_000_000)
+            .and_then(|w| w.checked_add(frac_micros))
+            .ok_or_else(|| MoneyError::OutOfRange(text.to_owned()))?;
+        Ok(Micros(if neg { -value } else { value }))
+    }
+}
+
+impl fmt::Display for Micros {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_decimal_string())
+    }
+}
+
+/// Why a money string was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MoneyError {
+    #[error("'{0}' is not a decimal amount of USD")]
+    NotANumber(String),
+    #[error("'{0}' has more than 6 decimal places (amounts are kept to the micro-dollar)")]
+    TooPrecise(String),
+    #[error("'{0}' is out of range")]
+    OutOfRange(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_exactly() {
+        assert_eq!(Micros(0).to_decimal_string(), "0.000000");
+        assert_eq!(Micros(1).to_decimal_string(), "0.000001");
+        assert_eq!(Micros(12_345_678).to_decimal_string(), "12.345678");
+        assert_eq!(Micros(-1_500_000).to_decimal_string(), "-1.500000");
+    }
+
+    #[test]
+    fn parses_exactly() {
+        assert_eq!(Micros::parse_usd("12"), Ok(Micros(12_000_000)));
+        assert_eq!(Micros::parse_usd("0.5"), Ok(Micros(500_000)));
+        assert_eq!(Micros::parse_usd(".25"), Ok(Micros(250_000)));
+        assert_eq!(Micros::parse_usd("-3.141592"), Ok(Micros(-3_141_592)));
+        assert!(matches!(Micros::parse_usd("1.0000001"), Err(MoneyError::TooPrecise(_))));
+        assert!(matches!(Micros::parse_usd("abc"), Err(MoneyError::NotANumber(_))));
+        assert!(matches!(Micros::parse_usd(""), Err(MoneyError::NotANumber(_))));
+    }
+}

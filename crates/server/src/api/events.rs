@@ -1,0 +1,240 @@
+//! `GET /api/v1/events`: recorded events, newest first, filtered and paginated.
+//!
+//! [`EventView`] is THE public shape of an event: the API, `tokenwatch events --json` and the
+//! exports all use it, so a field means the same everywhere.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::{Deserialize, Serialize};
+use tokenwatch_core::{Micros, UsageEvent};
+use tokenwatch_store::{EventFilter, Page};
+
+use super::params::{parse_tag, parse_time, parse_usd};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::proxy::now_ms;
+
+/// Largest page the API returns.
+pub const MAX_LIMIT: u32 = 1000;
+
+/// An event as the API and exports show it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventView {
+    pub id: String,
+    /// RFC 3339, UTC, millisecond precision.
+    pub ts: String,
+    pub ts_ms: i64,
+    pub source: String,
+    pub provider: String,
+    pub model: String,
+    pub endpoint: String,
+    pub project: Option<String>,
+    pub agent: Option<String>,
+    pub session_id: Option<String>,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_5m_tokens: i64,
+    pub cache_write_1h_tokens: i64,
+    pub reasoning_tokens: i64,
+    pub web_search_requests: i64,
+    pub total_tokens: i64,
+    /// Exact decimal USD string; `null` when unpriced.
+    pub cost_usd: Option<String>,
+    pub cost_micros: Option<i64>,
+    /// Tokens were used but the model has no price: the cost is unknown, not zero.
+    pub unpriced: bool,
+    pub price_version: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub ttft_ms: Option<i64>,
+    pub status: String,
+    pub http_status: Option<i64>,
+    pub stop_reason: Option<String>,
+    pub streamed: bool,
+    pub batch: bool,
+    pub request_bytes: i64,
+    pub response_bytes: i64,
+    pub messages_system: i64,
+    pub messages_user: i64,
+    pub messages_assistant: i64,
+    pub messages_tool: i64,
+    pub tools_offered: i64,
+    pub tools_used: Vec<String>,
+    pub system_chars: i64,
+    pub tools_chars: i64,
+    pub history_chars: i64,
+    pub new_input_chars: i64,
+    pub error_type: Option<String>,
+    pub upstream_request_id: Option<String>,
+    pub ratelimit_remaining_requests: Option<i64>,
+    pub ratelimit_remaining_tokens: Option<i64>,
+    /// `key=value` strings.
+    pub tags: Vec<String>,
+}
+
+/// RFC 3339 with milliseconds, UTC.
+pub fn rfc3339_ms(ts_ms: i64) -> String {
+    match jiff::Timestamp::from_millisecond(ts_ms) {
+        Ok(ts) => format!("{ts:.3}"),
+        Err(_) => ts_ms.to_string(),
+    }
+}
+
+impl From<&UsageEvent> for EventView {
+    fn from(e: &UsageEvent) -> Self {
+        let u = &e.usage;
+        Self {
+            id: e.id.clone(),
+            ts: rfc3339_ms(e.ts_ms),
+            ts_ms: e.ts_ms,
+            source: e.source.as_str().to_owned(),
+            provider: e.provider.clone(),
+            model: e.model.clone(),
+            endpoint: e.endpoint.clone(),
+            project: e.project.clone(),
+            agent: e.agent.clone(),
+            session_id: e.session_id.clone(),
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cache_read_tokens: u.cache_read_tokens,
+            cache_write_5m_tokens: u.cache_write_5m_tokens,
+            cache_write_1h_tokens: u.cache_write_1h_tokens,
+            reasoning_tokens: u.reasoning_tokens,
+            web_search_requests: u.web_search_requests,
+            total_tokens: u.total_tokens(),
+            cost_usd: e.cost_micros.map(|m| Micros(m).to_decimal_string()),
+            cost_micros: e.cost_micros,
+            unpriced: e.cost_micros.is_none(),
+            price_version: e.price_version.clone(),
+            duration_ms: e.duration_ms,
+            ttft_ms: e.ttft_ms,
+            status: e.status.as_str().to_owned(),
+            http_status: e.http_status,
+            stop_reason: e.stop_reason.clone(),
+            streamed: e.streamed,
+            batch: e.batch,
+            request_bytes: e.request_bytes,
+            response_bytes: e.response_bytes,
+            messages_system: e.shape.messages_system,
+            messages_user: e.shape.messages_user,
+            messages_assistant: e.shape.messages_assistant,
+            messages_tool: e.shape.messages_tool,
+            tools_offered: e.shape.tools_offered,
+            tools_used: e.tools_used.clone(),
+            system_chars: e.shape.system_chars,
+            tools_chars: e.shape.tools_chars,
+            history_chars: e.shape.history_chars,
+            new_input_chars: e.shape.new_input_chars,
+            error_type: e.error_type.clone(),
+            upstream_request_id: e.upstream_request_id.clone(),
+            ratelimit_remaining_requests: e.ratelimit_remaining_requests,
+            ratelimit_remaining_tokens: e.ratelimit_remaining_tokens,
+            tags: e.tags.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        }
+    }
+}
+
+/// Query parameters of `GET /api/v1/events`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub source: Option<String>,
+    pub status: Option<String>,
+    pub session: Option<String>,
+    pub project: Option<String>,
+    pub tag: Option<String>,
+    pub min_cost_usd: Option<String>,
+    pub max_cost_usd: Option<String>,
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventsPage {
+    pub events: Vec<EventView>,
+    /// Pass as `cursor` to get the next (older) page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl EventsQuery {
+    /// Turns the query into a store filter and page, naming any bad parameter.
+    pub fn to_filter(&self, now_ms: i64) -> Result<(EventFilter, Page), ApiError> {
+        let mut filter = EventFilter::default();
+        if let Some(s) = &self.since {
+            filter.since_ms = Some(parse_time("since", s, now_ms)?);
+        }
+        if let Some(s) = &self.until {
+            filter.until_ms = Some(parse_time("until", s, now_ms)?);
+        }
+        filter.provider = self.provider.clone();
+        filter.model = self.model.clone();
+        if let Some(s) = &self.source {
+            if tokenwatch_core::Source::parse(s).is_none() {
+                return Err(ApiError::bad(
+                    "source",
+                    format!("source: '{s}' is not one of proxy, claude_code, codex, csv, json, manual, provider_sync"),
+                ));
+            }
+            filter.source = Some(s.clone());
+        }
+        if let Some(s) = &self.status {
+            if tokenwatch_core::EventStatus::parse(s).is_none() {
+                return Err(ApiError::bad(
+                    "status",
+                    format!("status: '{s}' is not one of ok, upstream_error, stream_error, client_disconnected, upstream_reset, upstream_unreachable, timeout, refused"),
+                ));
+            }
+            filter.status = Some(s.clone());
+        }
+        filter.session_id = self.session.clone();
+        filter.project = self.project.clone();
+        if let Some(t) = &self.tag {
+            filter.tag = Some(parse_tag(t)?);
+        }
+        if let Some(s) = &self.min_cost_usd {
+            filter.min_cost_micros = Some(parse_usd("min_cost_usd", s)?);
+        }
+        if let Some(s) = &self.max_cost_usd {
+            filter.max_cost_micros = Some(parse_usd("max_cost_usd", s)?);
+        }
+        let limit = self.limit.unwrap_or(50);
+        if limit == 0 || limit > MAX_LIMIT {
+            return Err(ApiError::bad("limit", format!("limit: must be between 1 and {MAX_LIMIT}, got {limit}")));
+        }
+        let before = match &self.cursor {
+            Some(c) => Some(decode_cursor(c)?),
+            None => None,
+        };
+        let page = Page { limit, offset: self.offset.unwrap_or(0), before };
+        Ok((filter, page))
+    }
+}
+
+fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
+    cursor
+        .split_once('_')
+        .and_then(|(ts, id)| Some((ts.parse().ok()?, id.to_owned())))
+        .filter(|(_, id)| !id.is_empty())
+        .ok_or_else(|| ApiError::bad("cursor", "cursor: not a cursor returned by this API (use next_cursor from the previous page)"))
+}
+
+fn encode_cursor(event: &UsageEvent) -> String {
+    format!("{}_{}", event.ts_ms, event.id)
+}
+
+pub async fn list(State(app): State<Arc<AppState>>, query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<EventsPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
+    let (filter, page) = query.to_filter(now_ms())?;
+    let limit = page.limit as usize;
+    let events = app.store.list_events(&filter, &page).await?;
+    let next_cursor = (events.len() == limit).then(|| events.last().map(encode_cursor)).flatten();
+    Ok(Json(EventsPage { events: events.iter().map(EventView::from).collect(), next_cursor }))
+}

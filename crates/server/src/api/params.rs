@@ -1,0 +1,88 @@
+//! Parsing of common query parameters: times, money, tag filters.
+//!
+//! Every parser returns an error naming the parameter and showing an accepted form.
+
+use tokenwatch_core::Micros;
+
+use crate::error::ApiError;
+
+/// Parses a time: RFC 3339 (`2026-11-01T00:00:00Z`), a date (`2026-11-01`, midnight UTC),
+/// epoch milliseconds, or a duration back from `now_ms` (`90m`, `24h`, `7d`).
+pub fn parse_time(param: &'static str, text: &str, now_ms: i64) -> Result<i64, ApiError> {
+    let t = text.trim();
+    if let Ok(ms) = t.parse::<i64>() {
+        return Ok(ms);
+    }
+    if let Some(ms) = parse_ago(t) {
+        return Ok(now_ms - ms);
+    }
+    if let Ok(ts) = t.parse::<jiff::Timestamp>() {
+        return Ok(ts.as_millisecond());
+    }
+    if let Ok(date) = t.parse::<jiff::civil::Date>()
+        && let Ok(zoned) = date.to_zoned(jiff::tz::TimeZone::UTC)
+    {
+        return Ok(zoned.timestamp().as_millisecond());
+    }
+    Err(ApiError::bad(
+        param,
+        format!("{param}: '{t}' is not a time; use RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01), epoch milliseconds, or an age like 24h or 7d"),
+    ))
+}
+
+/// `90s`, `30m`, `24h`, `7d`, `2w` → milliseconds.
+pub fn parse_ago(text: &str) -> Option<i64> {
+    let unit_at = text.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = text.split_at(unit_at);
+    let n: i64 = n.parse().ok()?;
+    let unit_ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 604_800_000,
+        _ => return None,
+    };
+    n.checked_mul(unit_ms)
+}
+
+/// A `key=value` tag filter; a bare word means `tag=<word>`.
+pub fn parse_tag(text: &str) -> Result<(String, String), ApiError> {
+    let t = text.trim();
+    let (k, v) = t.split_once('=').unwrap_or(("tag", t));
+    if k.trim().is_empty() || v.trim().is_empty() {
+        return Err(ApiError::bad("tag", format!("tag: '{t}' must be key=value or a bare tag name")));
+    }
+    Ok((k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+}
+
+/// A USD amount as a decimal string.
+pub fn parse_usd(param: &'static str, text: &str) -> Result<i64, ApiError> {
+    Micros::parse_usd(text)
+        .map(|m| m.0)
+        .map_err(|e| ApiError::bad(param, format!("{param}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("since", "1700000000000", 0).unwrap(), 1_700_000_000_000);
+        assert_eq!(parse_time("since", "24h", 100_000_000).unwrap(), 100_000_000 - 86_400_000);
+        assert_eq!(parse_time("since", "2026-11-01", 0).unwrap(), 1_793_491_200_000);
+        assert_eq!(parse_time("since", "2026-11-01T00:00:01Z", 0).unwrap(), 1_793_491_201_000);
+        let err = parse_time("until", "yesterday", 0).unwrap_err().to_string();
+        assert!(err.starts_with("until: 'yesterday' is not a time"), "{err}");
+    }
+
+    #[test]
+    fn tags_and_money() {
+        assert_eq!(parse_tag("env=prod").unwrap(), ("env".into(), "prod".into()));
+        assert_eq!(parse_tag("urgent").unwrap(), ("tag".into(), "urgent".into()));
+        assert!(parse_tag("=x").is_err());
+        assert_eq!(parse_usd("min_cost_usd", "0.25").unwrap(), 250_000);
+        assert!(parse_usd("min_cost_usd", "lots").unwrap_err().to_string().starts_with("min_cost_usd:"));
+    }
+}

@@ -1,0 +1,128 @@
+//! The application: shared state, the router, and the serve loop with graceful shutdown.
+//!
+//! One port serves tokenwatch's own routes (`/healthz`, `/readyz`, `/metrics`, `/api/v1/…`) and,
+//! for every other path, the proxy. Shutdown (SIGTERM or Ctrl-C) stops accepting, lets in-flight
+//! responses finish, then drains the recording pipeline so no event is lost.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokenwatch_core::pricing::PriceTable;
+use tokenwatch_store::{Store, WriterHandle, WriterStats};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::proxy::{self, HttpClient, Routes, Upstream};
+use crate::recording::{Enricher, EventSink};
+use crate::{api, health};
+
+/// State shared by every handler.
+pub struct AppState {
+    pub config: Config,
+    pub routes: Routes,
+    pub client: HttpClient,
+    pub sink: EventSink,
+    pub store: Store,
+    pub writer_stats: WriterStats,
+    pub prices: Arc<PriceTable>,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// Builds the router over a state.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .nest("/api/v1", api::router())
+        .fallback(proxy::handle)
+        .with_state(state)
+}
+
+/// Everything `serve` needs that the CLI prepares.
+pub struct ServeParts {
+    pub config: Config,
+    pub store: Store,
+    pub writer: WriterHandle,
+    pub recorder: tokenwatch_store::Recorder,
+    pub prices: Arc<PriceTable>,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// Errors that stop the server from starting or running.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("provider '{0}' has a base_url that cannot be used")]
+    BadProvider(String),
+}
+
+/// Binds the listen address, calls `on_listening` with the bound address, serves until
+/// `shutdown` resolves, then drains in-flight responses and the recording pipeline.
+pub async fn serve(
+    parts: ServeParts,
+    on_listening: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let ServeParts { config, store, writer, recorder, prices, metrics } = parts;
+    let mut upstreams = Vec::with_capacity(config.providers.len());
+    for (name, cfg) in &config.providers {
+        upstreams.push(Upstream::new(name, cfg).ok_or_else(|| ServeError::BadProvider(name.clone()))?);
+    }
+    let enricher = Enricher { prices: Arc::clone(&prices), recorder };
+    let (sink, enrich_task) = EventSink::spawn(enricher, config.recording.queue_capacity);
+    let addr = config.server.listen;
+    let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+    let state = Arc::new(AppState {
+        routes: Routes::new(upstreams),
+        client: proxy::http_client(),
+        sink,
+        writer_stats: writer.stats(),
+        store,
+        prices,
+        metrics,
+        config,
+    });
+    on_listening(listener.local_addr()?);
+    let app = router(Arc::clone(&state));
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    // Every connection is closed: the sink's last clones go with the state.
+    drop(state);
+    if enrich_task.await.is_err() {
+        tracing::error!("the enrichment task panicked; events it held may be lost");
+    }
+    writer.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests and writing every recorded event");
+}

@@ -1,0 +1,282 @@
+//! Configuration: the shape of `tokenwatch.toml`.
+//!
+//! Loading (defaults → file → `TOKENWATCH_SECTION__KEY` environment) lives in the CLI; this module
+//! owns the types, their defaults and validation. Every struct rejects unknown keys so a typo is
+//! an error naming the key, never a silently ignored setting. Secrets (`api_key`) are redacted
+//! from `Debug` output.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+use tokenwatch_core::providers::ProviderKind;
+
+/// Paths that belong to tokenwatch itself; a provider may not be mounted there.
+pub const RESERVED_PREFIXES: &[&str] = &[
+    "api", "healthz", "readyz", "metrics", "v1", "v1beta", "assets", "static", "ui",
+];
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub recording: RecordingConfig,
+    /// Providers by mount name: `[providers.anthropic]` is served at `/anthropic/…`.
+    pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the proxy, API and dashboard listen on.
+    pub listen: SocketAddr,
+    /// Largest request body the proxy will read to extract usage facts (bytes). Larger bodies
+    /// on billable endpoints are refused with 413 in the provider's error format.
+    pub max_request_bytes: usize,
+    /// Largest non-streamed response body kept on the side to read usage from (bytes). Larger
+    /// responses are still forwarded in full; only their usage is not extracted.
+    pub max_capture_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4100)),
+            max_request_bytes: 64 * 1024 * 1024,
+            max_capture_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// SQLite path, `sqlite://…`, or `postgres://…`. Empty means the platform data directory.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingConfig {
+    /// Events waiting for the database before new ones spill to the spill file.
+    pub queue_capacity: usize,
+    /// Most events written in one transaction.
+    pub batch_max: usize,
+    /// Longest an event waits before its batch is written (milliseconds).
+    pub flush_interval_ms: u64,
+    /// Spill file; empty means `tokenwatch-spill.jsonl` next to the SQLite file (or in the data
+    /// directory for PostgreSQL).
+    pub spill_path: String,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 65_536,
+            batch_max: 512,
+            flush_interval_ms: 50,
+            spill_path: String::new(),
+        }
+    }
+}
+
+/// One upstream provider mounted at `/<name>/…`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Wire format: `anthropic`, `openai` (any OpenAI-compatible API) or `gemini`.
+    pub kind: ProviderKind,
+    /// Where requests go, e.g. `https://api.anthropic.com`. The path after `/<name>` is appended.
+    pub base_url: String,
+    /// Injected as the provider's auth header when the client sends none. Never stored or logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// Seconds to wait for response headers, and the longest gap between two body chunks.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// OpenAI-compatible streams: ask the upstream for the final usage chunk even when the
+    /// client did not, and strip that chunk from what the client receives.
+    #[serde(default)]
+    pub inject_stream_usage: bool,
+    /// Price overrides by model id, in USD per million tokens.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub prices: BTreeMap<String, PriceOverride>,
+}
+
+fn default_timeout_secs() -> u64 {
+    600
+}
+
+impl fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("kind", &self.kind)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("timeout_secs", &self.timeout_secs)
+            .field("inject_stream_usage", &self.inject_stream_usage)
+            .field("prices", &self.prices)
+            .finish()
+    }
+}
+
+/// A user's price for one model, USD per million tokens, written as decimal strings or numbers.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PriceOverride {
+    pub input: PriceValue,
+    pub output: PriceValue,
+    #[serde(default)]
+    pub cache_read: Option<PriceValue>,
+    #[serde(default)]
+    pub cache_write_5m: Option<PriceValue>,
+    #[serde(default)]
+    pub cache_write_1h: Option<PriceValue>,
+}
+
+/// A price as written in TOML: `3`, `0.075` or `"0.075"`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PriceValue {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Default for PriceValue {
+    fn default() -> Self {
+        PriceValue::Int(0)
+    }
+}
+
+impl PriceValue {
+    /// The decimal text of this price, for exact parsing.
+    pub fn as_decimal_text(&self) -> String {
+        match self {
+            PriceValue::Int(v) => v.to_string(),
+            PriceValue::Float(v) => format!("{v}"),
+            PriceValue::Text(v) => v.clone(),
+        }
+    }
+}
+
+impl ProviderConfig {
+    fn builtin(kind: ProviderKind, base_url: &str) -> Self {
+        Self {
+            kind,
+            base_url: base_url.to_owned(),
+            api_key: None,
+            timeout_secs: default_timeout_secs(),
+            inject_stream_usage: false,
+            prices: BTreeMap::new(),
+        }
+    }
+}
+
+/// The providers every installation has, with their public base URLs.
+pub fn builtin_providers() -> BTreeMap<String, ProviderConfig> {
+    BTreeMap::from([
+        ("anthropic".to_owned(), ProviderConfig::builtin(ProviderKind::Anthropic, "https://api.anthropic.com")),
+        ("openai".to_owned(), ProviderConfig::builtin(ProviderKind::Openai, "https://api.openai.com")),
+        (
+            "gemini".to_owned(),
+            ProviderConfig::builtin(ProviderKind::Gemini, "https://generativelanguage.googleapis.com"),
+        ),
+    ])
+}
+
+/// A configuration value that cannot work, named precisely.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("providers.{name}: the name '{name}' is reserved for tokenwatch's own routes ({reserved})")]
+    ReservedName { name: String, reserved: String },
+    #[error("providers.{name}: a provider name may use only a-z, 0-9, '-' and '_'")]
+    BadName { name: String },
+    #[error("providers.{name}.base_url: '{url}' is not an http:// or https:// URL")]
+    BadBaseUrl { name: String, url: String },
+    #[error("providers.{name}.timeout_secs: must be at least 1")]
+    BadTimeout { name: String },
+    #[error("recording.{field}: must be at least 1")]
+    BadRecording { field: &'static str },
+}
+
+impl Config {
+    /// Checks everything that serde cannot: names, URLs, ranges.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, provider) in &self.providers {
+            if RESERVED_PREFIXES.contains(&name.as_str()) {
+                return Err(ConfigError::ReservedName {
+                    name: name.clone(),
+                    reserved: RESERVED_PREFIXES.join(", "),
+                });
+            }
+            let name_ok = !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            if !name_ok {
+                return Err(ConfigError::BadName { name: name.clone() });
+            }
+            let url = provider.base_url.as_str();
+            let parsed = url.parse::<http::Uri>().ok();
+            let scheme_ok = parsed
+                .as_ref()
+                .is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some());
+            if !scheme_ok {
+                return Err(ConfigError::BadBaseUrl { name: name.clone(), url: url.to_owned() });
+            }
+            if provider.timeout_secs == 0 {
+                return Err(ConfigError::BadTimeout { name: name.clone() });
+            }
+        }
+        if self.recording.queue_capacity == 0 {
+            return Err(ConfigError::BadRecording { field: "queue_capacity" });
+        }
+        if self.recording.batch_max == 0 {
+            return Err(ConfigError::BadRecording { field: "batch_max" });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_provider(name: &str, url: &str) -> Config {
+        let mut config = Config::default();
+        config.providers = builtin_providers();
+        let mut p = ProviderConfig::builtin(ProviderKind::Openai, url);
+        p.timeout_secs = 5;
+        config.providers.insert(name.to_owned(), p);
+        config
+    }
+
+    #[test]
+    fn builtins_validate() {
+        assert!(with_provider("groq", "https://api.groq.com/openai").validate().is_ok());
+    }
+
+    #[test]
+    fn reserved_and_bad_names_are_named() {
+        let err = with_provider("api", "https://x.test").validate().unwrap_err();
+        assert!(err.to_string().starts_with("providers.api:"), "{err}");
+        let err = with_provider("Bad Name", "https://x.test").validate().unwrap_err();
+        assert!(err.to_string().contains("providers.Bad Name"), "{err}");
+    }
+
+    #[test]
+    fn bad_url_is_named() {
+        let err = with_provider("local", "ftp://x").validate().unwrap_err();
+        assert_eq!(err.to_string(), "providers.local.base_url: 'ftp://x' is not an http:// or https:// URL");
+    }
+
+    #[test]
+    fn debug_redacts_key() {
+        let mut p = ProviderConfig::builtin(ProviderKind::Anthropic, "https://a.test");
+        p.api_key = Some("sk-ant-SECRET".into());
+        let shown = format!("{p:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+    }
+}

@@ -1,0 +1,15 @@
+//! tokenwatch-server: the axum application behind `tokenwatch serve`.
+//!
+//! It owns the transparent proxy (`proxy`), recording of proxied exchanges (`recording`), the
+//! REST API (`api`), health and metrics (`health`), and the configuration types (`config`).
+//! Error policy: `ApiError` for API handlers, provider-shaped errors on proxy routes, precise
+//! `thiserror` enums elsewhere; no `anyhow` in this crate.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod proxy;
+pub mod recording;
+pub mod tags;

@@ -1,0 +1,380 @@
+//! The transparent proxy: route a request to its provider, forward it untouched, stream the
+//! response back untouched, and record the exchange on the side.
+//!
+//! Routing: `/<provider>/<rest>` goes to that provider's `base_url` + `<rest>`; the drop-in bare
+//! paths `/v1/messages…` go to `anthropic`, `/v1/chat/completions`, `/v1/completions`,
+//! `/v1/responses`, `/v1/embeddings` to `openai`, `/v1beta/…` to `gemini`.
+//!
+//! The hot path does: route, read the request body (billable endpoints only), a cheap parse for
+//! model and stream flag, forward. Everything else (request shape, pricing, storage) happens
+//! after, off the request's path. The only bodies tokenwatch writes itself are its own errors.
+
+pub mod decode;
+pub mod errors;
+pub mod headers;
+pub mod tee;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderValue, Method, StatusCode, Uri, header};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokenwatch_core::EventStatus;
+use tokenwatch_core::providers::{Endpoint, Provider, ProviderKind, openai};
+
+use crate::app::AppState;
+use crate::config::ProviderConfig;
+use crate::recording::{Captured, Exchange, Finished};
+use crate::tags::RequestMeta;
+use errors::provider_error;
+use headers::ResponseHeaderFacts;
+use tee::{CaptureMode, TeeBody};
+
+/// The pooled HTTP(S) client used for every upstream.
+pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
+
+/// Builds the upstream client: keep-alive pooling, HTTP/1.1 and HTTP/2 (by ALPN), webpki roots.
+pub fn http_client() -> HttpClient {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build(https)
+}
+
+/// One configured provider, ready to forward to.
+pub struct Upstream {
+    pub name: Arc<str>,
+    pub kind: ProviderKind,
+    pub adapter: &'static dyn Provider,
+    scheme: Scheme,
+    authority: Authority,
+    /// The base URL's path without a trailing slash ("" for a bare host).
+    base_path: String,
+    /// Credential injected when the client sends none. Marked sensitive.
+    api_key: Option<HeaderValue>,
+    pub timeout: Duration,
+    inject_stream_usage: bool,
+}
+
+impl Upstream {
+    /// Validated config in, ready upstream out. (`Config::validate` has checked the URL.)
+    pub fn new(name: &str, cfg: &ProviderConfig) -> Option<Self> {
+        let uri: Uri = cfg.base_url.parse().ok()?;
+        let api_key = cfg.api_key.as_deref().and_then(|key| {
+            let value = match cfg.kind {
+                ProviderKind::Openai => format!("Bearer {key}"),
+                ProviderKind::Anthropic | ProviderKind::Gemini => key.to_owned(),
+            };
+            let mut v = HeaderValue::from_str(&value).ok()?;
+            v.set_sensitive(true);
+            Some(v)
+        });
+        Some(Self {
+            name: Arc::from(name),
+            kind: cfg.kind,
+            adapter: cfg.kind.adapter(),
+            scheme: uri.scheme().cloned().unwrap_or(Scheme::HTTPS),
+            authority: uri.authority()?.clone(),
+            base_path: uri.path().trim_end_matches('/').to_owned(),
+            api_key,
+            timeout: Duration::from_secs(cfg.timeout_secs),
+            inject_stream_usage: cfg.inject_stream_usage && cfg.kind == ProviderKind::Openai,
+        })
+    }
+
+    fn uri(&self, rest: &str, query: Option<&str>) -> Option<Uri> {
+        let mut pq = String::with_capacity(self.base_path.len() + rest.len() + query.map_or(0, |q| q.len() + 1));
+        pq.push_str(&self.base_path);
+        pq.push_str(rest);
+        if let Some(q) = query {
+            pq.push('?');
+            pq.push_str(q);
+        }
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(PathAndQuery::try_from(pq).ok()?)
+            .build()
+            .ok()
+    }
+
+    fn auth_header_name(&self) -> &'static str {
+        match self.kind {
+            ProviderKind::Anthropic => "x-api-key",
+            ProviderKind::Openai => "authorization",
+            ProviderKind::Gemini => "x-goog-api-key",
+        }
+    }
+}
+
+/// Every upstream by mount name.
+pub struct Routes {
+    by_name: HashMap<String, Arc<Upstream>>,
+}
+
+impl Routes {
+    pub fn new(upstreams: impl IntoIterator<Item = Upstream>) -> Self {
+        Self { by_name: upstreams.into_iter().map(|u| (u.name.to_string(), Arc::new(u))).collect() }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Upstream>> {
+        self.by_name.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+
+    /// Finds the upstream for a request path and the path to forward.
+    pub fn resolve<'p>(&self, path: &'p str) -> Option<(&Arc<Upstream>, &'p str)> {
+        let trimmed = path.strip_prefix('/')?;
+        let (first, rest) = match trimmed.find('/') {
+            Some(i) => (&trimmed[..i], &trimmed[i..]),
+            None => (trimmed, "/"),
+        };
+        if let Some(upstream) = self.by_name.get(first) {
+            return Some((upstream, rest));
+        }
+        let drop_in = match first {
+            "v1" if rest.starts_with("/messages") => "anthropic",
+            "v1" if ["/chat/completions", "/completions", "/responses", "/embeddings"]
+                .iter()
+                .any(|p| rest.starts_with(p)) =>
+            {
+                "openai"
+            }
+            "v1beta" => "gemini",
+            _ => return None,
+        };
+        self.by_name.get(drop_in).map(|u| (u, path))
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// The proxy handler: everything that is not one of tokenwatch's own routes lands here.
+pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response {
+    let started = Instant::now();
+    let ts_ms = now_ms();
+    let Some((upstream, rest)) = app.routes.resolve(request.uri().path()) else {
+        return not_routed(&app, request.uri().path());
+    };
+    let upstream = Arc::clone(upstream);
+    let rest = rest.to_owned();
+    let (parts, body) = request.into_parts();
+    let query = parts.uri.query().map(str::to_owned);
+    let endpoint = upstream.adapter.endpoint(parts.method.as_str(), &rest);
+    let record = endpoint.is_billable();
+
+    // Billable POSTs are read whole (to learn model and stream flag); everything else streams.
+    let mut request_body: Option<Bytes> = None;
+    let mut quick = Default::default();
+    let mut rewritten = false;
+    let upstream_body = if record && parts.method == Method::POST {
+        let bytes = match axum::body::to_bytes(body, app.config.server.max_request_bytes).await {
+            Ok(b) => b,
+            Err(_) => {
+                return provider_error(
+                    upstream.kind,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!(
+                        "tokenwatch: request body could not be read (larger than server.max_request_bytes = {} bytes, or the client stopped sending)",
+                        app.config.server.max_request_bytes
+                    ),
+                );
+            }
+        };
+        quick = upstream.adapter.quick_request_facts(endpoint, &rest, &bytes);
+        let to_send = if upstream.inject_stream_usage && endpoint == Endpoint::ChatCompletions && quick.stream && !quick.include_usage {
+            openai::inject_include_usage(&bytes).map(Bytes::from)
+        } else {
+            None
+        };
+        request_body = Some(bytes.clone());
+        match to_send {
+            Some(new_body) => {
+                rewritten = true;
+                Body::from(new_body)
+            }
+            None => Body::from(bytes),
+        }
+    } else {
+        body
+    };
+    let request_bytes = request_body.as_ref().map_or(0, |b| b.len() as i64);
+
+    let Some(uri) = upstream.uri(&rest, query.as_deref()) else {
+        return provider_error(upstream.kind, StatusCode::BAD_REQUEST, "tokenwatch: the request path cannot be forwarded");
+    };
+    let meta = if record { RequestMeta::from_headers(&parts.headers) } else { RequestMeta::default() };
+    let mut out_headers = headers::forward_request_headers(&parts.headers, rewritten);
+    if let Some(key) = &upstream.api_key
+        && !headers::has_credentials(&parts.headers, query.as_deref())
+    {
+        out_headers.insert(upstream.auth_header_name(), key.clone());
+    }
+    let mut upstream_request = http::Request::new(upstream_body);
+    *upstream_request.method_mut() = parts.method.clone();
+    *upstream_request.uri_mut() = uri;
+    *upstream_request.headers_mut() = out_headers;
+
+    let exchange = |http_status: Option<u16>, response_headers: ResponseHeaderFacts, streamed: bool| Exchange {
+        ts_ms,
+        provider: Arc::clone(&upstream.name),
+        kind: upstream.kind,
+        endpoint,
+        path: rest.clone(),
+        quick: quick.clone(),
+        request_body: request_body.clone(),
+        request_bytes,
+        meta: meta.clone(),
+        http_status,
+        response_headers,
+        streamed,
+    };
+
+    let response = match tokio::time::timeout(upstream.timeout, app.client.request(upstream_request)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => {
+            let status = if err.is_connect() { EventStatus::UpstreamUnreachable } else { EventStatus::UpstreamReset };
+            tracing::warn!(provider = %upstream.name, error = %error_chain(&err), "upstream request failed");
+            if record {
+                app.sink.finish(finished(exchange(None, Default::default(), quick.stream), status, started));
+            }
+            let message = format!("tokenwatch: could not reach upstream '{}': {}", upstream.name, error_chain(&err));
+            return provider_error(upstream.kind, StatusCode::BAD_GATEWAY, &message);
+        }
+        Err(_) => {
+            if record {
+                app.sink.finish(finished(exchange(None, Default::default(), quick.stream), EventStatus::Timeout, started));
+            }
+            let message = format!("tokenwatch: upstream '{}' sent no response within {:?}", upstream.name, upstream.timeout);
+            return provider_error(upstream.kind, StatusCode::GATEWAY_TIMEOUT, &message);
+        }
+    };
+
+    let (mut resp_parts, incoming) = response.into_parts();
+    if !record {
+        resp_parts.headers = headers::forward_response_headers(&resp_parts.headers, false);
+        return Response::from_parts(resp_parts, Body::new(incoming));
+    }
+    let content_type = header_str(&resp_parts.headers, header::CONTENT_TYPE).unwrap_or_default().to_owned();
+    let encoding = header_str(&resp_parts.headers, header::CONTENT_ENCODING).map(str::to_owned);
+    let is_stream = resp_parts.status.is_success() && upstream.adapter.is_stream(endpoint, &content_type);
+    let stripper = (rewritten && is_stream && encoding.is_none()).then(openai::UsageChunkStripper::new);
+    let mode = if is_stream {
+        CaptureMode::stream(upstream.adapter.stream_parser(endpoint), encoding.as_deref())
+    } else {
+        CaptureMode::whole(app.config.server.max_capture_bytes, encoding.as_deref())
+    };
+    let exchange = exchange(
+        Some(resp_parts.status.as_u16()),
+        ResponseHeaderFacts::read(&resp_parts.headers),
+        is_stream,
+    );
+    resp_parts.headers = headers::forward_response_headers(&resp_parts.headers, stripper.is_some());
+    let body = TeeBody::new(incoming, exchange, mode, app.sink.clone(), started, upstream.timeout, stripper);
+    Response::from_parts(resp_parts, Body::new(body))
+}
+
+fn finished(exchange: Exchange, status: EventStatus, started: Instant) -> Finished {
+    Finished {
+        exchange,
+        status,
+        captured: Captured::Nothing,
+        ttft_ms: None,
+        duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        response_bytes: 0,
+    }
+}
+
+fn header_str(headers: &http::HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The error's own message and its causes, e.g. "client error (Connect): tcp connect error:
+/// Connection refused". Upstream URLs are not part of it, so no `?key=` can leak.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn not_routed(app: &AppState, path: &str) -> Response {
+    let mut names: Vec<&str> = app.routes.names().collect();
+    names.sort_unstable();
+    let shown: String = path.chars().take(200).collect();
+    let body = serde_json::json!({
+        "error": {
+            "type": "not_found",
+            "message": format!(
+                "tokenwatch: no route for '{shown}'. Provider routes are /<provider>/… with providers: {}; drop-in paths are /v1/messages (Anthropic), /v1/chat/completions, /v1/responses, /v1/embeddings (OpenAI) and /v1beta/… (Gemini).",
+                names.join(", ")
+            ),
+        }
+    });
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::builtin_providers;
+
+    fn routes() -> Routes {
+        let mut cfgs = builtin_providers();
+        let mut groq = cfgs["openai"].clone();
+        groq.base_url = "https://api.groq.com/openai/".into();
+        cfgs.insert("groq".into(), groq);
+        Routes::new(cfgs.iter().filter_map(|(n, c)| Upstream::new(n, c)))
+    }
+
+    #[test]
+    fn resolves_prefixed_and_drop_in_paths() {
+        let r = routes();
+        let (u, rest) = r.resolve("/anthropic/v1/messages").unwrap();
+        assert_eq!((&*u.name, rest), ("anthropic", "/v1/messages"));
+        let (u, rest) = r.resolve("/v1/messages/count_tokens").unwrap();
+        assert_eq!((&*u.name, rest), ("anthropic", "/v1/messages/count_tokens"));
+        let (u, rest) = r.resolve("/v1/chat/completions").unwrap();
+        assert_eq!((&*u.name, rest), ("openai", "/v1/chat/completions"));
+        let (u, _) = r.resolve("/v1beta/models/gemini-2.5-pro:generateContent").unwrap();
+        assert_eq!(&*u.name, "gemini");
+        let (u, rest) = r.resolve("/groq/v1/chat/completions").unwrap();
+        assert_eq!((&*u.name, rest), ("groq", "/v1/chat/completions"));
+        assert!(r.resolve("/v1/unknown").is_none());
+        assert!(r.resolve("/nope/v1/messages").is_none());
+    }
+
+    #[test]
+    fn joins_base_path_and_query() {
+        let r = routes();
+        let (u, rest) = r.resolve("/groq/v1/chat/completions").unwrap();
+        assert_eq!(u.uri(rest, Some("a=1")).unwrap().to_string(), "https://api.groq.com/openai/v1/chat/completions?a=1");
+    }
+}

@@ -1,0 +1,135 @@
+//! Header rules for forwarding: what is hop-by-hop, what is tokenwatch's own, what is a
+//! credential, and which response headers are worth recording.
+//!
+//! Credentials are recognised here so the rest of the proxy can forward them without ever
+//! copying their values anywhere else.
+
+use http::header::{self, HeaderMap, HeaderName};
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus `host`,
+/// which the HTTP client sets from the upstream URI.
+pub fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+    )
+}
+
+/// tokenwatch's own request headers (tags, session, project, agent); never forwarded upstream.
+pub fn is_tokenwatch_header(name: &HeaderName) -> bool {
+    name.as_str().starts_with("x-tokenwatch-")
+}
+
+/// Whether the client sent any credential the providers accept.
+pub fn has_credentials(headers: &HeaderMap, query: Option<&str>) -> bool {
+    headers.contains_key(header::AUTHORIZATION)
+        || headers.contains_key("x-api-key")
+        || headers.contains_key("x-goog-api-key")
+        || query.is_some_and(|q| q.split('&').any(|pair| pair.starts_with("key=")))
+}
+
+/// Copies the headers that go upstream: everything but hop-by-hop and tokenwatch's own.
+/// `drop_length` removes `content-length` when the body was rewritten.
+pub fn forward_request_headers(from: &HeaderMap, drop_length: bool) -> HeaderMap {
+    copy_headers(from, drop_length, true)
+}
+
+/// Copies the response headers that go back to the client: everything but hop-by-hop.
+pub fn forward_response_headers(from: &HeaderMap, drop_length: bool) -> HeaderMap {
+    copy_headers(from, drop_length, false)
+}
+
+fn copy_headers(from: &HeaderMap, drop_length: bool, strip_own: bool) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(from.len());
+    for (name, value) in from {
+        let skip = is_hop_by_hop(name)
+            || (strip_own && is_tokenwatch_header(name))
+            || (drop_length && name == header::CONTENT_LENGTH);
+        if !skip {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// Facts worth keeping from the upstream's response headers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponseHeaderFacts {
+    pub request_id: Option<String>,
+    pub ratelimit_remaining_requests: Option<i64>,
+    pub ratelimit_remaining_tokens: Option<i64>,
+}
+
+impl ResponseHeaderFacts {
+    pub fn read(headers: &HeaderMap) -> Self {
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let number = |names: &[&str]| names.iter().find_map(|n| text(n)?.trim().parse::<i64>().ok());
+        Self {
+            request_id: text("request-id")
+                .or_else(|| text("x-request-id"))
+                .map(|s| s.chars().take(200).collect()),
+            ratelimit_remaining_requests: number(&[
+                "anthropic-ratelimit-requests-remaining",
+                "x-ratelimit-remaining-requests",
+            ]),
+            ratelimit_remaining_tokens: number(&[
+                "anthropic-ratelimit-tokens-remaining",
+                "anthropic-ratelimit-input-tokens-remaining",
+                "x-ratelimit-remaining-tokens",
+            ]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn forwards_all_but_hop_by_hop_and_own() {
+        let mut h = HeaderMap::new();
+        h.insert("x-api-key", HeaderValue::from_static("k"));
+        h.insert("connection", HeaderValue::from_static("keep-alive"));
+        h.insert("host", HeaderValue::from_static("127.0.0.1:4100"));
+        h.insert("x-tokenwatch-tags", HeaderValue::from_static("a=b"));
+        h.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
+        h.insert("content-length", HeaderValue::from_static("12"));
+        let out = forward_request_headers(&h, false);
+        let names: Vec<_> = out.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(out.contains_key("x-api-key") && out.contains_key("anthropic-version"));
+        assert!(out.contains_key("content-length"));
+        assert!(!forward_request_headers(&h, true).contains_key("content-length"));
+    }
+
+    #[test]
+    fn credentials_seen_anywhere() {
+        let mut h = HeaderMap::new();
+        assert!(!has_credentials(&h, None));
+        assert!(has_credentials(&h, Some("alt=sse&key=abc")));
+        assert!(!has_credentials(&h, Some("monkey=1")));
+        h.insert("authorization", HeaderValue::from_static("Bearer x"));
+        assert!(has_credentials(&h, None));
+    }
+
+    #[test]
+    fn reads_rate_limits_and_id() {
+        let mut h = HeaderMap::new();
+        h.insert("request-id", HeaderValue::from_static("req_1"));
+        h.insert("x-ratelimit-remaining-requests", HeaderValue::from_static(" 42 "));
+        let f = ResponseHeaderFacts::read(&h);
+        assert_eq!(f.request_id.as_deref(), Some("req_1"));
+        assert_eq!(f.ratelimit_remaining_requests, Some(42));
+        assert_eq!(f.ratelimit_remaining_tokens, None);
+    }
+}

@@ -1,0 +1,253 @@
+//! Recording: turns a finished proxied exchange into priced `UsageEvent`s, off the hot path.
+//!
+//! The tee hands a [`Finished`] record to the [`EventSink`], which queues it for the enrichment
+//! task (parse the request shape, parse a captured body, price the usage) and never blocks: when
+//! the queue is full, the record is enriched on the caller's task instead of being dropped. The
+//! resulting events go to the store's `Recorder`, which batches them to the database and spills
+//! to a file when it cannot keep up.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokenwatch_core::event::RequestShape;
+use tokenwatch_core::pricing::{CostOptions, PriceTable};
+use tokenwatch_core::providers::{Endpoint, ProviderKind, QuickFacts, ResponseFacts};
+use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
+use tokenwatch_store::Recorder;
+use tokio::sync::mpsc;
+
+use crate::proxy::decode::decode_all;
+use crate::proxy::headers::ResponseHeaderFacts;
+use crate::tags::RequestMeta;
+
+/// What the proxy knew about a request when it sent it.
+pub struct Exchange {
+    pub ts_ms: i64,
+    pub provider: Arc<str>,
+    pub kind: ProviderKind,
+    pub endpoint: Endpoint,
+    /// Path relative to the provider base (no query: it may hold `key=`).
+    pub path: String,
+    pub quick: QuickFacts,
+    /// The request body, kept (refcounted, not copied) to compute its shape later.
+    pub request_body: Option<Bytes>,
+    pub request_bytes: i64,
+    pub meta: RequestMeta,
+    pub http_status: Option<u16>,
+    pub response_headers: ResponseHeaderFacts,
+    pub streamed: bool,
+}
+
+/// What the side copy of the response yielded.
+pub enum Captured {
+    /// Parsed incrementally while streaming.
+    Facts(ResponseFacts),
+    /// Kept whole, to parse now.
+    Body { parts: Vec<Bytes>, encoding: Option<String> },
+    /// Larger than the capture limit: forwarded, but its usage is unknown.
+    TooLarge,
+    /// Unsupported or corrupt content encoding.
+    Unreadable,
+    /// No response body at all (upstream unreachable, timeout before headers).
+    Nothing,
+}
+
+/// A response that has ended, however it ended.
+pub struct Finished {
+    pub exchange: Exchange,
+    pub status: EventStatus,
+    pub captured: Captured,
+    pub ttft_ms: Option<i64>,
+    pub duration_ms: i64,
+    pub response_bytes: i64,
+}
+
+/// Builds events from finished exchanges and hands them to the store's recorder.
+pub struct Enricher {
+    pub prices: Arc<PriceTable>,
+    pub recorder: Recorder,
+}
+
+impl Enricher {
+    pub fn process(&self, finished: Finished) {
+        for event in build_events(&self.prices, finished) {
+            metrics::counter!("tokenwatch_proxy_events_total", "status" => event.status.as_str()).increment(1);
+            self.recorder.record(event);
+        }
+    }
+}
+
+/// The proxy's handle to recording. Cloning is cheap.
+#[derive(Clone)]
+pub struct EventSink {
+    tx: mpsc::Sender<Finished>,
+    enricher: Arc<Enricher>,
+}
+
+impl EventSink {
+    /// Starts the enrichment task. It ends when every sink clone is dropped and the queue is empty.
+    pub fn spawn(enricher: Enricher, capacity: usize) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = mpsc::channel::<Finished>(capacity);
+        let enricher = Arc::new(enricher);
+        let worker = Arc::clone(&enricher);
+        let handle = tokio::spawn(async move {
+            while let Some(finished) = rx.recv().await {
+                worker.process(finished);
+            }
+        });
+        (Self { tx, enricher }, handle)
+    }
+
+    /// Never blocks and never drops: a full queue means enriching on this task instead.
+    pub fn finish(&self, finished: Finished) {
+        match self.tx.try_send(finished) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(f) | mpsc::error::TrySendError::Closed(f)) => self.enricher.process(f),
+        }
+    }
+}
+
+/// Turns one finished exchange into its events: usually one; one per result line for
+/// batch results; none for a batch-results download that yielded no results.
+pub fn build_events(prices: &PriceTable, finished: Finished) -> Vec<UsageEvent> {
+    let Finished { exchange, status, captured, ttft_ms, duration_ms, response_bytes } = finished;
+    let adapter = exchange.kind.adapter();
+    let facts = match captured {
+        Captured::Facts(f) => Some(f),
+        Captured::Body { parts, encoding } => {
+            decode_all(encoding.as_deref(), &parts).map(|body| adapter.response_facts(exchange.endpoint, &body))
+        }
+        Captured::TooLarge | Captured::Unreadable | Captured::Nothing => None,
+    };
+    let unreadable = facts.is_none() && status == EventStatus::Ok && exchange.http_status.is_some();
+    let facts = facts.unwrap_or_default();
+    let status = refine_status(status, exchange.http_status, &facts);
+    let shape = exchange
+        .request_body
+        .as_ref()
+        .map(|b| adapter.request_shape(exchange.endpoint, b))
+        .unwrap_or_default();
+
+    if exchange.endpoint == Endpoint::BatchResults {
+        return batch_events(prices, &exchange, &facts);
+    }
+
+    let model = facts
+        .model
+        .clone()
+        .or_else(|| exchange.quick.model.clone())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let mut usage = facts.usage;
+    let (cost_micros, price_version) = if exchange.endpoint == Endpoint::CountTokens {
+        // Token counting is free; its count is not usage.
+        usage = Usage::default();
+        (Some(0), None)
+    } else {
+        price(prices, &exchange.provider, &model, &usage, facts.usage_seen, false)
+    };
+    let error_type = facts.error_type.clone().or_else(|| unreadable.then(|| "usage_unreadable".to_owned()));
+    let mut event = base_event(&exchange, model, usage, shape);
+    event.cost_micros = cost_micros;
+    event.price_version = price_version;
+    event.duration_ms = Some(duration_ms);
+    event.ttft_ms = ttft_ms;
+    event.status = status;
+    event.stop_reason = facts.stop_reason;
+    event.response_bytes = response_bytes;
+    event.tools_used = facts.tools_used;
+    event.error_type = error_type;
+    event.upstream_request_id = exchange.response_headers.request_id.clone().or(facts.response_id);
+    vec![event]
+}
+
+fn refine_status(status: EventStatus, http_status: Option<u16>, facts: &ResponseFacts) -> EventStatus {
+    match (status, http_status) {
+        (EventStatus::Ok, Some(code)) if code >= 400 => EventStatus::UpstreamError,
+        (EventStatus::Ok, _) if facts.error_type.is_some() => EventStatus::StreamError,
+        (other, _) => other,
+    }
+}
+
+/// Cost of a usage: `(Some(0), None)` when nothing was used (an error before any token), `None`
+/// cost (unpriced) when tokens were used but the model has no price.
+fn price(
+    prices: &PriceTable,
+    provider: &str,
+    model: &str,
+    usage: &Usage,
+    usage_seen: bool,
+    batch: bool,
+) -> (Option<i64>, Option<String>) {
+    if !usage_seen || usage.is_empty() {
+        return (Some(0), None);
+    }
+    match prices.cost(provider, model, usage, CostOptions { batch }) {
+        Some(cost) => (Some(cost.total.0), Some(cost.price_version)),
+        None => (None, None),
+    }
+}
+
+fn base_event(exchange: &Exchange, model: String, usage: Usage, shape: RequestShape) -> UsageEvent {
+    let id = uuid::Uuid::now_v7().to_string();
+    UsageEvent {
+        dedup_key: format!("proxy:{id}"),
+        id,
+        ts_ms: exchange.ts_ms,
+        source: Source::Proxy,
+        provider: exchange.provider.to_string(),
+        model,
+        endpoint: exchange.endpoint.as_str().to_owned(),
+        tenant: None,
+        api_key_id: None,
+        project: exchange.meta.project.clone(),
+        agent: exchange.meta.agent.clone(),
+        session_id: exchange.meta.session.clone(),
+        usage,
+        cost_micros: None,
+        price_version: None,
+        duration_ms: None,
+        ttft_ms: None,
+        status: EventStatus::Ok,
+        http_status: exchange.http_status.map(i64::from),
+        stop_reason: None,
+        streamed: exchange.streamed,
+        batch: false,
+        request_bytes: exchange.request_bytes,
+        response_bytes: 0,
+        shape,
+        tools_used: Vec::new(),
+        error_type: None,
+        upstream_request_id: None,
+        ratelimit_remaining_requests: exchange.response_headers.ratelimit_remaining_requests,
+        ratelimit_remaining_tokens: exchange.response_headers.ratelimit_remaining_tokens,
+        tags: exchange.meta.tags.clone(),
+    }
+}
+
+/// One event per batch result line, billed at the batch discount. The dedup key is the batch
+/// and the result's custom id, so downloading the same results twice never double-counts.
+fn batch_events(prices: &PriceTable, exchange: &Exchange, facts: &ResponseFacts) -> Vec<UsageEvent> {
+    let batch_id = exchange
+        .path
+        .trim_end_matches('/')
+        .trim_end_matches("/results")
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    facts
+        .batch_items
+        .iter()
+        .map(|item| {
+            let model = item.model.clone().unwrap_or_else(|| "unknown".to_owned());
+            let (cost, version) = price(prices, &exchange.provider, &model, &item.usage, true, true);
+            let mut event = base_event(exchange, model, item.usage, RequestShape::default());
+            event.dedup_key = format!("batch:{}:{}:{}", exchange.provider, batch_id, item.custom_id);
+            event.cost_micros = cost;
+            event.price_version = version;
+            event.batch = true;
+            event.stop_reason = item.stop_reason.clone();
+            event
+        })
+        .collect()
+}
