@@ -117,6 +117,8 @@ pub struct TeeBody {
     stripper: Option<UsageChunkStripper>,
     idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
+    /// The upstream body has ended (set when a last stripped remainder is still to be sent).
+    ended: bool,
 }
 
 impl TeeBody {
@@ -136,6 +138,7 @@ impl TeeBody {
             stripper,
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
             idle_timeout,
+            ended: false,
         }
     }
 
@@ -177,6 +180,9 @@ impl Body for TeeBody {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, TeeError>>> {
         let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
         loop {
             match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
@@ -200,7 +206,12 @@ impl Body for TeeBody {
                 }
                 Poll::Ready(None) => {
                     this.finish(EventStatus::Ok);
-                    return Poll::Ready(None);
+                    let rest = this.stripper.take().map(|mut s| s.finish()).unwrap_or_default();
+                    if rest.is_empty() {
+                        return Poll::Ready(None);
+                    }
+                    this.ended = true;
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(rest)))));
                 }
                 Poll::Pending => {
                     if this.idle.as_mut().poll(cx).is_ready() {
@@ -214,7 +225,7 @@ impl Body for TeeBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.ended || (self.stripper.is_none() && self.inner.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -225,7 +236,7 @@ impl Body for TeeBody {
 impl Drop for TeeBody {
     fn drop(&mut self) {
         // Reached only when the body was not read to its end: the client went away.
-        let status = if self.inner.is_end_stream() { EventStatus::Ok } else { EventStatus::ClientDisconnected };
+        let status = if self.ended || self.inner.is_end_stream() { EventStatus::Ok } else { EventStatus::ClientDisconnected };
         self.finish(status);
     }
 }

@@ -1,0 +1,106 @@
+//! Helpers shared by the adapters: tolerant JSON field access, character counting, and an SSE
+//! stream that yields parsed JSON payloads.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::sse::SseDecoder;
+
+/// An integer field, 0 when absent or not a number.
+pub fn int(v: &Value, key: &str) -> i64 {
+    v.get(key).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// An optional integer field.
+pub fn opt_int(v: &Value, key: &str) -> Option<i64> {
+    v.get(key).and_then(Value::as_i64)
+}
+
+/// A string field.
+pub fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// Characters of text in a content value: a string, or an array of parts whose `text` (or
+/// nested `content`) is counted. Structured parts (tool inputs, images) count their JSON size.
+pub fn content_chars(v: &Value) -> i64 {
+    match v {
+        Value::String(s) => s.chars().count() as i64,
+        Value::Array(parts) => parts.iter().map(part_chars).sum(),
+        Value::Null => 0,
+        other => part_chars(other),
+    }
+}
+
+fn part_chars(part: &Value) -> i64 {
+    if let Some(s) = part.as_str() {
+        return s.chars().count() as i64;
+    }
+    if let Some(t) = part.get("text").and_then(Value::as_str) {
+        return t.chars().count() as i64;
+    }
+    if let Some(c) = part.get("content") {
+        return content_chars(c);
+    }
+    for key in ["input", "arguments", "functionCall", "functionResponse", "output"] {
+        if let Some(v) = part.get(key) {
+            return match v {
+                Value::String(s) => s.chars().count() as i64,
+                other => other.to_string().chars().count() as i64,
+            };
+        }
+    }
+    0
+}
+
+/// The JSON size in characters of a value (tool definitions are sent as JSON).
+pub fn json_chars(v: &Value) -> i64 {
+    v.to_string().chars().count() as i64
+}
+
+/// Request fields every adapter's quick parse reads; everything else is skipped unallocated.
+#[derive(Deserialize, Default)]
+pub struct QuickRequest<'a> {
+    #[serde(borrow, default)]
+    pub model: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: Option<bool>,
+}
+
+/// Parses the quick fields; malformed JSON yields the defaults.
+pub fn quick_request(body: &[u8]) -> QuickRequest<'_> {
+    serde_json::from_slice(body).unwrap_or_default()
+}
+
+/// An SSE stream whose events carry JSON: yields `(event name, payload)` for every event whose
+/// data parses (a `[DONE]` sentinel is passed as `Value::Null` with name `"[DONE]"`).
+#[derive(Default)]
+pub struct JsonSse {
+    decoder: SseDecoder,
+}
+
+impl JsonSse {
+    pub fn feed(&mut self, chunk: &[u8], handle: &mut dyn FnMut(&str, Value)) {
+        self.decoder.feed(chunk, &mut |e| dispatch(e.event, e.data, handle));
+    }
+
+    pub fn finish(&mut self, handle: &mut dyn FnMut(&str, Value)) {
+        self.decoder.finish(&mut |e| dispatch(e.event, e.data, handle));
+    }
+}
+
+fn dispatch(event: &str, data: &str, handle: &mut dyn FnMut(&str, Value)) {
+    if data.trim() == "[DONE]" {
+        handle("[DONE]", Value::Null);
+    } else if let Ok(v) = serde_json::from_str::<Value>(data) {
+        handle(event, v);
+    }
+}

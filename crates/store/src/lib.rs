@@ -1,0 +1,206 @@
+//! tokenwatch-store: where events live.
+//!
+//! One [`Store`] over two engines, SQLite (the embedded default, WAL mode) and PostgreSQL, with
+//! one portable migration set and the same SQL text for both wherever the engines agree. The
+//! [`writer`] module batches writes and spills to a file when the database cannot take them, so
+//! the proxy never waits on the database and never loses an event silently.
+//!
+//! Invariants: amounts are integer micro-USD; times are UTC epoch milliseconds; `dedup_key` is
+//! unique, so any import or replay can be re-run safely; no query is built from user text.
+
+mod events;
+pub mod writer;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use events::{EventFilter, GroupBy, InsertOutcome, Page, TotalsRow};
+pub use writer::{Recorder, Writer, WriterConfig, WriterHandle, WriterSnapshot, WriterStats};
+
+/// Migrations, applied in order; the same SQL runs on both engines.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "usage_events", include_str!("../migrations/0001_usage_events.sql"))];
+
+/// Which engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same code against whichever pool the store has. Inside, `$pool` is the concrete
+/// pool, so sqlx's types resolve per engine.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::Pool::Sqlite($pool) => $body,
+            $crate::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// The database.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: Pool,
+}
+
+/// Why a store operation failed. Messages never include a password.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {url}: {source}")]
+    Open { url: String, source: sqlx::Error },
+    #[error("cannot create the directory for {path}: {source}")]
+    CreateDir { path: String, source: std::io::Error },
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migrate { version: i64, name: &'static str, source: sqlx::Error },
+    #[error("database error while {action}: {source}")]
+    Query { action: &'static str, source: sqlx::Error },
+    #[error("stored event {id} is unreadable: {reason}")]
+    Corrupt { id: String, reason: String },
+}
+
+impl StoreError {
+    pub(crate) fn query(action: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |source| StoreError::Query { action, source }
+    }
+}
+
+/// Hides the password of a database URL: `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates a database: a plain path, `sqlite://PATH`,
+    /// `sqlite::memory:`, or `postgres://…` / `postgresql://…`.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let shown = redact_url(url);
+        let open_err = |source| StoreError::Open { url: shown.clone(), source };
+        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url).map_err(open_err)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(3))
+                .connect_with(options)
+                .await
+                .map_err(open_err)?;
+            Pool::Postgres(pool)
+        } else {
+            let memory = url == "sqlite::memory:" || url == ":memory:";
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            if !memory {
+                if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|source| StoreError::CreateDir { path: path.to_owned(), source })?;
+                }
+            }
+            let options = if memory {
+                SqliteConnectOptions::from_str("sqlite::memory:").map_err(open_err)?
+            } else {
+                SqliteConnectOptions::new().filename(path).create_if_missing(true)
+            }
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+            // One in-memory database per connection would split the data: keep one connection.
+            let max = if memory { 1 } else { 4 };
+            let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await.map_err(open_err)?;
+            Pool::Sqlite(pool)
+        };
+        let store = Store { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Cheap round trip, for readiness.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()).map_err(StoreError::query("pinging")))
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)")
+                .execute(pool)
+                .await
+                .map_err(StoreError::query("creating schema_migrations"))?;
+            for (version, name, sql) in MIGRATIONS {
+                let err = |source| StoreError::Migrate { version: *version, name, source };
+                let mut tx = pool.begin().await.map_err(err)?;
+                let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                if applied.is_some() {
+                    continue;
+                }
+                sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(err)?;
+                sqlx::query("INSERT INTO schema_migrations (version, name, applied_ms) VALUES ($1, $2, $3)")
+                    .bind(version)
+                    .bind(*name)
+                    .bind(now_ms())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                tx.commit().await.map_err(err)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Closes every connection (used by tests and shutdown).
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password() {
+        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("/tmp/x.db"), "/tmp/x.db");
+    }
+}
