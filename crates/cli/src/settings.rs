@@ -49,11 +49,7 @@ pub fn load(explicit: Option<&Path>, db_flag: Option<&str>) -> anyhow::Result<Lo
         figment = figment.merge(Toml::file_exact(path));
     }
     warn_unknown_env();
-    figment = figment.merge(
-        Env::prefixed("TOKENWATCH_")
-            .split("__")
-            .filter(|key| SECTIONS.iter().any(|s| key.as_str().starts_with(&format!("{s}__")))),
-    );
+    figment = figment.merge(env_provider("TOKENWATCH_"));
     let mut config: Config = figment.extract().map_err(|e| anyhow::anyhow!(describe(e)))?;
     if let Some(db) = db_flag {
         config.database.url = db.to_owned();
@@ -63,6 +59,14 @@ pub fn load(explicit: Option<&Path>, db_flag: Option<&str>) -> anyhow::Result<Lo
         None => "invalid configuration".to_owned(),
     })?;
     Ok(Loaded { config, file })
+}
+
+/// `PREFIX_SECTION__KEY` variables whose section is real; others are not configuration.
+fn env_provider(prefix: &str) -> Env {
+    Env::prefixed(prefix)
+        .split("__")
+        // `split` has already turned `SECTION__KEY` into `SECTION.KEY` (case kept) here.
+        .filter(|key| SECTIONS.iter().any(|s| key.as_str().split('.').next().is_some_and(|f| f.eq_ignore_ascii_case(s))))
 }
 
 /// Every figment error, one per line, each naming its key and where the value came from.
@@ -125,6 +129,26 @@ mod tests {
         let err = load(Some(&path), None).err().unwrap().to_string();
         assert!(err.contains("lisen"), "{err}");
         assert!(err.contains("tw.toml"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_file_and_defaults() {
+        // figment's Jail sets variables for the closure only and restores them afterwards.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tw.toml");
+        std::fs::write(&path, "[providers.envtest]\nkind = \"openai\"\nbase_url = \"http://file\"\n").unwrap();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TWTEST_PROVIDERS__ENVTEST__BASE_URL", "http://127.0.0.1:9");
+            jail.set_env("TWTEST_PROVIDERS__ANTHROPIC__TIMEOUT_SECS", "7");
+            jail.set_env("TWTEST_BIN", "/not/config");
+            let figment = Figment::from(Serialized::defaults(Config { providers: builtin_providers(), ..Config::default() }))
+                .merge(Toml::file_exact(&path))
+                .merge(env_provider("TWTEST_"));
+            let config: Config = figment.extract()?;
+            assert_eq!(config.providers["envtest"].base_url, "http://127.0.0.1:9");
+            assert_eq!(config.providers["anthropic"].timeout_secs, 7);
+            Ok(())
+        });
     }
 
     #[test]

@@ -95,8 +95,10 @@ pub async fn serve(
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
     // Every connection is closed: the sink's last clones go with the state.
     drop(state);
-    if enrich_task.await.is_err() {
-        tracing::error!("the enrichment task panicked; events it held may be lost");
+    match tokio::time::timeout(std::time::Duration::from_secs(30), enrich_task).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => tracing::error!("the enrichment task panicked; events it held may be lost"),
+        Err(_) => tracing::error!("responses still open after 30 s; exiting without their events"),
     }
     writer.shutdown().await;
     Ok(())

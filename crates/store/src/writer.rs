@@ -243,7 +243,8 @@ impl Task {
         let mut replay_tick = tokio::time::interval(Duration::from_millis(500));
         replay_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.replay().await;
-        loop {
+        let mut stopping = false;
+        while !stopping {
             tokio::select! {
                 biased;
                 _ = &mut stop => break,
@@ -261,6 +262,10 @@ impl Task {
             while batch.len() < self.config.batch_max {
                 tokio::select! {
                     biased;
+                    _ = &mut stop => {
+                        stopping = true;
+                        break;
+                    }
                     received = rx.recv() => match received {
                         Some(event) => batch.push(event),
                         None => break,

@@ -28,7 +28,7 @@ pub async fn run(global: &GlobalArgs, args: &EventsArgs) -> anyhow::Result<Strin
         return Ok(serde_json::to_string_pretty(&serde_json::json!({ "events": views }))?);
     }
     if args.csv {
-        return to_csv(&views);
+        return to_csv(&views).map(|csv| csv.trim_end().to_owned());
     }
     if views.is_empty() {
         return Ok("no events yet. Start `tokenwatch serve` and point an SDK at it, e.g. ANTHROPIC_BASE_URL=http://127.0.0.1:4100/anthropic".to_owned());

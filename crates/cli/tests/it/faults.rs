@@ -42,12 +42,15 @@ async fn client_disconnect_mid_stream_is_recorded() {
     let server = Server::start(&upstream.url);
     let mut conn = TcpStream::connect(&server.addr).await.unwrap();
     conn.write_all(&streaming_request()).await.unwrap();
+    // Read until message_start has arrived whole (its usage must be kept), then hang up.
+    let mut got = Vec::new();
     let mut buf = vec![0u8; 4096];
-    let mut got = 0;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while got < 200 && Instant::now() < deadline {
-        got += conn.read(&mut buf).await.unwrap();
+    while crate::upstream::find(&got, b"content_block_start").is_none() && Instant::now() < deadline {
+        let n = conn.read(&mut buf).await.unwrap();
+        got.extend_from_slice(&buf[..n]);
     }
+    assert!(crate::upstream::find(&got, b"message_stop").is_none(), "the stream must still be running");
     drop(conn);
     let events = server.wait_events(1).await;
     assert_eq!(events[0]["status"], "client_disconnected");
@@ -147,7 +150,7 @@ async fn database_outage_spills_then_replays_without_loss() {
     let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
     exec(&admin, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
     exec(&admin, format!("CREATE DATABASE {name}")).await;
-    let db_url = admin_url.replace("/postgres", &format!("/{name}"));
+    let db_url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
 
     let upstream = Upstream::start(Script::json(200, &[], MESSAGE_JSON.as_bytes())).await;
     let server = Server::start_with(ServerOptions {
