@@ -17,7 +17,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///   export OPENAI_BASE_URL=http://127.0.0.1:4100/openai/v1
 ///   tokenwatch report
 #[derive(Debug, Parser)]
-#[command(name = "tokenwatch", version, propagate_version = true, verbatim_doc_comment)]
+#[command(
+    name = "tokenwatch",
+    version,
+    propagate_version = true,
+    verbatim_doc_comment
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

@@ -11,7 +11,9 @@ use crate::cli::FilterArgs;
 use crate::settings;
 
 /// Opens the configured database (creating and migrating it if needed).
-pub async fn open_store(global: &crate::cli::GlobalArgs) -> anyhow::Result<(Store, settings::Loaded)> {
+pub async fn open_store(
+    global: &crate::cli::GlobalArgs,
+) -> anyhow::Result<(Store, settings::Loaded)> {
     let loaded = settings::load(global.config.as_deref(), global.db.as_deref())?;
     let url = settings::database_url(&loaded.config)?;
     let store = Store::open(&url).await?;

@@ -29,7 +29,11 @@ pub fn dirs() -> Option<directories::ProjectDirs> {
 fn find_file(explicit: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
     if let Some(path) = explicit {
         if !path.is_file() {
-            bail!("config file {} does not exist (create one with `tokenwatch init --path {}`)", path.display(), path.display());
+            bail!(
+                "config file {} does not exist (create one with `tokenwatch init --path {}`)",
+                path.display(),
+                path.display()
+            );
         }
         return Ok(Some(path.to_owned()));
     }
@@ -37,12 +41,17 @@ fn find_file(explicit: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
     if local.is_file() {
         return Ok(Some(local));
     }
-    Ok(dirs().map(|d| d.config_dir().join("tokenwatch.toml")).filter(|p| p.is_file()))
+    Ok(dirs()
+        .map(|d| d.config_dir().join("tokenwatch.toml"))
+        .filter(|p| p.is_file()))
 }
 
 /// Loads and validates the configuration.
 pub fn load(explicit: Option<&Path>, db_flag: Option<&str>) -> anyhow::Result<Loaded> {
-    let defaults = Config { providers: builtin_providers(), ..Config::default() };
+    let defaults = Config {
+        providers: builtin_providers(),
+        ..Config::default()
+    };
     let mut figment = Figment::from(Serialized::defaults(defaults));
     let file = find_file(explicit)?;
     if let Some(path) = &file {
@@ -50,7 +59,9 @@ pub fn load(explicit: Option<&Path>, db_flag: Option<&str>) -> anyhow::Result<Lo
     }
     warn_unknown_env();
     figment = figment.merge(env_provider("TOKENWATCH_"));
-    let mut config: Config = figment.extract().map_err(|e| anyhow::anyhow!(describe(e)))?;
+    let mut config: Config = figment
+        .extract()
+        .map_err(|e| anyhow::anyhow!(describe(e)))?;
     if let Some(db) = db_flag {
         config.database.url = db.to_owned();
     }
@@ -66,19 +77,33 @@ fn env_provider(prefix: &str) -> Env {
     Env::prefixed(prefix)
         .split("__")
         // `split` has already turned `SECTION__KEY` into `SECTION.KEY` (case kept) here.
-        .filter(|key| SECTIONS.iter().any(|s| key.as_str().split('.').next().is_some_and(|f| f.eq_ignore_ascii_case(s))))
+        .filter(|key| {
+            SECTIONS.iter().any(|s| {
+                key.as_str()
+                    .split('.')
+                    .next()
+                    .is_some_and(|f| f.eq_ignore_ascii_case(s))
+            })
+        })
 }
 
 /// Every figment error, one per line, each naming its key and where the value came from.
 fn describe(err: figment::Error) -> String {
-    let lines: Vec<String> = err.into_iter().map(|e| format!("configuration error: {e}")).collect();
+    let lines: Vec<String> = err
+        .into_iter()
+        .map(|e| format!("configuration error: {e}"))
+        .collect();
     lines.join("\n")
 }
 
 fn warn_unknown_env() {
     for (key, _) in std::env::vars() {
-        let Some(rest) = key.strip_prefix("TOKENWATCH_") else { continue };
-        let Some((section, _)) = rest.split_once("__") else { continue };
+        let Some(rest) = key.strip_prefix("TOKENWATCH_") else {
+            continue;
+        };
+        let Some((section, _)) = rest.split_once("__") else {
+            continue;
+        };
         if !SECTIONS.contains(&section.to_ascii_lowercase().as_str()) {
             tracing::warn!(variable = %key, "ignoring environment variable: '{section}' is not a configuration section ({})", SECTIONS.join(", "));
         }
@@ -90,7 +115,8 @@ pub fn database_url(config: &Config) -> anyhow::Result<String> {
     if !config.database.url.trim().is_empty() {
         return Ok(config.database.url.trim().to_owned());
     }
-    let dirs = dirs().context("cannot find a home directory for the default database; pass --db PATH")?;
+    let dirs =
+        dirs().context("cannot find a home directory for the default database; pass --db PATH")?;
     Ok(dirs.data_dir().join("tokenwatch.db").display().to_string())
 }
 
@@ -102,10 +128,14 @@ pub fn spill_path(config: &Config, db_url: &str) -> anyhow::Result<PathBuf> {
     let is_pg = db_url.starts_with("postgres://") || db_url.starts_with("postgresql://");
     let sqlite_path = db_url.strip_prefix("sqlite://").unwrap_or(db_url);
     if !is_pg && !sqlite_path.starts_with("sqlite:") && !sqlite_path.is_empty() {
-        let parent = Path::new(sqlite_path).parent().map(Path::to_owned).unwrap_or_default();
+        let parent = Path::new(sqlite_path)
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_default();
         return Ok(parent.join("tokenwatch-spill.jsonl"));
     }
-    let dirs = dirs().context("cannot find a data directory for the spill file; set recording.spill_path")?;
+    let dirs = dirs()
+        .context("cannot find a data directory for the spill file; set recording.spill_path")?;
     Ok(dirs.data_dir().join("tokenwatch-spill.jsonl"))
 }
 
@@ -116,9 +146,18 @@ mod tests {
     #[test]
     fn spill_sits_next_to_sqlite() {
         let c = Config::default();
-        assert_eq!(spill_path(&c, "/tmp/x/tw.db").unwrap(), PathBuf::from("/tmp/x/tokenwatch-spill.jsonl"));
-        assert_eq!(spill_path(&c, "sqlite:///tmp/y/tw.db").unwrap(), PathBuf::from("/tmp/y/tokenwatch-spill.jsonl"));
-        assert_eq!(spill_path(&c, "tw.db").unwrap(), PathBuf::from("tokenwatch-spill.jsonl"));
+        assert_eq!(
+            spill_path(&c, "/tmp/x/tw.db").unwrap(),
+            PathBuf::from("/tmp/x/tokenwatch-spill.jsonl")
+        );
+        assert_eq!(
+            spill_path(&c, "sqlite:///tmp/y/tw.db").unwrap(),
+            PathBuf::from("/tmp/y/tokenwatch-spill.jsonl")
+        );
+        assert_eq!(
+            spill_path(&c, "tw.db").unwrap(),
+            PathBuf::from("tokenwatch-spill.jsonl")
+        );
     }
 
     #[test]
@@ -132,18 +171,29 @@ mod tests {
     }
 
     #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment's Jail closure must return figment::Error"
+    )]
     fn environment_overrides_file_and_defaults() {
         // figment's Jail sets variables for the closure only and restores them afterwards.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tw.toml");
-        std::fs::write(&path, "[providers.envtest]\nkind = \"openai\"\nbase_url = \"http://file\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "[providers.envtest]\nkind = \"openai\"\nbase_url = \"http://file\"\n",
+        )
+        .unwrap();
         figment::Jail::expect_with(|jail| {
             jail.set_env("TWTEST_PROVIDERS__ENVTEST__BASE_URL", "http://127.0.0.1:9");
             jail.set_env("TWTEST_PROVIDERS__ANTHROPIC__TIMEOUT_SECS", "7");
             jail.set_env("TWTEST_BIN", "/not/config");
-            let figment = Figment::from(Serialized::defaults(Config { providers: builtin_providers(), ..Config::default() }))
-                .merge(Toml::file_exact(&path))
-                .merge(env_provider("TWTEST_"));
+            let figment = Figment::from(Serialized::defaults(Config {
+                providers: builtin_providers(),
+                ..Config::default()
+            }))
+            .merge(Toml::file_exact(&path))
+            .merge(env_provider("TWTEST_"));
             let config: Config = figment.extract()?;
             assert_eq!(config.providers["envtest"].base_url, "http://127.0.0.1:9");
             assert_eq!(config.providers["anthropic"].timeout_secs, 7);

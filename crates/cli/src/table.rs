@@ -7,7 +7,10 @@ pub struct Table {
 
 impl Table {
     pub fn new(header: &[&str]) -> Self {
-        Self { header: header.iter().map(|h| (*h).to_owned()).collect(), rows: Vec::new() }
+        Self {
+            header: header.iter().map(|h| (*h).to_owned()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -38,7 +41,13 @@ impl Table {
             out.trim_end().to_owned()
         };
         let mut out = vec![line(&self.header)];
-        out.push(widths.iter().map(|w| "─".repeat(*w)).collect::<Vec<_>>().join("  "));
+        out.push(
+            widths
+                .iter()
+                .map(|w| "─".repeat(*w))
+                .collect::<Vec<_>>()
+                .join("  "),
+        );
         out.extend(self.rows.iter().map(|r| line(r)));
         out.join("\n")
     }
@@ -53,6 +62,9 @@ mod tests {
         let mut t = Table::new(&["model", "cost"]);
         t.row(vec!["a".into(), "$1.00".into()]);
         t.row(vec!["longer".into(), "$10.00".into()]);
-        assert_eq!(t.render(), "model     cost\n──────  ──────\na        $1.00\nlonger  $10.00");
+        assert_eq!(
+            t.render(),
+            "model     cost\n──────  ──────\na        $1.00\nlonger  $10.00"
+        );
     }
 }

@@ -88,8 +88,17 @@ mod tests {
         assert_eq!(Micros::parse_usd("0.5"), Ok(Micros(500_000)));
         assert_eq!(Micros::parse_usd(".25"), Ok(Micros(250_000)));
         assert_eq!(Micros::parse_usd("-3.141592"), Ok(Micros(-3_141_592)));
-        assert!(matches!(Micros::parse_usd("1.0000001"), Err(MoneyError::TooPrecise(_))));
-        assert!(matches!(Micros::parse_usd("abc"), Err(MoneyError::NotANumber(_))));
-        assert!(matches!(Micros::parse_usd(""), Err(MoneyError::NotANumber(_))));
+        assert!(matches!(
+            Micros::parse_usd("1.0000001"),
+            Err(MoneyError::TooPrecise(_))
+        ));
+        assert!(matches!(
+            Micros::parse_usd("abc"),
+            Err(MoneyError::NotANumber(_))
+        ));
+        assert!(matches!(
+            Micros::parse_usd(""),
+            Err(MoneyError::NotANumber(_))
+        ));
     }
 }

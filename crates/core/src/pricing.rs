@@ -19,9 +19,17 @@ pub enum PricingError {
     #[error("price table is not valid TOML: {0}")]
     Toml(String),
     #[error("model '{model}': {field}: {source}")]
-    Price { model: String, field: &'static str, source: MoneyError },
+    Price {
+        model: String,
+        field: &'static str,
+        source: MoneyError,
+    },
     #[error("model '{model}': {field}: {problem}")]
-    Invalid { model: String, field: &'static str, problem: &'static str },
+    Invalid {
+        model: String,
+        field: &'static str,
+        problem: &'static str,
+    },
 }
 
 /// Prices of one model, in micro-USD per million tokens (numerically: USD per token × 10^12).
@@ -56,9 +64,19 @@ impl ModelPrice {
         cache_write_1h: Option<&str>,
     ) -> Result<Self, PricingError> {
         let parse = |field: &'static str, s: &str| {
-            let v = Micros::parse_usd(s).map_err(|source| PricingError::Price { model: String::new(), field, source })?.0;
+            let v = Micros::parse_usd(s)
+                .map_err(|source| PricingError::Price {
+                    model: String::new(),
+                    field,
+                    source,
+                })?
+                .0;
             if v < 0 {
-                return Err(PricingError::Invalid { model: String::new(), field, problem: "must not be negative" });
+                return Err(PricingError::Invalid {
+                    model: String::new(),
+                    field,
+                    problem: "must not be negative",
+                });
             }
             Ok(v)
         };
@@ -66,11 +84,25 @@ impl ModelPrice {
         let rates = Rates {
             input,
             output: parse("output", output)?,
-            cache_read: cache_read.map(|s| parse("cache_read", s)).transpose()?.unwrap_or(input),
-            cache_write_5m: cache_write_5m.map(|s| parse("cache_write_5m", s)).transpose()?.unwrap_or(input),
-            cache_write_1h: cache_write_1h.map(|s| parse("cache_write_1h", s)).transpose()?.unwrap_or(input),
+            cache_read: cache_read
+                .map(|s| parse("cache_read", s))
+                .transpose()?
+                .unwrap_or(input),
+            cache_write_5m: cache_write_5m
+                .map(|s| parse("cache_write_5m", s))
+                .transpose()?
+                .unwrap_or(input),
+            cache_write_1h: cache_write_1h
+                .map(|s| parse("cache_write_1h", s))
+                .transpose()?
+                .unwrap_or(input),
         };
-        Ok(ModelPrice { rates, tiers: Vec::new(), web_search_per_1k: 0, batch_discount_pct: 50 })
+        Ok(ModelPrice {
+            rates,
+            tiers: Vec::new(),
+            web_search_per_1k: 0,
+            batch_discount_pct: 50,
+        })
     }
 
     /// The rates that apply to a request with this many prompt tokens.
@@ -172,13 +204,28 @@ fn decimal_text(v: &toml::Value) -> Option<String> {
     }
 }
 
-fn rates(model: &str, input: &toml::Value, output: &toml::Value, read: Option<&toml::Value>, w5: Option<&toml::Value>, w1: Option<&toml::Value>) -> Result<Rates, PricingError> {
+fn rates(
+    model: &str,
+    input: &toml::Value,
+    output: &toml::Value,
+    read: Option<&toml::Value>,
+    w5: Option<&toml::Value>,
+    w1: Option<&toml::Value>,
+) -> Result<Rates, PricingError> {
     let text = |field: &'static str, v: &toml::Value| {
-        decimal_text(v).ok_or_else(|| PricingError::Invalid { model: model.to_owned(), field, problem: "must be a number or a decimal string" })
+        decimal_text(v).ok_or_else(|| PricingError::Invalid {
+            model: model.to_owned(),
+            field,
+            problem: "must be a number or a decimal string",
+        })
     };
     let (i, o) = (text("input", input)?, text("output", output)?);
     let opt = |field: &'static str, v: Option<&toml::Value>| v.map(|v| text(field, v)).transpose();
-    let (r, a, b) = (opt("cache_read", read)?, opt("cache_write_5m", w5)?, opt("cache_write_1h", w1)?);
+    let (r, a, b) = (
+        opt("cache_read", read)?,
+        opt("cache_write_5m", w5)?,
+        opt("cache_write_1h", w1)?,
+    );
     ModelPrice::from_decimal_strs(&i, &o, r.as_deref(), a.as_deref(), b.as_deref())
         .map(|p| p.rates)
         .map_err(|e| name_model(e, model))
@@ -186,8 +233,16 @@ fn rates(model: &str, input: &toml::Value, output: &toml::Value, read: Option<&t
 
 fn name_model(e: PricingError, model: &str) -> PricingError {
     match e {
-        PricingError::Price { field, source, .. } => PricingError::Price { model: model.to_owned(), field, source },
-        PricingError::Invalid { field, problem, .. } => PricingError::Invalid { model: model.to_owned(), field, problem },
+        PricingError::Price { field, source, .. } => PricingError::Price {
+            model: model.to_owned(),
+            field,
+            source,
+        },
+        PricingError::Invalid { field, problem, .. } => PricingError::Invalid {
+            model: model.to_owned(),
+            field,
+            problem,
+        },
         other => other,
     }
 }
@@ -200,31 +255,69 @@ impl PriceTable {
 
     /// Parses a table in the shipped format.
     pub fn from_toml_str(text: &str) -> Result<Self, PricingError> {
-        let file: FileTable = toml::from_str(text).map_err(|e| PricingError::Toml(e.to_string()))?;
+        let file: FileTable =
+            toml::from_str(text).map_err(|e| PricingError::Toml(e.to_string()))?;
         let mut entries = Vec::with_capacity(file.models.len());
         for m in file.models {
-            let base = rates(&m.id, &m.input, &m.output, m.cache_read.as_ref(), m.cache_write_5m.as_ref(), m.cache_write_1h.as_ref())?;
+            let base = rates(
+                &m.id,
+                &m.input,
+                &m.output,
+                m.cache_read.as_ref(),
+                m.cache_write_5m.as_ref(),
+                m.cache_write_1h.as_ref(),
+            )?;
             let mut tiers = Vec::new();
             for t in &m.tiers {
-                let r = rates(&m.id, &t.input, &t.output, t.cache_read.as_ref(), t.cache_write_5m.as_ref(), t.cache_write_1h.as_ref())?;
+                let r = rates(
+                    &m.id,
+                    &t.input,
+                    &t.output,
+                    t.cache_read.as_ref(),
+                    t.cache_write_5m.as_ref(),
+                    t.cache_write_1h.as_ref(),
+                )?;
                 tiers.push((t.above_prompt_tokens, r));
             }
             tiers.sort_by_key(|(above, _)| *above);
             let web_search_per_1k = match &m.web_search_per_1k {
                 Some(v) => {
                     let t = decimal_text(v).unwrap_or_default();
-                    Micros::parse_usd(&t).map_err(|source| PricingError::Price { model: m.id.clone(), field: "web_search_per_1k", source })?.0
+                    Micros::parse_usd(&t)
+                        .map_err(|source| PricingError::Price {
+                            model: m.id.clone(),
+                            field: "web_search_per_1k",
+                            source,
+                        })?
+                        .0
                 }
                 None => 0,
             };
             let batch_discount_pct = m.batch_discount_pct.unwrap_or(50);
             if !(0..=100).contains(&batch_discount_pct) {
-                return Err(PricingError::Invalid { model: m.id, field: "batch_discount_pct", problem: "must be 0 to 100" });
+                return Err(PricingError::Invalid {
+                    model: m.id,
+                    field: "batch_discount_pct",
+                    problem: "must be 0 to 100",
+                });
             }
-            let price = ModelPrice { rates: base, tiers, web_search_per_1k, batch_discount_pct };
-            entries.push(Entry { id: m.id, aliases: m.aliases, providers: m.providers, price });
+            let price = ModelPrice {
+                rates: base,
+                tiers,
+                web_search_per_1k,
+                batch_discount_pct,
+            };
+            entries.push(Entry {
+                id: m.id,
+                aliases: m.aliases,
+                providers: m.providers,
+                price,
+            });
         }
-        Ok(PriceTable { version: file.version, entries })
+        Ok(PriceTable {
+            version: file.version,
+            entries,
+        })
     }
 
     /// The version recorded on every event this table prices.
@@ -235,8 +328,17 @@ impl PriceTable {
     /// Adds or replaces a price for `model` (for one provider, or all). Marks the version local.
     pub fn set_override(&mut self, provider: Option<&str>, model: &str, price: ModelPrice) {
         let providers: Vec<String> = provider.map(str::to_owned).into_iter().collect();
-        self.entries.retain(|e| !(e.id == model && e.providers == providers));
-        self.entries.insert(0, Entry { id: model.to_owned(), aliases: Vec::new(), providers, price });
+        self.entries
+            .retain(|e| !(e.id == model && e.providers == providers));
+        self.entries.insert(
+            0,
+            Entry {
+                id: model.to_owned(),
+                aliases: Vec::new(),
+                providers,
+                price,
+            },
+        );
         if !self.version.ends_with("+local") {
             self.version.push_str("+local");
         }
@@ -253,16 +355,32 @@ impl PriceTable {
         for candidate in candidates {
             for restricted in [true, false] {
                 let applies = |e: &&Entry| {
-                    if restricted { e.providers.iter().any(|p| p == provider) } else { e.providers.is_empty() }
+                    if restricted {
+                        e.providers.iter().any(|p| p == provider)
+                    } else {
+                        e.providers.is_empty()
+                    }
                 };
-                                if let Some(e) = self.entries.iter().filter(applies).find(|e| names(e).contains(&candidate)) {
+                if let Some(e) = self
+                    .entries
+                    .iter()
+                    .filter(applies)
+                    .find(|e| names(e).contains(&candidate))
+                {
                     return Some(&e.price);
                 }
                 let best = self
                     .entries
                     .iter()
                     .filter(applies)
-                    .filter_map(|e| names(e).into_iter().filter(|n| extends(candidate, n)).map(str::len).max().map(|len| (len, e)))
+                    .filter_map(|e| {
+                        names(e)
+                            .into_iter()
+                            .filter(|n| extends(candidate, n))
+                            .map(str::len)
+                            .max()
+                            .map(|len| (len, e))
+                    })
                     .max_by_key(|(len, _)| *len);
                 if let Some((_, e)) = best {
                     return Some(&e.price);
@@ -273,12 +391,23 @@ impl PriceTable {
     }
 
     /// The cost of a usage, or `None` when the model has no price.
-    pub fn cost(&self, provider: &str, model: &str, usage: &Usage, options: CostOptions) -> Option<Cost> {
+    pub fn cost(
+        &self,
+        provider: &str,
+        model: &str,
+        usage: &Usage,
+        options: CostOptions,
+    ) -> Option<Cost> {
         let price = self.lookup(provider, model)?;
         let (rates, tier) = price.rates_for(usage.prompt_tokens());
-        let keep = if options.batch { 100 - price.batch_discount_pct } else { 100 };
+        let keep = if options.batch {
+            100 - price.batch_discount_pct
+        } else {
+            100
+        };
         // Every term is in micro-USD × 10^6 × 100 (per-million rates, percentage discount).
-        let term = |tokens: i64, rate: i64| i128::from(tokens) * i128::from(rate) * i128::from(keep);
+        let term =
+            |tokens: i64, rate: i64| i128::from(tokens) * i128::from(rate) * i128::from(keep);
         let parts = [
             term(usage.input_tokens, rates.input),
             term(usage.output_tokens, rates.output),
@@ -286,9 +415,14 @@ impl PriceTable {
             term(usage.cache_write_5m_tokens, rates.cache_write_5m),
             term(usage.cache_write_1h_tokens, rates.cache_write_1h),
             // per-1k price / 1000 per search, scaled to the same 10^6 as the token terms.
-            i128::from(usage.web_search_requests) * i128::from(price.web_search_per_1k) * 1000 * i128::from(keep),
+            i128::from(usage.web_search_requests)
+                * i128::from(price.web_search_per_1k)
+                * 1000
+                * i128::from(keep),
         ];
-        let round = |scaled: i128| Micros(i64::try_from(div_round_half_up(scaled, 100_000_000)).unwrap_or(i64::MAX));
+        let round = |scaled: i128| {
+            Micros(i64::try_from(div_round_half_up(scaled, 100_000_000)).unwrap_or(i64::MAX))
+        };
         Some(Cost {
             total: round(parts.iter().sum()),
             input: round(parts[0]),
@@ -304,16 +438,24 @@ impl PriceTable {
 }
 
 fn names(e: &Entry) -> Vec<&str> {
-    std::iter::once(e.id.as_str()).chain(e.aliases.iter().map(String::as_str)).collect()
+    std::iter::once(e.id.as_str())
+        .chain(e.aliases.iter().map(String::as_str))
+        .collect()
 }
 
 /// `name` is a dated or tagged variant of `id`: `id` followed by `-` or `@`.
 fn extends(name: &str, id: &str) -> bool {
-    name.len() > id.len() && name.starts_with(id) && matches!(name.as_bytes()[id.len()], b'-' | b'@')
+    name.len() > id.len()
+        && name.starts_with(id)
+        && matches!(name.as_bytes()[id.len()], b'-' | b'@')
 }
 
 fn div_round_half_up(n: i128, d: i128) -> i128 {
-    if n >= 0 { (n + d / 2) / d } else { -((-n + d / 2) / d) }
+    if n >= 0 {
+        (n + d / 2) / d
+    } else {
+        -((-n + d / 2) / d)
+    }
 }
 
 #[cfg(test)]
@@ -325,7 +467,14 @@ mod tests {
     }
 
     fn usage(input: i64, output: i64, read: i64, w5: i64, w1: i64) -> Usage {
-        Usage { input_tokens: input, output_tokens: output, cache_read_tokens: read, cache_write_5m_tokens: w5, cache_write_1h_tokens: w1, ..Usage::default() }
+        Usage {
+            input_tokens: input,
+            output_tokens: output,
+            cache_read_tokens: read,
+            cache_write_5m_tokens: w5,
+            cache_write_1h_tokens: w1,
+            ..Usage::default()
+        }
     }
 
     #[test]
@@ -344,54 +493,145 @@ mod tests {
     #[test]
     fn sonnet_with_every_cache_kind() {
         // 1000×3 + 500×15 + 2000×0.30 + 300×3.75 + 400×6 = 14_625 µ$
-        let c = table().cost("anthropic", "claude-sonnet-4-5-20250929", &usage(1000, 500, 2000, 300, 400), CostOptions::default()).unwrap();
+        let c = table()
+            .cost(
+                "anthropic",
+                "claude-sonnet-4-5-20250929",
+                &usage(1000, 500, 2000, 300, 400),
+                CostOptions::default(),
+            )
+            .unwrap();
         assert_eq!(c.total, Micros(14_625));
-        assert_eq!((c.input, c.output, c.cache_read, c.cache_write_5m, c.cache_write_1h), (Micros(3000), Micros(7500), Micros(600), Micros(1125), Micros(2400)));
+        assert_eq!(
+            (
+                c.input,
+                c.output,
+                c.cache_read,
+                c.cache_write_5m,
+                c.cache_write_1h
+            ),
+            (
+                Micros(3000),
+                Micros(7500),
+                Micros(600),
+                Micros(1125),
+                Micros(2400)
+            )
+        );
         assert_eq!(c.tier, None);
     }
 
     #[test]
     fn long_context_tier_prices_every_token() {
         // 150k input + 60k cache read = 210k prompt > 200k: 150000×6 + 60000×0.6 + 1000×22.5
-        let c = table().cost("anthropic", "claude-sonnet-4-5", &usage(150_000, 1000, 60_000, 0, 0), CostOptions::default()).unwrap();
+        let c = table()
+            .cost(
+                "anthropic",
+                "claude-sonnet-4-5",
+                &usage(150_000, 1000, 60_000, 0, 0),
+                CostOptions::default(),
+            )
+            .unwrap();
         assert_eq!(c.total, Micros(900_000 + 36_000 + 22_500));
         assert_eq!(c.tier, Some(200_000));
         // Gemini 2.5 Pro at exactly 200k stays in the base tier.
-        let g = table().cost("gemini", "gemini-2.5-pro", &usage(200_000, 10, 0, 0, 0), CostOptions::default()).unwrap();
+        let g = table()
+            .cost(
+                "gemini",
+                "gemini-2.5-pro",
+                &usage(200_000, 10, 0, 0, 0),
+                CostOptions::default(),
+            )
+            .unwrap();
         assert_eq!(g.total, Micros(250_000 + 100));
-        let g = table().cost("gemini", "gemini-2.5-pro", &usage(200_001, 10, 0, 0, 0), CostOptions::default()).unwrap();
+        let g = table()
+            .cost(
+                "gemini",
+                "gemini-2.5-pro",
+                &usage(200_001, 10, 0, 0, 0),
+                CostOptions::default(),
+            )
+            .unwrap();
         assert_eq!(g.total, Micros(500_003 + 150));
     }
 
     #[test]
     fn gpt_4o_cached_and_o3_reasoning() {
         // 176×2.5 + 1024×1.25 + 80×10 = 440 + 1280 + 800
-        let c = table().cost("openai", "gpt-4o-2024-08-06", &usage(176, 80, 1024, 0, 0), CostOptions::default()).unwrap();
+        let c = table()
+            .cost(
+                "openai",
+                "gpt-4o-2024-08-06",
+                &usage(176, 80, 1024, 0, 0),
+                CostOptions::default(),
+            )
+            .unwrap();
         assert_eq!(c.total, Micros(2_520));
         // o3: reasoning is part of output and not priced again: 300×2 + 200×0.5 + 900×8
         let mut u = usage(300, 900, 200, 0, 0);
         u.reasoning_tokens = 700;
-        assert_eq!(table().cost("openai", "o3-2025-04-16", &u, CostOptions::default()).unwrap().total, Micros(600 + 100 + 7200));
+        assert_eq!(
+            table()
+                .cost("openai", "o3-2025-04-16", &u, CostOptions::default())
+                .unwrap()
+                .total,
+            Micros(600 + 100 + 7200)
+        );
     }
 
     #[test]
     fn batch_discount_and_rounding() {
         // claude-haiku-4-5 batch: (1×1 + 1×5) × 0.5 = 3 µ$
-        let b = table().cost("anthropic", "claude-haiku-4-5", &usage(1, 1, 0, 0, 0), CostOptions { batch: true }).unwrap();
+        let b = table()
+            .cost(
+                "anthropic",
+                "claude-haiku-4-5",
+                &usage(1, 1, 0, 0, 0),
+                CostOptions { batch: true },
+            )
+            .unwrap();
         assert_eq!(b.total, Micros(3));
         // gpt-4o-mini: 1 token × 0.15 = 0.15 µ$ → 0; 3 tokens = 0.45 → 0; 4 tokens = 0.6 → 1
         let t = table();
-        let cost = |n| t.cost("openai", "gpt-4o-mini", &usage(n, 0, 0, 0, 0), CostOptions::default()).unwrap().total;
-        assert_eq!((cost(1), cost(3), cost(4), cost(10)), (Micros(0), Micros(0), Micros(1), Micros(2)));
+        let cost = |n| {
+            t.cost(
+                "openai",
+                "gpt-4o-mini",
+                &usage(n, 0, 0, 0, 0),
+                CostOptions::default(),
+            )
+            .unwrap()
+            .total
+        };
+        assert_eq!(
+            (cost(1), cost(3), cost(4), cost(10)),
+            (Micros(0), Micros(0), Micros(1), Micros(2))
+        );
         // exactly half rounds up: gpt-5-nano input 0.05 × 10 = 0.5 → 1
-        assert_eq!(t.cost("openai", "gpt-5-nano", &usage(10, 0, 0, 0, 0), CostOptions::default()).unwrap().total, Micros(1));
+        assert_eq!(
+            t.cost(
+                "openai",
+                "gpt-5-nano",
+                &usage(10, 0, 0, 0, 0),
+                CostOptions::default()
+            )
+            .unwrap()
+            .total,
+            Micros(1)
+        );
     }
 
     #[test]
     fn web_search_per_request() {
         let mut u = usage(0, 0, 0, 0, 0);
         u.web_search_requests = 3;
-        assert_eq!(table().cost("anthropic", "claude-sonnet-4-5", &u, CostOptions::default()).unwrap().total, Micros(30_000));
+        assert_eq!(
+            table()
+                .cost("anthropic", "claude-sonnet-4-5", &u, CostOptions::default())
+                .unwrap()
+                .total,
+            Micros(30_000)
+        );
     }
 
     #[test]
@@ -401,12 +641,29 @@ mod tests {
         assert_eq!(input("openai", "gpt-4o-mini-2024-07-18"), Some(150_000));
         assert_eq!(input("openai", "gpt-4o-2024-08-06"), Some(2_500_000));
         assert_eq!(input("openai", "gpt-5.1-2025-11-13"), Some(1_250_000));
-        assert_eq!(input("openai", "gpt-4"), None, "gpt-4o must not price gpt-4");
-        assert_eq!(input("gemini", "models/gemini-2.5-flash-lite"), Some(100_000));
-        assert_eq!(input("anthropic", "claude-opus-4-20250514"), Some(15_000_000));
-        assert_eq!(input("anthropic", "claude-opus-4-5-20251101"), Some(5_000_000));
+        assert_eq!(
+            input("openai", "gpt-4"),
+            None,
+            "gpt-4o must not price gpt-4"
+        );
+        assert_eq!(
+            input("gemini", "models/gemini-2.5-flash-lite"),
+            Some(100_000)
+        );
+        assert_eq!(
+            input("anthropic", "claude-opus-4-20250514"),
+            Some(15_000_000)
+        );
+        assert_eq!(
+            input("anthropic", "claude-opus-4-5-20251101"),
+            Some(5_000_000)
+        );
         assert_eq!(input("groq", "llama-3.3-70b-versatile"), Some(590_000));
-        assert_eq!(input("together", "llama-3.3-70b-versatile"), None, "restricted to groq");
+        assert_eq!(
+            input("together", "llama-3.3-70b-versatile"),
+            None,
+            "restricted to groq"
+        );
         assert_eq!(input("openrouter", "deepseek/deepseek-chat"), Some(280_000));
         assert_eq!(input("x", "totally-unknown"), None);
     }
@@ -416,9 +673,17 @@ mod tests {
         let mut t = table();
         let p = ModelPrice::from_decimal_strs("1", "2", None, None, None).unwrap();
         t.set_override(Some("groq"), "llama-3.3-70b-versatile", p);
-        assert_eq!(t.lookup("groq", "llama-3.3-70b-versatile").unwrap().rates.input, 1_000_000);
+        assert_eq!(
+            t.lookup("groq", "llama-3.3-70b-versatile")
+                .unwrap()
+                .rates
+                .input,
+            1_000_000
+        );
         assert_eq!(t.version(), "2026-11-01+local");
-        let err = ModelPrice::from_decimal_strs("x", "2", None, None, None).unwrap_err().to_string();
+        let err = ModelPrice::from_decimal_strs("x", "2", None, None, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("input"), "{err}");
     }
 }

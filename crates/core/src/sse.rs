@@ -69,8 +69,15 @@ impl SseDecoder {
     fn end_line(&mut self, on_event: &mut dyn FnMut(SseEvent<'_>)) {
         if self.line.is_empty() {
             if self.has_data {
-                let event = if self.event.is_empty() { "message" } else { self.event.as_str() };
-                on_event(SseEvent { event, data: &self.data });
+                let event = if self.event.is_empty() {
+                    "message"
+                } else {
+                    self.event.as_str()
+                };
+                on_event(SseEvent {
+                    event,
+                    data: &self.data,
+                });
             }
             self.event.clear();
             self.data.clear();

@@ -32,7 +32,10 @@ impl Usage {
     /// All prompt-side tokens: uncached input plus cache reads and writes. Long-context price
     /// tiers are selected on this number.
     pub fn prompt_tokens(&self) -> i64 {
-        self.input_tokens + self.cache_read_tokens + self.cache_write_5m_tokens + self.cache_write_1h_tokens
+        self.input_tokens
+            + self.cache_read_tokens
+            + self.cache_write_5m_tokens
+            + self.cache_write_1h_tokens
     }
 
     /// Every token of the request, prompt and output.

@@ -57,7 +57,10 @@ pub struct ServeParts {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
     #[error("provider '{0}' has a base_url that cannot be used")]
@@ -71,15 +74,28 @@ pub async fn serve(
     on_listening: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let ServeParts { config, store, writer, recorder, prices, metrics } = parts;
+    let ServeParts {
+        config,
+        store,
+        writer,
+        recorder,
+        prices,
+        metrics,
+    } = parts;
     let mut upstreams = Vec::with_capacity(config.providers.len());
     for (name, cfg) in &config.providers {
-        upstreams.push(Upstream::new(name, cfg).ok_or_else(|| ServeError::BadProvider(name.clone()))?);
+        upstreams
+            .push(Upstream::new(name, cfg).ok_or_else(|| ServeError::BadProvider(name.clone()))?);
     }
-    let enricher = Enricher { prices: Arc::clone(&prices), recorder };
+    let enricher = Enricher {
+        prices: Arc::clone(&prices),
+        recorder,
+    };
     let (sink, enrich_task) = EventSink::spawn(enricher, config.recording.queue_capacity);
     let addr = config.server.listen;
-    let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
     let state = Arc::new(AppState {
         routes: Routes::new(upstreams),
         client: proxy::http_client(),
@@ -92,7 +108,9 @@ pub async fn serve(
     });
     on_listening(listener.local_addr()?);
     let app = router(Arc::clone(&state));
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     // Every connection is closed: the sink's last clones go with the state.
     drop(state);
     match tokio::time::timeout(std::time::Duration::from_secs(30), enrich_task).await {

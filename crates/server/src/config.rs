@@ -179,11 +179,20 @@ impl ProviderConfig {
 /// The providers every installation has, with their public base URLs.
 pub fn builtin_providers() -> BTreeMap<String, ProviderConfig> {
     BTreeMap::from([
-        ("anthropic".to_owned(), ProviderConfig::builtin(ProviderKind::Anthropic, "https://api.anthropic.com")),
-        ("openai".to_owned(), ProviderConfig::builtin(ProviderKind::Openai, "https://api.openai.com")),
+        (
+            "anthropic".to_owned(),
+            ProviderConfig::builtin(ProviderKind::Anthropic, "https://api.anthropic.com"),
+        ),
+        (
+            "openai".to_owned(),
+            ProviderConfig::builtin(ProviderKind::Openai, "https://api.openai.com"),
+        ),
         (
             "gemini".to_owned(),
-            ProviderConfig::builtin(ProviderKind::Gemini, "https://generativelanguage.googleapis.com"),
+            ProviderConfig::builtin(
+                ProviderKind::Gemini,
+                "https://generativelanguage.googleapis.com",
+            ),
         ),
     ])
 }
@@ -191,7 +200,9 @@ pub fn builtin_providers() -> BTreeMap<String, ProviderConfig> {
 /// A configuration value that cannot work, named precisely.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("providers.{name}: the name '{name}' is reserved for tokenwatch's own routes ({reserved})")]
+    #[error(
+        "providers.{name}: the name '{name}' is reserved for tokenwatch's own routes ({reserved})"
+    )]
     ReservedName { name: String, reserved: String },
     #[error("providers.{name}: a provider name may use only a-z, 0-9, '-' and '_'")]
     BadName { name: String },
@@ -214,24 +225,31 @@ impl Config {
                 });
             }
             let name_ok = !name.is_empty()
-                && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+                && name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                });
             if !name_ok {
                 return Err(ConfigError::BadName { name: name.clone() });
             }
             let url = provider.base_url.as_str();
             let parsed = url.parse::<http::Uri>().ok();
-            let scheme_ok = parsed
-                .as_ref()
-                .is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some());
+            let scheme_ok = parsed.as_ref().is_some_and(|u| {
+                matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some()
+            });
             if !scheme_ok {
-                return Err(ConfigError::BadBaseUrl { name: name.clone(), url: url.to_owned() });
+                return Err(ConfigError::BadBaseUrl {
+                    name: name.clone(),
+                    url: url.to_owned(),
+                });
             }
             if provider.timeout_secs == 0 {
                 return Err(ConfigError::BadTimeout { name: name.clone() });
             }
         }
         if self.recording.queue_capacity == 0 {
-            return Err(ConfigError::BadRecording { field: "queue_capacity" });
+            return Err(ConfigError::BadRecording {
+                field: "queue_capacity",
+            });
         }
         if self.recording.batch_max == 0 {
             return Err(ConfigError::BadRecording { field: "batch_max" });
@@ -245,8 +263,10 @@ mod tests {
     use super::*;
 
     fn with_provider(name: &str, url: &str) -> Config {
-        let mut config = Config::default();
-        config.providers = builtin_providers();
+        let mut config = Config {
+            providers: builtin_providers(),
+            ..Config::default()
+        };
         let mut p = ProviderConfig::builtin(ProviderKind::Openai, url);
         p.timeout_secs = 5;
         config.providers.insert(name.to_owned(), p);
@@ -255,21 +275,32 @@ mod tests {
 
     #[test]
     fn builtins_validate() {
-        assert!(with_provider("groq", "https://api.groq.com/openai").validate().is_ok());
+        assert!(
+            with_provider("groq", "https://api.groq.com/openai")
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]
     fn reserved_and_bad_names_are_named() {
-        let err = with_provider("api", "https://x.test").validate().unwrap_err();
+        let err = with_provider("api", "https://x.test")
+            .validate()
+            .unwrap_err();
         assert!(err.to_string().starts_with("providers.api:"), "{err}");
-        let err = with_provider("Bad Name", "https://x.test").validate().unwrap_err();
+        let err = with_provider("Bad Name", "https://x.test")
+            .validate()
+            .unwrap_err();
         assert!(err.to_string().contains("providers.Bad Name"), "{err}");
     }
 
     #[test]
     fn bad_url_is_named() {
         let err = with_provider("local", "ftp://x").validate().unwrap_err();
-        assert_eq!(err.to_string(), "providers.local.base_url: 'ftp://x' is not an http:// or https:// URL");
+        assert_eq!(
+            err.to_string(),
+            "providers.local.base_url: 'ftp://x' is not an http:// or https:// URL"
+        );
     }
 
     #[test]

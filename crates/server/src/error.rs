@@ -12,7 +12,10 @@ use http::StatusCode;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
-    BadParameter { param: &'static str, message: String },
+    BadParameter {
+        param: &'static str,
+        message: String,
+    },
     #[error("not found: {0}")]
     NotFound(String),
     #[error("storage error: {0}")]
@@ -21,7 +24,10 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad(param: &'static str, message: impl Into<String>) -> Self {
-        ApiError::BadParameter { param, message: message.into() }
+        ApiError::BadParameter {
+            param,
+            message: message.into(),
+        }
     }
 
     fn status(&self) -> StatusCode {

@@ -27,7 +27,11 @@ pub async fn readyz(State(app): State<Arc<AppState>>) -> Response {
         },
         "writer": stats,
     });
-    let status = if db.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if db.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }
 

@@ -100,7 +100,9 @@ impl Upstream {
     }
 
     fn uri(&self, rest: &str, query: Option<&str>) -> Option<Uri> {
-        let mut pq = String::with_capacity(self.base_path.len() + rest.len() + query.map_or(0, |q| q.len() + 1));
+        let mut pq = String::with_capacity(
+            self.base_path.len() + rest.len() + query.map_or(0, |q| q.len() + 1),
+        );
         pq.push_str(&self.base_path);
         pq.push_str(rest);
         if let Some(q) = query {
@@ -131,7 +133,12 @@ pub struct Routes {
 
 impl Routes {
     pub fn new(upstreams: impl IntoIterator<Item = Upstream>) -> Self {
-        Self { by_name: upstreams.into_iter().map(|u| (u.name.to_string(), Arc::new(u))).collect() }
+        Self {
+            by_name: upstreams
+                .into_iter()
+                .map(|u| (u.name.to_string(), Arc::new(u)))
+                .collect(),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<Upstream>> {
@@ -154,9 +161,14 @@ impl Routes {
         }
         let drop_in = match first {
             "v1" if rest.starts_with("/messages") => "anthropic",
-            "v1" if ["/chat/completions", "/completions", "/responses", "/embeddings"]
-                .iter()
-                .any(|p| rest.starts_with(p)) =>
+            "v1" if [
+                "/chat/completions",
+                "/completions",
+                "/responses",
+                "/embeddings",
+            ]
+            .iter()
+            .any(|p| rest.starts_with(p)) =>
             {
                 "openai"
             }
@@ -204,8 +216,14 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
                 );
             }
         };
-        quick = upstream.adapter.quick_request_facts(endpoint, &rest, &bytes);
-        let to_send = if upstream.inject_stream_usage && endpoint == Endpoint::ChatCompletions && quick.stream && !quick.include_usage {
+        quick = upstream
+            .adapter
+            .quick_request_facts(endpoint, &rest, &bytes);
+        let to_send = if upstream.inject_stream_usage
+            && endpoint == Endpoint::ChatCompletions
+            && quick.stream
+            && !quick.include_usage
+        {
             openai::inject_include_usage(&bytes).map(Bytes::from)
         } else {
             None
@@ -224,9 +242,17 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
     let request_bytes = request_body.as_ref().map_or(0, |b| b.len() as i64);
 
     let Some(uri) = upstream.uri(&rest, query.as_deref()) else {
-        return provider_error(upstream.kind, StatusCode::BAD_REQUEST, "tokenwatch: the request path cannot be forwarded");
+        return provider_error(
+            upstream.kind,
+            StatusCode::BAD_REQUEST,
+            "tokenwatch: the request path cannot be forwarded",
+        );
     };
-    let meta = if record { RequestMeta::from_headers(&parts.headers) } else { RequestMeta::default() };
+    let meta = if record {
+        RequestMeta::from_headers(&parts.headers)
+    } else {
+        RequestMeta::default()
+    };
     let mut out_headers = headers::forward_request_headers(&parts.headers, rewritten);
     if let Some(key) = &upstream.api_key
         && !headers::has_credentials(&parts.headers, query.as_deref())
@@ -238,7 +264,9 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
     *upstream_request.uri_mut() = uri;
     *upstream_request.headers_mut() = out_headers;
 
-    let exchange = |http_status: Option<u16>, response_headers: ResponseHeaderFacts, streamed: bool| Exchange {
+    let exchange = |http_status: Option<u16>,
+                    response_headers: ResponseHeaderFacts,
+                    streamed: bool| Exchange {
         ts_ms,
         provider: Arc::clone(&upstream.name),
         kind: upstream.kind,
@@ -253,22 +281,46 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
         streamed,
     };
 
-    let response = match tokio::time::timeout(upstream.timeout, app.client.request(upstream_request)).await {
+    let response = match tokio::time::timeout(
+        upstream.timeout,
+        app.client.request(upstream_request),
+    )
+    .await
+    {
         Ok(Ok(response)) => response,
         Ok(Err(err)) => {
-            let status = if err.is_connect() { EventStatus::UpstreamUnreachable } else { EventStatus::UpstreamReset };
+            let status = if err.is_connect() {
+                EventStatus::UpstreamUnreachable
+            } else {
+                EventStatus::UpstreamReset
+            };
             tracing::warn!(provider = %upstream.name, error = %error_chain(&err), "upstream request failed");
             if record {
-                app.sink.finish(finished(exchange(None, Default::default(), quick.stream), status, started));
+                app.sink.finish(finished(
+                    exchange(None, Default::default(), quick.stream),
+                    status,
+                    started,
+                ));
             }
-            let message = format!("tokenwatch: could not reach upstream '{}': {}", upstream.name, error_chain(&err));
+            let message = format!(
+                "tokenwatch: could not reach upstream '{}': {}",
+                upstream.name,
+                error_chain(&err)
+            );
             return provider_error(upstream.kind, StatusCode::BAD_GATEWAY, &message);
         }
         Err(_) => {
             if record {
-                app.sink.finish(finished(exchange(None, Default::default(), quick.stream), EventStatus::Timeout, started));
+                app.sink.finish(finished(
+                    exchange(None, Default::default(), quick.stream),
+                    EventStatus::Timeout,
+                    started,
+                ));
             }
-            let message = format!("tokenwatch: upstream '{}' sent no response within {:?}", upstream.name, upstream.timeout);
+            let message = format!(
+                "tokenwatch: upstream '{}' sent no response within {:?}",
+                upstream.name, upstream.timeout
+            );
             return provider_error(upstream.kind, StatusCode::GATEWAY_TIMEOUT, &message);
         }
     };
@@ -278,12 +330,19 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
         resp_parts.headers = headers::forward_response_headers(&resp_parts.headers, false);
         return Response::from_parts(resp_parts, Body::new(incoming));
     }
-    let content_type = header_str(&resp_parts.headers, header::CONTENT_TYPE).unwrap_or_default().to_owned();
+    let content_type = header_str(&resp_parts.headers, header::CONTENT_TYPE)
+        .unwrap_or_default()
+        .to_owned();
     let encoding = header_str(&resp_parts.headers, header::CONTENT_ENCODING).map(str::to_owned);
-    let is_stream = resp_parts.status.is_success() && upstream.adapter.is_stream(endpoint, &content_type);
-    let stripper = (rewritten && is_stream && encoding.is_none()).then(openai::UsageChunkStripper::new);
+    let is_stream =
+        resp_parts.status.is_success() && upstream.adapter.is_stream(endpoint, &content_type);
+    let stripper =
+        (rewritten && is_stream && encoding.is_none()).then(openai::UsageChunkStripper::new);
     let mode = if is_stream {
-        CaptureMode::stream(upstream.adapter.stream_parser(endpoint), encoding.as_deref())
+        CaptureMode::stream(
+            upstream.adapter.stream_parser(endpoint),
+            encoding.as_deref(),
+        )
     } else {
         CaptureMode::whole(app.config.server.max_capture_bytes, encoding.as_deref())
     };
@@ -293,7 +352,15 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
         is_stream,
     );
     resp_parts.headers = headers::forward_response_headers(&resp_parts.headers, stripper.is_some());
-    let body = TeeBody::new(incoming, exchange, mode, app.sink.clone(), started, upstream.timeout, stripper);
+    let body = TeeBody::new(
+        incoming,
+        exchange,
+        mode,
+        app.sink.clone(),
+        started,
+        upstream.timeout,
+        stripper,
+    );
     Response::from_parts(resp_parts, Body::new(body))
 }
 
@@ -363,7 +430,9 @@ mod tests {
         assert_eq!((&*u.name, rest), ("anthropic", "/v1/messages/count_tokens"));
         let (u, rest) = r.resolve("/v1/chat/completions").unwrap();
         assert_eq!((&*u.name, rest), ("openai", "/v1/chat/completions"));
-        let (u, _) = r.resolve("/v1beta/models/gemini-2.5-pro:generateContent").unwrap();
+        let (u, _) = r
+            .resolve("/v1beta/models/gemini-2.5-pro:generateContent")
+            .unwrap();
         assert_eq!(&*u.name, "gemini");
         let (u, rest) = r.resolve("/groq/v1/chat/completions").unwrap();
         assert_eq!((&*u.name, rest), ("groq", "/v1/chat/completions"));
@@ -375,6 +444,9 @@ mod tests {
     fn joins_base_path_and_query() {
         let r = routes();
         let (u, rest) = r.resolve("/groq/v1/chat/completions").unwrap();
-        assert_eq!(u.uri(rest, Some("a=1")).unwrap().to_string(), "https://api.groq.com/openai/v1/chat/completions?a=1");
+        assert_eq!(
+            u.uri(rest, Some("a=1")).unwrap().to_string(),
+            "https://api.groq.com/openai/v1/chat/completions?a=1"
+        );
     }
 }

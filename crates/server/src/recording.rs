@@ -43,7 +43,10 @@ pub enum Captured {
     /// Parsed incrementally while streaming.
     Facts(ResponseFacts),
     /// Kept whole, to parse now.
-    Body { parts: Vec<Bytes>, encoding: Option<String> },
+    Body {
+        parts: Vec<Bytes>,
+        encoding: Option<String>,
+    },
     /// Larger than the capture limit: forwarded, but its usage is unknown.
     TooLarge,
     /// Unsupported or corrupt content encoding.
@@ -71,7 +74,8 @@ pub struct Enricher {
 impl Enricher {
     pub fn process(&self, finished: Finished) {
         for event in build_events(&self.prices, finished) {
-            metrics::counter!("tokenwatch_proxy_events_total", "status" => event.status.as_str()).increment(1);
+            metrics::counter!("tokenwatch_proxy_events_total", "status" => event.status.as_str())
+                .increment(1);
             self.recorder.record(event);
         }
     }
@@ -102,7 +106,9 @@ impl EventSink {
     pub fn finish(&self, finished: Finished) {
         match self.tx.try_send(finished) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(f) | mpsc::error::TrySendError::Closed(f)) => self.enricher.process(f),
+            Err(mpsc::error::TrySendError::Full(f) | mpsc::error::TrySendError::Closed(f)) => {
+                self.enricher.process(f)
+            }
         }
     }
 }
@@ -110,13 +116,19 @@ impl EventSink {
 /// Turns one finished exchange into its events: usually one; one per result line for
 /// batch results; none for a batch-results download that yielded no results.
 pub fn build_events(prices: &PriceTable, finished: Finished) -> Vec<UsageEvent> {
-    let Finished { exchange, status, captured, ttft_ms, duration_ms, response_bytes } = finished;
+    let Finished {
+        exchange,
+        status,
+        captured,
+        ttft_ms,
+        duration_ms,
+        response_bytes,
+    } = finished;
     let adapter = exchange.kind.adapter();
     let facts = match captured {
         Captured::Facts(f) => Some(f),
-        Captured::Body { parts, encoding } => {
-            decode_all(encoding.as_deref(), &parts).map(|body| adapter.response_facts(exchange.endpoint, &body))
-        }
+        Captured::Body { parts, encoding } => decode_all(encoding.as_deref(), &parts)
+            .map(|body| adapter.response_facts(exchange.endpoint, &body)),
         Captured::TooLarge | Captured::Unreadable | Captured::Nothing => None,
     };
     let unreadable = facts.is_none() && status == EventStatus::Ok && exchange.http_status.is_some();
@@ -143,9 +155,19 @@ pub fn build_events(prices: &PriceTable, finished: Finished) -> Vec<UsageEvent> 
         usage = Usage::default();
         (Some(0), None)
     } else {
-        price(prices, &exchange.provider, &model, &usage, facts.usage_seen, false)
+        price(
+            prices,
+            &exchange.provider,
+            &model,
+            &usage,
+            facts.usage_seen,
+            false,
+        )
     };
-    let error_type = facts.error_type.clone().or_else(|| unreadable.then(|| "usage_unreadable".to_owned()));
+    let error_type = facts
+        .error_type
+        .clone()
+        .or_else(|| unreadable.then(|| "usage_unreadable".to_owned()));
     let mut event = base_event(&exchange, model, usage, shape);
     event.cost_micros = cost_micros;
     event.price_version = price_version;
@@ -156,11 +178,19 @@ pub fn build_events(prices: &PriceTable, finished: Finished) -> Vec<UsageEvent> 
     event.response_bytes = response_bytes;
     event.tools_used = facts.tools_used;
     event.error_type = error_type;
-    event.upstream_request_id = exchange.response_headers.request_id.clone().or(facts.response_id);
+    event.upstream_request_id = exchange
+        .response_headers
+        .request_id
+        .clone()
+        .or(facts.response_id);
     vec![event]
 }
 
-fn refine_status(status: EventStatus, http_status: Option<u16>, facts: &ResponseFacts) -> EventStatus {
+fn refine_status(
+    status: EventStatus,
+    http_status: Option<u16>,
+    facts: &ResponseFacts,
+) -> EventStatus {
     match (status, http_status) {
         (EventStatus::Ok, Some(code)) if code >= 400 => EventStatus::UpstreamError,
         (EventStatus::Ok, _) if facts.error_type.is_some() => EventStatus::StreamError,
@@ -226,7 +256,11 @@ fn base_event(exchange: &Exchange, model: String, usage: Usage, shape: RequestSh
 
 /// One event per batch result line, billed at the batch discount. The dedup key is the batch
 /// and the result's custom id, so downloading the same results twice never double-counts.
-fn batch_events(prices: &PriceTable, exchange: &Exchange, facts: &ResponseFacts) -> Vec<UsageEvent> {
+fn batch_events(
+    prices: &PriceTable,
+    exchange: &Exchange,
+    facts: &ResponseFacts,
+) -> Vec<UsageEvent> {
     let batch_id = exchange
         .path
         .trim_end_matches('/')
@@ -240,9 +274,13 @@ fn batch_events(prices: &PriceTable, exchange: &Exchange, facts: &ResponseFacts)
         .iter()
         .map(|item| {
             let model = item.model.clone().unwrap_or_else(|| "unknown".to_owned());
-            let (cost, version) = price(prices, &exchange.provider, &model, &item.usage, true, true);
+            let (cost, version) =
+                price(prices, &exchange.provider, &model, &item.usage, true, true);
             let mut event = base_event(exchange, model, item.usage, RequestShape::default());
-            event.dedup_key = format!("batch:{}:{}:{}", exchange.provider, batch_id, item.custom_id);
+            event.dedup_key = format!(
+                "batch:{}:{}:{}",
+                exchange.provider, batch_id, item.custom_id
+            );
             event.cost_micros = cost;
             event.price_version = version;
             event.batch = true;

@@ -31,7 +31,11 @@ impl RequestMeta {
                 .filter(|v| !v.is_empty())
                 .map(cap)
         };
-        for value in headers.get_all("x-tokenwatch-tags").iter().chain(headers.get_all("x-litellm-tags").iter()) {
+        for value in headers
+            .get_all("x-tokenwatch-tags")
+            .iter()
+            .chain(headers.get_all("x-litellm-tags").iter())
+        {
             if let Ok(list) = value.to_str() {
                 for item in list.split(',') {
                     meta.push_tag(item);
@@ -78,7 +82,10 @@ impl RequestMeta {
 }
 
 fn cap(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control()).take(MAX_TAG_LEN).collect()
+    s.chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_TAG_LEN)
+        .collect()
 }
 
 #[cfg(test)]
@@ -89,17 +96,33 @@ mod tests {
     #[test]
     fn reads_own_and_peer_headers() {
         let mut h = HeaderMap::new();
-        h.insert("x-tokenwatch-tags", HeaderValue::from_static("env=prod, team=backend ,client-work,,"));
+        h.insert(
+            "x-tokenwatch-tags",
+            HeaderValue::from_static("env=prod, team=backend ,client-work,,"),
+        );
         h.insert("x-litellm-tags", HeaderValue::from_static("batch-job"));
-        h.insert("helicone-property-Customer", HeaderValue::from_static("acme"));
+        h.insert(
+            "helicone-property-Customer",
+            HeaderValue::from_static("acme"),
+        );
         h.insert("helicone-user-id", HeaderValue::from_static("u1"));
         h.insert("x-tokenwatch-session", HeaderValue::from_static("s-1"));
-        h.insert("x-tokenwatch-project", HeaderValue::from_static("  billing "));
+        h.insert(
+            "x-tokenwatch-project",
+            HeaderValue::from_static("  billing "),
+        );
         let m = RequestMeta::from_headers(&h);
         let tags: Vec<String> = m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
         assert_eq!(
             tags,
-            ["customer=acme", "env=prod", "tag=batch-job", "tag=client-work", "team=backend", "user=u1"]
+            [
+                "customer=acme",
+                "env=prod",
+                "tag=batch-job",
+                "tag=client-work",
+                "team=backend",
+                "user=u1"
+            ]
         );
         assert_eq!(m.session.as_deref(), Some("s-1"));
         assert_eq!(m.project.as_deref(), Some("billing"));

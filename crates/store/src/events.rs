@@ -51,7 +51,11 @@ pub struct Page {
 
 impl Default for Page {
     fn default() -> Self {
-        Page { limit: 100, offset: 0, before: None }
+        Page {
+            limit: 100,
+            offset: 0,
+            before: None,
+        }
     }
 }
 
@@ -148,9 +152,12 @@ macro_rules! decode_event {
     ($row:expr) => {{
         let row = $row;
         let get = |c: &str| -> Result<i64, sqlx::Error> { row.try_get::<i64, _>(c) };
-        let opt = |c: &str| -> Result<Option<i64>, sqlx::Error> { row.try_get::<Option<i64>, _>(c) };
+        let opt =
+            |c: &str| -> Result<Option<i64>, sqlx::Error> { row.try_get::<Option<i64>, _>(c) };
         let text = |c: &str| -> Result<String, sqlx::Error> { row.try_get::<String, _>(c) };
-        let otext = |c: &str| -> Result<Option<String>, sqlx::Error> { row.try_get::<Option<String>, _>(c) };
+        let otext = |c: &str| -> Result<Option<String>, sqlx::Error> {
+            row.try_get::<Option<String>, _>(c)
+        };
         (|| -> Result<(UsageEvent, String, String, String), sqlx::Error> {
             let event = UsageEvent {
                 id: text("id")?,
@@ -247,12 +254,21 @@ macro_rules! push_filter {
     }};
 }
 
-fn finish_decode(decoded: Result<(UsageEvent, String, String, String), sqlx::Error>) -> Result<UsageEvent, StoreError> {
-    let (mut event, source, status, tools) = decoded.map_err(StoreError::query("reading events"))?;
-    let corrupt = |reason: String| StoreError::Corrupt { id: event.id.clone(), reason };
-    event.source = Source::parse(&source).ok_or_else(|| corrupt(format!("unknown source '{source}'")))?;
-    event.status = EventStatus::parse(&status).ok_or_else(|| corrupt(format!("unknown status '{status}'")))?;
-    event.tools_used = serde_json::from_str(&tools).map_err(|e| corrupt(format!("tools_used: {e}")))?;
+fn finish_decode(
+    decoded: Result<(UsageEvent, String, String, String), sqlx::Error>,
+) -> Result<UsageEvent, StoreError> {
+    let (mut event, source, status, tools) =
+        decoded.map_err(StoreError::query("reading events"))?;
+    let corrupt = |reason: String| StoreError::Corrupt {
+        id: event.id.clone(),
+        reason,
+    };
+    event.source =
+        Source::parse(&source).ok_or_else(|| corrupt(format!("unknown source '{source}'")))?;
+    event.status =
+        EventStatus::parse(&status).ok_or_else(|| corrupt(format!("unknown status '{status}'")))?;
+    event.tools_used =
+        serde_json::from_str(&tools).map_err(|e| corrupt(format!("tools_used: {e}")))?;
     Ok(event)
 }
 
@@ -290,7 +306,11 @@ impl Store {
     }
 
     /// Events matching `filter`, newest first, with their tags.
-    pub async fn list_events(&self, filter: &EventFilter, page: &Page) -> Result<Vec<UsageEvent>, StoreError> {
+    pub async fn list_events(
+        &self,
+        filter: &EventFilter,
+        page: &Page,
+    ) -> Result<Vec<UsageEvent>, StoreError> {
         let limit = i64::from(page.limit.clamp(1, 1000));
         let mut events = with_pool!(self, pool => {
             let mut qb = QueryBuilder::new(format!("SELECT {COLUMNS} FROM usage_events"));
@@ -345,7 +365,11 @@ impl Store {
     }
 
     /// Token and cost sums per group, most expensive first.
-    pub async fn totals(&self, filter: &EventFilter, group: GroupBy) -> Result<Vec<TotalsRow>, StoreError> {
+    pub async fn totals(
+        &self,
+        filter: &EventFilter,
+        group: GroupBy,
+    ) -> Result<Vec<TotalsRow>, StoreError> {
         let key = match group {
             GroupBy::Model => "model",
             GroupBy::Provider => "provider",

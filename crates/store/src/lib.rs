@@ -22,7 +22,11 @@ pub use events::{EventFilter, GroupBy, InsertOutcome, Page, TotalsRow};
 pub use writer::{Recorder, Writer, WriterConfig, WriterHandle, WriterSnapshot, WriterStats};
 
 /// Migrations, applied in order; the same SQL runs on both engines.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "usage_events", include_str!("../migrations/0001_usage_events.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "usage_events",
+    include_str!("../migrations/0001_usage_events.sql"),
+)];
 
 /// Which engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,11 +74,21 @@ pub enum StoreError {
     #[error("cannot open database {url}: {source}")]
     Open { url: String, source: sqlx::Error },
     #[error("cannot create the directory for {path}: {source}")]
-    CreateDir { path: String, source: std::io::Error },
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("migration {version} ({name}) failed: {source}")]
-    Migrate { version: i64, name: &'static str, source: sqlx::Error },
+    Migrate {
+        version: i64,
+        name: &'static str,
+        source: sqlx::Error,
+    },
     #[error("database error while {action}: {source}")]
-    Query { action: &'static str, source: sqlx::Error },
+    Query {
+        action: &'static str,
+        source: sqlx::Error,
+    },
     #[error("stored event {id} is unreadable: {reason}")]
     Corrupt { id: String, reason: String },
 }
@@ -87,8 +101,12 @@ impl StoreError {
 
 /// Hides the password of a database URL: `postgres://user:***@host/db`.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_owned(),
@@ -100,7 +118,10 @@ impl Store {
     /// `sqlite::memory:`, or `postgres://…` / `postgresql://…`.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         let shown = redact_url(url);
-        let open_err = |source| StoreError::Open { url: shown.clone(), source };
+        let open_err = |source| StoreError::Open {
+            url: shown.clone(),
+            source,
+        };
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url).map_err(open_err)?;
             let pool = PgPoolOptions::new()
@@ -113,16 +134,22 @@ impl Store {
         } else {
             let memory = url == "sqlite::memory:" || url == ":memory:";
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
-            if !memory {
-                if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|source| StoreError::CreateDir { path: path.to_owned(), source })?;
-                }
+            if !memory
+                && let Some(parent) = std::path::Path::new(path)
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                    path: path.to_owned(),
+                    source,
+                })?;
             }
             let options = if memory {
                 SqliteConnectOptions::from_str("sqlite::memory:").map_err(open_err)?
             } else {
-                SqliteConnectOptions::new().filename(path).create_if_missing(true)
+                SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
             }
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -130,7 +157,11 @@ impl Store {
             .foreign_keys(true);
             // One in-memory database per connection would split the data: keep one connection.
             let max = if memory { 1 } else { 4 };
-            let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await.map_err(open_err)?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max)
+                .connect_with(options)
+                .await
+                .map_err(open_err)?;
             Pool::Sqlite(pool)
         };
         let store = Store { pool };
@@ -199,7 +230,10 @@ mod tests {
 
     #[test]
     fn urls_lose_their_password() {
-        assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("/tmp/x.db"), "/tmp/x.db");
     }

@@ -35,7 +35,12 @@ pub struct WriterConfig {
 
 impl WriterConfig {
     pub fn new(spill_path: PathBuf) -> Self {
-        Self { queue_capacity: 65_536, batch_max: 512, flush_interval: Duration::from_millis(50), spill_path }
+        Self {
+            queue_capacity: 65_536,
+            batch_max: 512,
+            flush_interval: Duration::from_millis(50),
+            spill_path,
+        }
     }
 }
 
@@ -73,25 +78,40 @@ impl Spill {
             }
         }
         let result = (|| -> std::io::Result<()> {
-            let mut guard = self.file.lock().map_err(|_| std::io::Error::other("spill lock poisoned"))?;
+            let mut guard = self
+                .file
+                .lock()
+                .map_err(|_| std::io::Error::other("spill lock poisoned"))?;
             if guard.is_none() {
                 if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent)?;
                 }
-                *guard = Some(OpenOptions::new().create(true).append(true).open(&self.path)?);
+                *guard = Some(
+                    OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&self.path)?,
+                );
             }
-            let file = guard.as_mut().ok_or_else(|| std::io::Error::other("spill file not open"))?;
+            let file = guard
+                .as_mut()
+                .ok_or_else(|| std::io::Error::other("spill file not open"))?;
             file.write_all(&text)?;
             file.flush()
         })();
         match result {
             Ok(()) => {
-                counters.spilled.fetch_add(events.len() as u64, Ordering::Relaxed);
+                counters
+                    .spilled
+                    .fetch_add(events.len() as u64, Ordering::Relaxed);
                 metrics::counter!("tokenwatch_events_spilled_total").increment(events.len() as u64);
                 events.len()
             }
             Err(err) => {
-                let lost = counters.lost.fetch_add(events.len() as u64, Ordering::Relaxed) + events.len() as u64;
+                let lost = counters
+                    .lost
+                    .fetch_add(events.len() as u64, Ordering::Relaxed)
+                    + events.len() as u64;
                 metrics::counter!("tokenwatch_events_lost_total").increment(events.len() as u64);
                 tracing::error!(spill = %self.path.display(), error = %err, lost_now = events.len(), lost_total = lost,
                     "EVENTS LOST: the database could not take them and the spill file could not be written");
@@ -118,7 +138,10 @@ impl Spill {
 }
 
 fn suffixed(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".{suffix}"));
     path.with_file_name(name)
 }
@@ -142,7 +165,9 @@ impl Recorder {
         match self.tx.try_send(event) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e)) => {
-                self.shared.spill.append(std::slice::from_ref(&e), &self.shared.counters);
+                self.shared
+                    .spill
+                    .append(std::slice::from_ref(&e), &self.shared.counters);
             }
         }
     }
@@ -216,15 +241,34 @@ impl Writer {
         let capacity = config.queue_capacity.max(1);
         let (tx, rx) = mpsc::channel(capacity);
         let shared = Arc::new(Shared {
-            spill: Spill { path: config.spill_path.clone(), file: Mutex::new(None) },
+            spill: Spill {
+                path: config.spill_path.clone(),
+                file: Mutex::new(None),
+            },
             counters: Counters::default(),
             capacity,
         });
         let (stop_tx, stop_rx) = oneshot::channel();
-        let task = Task { store, config, shared: Arc::clone(&shared), db_down_since: None, backoff: Duration::from_millis(250) };
+        let task = Task {
+            store,
+            config,
+            shared: Arc::clone(&shared),
+            db_down_since: None,
+            backoff: Duration::from_millis(250),
+        };
         let handle = tokio::spawn(task.run(rx, stop_rx));
-        let stats = WriterStats { shared: Arc::clone(&shared), tx: tx.clone() };
-        (Recorder { tx, shared }, WriterHandle { stop: Some(stop_tx), task: handle, stats })
+        let stats = WriterStats {
+            shared: Arc::clone(&shared),
+            tx: tx.clone(),
+        };
+        (
+            Recorder { tx, shared },
+            WriterHandle {
+                stop: Some(stop_tx),
+                task: handle,
+                stats,
+            },
+        )
     }
 }
 
@@ -293,7 +337,10 @@ impl Task {
         if batch.is_empty() {
             return;
         }
-        if self.db_down_since.is_some_and(|t| t.elapsed() < self.backoff) {
+        if self
+            .db_down_since
+            .is_some_and(|t| t.elapsed() < self.backoff)
+        {
             self.shared.spill.append(batch, &self.shared.counters);
             batch.clear();
             return;
@@ -303,7 +350,8 @@ impl Task {
                 self.mark_up();
                 let c = &self.shared.counters;
                 c.written.fetch_add(outcome.inserted, Ordering::Relaxed);
-                c.duplicates.fetch_add(outcome.duplicates, Ordering::Relaxed);
+                c.duplicates
+                    .fetch_add(outcome.duplicates, Ordering::Relaxed);
                 metrics::counter!("tokenwatch_events_written_total").increment(outcome.inserted);
             }
             Err(err) => {
@@ -332,10 +380,15 @@ impl Task {
 
     /// Replays the spill file if there is one and the database is not known to be down.
     async fn replay(&mut self) {
-        if self.db_down_since.is_some_and(|t| t.elapsed() < self.backoff) {
+        if self
+            .db_down_since
+            .is_some_and(|t| t.elapsed() < self.backoff)
+        {
             return;
         }
-        let Some(path) = self.shared.spill.take_for_replay() else { return };
+        let Some(path) = self.shared.spill.take_for_replay() else {
+            return;
+        };
         let file = match File::open(&path) {
             Ok(f) => f,
             Err(err) => {
@@ -358,10 +411,10 @@ impl Task {
                 Ok(event) => batch.push(event),
                 Err(err) => self.reject(&path, index + 1, &line, &err),
             }
-            if batch.len() >= self.config.batch_max {
-                if !self.replay_batch(&mut batch, &mut replayed).await {
-                    return;
-                }
+            if batch.len() >= self.config.batch_max
+                && !self.replay_batch(&mut batch, &mut replayed).await
+            {
+                return;
             }
         }
         if !self.replay_batch(&mut batch, &mut replayed).await {
@@ -371,7 +424,10 @@ impl Task {
             tracing::error!(file = %path.display(), error = %err, "replayed the spill file but cannot delete it; it will be replayed again (harmlessly)");
         }
         if replayed > 0 {
-            tracing::info!(events = replayed, "replayed spilled events into the database");
+            tracing::info!(
+                events = replayed,
+                "replayed spilled events into the database"
+            );
         }
     }
 
@@ -385,7 +441,8 @@ impl Task {
                 let c = &self.shared.counters;
                 c.replayed.fetch_add(outcome.inserted, Ordering::Relaxed);
                 c.written.fetch_add(outcome.inserted, Ordering::Relaxed);
-                c.duplicates.fetch_add(outcome.duplicates, Ordering::Relaxed);
+                c.duplicates
+                    .fetch_add(outcome.duplicates, Ordering::Relaxed);
                 metrics::counter!("tokenwatch_events_replayed_total").increment(outcome.inserted);
                 *replayed += outcome.inserted;
                 batch.clear();
@@ -401,7 +458,10 @@ impl Task {
     fn reject(&self, path: &Path, line_no: usize, line: &[u8], err: &serde_json::Error) {
         tracing::error!(file = %path.display(), line = line_no, error = %err, rejected = %self.shared.spill.rejected_path().display(),
             "a spilled event cannot be parsed; it is set aside, not replayed");
-        self.shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .counters
+            .rejected
+            .fetch_add(1, Ordering::Relaxed);
         let kept = OpenOptions::new()
             .create(true)
             .append(true)

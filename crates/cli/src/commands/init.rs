@@ -62,13 +62,22 @@ base_url = "https://generativelanguage.googleapis.com"
 
 pub fn run(args: &InitArgs) -> anyhow::Result<String> {
     if args.path.exists() && !args.force {
-        bail!("{} already exists; pass --force to overwrite it", args.path.display());
+        bail!(
+            "{} already exists; pass --force to overwrite it",
+            args.path.display()
+        );
     }
     if let Some(parent) = args.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    std::fs::write(&args.path, STARTER).with_context(|| format!("cannot write {}", args.path.display()))?;
-    Ok(format!("wrote {}. Start the proxy with: tokenwatch serve --config {}", args.path.display(), args.path.display()))
+    std::fs::write(&args.path, STARTER)
+        .with_context(|| format!("cannot write {}", args.path.display()))?;
+    Ok(format!(
+        "wrote {}. Start the proxy with: tokenwatch serve --config {}",
+        args.path.display(),
+        args.path.display()
+    ))
 }
 
 #[cfg(test)]
@@ -79,11 +88,17 @@ mod tests {
     fn starter_parses_and_validates() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokenwatch.toml");
-        run(&InitArgs { path: path.clone(), force: false }).unwrap();
+        run(&InitArgs {
+            path: path.clone(),
+            force: false,
+        })
+        .unwrap();
         let loaded = crate::settings::load(Some(&path), Some("x.db")).unwrap();
         assert_eq!(loaded.config.server.listen.port(), 4100);
         assert_eq!(loaded.config.providers.len(), 3);
-        let again = run(&InitArgs { path, force: false }).unwrap_err().to_string();
+        let again = run(&InitArgs { path, force: false })
+            .unwrap_err()
+            .to_string();
         assert!(again.contains("already exists"), "{again}");
     }
 }

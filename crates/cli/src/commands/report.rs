@@ -71,7 +71,15 @@ pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<Strin
     if rows.is_empty() {
         return Ok("no events in this period. Point an SDK at `tokenwatch serve` (e.g. ANTHROPIC_BASE_URL=http://127.0.0.1:4100/anthropic) and make a call.".to_owned());
     }
-    let mut table = Table::new(&["", "events", "input", "output", "cache read", "cache write", "cost (USD)"]);
+    let mut table = Table::new(&[
+        "",
+        "events",
+        "input",
+        "output",
+        "cache read",
+        "cache write",
+        "cost (USD)",
+    ]);
     let mut total = 0i64;
     for r in &rows {
         total += r.cost_micros;
@@ -90,7 +98,15 @@ pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<Strin
             cost,
         ]);
     }
-    table.row(vec!["total".into(), String::new(), String::new(), String::new(), String::new(), String::new(), money(total)]);
+    table.row(vec![
+        "total".into(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        money(total),
+    ]);
     Ok(table.render())
 }
 

@@ -18,7 +18,9 @@ pub fn price_table(config: &Config) -> anyhow::Result<PriceTable> {
     let mut table = PriceTable::shipped().context("the shipped price table is invalid")?;
     for (provider, cfg) in &config.providers {
         for (model, price) in &cfg.prices {
-            let text = |v: &Option<tokenwatch_server::config::PriceValue>| v.as_ref().map(|p| p.as_decimal_text());
+            let text = |v: &Option<tokenwatch_server::config::PriceValue>| {
+                v.as_ref().map(|p| p.as_decimal_text())
+            };
             let parsed = ModelPrice::from_decimal_strs(
                 &price.input.as_decimal_text(),
                 &price.output.as_decimal_text(),
@@ -62,14 +64,24 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         config = %loaded.file.as_ref().map_or("(defaults)".to_owned(), |p| p.display().to_string()),
         "tokenwatch starting"
     );
-    let parts = ServeParts { config, store, writer, recorder, prices, metrics };
+    let parts = ServeParts {
+        config,
+        store,
+        writer,
+        recorder,
+        prices,
+        metrics,
+    };
     serve(parts, announce, shutdown_signal()).await?;
     Ok(())
 }
 
 /// Prints the bound address as the first line of stdout (scripts and tests read it), and the
 /// base URLs to use on stderr.
-#[expect(clippy::print_stdout, reason = "the bound address is this command's output")]
+#[expect(
+    clippy::print_stdout,
+    reason = "the bound address is this command's output"
+)]
 fn announce(addr: std::net::SocketAddr) {
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();

@@ -9,13 +9,17 @@ use crate::upstream::{Script, Upstream};
 /// The PostgreSQL maintenance URL, or None when it is unreachable and skipping was asked for
 /// explicitly. In CI (or without TOKENWATCH_SKIP_PG=1) an unreachable server fails the test.
 pub async fn postgres_admin_url() -> Option<String> {
-    let url = std::env::var("TOKENWATCH_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let url = std::env::var("TOKENWATCH_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     match sqlx::PgPool::connect(&url).await {
         Ok(pool) => {
             pool.close().await;
             Some(url)
         }
-        Err(e) if std::env::var("TOKENWATCH_SKIP_PG").as_deref() == Ok("1") && std::env::var("CI").is_err() => {
+        Err(e)
+            if std::env::var("TOKENWATCH_SKIP_PG").as_deref() == Ok("1")
+                && std::env::var("CI").is_err() =>
+        {
             eprintln!("skipping a PostgreSQL test: {e} (TOKENWATCH_SKIP_PG=1)");
             None
         }
@@ -27,7 +31,10 @@ pub async fn postgres_admin_url() -> Option<String> {
 fn help_teaches_the_quick_start() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("ANTHROPIC_BASE_URL=http://127.0.0.1:4100/anthropic"), "{text}");
+    assert!(
+        text.contains("ANTHROPIC_BASE_URL=http://127.0.0.1:4100/anthropic"),
+        "{text}"
+    );
     for cmd in ["init", "serve", "report", "events"] {
         assert!(text.contains(cmd), "{cmd} missing from --help");
     }
@@ -38,7 +45,11 @@ fn config_typo_names_key_and_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, "[providers.anthropic]\nbase_ur = \"http://x\"\n").unwrap();
-    let out = Command::new(BIN).args(["events", "--config", path.to_str().unwrap(), "--db", "x.db"]).current_dir(dir.path()).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["events", "--config", path.to_str().unwrap(), "--db", "x.db"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("base_ur") && err.contains("bad.toml"), "{err}");
@@ -63,29 +74,59 @@ async fn init_then_serve_with_that_file_then_report_and_events() {
     let upstream = Upstream::start(Script::json(200, &[], MESSAGE_JSON.as_bytes())).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("tokenwatch.toml");
-    let out = Command::new(BIN).args(["init", "--path", cfg.to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("https://api.anthropic.com", &upstream.url);
+    let out = Command::new(BIN)
+        .args(["init", "--path", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("https://api.anthropic.com", &upstream.url);
     std::fs::write(&cfg, text).unwrap();
-    let server = Server::start_with(crate::harness::ServerOptions { env: vec![("TOKENWATCH_CONFIG", cfg.display().to_string())], db: None });
+    let server = Server::start_with(crate::harness::ServerOptions {
+        env: vec![("TOKENWATCH_CONFIG", cfg.display().to_string())],
+        db: None,
+    });
     for _ in 0..3 {
-        let (status, _, _) = parse_response(&raw(&server.addr, &post("/anthropic/v1/messages", &[("x-api-key", "k")], REQUEST_JSON.as_bytes())).await);
+        let (status, _, _) = parse_response(
+            &raw(
+                &server.addr,
+                &post(
+                    "/anthropic/v1/messages",
+                    &[("x-api-key", "k")],
+                    REQUEST_JSON.as_bytes(),
+                ),
+            )
+            .await,
+        );
         assert_eq!(status, 200);
     }
     server.wait_events(3).await;
-    let report: serde_json::Value = serde_json::from_str(&run_cli(&server.db, &["report", "--json"])).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&run_cli(&server.db, &["report", "--json"])).unwrap();
     assert_eq!(report["rows"][0]["key"], "claude-sonnet-4-5-20250929");
     assert_eq!(report["rows"][0]["events"], 3);
     assert_eq!(report["rows"][0]["input_tokens"], 3000);
     assert_eq!(report["total_cost_usd"], "0.043875");
     let table = run_cli(&server.db, &["report"]);
-    assert!(table.contains("claude-sonnet-4-5-20250929") && table.contains("$0.04"), "{table}");
+    assert!(
+        table.contains("claude-sonnet-4-5-20250929") && table.contains("$0.04"),
+        "{table}"
+    );
     let csv = run_cli(&server.db, &["events", "--csv", "--last", "2"]);
     let mut lines = csv.lines();
     let header = lines.next().unwrap();
-    assert!(header.contains("cost_micros") && header.contains("cache_write_1h_tokens"), "{header}");
+    assert!(
+        header.contains("cost_micros") && header.contains("cache_write_1h_tokens"),
+        "{header}"
+    );
     assert_eq!(lines.count(), 2);
-    let events: serde_json::Value = serde_json::from_str(&run_cli(&server.db, &["events", "--json", "--last", "1"])).unwrap();
+    let events: serde_json::Value =
+        serde_json::from_str(&run_cli(&server.db, &["events", "--json", "--last", "1"])).unwrap();
     assert_eq!(events["events"].as_array().unwrap().len(), 1);
     assert_eq!(events["events"][0]["cost_micros"], 14_625);
 }
@@ -93,12 +134,25 @@ async fn init_then_serve_with_that_file_then_report_and_events() {
 #[tokio::test]
 async fn api_rejects_bad_parameters_by_name() {
     let server = Server::start("http://127.0.0.1:9");
-    for (query, param) in [("since=yesterday", "since"), ("limit=0", "limit"), ("status=great", "status"), ("cursor=zz", "cursor"), ("bogus=1", "query")] {
-        let (status, body) = crate::harness::get(&server.addr, &format!("/api/v1/events?{query}")).await;
+    for (query, param) in [
+        ("since=yesterday", "since"),
+        ("limit=0", "limit"),
+        ("status=great", "status"),
+        ("cursor=zz", "cursor"),
+        ("bogus=1", "query"),
+    ] {
+        let (status, body) =
+            crate::harness::get(&server.addr, &format!("/api/v1/events?{query}")).await;
         assert_eq!(status, 400, "{query}");
         let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(doc["error"]["code"], "bad_parameter");
-        assert!(doc["error"]["message"].as_str().unwrap().contains(if param == "query" { "bogus" } else { param }), "{doc}");
+        assert!(
+            doc["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(if param == "query" { "bogus" } else { param }),
+            "{doc}"
+        );
     }
     let (status, body) = crate::harness::get(&server.addr, "/healthz").await;
     assert_eq!((status, body.as_slice()), (200, &b"ok"[..]));
@@ -111,7 +165,15 @@ async fn pagination_walks_every_event_once() {
     let upstream = Upstream::start(Script::json(200, &[], MESSAGE_JSON.as_bytes())).await;
     let server = Server::start(&upstream.url);
     for _ in 0..7 {
-        raw(&server.addr, &post("/anthropic/v1/messages", &[("x-api-key", "k")], REQUEST_JSON.as_bytes())).await;
+        raw(
+            &server.addr,
+            &post(
+                "/anthropic/v1/messages",
+                &[("x-api-key", "k")],
+                REQUEST_JSON.as_bytes(),
+            ),
+        )
+        .await;
     }
     let all = server.wait_events(7).await;
     let mut seen = Vec::new();
@@ -123,12 +185,21 @@ async fn pagination_walks_every_event_once() {
         };
         let (_, body) = crate::harness::get(&server.addr, &path).await;
         let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        seen.extend(doc["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+        seen.extend(
+            doc["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_owned()),
+        );
         match doc["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
         }
     }
-    let expected: Vec<String> = all.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
+    let expected: Vec<String> = all
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(seen, expected);
 }

@@ -12,7 +12,11 @@ use crate::upstream::{Script, Upstream};
 
 fn streaming_request() -> Vec<u8> {
     let body = REQUEST_JSON.replace("\"max_tokens\"", "\"stream\":true,\"max_tokens\"");
-    post("/anthropic/v1/messages", &[("x-api-key", "k"), ("content-type", "application/json")], body.as_bytes())
+    post(
+        "/anthropic/v1/messages",
+        &[("x-api-key", "k"), ("content-type", "application/json")],
+        body.as_bytes(),
+    )
 }
 
 #[tokio::test]
@@ -25,7 +29,11 @@ async fn upstream_reset_mid_stream_is_recorded_with_usage_so_far() {
     let resp = raw(&server.addr, &streaming_request()).await;
     let (status, _, body) = parse_response(&resp);
     assert_eq!(status, 200);
-    assert!(body.len() >= cut - 20 && body.len() <= cut, "client got what was sent before the reset ({} of {cut})", body.len());
+    assert!(
+        body.len() >= cut - 20 && body.len() <= cut,
+        "client got what was sent before the reset ({} of {cut})",
+        body.len()
+    );
     let events = server.wait_events(1).await;
     let e = &events[0];
     assert_eq!(e["status"], "upstream_reset");
@@ -46,15 +54,22 @@ async fn client_disconnect_mid_stream_is_recorded() {
     let mut got = Vec::new();
     let mut buf = vec![0u8; 4096];
     let deadline = Instant::now() + Duration::from_secs(10);
-    while crate::upstream::find(&got, b"content_block_start").is_none() && Instant::now() < deadline {
+    while crate::upstream::find(&got, b"content_block_start").is_none() && Instant::now() < deadline
+    {
         let n = conn.read(&mut buf).await.unwrap();
         got.extend_from_slice(&buf[..n]);
     }
-    assert!(crate::upstream::find(&got, b"message_stop").is_none(), "the stream must still be running");
+    assert!(
+        crate::upstream::find(&got, b"message_stop").is_none(),
+        "the stream must still be running"
+    );
     drop(conn);
     let events = server.wait_events(1).await;
     assert_eq!(events[0]["status"], "client_disconnected");
-    assert_eq!(events[0]["input_tokens"], 25, "usage seen before the disconnect is kept");
+    assert_eq!(
+        events[0]["input_tokens"], 25,
+        "usage seen before the disconnect is kept"
+    );
 }
 
 #[tokio::test]
@@ -63,14 +78,27 @@ async fn unreachable_upstream_gets_a_provider_shaped_error_and_an_event() {
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let server = Server::start(&url);
-    let resp = raw(&server.addr, &post("/anthropic/v1/messages", &[("x-api-key", "sk-ant-PLANTED-SECRET-123")], REQUEST_JSON.as_bytes())).await;
+    let resp = raw(
+        &server.addr,
+        &post(
+            "/anthropic/v1/messages",
+            &[("x-api-key", "sk-ant-PLANTED-SECRET-123")],
+            REQUEST_JSON.as_bytes(),
+        ),
+    )
+    .await;
     let (status, headers, body) = parse_response(&resp);
     assert_eq!(status, 502);
     assert!(headers.contains(&("x-tokenwatch-error".into(), "1".into())));
     let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(doc["type"], "error");
     assert_eq!(doc["error"]["type"], "api_error");
-    assert!(doc["error"]["message"].as_str().unwrap().contains("could not reach upstream 'anthropic'"));
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not reach upstream 'anthropic'")
+    );
     let events = server.wait_events(1).await;
     assert_eq!(events[0]["status"], "upstream_unreachable");
     assert_eq!(events[0]["model"], "claude-sonnet-4-5");
@@ -83,18 +111,62 @@ async fn planted_secrets_never_reach_storage_logs_or_output() {
     let upstream = Upstream::start(Script::json(200, &[], MESSAGE_JSON.as_bytes())).await;
     let mut server = Server::start_with(ServerOptions {
         env: vec![
-            ("TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL", upstream.url.clone()),
-            ("TOKENWATCH_PROVIDERS__GEMINI__BASE_URL", upstream.url.clone()),
-            ("TOKENWATCH_PROVIDERS__OPENAI__BASE_URL", upstream.url.clone()),
-            ("TOKENWATCH_PROVIDERS__OPENAI__API_KEY", "sk-CONFIGURED-SECRET-456".into()),
+            (
+                "TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL",
+                upstream.url.clone(),
+            ),
+            (
+                "TOKENWATCH_PROVIDERS__GEMINI__BASE_URL",
+                upstream.url.clone(),
+            ),
+            (
+                "TOKENWATCH_PROVIDERS__OPENAI__BASE_URL",
+                upstream.url.clone(),
+            ),
+            (
+                "TOKENWATCH_PROVIDERS__OPENAI__API_KEY",
+                "sk-CONFIGURED-SECRET-456".into(),
+            ),
         ],
         db: None,
     });
-    raw(&server.addr, &post("/anthropic/v1/messages", &[("x-api-key", secret), ("authorization", &format!("Bearer {secret}"))], REQUEST_JSON.as_bytes())).await;
-    raw(&server.addr, &post(&format!("/gemini/v1beta/models/gemini-2.5-flash:generateContent?key={gkey}"), &[], b"{}")).await;
-    raw(&server.addr, &post("/openai/v1/chat/completions", &[], br#"{"model":"gpt-4o","messages":[]}"#)).await;
+    raw(
+        &server.addr,
+        &post(
+            "/anthropic/v1/messages",
+            &[
+                ("x-api-key", secret),
+                ("authorization", &format!("Bearer {secret}")),
+            ],
+            REQUEST_JSON.as_bytes(),
+        ),
+    )
+    .await;
+    raw(
+        &server.addr,
+        &post(
+            &format!("/gemini/v1beta/models/gemini-2.5-flash:generateContent?key={gkey}"),
+            &[],
+            b"{}",
+        ),
+    )
+    .await;
+    raw(
+        &server.addr,
+        &post(
+            "/openai/v1/chat/completions",
+            &[],
+            br#"{"model":"gpt-4o","messages":[]}"#,
+        ),
+    )
+    .await;
     let seen = upstream.requests();
-    assert!(String::from_utf8_lossy(&seen[2]).to_lowercase().contains("authorization: bearer sk-configured-secret-456"), "configured key injected");
+    assert!(
+        String::from_utf8_lossy(&seen[2])
+            .to_lowercase()
+            .contains("authorization: bearer sk-configured-secret-456"),
+        "configured key injected"
+    );
     server.wait_events(3).await;
     let (_, api) = crate::harness::get(&server.addr, "/api/v1/events?limit=100").await;
     let db = server.db.clone();
@@ -105,9 +177,18 @@ async fn planted_secrets_never_reach_storage_logs_or_output() {
     let files = all_bytes(server.dir.path());
     for needle in [secret, gkey, "sk-CONFIGURED-SECRET-456"] {
         let n = needle.as_bytes();
-        assert!(crate::upstream::find(&files, n).is_none(), "{needle} found in the data directory (db, wal, logs, spill)");
-        assert!(!String::from_utf8_lossy(&api).contains(needle), "{needle} in API output");
-        assert!(!json.contains(needle) && !csv.contains(needle) && !report.contains(needle), "{needle} in CLI output");
+        assert!(
+            crate::upstream::find(&files, n).is_none(),
+            "{needle} found in the data directory (db, wal, logs, spill)"
+        );
+        assert!(
+            !String::from_utf8_lossy(&api).contains(needle),
+            "{needle} in API output"
+        );
+        assert!(
+            !json.contains(needle) && !csv.contains(needle) && !report.contains(needle),
+            "{needle} in CLI output"
+        );
         assert!(!server.stderr().contains(needle), "{needle} in logs");
     }
 }
@@ -117,7 +198,10 @@ async fn sigterm_drains_every_in_flight_event() {
     let upstream = Upstream::start(Script::json(200, &[], MESSAGE_JSON.as_bytes())).await;
     let mut server = Server::start_with(ServerOptions {
         env: vec![
-            ("TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL", upstream.url.clone()),
+            (
+                "TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL",
+                upstream.url.clone(),
+            ),
             // A long flush interval: events are still queued when SIGTERM arrives.
             ("TOKENWATCH_RECORDING__FLUSH_INTERVAL_MS", "60000".into()),
             ("TOKENWATCH_RECORDING__BATCH_MAX", "100000".into()),
@@ -128,14 +212,28 @@ async fn sigterm_drains_every_in_flight_event() {
     let mut tasks = Vec::new();
     for _ in 0..n {
         let addr = server.addr.clone();
-        tasks.push(tokio::spawn(async move { raw(&addr, &post("/anthropic/v1/messages", &[("x-api-key", "k")], REQUEST_JSON.as_bytes())).await }));
+        tasks.push(tokio::spawn(async move {
+            raw(
+                &addr,
+                &post(
+                    "/anthropic/v1/messages",
+                    &[("x-api-key", "k")],
+                    REQUEST_JSON.as_bytes(),
+                ),
+            )
+            .await
+        }));
     }
     for t in tasks {
         let (status, _, _) = parse_response(&t.await.unwrap());
         assert_eq!(status, 200);
     }
     assert!(server.terminate().success());
-    let report: serde_json::Value = serde_json::from_str(&run_cli(&server.db, &["report", "--json", "--by", "provider"])).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&run_cli(
+        &server.db,
+        &["report", "--json", "--by", "provider"],
+    ))
+    .unwrap();
     assert_eq!(report["rows"][0]["events"], n, "{report:#}");
     assert_eq!(report["total_cost_micros"], 14_625 * n);
 }
@@ -145,24 +243,46 @@ async fn sigterm_drains_every_in_flight_event() {
 /// database whose connections are refused and terminated, then allowed again.
 #[tokio::test]
 async fn database_outage_spills_then_replays_without_loss() {
-    let Some(admin_url) = crate::cli::postgres_admin_url().await else { return };
+    let Some(admin_url) = crate::cli::postgres_admin_url().await else {
+        return;
+    };
     let name = format!("tw_outage_{}", std::process::id());
     let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
-    exec(&admin, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    exec(
+        &admin,
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    )
+    .await;
     exec(&admin, format!("CREATE DATABASE {name}")).await;
     let db_url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
 
     let upstream = Upstream::start(Script::json(200, &[], MESSAGE_JSON.as_bytes())).await;
     let server = Server::start_with(ServerOptions {
-        env: vec![("TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL", upstream.url.clone())],
+        env: vec![(
+            "TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL",
+            upstream.url.clone(),
+        )],
         db: Some(db_url.clone()),
     });
     let send = |k: usize| {
         let addr = server.addr.clone();
         async move {
             for _ in 0..k {
-                let (status, _, _) = parse_response(&raw(&addr, &post("/anthropic/v1/messages", &[("x-api-key", "k")], REQUEST_JSON.as_bytes())).await);
-                assert_eq!(status, 200, "the proxy keeps serving while the database is down");
+                let (status, _, _) = parse_response(
+                    &raw(
+                        &addr,
+                        &post(
+                            "/anthropic/v1/messages",
+                            &[("x-api-key", "k")],
+                            REQUEST_JSON.as_bytes(),
+                        ),
+                    )
+                    .await,
+                );
+                assert_eq!(
+                    status, 200,
+                    "the proxy keeps serving while the database is down"
+                );
             }
         }
     };
@@ -170,23 +290,40 @@ async fn database_outage_spills_then_replays_without_loss() {
     server.wait_events(5).await;
 
     // Stop the database: refuse new connections and cut the existing ones.
-    exec(&admin, format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
-    exec(&admin, format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")).await;
+    exec(
+        &admin,
+        format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+    )
+    .await;
+    exec(
+        &admin,
+        format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"),
+    )
+    .await;
     send(20).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let spilled = loop {
-        let lines = std::fs::read_to_string(server.spill_path()).map(|s| s.lines().count()).unwrap_or(0);
+        let lines = std::fs::read_to_string(server.spill_path())
+            .map(|s| s.lines().count())
+            .unwrap_or(0);
         if lines >= 20 || Instant::now() > deadline {
             break lines;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert_eq!(spilled, 20, "every event made while the database was down is in the spill file");
+    assert_eq!(
+        spilled, 20,
+        "every event made while the database was down is in the spill file"
+    );
     let (status, _) = crate::harness::get(&server.addr, "/readyz").await;
     assert_eq!(status, 503, "readiness reports the outage");
 
     // Bring it back: the spill is replayed.
-    exec(&admin, format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await;
+    exec(
+        &admin,
+        format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"),
+    )
+    .await;
     let events = server.wait_events(25).await;
     let mut ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
     ids.sort_unstable();
@@ -195,9 +332,16 @@ async fn database_outage_spills_then_replays_without_loss() {
     drop(server);
     admin.close().await;
     let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
-    exec(&admin, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    exec(
+        &admin,
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    )
+    .await;
 }
 
 async fn exec(pool: &sqlx::PgPool, sql: String) {
-    sqlx::raw_sql(&sql).execute(pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    sqlx::raw_sql(&sql)
+        .execute(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }

@@ -29,9 +29,18 @@ impl Server {
     pub fn start(upstream: &str) -> Self {
         Self::start_with(ServerOptions {
             env: vec![
-                ("TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL", upstream.to_owned()),
-                ("TOKENWATCH_PROVIDERS__OPENAI__BASE_URL", upstream.to_owned()),
-                ("TOKENWATCH_PROVIDERS__GEMINI__BASE_URL", upstream.to_owned()),
+                (
+                    "TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL",
+                    upstream.to_owned(),
+                ),
+                (
+                    "TOKENWATCH_PROVIDERS__OPENAI__BASE_URL",
+                    upstream.to_owned(),
+                ),
+                (
+                    "TOKENWATCH_PROVIDERS__GEMINI__BASE_URL",
+                    upstream.to_owned(),
+                ),
             ],
             db: None,
         })
@@ -39,14 +48,19 @@ impl Server {
 
     pub fn start_with(opts: ServerOptions<'_>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let db = opts.db.unwrap_or_else(|| dir.path().join("tw.db").display().to_string());
+        let db = opts
+            .db
+            .unwrap_or_else(|| dir.path().join("tw.db").display().to_string());
         let stderr_path = dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let mut cmd = Command::new(BIN);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--db", &db])
             .current_dir(dir.path())
             .env("TOKENWATCH_LOG", "debug")
-            .env("TOKENWATCH_RECORDING__SPILL_PATH", dir.path().join("spill.jsonl"))
+            .env(
+                "TOKENWATCH_RECORDING__SPILL_PATH",
+                dir.path().join("spill.jsonl"),
+            )
             .stdout(Stdio::piped())
             .stderr(stderr);
         for (k, v) in &opts.env {
@@ -59,9 +73,20 @@ impl Server {
         let addr = line
             .trim()
             .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}; stderr: {}", std::fs::read_to_string(&stderr_path).unwrap_or_default()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line {line:?}; stderr: {}",
+                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
+                )
+            })
             .to_owned();
-        Server { addr, dir, db, child: Some(child), stderr_path }
+        Server {
+            addr,
+            dir,
+            db,
+            child: Some(child),
+            stderr_path,
+        }
     }
 
     pub fn stderr(&self) -> String {
@@ -75,13 +100,18 @@ impl Server {
     /// SIGTERM, then wait for a clean exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().unwrap();
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "tokenwatch did not exit after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "tokenwatch did not exit after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -95,10 +125,19 @@ impl Server {
             let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
             let events = doc["events"].as_array().unwrap().clone();
             if events.len() >= count {
-                assert_eq!(events.len(), count, "more events than expected: {events:#?}");
+                assert_eq!(
+                    events.len(),
+                    count,
+                    "more events than expected: {events:#?}"
+                );
                 return events;
             }
-            assert!(Instant::now() < deadline, "only {} of {count} events recorded; stderr:\n{}", events.len(), self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {count} events recorded; stderr:\n{}",
+                events.len(),
+                self.stderr()
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -115,8 +154,16 @@ impl Drop for Server {
 
 /// Runs a CLI command against a database; returns stdout (asserting success).
 pub fn run_cli(db: &str, args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).args(["--db", db]).output().unwrap();
-    assert!(out.status.success(), "tokenwatch {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(args)
+        .args(["--db", db])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tokenwatch {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -132,7 +179,10 @@ pub async fn raw(addr: &str, request: &[u8]) -> Vec<u8> {
 
 /// Builds a POST with a body and extra headers, `connection: close`.
 pub fn post(path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut head = format!("POST {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -152,23 +202,41 @@ pub async fn get(addr: &str, path: &str) -> (u16, Vec<u8>) {
 
 /// Splits a raw response into status, lower-cased headers and body (de-chunked if chunked).
 pub fn parse_response(resp: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    let end = crate::upstream::find(resp, b"\r\n\r\n").unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(resp)));
+    let end = crate::upstream::find(resp, b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(resp)));
     let head = String::from_utf8_lossy(&resp[..end]).to_string();
     let mut lines = head.lines();
-    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        })
         .collect();
     let raw_body = &resp[end + 4..];
-    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked { dechunk(raw_body) } else { raw_body.to_vec() };
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(raw_body)
+    } else {
+        raw_body.to_vec()
+    };
     (status, headers, body)
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(i) = crate::upstream::find(data, b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..i]).trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..i]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
         }

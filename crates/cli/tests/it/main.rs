@@ -1,5 +1,10 @@
 //! End-to-end tests of the real `tokenwatch` binary: it is started on port 0 against an upstream
 //! written here on raw TCP, so every byte, split, reset and disconnect is under the test's control.
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers fail the test by panicking"
+)]
 
 mod cli;
 mod faults;

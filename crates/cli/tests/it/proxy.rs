@@ -18,12 +18,27 @@ pub const REQUEST_JSON: &str = r#"{"model":"claude-sonnet-4-5","max_tokens":1024
 /// by the cumulative message_delta.
 pub fn anthropic_stream() -> Vec<u8> {
     let events = [
-        ("message_start", r#"{"type":"message_start","message":{"id":"msg_02","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"cache_creation_input_tokens":0,"cache_read_input_tokens":100,"output_tokens":1}}}"#),
-        ("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
+        (
+            "message_start",
+            r#"{"type":"message_start","message":{"id":"msg_02","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"cache_creation_input_tokens":0,"cache_read_input_tokens":100,"output_tokens":1}}}"#,
+        ),
+        (
+            "content_block_start",
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+        ),
         ("ping", r#"{"type":"ping"}"#),
-        ("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"héllo wörld 🌍"}}"#),
-        ("content_block_stop", r#"{"type":"content_block_stop","index":0}"#),
-        ("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":42}}"#),
+        (
+            "content_block_delta",
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"héllo wörld 🌍"}}"#,
+        ),
+        (
+            "content_block_stop",
+            r#"{"type":"content_block_stop","index":0}"#,
+        ),
+        (
+            "message_delta",
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":42}}"#,
+        ),
         ("message_stop", r#"{"type":"message_stop"}"#),
     ];
     let mut out = Vec::new();
@@ -45,9 +60,25 @@ fn event_headers() -> Vec<(&'static str, &'static str)> {
 
 #[tokio::test]
 async fn non_streamed_message_is_forwarded_verbatim_and_priced_exactly() {
-    let upstream = Upstream::start(Script::json(200, &[("request-id", "req_abc"), ("anthropic-ratelimit-requests-remaining", "49")], MESSAGE_JSON.as_bytes())).await;
+    let upstream = Upstream::start(Script::json(
+        200,
+        &[
+            ("request-id", "req_abc"),
+            ("anthropic-ratelimit-requests-remaining", "49"),
+        ],
+        MESSAGE_JSON.as_bytes(),
+    ))
+    .await;
     let server = Server::start(&upstream.url);
-    let resp = raw(&server.addr, &post("/anthropic/v1/messages", &event_headers(), REQUEST_JSON.as_bytes())).await;
+    let resp = raw(
+        &server.addr,
+        &post(
+            "/anthropic/v1/messages",
+            &event_headers(),
+            REQUEST_JSON.as_bytes(),
+        ),
+    )
+    .await;
     let (status, headers, body) = parse_response(&resp);
     assert_eq!(status, 200);
     assert_eq!(body, MESSAGE_JSON.as_bytes());
@@ -55,12 +86,21 @@ async fn non_streamed_message_is_forwarded_verbatim_and_priced_exactly() {
 
     let seen = upstream.requests();
     assert_eq!(seen.len(), 1);
-    assert!(seen[0].starts_with(b"POST /v1/messages HTTP/1.1\r\n"), "{}", String::from_utf8_lossy(&seen[0]));
+    assert!(
+        seen[0].starts_with(b"POST /v1/messages HTTP/1.1\r\n"),
+        "{}",
+        String::from_utf8_lossy(&seen[0])
+    );
     assert_eq!(body_of(&seen[0]), REQUEST_JSON.as_bytes());
     let up_headers = headers_of(&seen[0]);
     assert!(up_headers.contains(&("x-api-key".into(), "sk-ant-PLANTED-SECRET-123".into())));
     assert!(up_headers.contains(&("anthropic-version".into(), "2023-06-01".into())));
-    assert!(!up_headers.iter().any(|(k, _)| k.starts_with("x-tokenwatch")), "{up_headers:?}");
+    assert!(
+        !up_headers
+            .iter()
+            .any(|(k, _)| k.starts_with("x-tokenwatch")),
+        "{up_headers:?}"
+    );
 
     let events = server.wait_events(1).await;
     let e = &events[0];
@@ -87,7 +127,10 @@ async fn non_streamed_message_is_forwarded_verbatim_and_priced_exactly() {
     assert_eq!(e["upstream_request_id"], "req_abc");
     assert_eq!(e["ratelimit_remaining_requests"], 49);
     assert_eq!(e["session_id"], "sess-1");
-    assert_eq!(e["tags"], serde_json::json!(["env=test", "tag=client-work"]));
+    assert_eq!(
+        e["tags"],
+        serde_json::json!(["env=test", "tag=client-work"])
+    );
     assert_eq!(e["request_bytes"], REQUEST_JSON.len());
     assert_eq!(e["response_bytes"], MESSAGE_JSON.len());
     assert!(e["price_version"].as_str().is_some_and(|v| !v.is_empty()));
@@ -100,14 +143,25 @@ async fn stream_split_at_awkward_boundaries_reaches_client_identically() {
         let upstream = Upstream::start(Script::sse(&stream, split, Duration::from_millis(1))).await;
         let server = Server::start(&upstream.url);
         let body = REQUEST_JSON.replace("\"max_tokens\"", "\"stream\":true,\"max_tokens\"");
-        let resp = raw(&server.addr, &post("/v1/messages", &event_headers(), body.as_bytes())).await;
+        let resp = raw(
+            &server.addr,
+            &post("/v1/messages", &event_headers(), body.as_bytes()),
+        )
+        .await;
         let (status, headers, got) = parse_response(&resp);
         assert_eq!(status, 200);
         assert!(headers.contains(&("content-type".into(), "text/event-stream".into())));
         assert_eq!(got, stream, "split {split}");
         let events = server.wait_events(1).await;
         let e = &events[0];
-        assert_eq!((e["input_tokens"].as_i64(), e["cache_read_tokens"].as_i64(), e["output_tokens"].as_i64()), (Some(25), Some(100), Some(42)));
+        assert_eq!(
+            (
+                e["input_tokens"].as_i64(),
+                e["cache_read_tokens"].as_i64(),
+                e["output_tokens"].as_i64()
+            ),
+            (Some(25), Some(100), Some(42))
+        );
         // 25×3 + 100×0.30 + 42×15 = 735 µ$
         assert_eq!(e["cost_micros"], 735, "split {split}");
         assert_eq!(e["streamed"], true);
@@ -119,10 +173,24 @@ async fn stream_split_at_awkward_boundaries_reaches_client_identically() {
 
 #[tokio::test]
 async fn upstream_errors_pass_through_verbatim_and_are_recorded() {
-    let error_body = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
-    let upstream = Upstream::start(Script::json(529, &[("x-should-survive", "yes"), ("retry-after", "7")], error_body)).await;
+    let error_body =
+        br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+    let upstream = Upstream::start(Script::json(
+        529,
+        &[("x-should-survive", "yes"), ("retry-after", "7")],
+        error_body,
+    ))
+    .await;
     let server = Server::start(&upstream.url);
-    let resp = raw(&server.addr, &post("/anthropic/v1/messages", &event_headers(), REQUEST_JSON.as_bytes())).await;
+    let resp = raw(
+        &server.addr,
+        &post(
+            "/anthropic/v1/messages",
+            &event_headers(),
+            REQUEST_JSON.as_bytes(),
+        ),
+    )
+    .await;
     let (status, headers, body) = parse_response(&resp);
     assert_eq!(status, 529);
     assert_eq!(body, error_body);
@@ -131,7 +199,15 @@ async fn upstream_errors_pass_through_verbatim_and_are_recorded() {
 
     let rate_body = br#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
     upstream.set_script(Script::json(429, &[("retry-after", "1")], rate_body));
-    let resp = raw(&server.addr, &post("/openai/v1/chat/completions", &[("authorization", "Bearer sk-x")], br#"{"model":"gpt-4o","messages":[]}"#)).await;
+    let resp = raw(
+        &server.addr,
+        &post(
+            "/openai/v1/chat/completions",
+            &[("authorization", "Bearer sk-x")],
+            br#"{"model":"gpt-4o","messages":[]}"#,
+        ),
+    )
+    .await;
     let (status, _, body) = parse_response(&resp);
     assert_eq!((status, body.as_slice()), (429, &rate_body[..]));
 
@@ -149,10 +225,19 @@ async fn upstream_errors_pass_through_verbatim_and_are_recorded() {
 
 #[tokio::test]
 async fn malformed_json_is_forwarded_untouched() {
-    let upstream = Upstream::start(Script::json(400, &[], br#"{"type":"error","error":{"type":"invalid_request_error","message":"bad json"}}"#)).await;
+    let upstream = Upstream::start(Script::json(
+        400,
+        &[],
+        br#"{"type":"error","error":{"type":"invalid_request_error","message":"bad json"}}"#,
+    ))
+    .await;
     let server = Server::start(&upstream.url);
     let garbage = b"{\"model\": \"claude-sonnet-4-5\", \"messages\": [tru\xff";
-    let resp = raw(&server.addr, &post("/anthropic/v1/messages", &[("x-api-key", "k")], garbage)).await;
+    let resp = raw(
+        &server.addr,
+        &post("/anthropic/v1/messages", &[("x-api-key", "k")], garbage),
+    )
+    .await;
     let (status, _, _) = parse_response(&resp);
     assert_eq!(status, 400);
     assert_eq!(body_of(&upstream.requests()[0]), garbage);
@@ -166,15 +251,23 @@ async fn compressed_body_passes_through_and_usage_is_still_read() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(MESSAGE_JSON.as_bytes()).unwrap();
     let packed = gz.finish().unwrap();
-    let upstream = Upstream::start(Script::json(200, &[("content-encoding", "gzip")], &packed)).await;
+    let upstream =
+        Upstream::start(Script::json(200, &[("content-encoding", "gzip")], &packed)).await;
     let server = Server::start(&upstream.url);
     let mut headers = event_headers();
     headers.push(("accept-encoding", "gzip"));
-    let resp = raw(&server.addr, &post("/anthropic/v1/messages", &headers, REQUEST_JSON.as_bytes())).await;
+    let resp = raw(
+        &server.addr,
+        &post("/anthropic/v1/messages", &headers, REQUEST_JSON.as_bytes()),
+    )
+    .await;
     let (status, resp_headers, body) = parse_response(&resp);
     assert_eq!(status, 200);
     assert!(resp_headers.contains(&("content-encoding".into(), "gzip".into())));
-    assert_eq!(body, packed, "the compressed bytes reach the client untouched");
+    assert_eq!(
+        body, packed,
+        "the compressed bytes reach the client untouched"
+    );
     let events = server.wait_events(1).await;
     assert_eq!(events[0]["cost_micros"], 14_625);
     assert_eq!(events[0]["response_bytes"], packed.len());
@@ -191,14 +284,32 @@ async fn unknown_paths_pass_through_without_an_event() {
     assert!(upstream.requests()[0].starts_with(b"GET /v1/models?limit=5 HTTP/1.1"));
 
     upstream.set_script(Script::json(200, &[], MESSAGE_JSON.as_bytes()));
-    raw(&server.addr, &post("/anthropic/v1/messages", &event_headers(), REQUEST_JSON.as_bytes())).await;
+    raw(
+        &server.addr,
+        &post(
+            "/anthropic/v1/messages",
+            &event_headers(),
+            REQUEST_JSON.as_bytes(),
+        ),
+    )
+    .await;
     let events = server.wait_events(1).await;
-    assert_eq!(events[0]["endpoint"], "messages", "only the billable call is an event");
+    assert_eq!(
+        events[0]["endpoint"], "messages",
+        "only the billable call is an event"
+    );
 
-    let resp = raw(&server.addr, b"GET /nowhere HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await;
+    let resp = raw(
+        &server.addr,
+        b"GET /nowhere HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
     let (status, _, body) = parse_response(&resp);
     assert_eq!(status, 404);
-    assert!(String::from_utf8_lossy(&body).contains("/v1/messages"), "the 404 teaches the routes");
+    assert!(
+        String::from_utf8_lossy(&body).contains("/v1/messages"),
+        "the 404 teaches the routes"
+    );
 }
 
 #[tokio::test]
@@ -217,18 +328,39 @@ async fn injected_stream_usage_is_priced_and_stripped_from_the_client_stream() {
     let server = Server::start_with(ServerOptions {
         env: vec![
             ("TOKENWATCH_PROVIDERS__COMPAT__KIND", "openai".into()),
-            ("TOKENWATCH_PROVIDERS__COMPAT__BASE_URL", format!("{}/openai", upstream.url)),
-            ("TOKENWATCH_PROVIDERS__COMPAT__INJECT_STREAM_USAGE", "true".into()),
+            (
+                "TOKENWATCH_PROVIDERS__COMPAT__BASE_URL",
+                format!("{}/openai", upstream.url),
+            ),
+            (
+                "TOKENWATCH_PROVIDERS__COMPAT__INJECT_STREAM_USAGE",
+                "true".into(),
+            ),
         ],
         db: None,
     });
-    let request = br#"{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
-    let resp = raw(&server.addr, &post("/compat/v1/chat/completions", &[("authorization", "Bearer sk-x")], request)).await;
+    let request =
+        br#"{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let resp = raw(
+        &server.addr,
+        &post(
+            "/compat/v1/chat/completions",
+            &[("authorization", "Bearer sk-x")],
+            request,
+        ),
+    )
+    .await;
     let (status, _, body) = parse_response(&resp);
     assert_eq!(status, 200);
     let body = String::from_utf8(body).unwrap();
-    assert!(!body.contains("\"usage\""), "the injected usage chunk is stripped: {body}");
-    assert!(body.contains("Hé") && body.ends_with("data: [DONE]\n\n"), "{body}");
+    assert!(
+        !body.contains("\"usage\""),
+        "the injected usage chunk is stripped: {body}"
+    );
+    assert!(
+        body.contains("Hé") && body.ends_with("data: [DONE]\n\n"),
+        "{body}"
+    );
 
     let sent = upstream.requests();
     assert!(sent[0].starts_with(b"POST /openai/v1/chat/completions "));
@@ -238,7 +370,14 @@ async fn injected_stream_usage_is_priced_and_stripped_from_the_client_stream() {
     let events = server.wait_events(1).await;
     let e = &events[0];
     assert_eq!(e["provider"], "compat");
-    assert_eq!((e["input_tokens"].as_i64(), e["cache_read_tokens"].as_i64(), e["output_tokens"].as_i64()), (Some(176), Some(1024), Some(80)));
+    assert_eq!(
+        (
+            e["input_tokens"].as_i64(),
+            e["cache_read_tokens"].as_i64(),
+            e["output_tokens"].as_i64()
+        ),
+        (Some(176), Some(1024), Some(80))
+    );
     // gpt-4o: input $2.50, cached $1.25, output $10 → 176×2.5 + 1024×1.25 + 80×10 = 2_520 µ$
     assert_eq!(e["cost_micros"], 2_520);
 }

@@ -21,14 +21,20 @@ pub struct Script {
 impl Script {
     /// A complete response with a content-length body, written in one piece.
     pub fn json(status: u16, extra_headers: &[(&str, &str)], body: &[u8]) -> Self {
-        let mut head = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n", body.len());
+        let mut head = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+            body.len()
+        );
         for (k, v) in extra_headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("\r\n");
         let mut bytes = head.into_bytes();
         bytes.extend_from_slice(body);
-        Script { pieces: vec![(Duration::ZERO, bytes)], reset: false }
+        Script {
+            pieces: vec![(Duration::ZERO, bytes)],
+            reset: false,
+        }
     }
 
     /// A chunked SSE response whose body is cut into `split`-byte network writes, each its own
@@ -43,7 +49,10 @@ impl Script {
             pieces.push((gap, c));
         }
         pieces.push((gap, b"0\r\n\r\n".to_vec()));
-        Script { pieces, reset: false }
+        Script {
+            pieces,
+            reset: false,
+        }
     }
 
     /// Like `sse` but the connection is reset after `keep` bytes of body, without a terminator.
@@ -71,12 +80,18 @@ impl Upstream {
         let (reqs, scr) = (Arc::clone(&requests), Arc::clone(&script));
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let (reqs, scr) = (Arc::clone(&reqs), Arc::clone(&scr));
                 tokio::spawn(async move { serve_connection(stream, reqs, scr).await });
             }
         });
-        Upstream { url, requests, script }
+        Upstream {
+            url,
+            requests,
+            script,
+        }
     }
 
     pub fn set_script(&self, script: Script) {
@@ -88,9 +103,15 @@ impl Upstream {
     }
 }
 
-async fn serve_connection(mut stream: TcpStream, reqs: Arc<Mutex<Vec<Vec<u8>>>>, scr: Arc<Mutex<Script>>) {
+async fn serve_connection(
+    mut stream: TcpStream,
+    reqs: Arc<Mutex<Vec<Vec<u8>>>>,
+    scr: Arc<Mutex<Script>>,
+) {
     loop {
-        let Some(request) = read_request(&mut stream).await else { return };
+        let Some(request) = read_request(&mut stream).await else {
+            return;
+        };
         reqs.lock().unwrap().push(request);
         let script = scr.lock().unwrap().clone();
         for (pause, piece) in &script.pieces {
@@ -110,7 +131,10 @@ async fn serve_connection(mut stream: TcpStream, reqs: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 /// Closes with SO_LINGER 0, which sends RST: a genuine connection reset mid-body.
-#[expect(deprecated, reason = "a zero linger never blocks: close() sends RST at once")]
+#[expect(
+    deprecated,
+    reason = "a zero linger never blocks: close() sends RST at once"
+)]
 fn reset(stream: TcpStream) {
     let _ = stream.set_linger(Some(Duration::ZERO));
     drop(stream);
@@ -160,6 +184,9 @@ pub fn headers_of(raw: &[u8]) -> Vec<(String, String)> {
     String::from_utf8_lossy(&raw[..end])
         .lines()
         .skip(1)
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        })
         .collect()
 }

@@ -38,7 +38,9 @@ impl RawUsage {
             cache_creation: opt_int(u, "cache_creation_input_tokens"),
             write_5m: breakdown.and_then(|b| opt_int(b, "ephemeral_5m_input_tokens")),
             write_1h: breakdown.and_then(|b| opt_int(b, "ephemeral_1h_input_tokens")),
-            web_search: u.get("server_tool_use").and_then(|s| opt_int(s, "web_search_requests")),
+            web_search: u
+                .get("server_tool_use")
+                .and_then(|s| opt_int(s, "web_search_requests")),
         }
     }
 
@@ -110,18 +112,26 @@ impl Provider for Anthropic {
         match method {
             "POST" if path.ends_with("/messages/count_tokens") => Endpoint::CountTokens,
             "POST" if path.ends_with("/messages") => Endpoint::Messages,
-            "GET" if path.contains("/messages/batches/") && path.ends_with("/results") => Endpoint::BatchResults,
+            "GET" if path.contains("/messages/batches/") && path.ends_with("/results") => {
+                Endpoint::BatchResults
+            }
             _ => Endpoint::Other,
         }
     }
 
     fn quick_request_facts(&self, _endpoint: Endpoint, _path: &str, body: &[u8]) -> QuickFacts {
         let q = quick_request(body);
-        QuickFacts { model: q.model.map(|m| m.into_owned()), stream: q.stream.unwrap_or(false), include_usage: false }
+        QuickFacts {
+            model: q.model.map(|m| m.into_owned()),
+            stream: q.stream.unwrap_or(false),
+            include_usage: false,
+        }
     }
 
     fn request_shape(&self, _endpoint: Endpoint, body: &[u8]) -> RequestShape {
-        let Ok(req) = serde_json::from_slice::<Value>(body) else { return RequestShape::default() };
+        let Ok(req) = serde_json::from_slice::<Value>(body) else {
+            return RequestShape::default();
+        };
         let mut shape = RequestShape::default();
         if let Some(system) = req.get("system").filter(|s| !s.is_null()) {
             shape.messages_system = 1;
@@ -131,13 +141,21 @@ impl Provider for Anthropic {
             shape.tools_offered = tools.len() as i64;
             shape.tools_chars = tools.iter().map(json_chars).sum();
         }
-        let messages = req.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-        let last_user = messages.iter().rposition(|m| m.get("role").and_then(Value::as_str) == Some("user"));
+        let messages = req
+            .get("messages")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let last_user = messages
+            .iter()
+            .rposition(|m| m.get("role").and_then(Value::as_str) == Some("user"));
         for (i, m) in messages.iter().enumerate() {
             let content = m.get("content").unwrap_or(&Value::Null);
-            let only_tool_results = content
-                .as_array()
-                .is_some_and(|b| !b.is_empty() && b.iter().all(|x| x.get("type").and_then(Value::as_str) == Some("tool_result")));
+            let only_tool_results = content.as_array().is_some_and(|b| {
+                !b.is_empty()
+                    && b.iter()
+                        .all(|x| x.get("type").and_then(Value::as_str) == Some("tool_result"))
+            });
             match m.get("role").and_then(Value::as_str) {
                 Some("user") if only_tool_results => shape.messages_tool += 1,
                 Some("user") => shape.messages_user += 1,
@@ -165,7 +183,9 @@ impl Provider for Anthropic {
             facts.complete = true;
             return facts;
         }
-        let Ok(v) = serde_json::from_slice::<Value>(body) else { return facts };
+        let Ok(v) = serde_json::from_slice::<Value>(body) else {
+            return facts;
+        };
         if endpoint == Endpoint::CountTokens {
             facts.usage.input_tokens = int(&v, "input_tokens");
             facts.usage_seen = v.get("input_tokens").is_some();
@@ -193,7 +213,10 @@ fn batch_item(line: &[u8]) -> Option<BatchItem> {
     Some(BatchItem {
         custom_id: text(&v, "custom_id").unwrap_or_default(),
         model: text(msg, "model"),
-        usage: msg.get("usage").map(|u| RawUsage::read(u).normalise()).unwrap_or_default(),
+        usage: msg
+            .get("usage")
+            .map(|u| RawUsage::read(u).normalise())
+            .unwrap_or_default(),
         stop_reason: text(msg, "stop_reason"),
     })
 }
@@ -233,7 +256,9 @@ impl AnthropicStream {
                 }
             }
             Some("message_stop") => self.facts.complete = true,
-            Some("error") => self.facts.error_type = error_type(v).or_else(|| Some("error".to_owned())),
+            Some("error") => {
+                self.facts.error_type = error_type(v).or_else(|| Some("error".to_owned()))
+            }
             _ => {}
         }
     }
@@ -332,7 +357,15 @@ event: message_stop\r\ndata: {\"type\":\"message_stop\"}\r\n\r\n";
     fn non_streamed_message_without_breakdown_is_all_5m() {
         let body = br#"{"id":"m","type":"message","model":"claude-haiku-4-5","content":[{"type":"text","text":"x"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":4,"cache_creation_input_tokens":9,"cache_read_input_tokens":0}}"#;
         let f = Anthropic.response_facts(Endpoint::Messages, body);
-        assert_eq!((f.usage.input_tokens, f.usage.output_tokens, f.usage.cache_write_5m_tokens, f.usage.cache_write_1h_tokens), (3, 4, 9, 0));
+        assert_eq!(
+            (
+                f.usage.input_tokens,
+                f.usage.output_tokens,
+                f.usage.cache_write_5m_tokens,
+                f.usage.cache_write_1h_tokens
+            ),
+            (3, 4, 9, 0)
+        );
         assert_eq!(f.stop_reason.as_deref(), Some("end_turn"));
     }
 
@@ -350,7 +383,15 @@ event: message_stop\r\ndata: {\"type\":\"message_stop\"}\r\n\r\n";
     fn request_shape_counts_roles_and_chars() {
         let body = br#"{"model":"m","system":[{"type":"text","text":"abc"}],"tools":[{"name":"t","input_schema":{}}],"messages":[{"role":"user","content":"hello"},{"role":"assistant","content":[{"type":"tool_use","id":"1","name":"t","input":{"q":1}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"1","content":"ok"}]},{"role":"user","content":"new q"}]}"#;
         let s = Anthropic.request_shape(Endpoint::Messages, body);
-        assert_eq!((s.messages_system, s.messages_user, s.messages_assistant, s.messages_tool), (1, 2, 1, 1));
+        assert_eq!(
+            (
+                s.messages_system,
+                s.messages_user,
+                s.messages_assistant,
+                s.messages_tool
+            ),
+            (1, 2, 1, 1)
+        );
         assert_eq!(s.system_chars, 3);
         assert_eq!(s.tools_offered, 1);
         assert_eq!(s.new_input_chars, 5);
@@ -359,10 +400,22 @@ event: message_stop\r\ndata: {\"type\":\"message_stop\"}\r\n\r\n";
 
     #[test]
     fn endpoints() {
-        assert_eq!(Anthropic.endpoint("POST", "/v1/messages"), Endpoint::Messages);
-        assert_eq!(Anthropic.endpoint("POST", "/v1/messages/count_tokens"), Endpoint::CountTokens);
-        assert_eq!(Anthropic.endpoint("GET", "/v1/messages/batches/msgbatch_1/results"), Endpoint::BatchResults);
+        assert_eq!(
+            Anthropic.endpoint("POST", "/v1/messages"),
+            Endpoint::Messages
+        );
+        assert_eq!(
+            Anthropic.endpoint("POST", "/v1/messages/count_tokens"),
+            Endpoint::CountTokens
+        );
+        assert_eq!(
+            Anthropic.endpoint("GET", "/v1/messages/batches/msgbatch_1/results"),
+            Endpoint::BatchResults
+        );
         assert_eq!(Anthropic.endpoint("GET", "/v1/models"), Endpoint::Other);
-        assert_eq!(Anthropic.endpoint("POST", "/v1/messages/batches"), Endpoint::Other);
+        assert_eq!(
+            Anthropic.endpoint("POST", "/v1/messages/batches"),
+            Endpoint::Other
+        );
     }
 }

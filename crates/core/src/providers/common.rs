@@ -42,7 +42,13 @@ fn part_chars(part: &Value) -> i64 {
     if let Some(c) = part.get("content") {
         return content_chars(c);
     }
-    for key in ["input", "arguments", "functionCall", "functionResponse", "output"] {
+    for key in [
+        "input",
+        "arguments",
+        "functionCall",
+        "functionResponse",
+        "output",
+    ] {
         if let Some(v) = part.get(key) {
             return match v {
                 Value::String(s) => s.chars().count() as i64,
@@ -89,11 +95,13 @@ pub struct JsonSse {
 
 impl JsonSse {
     pub fn feed(&mut self, chunk: &[u8], handle: &mut dyn FnMut(&str, Value)) {
-        self.decoder.feed(chunk, &mut |e| dispatch(e.event, e.data, handle));
+        self.decoder
+            .feed(chunk, &mut |e| dispatch(e.event, e.data, handle));
     }
 
     pub fn finish(&mut self, handle: &mut dyn FnMut(&str, Value)) {
-        self.decoder.finish(&mut |e| dispatch(e.event, e.data, handle));
+        self.decoder
+            .finish(&mut |e| dispatch(e.event, e.data, handle));
     }
 }
 

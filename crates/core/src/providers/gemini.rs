@@ -21,7 +21,8 @@ fn usage_from(m: &Value) -> Usage {
     let cached = int(m, "cachedContentTokenCount");
     let thoughts = int(m, "thoughtsTokenCount");
     Usage {
-        input_tokens: (int(m, "promptTokenCount") - cached).max(0) + int(m, "toolUsePromptTokenCount"),
+        input_tokens: (int(m, "promptTokenCount") - cached).max(0)
+            + int(m, "toolUsePromptTokenCount"),
         output_tokens: int(m, "candidatesTokenCount") + thoughts,
         cache_read_tokens: cached,
         reasoning_tokens: thoughts,
@@ -45,11 +46,19 @@ fn apply(v: &Value, facts: &mut ResponseFacts) {
     if let Some(id) = text(v, "responseId") {
         facts.response_id = Some(id);
     }
-    for cand in v.get("candidates").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+    for cand in v
+        .get("candidates")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         if let Some(reason) = text(cand, "finishReason") {
             facts.stop_reason = Some(reason);
         }
-        let parts = cand.get("content").and_then(|c| c.get("parts")).and_then(Value::as_array);
+        let parts = cand
+            .get("content")
+            .and_then(|c| c.get("parts"))
+            .and_then(Value::as_array);
         for part in parts.map(Vec::as_slice).unwrap_or_default() {
             if let Some(name) = part.get("functionCall").and_then(|f| text(f, "name")) {
                 facts.tools_used.push(name);
@@ -84,27 +93,53 @@ impl Provider for Gemini {
     }
 
     fn quick_request_facts(&self, endpoint: Endpoint, path: &str, _body: &[u8]) -> QuickFacts {
-        QuickFacts { model: model_from_path(path), stream: endpoint == Endpoint::StreamGenerateContent, include_usage: false }
+        QuickFacts {
+            model: model_from_path(path),
+            stream: endpoint == Endpoint::StreamGenerateContent,
+            include_usage: false,
+        }
     }
 
     fn request_shape(&self, _endpoint: Endpoint, body: &[u8]) -> RequestShape {
-        let Ok(req) = serde_json::from_slice::<Value>(body) else { return RequestShape::default() };
+        let Ok(req) = serde_json::from_slice::<Value>(body) else {
+            return RequestShape::default();
+        };
         let mut shape = RequestShape::default();
         let parts_chars = |c: &Value| c.get("parts").map_or(0, content_chars);
-        if let Some(sys) = req.get("systemInstruction").or_else(|| req.get("system_instruction")) {
+        if let Some(sys) = req
+            .get("systemInstruction")
+            .or_else(|| req.get("system_instruction"))
+        {
             shape.messages_system = 1;
             shape.system_chars = parts_chars(sys);
         }
-        for tool in req.get("tools").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
-            let decls = tool.get("functionDeclarations").or_else(|| tool.get("function_declarations"));
-            shape.tools_offered += decls.and_then(Value::as_array).map_or(1, |d| d.len() as i64);
+        for tool in req
+            .get("tools")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let decls = tool
+                .get("functionDeclarations")
+                .or_else(|| tool.get("function_declarations"));
+            shape.tools_offered += decls
+                .and_then(Value::as_array)
+                .map_or(1, |d| d.len() as i64);
             shape.tools_chars += json_chars(tool);
         }
-        let contents = req.get("contents").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        let contents = req
+            .get("contents")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let is_tool = |c: &Value| {
-            c.get("parts").and_then(Value::as_array).is_some_and(|p| !p.is_empty() && p.iter().all(|x| x.get("functionResponse").is_some()))
+            c.get("parts").and_then(Value::as_array).is_some_and(|p| {
+                !p.is_empty() && p.iter().all(|x| x.get("functionResponse").is_some())
+            })
         };
-        let last_user = contents.iter().rposition(|c| text(c, "role").as_deref().unwrap_or("user") == "user" && !is_tool(c));
+        let last_user = contents
+            .iter()
+            .rposition(|c| text(c, "role").as_deref().unwrap_or("user") == "user" && !is_tool(c));
         for (i, c) in contents.iter().enumerate() {
             match text(c, "role").as_deref() {
                 _ if is_tool(c) => shape.messages_tool += 1,
@@ -123,7 +158,9 @@ impl Provider for Gemini {
 
     fn response_facts(&self, endpoint: Endpoint, body: &[u8]) -> ResponseFacts {
         let mut facts = ResponseFacts::default();
-        let Ok(v) = serde_json::from_slice::<Value>(body) else { return facts };
+        let Ok(v) = serde_json::from_slice::<Value>(body) else {
+            return facts;
+        };
         if endpoint == Endpoint::CountTokens {
             facts.usage.input_tokens = int(&v, "totalTokens");
         } else if let Some(list) = v.as_array() {
@@ -257,7 +294,15 @@ mod tests {
     #[test]
     fn array_stream_last_usage_wins() {
         let f = parse(&[ARRAY.as_bytes()]);
-        assert_eq!((f.usage.input_tokens, f.usage.cache_read_tokens, f.usage.output_tokens, f.usage.reasoning_tokens), (400, 600, 160, 120));
+        assert_eq!(
+            (
+                f.usage.input_tokens,
+                f.usage.cache_read_tokens,
+                f.usage.output_tokens,
+                f.usage.reasoning_tokens
+            ),
+            (400, 600, 160, 120)
+        );
         assert_eq!(f.stop_reason.as_deref(), Some("STOP"));
         assert_eq!(f.tools_used, ["get"]);
         assert!(f.complete);
@@ -270,7 +315,10 @@ mod tests {
     #[test]
     fn sse_stream_matches_array_stream() {
         let objects: Vec<Value> = serde_json::from_str(ARRAY).unwrap();
-        let sse: String = objects.iter().map(|o| format!("data: {o}\r\n\r\n")).collect();
+        let sse: String = objects
+            .iter()
+            .map(|o| format!("data: {o}\r\n\r\n"))
+            .collect();
         let f = parse(&[sse.as_bytes()]);
         assert_eq!(f, parse(&[ARRAY.as_bytes()]));
         let b = sse.as_bytes();
@@ -281,10 +329,20 @@ mod tests {
 
     #[test]
     fn model_and_endpoint_from_path() {
-        let q = Gemini.quick_request_facts(Endpoint::GenerateContent, "/v1beta/models/gemini-2.5-flash:generateContent", b"{}");
+        let q = Gemini.quick_request_facts(
+            Endpoint::GenerateContent,
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            b"{}",
+        );
         assert_eq!(q.model.as_deref(), Some("gemini-2.5-flash"));
-        assert_eq!(Gemini.endpoint("POST", "/v1beta/models/x:streamGenerateContent"), Endpoint::StreamGenerateContent);
-        assert_eq!(Gemini.endpoint("POST", "/v1beta/models/x:countTokens"), Endpoint::CountTokens);
+        assert_eq!(
+            Gemini.endpoint("POST", "/v1beta/models/x:streamGenerateContent"),
+            Endpoint::StreamGenerateContent
+        );
+        assert_eq!(
+            Gemini.endpoint("POST", "/v1beta/models/x:countTokens"),
+            Endpoint::CountTokens
+        );
         assert_eq!(Gemini.endpoint("GET", "/v1beta/models"), Endpoint::Other);
     }
 
@@ -292,7 +350,18 @@ mod tests {
     fn shape_of_contents() {
         let body = br#"{"systemInstruction":{"parts":[{"text":"be brief"}]},"tools":[{"functionDeclarations":[{"name":"a"},{"name":"b"}]}],"contents":[{"role":"user","parts":[{"text":"hi"}]},{"role":"model","parts":[{"text":"yo"}]},{"role":"user","parts":[{"text":"again"}]}]}"#;
         let s = Gemini.request_shape(Endpoint::GenerateContent, body);
-        assert_eq!((s.messages_system, s.messages_user, s.messages_assistant, s.tools_offered), (1, 2, 1, 2));
-        assert_eq!((s.system_chars, s.history_chars, s.new_input_chars), (8, 4, 5));
+        assert_eq!(
+            (
+                s.messages_system,
+                s.messages_user,
+                s.messages_assistant,
+                s.tools_offered
+            ),
+            (1, 2, 1, 2)
+        );
+        assert_eq!(
+            (s.system_chars, s.history_chars, s.new_input_chars),
+            (8, 4, 5)
+        );
     }
 }

@@ -20,23 +20,32 @@ pub struct OpenAi;
 
 /// Normalises a Chat/Completions/Embeddings `usage` or a Responses `usage` object.
 fn usage_from(u: &Value) -> Usage {
-    let (prompt, completion, cached, reasoning) = if u.get("input_tokens").is_some() || u.get("output_tokens").is_some() {
-        (
-            int(u, "input_tokens"),
-            int(u, "output_tokens"),
-            u.get("input_tokens_details").map_or(0, |d| int(d, "cached_tokens")),
-            u.get("output_tokens_details").map_or(0, |d| int(d, "reasoning_tokens")),
-        )
-    } else {
-        (
-            int(u, "prompt_tokens"),
-            int(u, "completion_tokens"),
-            u.get("prompt_tokens_details").map_or(0, |d| int(d, "cached_tokens")),
-            u.get("completion_tokens_details").map_or(0, |d| int(d, "reasoning_tokens")),
-        )
-    };
+    let (prompt, completion, cached, reasoning) =
+        if u.get("input_tokens").is_some() || u.get("output_tokens").is_some() {
+            (
+                int(u, "input_tokens"),
+                int(u, "output_tokens"),
+                u.get("input_tokens_details")
+                    .map_or(0, |d| int(d, "cached_tokens")),
+                u.get("output_tokens_details")
+                    .map_or(0, |d| int(d, "reasoning_tokens")),
+            )
+        } else {
+            (
+                int(u, "prompt_tokens"),
+                int(u, "completion_tokens"),
+                u.get("prompt_tokens_details")
+                    .map_or(0, |d| int(d, "cached_tokens")),
+                u.get("completion_tokens_details")
+                    .map_or(0, |d| int(d, "reasoning_tokens")),
+            )
+        };
     // Some compatible APIs (DeepSeek) report cache hits as their own field.
-    let cached = if cached == 0 { int(u, "prompt_cache_hit_tokens") } else { cached };
+    let cached = if cached == 0 {
+        int(u, "prompt_cache_hit_tokens")
+    } else {
+        cached
+    };
     Usage {
         input_tokens: (prompt - cached).max(0),
         output_tokens: completion,
@@ -48,7 +57,9 @@ fn usage_from(u: &Value) -> Usage {
 
 fn error_type(v: &Value) -> Option<String> {
     let e = v.get("error").filter(|e| e.is_object())?;
-    text(e, "code").or_else(|| text(e, "type")).or_else(|| Some("error".to_owned()))
+    text(e, "code")
+        .or_else(|| text(e, "type"))
+        .or_else(|| Some("error".to_owned()))
 }
 
 /// Facts from a complete Chat/Completions/Embeddings body.
@@ -59,12 +70,24 @@ fn chat_facts(v: &Value, facts: &mut ResponseFacts) {
         facts.usage = usage_from(u);
         facts.usage_seen = true;
     }
-    for choice in v.get("choices").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+    for choice in v
+        .get("choices")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         if let Some(r) = text(choice, "finish_reason") {
             facts.stop_reason = Some(r);
         }
-        let calls = choice.get("message").or_else(|| choice.get("delta")).and_then(|m| m.get("tool_calls"));
-        for call in calls.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+        let calls = choice
+            .get("message")
+            .or_else(|| choice.get("delta"))
+            .and_then(|m| m.get("tool_calls"));
+        for call in calls
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
             if let Some(name) = call.get("function").and_then(|f| text(f, "name")) {
                 facts.tools_used.push(name);
             }
@@ -85,24 +108,39 @@ fn response_object_facts(r: &Value, facts: &mut ResponseFacts) {
     }
     facts.tools_used.clear();
     let mut searches = 0;
-    for item in r.get("output").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+    for item in r
+        .get("output")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         match item.get("type").and_then(Value::as_str) {
-            Some("function_call" | "custom_tool_call") => facts.tools_used.extend(text(item, "name")),
+            Some("function_call" | "custom_tool_call") => {
+                facts.tools_used.extend(text(item, "name"))
+            }
             Some("web_search_call") => {
                 searches += 1;
                 facts.tools_used.push("web_search".to_owned());
             }
-            Some(t) if t.ends_with("_call") => facts.tools_used.push(t.trim_end_matches("_call").to_owned()),
+            Some(t) if t.ends_with("_call") => facts
+                .tools_used
+                .push(t.trim_end_matches("_call").to_owned()),
             _ => {}
         }
     }
     facts.usage.web_search_requests = searches;
     match text(r, "status").as_deref() {
         Some("incomplete") => {
-            facts.stop_reason = r.get("incomplete_details").and_then(|d| text(d, "reason")).or(Some("incomplete".to_owned()));
+            facts.stop_reason = r
+                .get("incomplete_details")
+                .and_then(|d| text(d, "reason"))
+                .or(Some("incomplete".to_owned()));
         }
         Some("failed") => {
-            facts.error_type = r.get("error").and_then(|e| text(e, "code")).or(Some("failed".to_owned()));
+            facts.error_type = r
+                .get("error")
+                .and_then(|e| text(e, "code"))
+                .or(Some("failed".to_owned()));
         }
         Some(status) => facts.stop_reason = Some(status.to_owned()),
         None => {}
@@ -137,12 +175,17 @@ impl Provider for OpenAi {
         QuickFacts {
             model: q.model.map(|m| m.into_owned()),
             stream: q.stream.unwrap_or(false),
-            include_usage: q.stream_options.and_then(|o| o.include_usage).unwrap_or(false),
+            include_usage: q
+                .stream_options
+                .and_then(|o| o.include_usage)
+                .unwrap_or(false),
         }
     }
 
     fn request_shape(&self, endpoint: Endpoint, body: &[u8]) -> RequestShape {
-        let Ok(req) = serde_json::from_slice::<Value>(body) else { return RequestShape::default() };
+        let Ok(req) = serde_json::from_slice::<Value>(body) else {
+            return RequestShape::default();
+        };
         let mut shape = RequestShape::default();
         if let Some(tools) = req.get("tools").and_then(Value::as_array) {
             shape.tools_offered = tools.len() as i64;
@@ -167,15 +210,29 @@ impl Provider for OpenAi {
             }
             Endpoint::Completions | Endpoint::Embeddings => {
                 shape.messages_user = 1;
-                shape.new_input_chars = content_chars(req.get("prompt").or_else(|| req.get("input")).unwrap_or(&Value::Null));
+                shape.new_input_chars = content_chars(
+                    req.get("prompt")
+                        .or_else(|| req.get("input"))
+                        .unwrap_or(&Value::Null),
+                );
                 return shape;
             }
-            _ => items.extend(req.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()),
+            _ => items.extend(
+                req.get("messages")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default(),
+            ),
         }
         let last_user = items.iter().rposition(|m| role(m) == "user");
         for (i, m) in items.iter().enumerate() {
             let r = role(m);
-            let chars = content_chars(m.get("content").or_else(|| m.get("output")).or_else(|| m.get("arguments")).unwrap_or(&Value::Null));
+            let chars = content_chars(
+                m.get("content")
+                    .or_else(|| m.get("output"))
+                    .or_else(|| m.get("arguments"))
+                    .unwrap_or(&Value::Null),
+            );
             match r {
                 "system" | "developer" => {
                     shape.messages_system += 1;
@@ -198,8 +255,12 @@ impl Provider for OpenAi {
 
     fn response_facts(&self, endpoint: Endpoint, body: &[u8]) -> ResponseFacts {
         let mut facts = ResponseFacts::default();
-        let Ok(v) = serde_json::from_slice::<Value>(body) else { return facts };
-        if endpoint == Endpoint::Responses && v.get("object").and_then(Value::as_str) == Some("response") {
+        let Ok(v) = serde_json::from_slice::<Value>(body) else {
+            return facts;
+        };
+        if endpoint == Endpoint::Responses
+            && v.get("object").and_then(Value::as_str) == Some("response")
+        {
             response_object_facts(&v, &mut facts);
         } else {
             chat_facts(&v, &mut facts);
@@ -209,7 +270,10 @@ impl Provider for OpenAi {
     }
 
     fn stream_parser(&self, endpoint: Endpoint) -> Box<dyn StreamParser> {
-        Box::new(OpenAiStream { responses: endpoint == Endpoint::Responses, ..OpenAiStream::default() })
+        Box::new(OpenAiStream {
+            responses: endpoint == Endpoint::Responses,
+            ..OpenAiStream::default()
+        })
     }
 }
 
@@ -255,7 +319,11 @@ impl OpenAiStream {
                 }
                 self.facts.complete = true;
             }
-            "error" => self.facts.error_type = text(v, "code").or_else(|| error_type(v)).or(Some("error".to_owned())),
+            "error" => {
+                self.facts.error_type = text(v, "code")
+                    .or_else(|| error_type(v))
+                    .or(Some("error".to_owned()))
+            }
             _ => {}
         }
     }
@@ -264,7 +332,8 @@ impl OpenAiStream {
 impl StreamParser for OpenAiStream {
     fn feed(&mut self, chunk: &[u8]) {
         let mut events = Vec::new();
-        self.sse.feed(chunk, &mut |n, v| events.push((n.to_owned(), v)));
+        self.sse
+            .feed(chunk, &mut |n, v| events.push((n.to_owned(), v)));
         for (n, v) in &events {
             self.on_event(n, v);
         }
@@ -297,7 +366,9 @@ pub fn inject_include_usage(body: &[u8]) -> Option<Vec<u8>> {
     if obj.get("stream").and_then(Value::as_bool) != Some(true) {
         return None;
     }
-    let options = obj.entry("stream_options").or_insert_with(|| Value::Object(Default::default()));
+    let options = obj
+        .entry("stream_options")
+        .or_insert_with(|| Value::Object(Default::default()));
     let options = options.as_object_mut()?;
     if options.get("include_usage").and_then(Value::as_bool) == Some(true) {
         return None;
@@ -376,8 +447,13 @@ fn is_usage_only(event: &[u8]) -> bool {
         .filter_map(|l| l.strip_prefix("data:"))
         .map(|d| d.strip_prefix(' ').unwrap_or(d))
         .collect();
-    let Ok(v) = serde_json::from_str::<Value>(&data.join("\n")) else { return false };
-    v.get("choices").and_then(Value::as_array).is_some_and(Vec::is_empty) && v.get("usage").is_some_and(Value::is_object)
+    let Ok(v) = serde_json::from_str::<Value>(&data.join("\n")) else {
+        return false;
+    };
+    v.get("choices")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+        && v.get("usage").is_some_and(Value::is_object)
 }
 
 #[cfg(test)]
@@ -401,7 +477,15 @@ data: [DONE]\n\n";
     #[test]
     fn chat_stream_usage_is_normalised() {
         let f = parse(Endpoint::ChatCompletions, &[CHAT.as_bytes()]);
-        assert_eq!((f.usage.input_tokens, f.usage.cache_read_tokens, f.usage.output_tokens, f.usage.reasoning_tokens), (176, 1024, 300, 100));
+        assert_eq!(
+            (
+                f.usage.input_tokens,
+                f.usage.cache_read_tokens,
+                f.usage.output_tokens,
+                f.usage.reasoning_tokens
+            ),
+            (176, 1024, 300, 100)
+        );
         assert_eq!(f.tools_used, ["lookup"]);
         assert_eq!(f.stop_reason.as_deref(), Some("tool_calls"));
         assert!(f.complete);
@@ -412,7 +496,11 @@ data: [DONE]\n\n";
         let b = CHAT.as_bytes();
         let whole = parse(Endpoint::ChatCompletions, &[b]);
         for i in 0..=b.len() {
-            assert_eq!(parse(Endpoint::ChatCompletions, &[&b[..i], &b[i..]]), whole, "split {i}");
+            assert_eq!(
+                parse(Endpoint::ChatCompletions, &[&b[..i], &b[i..]]),
+                whole,
+                "split {i}"
+            );
         }
     }
 
@@ -423,38 +511,66 @@ event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{
     #[test]
     fn responses_stream() {
         let f = parse(Endpoint::Responses, &[RESPONSES.as_bytes()]);
-        assert_eq!((f.usage.input_tokens, f.usage.cache_read_tokens, f.usage.output_tokens, f.usage.reasoning_tokens), (300, 200, 900, 700));
+        assert_eq!(
+            (
+                f.usage.input_tokens,
+                f.usage.cache_read_tokens,
+                f.usage.output_tokens,
+                f.usage.reasoning_tokens
+            ),
+            (300, 200, 900, 700)
+        );
         assert_eq!(f.usage.web_search_requests, 1);
         assert_eq!(f.tools_used, ["web_search", "f"]);
         assert_eq!(f.model.as_deref(), Some("o3-2025-04-16"));
         let b = RESPONSES.as_bytes();
         for i in 0..=b.len() {
-            assert_eq!(parse(Endpoint::Responses, &[&b[..i], &b[i..]]), f, "split {i}");
+            assert_eq!(
+                parse(Endpoint::Responses, &[&b[..i], &b[i..]]),
+                f,
+                "split {i}"
+            );
         }
     }
 
     #[test]
     fn failed_response_is_an_error() {
         let s = "data: {\"type\":\"response.failed\",\"response\":{\"object\":\"response\",\"status\":\"failed\",\"error\":{\"code\":\"server_error\"}}}\n\n";
-        assert_eq!(parse(Endpoint::Responses, &[s.as_bytes()]).error_type.as_deref(), Some("server_error"));
+        assert_eq!(
+            parse(Endpoint::Responses, &[s.as_bytes()])
+                .error_type
+                .as_deref(),
+            Some("server_error")
+        );
     }
 
     #[test]
     fn embeddings_and_errors() {
         let f = OpenAi.response_facts(Endpoint::Embeddings, br#"{"object":"list","data":[],"model":"text-embedding-3-small","usage":{"prompt_tokens":8,"total_tokens":8}}"#);
         assert_eq!((f.usage.input_tokens, f.usage.output_tokens), (8, 0));
-        let f = OpenAi.response_facts(Endpoint::ChatCompletions, br#"{"error":{"message":"x","type":"requests","code":"rate_limit_exceeded"}}"#);
+        let f = OpenAi.response_facts(
+            Endpoint::ChatCompletions,
+            br#"{"error":{"message":"x","type":"requests","code":"rate_limit_exceeded"}}"#,
+        );
         assert_eq!(f.error_type.as_deref(), Some("rate_limit_exceeded"));
         assert!(!f.usage_seen);
     }
 
     #[test]
     fn injection_only_when_needed() {
-        let out = inject_include_usage(br#"{"model":"m","stream":true,"stream_options":{"foo":1}}"#).unwrap();
+        let out =
+            inject_include_usage(br#"{"model":"m","stream":true,"stream_options":{"foo":1}}"#)
+                .unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["stream_options"], serde_json::json!({"foo":1,"include_usage":true}));
+        assert_eq!(
+            v["stream_options"],
+            serde_json::json!({"foo":1,"include_usage":true})
+        );
         assert!(inject_include_usage(br#"{"stream":false}"#).is_none());
-        assert!(inject_include_usage(br#"{"stream":true,"stream_options":{"include_usage":true}}"#).is_none());
+        assert!(
+            inject_include_usage(br#"{"stream":true,"stream_options":{"include_usage":true}}"#)
+                .is_none()
+        );
         assert!(inject_include_usage(b"not json").is_none());
     }
 
@@ -480,7 +596,11 @@ event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{
         let crlf_expected = expected.replace('\n', "\r\n");
         let b = crlf.as_bytes();
         for i in 0..=b.len() {
-            assert_eq!(strip(&[&b[..i], &b[i..]]), crlf_expected.as_bytes(), "split {i}");
+            assert_eq!(
+                strip(&[&b[..i], &b[i..]]),
+                crlf_expected.as_bytes(),
+                "split {i}"
+            );
         }
     }
 

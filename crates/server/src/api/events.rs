@@ -180,7 +180,9 @@ impl EventsQuery {
             if tokenwatch_core::Source::parse(s).is_none() {
                 return Err(ApiError::bad(
                     "source",
-                    format!("source: '{s}' is not one of proxy, claude_code, codex, csv, json, manual, provider_sync"),
+                    format!(
+                        "source: '{s}' is not one of proxy, claude_code, codex, csv, json, manual, provider_sync"
+                    ),
                 ));
             }
             filter.source = Some(s.clone());
@@ -189,7 +191,9 @@ impl EventsQuery {
             if tokenwatch_core::EventStatus::parse(s).is_none() {
                 return Err(ApiError::bad(
                     "status",
-                    format!("status: '{s}' is not one of ok, upstream_error, stream_error, client_disconnected, upstream_reset, upstream_unreachable, timeout, refused"),
+                    format!(
+                        "status: '{s}' is not one of ok, upstream_error, stream_error, client_disconnected, upstream_reset, upstream_unreachable, timeout, refused"
+                    ),
                 ));
             }
             filter.status = Some(s.clone());
@@ -207,13 +211,20 @@ impl EventsQuery {
         }
         let limit = self.limit.unwrap_or(50);
         if limit == 0 || limit > MAX_LIMIT {
-            return Err(ApiError::bad("limit", format!("limit: must be between 1 and {MAX_LIMIT}, got {limit}")));
+            return Err(ApiError::bad(
+                "limit",
+                format!("limit: must be between 1 and {MAX_LIMIT}, got {limit}"),
+            ));
         }
         let before = match &self.cursor {
             Some(c) => Some(decode_cursor(c)?),
             None => None,
         };
-        let page = Page { limit, offset: self.offset.unwrap_or(0), before };
+        let page = Page {
+            limit,
+            offset: self.offset.unwrap_or(0),
+            before,
+        };
         Ok((filter, page))
     }
 }
@@ -230,11 +241,19 @@ fn encode_cursor(event: &UsageEvent) -> String {
     format!("{}_{}", event.ts_ms, event.id)
 }
 
-pub async fn list(State(app): State<Arc<AppState>>, query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<EventsPage>, ApiError> {
+pub async fn list(
+    State(app): State<Arc<AppState>>,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<EventsPage>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
     let (filter, page) = query.to_filter(now_ms())?;
     let limit = page.limit as usize;
     let events = app.store.list_events(&filter, &page).await?;
-    let next_cursor = (events.len() == limit).then(|| events.last().map(encode_cursor)).flatten();
-    Ok(Json(EventsPage { events: events.iter().map(EventView::from).collect(), next_cursor }))
+    let next_cursor = (events.len() == limit)
+        .then(|| events.last().map(encode_cursor))
+        .flatten();
+    Ok(Json(EventsPage {
+        events: events.iter().map(EventView::from).collect(),
+        next_cursor,
+    }))
 }

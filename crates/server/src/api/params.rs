@@ -26,7 +26,9 @@ pub fn parse_time(param: &'static str, text: &str, now_ms: i64) -> Result<i64, A
     }
     Err(ApiError::bad(
         param,
-        format!("{param}: '{t}' is not a time; use RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01), epoch milliseconds, or an age like 24h or 7d"),
+        format!(
+            "{param}: '{t}' is not a time; use RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01), epoch milliseconds, or an age like 24h or 7d"
+        ),
     ))
 }
 
@@ -51,7 +53,10 @@ pub fn parse_tag(text: &str) -> Result<(String, String), ApiError> {
     let t = text.trim();
     let (k, v) = t.split_once('=').unwrap_or(("tag", t));
     if k.trim().is_empty() || v.trim().is_empty() {
-        return Err(ApiError::bad("tag", format!("tag: '{t}' must be key=value or a bare tag name")));
+        return Err(ApiError::bad(
+            "tag",
+            format!("tag: '{t}' must be key=value or a bare tag name"),
+        ));
     }
     Ok((k.trim().to_ascii_lowercase(), v.trim().to_owned()))
 }
@@ -69,20 +74,43 @@ mod tests {
 
     #[test]
     fn times() {
-        assert_eq!(parse_time("since", "1700000000000", 0).unwrap(), 1_700_000_000_000);
-        assert_eq!(parse_time("since", "24h", 100_000_000).unwrap(), 100_000_000 - 86_400_000);
-        assert_eq!(parse_time("since", "2026-11-01", 0).unwrap(), 1_793_491_200_000);
-        assert_eq!(parse_time("since", "2026-11-01T00:00:01Z", 0).unwrap(), 1_793_491_201_000);
+        assert_eq!(
+            parse_time("since", "1700000000000", 0).unwrap(),
+            1_700_000_000_000
+        );
+        assert_eq!(
+            parse_time("since", "24h", 100_000_000).unwrap(),
+            100_000_000 - 86_400_000
+        );
+        assert_eq!(
+            parse_time("since", "2026-11-01", 0).unwrap(),
+            1_793_491_200_000
+        );
+        assert_eq!(
+            parse_time("since", "2026-11-01T00:00:01Z", 0).unwrap(),
+            1_793_491_201_000
+        );
         let err = parse_time("until", "yesterday", 0).unwrap_err().to_string();
         assert!(err.starts_with("until: 'yesterday' is not a time"), "{err}");
     }
 
     #[test]
     fn tags_and_money() {
-        assert_eq!(parse_tag("env=prod").unwrap(), ("env".into(), "prod".into()));
-        assert_eq!(parse_tag("urgent").unwrap(), ("tag".into(), "urgent".into()));
+        assert_eq!(
+            parse_tag("env=prod").unwrap(),
+            ("env".into(), "prod".into())
+        );
+        assert_eq!(
+            parse_tag("urgent").unwrap(),
+            ("tag".into(), "urgent".into())
+        );
         assert!(parse_tag("=x").is_err());
         assert_eq!(parse_usd("min_cost_usd", "0.25").unwrap(), 250_000);
-        assert!(parse_usd("min_cost_usd", "lots").unwrap_err().to_string().starts_with("min_cost_usd:"));
+        assert!(
+            parse_usd("min_cost_usd", "lots")
+                .unwrap_err()
+                .to_string()
+                .starts_with("min_cost_usd:")
+        );
     }
 }

@@ -16,7 +16,7 @@ pub enum SideDecoder {
 /// What a `content-encoding` header means for the side copy.
 pub enum Encoding {
     Identity,
-    Decodable(SideDecoder),
+    Decodable(Box<SideDecoder>),
     Unsupported,
 }
 
@@ -27,11 +27,15 @@ impl Encoding {
         };
         match value.to_ascii_lowercase().as_str() {
             "identity" => Encoding::Identity,
-            "gzip" | "x-gzip" => Encoding::Decodable(SideDecoder::Gzip(flate2::write::GzDecoder::new(Vec::new()))),
-            "deflate" => Encoding::Decodable(SideDecoder::Deflate(flate2::write::ZlibDecoder::new(Vec::new()))),
-            "br" => Encoding::Decodable(SideDecoder::Brotli(Box::new(
-                brotli_decompressor::DecompressorWriter::new(Vec::new(), 4096),
+            "gzip" | "x-gzip" => Encoding::Decodable(Box::new(SideDecoder::Gzip(
+                flate2::write::GzDecoder::new(Vec::new()),
             ))),
+            "deflate" => Encoding::Decodable(Box::new(SideDecoder::Deflate(
+                flate2::write::ZlibDecoder::new(Vec::new()),
+            ))),
+            "br" => Encoding::Decodable(Box::new(SideDecoder::Brotli(Box::new(
+                brotli_decompressor::DecompressorWriter::new(Vec::new(), 4096),
+            )))),
             _ => Encoding::Unsupported,
         }
     }
@@ -75,7 +79,7 @@ pub fn decode_all(encoding: Option<&str>, parts: &[bytes::Bytes]) -> Option<Vec<
                 out.extend(decoder.feed(p).ok()?);
             }
             // Flush whatever the decoder still holds.
-            let rest = match decoder {
+            let rest = match *decoder {
                 SideDecoder::Gzip(d) => d.finish().ok()?,
                 SideDecoder::Deflate(d) => d.finish().ok()?,
                 SideDecoder::Brotli(d) => d.into_inner().ok()?,
@@ -102,8 +106,15 @@ mod tests {
         let plain = br#"{"usage":{"input_tokens":12,"output_tokens":3}}"#.repeat(20);
         let packed = gzip(&plain);
         for cut in 1..packed.len() {
-            let parts = [Bytes::copy_from_slice(&packed[..cut]), Bytes::copy_from_slice(&packed[cut..])];
-            assert_eq!(decode_all(Some("gzip"), &parts).as_deref(), Some(plain.as_slice()), "cut {cut}");
+            let parts = [
+                Bytes::copy_from_slice(&packed[..cut]),
+                Bytes::copy_from_slice(&packed[cut..]),
+            ];
+            assert_eq!(
+                decode_all(Some("gzip"), &parts).as_deref(),
+                Some(plain.as_slice()),
+                "cut {cut}"
+            );
         }
     }
 
@@ -111,7 +122,9 @@ mod tests {
     fn incremental_gzip_yields_everything() {
         let plain = b"data: {\"x\":1}\n\n".repeat(50);
         let packed = gzip(&plain);
-        let Encoding::Decodable(mut d) = Encoding::from_header(Some("gzip")) else { panic!("gzip") };
+        let Encoding::Decodable(mut d) = Encoding::from_header(Some("gzip")) else {
+            panic!("gzip")
+        };
         let mut out = Vec::new();
         for chunk in packed.chunks(7) {
             out.extend(d.feed(chunk).unwrap());
@@ -122,6 +135,9 @@ mod tests {
     #[test]
     fn unknown_encoding_is_not_read() {
         assert!(decode_all(Some("zstd"), &[Bytes::from_static(b"x")]).is_none());
-        assert_eq!(decode_all(None, &[Bytes::from_static(b"ab"), Bytes::from_static(b"c")]).unwrap(), b"abc");
+        assert_eq!(
+            decode_all(None, &[Bytes::from_static(b"ab"), Bytes::from_static(b"c")]).unwrap(),
+            b"abc"
+        );
     }
 }

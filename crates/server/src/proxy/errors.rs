@@ -28,9 +28,10 @@ pub fn provider_error(kind: ProviderKind, status: StatusCode, message: &str) -> 
         }),
     };
     let mut response = (status, body.to_string()).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
         .headers_mut()
         .insert("x-tokenwatch-error", HeaderValue::from_static("1"));
@@ -83,13 +84,28 @@ mod tests {
 
     #[tokio::test]
     async fn shapes_match_each_provider() {
-        let a = body_json(provider_error(ProviderKind::Anthropic, StatusCode::BAD_GATEWAY, "m")).await;
+        let a = body_json(provider_error(
+            ProviderKind::Anthropic,
+            StatusCode::BAD_GATEWAY,
+            "m",
+        ))
+        .await;
         assert_eq!(a["type"], "error");
         assert_eq!(a["error"]["type"], "api_error");
         assert_eq!(a["error"]["message"], "m");
-        let o = body_json(provider_error(ProviderKind::Openai, StatusCode::TOO_MANY_REQUESTS, "m")).await;
+        let o = body_json(provider_error(
+            ProviderKind::Openai,
+            StatusCode::TOO_MANY_REQUESTS,
+            "m",
+        ))
+        .await;
         assert_eq!(o["error"]["type"], "rate_limit_exceeded");
-        let g = body_json(provider_error(ProviderKind::Gemini, StatusCode::NOT_FOUND, "m")).await;
+        let g = body_json(provider_error(
+            ProviderKind::Gemini,
+            StatusCode::NOT_FOUND,
+            "m",
+        ))
+        .await;
         assert_eq!(g["error"]["code"], 404);
         assert_eq!(g["error"]["status"], "NOT_FOUND");
     }

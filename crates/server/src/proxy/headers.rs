@@ -72,7 +72,11 @@ pub struct ResponseHeaderFacts {
 impl ResponseHeaderFacts {
     pub fn read(headers: &HeaderMap) -> Self {
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let number = |names: &[&str]| names.iter().find_map(|n| text(n)?.trim().parse::<i64>().ok());
+        let number = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| text(n)?.trim().parse::<i64>().ok())
+        };
         Self {
             request_id: text("request-id")
                 .or_else(|| text("x-request-id"))
@@ -126,7 +130,10 @@ mod tests {
     fn reads_rate_limits_and_id() {
         let mut h = HeaderMap::new();
         h.insert("request-id", HeaderValue::from_static("req_1"));
-        h.insert("x-ratelimit-remaining-requests", HeaderValue::from_static(" 42 "));
+        h.insert(
+            "x-ratelimit-remaining-requests",
+            HeaderValue::from_static(" 42 "),
+        );
         let f = ResponseHeaderFacts::read(&h);
         assert_eq!(f.request_id.as_deref(), Some("req_1"));
         assert_eq!(f.ratelimit_remaining_requests, Some(42));

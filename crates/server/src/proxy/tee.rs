@@ -26,10 +26,19 @@ use crate::recording::{Captured, EventSink, Exchange, Finished};
 /// How the side copy is read.
 pub enum CaptureMode {
     /// An SSE (or streamed JSON) body, parsed incrementally; `decoder` when it is compressed.
-    Stream { parser: Box<dyn StreamParser>, decoder: Option<SideDecoder> },
+    Stream {
+        parser: Box<dyn StreamParser>,
+        decoder: Option<Box<SideDecoder>>,
+    },
     /// A whole body, kept as refcounted chunks (no copy) up to `limit` bytes and parsed later,
     /// off the hot path.
-    Whole { parts: Vec<Bytes>, kept: usize, limit: usize, encoding: Option<String>, overflow: bool },
+    Whole {
+        parts: Vec<Bytes>,
+        kept: usize,
+        limit: usize,
+        encoding: Option<String>,
+        overflow: bool,
+    },
     /// The copy cannot be read (unsupported encoding): record without usage.
     Unreadable,
 }
@@ -37,8 +46,14 @@ pub enum CaptureMode {
 impl CaptureMode {
     pub fn stream(parser: Box<dyn StreamParser>, content_encoding: Option<&str>) -> Self {
         match Encoding::from_header(content_encoding) {
-            Encoding::Identity => CaptureMode::Stream { parser, decoder: None },
-            Encoding::Decodable(d) => CaptureMode::Stream { parser, decoder: Some(d) },
+            Encoding::Identity => CaptureMode::Stream {
+                parser,
+                decoder: None,
+            },
+            Encoding::Decodable(d) => CaptureMode::Stream {
+                parser,
+                decoder: Some(d),
+            },
             Encoding::Unsupported => CaptureMode::Unreadable,
         }
     }
@@ -55,12 +70,24 @@ impl CaptureMode {
 
     fn feed(&mut self, data: &Bytes) {
         match self {
-            CaptureMode::Stream { parser, decoder: None } => parser.feed(data),
-            CaptureMode::Stream { parser, decoder: Some(d) } => match d.feed(data) {
+            CaptureMode::Stream {
+                parser,
+                decoder: None,
+            } => parser.feed(data),
+            CaptureMode::Stream {
+                parser,
+                decoder: Some(d),
+            } => match d.feed(data) {
                 Ok(plain) => parser.feed(&plain),
                 Err(_) => *self = CaptureMode::Unreadable,
             },
-            CaptureMode::Whole { parts, kept, limit, overflow, .. } => {
+            CaptureMode::Whole {
+                parts,
+                kept,
+                limit,
+                overflow,
+                ..
+            } => {
                 if *overflow {
                     return;
                 }
@@ -80,7 +107,9 @@ impl CaptureMode {
         match self {
             CaptureMode::Stream { mut parser, .. } => Captured::Facts(parser.finish()),
             CaptureMode::Whole { overflow: true, .. } => Captured::TooLarge,
-            CaptureMode::Whole { parts, encoding, .. } => Captured::Body { parts, encoding },
+            CaptureMode::Whole {
+                parts, encoding, ..
+            } => Captured::Body { parts, encoding },
             CaptureMode::Unreadable => Captured::Unreadable,
         }
     }
@@ -131,7 +160,14 @@ impl TeeBody {
         idle_timeout: Duration,
         stripper: Option<UsageChunkStripper>,
     ) -> Self {
-        let capture = Capture { exchange, mode, sink, started, first_byte: None, response_bytes: 0 };
+        let capture = Capture {
+            exchange,
+            mode,
+            sink,
+            started,
+            first_byte: None,
+            response_bytes: 0,
+        };
         Self {
             inner,
             capture: Some(Box::new(capture)),
@@ -178,7 +214,10 @@ impl Body for TeeBody {
     type Data = Bytes;
     type Error = TeeError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, TeeError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, TeeError>>> {
         let this = &mut *self;
         if this.ended {
             return Poll::Ready(None);
@@ -206,7 +245,11 @@ impl Body for TeeBody {
                 }
                 Poll::Ready(None) => {
                     this.finish(EventStatus::Ok);
-                    let rest = this.stripper.take().map(|mut s| s.finish()).unwrap_or_default();
+                    let rest = this
+                        .stripper
+                        .take()
+                        .map(|mut s| s.finish())
+                        .unwrap_or_default();
                     if rest.is_empty() {
                         return Poll::Ready(None);
                     }
@@ -229,14 +272,22 @@ impl Body for TeeBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.stripper.is_some() { SizeHint::default() } else { self.inner.size_hint() }
+        if self.stripper.is_some() {
+            SizeHint::default()
+        } else {
+            self.inner.size_hint()
+        }
     }
 }
 
 impl Drop for TeeBody {
     fn drop(&mut self) {
         // Reached only when the body was not read to its end: the client went away.
-        let status = if self.ended || self.inner.is_end_stream() { EventStatus::Ok } else { EventStatus::ClientDisconnected };
+        let status = if self.ended || self.inner.is_end_stream() {
+            EventStatus::Ok
+        } else {
+            EventStatus::ClientDisconnected
+        };
         self.finish(status);
     }
 }
