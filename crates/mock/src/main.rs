@@ -1,0 +1,56 @@
+//! `tokenwatch-mock`: run the mock upstream. Prints `listening on http://ADDR` first.
+
+use clap::Parser;
+use tokenwatch_mock::MockConfig;
+
+/// A mock LLM upstream (Anthropic, OpenAI, Gemini wire formats) for tests and benchmarks.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Address to listen on (port 0 picks one; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: std::net::SocketAddr,
+    /// Delay before each response's headers, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Content deltas per stream.
+    #[arg(long, default_value_t = 5)]
+    chunks: usize,
+    /// Delay before each content delta, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    chunk_gap_ms: u64,
+    /// Minimum response text size in bytes.
+    #[arg(long, default_value_t = 0)]
+    body_bytes: usize,
+    /// Network write size for streams (0: one write per event).
+    #[arg(long, default_value_t = 7)]
+    split_bytes: usize,
+    /// Do not keep received requests (for benchmarks).
+    #[arg(long)]
+    no_record: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    announce(listener.local_addr()?);
+    let cfg = MockConfig {
+        latency_ms: args.latency_ms,
+        chunks: args.chunks,
+        chunk_gap_ms: args.chunk_gap_ms,
+        body_bytes: args.body_bytes,
+        split_bytes: args.split_bytes,
+        record: !args.no_record,
+    };
+    tokenwatch_mock::serve(listener, cfg).await
+}
+
+#[expect(
+    clippy::print_stdout,
+    reason = "the bound address is the program's output"
+)]
+fn announce(addr: std::net::SocketAddr) {
+    use std::io::Write;
+    println!("listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+}
