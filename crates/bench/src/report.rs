@@ -1,0 +1,156 @@
+//! The table on stdout, the targets beside the figures, and the invariant check.
+
+use anyhow::bail;
+
+use crate::scenarios::{Pcts, Results};
+
+fn ms(us: f64) -> String {
+    format!("{:.3}", us / 1000.0)
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok { "✓" } else { "✗" }
+}
+
+fn pcts(p: &Option<Pcts>) -> String {
+    p.as_ref().map_or_else(
+        || "-".to_owned(),
+        |p| {
+            format!(
+                "{} / {} / {} / {}",
+                ms(p.p50),
+                ms(p.p90),
+                ms(p.p99),
+                ms(p.p999)
+            )
+        },
+    )
+}
+
+#[expect(clippy::print_stdout, reason = "the table is the benchmark's output")]
+pub fn print(r: &Results, smoke: bool) {
+    println!(
+        "tokenwatch proxy benchmark ({} mode) — recording ON; mock, load generator and tokenwatch share this machine",
+        r.mode
+    );
+    println!(
+        "idle RSS: {:.1} MiB {}",
+        r.idle_rss_mib,
+        mark(r.idle_rss_mib < 64.0)
+    );
+    println!();
+    println!(
+        "{:<14} {:>9} {:>9} {:>6} {:>8} {:>9}  figures (ms: p50 / p90 / p99 / p99.9)",
+        "scenario", "proxied", "db total", "lost", "cpu s", "peak MiB"
+    );
+    for s in &r.scenarios {
+        println!(
+            "{:<14} {:>9} {:>9} {:>6} {:>8.2} {:>9.1}  {}",
+            s.name,
+            s.proxied_requests,
+            s.recorded_events,
+            s.lost_events,
+            s.cpu_seconds,
+            s.peak_rss_mib,
+            s.description
+        );
+        if s.added.is_some() {
+            println!("{:16}direct   {}", "", pcts(&s.direct));
+            println!("{:16}proxied  {}", "", pcts(&s.proxied));
+            let ok = s
+                .added
+                .as_ref()
+                .is_some_and(|a| a.p50 <= 100.0 && a.p99 <= 1000.0);
+            println!(
+                "{:16}ADDED    {}   target p50 ≤ 0.1, p99 ≤ 1 {}",
+                "",
+                pcts(&s.added),
+                if s.name == "small" { mark(ok) } else { "" }
+            );
+        } else if let Some(p) = &s.proxied {
+            println!("{:16}proxied  {}", "", pcts(&Some(p.clone())));
+        }
+        if s.ttft_added.is_some() {
+            let ttft_ok = s.ttft_added.as_ref().is_some_and(|a| a.p99 <= 1000.0);
+            let chunk_ok = s.chunk_delay.as_ref().is_some_and(|a| a.p99 <= 100.0);
+            println!(
+                "{:16}TTFT added      {}   target p99 ≤ 1 {}",
+                "",
+                pcts(&s.ttft_added),
+                mark(ttft_ok)
+            );
+            println!(
+                "{:16}per-chunk delay {}   target p99 ≤ 0.1 {}",
+                "",
+                pcts(&s.chunk_delay),
+                mark(chunk_ok)
+            );
+            println!("{:16}total added     {}", "", pcts(&s.total_added));
+        }
+        if let (Some(d), Some(p)) = (s.direct_rps, s.proxied_rps) {
+            println!(
+                "{:16}direct {d:.0} req/s, proxied {p:.0} req/s (ratio {:.2})   target ≥ 10000 {}",
+                "",
+                p / d,
+                mark(p >= 10_000.0)
+            );
+        }
+        if let Some(done) = s.streams_completed {
+            println!(
+                "{:16}{done} of {} streams completed; peak RSS {:.1} MiB   target < 256 {}",
+                "",
+                s.proxied_requests,
+                s.peak_rss_mib,
+                mark(s.peak_rss_mib < 256.0)
+            );
+        }
+    }
+    if smoke {
+        println!(
+            "\nsmoke mode: only the zero-loss invariant and the presence of every figure are checked"
+        );
+    }
+}
+
+/// Fails the run when an event was lost or a figure is missing. Never on timings.
+pub fn check(r: &Results, smoke: bool) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    for s in &r.scenarios {
+        if s.lost_events != 0 {
+            problems.push(format!(
+                "{}: {} events lost ({} proxied, {} recorded)",
+                s.name, s.lost_events, s.proxied_requests, s.recorded_events
+            ));
+        }
+        if s.proxied_requests == 0 {
+            problems.push(format!("{}: no request was sent", s.name));
+        }
+        let figures = [
+            &s.direct,
+            &s.proxied,
+            &s.added,
+            &s.ttft_added,
+            &s.chunk_delay,
+            &s.total_added,
+        ];
+        if figures
+            .iter()
+            .flat_map(|f| f.iter())
+            .any(|p| [p.p50, p.p90, p.p99, p.p999].iter().any(|v| v.is_nan()))
+            || s.cpu_seconds.is_nan()
+            || s.peak_rss_mib.is_nan()
+        {
+            problems.push(format!("{}: a figure is missing", s.name));
+        }
+        if smoke && s.errors > 0 {
+            problems.push(format!("{}: {} requests failed", s.name, s.errors));
+        }
+    }
+    if r.idle_rss_mib.is_nan() {
+        problems.push("idle RSS could not be read".to_owned());
+    }
+    if !problems.is_empty() {
+        bail!("benchmark invariants failed:\n  {}", problems.join("\n  "));
+    }
+    Ok(())
+}

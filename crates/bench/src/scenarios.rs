@@ -1,0 +1,440 @@
+//! The scenarios, the processes they run against, and the zero-loss check after each.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use tokenwatch_store::{EventFilter, Store};
+
+use crate::load::{self, HttpClient, Target};
+use crate::procs::{self, Proc};
+
+/// Percentiles in microseconds.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Pcts {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+}
+
+impl Pcts {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        let q = |x: f64| {
+            if h.is_empty() {
+                f64::NAN
+            } else {
+                h.value_at_quantile(x) as f64
+            }
+        };
+        Pcts {
+            p50: q(0.5),
+            p90: q(0.9),
+            p99: q(0.99),
+            p999: q(0.999),
+        }
+    }
+
+    /// Exact percentiles of samples (nearest rank).
+    pub fn of_samples(v: &mut [f64]) -> Self {
+        if v.is_empty() {
+            return Pcts {
+                p50: f64::NAN,
+                p90: f64::NAN,
+                p99: f64::NAN,
+                p999: f64::NAN,
+            };
+        }
+        v.sort_by(f64::total_cmp);
+        let q = |x: f64| v[((v.len() as f64 * x).ceil() as usize).clamp(1, v.len()) - 1];
+        Pcts {
+            p50: q(0.5),
+            p90: q(0.9),
+            p99: q(0.99),
+            p999: q(0.999),
+        }
+    }
+
+    fn minus(&self, other: &Pcts) -> Pcts {
+        Pcts {
+            p50: self.p50 - other.p50,
+            p90: self.p90 - other.p90,
+            p99: self.p99 - other.p99,
+            p999: self.p999 - other.p999,
+        }
+    }
+}
+
+/// Figures of one scenario. Latencies in microseconds.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub proxied_requests: u64,
+    pub recorded_events: i64,
+    pub lost_events: i64,
+    pub errors: u64,
+    pub cpu_seconds: f64,
+    pub peak_rss_mib: f64,
+    pub direct: Option<Pcts>,
+    pub proxied: Option<Pcts>,
+    pub added: Option<Pcts>,
+    pub ttft_added: Option<Pcts>,
+    pub chunk_delay: Option<Pcts>,
+    pub total_added: Option<Pcts>,
+    pub direct_rps: Option<f64>,
+    pub proxied_rps: Option<f64>,
+    pub streams_completed: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Results {
+    pub mode: &'static str,
+    pub idle_rss_mib: f64,
+    pub scenarios: Vec<Scenario>,
+}
+
+struct Setup {
+    tw: Proc,
+    fast: Proc,
+    stream: Proc,
+    slow: Proc,
+    db: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    expected_events: i64,
+}
+
+fn body(stream: bool, pad: usize) -> Bytes {
+    let content = "x".repeat(pad.max(2));
+    let v = serde_json::json!({ "model": "claude-sonnet-4-5", "max_tokens": 64, "stream": stream, "messages": [{ "role": "user", "content": content }] });
+    Bytes::from(v.to_string())
+}
+
+fn targets(direct: &Proc, tw: &Proc, name: &str, body: Bytes) -> (Target, Target) {
+    (
+        Target {
+            url: format!("{}/v1/messages", direct.url),
+            body: body.clone(),
+        },
+        Target {
+            url: format!("{}/{name}/v1/messages", tw.url),
+            body,
+        },
+    )
+}
+
+fn setup(smoke: bool) -> anyhow::Result<Setup> {
+    let mock_bin = procs::binary("tokenwatch-mock")?;
+    let tw_bin = procs::binary("tokenwatch")?;
+    let fast = procs::start(&mock_bin, &["--no-record", "--split-bytes", "0"], &[])?;
+    let stream = procs::start(
+        &mock_bin,
+        &[
+            "--no-record",
+            "--split-bytes",
+            "0",
+            "--chunks",
+            "50",
+            "--chunk-gap-ms",
+            "2",
+        ],
+        &[],
+    )?;
+    let (chunks, gap) = if smoke { ("20", "20") } else { ("50", "100") };
+    let slow = procs::start(
+        &mock_bin,
+        &[
+            "--no-record",
+            "--split-bytes",
+            "0",
+            "--chunks",
+            chunks,
+            "--chunk-gap-ms",
+            gap,
+        ],
+        &[],
+    )?;
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("bench.db");
+    let mut env = vec![("TOKENWATCH_LOG".to_owned(), "warn".to_owned())];
+    for (name, p) in [("FAST", &fast), ("STREAM", &stream), ("SLOW", &slow)] {
+        env.push((
+            format!("TOKENWATCH_PROVIDERS__{name}__KIND"),
+            "anthropic".to_owned(),
+        ));
+        env.push((
+            format!("TOKENWATCH_PROVIDERS__{name}__BASE_URL"),
+            p.url.clone(),
+        ));
+    }
+    let db_arg = db.display().to_string();
+    let tw = procs::start(
+        &tw_bin,
+        &["serve", "--listen", "127.0.0.1:0", "--db", &db_arg],
+        &env,
+    )?;
+    Ok(Setup {
+        tw,
+        fast,
+        stream,
+        slow,
+        db,
+        _dir: dir,
+        expected_events: 0,
+    })
+}
+
+impl Setup {
+    fn pid(&self) -> u32 {
+        self.tw.child.id()
+    }
+
+    /// Waits for the writer, then compares recorded events with proxied requests.
+    async fn settle(&mut self, s: &mut Scenario, cpu_before: f64) -> anyhow::Result<()> {
+        self.expected_events += s.proxied_requests as i64;
+        let store = Store::open(&self.db.display().to_string()).await?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut count = 0;
+        while Instant::now() < deadline {
+            count = store.count_events(&EventFilter::default()).await?;
+            if count >= self.expected_events {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        store.close().await;
+        s.recorded_events = count;
+        s.lost_events = self.expected_events - count;
+        s.cpu_seconds = procs::cpu_seconds(self.pid()) - cpu_before;
+        s.peak_rss_mib = procs::status_mib(self.pid(), "VmHWM");
+        Ok(())
+    }
+}
+
+pub async fn run(smoke: bool) -> anyhow::Result<Results> {
+    let mut setup = setup(smoke)?;
+    let client = load::client();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle_rss_mib = procs::status_mib(setup.pid(), "VmRSS");
+    let mut scenarios = Vec::new();
+    let (secs, rate) = if smoke { (0.6, 500.0) } else { (10.0, 5000.0) };
+
+    let cases: [(&str, String, usize, f64, f64); 2] = [
+        (
+            "small",
+            format!("non-streaming small, open loop {rate} req/s"),
+            2,
+            rate,
+            secs,
+        ),
+        (
+            "body_100kb",
+            format!(
+                "non-streaming, 100 kB request bodies, open loop {} req/s",
+                rate / 5.0
+            ),
+            100_000,
+            rate / 5.0,
+            secs / 2.0,
+        ),
+    ];
+    for (name, description, pad, r, s) in cases {
+        let mut sc = Scenario {
+            name: name.into(),
+            description,
+            ..Scenario::default()
+        };
+        let cpu = procs::cpu_seconds(setup.pid());
+        procs::reset_peak(setup.pid());
+        let (direct, proxied) = targets(&setup.fast, &setup.tw, "fast", body(false, pad));
+        let out = load::open_loop(
+            &client,
+            &[direct, proxied],
+            r,
+            Duration::from_secs_f64(s),
+            Duration::from_millis(500),
+        )
+        .await;
+        let (d, p) = (Pcts::of(&out.hists[0]), Pcts::of(&out.hists[1]));
+        sc.added = Some(p.minus(&d));
+        sc.direct = Some(d);
+        sc.proxied = Some(p);
+        sc.proxied_requests = out.sent[1];
+        sc.errors = out.errors;
+        setup.settle(&mut sc, cpu).await?;
+        scenarios.push(sc);
+    }
+
+    scenarios.push(streaming(&mut setup, &client, if smoke { 20 } else { 200 }).await?);
+    scenarios.push(concurrent_streams(&mut setup, &client, if smoke { 100 } else { 1000 }).await?);
+    scenarios.push(saturation(&mut setup, &client, smoke).await?);
+    if !smoke {
+        let mut sc = Scenario {
+            name: "sustained_60s".into(),
+            description: format!("60 s at {rate} req/s through tokenwatch"),
+            ..Scenario::default()
+        };
+        let cpu = procs::cpu_seconds(setup.pid());
+        procs::reset_peak(setup.pid());
+        let (_, proxied) = targets(&setup.fast, &setup.tw, "fast", body(false, 2));
+        let out = load::open_loop(
+            &client,
+            &[proxied],
+            rate,
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        )
+        .await;
+        sc.proxied = Some(Pcts::of(&out.hists[0]));
+        sc.proxied_requests = out.sent[0];
+        sc.errors = out.errors;
+        setup.settle(&mut sc, cpu).await?;
+        scenarios.push(sc);
+    }
+    Ok(Results {
+        mode: if smoke { "smoke" } else { "full" },
+        idle_rss_mib,
+        scenarios,
+    })
+}
+
+fn median(values: &mut [u64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_unstable();
+    values[values.len() / 2] as f64
+}
+
+/// Streams of 50 content chunks 2 ms apart, direct and proxied alternately, 4 at a time.
+async fn streaming(
+    setup: &mut Setup,
+    client: &HttpClient,
+    pairs: usize,
+) -> anyhow::Result<Scenario> {
+    let mut sc = Scenario {
+        name: "stream_50".into(),
+        description: "streaming, 50 chunks 2 ms apart".into(),
+        ..Scenario::default()
+    };
+    let cpu = procs::cpu_seconds(setup.pid());
+    procs::reset_peak(setup.pid());
+    let (direct, proxied) = targets(&setup.stream, &setup.tw, "stream", body(true, 2));
+    let (mut d_runs, mut p_runs) = (Vec::new(), Vec::new());
+    for _ in 0..pairs.div_ceil(4) {
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let (c, d, p) = (client.clone(), direct.clone(), proxied.clone());
+            tasks.push(tokio::spawn(async move {
+                (
+                    load::stream_once(&c, &d).await,
+                    load::stream_once(&c, &p).await,
+                )
+            }));
+        }
+        for t in tasks {
+            let (d, p) = t.await?;
+            d_runs.push(d);
+            p_runs.push(p);
+        }
+    }
+    sc.proxied_requests = p_runs.len() as u64;
+    sc.errors = p_runs.iter().chain(&d_runs).filter(|r| !r.ok).count() as u64;
+    let d_ttft = median(&mut d_runs.iter().map(|r| r.first_byte_us).collect::<Vec<_>>());
+    let d_total = median(&mut d_runs.iter().map(|r| r.total_us).collect::<Vec<_>>());
+    let events = d_runs.iter().map(|r| r.events_us.len()).min().unwrap_or(0);
+    let d_offsets: Vec<f64> = (0..events)
+        .map(|i| {
+            median(
+                &mut d_runs
+                    .iter()
+                    .map(|r| r.events_us[i] - r.first_byte_us.min(r.events_us[i]))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    // Differences can be negative, so they are kept as exact samples, not in a histogram.
+    let (mut ttft, mut chunk, mut total) = (Vec::new(), Vec::new(), Vec::new());
+    for r in p_runs.iter().filter(|r| r.ok) {
+        ttft.push(r.first_byte_us as f64 - d_ttft);
+        total.push(r.total_us as f64 - d_total);
+        for (i, d) in d_offsets.iter().enumerate().take(r.events_us.len()) {
+            chunk.push((r.events_us[i] - r.first_byte_us.min(r.events_us[i])) as f64 - d);
+        }
+    }
+    sc.ttft_added = Some(Pcts::of_samples(&mut ttft));
+    sc.chunk_delay = Some(Pcts::of_samples(&mut chunk));
+    sc.total_added = Some(Pcts::of_samples(&mut total));
+    setup.settle(&mut sc, cpu).await?;
+    Ok(sc)
+}
+
+/// Many slow streams open at once through tokenwatch.
+async fn concurrent_streams(
+    setup: &mut Setup,
+    client: &HttpClient,
+    n: usize,
+) -> anyhow::Result<Scenario> {
+    let mut sc = Scenario {
+        name: format!("streams_{n}"),
+        description: format!("{n} concurrent slow streams"),
+        ..Scenario::default()
+    };
+    let cpu = procs::cpu_seconds(setup.pid());
+    procs::reset_peak(setup.pid());
+    let (_, proxied) = targets(&setup.slow, &setup.tw, "slow", body(true, 2));
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let (c, p) = (client.clone(), proxied.clone());
+        tasks.push(tokio::spawn(
+            async move { load::stream_once(&c, &p).await.ok },
+        ));
+    }
+    let mut done = 0u64;
+    for t in tasks {
+        if t.await? {
+            done += 1;
+        }
+    }
+    sc.proxied_requests = n as u64;
+    sc.streams_completed = Some(done);
+    sc.errors = n as u64 - done;
+    setup.settle(&mut sc, cpu).await?;
+    Ok(sc)
+}
+
+/// Closed loop, direct and proxied alternately; the median phase of each.
+async fn saturation(
+    setup: &mut Setup,
+    client: &HttpClient,
+    smoke: bool,
+) -> anyhow::Result<Scenario> {
+    let workers = if smoke { 16 } else { 64 };
+    let phase = Duration::from_secs_f64(if smoke { 0.5 } else { 3.0 });
+    let mut sc = Scenario {
+        name: "saturation".into(),
+        description: format!("closed loop, {workers} connections"),
+        ..Scenario::default()
+    };
+    let cpu = procs::cpu_seconds(setup.pid());
+    procs::reset_peak(setup.pid());
+    let (direct, proxied) = targets(&setup.fast, &setup.tw, "fast", body(false, 2));
+    let (mut d_rps, mut p_rps) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let (ok, _) = load::closed_loop(client, &direct, workers, phase).await;
+        d_rps.push(ok as f64 / phase.as_secs_f64());
+        let (ok, bad) = load::closed_loop(client, &proxied, workers, phase).await;
+        p_rps.push(ok as f64 / phase.as_secs_f64());
+        sc.proxied_requests += ok + bad;
+        sc.errors += bad;
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    sc.direct_rps = Some(med(&mut d_rps));
+    sc.proxied_rps = Some(med(&mut p_rps));
+    setup.settle(&mut sc, cpu).await?;
+    Ok(sc)
+}
