@@ -22,8 +22,10 @@ impl Drop for Proc {
 
 /// The release binary `name`, or an error telling how to build it.
 pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let path = root.join("target/release").join(name);
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let path = target.join("release").join(name);
     if !path.is_file() {
         bail!(
             "{} is missing; build it first: cargo build --release -p tokenwatch -p tokenwatch-mock",
