@@ -8,7 +8,9 @@
 
 use serde_json::Value;
 
-use super::common::{JsonSse, content_chars, int, json_chars, opt_int, quick_request, text};
+use super::common::{
+    JsonEvents, SseParser, content_chars, int, json_chars, opt_int, quick_request, text,
+};
 use super::{BatchItem, Endpoint, Provider, ProviderKind, QuickFacts, ResponseFacts, StreamParser};
 use crate::event::RequestShape;
 use crate::usage::Usage;
@@ -199,7 +201,7 @@ impl Provider for Anthropic {
     }
 
     fn stream_parser(&self, _endpoint: Endpoint) -> Box<dyn StreamParser> {
-        Box::new(AnthropicStream::default())
+        Box::new(SseParser::new(AnthropicStream::default()))
     }
 }
 
@@ -223,13 +225,12 @@ fn batch_item(line: &[u8]) -> Option<BatchItem> {
 
 #[derive(Default)]
 struct AnthropicStream {
-    sse: JsonSse,
     usage: RawUsage,
     facts: ResponseFacts,
 }
 
-impl AnthropicStream {
-    fn on_event(&mut self, v: &Value) {
+impl JsonEvents for AnthropicStream {
+    fn on_event(&mut self, _name: &str, v: &Value) {
         match v.get("type").and_then(Value::as_str) {
             Some("message_start") => {
                 if let Some(msg) = v.get("message") {
@@ -262,23 +263,8 @@ impl AnthropicStream {
             _ => {}
         }
     }
-}
 
-impl StreamParser for AnthropicStream {
-    fn feed(&mut self, chunk: &[u8]) {
-        let mut events = Vec::new();
-        self.sse.feed(chunk, &mut |_, v| events.push(v));
-        for v in &events {
-            self.on_event(v);
-        }
-    }
-
-    fn finish(&mut self) -> ResponseFacts {
-        let mut events = Vec::new();
-        self.sse.finish(&mut |_, v| events.push(v));
-        for v in &events {
-            self.on_event(v);
-        }
+    fn facts(&self) -> ResponseFacts {
         let mut facts = self.facts.clone();
         facts.usage = self.usage.normalise();
         facts

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::{ResponseFacts, StreamParser};
 use crate::sse::SseDecoder;
 
 /// An integer field, 0 when absent or not a number.
@@ -110,5 +111,41 @@ fn dispatch(event: &str, data: &str, handle: &mut dyn FnMut(&str, Value)) {
         handle("[DONE]", Value::Null);
     } else if let Ok(v) = serde_json::from_str::<Value>(data) {
         handle(event, v);
+    }
+}
+
+/// Per-provider state of a JSON-over-SSE stream: it sees each event and produces the facts.
+pub trait JsonEvents: Send {
+    fn on_event(&mut self, name: &str, payload: &Value);
+    fn facts(&self) -> ResponseFacts;
+}
+
+/// A [`StreamParser`] for any JSON-over-SSE wire format, driven by its [`JsonEvents`] state.
+#[derive(Default)]
+pub struct SseParser<S> {
+    sse: JsonSse,
+    state: S,
+}
+
+impl<S> SseParser<S> {
+    pub fn new(state: S) -> Self {
+        Self {
+            sse: JsonSse::default(),
+            state,
+        }
+    }
+}
+
+impl<S: JsonEvents> StreamParser for SseParser<S> {
+    fn feed(&mut self, chunk: &[u8]) {
+        let state = &mut self.state;
+        self.sse
+            .feed(chunk, &mut |name, v| state.on_event(name, &v));
+    }
+
+    fn finish(&mut self) -> ResponseFacts {
+        let state = &mut self.state;
+        self.sse.finish(&mut |name, v| state.on_event(name, &v));
+        self.state.facts()
     }
 }

@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use super::common::{JsonSse, content_chars, int, json_chars, quick_request, text};
+use super::common::{JsonEvents, SseParser, content_chars, int, json_chars, quick_request, text};
 use super::{Endpoint, Provider, ProviderKind, QuickFacts, ResponseFacts, StreamParser};
 use crate::event::RequestShape;
 use crate::usage::Usage;
@@ -270,21 +270,20 @@ impl Provider for OpenAi {
     }
 
     fn stream_parser(&self, endpoint: Endpoint) -> Box<dyn StreamParser> {
-        Box::new(OpenAiStream {
+        Box::new(SseParser::new(OpenAiStream {
             responses: endpoint == Endpoint::Responses,
             ..OpenAiStream::default()
-        })
+        }))
     }
 }
 
 #[derive(Default)]
 struct OpenAiStream {
     responses: bool,
-    sse: JsonSse,
     facts: ResponseFacts,
 }
 
-impl OpenAiStream {
+impl JsonEvents for OpenAiStream {
     fn on_event(&mut self, name: &str, v: &Value) {
         if name == "[DONE]" {
             self.facts.complete = true;
@@ -327,24 +326,8 @@ impl OpenAiStream {
             _ => {}
         }
     }
-}
 
-impl StreamParser for OpenAiStream {
-    fn feed(&mut self, chunk: &[u8]) {
-        let mut events = Vec::new();
-        self.sse
-            .feed(chunk, &mut |n, v| events.push((n.to_owned(), v)));
-        for (n, v) in &events {
-            self.on_event(n, v);
-        }
-    }
-
-    fn finish(&mut self) -> ResponseFacts {
-        let mut events = Vec::new();
-        self.sse.finish(&mut |n, v| events.push((n.to_owned(), v)));
-        for (n, v) in &events {
-            self.on_event(n, v);
-        }
+    fn facts(&self) -> ResponseFacts {
         self.facts.clone()
     }
 }
