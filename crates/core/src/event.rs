@@ -118,6 +118,17 @@ pub struct RequestShape {
     pub new_input_chars: i64,
 }
 
+impl RequestShape {
+    /// Counts a turn's characters as new input (the last user turn) or as history.
+    pub fn count_turn(&mut self, chars: i64, is_new_input: bool) {
+        if is_new_input {
+            self.new_input_chars += chars;
+        } else {
+            self.history_chars += chars;
+        }
+    }
+}
+
 /// One call, normalised and priced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsageEvent {

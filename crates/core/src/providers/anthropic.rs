@@ -165,11 +165,7 @@ impl Provider for Anthropic {
                 _ => {}
             }
             let chars = content_chars(content);
-            if Some(i) == last_user {
-                shape.new_input_chars += chars;
-            } else {
-                shape.history_chars += chars;
-            }
+            shape.count_turn(chars, Some(i) == last_user);
         }
         shape
     }

@@ -147,11 +147,7 @@ impl Provider for Gemini {
                 _ => shape.messages_user += 1,
             }
             let chars = parts_chars(c);
-            if Some(i) == last_user {
-                shape.new_input_chars += chars;
-            } else {
-                shape.history_chars += chars;
-            }
+            shape.count_turn(chars, Some(i) == last_user);
         }
         shape
     }

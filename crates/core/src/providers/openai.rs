@@ -244,11 +244,7 @@ impl Provider for OpenAi {
                 "tool" | "function" => shape.messages_tool += 1,
                 _ => {}
             }
-            if Some(i) == last_user {
-                shape.new_input_chars += chars;
-            } else {
-                shape.history_chars += chars;
-            }
+            shape.count_turn(chars, Some(i) == last_user);
         }
         shape
     }
