@@ -28,6 +28,8 @@ struct RawUsage {
     write_5m: Option<i64>,
     write_1h: Option<i64>,
     web_search: Option<i64>,
+    /// `output_tokens_details.thinking_tokens`: the part of `output_tokens` spent thinking.
+    thinking: Option<i64>,
 }
 
 impl RawUsage {
@@ -43,6 +45,9 @@ impl RawUsage {
             web_search: u
                 .get("server_tool_use")
                 .and_then(|s| opt_int(s, "web_search_requests")),
+            thinking: u
+                .get("output_tokens_details")
+                .and_then(|d| opt_int(d, "thinking_tokens")),
         }
     }
 
@@ -59,6 +64,7 @@ impl RawUsage {
         pick(&mut self.write_5m, newer.write_5m);
         pick(&mut self.write_1h, newer.write_1h);
         pick(&mut self.web_search, newer.web_search);
+        pick(&mut self.thinking, newer.thinking);
     }
 
     fn normalise(self) -> Usage {
@@ -73,7 +79,7 @@ impl RawUsage {
             cache_read_tokens: self.cache_read.unwrap_or(0),
             cache_write_5m_tokens: w5,
             cache_write_1h_tokens: w1,
-            reasoning_tokens: 0,
+            reasoning_tokens: self.thinking.unwrap_or(0),
             web_search_requests: self.web_search.unwrap_or(0),
         }
     }
@@ -333,6 +339,16 @@ event: message_stop\r\ndata: {\"type\":\"message_stop\"}\r\n\r\n";
         assert_eq!(f.error_type.as_deref(), Some("overloaded_error"));
         assert_eq!(f.usage.input_tokens, 5);
         assert!(!f.complete);
+    }
+
+    #[test]
+    fn thinking_tokens_are_reasoning_inside_output() {
+        let body = br#"{"id":"m","type":"message","model":"claude-opus-4-5","content":[],"usage":{"input_tokens":3,"output_tokens":400,"output_tokens_details":{"thinking_tokens":250}}}"#;
+        let f = Anthropic.response_facts(Endpoint::Messages, body);
+        assert_eq!(
+            (f.usage.output_tokens, f.usage.reasoning_tokens),
+            (400, 250)
+        );
     }
 
     #[test]
