@@ -1,12 +1,21 @@
 """Fixtures: the mock upstream and a tokenwatch proxy in front of it, both real processes.
 
 Binaries come from TOKENWATCH_BIN / TOKENWATCH_MOCK_BIN (scripts/test builds them in release
-mode); each test module gets a fresh tokenwatch with its own SQLite file.
+mode; the defaults are target/release/…). A missing binary is a test failure, never a skip.
+Each test module gets a fresh tokenwatch with its own SQLite file; the mock is shared.
+
+Tests that need tokenwatch get the `proxy` marker automatically (they use the `tw` fixture), so
+`pytest -m "not proxy"` runs only the SDK-against-mock checks.
+
+Expected costs are computed here, independently of tokenwatch, from the shipped price table
+crates/core/src/pricing/prices.toml (USD per million tokens): Decimal arithmetic, one
+half-up rounding of the total to micro-dollars.
 """
 
 import json
 import os
 import subprocess
+import threading
 import time
 import tomllib
 from decimal import ROUND_HALF_UP, Decimal
@@ -16,112 +25,206 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = os.environ.get("TOKENWATCH_BIN", str(ROOT / "target/release/tokenwatch"))
-MOCK_BIN = os.environ.get("TOKENWATCH_MOCK_BIN", str(ROOT / "target/release/tokenwatch-mock"))
+BIN = Path(os.environ.get("TOKENWATCH_BIN", ROOT / "target/release/tokenwatch"))
+MOCK_BIN = Path(os.environ.get("TOKENWATCH_MOCK_BIN", ROOT / "target/release/tokenwatch-mock"))
 PRICES = ROOT / "crates/core/src/pricing/prices.toml"
-PLANTED_KEY = "sk-ant-PLANTED-SECRET-123"
+
+# Planted credentials: the mock must see them; tokenwatch must never store or log them.
+ANTHROPIC_KEY = "sk-ant-PLANTED-SECRET-123"
+OPENAI_KEY = "sk-proj-PLANTED-SECRET-456"
+GEMINI_KEY = "AIza-PLANTED-SECRET-789"
+PLANTED = (ANTHROPIC_KEY, OPENAI_KEY, GEMINI_KEY)
+
+USAGE_KEYS = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "reasoning")
+EVENT_COLUMNS = {
+    "input": "input_tokens",
+    "output": "output_tokens",
+    "cache_read": "cache_read_tokens",
+    "cache_write_5m": "cache_write_5m_tokens",
+    "cache_write_1h": "cache_write_1h_tokens",
+    "reasoning": "reasoning_tokens",
+}
 
 
-def _start(cmd, env=None, stderr=None):
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tw" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.proxy)
+
+
+def _start(cmd, env=None, stderr=None, stdout_log=None):
+    """Starts a server that prints `listening on http://…` first; returns (process, url).
+
+    The rest of its stdout is copied to `stdout_log` by a thread (so the pipe never fills and
+    the secret scan can read it)."""
+    if not Path(cmd[0]).is_file():
+        pytest.fail(f"{cmd[0]} is missing: cargo build --release -p tokenwatch -p tokenwatch-mock")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, env=env, text=True)
     line = proc.stdout.readline().strip()
-    assert line.startswith("listening on http://"), f"{cmd[0]} printed {line!r}"
+    if not line.startswith("listening on http://"):
+        proc.kill()
+        pytest.fail(f"{cmd[0]} printed {line!r} instead of 'listening on http://…'")
+
+    def drain():
+        with open(stdout_log or os.devnull, "w") as out:
+            out.write(line + "\n")
+            for rest in proc.stdout:
+                out.write(rest)
+                out.flush()
+
+    threading.Thread(target=drain, daemon=True).start()
     return proc, line.removeprefix("listening on ")
 
 
+class Mock:
+    """The mock upstream and its request log."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def requests(self):
+        r = httpx.get(f"{self.url}/__mock/requests")
+        r.raise_for_status()
+        return r.json()["requests"]
+
+    def last(self):
+        return self.requests()[-1]
+
+    def clear(self):
+        assert httpx.delete(f"{self.url}/__mock/requests").status_code == 204
+
+
 @pytest.fixture(scope="session")
-def mock():
-    proc, url = _start([MOCK_BIN, "--listen", "127.0.0.1:0", "--split-bytes", "7"])
-    yield url
+def mock_server():
+    proc, url = _start([str(MOCK_BIN), "--listen", "127.0.0.1:0", "--split-bytes", "7"])
+    yield Mock(url)
     proc.kill()
     proc.wait()
 
 
-class Tokenwatch:
-    def __init__(self, url, db, log, proc):
-        self.url, self.db, self.log, self.proc = url, db, log, proc
+@pytest.fixture
+def mock(mock_server):
+    """The mock's base URL (as the SDKs want it); the log is at `mock_log`."""
+    return mock_server.url
 
-    def events(self, limit=1000):
+
+@pytest.fixture
+def mock_log(mock_server):
+    return mock_server
+
+
+class Tokenwatch:
+    def __init__(self, url, db, stdout, stderr, proc):
+        self.url, self.db, self.stdout, self.stderr, self.proc = url, db, stdout, stderr, proc
+
+    def events_page(self, limit=1000):
         r = httpx.get(f"{self.url}/api/v1/events", params={"limit": limit})
         r.raise_for_status()
-        return r.json()["events"]
+        return r
+
+    def events(self, limit=1000):
+        return self.events_page(limit).json()["events"]
 
     def count(self):
         return len(self.events())
 
     def wait_new(self, before, n=1, timeout=15.0):
-        """The n events recorded after `before` existed (newest first), waiting for the writer."""
+        """The n events recorded after `before` existed (newest first). Events are written
+        asynchronously, so this polls until they appear and then checks no extra one did."""
         deadline = time.time() + timeout
         while True:
             events = self.events()
             if len(events) >= before + n:
+                time.sleep(0.1)
+                events = self.events()
                 assert len(events) == before + n, f"expected {n} new events, got {len(events) - before}"
                 return events[:n]
             assert time.time() < deadline, f"only {len(events) - before} of {n} events recorded"
             time.sleep(0.02)
 
+    def cli_events(self):
+        """`tokenwatch events --json` against the same database."""
+        out = subprocess.run(
+            [str(BIN), "events", "--json", "--last", "1000", "--db", str(self.db)],
+            capture_output=True, text=True, timeout=30, check=True,
+        )
+        return json.loads(out.stdout)["events"]
+
 
 @pytest.fixture(scope="module")
-def tw(mock, tmp_path_factory):
+def tw(mock_server, tmp_path_factory):
     d = tmp_path_factory.mktemp("tw")
-    db = d / "tw.db"
-    log = d / "stderr.log"
+    db, stdout, stderr = d / "tw.db", d / "stdout.log", d / "stderr.log"
     env = dict(os.environ)
     for name in ("ANTHROPIC", "OPENAI", "GEMINI"):
-        env[f"TOKENWATCH_PROVIDERS__{name}__BASE_URL"] = mock
-    env["TOKENWATCH_LOG"] = "debug"
+        env[f"TOKENWATCH_PROVIDERS__{name}__BASE_URL"] = mock_server.url
+    env["TOKENWATCH_LOG"] = "debug"  # the secret scan must cover the chattiest logs
     env["TOKENWATCH_RECORDING__SPILL_PATH"] = str(d / "spill.jsonl")
-    with open(log, "w") as err:
-        proc, url = _start([BIN, "serve", "--listen", "127.0.0.1:0", "--db", str(db)], env=env, stderr=err)
-    yield Tokenwatch(url, db, log, proc)
+    with open(stderr, "w") as err:
+        proc, url = _start([str(BIN), "serve", "--listen", "127.0.0.1:0", "--db", str(db)],
+                           env=env, stderr=err, stdout_log=stdout)
+    yield Tokenwatch(url, db, stdout, stderr, proc)
     proc.terminate()
     proc.wait(timeout=30)
 
 
-def _price_entry(model):
-    """Longest table id (or alias) that equals the model or prefixes it before '-' or '@'."""
-    table = tomllib.loads(PRICES.read_text())
+# ── expected figures ──
+
+def price_table():
+    return tomllib.loads(PRICES.read_text())
+
+
+def price_entry(model):
+    """The table entry for a model: the longest id or alias equal to it or prefixing it before
+    '-' or '@' (dated snapshots); entries restricted to other providers are skipped."""
+    table = price_table()
     best, best_len = None, -1
     for m in table["models"]:
         if m.get("providers"):
             continue
         for name in [m["id"], *m.get("aliases", [])]:
-            if model == name or (model.startswith(name) and model[len(name)] in "-@"):
-                if len(name) > best_len:
-                    best, best_len = m, len(name)
+            if (model == name or (model.startswith(name) and model[len(name)] in "-@")) and len(name) > best_len:
+                best, best_len = m, len(name)
     return table["version"], best
 
 
 def expected_cost_micros(model, input=0, output=0, cache_read=0, cache_write_5m=0, cache_write_1h=0):
-    """Cost from the shipped table, computed independently: $/MTok × tokens = micro-dollars."""
-    _, m = _price_entry(model)
-    assert m is not None, f"no price for {model}"
-    d = lambda k, default=None: Decimal(str(m.get(k, m["input"] if default is None else default)))  # noqa: E731
+    """USD/MTok × tokens is micro-dollars; the total is rounded half-up once. Cache prices
+    default to the input price; a long-context tier applies to all tokens of a request whose
+    prompt (input + cache read + cache writes) exceeds its threshold."""
+    _, m = price_entry(model)
+    assert m is not None, f"no price for {model} in {PRICES}"
+    prompt = input + cache_read + cache_write_5m + cache_write_1h
+    for tier in sorted(m.get("tiers", []), key=lambda t: t["above_prompt_tokens"]):
+        if prompt > tier["above_prompt_tokens"]:
+            m = {**m, **tier}
+    rate = lambda k: Decimal(str(m.get(k, m["input"])))  # noqa: E731
     total = (
-        Decimal(input) * Decimal(str(m["input"]))
-        + Decimal(output) * Decimal(str(m["output"]))
-        + Decimal(cache_read) * d("cache_read")
-        + Decimal(cache_write_5m) * d("cache_write_5m")
-        + Decimal(cache_write_1h) * d("cache_write_1h")
+        input * rate("input") + output * rate("output") + cache_read * rate("cache_read")
+        + cache_write_5m * rate("cache_write_5m") + cache_write_1h * rate("cache_write_1h")
     )
     return int(total.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def usage_header(**u):
+    """`x-mock-usage` asking the mock to report exactly these normalised figures."""
+    assert set(u) <= set(USAGE_KEYS), u
     return {"x-mock-usage": ",".join(f"{k}={v}" for k, v in u.items())}
 
 
-def assert_usage(event, model, **u):
-    for key, column in [
-        ("input", "input_tokens"),
-        ("output", "output_tokens"),
-        ("cache_read", "cache_read_tokens"),
-        ("cache_write_5m", "cache_write_5m_tokens"),
-        ("cache_write_1h", "cache_write_1h_tokens"),
-        ("reasoning", "reasoning_tokens"),
-    ]:
-        assert event[column] == u.get(key, 0), f"{column}: {json.dumps(event, indent=1)}"
+def full(**u):
+    return {k: u.get(k, 0) for k in USAGE_KEYS}
+
+
+def assert_usage(event, model, mock_log, **u):
+    """The event has exactly the usage the mock reported for the last request (which must be
+    what the test asked for) and the cost computed from the price table."""
+    reported = mock_log.last()["usage"]
+    assert reported == full(**u), f"the mock reported {reported}, the test expected {u}"
+    got = {k: event[c] for k, c in EVENT_COLUMNS.items()}
+    assert got == reported, f"event tokens {got} != mock-reported {reported}\n{json.dumps(event, indent=1)}"
     priced = {k: v for k, v in u.items() if k != "reasoning"}
     assert event["cost_micros"] == expected_cost_micros(model, **priced), event
+    assert Decimal(event["cost_usd"]) == Decimal(event["cost_micros"]) / 1_000_000
     assert event["unpriced"] is False
-    assert event["price_version"] == _price_entry(model)[0]
+    assert event["price_version"] == price_table()["version"]

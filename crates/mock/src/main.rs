@@ -1,4 +1,6 @@
-//! `tokenwatch-mock`: run the mock upstream. Prints `listening on http://ADDR` first.
+//! `tokenwatch-mock`: run the mock upstream. Prints exactly one line, `listening on
+//! http://ADDR`, to stdout once the port is bound, then serves until killed. The flags set the
+//! defaults that the `x-mock-*` request headers override per request (see the library docs).
 
 use clap::Parser;
 use tokenwatch_mock::MockConfig;
@@ -15,16 +17,17 @@ struct Args {
     /// Content deltas per stream.
     #[arg(long, default_value_t = 5)]
     chunks: usize,
-    /// Delay before each content delta, in milliseconds.
+    /// Delay before each content delta, in milliseconds. Per request: `x-mock-chunk-gap-ms`.
     #[arg(long, default_value_t = 0)]
     chunk_gap_ms: u64,
-    /// Minimum response text size in bytes.
+    /// Pad the response text to at least this many bytes.
     #[arg(long, default_value_t = 0)]
     body_bytes: usize,
-    /// Network write size for streams (0: one write per event).
+    /// Network write size for streams, cutting across lines and characters (0: one write per
+    /// event). Per request: `x-mock-split-bytes`.
     #[arg(long, default_value_t = 7)]
     split_bytes: usize,
-    /// Do not keep received requests (for benchmarks).
+    /// Do not keep received requests (benchmarks); `/__mock/requests` then answers 404.
     #[arg(long)]
     no_record: bool,
 }
