@@ -31,7 +31,7 @@ pub struct Target {
     pub body: Bytes,
 }
 
-fn request(t: &Target) -> http::Request<Full<Bytes>> {
+pub fn request(t: &Target) -> http::Request<Full<Bytes>> {
     let mut r = http::Request::new(Full::new(t.body.clone()));
     *r.method_mut() = http::Method::POST;
     *r.uri_mut() = t.url.parse().unwrap_or_default();

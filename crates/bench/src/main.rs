@@ -6,6 +6,7 @@
 //! must equal the number of proxied requests: a lost event fails the run. Timings never fail it.
 
 mod load;
+mod paced;
 mod procs;
 mod report;
 mod scenarios;

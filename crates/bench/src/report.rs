@@ -143,7 +143,12 @@ pub fn check(r: &Results, smoke: bool) -> anyhow::Result<()> {
             problems.push(format!("{}: a figure is missing", s.name));
         }
         if smoke && s.errors > 0 {
-            problems.push(format!("{}: {} requests failed", s.name, s.errors));
+            problems.push(format!(
+                "{}: {} requests failed (first: {})",
+                s.name,
+                s.errors,
+                s.first_error.as_deref().unwrap_or("?")
+            ));
         }
     }
     if r.idle_rss_mib.is_nan() {

@@ -86,6 +86,8 @@ pub struct Scenario {
     pub direct_rps: Option<f64>,
     pub proxied_rps: Option<f64>,
     pub streams_completed: Option<u64>,
+    /// The first failure seen, for diagnosis.
+    pub first_error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -100,6 +102,8 @@ struct Setup {
     fast: Proc,
     stream: Proc,
     slow: Proc,
+    /// In-process upstream whose stream events carry their send time.
+    paced: String,
     db: std::path::PathBuf,
     _dir: tempfile::TempDir,
     expected_events: i64,
@@ -155,17 +159,23 @@ fn setup(smoke: bool) -> anyhow::Result<Setup> {
         ],
         &[],
     )?;
+    let paced = crate::paced::start(50, Duration::from_millis(2))?;
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.db");
     let mut env = vec![("TOKENWATCH_LOG".to_owned(), "warn".to_owned())];
-    for (name, p) in [("FAST", &fast), ("STREAM", &stream), ("SLOW", &slow)] {
+    for (name, url) in [
+        ("FAST", &fast.url),
+        ("STREAM", &stream.url),
+        ("SLOW", &slow.url),
+        ("PACED", &paced),
+    ] {
         env.push((
             format!("TOKENWATCH_PROVIDERS__{name}__KIND"),
             "anthropic".to_owned(),
         ));
         env.push((
             format!("TOKENWATCH_PROVIDERS__{name}__BASE_URL"),
-            p.url.clone(),
+            url.clone(),
         ));
     }
     let db_arg = db.display().to_string();
@@ -179,6 +189,7 @@ fn setup(smoke: bool) -> anyhow::Result<Setup> {
         fast,
         stream,
         slow,
+        paced,
         db,
         _dir: dir,
         expected_events: 0,
@@ -343,29 +354,53 @@ async fn streaming(
     sc.errors = p_runs.iter().chain(&d_runs).filter(|r| !r.ok).count() as u64;
     let d_ttft = median(&mut d_runs.iter().map(|r| r.first_byte_us).collect::<Vec<_>>());
     let d_total = median(&mut d_runs.iter().map(|r| r.total_us).collect::<Vec<_>>());
-    let events = d_runs.iter().map(|r| r.events_us.len()).min().unwrap_or(0);
-    let d_offsets: Vec<f64> = (0..events)
-        .map(|i| {
-            median(
-                &mut d_runs
-                    .iter()
-                    .map(|r| r.events_us[i] - r.first_byte_us.min(r.events_us[i]))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .collect();
     // Differences can be negative, so they are kept as exact samples, not in a histogram.
-    let (mut ttft, mut chunk, mut total) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ttft, mut total) = (Vec::new(), Vec::new());
     for r in p_runs.iter().filter(|r| r.ok) {
         ttft.push(r.first_byte_us as f64 - d_ttft);
         total.push(r.total_us as f64 - d_total);
-        for (i, d) in d_offsets.iter().enumerate().take(r.events_us.len()) {
-            chunk.push((r.events_us[i] - r.first_byte_us.min(r.events_us[i])) as f64 - d);
-        }
     }
     sc.ttft_added = Some(Pcts::of_samples(&mut ttft));
-    sc.chunk_delay = Some(Pcts::of_samples(&mut chunk));
     sc.total_added = Some(Pcts::of_samples(&mut total));
+
+    // Per-chunk delay: every event is stamped with its send time by the paced upstream, so
+    // arrival − stamp is that chunk's latency; proxied minus direct, percentile by percentile.
+    let direct = Target {
+        url: format!("{}/v1/messages", setup.paced),
+        body: body(true, 2),
+    };
+    let proxied = Target {
+        url: format!("{}/paced/v1/messages", setup.tw.url),
+        body: body(true, 2),
+    };
+    let (mut d_chunk, mut p_chunk) = (Vec::new(), Vec::new());
+    for _ in 0..pairs.div_ceil(4) {
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let (c, d, p) = (client.clone(), direct.clone(), proxied.clone());
+            tasks.push(tokio::spawn(async move {
+                (
+                    crate::paced::stamped_latencies(&c, &d).await,
+                    crate::paced::stamped_latencies(&c, &p).await,
+                )
+            }));
+        }
+        for t in tasks {
+            let (d, p) = t.await?;
+            sc.proxied_requests += 1;
+            match (d, p) {
+                (Ok(d), Ok(p)) => {
+                    d_chunk.extend(d.into_iter().map(|v| v as f64));
+                    p_chunk.extend(p.into_iter().map(|v| v as f64));
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    sc.errors += 1;
+                    sc.first_error.get_or_insert(e);
+                }
+            }
+        }
+    }
+    sc.chunk_delay = Some(Pcts::of_samples(&mut p_chunk).minus(&Pcts::of_samples(&mut d_chunk)));
     setup.settle(&mut sc, cpu).await?;
     Ok(sc)
 }
