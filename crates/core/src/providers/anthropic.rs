@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 use super::common::{
-    JsonEvents, SseParser, content_chars, int, json_chars, opt_int, quick_request, text,
+    JsonEvents, SseParser, array, content_chars, int, json_chars, opt_int, quick_request, text,
 };
 use super::{BatchItem, Endpoint, Provider, ProviderKind, QuickFacts, ResponseFacts, StreamParser};
 use crate::event::RequestShape;
@@ -149,11 +149,7 @@ impl Provider for Anthropic {
             shape.tools_offered = tools.len() as i64;
             shape.tools_chars = tools.iter().map(json_chars).sum();
         }
-        let messages = req
-            .get("messages")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let messages = array(&req, "messages");
         let last_user = messages
             .iter()
             .rposition(|m| m.get("role").and_then(Value::as_str) == Some("user"));

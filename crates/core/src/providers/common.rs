@@ -12,6 +12,14 @@ pub fn int(v: &Value, key: &str) -> i64 {
     v.get(key).and_then(Value::as_i64).unwrap_or(0)
 }
 
+/// An array field as a slice, empty when absent or not an array.
+pub fn array<'v>(v: &'v Value, key: &str) -> &'v [Value] {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
 /// An optional integer field.
 pub fn opt_int(v: &Value, key: &str) -> Option<i64> {
     v.get(key).and_then(Value::as_i64)

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::common::{JsonSse, content_chars, int, json_chars, text};
+use super::common::{JsonSse, array, content_chars, int, json_chars, text};
 use super::{Endpoint, Provider, ProviderKind, QuickFacts, ResponseFacts, StreamParser};
 use crate::event::RequestShape;
 use crate::usage::Usage;
@@ -46,12 +46,7 @@ fn apply(v: &Value, facts: &mut ResponseFacts) {
     if let Some(id) = text(v, "responseId") {
         facts.response_id = Some(id);
     }
-    for cand in v
-        .get("candidates")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
+    for cand in array(v, "candidates") {
         if let Some(reason) = text(cand, "finishReason") {
             facts.stop_reason = Some(reason);
         }
@@ -113,12 +108,7 @@ impl Provider for Gemini {
             shape.messages_system = 1;
             shape.system_chars = parts_chars(sys);
         }
-        for tool in req
-            .get("tools")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
+        for tool in array(&req, "tools") {
             let decls = tool
                 .get("functionDeclarations")
                 .or_else(|| tool.get("function_declarations"));
@@ -127,11 +117,7 @@ impl Provider for Gemini {
                 .map_or(1, |d| d.len() as i64);
             shape.tools_chars += json_chars(tool);
         }
-        let contents = req
-            .get("contents")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let contents = array(&req, "contents");
         let is_tool = |c: &Value| {
             c.get("parts").and_then(Value::as_array).is_some_and(|p| {
                 !p.is_empty() && p.iter().all(|x| x.get("functionResponse").is_some())

@@ -10,7 +10,9 @@
 
 use serde_json::Value;
 
-use super::common::{JsonEvents, SseParser, content_chars, int, json_chars, quick_request, text};
+use super::common::{
+    JsonEvents, SseParser, array, content_chars, int, json_chars, quick_request, text,
+};
 use super::{Endpoint, Provider, ProviderKind, QuickFacts, ResponseFacts, StreamParser};
 use crate::event::RequestShape;
 use crate::usage::Usage;
@@ -70,12 +72,7 @@ fn chat_facts(v: &Value, facts: &mut ResponseFacts) {
         facts.usage = usage_from(u);
         facts.usage_seen = true;
     }
-    for choice in v
-        .get("choices")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
+    for choice in array(v, "choices") {
         if let Some(r) = text(choice, "finish_reason") {
             facts.stop_reason = Some(r);
         }
@@ -108,12 +105,7 @@ fn response_object_facts(r: &Value, facts: &mut ResponseFacts) {
     }
     facts.tools_used.clear();
     let mut searches = 0;
-    for item in r
-        .get("output")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
+    for item in array(r, "output") {
         match item.get("type").and_then(Value::as_str) {
             Some("function_call" | "custom_tool_call") => {
                 facts.tools_used.extend(text(item, "name"))
@@ -217,12 +209,7 @@ impl Provider for OpenAi {
                 );
                 return shape;
             }
-            _ => items.extend(
-                req.get("messages")
-                    .and_then(Value::as_array)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default(),
-            ),
+            _ => items.extend(array(&req, "messages")),
         }
         let last_user = items.iter().rposition(|m| role(m) == "user");
         for (i, m) in items.iter().enumerate() {
