@@ -18,7 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-pub use events::{EventFilter, GroupBy, InsertOutcome, Page, TotalsRow};
+pub use events::{EventFilter, GroupBy, InsertOutcome, MAX_PAGE, Page, TotalsRow};
 pub use writer::{Recorder, Writer, WriterConfig, WriterHandle, WriterSnapshot, WriterStats};
 
 /// Migrations, applied in order; the same SQL runs on both engines.
@@ -89,28 +89,85 @@ pub enum StoreError {
         action: &'static str,
         source: sqlx::Error,
     },
+    #[error("cannot encode an event for storage: {0}")]
+    Encode(String),
     #[error("stored event {id} is unreadable: {reason}")]
     Corrupt { id: String, reason: String },
 }
 
 impl StoreError {
+    /// True when the database refused the data itself (a constraint, or a value the engine
+    /// cannot store, such as a NUL byte in PostgreSQL text), so retrying the same data cannot
+    /// succeed; false for everything that means "unavailable" (connection refused or cut,
+    /// timeouts, a read-only or full disk, a busy database).
+    pub fn is_data_error(&self) -> bool {
+        match self {
+            StoreError::Encode(_) => true,
+            StoreError::Query { source, .. } => match source {
+                sqlx::Error::Database(db) => {
+                    !matches!(db.kind(), sqlx::error::ErrorKind::Other)
+                        || db
+                            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                            .is_some_and(|pg| is_postgres_data_class(pg.code()))
+                }
+                sqlx::Error::Encode(_) | sqlx::Error::ColumnDecode { .. } => true,
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     pub(crate) fn query(action: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |source| StoreError::Query { action, source }
     }
 }
 
-/// Hides the password of a database URL: `postgres://user:***@host/db`.
+/// PostgreSQL SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation).
+/// SQLite reports its constraint failures through `ErrorKind`, and its other failures (busy,
+/// read-only, full) are not about the data.
+fn is_postgres_data_class(code: &str) -> bool {
+    code.starts_with("22") || code.starts_with("23")
+}
+
+/// Hides the password of a database URL: `postgres://user:***@host/db`. The user-info ends at
+/// the LAST `@`, so a password holding a raw `@` is still hidden (erring towards hiding more),
+/// and `password=` / `sslpassword=` query parameters are hidden too.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_owned();
+    let (authority_and_path, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, Some(q)),
+        None => (rest, None),
     };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    let mut shown = format!("{scheme}://");
+    match authority_and_path.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            match userinfo.split_once(':') {
+                Some((user, _)) => shown.push_str(&format!("{user}:***@")),
+                None => shown.push_str(&format!("{userinfo}@")),
+            }
+            shown.push_str(host);
+        }
+        None => shown.push_str(authority_and_path),
     }
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _))
+                    if key.eq_ignore_ascii_case("password")
+                        || key.eq_ignore_ascii_case("sslpassword") =>
+                {
+                    format!("{key}=***")
+                }
+                _ => param.to_owned(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&params.join("&"));
+    }
+    shown
 }
 
 impl Store {
@@ -155,13 +212,18 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-            // One in-memory database per connection would split the data: keep one connection.
-            let max = if memory { 1 } else { 4 };
-            let pool = SqlitePoolOptions::new()
-                .max_connections(max)
-                .connect_with(options)
-                .await
-                .map_err(open_err)?;
+            // Each in-memory connection is its own database: keep exactly one, forever (a pool
+            // that retired an idle connection would silently empty the store).
+            let pool_options = if memory {
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+            } else {
+                SqlitePoolOptions::new().max_connections(4)
+            };
+            let pool = pool_options.connect_with(options).await.map_err(open_err)?;
             Pool::Sqlite(pool)
         };
         let store = Store { pool };
@@ -236,5 +298,14 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("/tmp/x.db"), "/tmp/x.db");
+        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(
+            redact_url("postgresql://u:p@ss@h/db"),
+            "postgresql://u:***@h/db"
+        );
+        assert_eq!(
+            redact_url("postgres://h/db?sslmode=disable&password=secret"),
+            "postgres://h/db?sslmode=disable&password=***"
+        );
     }
 }

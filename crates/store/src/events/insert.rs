@@ -1,0 +1,137 @@
+//! Batch inserts of events and their tags.
+//!
+//! A batch is one transaction of multi-row `INSERT … ON CONFLICT (dedup_key) DO NOTHING
+//! RETURNING id` statements, so a round trip carries many rows and the database itself says
+//! which rows were new. Tags are written only for those rows, so a duplicate never gains or
+//! changes tags. Invariant: either the whole batch is committed or nothing is.
+
+use std::collections::HashSet;
+
+use sqlx::{QueryBuilder, Row};
+use tokenwatch_core::UsageEvent;
+
+use super::{COLUMN_COUNT, COLUMNS, InsertOutcome};
+use crate::{Store, StoreError, with_pool};
+
+/// Rows per `INSERT` statement: 100 × 44 binds stays far below both engines' bind limits
+/// (SQLite 32 766, PostgreSQL 65 535) while amortising the round trip.
+const EVENT_ROWS_PER_STATEMENT: usize = 100;
+/// Rows per tag `INSERT` (3 binds each).
+const TAG_ROWS_PER_STATEMENT: usize = 500;
+
+/// Pushes every column of an event, in [`COLUMNS`] order, as bound values.
+macro_rules! push_event {
+    ($row:expr, $e:expr, $tools:expr) => {{
+        let e = $e;
+        let u = &e.usage;
+        let s = &e.shape;
+        $row.push_bind(&e.id)
+            .push_bind(e.ts_ms)
+            .push_bind(e.source.as_str())
+            .push_bind(&e.provider)
+            .push_bind(&e.model)
+            .push_bind(&e.endpoint)
+            .push_bind(&e.tenant)
+            .push_bind(&e.api_key_id)
+            .push_bind(&e.project)
+            .push_bind(&e.agent)
+            .push_bind(&e.session_id)
+            .push_bind(u.input_tokens)
+            .push_bind(u.output_tokens)
+            .push_bind(u.cache_read_tokens)
+            .push_bind(u.cache_write_5m_tokens)
+            .push_bind(u.cache_write_1h_tokens)
+            .push_bind(u.reasoning_tokens)
+            .push_bind(u.web_search_requests)
+            .push_bind(e.cost_micros)
+            .push_bind(&e.price_version)
+            .push_bind(e.duration_ms)
+            .push_bind(e.ttft_ms)
+            .push_bind(e.status.as_str())
+            .push_bind(e.http_status)
+            .push_bind(&e.stop_reason)
+            .push_bind(i64::from(e.streamed))
+            .push_bind(i64::from(e.batch))
+            .push_bind(e.request_bytes)
+            .push_bind(e.response_bytes)
+            .push_bind(s.messages_system)
+            .push_bind(s.messages_user)
+            .push_bind(s.messages_assistant)
+            .push_bind(s.messages_tool)
+            .push_bind(s.tools_offered)
+            .push_bind(s.system_chars)
+            .push_bind(s.tools_chars)
+            .push_bind(s.history_chars)
+            .push_bind(s.new_input_chars)
+            .push_bind($tools)
+            .push_bind(&e.error_type)
+            .push_bind(&e.upstream_request_id)
+            .push_bind(e.ratelimit_remaining_requests)
+            .push_bind(e.ratelimit_remaining_tokens)
+            .push_bind(&e.dedup_key);
+    }};
+}
+
+impl Store {
+    /// Inserts a batch in one transaction; events whose `dedup_key` exists (in the database or
+    /// earlier in the same batch) are skipped and counted as duplicates. Tags are written only
+    /// for inserted events.
+    pub async fn insert_events(&self, events: &[UsageEvent]) -> Result<InsertOutcome, StoreError> {
+        if events.is_empty() {
+            return Ok(InsertOutcome::default());
+        }
+        let tools: Vec<String> = events
+            .iter()
+            .map(|e| serde_json::to_string(&e.tools_used))
+            .collect::<Result<_, _>>()
+            .map_err(|e| StoreError::Encode(e.to_string()))?;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(StoreError::query("starting a write"))?;
+            let mut new_ids: HashSet<String> = HashSet::with_capacity(events.len());
+            for (chunk, chunk_tools) in events
+                .chunks(EVENT_ROWS_PER_STATEMENT)
+                .zip(tools.chunks(EVENT_ROWS_PER_STATEMENT))
+            {
+                let mut qb = QueryBuilder::new(
+                    String::with_capacity(COLUMNS.len() + chunk.len() * COLUMN_COUNT * 5),
+                );
+                qb.push("INSERT INTO usage_events (").push(COLUMNS).push(") ");
+                qb.push_values(chunk.iter().zip(chunk_tools), |mut row, (e, t)| {
+                    push_event!(row, e, t);
+                });
+                qb.push(" ON CONFLICT (dedup_key) DO NOTHING RETURNING id");
+                let rows = qb
+                    .build()
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("inserting events"))?;
+                for row in &rows {
+                    new_ids.insert(row.try_get::<String, _>(0).map_err(StoreError::query("inserting events"))?);
+                }
+            }
+            let inserted = new_ids.len() as u64;
+            // Each new id takes the tags of the first event carrying it, once.
+            let tags: Vec<(&str, &str, &str)> = events
+                .iter()
+                .filter(|e| new_ids.remove(&e.id))
+                .flat_map(|e| e.tags.iter().map(|(k, v)| (e.id.as_str(), k.as_str(), v.as_str())))
+                .collect();
+            for chunk in tags.chunks(TAG_ROWS_PER_STATEMENT) {
+                let mut qb = QueryBuilder::new("INSERT INTO event_tags (event_id, key, value) ");
+                qb.push_values(chunk, |mut row, (id, k, v)| {
+                    row.push_bind(*id).push_bind(*k).push_bind(*v);
+                });
+                qb.push(" ON CONFLICT DO NOTHING");
+                qb.build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("inserting tags"))?;
+            }
+            tx.commit().await.map_err(StoreError::query("committing events"))?;
+            Ok(InsertOutcome {
+                inserted,
+                duplicates: events.len() as u64 - inserted,
+            })
+        })
+    }
+}

@@ -1,0 +1,266 @@
+//! The conformance suite: every test here runs once on SQLite and once on PostgreSQL, through
+//! the same public API, and must give exactly the same answers. This file holds the write side,
+//! schema and connection tests; [`reads`] the read side.
+
+use tokenwatch_core::UsageEvent;
+use tokenwatch_store::{Backend, EventFilter, InsertOutcome, Page, Store};
+
+use crate::support::{Engine, TestDb, event, full_event};
+
+mod reads;
+use reads::{
+    cursor_and_offset_pages_walk_newest_first, each_filter_selects_exactly, limit_is_capped,
+    totals_by_model_project_and_none,
+};
+
+/// Instantiates each named `async fn(&TestDb)` as a test per engine.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = crate::support::TestDb::open(crate::support::Engine::Sqlite).await.unwrap();
+                    super::$name(&db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(db) = crate::support::TestDb::open(crate::support::Engine::Postgres).await else {
+                        return;
+                    };
+                    super::$name(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    round_trip_keeps_every_field,
+    dedup_key_makes_inserts_idempotent,
+    each_filter_selects_exactly,
+    cursor_and_offset_pages_walk_newest_first,
+    limit_is_capped,
+    totals_by_model_project_and_none,
+    migrations_are_idempotent,
+    numbered_placeholders_bind_by_number,
+    ping_and_backend,
+);
+
+fn engine(db: &TestDb) -> Engine {
+    match db.store.backend() {
+        Backend::Sqlite => Engine::Sqlite,
+        Backend::Postgres => Engine::Postgres,
+    }
+}
+
+async fn all(store: &Store) -> Vec<UsageEvent> {
+    let page = Page {
+        limit: 1000,
+        ..Page::default()
+    };
+    store
+        .list_events(&EventFilter::default(), &page)
+        .await
+        .unwrap()
+}
+
+pub(super) fn ids(events: &[UsageEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.id.as_str()).collect()
+}
+
+async fn round_trip_keeps_every_field(db: &TestDb) {
+    let full = full_event();
+    let mut minimal = event(2, 1_000);
+    minimal.cost_micros = None;
+    minimal.price_version = None;
+    minimal.http_status = None;
+    minimal.model = String::new();
+    let outcome = db
+        .store
+        .insert_events(&[full.clone(), minimal.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        InsertOutcome {
+            inserted: 2,
+            duplicates: 0
+        }
+    );
+    let stored = all(&db.store).await;
+    assert_eq!(stored, vec![full, minimal]);
+}
+
+async fn dedup_key_makes_inserts_idempotent(db: &TestDb) {
+    let store = &db.store;
+    let (e1, e2, e3) = (event(1, 10), event(2, 20), event(3, 30));
+    let first = store
+        .insert_events(&[e1.clone(), e2.clone()])
+        .await
+        .unwrap();
+    assert_eq!((first.inserted, first.duplicates), (2, 0));
+    let again = store.insert_events(&[e1, e2, e3]).await.unwrap();
+    assert_eq!((again.inserted, again.duplicates), (1, 2));
+    // A duplicate inside one batch (same dedup_key, other id): the first wins, and the
+    // duplicate's tags are not written.
+    let mut e4 = event(4, 40);
+    e4.tags = vec![("k".to_owned(), "first".to_owned())];
+    let mut e4b = event(5, 50);
+    e4b.dedup_key = e4.dedup_key.clone();
+    e4b.tags = vec![("k".to_owned(), "second".to_owned())];
+    let within = store.insert_events(&[e4, e4b]).await.unwrap();
+    assert_eq!((within.inserted, within.duplicates), (1, 1));
+    let empty = store.insert_events(&[]).await.unwrap();
+    assert_eq!(empty, InsertOutcome::default());
+
+    assert_eq!(
+        store.count_events(&EventFilter::default()).await.unwrap(),
+        4
+    );
+    let second = EventFilter {
+        tag: Some(("k".to_owned(), "second".to_owned())),
+        ..EventFilter::default()
+    };
+    assert_eq!(store.count_events(&second).await.unwrap(), 0);
+    let stored = all(store).await;
+    assert_eq!(
+        ids(&stored),
+        ["ev-000004", "ev-000003", "ev-000002", "ev-000001"]
+    );
+    assert_eq!(stored[0].tags, [("k".to_owned(), "first".to_owned())]);
+}
+
+async fn schema_migrations_rows(db: &TestDb) -> i64 {
+    let sql = "SELECT COUNT(*) FROM schema_migrations";
+    match engine(db) {
+        Engine::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+        Engine::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+    }
+}
+
+async fn migrations_are_idempotent(db: &TestDb) {
+    db.store.insert_events(&[event(1, 1)]).await.unwrap();
+    let applied = schema_migrations_rows(db).await;
+    assert!(applied >= 1);
+    for round in 0..2 {
+        let reopened = Store::open(&db.url).await.unwrap();
+        assert_eq!(
+            reopened
+                .count_events(&EventFilter::default())
+                .await
+                .unwrap(),
+            1 + i64::from(round)
+        );
+        let outcome = reopened
+            .insert_events(&[event(1, 1), event(2 + round, 2)])
+            .await
+            .unwrap();
+        assert_eq!((outcome.inserted, outcome.duplicates), (1, 1));
+        reopened.close().await;
+    }
+    assert_eq!(
+        schema_migrations_rows(db).await,
+        applied,
+        "no migration ran twice"
+    );
+    assert_eq!(
+        db.store
+            .count_events(&EventFilter::default())
+            .await
+            .unwrap(),
+        3
+    );
+}
+
+/// The store writes `$N` in its fixed SQL for both engines; prove each engine binds by number
+/// (out of order and repeated), not by position of appearance.
+async fn numbered_placeholders_bind_by_number(db: &TestDb) {
+    let sql = "SELECT CAST($2 AS TEXT), CAST($1 AS TEXT), CAST($2 AS TEXT)";
+    let got: (String, String, String) = match engine(db) {
+        Engine::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query_as(sql)
+                .bind("one")
+                .bind("two")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+        Engine::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::query_as(sql)
+                .bind("one")
+                .bind("two")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(got, ("two".to_owned(), "one".to_owned(), "two".to_owned()));
+}
+
+async fn ping_and_backend(db: &TestDb) {
+    db.store.ping().await.unwrap();
+    let expected = match engine(db) {
+        Engine::Sqlite => "sqlite",
+        Engine::Postgres => "postgres",
+    };
+    assert_eq!(db.store.backend().as_str(), expected);
+}
+
+#[tokio::test]
+async fn sqlite_urls_plain_path_and_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("a/b/plain.db");
+    let store = Store::open(plain.to_str().unwrap()).await.unwrap();
+    store.insert_events(&[event(1, 1)]).await.unwrap();
+    store.close().await;
+    assert!(plain.exists(), "the file and its directories are created");
+    let again = Store::open(&format!("sqlite://{}", plain.display()))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.count_events(&EventFilter::default()).await.unwrap(),
+        1
+    );
+
+    let memory = Store::open("sqlite::memory:").await.unwrap();
+    assert_eq!(memory.backend(), Backend::Sqlite);
+    memory
+        .insert_events(&[event(1, 1), event(2, 2)])
+        .await
+        .unwrap();
+    assert_eq!(
+        memory.count_events(&EventFilter::default()).await.unwrap(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn open_errors_never_show_the_password() {
+    let err = Store::open("postgres://tw:hunter2@127.0.0.1:1/db")
+        .await
+        .err()
+        .unwrap();
+    let shown = err.to_string();
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(
+        shown.contains("postgres://tw:***@127.0.0.1:1/db"),
+        "{shown}"
+    );
+}
