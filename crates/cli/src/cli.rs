@@ -55,8 +55,33 @@ pub enum Command {
     /// go to OpenAI; /v1beta/… goes to Gemini. Stop with Ctrl-C or SIGTERM: in-flight requests
     /// finish and every recorded event is written before exit.
     Serve(ServeArgs),
-    /// Totals (tokens and cost) for a period, grouped by model, provider, source or project.
+    /// Reports: totals grouped by model/provider/source/project (no subcommand), or per day,
+    /// week, month, session or 5-hour billing block.
+    ///
+    /// Examples:
+    ///   tokenwatch report --by project --since 7d
+    ///   tokenwatch report daily --tz Europe/Berlin --breakdown model
+    ///   tokenwatch report monthly --json
+    ///   tokenwatch report blocks --active
+    #[command(verbatim_doc_comment)]
     Report(ReportArgs),
+    /// Bring in usage that did not go through the proxy: Claude Code and Codex logs, CSV and
+    /// JSON files. Re-running is always safe: nothing is ever counted twice.
+    Import(ImportArgs),
+    /// Write events as CSV or JSON (the columns `tokenwatch import csv|json` reads back).
+    Export(ExportArgs),
+    /// Record a manual entry: a subscription (recurring cost), a one-off cost, or usage of a
+    /// service without an API (Copilot, ChatGPT Plus, Perplexity Pro, …).
+    ///
+    /// Examples:
+    ///   tokenwatch add --service copilot --cost 10 --period month --note "Copilot Pro"
+    ///   tokenwatch add --service chatgpt --account Work --cost 25 --period month --since 2026-09-01
+    ///   tokenwatch add --service perplexity --requests 40 --date 2026-11-20
+    ///   tokenwatch add --service copilot --account Work --limit 50
+    #[command(verbatim_doc_comment)]
+    Add(AddArgs),
+    /// Accounts and subscriptions, with this month's spend against each account's limit.
+    Accounts(AccountsArgs),
     /// The most recent events, newest first.
     Events(EventsArgs),
 }
@@ -113,6 +138,8 @@ pub enum GroupByArg {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
+    #[command(subcommand)]
+    pub kind: Option<ReportKind>,
     #[command(flatten)]
     pub filter: FilterArgs,
     /// How to group the totals.
@@ -136,4 +163,211 @@ pub struct EventsArgs {
     /// CSV with a header row.
     #[arg(long)]
     pub csv: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportKind {
+    /// Usage per local day.
+    Daily(PeriodArgs),
+    /// Usage per week (Monday to Sunday, labelled by the Monday).
+    Weekly(PeriodArgs),
+    /// Usage per calendar month.
+    Monthly(PeriodArgs),
+    /// Usage per session (Claude Code / Codex session, or X-Tokenwatch-Session), by last activity.
+    Session(PeriodArgs),
+    /// 5-hour billing windows: each starts at the hour of its first request. The active block
+    /// shows its burn rate and where it will end up at that rate.
+    Blocks(BlocksArgs),
+}
+
+/// Time zone, period and output options of the calendar reports.
+#[derive(Debug, Clone, Args)]
+pub struct PeriodArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// IANA time zone for day boundaries (e.g. Europe/Berlin, UTC). Default: the local zone.
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Break each period down by model, project, source or provider.
+    #[arg(long, value_enum)]
+    pub breakdown: Option<BreakdownArg>,
+    /// JSON (stable; documented in docs/reports.md) instead of a table.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// CSV with a header row.
+    #[arg(long)]
+    pub csv: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BlocksArgs {
+    #[command(flatten)]
+    pub period: PeriodArgs,
+    /// Only the active block.
+    #[arg(long)]
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BreakdownArg {
+    Model,
+    Project,
+    Source,
+    Provider,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub what: ImportWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportWhat {
+    /// Claude Code logs: CLAUDE_CONFIG_DIR (comma-separated) /projects, else
+    /// ~/.config/claude/projects and ~/.claude/projects.
+    ///
+    /// Each response is counted once, with its largest usage, however many lines, resumed
+    /// sessions or subagent files repeat it. Only new bytes are read on a re-run.
+    #[command(name = "claude-code")]
+    ClaudeCode(LogImportArgs),
+    /// Codex logs: ${CODEX_HOME:-~/.codex}/sessions and archived_sessions.
+    Codex(LogImportArgs),
+    /// A CSV file with a header row. Columns (only ts and model are required):
+    /// ts, source, provider, model, endpoint, project, agent, session_id, input_tokens,
+    /// output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
+    /// reasoning_tokens, web_search_requests, requests, cost_usd, price_version, status,
+    /// dedup_key, tags (k=v;k2=v2). An empty cost_usd is calculated from the price table.
+    #[command(verbatim_doc_comment)]
+    Csv(FileImportArgs),
+    /// A JSON file: {"events": [{...}]} or a bare array, with the CSV columns as fields.
+    Json(FileImportArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogImportArgs {
+    /// Read these directories instead of the defaults (repeatable). For Claude Code a config
+    /// directory (holding projects/) or a projects directory.
+    #[arg(long = "path", value_name = "DIR")]
+    pub paths: Vec<PathBuf>,
+    /// Keep running, importing new lines as they are written.
+    #[arg(long)]
+    pub watch: bool,
+    /// Seconds between passes with --watch.
+    #[arg(long, default_value_t = 2.0, value_name = "SECS")]
+    pub interval: f64,
+    /// Cost of Claude Code lines: calculate (from the price table), auto (the line's costUSD
+    /// when present, else calculate), display (only costUSD).
+    #[arg(long, value_enum, default_value_t)]
+    pub cost_mode: CostModeArg,
+    /// Read and count, but write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum CostModeArg {
+    #[default]
+    Calculate,
+    Auto,
+    Display,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FileImportArgs {
+    /// The file to import (- for standard input).
+    pub file: PathBuf,
+    /// Show what would be added, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Import the good rows even when some are bad (bad rows are listed and skipped). Without
+    /// it, one bad row means nothing is imported.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// csv or json.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ExportFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum ExportFormat {
+    #[default]
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The service: copilot, chatgpt, perplexity, … (becomes the event's provider).
+    #[arg(long)]
+    pub service: String,
+    /// The account of the service ("Work", "Personal").
+    #[arg(long, default_value = "default")]
+    pub account: String,
+    /// Cost in USD: per period with --period (a subscription), else a one-off cost.
+    #[arg(long, value_name = "USD")]
+    pub cost: Option<String>,
+    /// Makes --cost recurring: day, week, month or year.
+    #[arg(long, value_enum)]
+    pub period: Option<PeriodArg>,
+    /// First day of a subscription (default: today).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Last day of a subscription (default: open-ended).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Requests used (a usage entry).
+    #[arg(long)]
+    pub requests: Option<i64>,
+    /// Input tokens used (a usage entry).
+    #[arg(long)]
+    pub input_tokens: Option<i64>,
+    /// Output tokens used (a usage entry).
+    #[arg(long)]
+    pub output_tokens: Option<i64>,
+    /// Model of a usage entry (default: the service).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Day of a one-off cost or usage entry (default: today).
+    #[arg(long, value_name = "DATE")]
+    pub date: Option<String>,
+    /// Monthly spending limit of the account, in USD.
+    #[arg(long, value_name = "USD")]
+    pub limit: Option<String>,
+    /// A note kept with the entry.
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Time zone of dates and periods. Default: the local zone.
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PeriodArg {
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+#[derive(Debug, Args)]
+pub struct AccountsArgs {
+    /// JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Time zone of "this month". Default: the local zone.
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
 }

@@ -1,9 +1,13 @@
 //! One module per subcommand. Each takes its parsed arguments and the global options.
 
 pub mod events;
+pub mod import;
 pub mod init;
+pub mod manual;
+pub mod periods;
 pub mod report;
 pub mod serve;
+pub mod tabular;
 
 use tokenwatch_store::{EventFilter, Store};
 

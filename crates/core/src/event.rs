@@ -129,6 +129,10 @@ impl RequestShape {
     }
 }
 
+fn one() -> i64 {
+    1
+}
+
 /// One call, normalised and priced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsageEvent {
@@ -170,8 +174,62 @@ pub struct UsageEvent {
     pub upstream_request_id: Option<String>,
     pub ratelimit_remaining_requests: Option<i64>,
     pub ratelimit_remaining_tokens: Option<i64>,
+    /// How many requests the event stands for: 1 for a call, N for a manual usage entry
+    /// ("120 Perplexity searches this week"), 0 for a subscription charge.
+    #[serde(default = "one")]
+    pub requests: i64,
     /// Unique per real-world call; re-importing the same data never duplicates an event.
     pub dedup_key: String,
     /// `key=value` tags; a bare tag is stored as (`tag`, name).
     pub tags: Vec<(String, String)>,
+}
+
+impl UsageEvent {
+    /// A successful, unpriced event with every optional field empty: the starting point for
+    /// importers, which fill in what their source knows. The id is a fresh UUIDv7-shaped value
+    /// supplied by the caller (core does no I/O and keeps no clock).
+    pub fn blank(
+        id: String,
+        ts_ms: i64,
+        source: Source,
+        provider: &str,
+        model: &str,
+        endpoint: &str,
+        dedup_key: String,
+    ) -> UsageEvent {
+        UsageEvent {
+            id,
+            ts_ms,
+            source,
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            endpoint: endpoint.to_owned(),
+            tenant: None,
+            api_key_id: None,
+            project: None,
+            agent: None,
+            session_id: None,
+            usage: Usage::default(),
+            cost_micros: None,
+            price_version: None,
+            duration_ms: None,
+            ttft_ms: None,
+            status: EventStatus::Ok,
+            http_status: None,
+            stop_reason: None,
+            streamed: false,
+            batch: false,
+            request_bytes: 0,
+            response_bytes: 0,
+            shape: RequestShape::default(),
+            tools_used: Vec::new(),
+            error_type: None,
+            upstream_request_id: None,
+            ratelimit_remaining_requests: None,
+            ratelimit_remaining_tokens: None,
+            requests: 1,
+            dedup_key,
+            tags: Vec::new(),
+        }
+    }
 }

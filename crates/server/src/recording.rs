@@ -220,6 +220,7 @@ fn price(
 fn base_event(exchange: &Exchange, model: String, usage: Usage, shape: RequestShape) -> UsageEvent {
     let id = uuid::Uuid::now_v7().to_string();
     UsageEvent {
+        requests: 1,
         dedup_key: format!("proxy:{id}"),
         id,
         ts_ms: exchange.ts_ms,

@@ -16,10 +16,10 @@ const COLUMNS: &str = "id, ts_ms, source, provider, model, endpoint, tenant, api
 input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, \
 cost_micros, price_version, duration_ms, ttft_ms, status, http_status, stop_reason, streamed, batch, request_bytes, response_bytes, \
 messages_system, messages_user, messages_assistant, messages_tool, tools_offered, system_chars, tools_chars, history_chars, new_input_chars, \
-tools_used, error_type, upstream_request_id, ratelimit_remaining_requests, ratelimit_remaining_tokens, dedup_key";
+tools_used, error_type, upstream_request_id, ratelimit_remaining_requests, ratelimit_remaining_tokens, requests, dedup_key";
 
 /// Number of columns in [`COLUMNS`].
-const COLUMN_COUNT: usize = 44;
+const COLUMN_COUNT: usize = 45;
 
 /// Which events to read. Every field is optional; set fields combine with AND.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -89,5 +89,56 @@ pub struct TotalsRow {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InsertOutcome {
     pub inserted: u64,
+    /// Rows whose `dedup_key` existed and that were replaced by a larger usage
+    /// ([`OnConflict::KeepLargest`] only).
+    pub updated: u64,
     pub duplicates: u64,
+}
+
+/// What to do when an event's `dedup_key` is already stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnConflict {
+    /// Keep the stored event (the proxy: a key is never seen twice except on replay).
+    #[default]
+    Skip,
+    /// Replace the stored event's usage, cost, time and model when the new one has more total
+    /// tokens (ties: the higher cost). Log importers use this: Claude Code writes one response
+    /// as several lines whose usage grows, and a later pass may see a larger one. Tags and id
+    /// stay those of the first row. Callers must not repeat a key within one batch.
+    KeepLargest,
+}
+
+/// The second grouping column of [`Store::rollup`] (the first is always the model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollupKey {
+    None,
+    Project,
+    Source,
+    Provider,
+    Session,
+    /// `session|project`, for session reports.
+    SessionProject,
+}
+
+/// Sums for one (time bucket, model, key) of [`Store::rollup`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RollupRow {
+    /// Start of the bucket, epoch ms (0 when not bucketed by time).
+    pub bucket_ms: i64,
+    pub model: String,
+    /// The [`RollupKey`] column's value ("" when none or NULL).
+    pub key: String,
+    /// Earliest and latest event times within the group.
+    pub first_ms: i64,
+    pub last_ms: i64,
+    pub events: i64,
+    pub requests: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_5m_tokens: i64,
+    pub cache_write_1h_tokens: i64,
+    pub reasoning_tokens: i64,
+    pub cost_micros: i64,
+    pub unpriced_events: i64,
 }

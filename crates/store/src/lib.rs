@@ -9,6 +9,8 @@
 //! unique, so any import or replay can be re-run safely; no query is built from user text.
 
 mod events;
+mod imports;
+pub mod reports;
 pub mod writer;
 
 use std::str::FromStr;
@@ -18,15 +20,26 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-pub use events::{EventFilter, GroupBy, InsertOutcome, MAX_PAGE, Page, TotalsRow};
+pub use events::{
+    EventFilter, GroupBy, InsertOutcome, MAX_PAGE, OnConflict, Page, RollupKey, RollupRow,
+    TotalsRow,
+};
+pub use imports::{Account, ImportCursor, Subscription};
 pub use writer::{Recorder, Writer, WriterConfig, WriterHandle, WriterSnapshot, WriterStats};
 
 /// Migrations, applied in order; the same SQL runs on both engines.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "usage_events",
-    include_str!("../migrations/0001_usage_events.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "usage_events",
+        include_str!("../migrations/0001_usage_events.sql"),
+    ),
+    (
+        2,
+        "imports_accounts",
+        include_str!("../migrations/0002_imports_accounts.sql"),
+    ),
+];
 
 /// Which engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -43,6 +43,12 @@ impl<'a> From<&'a TotalsRow> for ReportRow<'a> {
 
 pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<String> {
     let (store, _) = open_store(global).await?;
+    // Subscriptions charge at the start of each period; make the elapsed ones visible.
+    tokenwatch_import::subscriptions::materialise(&store, tokenwatch_server::proxy::now_ms())
+        .await?;
+    if let Some(kind) = &args.kind {
+        return super::periods::run(global, kind).await;
+    }
     let mut filter_args = args.filter.clone();
     if filter_args.since.is_none() {
         filter_args.since = Some("30d".to_owned());

@@ -10,10 +10,26 @@ use std::collections::HashSet;
 use sqlx::{QueryBuilder, Row};
 use tokenwatch_core::UsageEvent;
 
-use super::{COLUMN_COUNT, COLUMNS, InsertOutcome};
+use super::{COLUMN_COUNT, COLUMNS, InsertOutcome, OnConflict};
 use crate::{Store, StoreError, with_pool};
 
-/// Rows per `INSERT` statement: 100 × 44 binds stays far below both engines' bind limits
+/// The upsert of [`OnConflict::KeepLargest`]: the stored row takes the new usage when it is
+/// larger in total tokens, or equal in tokens and higher in cost.
+const KEEP_LARGEST: &str = " ON CONFLICT (dedup_key) DO UPDATE SET \
+ts_ms = excluded.ts_ms, model = excluded.model, input_tokens = excluded.input_tokens, \
+output_tokens = excluded.output_tokens, cache_read_tokens = excluded.cache_read_tokens, \
+cache_write_5m_tokens = excluded.cache_write_5m_tokens, cache_write_1h_tokens = excluded.cache_write_1h_tokens, \
+reasoning_tokens = excluded.reasoning_tokens, web_search_requests = excluded.web_search_requests, \
+cost_micros = excluded.cost_micros, price_version = excluded.price_version, stop_reason = excluded.stop_reason, \
+tools_used = excluded.tools_used \
+WHERE (excluded.input_tokens + excluded.output_tokens + excluded.cache_read_tokens + excluded.cache_write_5m_tokens + excluded.cache_write_1h_tokens) \
+> (usage_events.input_tokens + usage_events.output_tokens + usage_events.cache_read_tokens + usage_events.cache_write_5m_tokens + usage_events.cache_write_1h_tokens) \
+OR ((excluded.input_tokens + excluded.output_tokens + excluded.cache_read_tokens + excluded.cache_write_5m_tokens + excluded.cache_write_1h_tokens) \
+= (usage_events.input_tokens + usage_events.output_tokens + usage_events.cache_read_tokens + usage_events.cache_write_5m_tokens + usage_events.cache_write_1h_tokens) \
+AND COALESCE(excluded.cost_micros, 0) > COALESCE(usage_events.cost_micros, 0)) \
+RETURNING id";
+
+/// Rows per `INSERT` statement: 100 × 45 binds stays far below both engines' bind limits
 /// (SQLite 32 766, PostgreSQL 65 535) while amortising the round trip.
 const EVENT_ROWS_PER_STATEMENT: usize = 100;
 /// Rows per tag `INSERT` (3 binds each).
@@ -68,6 +84,7 @@ macro_rules! push_event {
             .push_bind(&e.upstream_request_id)
             .push_bind(e.ratelimit_remaining_requests)
             .push_bind(e.ratelimit_remaining_tokens)
+            .push_bind(e.requests)
             .push_bind(&e.dedup_key);
     }};
 }
@@ -77,6 +94,15 @@ impl Store {
     /// earlier in the same batch) are skipped and counted as duplicates. Tags are written only
     /// for inserted events.
     pub async fn insert_events(&self, events: &[UsageEvent]) -> Result<InsertOutcome, StoreError> {
+        self.insert_events_with(events, OnConflict::Skip).await
+    }
+
+    /// [`Store::insert_events`] with a choice of what an existing `dedup_key` means.
+    pub async fn insert_events_with(
+        &self,
+        events: &[UsageEvent],
+        on_conflict: OnConflict,
+    ) -> Result<InsertOutcome, StoreError> {
         if events.is_empty() {
             return Ok(InsertOutcome::default());
         }
@@ -99,7 +125,10 @@ impl Store {
                 qb.push_values(chunk.iter().zip(chunk_tools), |mut row, (e, t)| {
                     push_event!(row, e, t);
                 });
-                qb.push(" ON CONFLICT (dedup_key) DO NOTHING RETURNING id");
+                qb.push(match on_conflict {
+                    OnConflict::Skip => " ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+                    OnConflict::KeepLargest => KEEP_LARGEST,
+                });
                 let rows = qb
                     .build()
                     .fetch_all(&mut *tx)
@@ -109,11 +138,17 @@ impl Store {
                     new_ids.insert(row.try_get::<String, _>(0).map_err(StoreError::query("inserting events"))?);
                 }
             }
-            let inserted = new_ids.len() as u64;
+            // A returned id that is not one of ours belongs to a stored row that was updated.
+            let returned = new_ids.len() as u64;
+            let mut inserted = 0u64;
             // Each new id takes the tags of the first event carrying it, once.
             let tags: Vec<(&str, &str, &str)> = events
                 .iter()
-                .filter(|e| new_ids.remove(&e.id))
+                .filter(|e| {
+                    let new = new_ids.remove(&e.id);
+                    inserted += u64::from(new);
+                    new
+                })
                 .flat_map(|e| e.tags.iter().map(|(k, v)| (e.id.as_str(), k.as_str(), v.as_str())))
                 .collect();
             for chunk in tags.chunks(TAG_ROWS_PER_STATEMENT) {
@@ -128,9 +163,11 @@ impl Store {
                     .map_err(StoreError::query("inserting tags"))?;
             }
             tx.commit().await.map_err(StoreError::query("committing events"))?;
+            let updated = returned - inserted;
             Ok(InsertOutcome {
                 inserted,
-                duplicates: events.len() as u64 - inserted,
+                updated,
+                duplicates: events.len() as u64 - inserted - updated,
             })
         })
     }

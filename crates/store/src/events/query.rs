@@ -8,7 +8,7 @@ use sqlx::{QueryBuilder, Row};
 use tokenwatch_core::event::RequestShape;
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
 
-use super::{COLUMNS, EventFilter, GroupBy, Page, TotalsRow};
+use super::{COLUMNS, EventFilter, GroupBy, Page, RollupKey, RollupRow, TotalsRow};
 use crate::{Store, StoreError, with_pool};
 
 /// Largest page [`Store::list_events`] returns.
@@ -74,6 +74,7 @@ macro_rules! decode_event {
                 upstream_request_id: otext("upstream_request_id")?,
                 ratelimit_remaining_requests: opt("ratelimit_remaining_requests")?,
                 ratelimit_remaining_tokens: opt("ratelimit_remaining_tokens")?,
+                requests: get("requests")?,
                 dedup_key: text("dedup_key")?,
                 tags: Vec::new(),
             };
@@ -239,6 +240,72 @@ impl Store {
                         reasoning_tokens: r.try_get(7)?,
                         cost_micros: r.try_get(8)?,
                         unpriced_events: r.try_get(9)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::query("summing events"))
+        })
+    }
+
+    /// Sums grouped by time bucket (`bucket_ms` wide, aligned to the epoch; `None` for one
+    /// bucket), model and `key`. Reports turn these into days, weeks, months, sessions and
+    /// blocks in any time zone: every zone's offset is a multiple of 15 minutes, so 15-minute
+    /// buckets land wholly inside one local day.
+    pub async fn rollup(
+        &self,
+        filter: &EventFilter,
+        bucket_ms: Option<i64>,
+        key: RollupKey,
+    ) -> Result<Vec<RollupRow>, StoreError> {
+        let key_sql = match key {
+            RollupKey::None => "''",
+            RollupKey::Project => "COALESCE(project, '')",
+            RollupKey::Source => "source",
+            RollupKey::Provider => "provider",
+            RollupKey::Session => "COALESCE(session_id, '')",
+            RollupKey::SessionProject => "COALESCE(session_id, '') || '|' || COALESCE(project, '')",
+        };
+        with_pool!(self, pool => {
+            let mut qb = QueryBuilder::new("SELECT ");
+            match bucket_ms {
+                Some(width) => {
+                    qb.push("(ts_ms / ").push_bind(width.max(1)).push(") * ").push_bind(width.max(1));
+                }
+                None => {
+                    qb.push("CAST(0 AS BIGINT)");
+                }
+            }
+            qb.push(format!(
+                " AS b, model, {key_sql} AS k, MIN(ts_ms), MAX(ts_ms), COUNT(*), \
+                 CAST(COALESCE(SUM(requests), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(cache_read_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cache_write_5m_tokens), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(cache_write_1h_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) \
+                 FROM usage_events"
+            ));
+            push_filter!(qb, filter);
+            qb.push(" GROUP BY 1, 2, 3 ORDER BY 1, 2, 3");
+            let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query("summing events"))?;
+            rows.iter()
+                .map(|r| {
+                    Ok(RollupRow {
+                        bucket_ms: r.try_get(0)?,
+                        model: r.try_get(1)?,
+                        key: r.try_get(2)?,
+                        first_ms: r.try_get(3)?,
+                        last_ms: r.try_get(4)?,
+                        events: r.try_get(5)?,
+                        requests: r.try_get(6)?,
+                        input_tokens: r.try_get(7)?,
+                        output_tokens: r.try_get(8)?,
+                        cache_read_tokens: r.try_get(9)?,
+                        cache_write_5m_tokens: r.try_get(10)?,
+                        cache_write_1h_tokens: r.try_get(11)?,
+                        reasoning_tokens: r.try_get(12)?,
+                        cost_micros: r.try_get(13)?,
+                        unpriced_events: r.try_get(14)?,
                     })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()

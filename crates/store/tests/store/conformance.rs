@@ -89,6 +89,7 @@ async fn round_trip_keeps_every_field(db: &TestDb) {
         outcome,
         InsertOutcome {
             inserted: 2,
+            updated: 0,
             duplicates: 0
         }
     );

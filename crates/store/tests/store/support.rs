@@ -190,6 +190,7 @@ pub fn event(n: u32, ts_ms: i64) -> UsageEvent {
         upstream_request_id: None,
         ratelimit_remaining_requests: None,
         ratelimit_remaining_tokens: None,
+        requests: 1,
         dedup_key: format!("test:{n}"),
         tags: Vec::new(),
     }
@@ -250,6 +251,7 @@ pub fn full_event() -> UsageEvent {
         upstream_request_id: Some("req_01ABC".to_owned()),
         ratelimit_remaining_requests: Some(i64::MAX),
         ratelimit_remaining_tokens: Some(-1),
+        requests: 1,
         dedup_key: "claude_code:file.jsonl:msg_01".to_owned(),
         tags: vec![
             ("env".to_owned(), "prod".to_owned()),

@@ -1,0 +1,380 @@
+//! `tokenwatch report daily | weekly | monthly | session | blocks`.
+//!
+//! The JSON documents are stable (fields are only ever added) and documented in
+//! docs/reports.md. Dates given to --since/--until as plain days are local midnights of --tz.
+
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use serde_json::{Value, json};
+use tokenwatch_store::reports::{Block, Breakdown, Period, ReportRow, Sums};
+
+use crate::cli::{BlocksArgs, BreakdownArg, GlobalArgs, ReportKind};
+use crate::commands::report::money;
+use crate::commands::{filter_from, open_store};
+use crate::table::Table;
+
+pub async fn run(global: &GlobalArgs, kind: &ReportKind) -> anyhow::Result<String> {
+    let (args, name) = match kind {
+        ReportKind::Daily(a) => (a, "daily"),
+        ReportKind::Weekly(a) => (a, "weekly"),
+        ReportKind::Monthly(a) => (a, "monthly"),
+        ReportKind::Session(a) => (a, "session"),
+        ReportKind::Blocks(b) => (&b.period, "blocks"),
+    };
+    let tz = time_zone(args.tz.as_deref())?;
+    let (store, _) = open_store(global).await?;
+    let mut filter_args = args.filter.clone();
+    filter_args.since = local_day(filter_args.since.take(), &tz, "since")?;
+    filter_args.until = local_day(filter_args.until.take(), &tz, "until")?;
+    let filter = filter_from(&filter_args)?;
+    let breakdown = match args.breakdown {
+        None => Breakdown::None,
+        Some(BreakdownArg::Model) => Breakdown::Model,
+        Some(BreakdownArg::Project) => Breakdown::Project,
+        Some(BreakdownArg::Source) => Breakdown::Source,
+        Some(BreakdownArg::Provider) => Breakdown::Provider,
+    };
+    let tz_name = tz.iana_name().unwrap_or("local").to_owned();
+    if let ReportKind::Blocks(b) = kind {
+        let now = tokenwatch_server::proxy::now_ms();
+        let mut blocks = store.blocks_report(&filter, now).await?;
+        if b.active {
+            blocks.retain(|b| b.active);
+        }
+        return render_blocks(&blocks, b, &tz, &tz_name);
+    }
+    let rows = match kind {
+        ReportKind::Session(_) => store.session_report(&filter, breakdown).await?,
+        _ => {
+            let period = match kind {
+                ReportKind::Weekly(_) => Period::Week,
+                ReportKind::Monthly(_) => Period::Month,
+                _ => Period::Day,
+            };
+            store.period_report(&filter, period, &tz, breakdown).await?
+        }
+    };
+    let session = matches!(kind, ReportKind::Session(_));
+    if args.json {
+        return Ok(serde_json::to_string_pretty(&json_doc(
+            name, &tz_name, &tz, &rows, session,
+        ))?);
+    }
+    if args.csv {
+        return csv_doc(&rows, session, &tz);
+    }
+    if rows.is_empty() {
+        return Ok("no events in this period. Import some (tokenwatch import claude-code) or send traffic through `tokenwatch serve`.".to_owned());
+    }
+    Ok(table(&rows, session, &tz, args.breakdown.is_some()))
+}
+
+/// `--tz` or the local zone; an unknown name is an error naming the flag.
+pub fn time_zone(name: Option<&str>) -> anyhow::Result<TimeZone> {
+    match name {
+        Some(n) => TimeZone::get(n).map_err(|e| {
+            anyhow::anyhow!("--tz {n:?} is not a known IANA time zone (e.g. Europe/Berlin, UTC): {e}")
+        }),
+        None => Ok(TimeZone::try_system().unwrap_or(TimeZone::UTC)),
+    }
+}
+
+/// A plain day (`2026-11-01` or `20261101`) becomes that day's local midnight in `tz`, as
+/// RFC 3339; anything else is passed on for the shared parser (ages, RFC 3339 times).
+fn local_day(value: Option<String>, tz: &TimeZone, flag: &str) -> anyhow::Result<Option<String>> {
+    let Some(v) = value else { return Ok(None) };
+    let compact = v.len() == 8 && v.bytes().all(|b| b.is_ascii_digit());
+    let text = if compact {
+        format!("{}-{}-{}", &v[..4], &v[4..6], &v[6..])
+    } else {
+        v.clone()
+    };
+    if text.len() == 10
+        && let Ok(date) = text.parse::<Date>()
+    {
+        let zoned = date
+            .to_zoned(tz.clone())
+            .map_err(|e| anyhow::anyhow!("--{flag} {v}: {e}"))?;
+        return Ok(Some(zoned.timestamp().to_string()));
+    }
+    Ok(Some(v))
+}
+
+fn local_time(ms: i64, tz: &TimeZone) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+        .unwrap_or_default()
+}
+
+#[expect(clippy::cast_precision_loss, reason = "cost_usd is for display; cost_micros is exact")]
+fn usd(micros: i64) -> f64 {
+    micros as f64 / 1_000_000.0
+}
+
+fn sums_json(s: &Sums) -> serde_json::Map<String, Value> {
+    let mut m = match serde_json::to_value(s) {
+        Ok(Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    m.insert("cost_usd".into(), json!(usd(s.cost_micros)));
+    m
+}
+
+fn json_doc(name: &str, tz_name: &str, tz: &TimeZone, rows: &[ReportRow], session: bool) -> Value {
+    let mut totals = Sums::default();
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            add_sums(&mut totals, &r.sums);
+            let mut m = serde_json::Map::new();
+            if session {
+                m.insert("session".into(), json!(r.label));
+                m.insert("project".into(), json!(r.project));
+                m.insert("first_activity".into(), json!(local_time(r.first_ms, tz)));
+                m.insert("last_activity".into(), json!(local_time(r.last_ms, tz)));
+            } else {
+                m.insert("period".into(), json!(r.label));
+            }
+            m.extend(sums_json(&r.sums));
+            m.insert("models".into(), json!(r.models));
+            if !r.breakdown.is_empty() {
+                let parts: Vec<Value> = r
+                    .breakdown
+                    .iter()
+                    .map(|(k, s)| {
+                        let mut p = serde_json::Map::new();
+                        p.insert("key".into(), json!(k));
+                        p.extend(sums_json(s));
+                        Value::Object(p)
+                    })
+                    .collect();
+                m.insert("breakdown".into(), Value::Array(parts));
+            }
+            Value::Object(m)
+        })
+        .collect();
+    json!({
+        "report": name,
+        "tz": tz_name,
+        "rows": rows,
+        "totals": Value::Object(sums_json(&totals)),
+    })
+}
+
+fn add_sums(total: &mut Sums, s: &Sums) {
+    total.events += s.events;
+    total.requests += s.requests;
+    total.input_tokens += s.input_tokens;
+    total.output_tokens += s.output_tokens;
+    total.cache_read_tokens += s.cache_read_tokens;
+    total.cache_write_tokens += s.cache_write_tokens;
+    total.cache_write_5m_tokens += s.cache_write_5m_tokens;
+    total.cache_write_1h_tokens += s.cache_write_1h_tokens;
+    total.reasoning_tokens += s.reasoning_tokens;
+    total.total_tokens += s.total_tokens;
+    total.cost_micros += s.cost_micros;
+    total.unpriced_events += s.unpriced_events;
+}
+
+fn csv_doc(rows: &[ReportRow], session: bool, tz: &TimeZone) -> anyhow::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let first = if session { "session" } else { "period" };
+    w.write_record([
+        first,
+        "key",
+        "events",
+        "requests",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+        "total_tokens",
+        "cost_usd",
+        "unpriced_events",
+        "models",
+        "last_activity",
+    ])?;
+    let mut line = |label: &str, key: &str, s: &Sums, models: &str, last: String| {
+        w.write_record([
+            label.to_owned(),
+            key.to_owned(),
+            s.events.to_string(),
+            s.requests.to_string(),
+            s.input_tokens.to_string(),
+            s.output_tokens.to_string(),
+            s.cache_read_tokens.to_string(),
+            s.cache_write_tokens.to_string(),
+            s.reasoning_tokens.to_string(),
+            s.total_tokens.to_string(),
+            tokenwatch_core::Micros(s.cost_micros).to_decimal_string(),
+            s.unpriced_events.to_string(),
+            models.to_owned(),
+            last,
+        ])
+    };
+    for r in rows {
+        line(&r.label, "", &r.sums, &r.models.join(" "), local_time(r.last_ms, tz))?;
+        for (k, s) in &r.breakdown {
+            line(&r.label, k, s, "", String::new())?;
+        }
+    }
+    Ok(String::from_utf8(w.into_inner()?)?.trim_end().to_owned())
+}
+
+fn table(rows: &[ReportRow], session: bool, tz: &TimeZone, breakdown: bool) -> String {
+    let mut t = Table::new(&[
+        if session { "session" } else { "period" },
+        "models",
+        "input",
+        "output",
+        "cache write",
+        "cache read",
+        "total tokens",
+        "cost",
+    ]);
+    let mut totals = Sums::default();
+    let cost = |s: &Sums| {
+        if s.unpriced_events > 0 {
+            format!("{} (+{} unpriced)", money(s.cost_micros), s.unpriced_events)
+        } else {
+            money(s.cost_micros)
+        }
+    };
+    for r in rows {
+        add_sums(&mut totals, &r.sums);
+        let label = if session {
+            format!(
+                "{} {} ({})",
+                r.label,
+                r.project.as_deref().unwrap_or(""),
+                local_time(r.last_ms, tz)
+            )
+        } else {
+            r.label.clone()
+        };
+        t.row(vec![
+            label,
+            r.models.join(", "),
+            r.sums.input_tokens.to_string(),
+            r.sums.output_tokens.to_string(),
+            r.sums.cache_write_tokens.to_string(),
+            r.sums.cache_read_tokens.to_string(),
+            r.sums.total_tokens.to_string(),
+            cost(&r.sums),
+        ]);
+        if breakdown {
+            for (k, s) in &r.breakdown {
+                t.row(vec![
+                    format!("  └ {k}"),
+                    String::new(),
+                    s.input_tokens.to_string(),
+                    s.output_tokens.to_string(),
+                    s.cache_write_tokens.to_string(),
+                    s.cache_read_tokens.to_string(),
+                    s.total_tokens.to_string(),
+                    cost(s),
+                ]);
+            }
+        }
+    }
+    t.row(vec![
+        "total".into(),
+        String::new(),
+        totals.input_tokens.to_string(),
+        totals.output_tokens.to_string(),
+        totals.cache_write_tokens.to_string(),
+        totals.cache_read_tokens.to_string(),
+        totals.total_tokens.to_string(),
+        cost(&totals),
+    ]);
+    t.render()
+}
+
+fn render_blocks(
+    blocks: &[Block],
+    args: &BlocksArgs,
+    tz: &TimeZone,
+    tz_name: &str,
+) -> anyhow::Result<String> {
+    if args.period.json {
+        let list: Vec<Value> = blocks
+            .iter()
+            .map(|b| {
+                let mut m = serde_json::Map::new();
+                m.insert("start".into(), json!(local_time(b.start_ms, tz)));
+                m.insert("end".into(), json!(local_time(b.end_ms, tz)));
+                m.insert("last_activity".into(), json!(local_time(b.last_ms, tz)));
+                m.insert("active".into(), json!(b.active));
+                m.extend(sums_json(&b.sums));
+                m.insert("models".into(), json!(b.models));
+                m.insert(
+                    "burn_rate".into(),
+                    match (b.tokens_per_minute, b.cost_micros_per_hour) {
+                        (Some(t), Some(c)) => {
+                            json!({"tokens_per_minute": t, "cost_usd_per_hour": c / 1_000_000.0})
+                        }
+                        _ => Value::Null,
+                    },
+                );
+                m.insert(
+                    "projection".into(),
+                    match (b.projected_total_tokens, b.projected_cost_micros) {
+                        (Some(t), Some(c)) => json!({
+                            "total_tokens": t,
+                            "cost_micros": c,
+                            "cost_usd": usd(c),
+                            "remaining_minutes": b.remaining_minutes,
+                        }),
+                        _ => Value::Null,
+                    },
+                );
+                Value::Object(m)
+            })
+            .collect();
+        return Ok(serde_json::to_string_pretty(
+            &json!({"report": "blocks", "tz": tz_name, "blocks": list}),
+        )?);
+    }
+    if blocks.is_empty() {
+        return Ok(if args.active {
+            "no active block: nothing was used in the last 5 hours.".to_owned()
+        } else {
+            "no events in this period.".to_owned()
+        });
+    }
+    let mut t = Table::new(&["block start", "", "models", "total tokens", "cost", "burn rate", "projected"]);
+    for b in blocks {
+        let (state, rate, projected) = if b.active {
+            (
+                format!("ACTIVE, {} min left", b.remaining_minutes.unwrap_or(0)),
+                format!(
+                    "{:.0} tok/min, {}/h",
+                    b.tokens_per_minute.unwrap_or(0.0),
+                    money(b.cost_micros_per_hour.map_or(0, |c| {
+                        #[expect(clippy::cast_possible_truncation, reason = "display")]
+                        let c = c as i64;
+                        c
+                    }))
+                ),
+                format!(
+                    "{} tok, {}",
+                    b.projected_total_tokens.unwrap_or(0),
+                    money(b.projected_cost_micros.unwrap_or(0))
+                ),
+            )
+        } else {
+            (String::new(), String::new(), String::new())
+        };
+        t.row(vec![
+            local_time(b.start_ms, tz),
+            state,
+            b.models.join(", "),
+            b.sums.total_tokens.to_string(),
+            money(b.sums.cost_micros),
+            rate,
+            projected,
+        ]);
+    }
+    Ok(t.render())
+}

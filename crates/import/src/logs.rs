@@ -1,0 +1,538 @@
+//! Incremental import of agent log files (JSON Lines), shared by Claude Code and Codex.
+//!
+//! A pass is two halves: [`scan`] (blocking, CPU-bound: stat every file, read only what is new,
+//! parse on every core, merge duplicates keeping the largest usage) and [`commit`] (async: write
+//! the events with [`OnConflict::KeepLargest`], then the cursors). Invariants: a file whose size
+//! and mtime match its cursor is not opened; bytes after the last newline that do not parse as
+//! JSON are a line still being written and are left for the next pass; a cursor is saved only
+//! after its events are committed; a file that disappeared loses its cursor but never its events.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use rayon::prelude::*;
+use tokenwatch_core::UsageEvent;
+use tokenwatch_core::pricing::{CostOptions, PriceTable};
+use tokenwatch_store::{ImportCursor, OnConflict, Store};
+
+use crate::{ImportError, claude_code, codex, fnv1a};
+
+/// Which agent's logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogKind {
+    ClaudeCode,
+    Codex,
+}
+
+impl LogKind {
+    /// The `source` of its events and of its cursors.
+    pub fn source(self) -> &'static str {
+        match self {
+            LogKind::ClaudeCode => "claude_code",
+            LogKind::Codex => "codex",
+        }
+    }
+}
+
+/// How an event's cost is decided (Claude Code lines may carry their own `costUSD`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CostMode {
+    /// Always from the price table (unknown model: unpriced).
+    #[default]
+    Calculate,
+    /// The line's `costUSD` when present, else calculated.
+    Auto,
+    /// Only the line's `costUSD`; $0 without one.
+    Display,
+}
+
+/// What one file contributed to a pass.
+#[derive(Debug, Default)]
+pub struct FileOut {
+    pub events: Vec<UsageEvent>,
+    pub malformed: Vec<Malformed>,
+    /// Events whose model was not in the log and was assumed (Codex before any `turn_context`).
+    pub fallback_models: u64,
+}
+
+/// A line that could not be read; it is skipped and the import goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed {
+    pub path: PathBuf,
+    /// 1-based.
+    pub line: u64,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.path.display(), self.line, self.reason)
+    }
+}
+
+/// Context a parser needs for one file.
+pub struct FileCtx<'a> {
+    pub path: &'a Path,
+    /// Project name derived from the path (Claude Code: the directory under `projects/`).
+    pub project: Option<String>,
+    pub prices: &'a PriceTable,
+    pub cost_mode: CostMode,
+}
+
+impl FileCtx<'_> {
+    /// Prices an event in place according to the cost mode; `line_cost_usd` is what the log
+    /// line itself claimed, if anything.
+    pub fn price(&self, event: &mut UsageEvent, line_cost_usd: Option<f64>) {
+        let from_line = |usd: f64| {
+            // The line's own figure is a float of dollars; one rounding to micro-dollars.
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "a log's cost in micro-USD fits i64 by orders of magnitude"
+            )]
+            let micros = (usd * 1_000_000.0).round() as i64;
+            micros
+        };
+        let calculated = |event: &mut UsageEvent| {
+            if event.usage.is_empty() {
+                event.cost_micros = Some(0);
+                return;
+            }
+            match self.prices.cost(
+                &event.provider,
+                &event.model,
+                &event.usage,
+                CostOptions::default(),
+            ) {
+                Some(cost) => {
+                    event.cost_micros = Some(cost.total.0);
+                    event.price_version = Some(cost.price_version);
+                }
+                None => event.cost_micros = None,
+            }
+        };
+        match (self.cost_mode, line_cost_usd) {
+            (CostMode::Calculate, _) | (CostMode::Auto, None) => calculated(event),
+            (CostMode::Auto | CostMode::Display, Some(usd)) => {
+                event.cost_micros = Some(from_line(usd));
+                event.price_version = Some("log:costUSD".to_owned());
+            }
+            (CostMode::Display, None) => event.cost_micros = Some(0),
+        }
+    }
+}
+
+/// Reports progress of the scan in bytes. Implementations must be cheap: `advance` is called
+/// once per file, from several threads.
+pub trait Progress: Sync {
+    fn start(&self, _files: u64, _bytes: u64) {}
+    fn advance(&self, _bytes: u64) {}
+    fn finish(&self) {}
+}
+
+/// No progress display (tests, pipes).
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// The result of [`scan`]: merged events and the cursors to save once they are committed.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub kind: Option<LogKind>,
+    pub events: Vec<UsageEvent>,
+    pub cursors: Vec<ImportCursor>,
+    /// Paths whose cursor exists but whose file no longer does.
+    pub gone: Vec<String>,
+    pub summary: Summary,
+}
+
+/// What a pass did, for the user.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub files_seen: u64,
+    pub files_unchanged: u64,
+    pub files_read: u64,
+    /// Files read from the start again because they were replaced or truncated.
+    pub files_restarted: u64,
+    pub files_gone: u64,
+    pub bytes_read: u64,
+    pub lines_read: u64,
+    /// Usage records found before merging duplicates.
+    pub records: u64,
+    /// Records merged into another of the same response within this pass.
+    pub merged: u64,
+    pub events_new: u64,
+    pub events_updated: u64,
+    /// Events already stored with as large a usage.
+    pub events_unchanged: u64,
+    pub malformed: Vec<Malformed>,
+    /// Files whose last bytes are a line still being written (read on a later pass).
+    pub partial_lines: u64,
+    pub fallback_models: u64,
+}
+
+/// A file found under a root, with what its cursor says.
+struct Task {
+    path: PathBuf,
+    key: String,
+    project: Option<String>,
+    size: u64,
+    mtime_ms: i64,
+    cursor: Option<ImportCursor>,
+}
+
+/// Bytes of the file start hashed into its fingerprint.
+const FINGERPRINT_BYTES: u64 = 1024;
+
+/// Finds every `*.jsonl` file under `roots` (recursively; hidden directories included, symlinks
+/// followed once per path). A root that does not exist is skipped.
+pub fn discover(roots: &[PathBuf]) -> Vec<(PathBuf, PathBuf)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, PathBuf)>, depth: u32) {
+        if depth > 16 {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                walk(root, &path, out, depth + 1);
+            } else if meta.is_file() && path.extension().is_some_and(|e| e == "jsonl") {
+                out.push((root.to_path_buf(), path));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for root in roots {
+        walk(root, root, &mut out, 0);
+    }
+    out.sort();
+    out.dedup_by(|a, b| a.1 == b.1);
+    out
+}
+
+/// One pass over `roots`: reads what is new since `cursors`, parses it on every core, and
+/// merges records of the same response keeping the largest usage (ties: the higher cost, then
+/// the first seen in path and line order).
+pub fn scan(
+    kind: LogKind,
+    roots: &[PathBuf],
+    cursors: &HashMap<String, ImportCursor>,
+    prices: &PriceTable,
+    cost_mode: CostMode,
+    progress: &dyn Progress,
+) -> Scan {
+    let mut summary = Summary::default();
+    let mut tasks = Vec::new();
+    let mut seen_keys = std::collections::HashSet::new();
+    for (root, path) in discover(roots) {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let key = std::fs::canonicalize(&path)
+            .unwrap_or_else(|_| path.clone())
+            .to_string_lossy()
+            .into_owned();
+        if !seen_keys.insert(key.clone()) {
+            continue;
+        }
+        summary.files_seen += 1;
+        let mtime_ms = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let size = meta.len();
+        let cursor = cursors.get(&key).cloned();
+        if let Some(c) = &cursor
+            && c.size_bytes == to_i64(size)
+            && c.mtime_ms == mtime_ms
+        {
+            summary.files_unchanged += 1;
+            continue;
+        }
+        let project = match kind {
+            LogKind::ClaudeCode => claude_code::project_of(&root, &path),
+            LogKind::Codex => None,
+        };
+        tasks.push(Task {
+            path,
+            key,
+            project,
+            size,
+            mtime_ms,
+            cursor,
+        });
+    }
+    // Only a file that no longer exists is gone: a run over other roots leaves cursors alone.
+    let gone: Vec<String> = cursors
+        .keys()
+        .filter(|k| !seen_keys.contains(*k) && !Path::new(k).exists())
+        .cloned()
+        .collect();
+    summary.files_gone = gone.len() as u64;
+
+    progress.start(tasks.len() as u64, tasks.iter().map(|t| t.size).sum());
+    let results: Vec<(Option<ImportCursor>, FileOut, FileStats)> = tasks
+        .par_iter()
+        .map(|task| {
+            let out = read_and_parse(kind, task, prices, cost_mode);
+            progress.advance(task.size);
+            out
+        })
+        .collect();
+    progress.finish();
+
+    let mut merged: HashMap<String, UsageEvent> = HashMap::new();
+    let mut order: Vec<String> = Vec::new();
+    let mut new_cursors = Vec::new();
+    for (cursor, out, stats) in results {
+        summary.files_read += u64::from(stats.read);
+        summary.files_restarted += u64::from(stats.restarted);
+        summary.bytes_read += stats.bytes;
+        summary.lines_read += stats.lines;
+        summary.partial_lines += u64::from(stats.partial);
+        summary.fallback_models += out.fallback_models;
+        summary.malformed.extend(out.malformed);
+        summary.records += out.events.len() as u64;
+        for event in out.events {
+            match merged.entry(event.dedup_key.clone()) {
+                Entry::Vacant(v) => {
+                    order.push(event.dedup_key.clone());
+                    v.insert(event);
+                }
+                Entry::Occupied(mut o) => {
+                    summary.merged += 1;
+                    if larger(&event, o.get()) {
+                        // Keep the first row's id: only the usage moves.
+                        let id = std::mem::take(&mut o.get_mut().id);
+                        let slot = o.get_mut();
+                        *slot = event;
+                        slot.id = id;
+                    }
+                }
+            }
+        }
+        new_cursors.extend(cursor);
+    }
+    let events = order
+        .into_iter()
+        .filter_map(|k| merged.remove(&k))
+        .collect();
+    Scan {
+        kind: Some(kind),
+        events,
+        cursors: new_cursors,
+        gone,
+        summary,
+    }
+}
+
+/// True when `a` should replace `b`: more total tokens, or as many and a higher cost.
+pub fn larger(a: &UsageEvent, b: &UsageEvent) -> bool {
+    let (ta, tb) = (a.usage.total_tokens(), b.usage.total_tokens());
+    ta > tb || (ta == tb && a.cost_micros.unwrap_or(0) > b.cost_micros.unwrap_or(0))
+}
+
+/// Writes a scan: events in batches (keep-largest on an existing key), then cursors and the
+/// removal of cursors of vanished files. With `dry_run` nothing is written and the counts say
+/// what would have been new.
+pub async fn commit(store: &Store, scan: &mut Scan, dry_run: bool) -> Result<(), ImportError> {
+    const BATCH: usize = 2_000;
+    if dry_run {
+        scan.summary.events_new = scan.events.len() as u64;
+        return Ok(());
+    }
+    for chunk in scan.events.chunks(BATCH) {
+        let outcome = store
+            .insert_events_with(chunk, OnConflict::KeepLargest)
+            .await?;
+        scan.summary.events_new += outcome.inserted;
+        scan.summary.events_updated += outcome.updated;
+        scan.summary.events_unchanged += outcome.duplicates;
+    }
+    store.save_import_cursors(&scan.cursors).await?;
+    if let Some(kind) = scan.kind {
+        store.delete_import_cursors(kind.source(), &scan.gone).await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+struct FileStats {
+    read: bool,
+    restarted: bool,
+    partial: bool,
+    bytes: u64,
+    lines: u64,
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn fingerprint(file: &mut File, len: u64) -> std::io::Result<String> {
+    let mut head = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.seek(SeekFrom::Start(0))?;
+    file.by_ref().take(len).read_to_end(&mut head)?;
+    Ok(format!("{}:{:016x}", head.len(), fnv1a(&head)))
+}
+
+/// Reads what is new in one file and parses it. I/O errors become a `Malformed` entry for the
+/// file (line 0) so one unreadable file never stops the others.
+fn read_and_parse(
+    kind: LogKind,
+    task: &Task,
+    prices: &PriceTable,
+    cost_mode: CostMode,
+) -> (Option<ImportCursor>, FileOut, FileStats) {
+    match read_new(kind, task) {
+        Ok((bytes, start_offset, start_line, restarted)) => {
+            let mut stats = FileStats {
+                read: true,
+                restarted,
+                ..FileStats::default()
+            };
+            let ctx = FileCtx {
+                path: &task.path,
+                project: task.project.clone(),
+                prices,
+                cost_mode,
+            };
+            let consumed = complete_prefix(&bytes);
+            stats.partial = consumed < bytes.len();
+            let body = &bytes[..consumed];
+            let mut out = FileOut::default();
+            let lines = match kind {
+                LogKind::ClaudeCode => claude_code::parse(&ctx, body, start_line, &mut out),
+                LogKind::Codex => codex::parse(&ctx, body, start_line, &mut out),
+            };
+            stats.bytes = consumed as u64;
+            stats.lines = lines;
+            let offset = start_offset + consumed as u64;
+            let cursor = File::open(&task.path)
+                .and_then(|mut f| fingerprint(&mut f, FINGERPRINT_BYTES.min(offset)))
+                .ok()
+                .map(|fp| ImportCursor {
+                    source: kind.source().to_owned(),
+                    path: task.key.clone(),
+                    fingerprint: fp,
+                    // While a partial line is pending the file must be looked at again even if
+                    // it does not change, so the stored size is what was consumed.
+                    size_bytes: if stats.partial {
+                        to_i64(offset)
+                    } else {
+                        to_i64(task.size)
+                    },
+                    mtime_ms: task.mtime_ms,
+                    offset_bytes: to_i64(offset),
+                    lines_read: to_i64(start_line + lines),
+                });
+            (cursor, out, stats)
+        }
+        Err(e) => {
+            let out = FileOut {
+                malformed: vec![Malformed {
+                    path: task.path.clone(),
+                    line: 0,
+                    reason: format!("cannot read the file: {e}"),
+                }],
+                ..FileOut::default()
+            };
+            (None, out, FileStats::default())
+        }
+    }
+}
+
+/// The new bytes of a file: `(bytes, offset they start at, lines before them, restarted)`.
+/// Codex files are always read whole when they changed (their token counts are cumulative, so
+/// a parser needs the file's history); Claude Code files continue from the cursor unless the
+/// file was replaced (fingerprint differs) or truncated (shorter than the offset).
+fn read_new(kind: LogKind, task: &Task) -> std::io::Result<(Vec<u8>, u64, u64, bool)> {
+    let mut file = File::open(&task.path)?;
+    let (mut start, mut start_line, mut restarted) = (0u64, 0u64, false);
+    if let Some(c) = &task.cursor {
+        let offset = u64::try_from(c.offset_bytes).unwrap_or(0);
+        let same_file = task.size >= offset && {
+            let len = c
+                .fingerprint
+                .split_once(':')
+                .and_then(|(n, _)| n.parse::<u64>().ok())
+                .unwrap_or(0);
+            fingerprint(&mut file, len)? == c.fingerprint
+        };
+        if !same_file {
+            restarted = true;
+        } else if kind == LogKind::ClaudeCode {
+            start = offset;
+            start_line = u64::try_from(c.lines_read).unwrap_or(0);
+        }
+    }
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(task.size.saturating_sub(start)).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    Ok((bytes, start, start_line, restarted))
+}
+
+/// How many leading bytes are complete lines: up to the last newline, plus a final unterminated
+/// line when it is already valid JSON (a file that simply lacks a trailing newline).
+fn complete_prefix(bytes: &[u8]) -> usize {
+    let end = memchr::memrchr(b'\n', bytes).map_or(0, |i| i + 1);
+    let tail = &bytes[end..];
+    if tail.iter().all(u8::is_ascii_whitespace) {
+        return bytes.len();
+    }
+    if serde_json::from_slice::<serde::de::IgnoredAny>(tail).is_ok() {
+        bytes.len()
+    } else {
+        end
+    }
+}
+
+/// Calls `f(line_number, line)` for every non-blank line of `body` (numbers are 1-based and
+/// continue from `first_line`); returns how many lines there were, blank ones included.
+pub(crate) fn for_each_line(body: &[u8], first_line: u64, mut f: impl FnMut(u64, &[u8])) -> u64 {
+    let mut n = first_line;
+    let mut start = 0;
+    while start < body.len() {
+        let end = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |i| start + i);
+        n += 1;
+        let line = body[start..end].trim_ascii();
+        if !line.is_empty() {
+            f(n, line);
+        }
+        start = end + 1;
+    }
+    n - first_line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_last_lines_wait_for_the_next_pass() {
+        assert_eq!(complete_prefix(b"{\"a\":1}\n{\"b\":"), 8);
+        assert_eq!(complete_prefix(b"{\"a\":1}\n{\"b\":2}"), 15);
+        assert_eq!(complete_prefix(b"{\"a\":1}\n"), 8);
+        assert_eq!(complete_prefix(b"{\"a\":1}\n  \n"), 12);
+        assert_eq!(complete_prefix(b"{\"a\""), 0);
+    }
+
+    #[test]
+    fn lines_are_numbered_from_the_cursor() {
+        let mut seen = Vec::new();
+        let n = for_each_line(b"a\n\nb\r\nc", 10, |i, l| seen.push((i, l.to_vec())));
+        assert_eq!(n, 4);
+        assert_eq!(
+            seen,
+            vec![(11, b"a".to_vec()), (13, b"b".to_vec()), (14, b"c".to_vec())]
+        );
+    }
+}

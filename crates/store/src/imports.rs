@@ -1,0 +1,245 @@
+//! What importers remember between runs (file cursors) and what users declare by hand
+//! (accounts per service, recurring subscriptions).
+//!
+//! Invariants: a cursor is saved only after the events read up to it are committed, so a crash
+//! re-reads (and dedup absorbs) rather than skips; account names are unique per service.
+
+use sqlx::{QueryBuilder, Row};
+
+use crate::{Store, StoreError, now_ms, with_pool};
+
+/// Where an import last stopped in one file, and how to recognise the same file again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportCursor {
+    pub source: String,
+    pub path: String,
+    /// A hash of the file's first bytes: a different value means the file was replaced.
+    pub fingerprint: String,
+    pub size_bytes: i64,
+    pub mtime_ms: i64,
+    /// Bytes consumed: everything before this offset ended in a newline and was read.
+    pub offset_bytes: i64,
+    /// Lines consumed, so messages can name a line number on a later pass.
+    pub lines_read: i64,
+}
+
+/// A named account of a service ("copilot" / "Work").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub service: String,
+    pub name: String,
+    pub monthly_limit_micros: Option<i64>,
+    pub note: Option<String>,
+}
+
+/// A recurring cost, charged at the start of every period from `starts_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub id: String,
+    pub service: String,
+    pub account: String,
+    pub cost_micros: i64,
+    /// `day`, `week`, `month` or `year`.
+    pub period: String,
+    pub starts_ms: i64,
+    pub ends_ms: Option<i64>,
+    /// IANA zone whose calendar the periods follow.
+    pub tz: String,
+    pub note: Option<String>,
+}
+
+impl Store {
+    /// Every cursor of one source, keyed by path.
+    pub async fn import_cursors(
+        &self,
+        source: &str,
+    ) -> Result<std::collections::HashMap<String, ImportCursor>, StoreError> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT path, fingerprint, size_bytes, mtime_ms, offset_bytes, lines_read \
+                 FROM import_cursors WHERE source = $1",
+            )
+            .bind(source)
+            .fetch_all(pool)
+            .await
+            .map_err(StoreError::query("reading import cursors"))?;
+            rows.iter()
+                .map(|r| {
+                    let path: String = r.try_get(0)?;
+                    Ok((
+                        path.clone(),
+                        ImportCursor {
+                            source: source.to_owned(),
+                            path,
+                            fingerprint: r.try_get(1)?,
+                            size_bytes: r.try_get(2)?,
+                            mtime_ms: r.try_get(3)?,
+                            offset_bytes: r.try_get(4)?,
+                            lines_read: r.try_get(5)?,
+                        },
+                    ))
+                })
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(StoreError::query("reading import cursors"))
+        })
+    }
+
+    /// Saves cursors (insert or replace) in one transaction.
+    pub async fn save_import_cursors(&self, cursors: &[ImportCursor]) -> Result<(), StoreError> {
+        if cursors.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(StoreError::query("saving import cursors"))?;
+            for chunk in cursors.chunks(500) {
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO import_cursors (source, path, fingerprint, size_bytes, mtime_ms, offset_bytes, lines_read, updated_ms) ",
+                );
+                qb.push_values(chunk, |mut row, c| {
+                    row.push_bind(&c.source)
+                        .push_bind(&c.path)
+                        .push_bind(&c.fingerprint)
+                        .push_bind(c.size_bytes)
+                        .push_bind(c.mtime_ms)
+                        .push_bind(c.offset_bytes)
+                        .push_bind(c.lines_read)
+                        .push_bind(now);
+                });
+                qb.push(
+                    " ON CONFLICT (source, path) DO UPDATE SET fingerprint = excluded.fingerprint, \
+                     size_bytes = excluded.size_bytes, mtime_ms = excluded.mtime_ms, \
+                     offset_bytes = excluded.offset_bytes, lines_read = excluded.lines_read, \
+                     updated_ms = excluded.updated_ms",
+                );
+                qb.build().execute(&mut *tx).await.map_err(StoreError::query("saving import cursors"))?;
+            }
+            tx.commit().await.map_err(StoreError::query("saving import cursors"))
+        })
+    }
+
+    /// Forgets the cursors of files that no longer exist.
+    pub async fn delete_import_cursors(&self, source: &str, paths: &[String]) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            for path in paths {
+                sqlx::query("DELETE FROM import_cursors WHERE source = $1 AND path = $2")
+                    .bind(source)
+                    .bind(path)
+                    .execute(pool)
+                    .await
+                    .map_err(StoreError::query("deleting import cursors"))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Creates an account or updates its limit and note.
+    pub async fn upsert_account(&self, account: &Account) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO accounts (service, name, monthly_limit_micros, note, created_ms) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (service, name) DO UPDATE SET \
+                 monthly_limit_micros = COALESCE(excluded.monthly_limit_micros, accounts.monthly_limit_micros), \
+                 note = COALESCE(excluded.note, accounts.note)",
+            )
+            .bind(&account.service)
+            .bind(&account.name)
+            .bind(account.monthly_limit_micros)
+            .bind(&account.note)
+            .bind(now_ms())
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::query("saving an account"))
+        })
+    }
+
+    /// Every account, by service then name.
+    pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query("SELECT service, name, monthly_limit_micros, note FROM accounts ORDER BY service, name")
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::query("reading accounts"))?;
+            rows.iter()
+                .map(|r| Ok(Account { service: r.try_get(0)?, name: r.try_get(1)?, monthly_limit_micros: r.try_get(2)?, note: r.try_get(3)? }))
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(StoreError::query("reading accounts"))
+        })
+    }
+
+    pub async fn add_subscription(&self, sub: &Subscription) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO subscriptions (id, service, account, cost_micros, period, starts_ms, ends_ms, tz, note, created_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&sub.id)
+            .bind(&sub.service)
+            .bind(&sub.account)
+            .bind(sub.cost_micros)
+            .bind(&sub.period)
+            .bind(sub.starts_ms)
+            .bind(sub.ends_ms)
+            .bind(&sub.tz)
+            .bind(&sub.note)
+            .bind(now_ms())
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::query("saving a subscription"))
+        })
+    }
+
+    pub async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, service, account, cost_micros, period, starts_ms, ends_ms, tz, note FROM subscriptions ORDER BY service, account, id",
+            )
+            .fetch_all(pool)
+            .await
+            .map_err(StoreError::query("reading subscriptions"))?;
+            rows.iter()
+                .map(|r| {
+                    Ok(Subscription {
+                        id: r.try_get(0)?,
+                        service: r.try_get(1)?,
+                        account: r.try_get(2)?,
+                        cost_micros: r.try_get(3)?,
+                        period: r.try_get(4)?,
+                        starts_ms: r.try_get(5)?,
+                        ends_ms: r.try_get(6)?,
+                        tz: r.try_get(7)?,
+                        note: r.try_get(8)?,
+                    })
+                })
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(StoreError::query("reading subscriptions"))
+        })
+    }
+
+    /// Which of `keys` are stored already (for dry runs).
+    pub async fn existing_dedup_keys(
+        &self,
+        keys: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut found = std::collections::HashSet::new();
+        for chunk in keys.chunks(500) {
+            let rows: Vec<String> = with_pool!(self, pool => {
+                let mut qb = QueryBuilder::new("SELECT dedup_key FROM usage_events WHERE dedup_key IN (");
+                let mut list = qb.separated(", ");
+                for k in chunk {
+                    list.push_bind(k.clone());
+                }
+                qb.push(")");
+                let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query("looking up events"))?;
+                rows.iter()
+                    .map(|r| r.try_get::<String, _>(0))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+                    .map_err(StoreError::query("looking up events"))?
+            });
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+}

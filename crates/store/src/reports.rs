@@ -1,0 +1,351 @@
+//! Calendar reports (daily, weekly, monthly), sessions and 5-hour billing blocks, in any time
+//! zone, built from [`Store::rollup`] so the database does the heavy summing.
+//!
+//! Invariants: day boundaries are the zone's local midnights (DST days are 23 or 25 hours
+//! long); the 15-minute buckets the database returns never straddle a local midnight, because
+//! every zone's UTC offset is a multiple of 15 minutes; money stays integer micro-USD.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan, Zoned};
+use serde::Serialize;
+
+use crate::{EventFilter, RollupKey, RollupRow, Store, StoreError};
+
+/// Width of the time buckets calendar reports are built from.
+const QUARTER_HOUR_MS: i64 = 15 * 60 * 1000;
+/// A billing block lasts five hours from the hour of its first request.
+pub const BLOCK_MS: i64 = 5 * 60 * 60 * 1000;
+
+/// Calendar period of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Day,
+    /// Weeks start on Monday (ISO 8601); labelled by their first day.
+    Week,
+    Month,
+}
+
+/// Sums of a set of events.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Sums {
+    pub events: i64,
+    pub requests: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    /// 5-minute plus 1-hour cache writes.
+    pub cache_write_tokens: i64,
+    pub cache_write_5m_tokens: i64,
+    pub cache_write_1h_tokens: i64,
+    pub reasoning_tokens: i64,
+    /// Input, output, cache reads and cache writes.
+    pub total_tokens: i64,
+    pub cost_micros: i64,
+    pub unpriced_events: i64,
+}
+
+impl Sums {
+    fn add(&mut self, r: &RollupRow) {
+        self.events += r.events;
+        self.requests += r.requests;
+        self.input_tokens += r.input_tokens;
+        self.output_tokens += r.output_tokens;
+        self.cache_read_tokens += r.cache_read_tokens;
+        self.cache_write_5m_tokens += r.cache_write_5m_tokens;
+        self.cache_write_1h_tokens += r.cache_write_1h_tokens;
+        self.cache_write_tokens += r.cache_write_5m_tokens + r.cache_write_1h_tokens;
+        self.reasoning_tokens += r.reasoning_tokens;
+        self.total_tokens += r.input_tokens
+            + r.output_tokens
+            + r.cache_read_tokens
+            + r.cache_write_5m_tokens
+            + r.cache_write_1h_tokens;
+        self.cost_micros += r.cost_micros;
+        self.unpriced_events += r.unpriced_events;
+    }
+}
+
+/// One period (or session) of a report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportRow {
+    /// `2026-11-01` (day, and week by its Monday), `2026-11` (month), or the session id.
+    pub label: String,
+    pub sums: Sums,
+    /// Models used, sorted; `<synthetic>` (Claude Code's own error lines) is left out.
+    pub models: Vec<String>,
+    /// Per breakdown key (model, project, source or provider), when asked for.
+    pub breakdown: BTreeMap<String, Sums>,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    /// Sessions only: the project the session ran in.
+    pub project: Option<String>,
+}
+
+/// What a calendar or session report may be broken down by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breakdown {
+    None,
+    Model,
+    Project,
+    Source,
+    Provider,
+}
+
+impl Breakdown {
+    fn rollup_key(self) -> RollupKey {
+        match self {
+            Breakdown::None | Breakdown::Model => RollupKey::None,
+            Breakdown::Project => RollupKey::Project,
+            Breakdown::Source => RollupKey::Source,
+            Breakdown::Provider => RollupKey::Provider,
+        }
+    }
+
+    fn key_of(self, row: &RollupRow) -> Option<String> {
+        match self {
+            Breakdown::None => None,
+            Breakdown::Model => Some(row.model.clone()),
+            _ => Some(row.key.clone()),
+        }
+    }
+}
+
+/// One 5-hour billing block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// Time of the last event in the block.
+    pub last_ms: i64,
+    pub active: bool,
+    pub sums: Sums,
+    pub models: Vec<String>,
+    /// Tokens per minute and micro-USD per hour since the block's first event (active only).
+    pub tokens_per_minute: Option<f64>,
+    pub cost_micros_per_hour: Option<f64>,
+    /// Where the block ends up if the current rate holds until its end (active only).
+    pub projected_total_tokens: Option<i64>,
+    pub projected_cost_micros: Option<i64>,
+    pub remaining_minutes: Option<i64>,
+}
+
+fn local_label(ts_ms: i64, tz: &TimeZone, period: Period) -> String {
+    let zoned = Timestamp::from_millisecond(ts_ms)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_zoned(tz.clone());
+    let date = zoned.date();
+    match period {
+        Period::Day => date.to_string(),
+        Period::Week => {
+            let back = i64::from(date.weekday().to_monday_zero_offset());
+            date.checked_sub(back.days()).unwrap_or(date).to_string()
+        }
+        Period::Month => format!("{:04}-{:02}", date.year(), date.month()),
+    }
+}
+
+fn add_model(models: &mut BTreeSet<String>, model: &str) {
+    if model != "<synthetic>" {
+        models.insert(model.to_owned());
+    }
+}
+
+impl Store {
+    /// Sums per local day, week or month of `tz`, oldest first.
+    pub async fn period_report(
+        &self,
+        filter: &EventFilter,
+        period: Period,
+        tz: &TimeZone,
+        breakdown: Breakdown,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        let rows = self
+            .rollup(filter, Some(QUARTER_HOUR_MS), breakdown.rollup_key())
+            .await?;
+        let mut out: BTreeMap<String, (ReportRow, BTreeSet<String>)> = BTreeMap::new();
+        for r in &rows {
+            let label = local_label(r.bucket_ms, tz, period);
+            let (row, models) = out.entry(label.clone()).or_insert_with(|| {
+                (
+                    ReportRow {
+                        label,
+                        first_ms: r.first_ms,
+                        last_ms: r.last_ms,
+                        ..ReportRow::default()
+                    },
+                    BTreeSet::new(),
+                )
+            });
+            row.sums.add(r);
+            row.first_ms = row.first_ms.min(r.first_ms);
+            row.last_ms = row.last_ms.max(r.last_ms);
+            add_model(models, &r.model);
+            if let Some(key) = breakdown.key_of(r) {
+                row.breakdown.entry(key).or_default().add(r);
+            }
+        }
+        Ok(out
+            .into_values()
+            .map(|(mut row, models)| {
+                row.models = models.into_iter().collect();
+                row
+            })
+            .collect())
+    }
+
+    /// Sums per session, in order of each session's last activity (oldest first).
+    pub async fn session_report(
+        &self,
+        filter: &EventFilter,
+        breakdown: Breakdown,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        let rows = self.rollup(filter, None, RollupKey::SessionProject).await?;
+        let mut out: BTreeMap<String, (ReportRow, BTreeSet<String>)> = BTreeMap::new();
+        for r in &rows {
+            let (session, project) = r.key.split_once('|').unwrap_or((&r.key, ""));
+            let label = if session.is_empty() {
+                "(no session)".to_owned()
+            } else {
+                session.to_owned()
+            };
+            let (row, models) = out.entry(label.clone()).or_insert_with(|| {
+                (
+                    ReportRow {
+                        label,
+                        first_ms: r.first_ms,
+                        last_ms: r.last_ms,
+                        project: (!project.is_empty()).then(|| project.to_owned()),
+                        ..ReportRow::default()
+                    },
+                    BTreeSet::new(),
+                )
+            });
+            row.sums.add(r);
+            row.first_ms = row.first_ms.min(r.first_ms);
+            row.last_ms = row.last_ms.max(r.last_ms);
+            add_model(models, &r.model);
+            if breakdown == Breakdown::Model {
+                row.breakdown.entry(r.model.clone()).or_default().add(r);
+            }
+        }
+        let mut rows: Vec<ReportRow> = out
+            .into_values()
+            .map(|(mut row, models)| {
+                row.models = models.into_iter().collect();
+                row
+            })
+            .collect();
+        rows.sort_by(|a, b| a.last_ms.cmp(&b.last_ms).then(a.label.cmp(&b.label)));
+        Ok(rows)
+    }
+
+    /// 5-hour billing blocks, oldest first. A block starts at the UTC hour of its first event
+    /// and lasts five hours; an event after the block's end, or more than five hours after the
+    /// previous event, starts a new block. Times come from one-minute buckets, so block edges
+    /// are exact to the minute.
+    pub async fn blocks_report(
+        &self,
+        filter: &EventFilter,
+        now_ms: i64,
+    ) -> Result<Vec<Block>, StoreError> {
+        const MINUTE_MS: i64 = 60_000;
+        const HOUR_MS: i64 = 3_600_000;
+        let rows = self
+            .rollup(filter, Some(MINUTE_MS), RollupKey::None)
+            .await?;
+        let mut blocks: Vec<(Block, BTreeSet<String>, i64)> = Vec::new();
+        for r in &rows {
+            let ts = r.first_ms;
+            let starts_new = match blocks.last() {
+                None => true,
+                Some((b, _, _)) => ts >= b.end_ms || ts - b.last_ms > BLOCK_MS,
+            };
+            if starts_new {
+                let start_ms = ts - ts.rem_euclid(HOUR_MS);
+                blocks.push((
+                    Block {
+                        start_ms,
+                        end_ms: start_ms + BLOCK_MS,
+                        last_ms: r.last_ms,
+                        active: false,
+                        sums: Sums::default(),
+                        models: Vec::new(),
+                        tokens_per_minute: None,
+                        cost_micros_per_hour: None,
+                        projected_total_tokens: None,
+                        projected_cost_micros: None,
+                        remaining_minutes: None,
+                    },
+                    BTreeSet::new(),
+                    r.first_ms,
+                ));
+            }
+            if let Some((b, models, _)) = blocks.last_mut() {
+                b.sums.add(r);
+                b.last_ms = b.last_ms.max(r.last_ms);
+                add_model(models, &r.model);
+            }
+        }
+        Ok(blocks
+            .into_iter()
+            .map(|(mut b, models, first_ms)| {
+                b.models = models.into_iter().collect();
+                b.active = now_ms < b.end_ms && now_ms - b.last_ms < BLOCK_MS;
+                if b.active {
+                    #[expect(
+                        clippy::cast_precision_loss,
+                        reason = "rates are estimates shown to people"
+                    )]
+                    {
+                        let minutes = ((now_ms - first_ms) as f64 / 60_000.0).max(1.0);
+                        let tpm = b.sums.total_tokens as f64 / minutes;
+                        let cph = b.sums.cost_micros as f64 / minutes * 60.0;
+                        let remaining = (b.end_ms - now_ms).max(0) / 60_000;
+                        b.tokens_per_minute = Some(tpm);
+                        b.cost_micros_per_hour = Some(cph);
+                        b.remaining_minutes = Some(remaining);
+                        #[expect(
+                            clippy::cast_possible_truncation,
+                            reason = "a projection of tokens fits i64"
+                        )]
+                        {
+                            b.projected_total_tokens =
+                                Some(b.sums.total_tokens + (tpm * remaining as f64) as i64);
+                            b.projected_cost_micros =
+                                Some(b.sums.cost_micros + (cph / 60.0 * remaining as f64) as i64);
+                        }
+                    }
+                }
+                b
+            })
+            .collect())
+    }
+}
+
+/// The current local date-time in `tz` (for labels such as "today").
+pub fn now_in(tz: &TimeZone) -> Zoned {
+    Timestamp::now().to_zoned(tz.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_follow_the_zone_across_dst() {
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        // 2026-10-25 is the autumn change in Berlin: 03:00 CEST → 02:00 CET.
+        // 2026-10-24T22:30Z is 2026-10-25 00:30 CEST; 2026-10-25T22:59Z is 23:59 CET.
+        let a = "2026-10-24T22:30:00Z".parse::<Timestamp>().unwrap();
+        let b = "2026-10-25T22:59:00Z".parse::<Timestamp>().unwrap();
+        let c = "2026-10-25T23:00:00Z".parse::<Timestamp>().unwrap();
+        assert_eq!(local_label(a.as_millisecond(), &berlin, Period::Day), "2026-10-25");
+        assert_eq!(local_label(b.as_millisecond(), &berlin, Period::Day), "2026-10-25");
+        assert_eq!(local_label(c.as_millisecond(), &berlin, Period::Day), "2026-10-26");
+        assert_eq!(local_label(a.as_millisecond(), &berlin, Period::Week), "2026-10-19");
+        assert_eq!(local_label(c.as_millisecond(), &berlin, Period::Week), "2026-10-26");
+        assert_eq!(local_label(c.as_millisecond(), &berlin, Period::Month), "2026-10");
+    }
+}
