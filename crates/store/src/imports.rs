@@ -119,7 +119,11 @@ impl Store {
     }
 
     /// Forgets the cursors of files that no longer exist.
-    pub async fn delete_import_cursors(&self, source: &str, paths: &[String]) -> Result<(), StoreError> {
+    pub async fn delete_import_cursors(
+        &self,
+        source: &str,
+        paths: &[String],
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             for path in paths {
                 sqlx::query("DELETE FROM import_cursors WHERE source = $1 AND path = $2")

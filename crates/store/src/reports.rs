@@ -341,11 +341,29 @@ mod tests {
         let a = "2026-10-24T22:30:00Z".parse::<Timestamp>().unwrap();
         let b = "2026-10-25T22:59:00Z".parse::<Timestamp>().unwrap();
         let c = "2026-10-25T23:00:00Z".parse::<Timestamp>().unwrap();
-        assert_eq!(local_label(a.as_millisecond(), &berlin, Period::Day), "2026-10-25");
-        assert_eq!(local_label(b.as_millisecond(), &berlin, Period::Day), "2026-10-25");
-        assert_eq!(local_label(c.as_millisecond(), &berlin, Period::Day), "2026-10-26");
-        assert_eq!(local_label(a.as_millisecond(), &berlin, Period::Week), "2026-10-19");
-        assert_eq!(local_label(c.as_millisecond(), &berlin, Period::Week), "2026-10-26");
-        assert_eq!(local_label(c.as_millisecond(), &berlin, Period::Month), "2026-10");
+        assert_eq!(
+            local_label(a.as_millisecond(), &berlin, Period::Day),
+            "2026-10-25"
+        );
+        assert_eq!(
+            local_label(b.as_millisecond(), &berlin, Period::Day),
+            "2026-10-25"
+        );
+        assert_eq!(
+            local_label(c.as_millisecond(), &berlin, Period::Day),
+            "2026-10-26"
+        );
+        assert_eq!(
+            local_label(a.as_millisecond(), &berlin, Period::Week),
+            "2026-10-19"
+        );
+        assert_eq!(
+            local_label(c.as_millisecond(), &berlin, Period::Week),
+            "2026-10-26"
+        );
+        assert_eq!(
+            local_label(c.as_millisecond(), &berlin, Period::Month),
+            "2026-10"
+        );
     }
 }

@@ -7,7 +7,12 @@ use tokenwatch_store::{Backend, EventFilter, InsertOutcome, Page, Store};
 
 use crate::support::{Engine, TestDb, event, full_event};
 
+mod imports;
 mod reads;
+use imports::{
+    blocks_are_five_hours_from_the_first_hour, cursors_accounts_and_subscriptions_persist,
+    keep_largest_replaces_only_a_larger_usage, rollups_and_reports_follow_the_zone,
+};
 use reads::{
     cursor_and_offset_pages_walk_newest_first, each_filter_selects_exactly, limit_is_capped,
     totals_by_model_project_and_none,
@@ -49,6 +54,10 @@ conformance!(
     migrations_are_idempotent,
     numbered_placeholders_bind_by_number,
     ping_and_backend,
+    keep_largest_replaces_only_a_larger_usage,
+    rollups_and_reports_follow_the_zone,
+    blocks_are_five_hours_from_the_first_hour,
+    cursors_accounts_and_subscriptions_persist,
 );
 
 fn engine(db: &TestDb) -> Engine {

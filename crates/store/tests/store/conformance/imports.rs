@@ -1,0 +1,295 @@
+//! Conformance of what importers and reports rely on: the keep-largest upsert, rollups in
+//! time buckets, calendar reports in a zone, cursors, accounts and subscriptions.
+
+use jiff::tz::TimeZone;
+use tokenwatch_core::UsageEvent;
+use tokenwatch_store::reports::{Breakdown, Period};
+use tokenwatch_store::{
+    Account, EventFilter, ImportCursor, InsertOutcome, OnConflict, RollupKey, Subscription,
+};
+
+use crate::support::{TestDb, event};
+
+fn sized(n: u32, key: &str, input: i64, output: i64, cost: Option<i64>) -> UsageEvent {
+    let mut e = event(n, 1_000 + i64::from(n));
+    e.dedup_key = key.to_owned();
+    e.usage = Default::default();
+    e.usage.input_tokens = input;
+    e.usage.output_tokens = output;
+    e.cost_micros = cost;
+    e.tags = vec![("first".into(), n.to_string())];
+    e
+}
+
+pub async fn keep_largest_replaces_only_a_larger_usage(db: &TestDb) {
+    let s = &db.store;
+    let first = s
+        .insert_events_with(&[sized(1, "k", 10, 5, Some(100))], OnConflict::KeepLargest)
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        InsertOutcome {
+            inserted: 1,
+            updated: 0,
+            duplicates: 0
+        }
+    );
+    // Smaller: ignored. Equal tokens, lower cost: ignored. Larger: replaces the usage.
+    let smaller = s
+        .insert_events_with(&[sized(2, "k", 1, 1, Some(1_000))], OnConflict::KeepLargest)
+        .await
+        .unwrap();
+    assert_eq!(
+        smaller,
+        InsertOutcome {
+            inserted: 0,
+            updated: 0,
+            duplicates: 1
+        }
+    );
+    let tie_cheaper = s
+        .insert_events_with(&[sized(3, "k", 5, 10, Some(50))], OnConflict::KeepLargest)
+        .await
+        .unwrap();
+    assert_eq!(tie_cheaper.updated, 0);
+    let tie_dearer = s
+        .insert_events_with(&[sized(4, "k", 5, 10, Some(500))], OnConflict::KeepLargest)
+        .await
+        .unwrap();
+    assert_eq!(tie_dearer.updated, 1);
+    let larger = s
+        .insert_events_with(
+            &[
+                sized(5, "k", 10, 500, Some(9_000)),
+                sized(6, "other", 1, 1, None),
+            ],
+            OnConflict::KeepLargest,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        larger,
+        InsertOutcome {
+            inserted: 1,
+            updated: 1,
+            duplicates: 0
+        }
+    );
+    let all = s
+        .list_events(&EventFilter::default(), &Default::default())
+        .await
+        .unwrap();
+    let k = all.iter().find(|e| e.dedup_key == "k").unwrap();
+    assert_eq!((k.usage.input_tokens, k.usage.output_tokens), (10, 500));
+    assert_eq!(k.cost_micros, Some(9_000));
+    assert_eq!(k.ts_ms, 1_005, "the larger line's time wins");
+    assert_eq!(
+        k.id,
+        sized(1, "k", 0, 0, None).id,
+        "the first row's id stays"
+    );
+    assert_eq!(k.tags, vec![("first".to_owned(), "1".to_owned())]);
+    assert_eq!(all.len(), 2);
+}
+
+pub async fn rollups_and_reports_follow_the_zone(db: &TestDb) {
+    let s = &db.store;
+    let ts = |t: &str| t.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+    // Berlin's autumn DST change is 2026-10-25 (a 25-hour day).
+    let mut events = Vec::new();
+    for (n, (t, model, project, tokens, cost)) in [
+        ("2026-10-24T21:59:00Z", "m1", "p1", 1, 10), // 23:59 CEST on the 24th
+        ("2026-10-24T22:00:00Z", "m1", "p1", 2, 20), // 00:00 CEST on the 25th
+        ("2026-10-25T22:59:59Z", "m2", "p2", 4, 40), // 23:59 CET on the 25th
+        ("2026-10-25T23:00:00Z", "m2", "p1", 8, 80), // 00:00 CET on the 26th
+        ("2026-11-02T10:00:00Z", "<synthetic>", "p1", 0, 0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut e = event(u32::try_from(n).unwrap() + 1, ts(t));
+        e.model = model.into();
+        e.project = Some(project.into());
+        e.usage = Default::default();
+        e.usage.input_tokens = tokens;
+        e.cost_micros = Some(cost);
+        e.requests = 2;
+        events.push(e);
+    }
+    s.insert_events(&events).await.unwrap();
+    let rows = s
+        .rollup(&EventFilter::default(), Some(900_000), RollupKey::Project)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[0].bucket_ms % 900_000, 0);
+    assert_eq!(rows[0].requests, 2);
+
+    let berlin = TimeZone::get("Europe/Berlin").unwrap();
+    let days = s
+        .period_report(
+            &EventFilter::default(),
+            Period::Day,
+            &berlin,
+            Breakdown::Project,
+        )
+        .await
+        .unwrap();
+    let got: Vec<(&str, i64, i64)> = days
+        .iter()
+        .map(|r| (r.label.as_str(), r.sums.input_tokens, r.sums.cost_micros))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("2026-10-24", 1, 10),
+            ("2026-10-25", 6, 60),
+            ("2026-10-26", 8, 80),
+            ("2026-11-02", 0, 0)
+        ]
+    );
+    assert_eq!(days[1].models, vec!["m1", "m2"]);
+    assert!(days[3].models.is_empty(), "<synthetic> is not a model");
+    assert_eq!(days[1].breakdown["p1"].input_tokens, 2);
+    assert_eq!(days[1].breakdown["p2"].input_tokens, 4);
+    let utc_days = s
+        .period_report(
+            &EventFilter::default(),
+            Period::Day,
+            &TimeZone::UTC,
+            Breakdown::None,
+        )
+        .await
+        .unwrap();
+    let got: Vec<(&str, i64)> = utc_days
+        .iter()
+        .map(|r| (r.label.as_str(), r.sums.input_tokens))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("2026-10-24", 3), ("2026-10-25", 12), ("2026-11-02", 0)]
+    );
+    let months = s
+        .period_report(
+            &EventFilter::default(),
+            Period::Month,
+            &berlin,
+            Breakdown::None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(months.len(), 2);
+    assert_eq!(
+        (months[0].label.as_str(), months[0].sums.input_tokens),
+        ("2026-10", 15)
+    );
+}
+
+pub async fn blocks_are_five_hours_from_the_first_hour(db: &TestDb) {
+    let s = &db.store;
+    let ts = |t: &str| t.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+    let mut events = Vec::new();
+    for (n, t) in [
+        "2026-11-01T10:17:00Z", // block 1: 10:00-15:00
+        "2026-11-01T14:59:00Z",
+        "2026-11-01T15:01:00Z", // past the end: block 2 from 15:00
+        "2026-11-01T23:30:00Z", // > 5 h gap: block 3 from 23:00
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut e = event(u32::try_from(n).unwrap() + 1, ts(t));
+        e.usage = Default::default();
+        e.usage.output_tokens = 100;
+        e.cost_micros = Some(1_000);
+        events.push(e);
+    }
+    s.insert_events(&events).await.unwrap();
+    let now = ts("2026-11-02T00:30:00Z");
+    let blocks = s.blocks_report(&EventFilter::default(), now).await.unwrap();
+    let starts: Vec<i64> = blocks.iter().map(|b| b.start_ms).collect();
+    assert_eq!(
+        starts,
+        vec![
+            ts("2026-11-01T10:00:00Z"),
+            ts("2026-11-01T15:00:00Z"),
+            ts("2026-11-01T23:00:00Z")
+        ]
+    );
+    assert_eq!(blocks[0].sums.output_tokens, 200);
+    assert!(!blocks[0].active && !blocks[1].active);
+    let active = &blocks[2];
+    assert!(active.active);
+    assert_eq!(active.remaining_minutes, Some(210));
+    // 100 tokens over the 60 minutes since 23:30 → 100/60 per minute, 210 minutes to go.
+    assert_eq!(active.projected_total_tokens, Some(100 + 350));
+}
+
+pub async fn cursors_accounts_and_subscriptions_persist(db: &TestDb) {
+    let s = &db.store;
+    let c = ImportCursor {
+        source: "claude_code".into(),
+        path: "/x/a.jsonl".into(),
+        fingerprint: "10:abc".into(),
+        size_bytes: 10,
+        mtime_ms: 5,
+        offset_bytes: 10,
+        lines_read: 2,
+    };
+    s.save_import_cursors(&[c.clone()]).await.unwrap();
+    let moved = ImportCursor {
+        offset_bytes: 20,
+        size_bytes: 20,
+        ..c.clone()
+    };
+    s.save_import_cursors(&[moved.clone()]).await.unwrap();
+    let got = s.import_cursors("claude_code").await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got["/x/a.jsonl"], moved);
+    assert!(s.import_cursors("codex").await.unwrap().is_empty());
+    s.delete_import_cursors("claude_code", &["/x/a.jsonl".into()])
+        .await
+        .unwrap();
+    assert!(s.import_cursors("claude_code").await.unwrap().is_empty());
+
+    let a = Account {
+        service: "copilot".into(),
+        name: "Work".into(),
+        monthly_limit_micros: Some(5),
+        note: None,
+    };
+    s.upsert_account(&a).await.unwrap();
+    // Updating without a limit keeps the limit.
+    s.upsert_account(&Account {
+        monthly_limit_micros: None,
+        note: Some("n".into()),
+        ..a.clone()
+    })
+    .await
+    .unwrap();
+    let accounts = s.accounts().await.unwrap();
+    assert_eq!(
+        accounts,
+        vec![Account {
+            note: Some("n".into()),
+            ..a
+        }]
+    );
+
+    let sub = Subscription {
+        id: "s".into(),
+        service: "copilot".into(),
+        account: "Work".into(),
+        cost_micros: 10_000_000,
+        period: "month".into(),
+        starts_ms: 0,
+        ends_ms: None,
+        tz: "UTC".into(),
+        note: Some("Pro".into()),
+    };
+    s.add_subscription(&sub).await.unwrap();
+    assert_eq!(s.subscriptions().await.unwrap(), vec![sub]);
+    let keys = s.existing_dedup_keys(&["nope".to_owned()]).await.unwrap();
+    assert!(keys.is_empty());
+}
