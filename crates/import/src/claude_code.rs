@@ -231,11 +231,7 @@ pub fn parse(ctx: &FileCtx<'_>, body: &[u8], first_line: u64, out: &mut FileOut)
     })
 }
 
-fn event_of(
-    ctx: &FileCtx<'_>,
-    line: Line<'_>,
-    raw: &[u8],
-) -> Result<Option<UsageEvent>, String> {
+fn event_of(ctx: &FileCtx<'_>, line: Line<'_>, raw: &[u8]) -> Result<Option<UsageEvent>, String> {
     let Some(message) = line.message else {
         return Ok(None);
     };

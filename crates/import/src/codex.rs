@@ -88,8 +88,7 @@ impl Tokens {
             input_tokens: (self.input_tokens - other.input_tokens).max(0),
             cached_input_tokens: (self.cached_input_tokens - other.cached_input_tokens).max(0),
             output_tokens: (self.output_tokens - other.output_tokens).max(0),
-            reasoning_output_tokens: (self.reasoning_output_tokens
-                - other.reasoning_output_tokens)
+            reasoning_output_tokens: (self.reasoning_output_tokens - other.reasoning_output_tokens)
                 .max(0),
         }
     }

@@ -359,7 +359,9 @@ pub async fn commit(store: &Store, scan: &mut Scan, dry_run: bool) -> Result<(),
     }
     store.save_import_cursors(&scan.cursors).await?;
     if let Some(kind) = scan.kind {
-        store.delete_import_cursors(kind.source(), &scan.gone).await?;
+        store
+            .delete_import_cursors(kind.source(), &scan.gone)
+            .await?;
     }
     Ok(())
 }
@@ -475,7 +477,8 @@ fn read_new(kind: LogKind, task: &Task) -> std::io::Result<(Vec<u8>, u64, u64, b
         }
     }
     file.seek(SeekFrom::Start(start))?;
-    let mut bytes = Vec::with_capacity(usize::try_from(task.size.saturating_sub(start)).unwrap_or(0));
+    let mut bytes =
+        Vec::with_capacity(usize::try_from(task.size.saturating_sub(start)).unwrap_or(0));
     file.read_to_end(&mut bytes)?;
     Ok((bytes, start, start_line, restarted))
 }
@@ -521,7 +524,7 @@ mod tests {
         assert_eq!(complete_prefix(b"{\"a\":1}\n{\"b\":"), 8);
         assert_eq!(complete_prefix(b"{\"a\":1}\n{\"b\":2}"), 15);
         assert_eq!(complete_prefix(b"{\"a\":1}\n"), 8);
-        assert_eq!(complete_prefix(b"{\"a\":1}\n  \n"), 12);
+        assert_eq!(complete_prefix(b"{\"a\":1}\n  \n"), 11);
         assert_eq!(complete_prefix(b"{\"a\""), 0);
     }
 
@@ -532,7 +535,11 @@ mod tests {
         assert_eq!(n, 4);
         assert_eq!(
             seen,
-            vec![(11, b"a".to_vec()), (13, b"b".to_vec()), (14, b"c".to_vec())]
+            vec![
+                (11, b"a".to_vec()),
+                (13, b"b".to_vec()),
+                (14, b"c".to_vec())
+            ]
         );
     }
 }

@@ -100,7 +100,10 @@ mod tests {
     fn monthly_charges_keep_the_day_and_the_local_midnight() {
         // 2026-01-31 00:00 in Berlin (CET, +01:00).
         let s = sub("month", "2026-01-30T23:00:00Z");
-        let now = "2026-04-15T00:00:00Z".parse::<Timestamp>().unwrap().as_millisecond();
+        let now = "2026-04-15T00:00:00Z"
+            .parse::<Timestamp>()
+            .unwrap()
+            .as_millisecond();
         let got: Vec<String> = charges(&s, now)
             .unwrap()
             .iter()

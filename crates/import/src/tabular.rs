@@ -166,8 +166,15 @@ impl Row {
             column: Some(column.to_owned()),
             reason,
         };
-        let ts_ms = parse_when(&self.ts)
-            .ok_or_else(|| err("ts", format!("'{}' is not an RFC 3339 time, a date (2026-11-01) or epoch milliseconds", self.ts)))?;
+        let ts_ms = parse_when(&self.ts).ok_or_else(|| {
+            err(
+                "ts",
+                format!(
+                    "'{}' is not an RFC 3339 time, a date (2026-11-01) or epoch milliseconds",
+                    self.ts
+                ),
+            )
+        })?;
         if self.model.trim().is_empty() {
             return Err(err("model", "is required".to_owned()));
         }
@@ -203,7 +210,12 @@ impl Row {
             self.provider.clone()
         };
         let mut tags = Vec::new();
-        for part in self.tags.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        for part in self
+            .tags
+            .split(';')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             match part.split_once('=') {
                 Some((k, v)) if !k.trim().is_empty() => {
                     tags.push((k.trim().to_owned(), v.trim().to_owned()));
@@ -257,8 +269,7 @@ impl Row {
         e.usage.cache_write_1h_tokens =
             count("cache_write_1h_tokens", &self.cache_write_1h_tokens, 0)?;
         e.usage.reasoning_tokens = count("reasoning_tokens", &self.reasoning_tokens, 0)?;
-        e.usage.web_search_requests =
-            count("web_search_requests", &self.web_search_requests, 0)?;
+        e.usage.web_search_requests = count("web_search_requests", &self.web_search_requests, 0)?;
         if e.usage.reasoning_tokens > e.usage.output_tokens {
             return Err(err(
                 "reasoning_tokens",
@@ -280,8 +291,12 @@ impl Row {
             };
             ctx.price(&mut e, None);
         } else {
-            let micros = Micros::parse_usd(cost)
-                .map_err(|e| err("cost_usd", format!("'{cost}' is not an amount of dollars (e.g. 1.25): {e}")))?;
+            let micros = Micros::parse_usd(cost).map_err(|e| {
+                err(
+                    "cost_usd",
+                    format!("'{cost}' is not an amount of dollars (e.g. 1.25): {e}"),
+                )
+            })?;
             e.cost_micros = Some(micros.0);
             e.price_version = opt(&self.price_version);
         }
@@ -314,7 +329,11 @@ fn guess_provider(model: &str) -> String {
         "anthropic"
     } else if m.starts_with("gemini") {
         "gemini"
-    } else if m.starts_with("gpt") || m.starts_with("o1") || m.starts_with("o3") || m.starts_with("o4") {
+    } else if m.starts_with("gpt")
+        || m.starts_with("o1")
+        || m.starts_with("o3")
+        || m.starts_with("o4")
+    {
         "openai"
     } else {
         "unknown"
@@ -324,7 +343,9 @@ fn guess_provider(model: &str) -> String {
 
 /// Reads CSV rows; decode errors are per row.
 pub fn read_csv(reader: impl std::io::Read) -> Result<Vec<Result<Row, RowError>>, RowError> {
-    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(reader);
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(reader);
     let headers = rdr.headers().map_err(|e| RowError {
         row: 0,
         column: None,
@@ -440,7 +461,10 @@ mod tests {
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].provider, "anthropic");
         assert_eq!(errors.len(), 2);
-        assert_eq!(errors[0].to_string().split(':').next(), Some("row 2, column ts"));
+        assert_eq!(
+            errors[0].to_string().split(':').next(),
+            Some("row 2, column ts")
+        );
         assert_eq!(errors[1].row, 3);
         assert_eq!(errors[1].column.as_deref(), Some("input_tokens"));
     }
