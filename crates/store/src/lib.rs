@@ -257,6 +257,7 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
+        let backend = self.backend();
         with_pool!(self, pool => {
             sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)")
                 .execute(pool)
@@ -264,7 +265,13 @@ impl Store {
                 .map_err(StoreError::query("creating schema_migrations"))?;
             for (version, name, sql) in MIGRATIONS {
                 let err = |source| StoreError::Migrate { version: *version, name, source };
-                let mut tx = pool.begin().await.map_err(err)?;
+                // Two processes may open a new database at once (`serve` and `import`): each
+                // migration takes the write lock before looking, so it is applied exactly once.
+                let begin = if backend == Backend::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
+                let mut tx = pool.begin_with(begin).await.map_err(err)?;
+                if backend == Backend::Postgres {
+                    sqlx::query("SELECT pg_advisory_xact_lock(7411001)").execute(&mut *tx).await.map_err(err)?;
+                }
                 let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
                     .bind(version)
                     .fetch_optional(&mut *tx)

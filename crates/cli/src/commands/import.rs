@@ -25,8 +25,12 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<Optio
     match &args.what {
         ImportWhat::ClaudeCode(a) => run_logs(&store, prices, LogKind::ClaudeCode, a).await,
         ImportWhat::Codex(a) => run_logs(&store, prices, LogKind::Codex, a).await,
-        ImportWhat::Csv(a) => super::tabular::import(&store, &prices, a, false).await.map(Some),
-        ImportWhat::Json(a) => super::tabular::import(&store, &prices, a, true).await.map(Some),
+        ImportWhat::Csv(a) => super::tabular::import(&store, &prices, a, false)
+            .await
+            .map(Some),
+        ImportWhat::Json(a) => super::tabular::import(&store, &prices, a, true)
+            .await
+            .map(Some),
     }
 }
 
@@ -47,10 +51,9 @@ pub fn roots(kind: LogKind, paths: &[PathBuf]) -> Vec<PathBuf> {
             std::env::var("CLAUDE_CONFIG_DIR").ok().as_deref(),
             home.as_deref(),
         ),
-        LogKind::Codex => codex::default_roots(
-            std::env::var("CODEX_HOME").ok().as_deref(),
-            home.as_deref(),
-        ),
+        LogKind::Codex => {
+            codex::default_roots(std::env::var("CODEX_HOME").ok().as_deref(), home.as_deref())
+        }
     }
 }
 
@@ -212,7 +215,10 @@ fn render(
         s.files_read,
         s.files_unchanged,
         if s.files_restarted > 0 {
-            format!(", {} replaced or truncated and read again", s.files_restarted)
+            format!(
+                ", {} replaced or truncated and read again",
+                s.files_restarted
+            )
         } else {
             String::new()
         },

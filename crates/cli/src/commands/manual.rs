@@ -13,8 +13,9 @@ use crate::commands::report::money;
 use crate::table::Table;
 
 fn usd(flag: &str, text: &str) -> anyhow::Result<i64> {
-    let m = Micros::parse_usd(text.trim().trim_start_matches('$'))
-        .map_err(|e| anyhow::anyhow!("--{flag} {text:?} is not an amount of dollars (e.g. 10 or 9.99): {e}"))?;
+    let m = Micros::parse_usd(text.trim().trim_start_matches('$')).map_err(|e| {
+        anyhow::anyhow!("--{flag} {text:?} is not an amount of dollars (e.g. 10 or 9.99): {e}")
+    })?;
     if m.0 < 0 {
         anyhow::bail!("--{flag} {text:?} must not be negative");
     }
@@ -59,13 +60,13 @@ pub async fn add(global: &GlobalArgs, args: &AddArgs) -> anyhow::Result<String> 
             anyhow::bail!("--{flag} must not be negative");
         }
     }
+    if args.period.is_some() && cost.is_none() {
+        anyhow::bail!("--period needs --cost: the amount charged every period");
+    }
     if cost.is_none() && limit.is_none() && !usage_given {
         anyhow::bail!(
             "nothing to add: give --cost (with --period for a subscription), usage (--requests, --input-tokens, --output-tokens), or --limit"
         );
-    }
-    if args.period.is_some() && cost.is_none() {
-        anyhow::bail!("--period needs --cost: the amount charged every period");
     }
     let (store, _) = open_store(global).await?;
     let now = tokenwatch_server::proxy::now_ms();
@@ -178,7 +179,10 @@ pub async fn accounts(global: &GlobalArgs, args: &AccountsArgs) -> anyhow::Resul
                     "{}/{}{}",
                     money(s.cost_micros),
                     s.period,
-                    s.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
+                    s.note
+                        .as_deref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default()
                 )
             })
             .collect();
@@ -198,19 +202,35 @@ pub async fn accounts(global: &GlobalArgs, args: &AccountsArgs) -> anyhow::Resul
                 })
             })
             .collect();
-        return Ok(serde_json::to_string_pretty(&serde_json::json!({"accounts": list}))?);
+        return Ok(serde_json::to_string_pretty(
+            &serde_json::json!({"accounts": list}),
+        )?);
     }
     if rows.is_empty() {
         return Ok("no accounts yet. Add one: tokenwatch add --service copilot --account Work --cost 10 --period month".to_owned());
     }
-    let mut t = Table::new(&["service", "account", "subscriptions", "this month", "limit", "used"]);
+    let mut t = Table::new(&[
+        "service",
+        "account",
+        "subscriptions",
+        "this month",
+        "limit",
+        "used",
+    ]);
     for (a, spent, recurring) in rows {
         let (limit, used) = match a.monthly_limit_micros {
             Some(l) if l > 0 => (money(l), format!("{}%", spent.saturating_mul(100) / l)),
             Some(l) => (money(l), String::new()),
             None => (String::new(), String::new()),
         };
-        t.row(vec![a.service, a.name, recurring.join(", "), money(spent), limit, used]);
+        t.row(vec![
+            a.service,
+            a.name,
+            recurring.join(", "),
+            money(spent),
+            limit,
+            used,
+        ]);
     }
     Ok(t.render())
 }

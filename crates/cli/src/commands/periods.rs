@@ -73,7 +73,9 @@ pub async fn run(global: &GlobalArgs, kind: &ReportKind) -> anyhow::Result<Strin
 pub fn time_zone(name: Option<&str>) -> anyhow::Result<TimeZone> {
     match name {
         Some(n) => TimeZone::get(n).map_err(|e| {
-            anyhow::anyhow!("--tz {n:?} is not a known IANA time zone (e.g. Europe/Berlin, UTC): {e}")
+            anyhow::anyhow!(
+                "--tz {n:?} is not a known IANA time zone (e.g. Europe/Berlin, UTC): {e}"
+            )
         }),
         None => Ok(TimeZone::try_system().unwrap_or(TimeZone::UTC)),
     }
@@ -102,11 +104,18 @@ fn local_day(value: Option<String>, tz: &TimeZone, flag: &str) -> anyhow::Result
 
 fn local_time(ms: i64, tz: &TimeZone) -> String {
     jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+        .map(|t| {
+            t.to_zoned(tz.clone())
+                .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string()
+        })
         .unwrap_or_default()
 }
 
-#[expect(clippy::cast_precision_loss, reason = "cost_usd is for display; cost_micros is exact")]
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "cost_usd is for display; cost_micros is exact"
+)]
 fn usd(micros: i64) -> f64 {
     micros as f64 / 1_000_000.0
 }
@@ -214,7 +223,13 @@ fn csv_doc(rows: &[ReportRow], session: bool, tz: &TimeZone) -> anyhow::Result<S
         ])
     };
     for r in rows {
-        line(&r.label, "", &r.sums, &r.models.join(" "), local_time(r.last_ms, tz))?;
+        line(
+            &r.label,
+            "",
+            &r.sums,
+            &r.models.join(" "),
+            local_time(r.last_ms, tz),
+        )?;
         for (k, s) in &r.breakdown {
             line(&r.label, k, s, "", String::new())?;
         }
@@ -343,7 +358,15 @@ fn render_blocks(
             "no events in this period.".to_owned()
         });
     }
-    let mut t = Table::new(&["block start", "", "models", "total tokens", "cost", "burn rate", "projected"]);
+    let mut t = Table::new(&[
+        "block start",
+        "",
+        "models",
+        "total tokens",
+        "cost",
+        "burn rate",
+        "projected",
+    ]);
     for b in blocks {
         let (state, rate, projected) = if b.active {
             (

@@ -26,8 +26,8 @@ pub async fn import(
             .read_to_string(&mut text)
             .context("reading standard input")?;
     } else {
-        text = std::fs::read_to_string(&args.file)
-            .with_context(|| format!("cannot read {shown}"))?;
+        text =
+            std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {shown}"))?;
     }
     let (rows, source, first_row) = if json {
         (tabular::read_json(&text), Source::Json, 0)
@@ -83,7 +83,8 @@ pub async fn export(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<Op
     let filter = filter_from(&args.filter)?;
     let out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
@@ -93,7 +94,10 @@ pub async fn export(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<Op
     }
     let mut sink = match args.format {
         ExportFormat::Csv => {
-            let mut w = csv::Writer::from_writer(out);
+            // The header is written by hand so an empty export still has one.
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(out);
             w.write_record(tabular::COLUMNS)?;
             Sink::Csv(Box::new(w))
         }

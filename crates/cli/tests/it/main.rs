@@ -9,5 +9,6 @@
 mod cli;
 mod faults;
 mod harness;
+mod importing;
 mod proxy;
 mod upstream;

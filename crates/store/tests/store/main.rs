@@ -16,3 +16,26 @@ mod bench;
 mod conformance;
 mod support;
 mod writer;
+
+/// `serve` and `import` often open a brand-new database at the same moment: every opener must
+/// succeed and the migrations must be applied once.
+#[tokio::test]
+async fn concurrent_opens_of_a_new_sqlite_file_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    let url = path.to_str().unwrap().to_owned();
+    // Four openers interleaved on one task, each with its own connections.
+    let open = || tokenwatch_store::Store::open(&url);
+    let (a, b, c, d) = tokio::join!(open(), open(), open(), open());
+    for opened in [a, b, c, d] {
+        opened.unwrap();
+    }
+    let store = tokenwatch_store::Store::open(&url).await.unwrap();
+    assert_eq!(
+        store
+            .count_events(&tokenwatch_store::EventFilter::default())
+            .await
+            .unwrap(),
+        0
+    );
+}

@@ -237,13 +237,17 @@ pub async fn cursors_accounts_and_subscriptions_persist(db: &TestDb) {
         offset_bytes: 10,
         lines_read: 2,
     };
-    s.save_import_cursors(&[c.clone()]).await.unwrap();
+    s.save_import_cursors(std::slice::from_ref(&c))
+        .await
+        .unwrap();
     let moved = ImportCursor {
         offset_bytes: 20,
         size_bytes: 20,
         ..c.clone()
     };
-    s.save_import_cursors(&[moved.clone()]).await.unwrap();
+    s.save_import_cursors(std::slice::from_ref(&moved))
+        .await
+        .unwrap();
     let got = s.import_cursors("claude_code").await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got["/x/a.jsonl"], moved);
