@@ -13,7 +13,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use tokenwatch_server::config::{Config, builtin_providers};
 
-const SECTIONS: &[&str] = &["server", "database", "recording", "providers"];
+const SECTIONS: &[&str] = &["server", "database", "recording", "import", "providers"];
 
 /// The loaded configuration and the file it came from, if any.
 pub struct Loaded {

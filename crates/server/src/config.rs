@@ -24,6 +24,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub recording: RecordingConfig,
+    /// Local logs `serve` keeps importing while it runs.
+    pub import: ImportConfig,
     /// Providers by mount name: `[providers.anthropic]` is served at `/anthropic/…`.
     pub providers: BTreeMap<String, ProviderConfig>,
 }
@@ -135,6 +137,35 @@ pub struct PriceOverride {
     pub cache_write_5m: Option<PriceValue>,
     #[serde(default)]
     pub cache_write_1h: Option<PriceValue>,
+}
+
+/// `[import]`: log importers `serve` runs in the background (the same incremental pass as
+/// `tokenwatch import claude-code|codex`, so new lines appear within one interval).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImportConfig {
+    /// Import Claude Code logs (CLAUDE_CONFIG_DIR, ~/.config/claude, ~/.claude).
+    pub claude_code: bool,
+    /// Import Codex logs (CODEX_HOME, ~/.codex).
+    pub codex: bool,
+    /// Seconds between passes.
+    pub interval_secs: u64,
+    /// Extra directories to read for Claude Code instead of the defaults.
+    pub claude_code_paths: Vec<std::path::PathBuf>,
+    /// Extra directories to read for Codex instead of the defaults.
+    pub codex_paths: Vec<std::path::PathBuf>,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        Self {
+            claude_code: false,
+            codex: false,
+            interval_secs: 10,
+            claude_code_paths: Vec::new(),
+            codex_paths: Vec::new(),
+        }
+    }
 }
 
 /// A price as written in TOML: `3`, `0.075` or `"0.075"`.

@@ -26,6 +26,14 @@ batch_max = 512
 flush_interval_ms = 50
 # spill_path = "/var/lib/tokenwatch/spill.jsonl"   # default: next to the SQLite file
 
+[import]
+# Keep importing local agent logs while `serve` runs (same as `tokenwatch import … --watch`).
+claude_code = false
+codex = false
+interval_secs = 10
+# claude_code_paths = ["/home/me/.claude"]   # default: CLAUDE_CONFIG_DIR, ~/.config/claude, ~/.claude
+# codex_paths = ["/home/me/.codex/sessions"] # default: CODEX_HOME/sessions and archived_sessions
+
 # Providers are mounted at /<name>/…: point your SDK's base URL there, e.g.
 #   ANTHROPIC_BASE_URL=http://127.0.0.1:4100/anthropic
 #   OPENAI_BASE_URL=http://127.0.0.1:4100/openai/v1

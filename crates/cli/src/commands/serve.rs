@@ -64,6 +64,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         config = %loaded.file.as_ref().map_or("(defaults)".to_owned(), |p| p.display().to_string()),
         "tokenwatch starting"
     );
+    spawn_importers(&config, &store, &prices);
     let parts = ServeParts {
         config,
         store,
@@ -88,4 +89,62 @@ fn announce(addr: std::net::SocketAddr) {
     tracing::info!(
         "point your SDKs here: ANTHROPIC_BASE_URL=http://{addr}/anthropic  OPENAI_BASE_URL=http://{addr}/openai/v1  (Gemini: http://{addr}/gemini)"
     );
+}
+
+/// Background log imports and subscription charges while serving. A failed pass is logged
+/// and retried on the next tick; it never stops the proxy.
+fn spawn_importers(config: &Config, store: &Store, prices: &Arc<PriceTable>) {
+    use tokenwatch_import::logs::{CostMode, LogKind};
+    let mut kinds = Vec::new();
+    if config.import.claude_code {
+        kinds.push((LogKind::ClaudeCode, config.import.claude_code_paths.clone()));
+    }
+    if config.import.codex {
+        kinds.push((LogKind::Codex, config.import.codex_paths.clone()));
+    }
+    let interval = Duration::from_secs(config.import.interval_secs.max(1));
+    let store = store.clone();
+    let prices = Arc::clone(prices);
+    tokio::spawn(async move {
+        loop {
+            for (kind, paths) in &kinds {
+                let roots = super::import::roots(*kind, paths);
+                match super::import::pass(
+                    &store,
+                    &prices,
+                    *kind,
+                    &roots,
+                    CostMode::Calculate,
+                    false,
+                )
+                .await
+                {
+                    Ok((s, _))
+                        if s.events_new + s.events_updated > 0 || !s.malformed.is_empty() =>
+                    {
+                        tracing::info!(
+                            source = kind.source(),
+                            new = s.events_new,
+                            updated = s.events_updated,
+                            malformed = s.malformed.len(),
+                            "imported"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(source = kind.source(), error = %e, "import pass failed")
+                    }
+                }
+            }
+            if let Err(e) = tokenwatch_import::subscriptions::materialise(
+                &store,
+                tokenwatch_server::proxy::now_ms(),
+            )
+            .await
+            {
+                tracing::warn!(error = %e, "subscription charges failed");
+            }
+            tokio::time::sleep(interval).await;
+        }
+    });
 }

@@ -444,3 +444,30 @@ fn watch_imports_lines_as_they_are_written() {
     let _ = child.wait();
     assert_eq!(count(&db), 2);
 }
+
+#[tokio::test]
+async fn serve_keeps_importing_claude_code_logs_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("claude");
+    write_corpus(&config);
+    let server = crate::harness::Server::start_with(crate::harness::ServerOptions {
+        env: vec![
+            ("TOKENWATCH_IMPORT__CLAUDE_CODE", "true".to_owned()),
+            ("TOKENWATCH_IMPORT__INTERVAL_SECS", "1".to_owned()),
+            ("CLAUDE_CONFIG_DIR", config.display().to_string()),
+        ],
+        db: None,
+    });
+    let events = server.wait_events(5).await;
+    assert!(events.iter().all(|e| e["source"] == "claude_code"));
+    // A line written while serving arrives within an interval.
+    let file = config.join("projects/-home-u-gamma/s1.jsonl");
+    let mut f = std::fs::OpenOptions::new().append(true).open(file).unwrap();
+    writeln!(
+        f,
+        "{}",
+        line("s3", "2026-11-20T10:00:00.000Z", "m6", 1, 1, 0)
+    )
+    .unwrap();
+    server.wait_events(6).await;
+}
