@@ -5,6 +5,8 @@
 //! medians and percentiles of the difference. After every scenario the number of recorded events
 //! must equal the number of proxied requests: a lost event fails the run. Timings never fail it.
 
+mod cc_corpus;
+mod import_bench;
 mod load;
 mod paced;
 mod procs;
@@ -34,6 +36,40 @@ enum Bench {
         #[arg(long, default_value = "bench-out/proxy.json")]
         out: PathBuf,
     },
+    /// Claude Code log import: MB/s and peak RSS of a first import and an unchanged re-run,
+    /// against ccusage 20.0.24 on the same corpus (installed with npm into bench-out/ if
+    /// missing), with daily totals compared per day.
+    Import {
+        /// Corpus directory (holding projects/); generated if missing.
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+        /// Size of a generated corpus.
+        #[arg(long, default_value_t = 520)]
+        size_mb: u64,
+        /// ccusage binary (default: bench-out/ccusage, installed on demand).
+        #[arg(long)]
+        ccusage: Option<PathBuf>,
+        /// Runs of each measurement; medians are reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// A 6 MB corpus, one run, ccusage only if already installed (what CI runs).
+        #[arg(long)]
+        smoke: bool,
+        #[arg(long, default_value = "bench-out/import.json")]
+        out: PathBuf,
+    },
+    /// Write the benchmark's Claude Code corpus without running anything.
+    Corpus {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 520)]
+        size_mb: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Percent of assistant lines written as `"usage": {` (with spaces).
+        #[arg(long, default_value_t = 5)]
+        pretty_percent: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -52,5 +88,38 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(&out, serde_json::to_string_pretty(&results)?)?;
             report::check(&results, smoke)
         }
+        Bench::Import {
+            corpus,
+            size_mb,
+            ccusage,
+            runs,
+            smoke,
+            out,
+        } => import_bench::run(&import_bench::Plan {
+            corpus,
+            size_mb,
+            ccusage,
+            runs,
+            smoke,
+            out,
+        }),
+        Bench::Corpus {
+            out,
+            size_mb,
+            seed,
+            pretty_percent,
+        } => {
+            let stats = cc_corpus::generate(&out, size_mb, seed, pretty_percent)?;
+            print_corpus_stats(&stats);
+            Ok(())
+        }
     }
+}
+
+#[expect(clippy::print_stdout, reason = "the command's output")]
+fn print_corpus_stats(stats: &cc_corpus::CorpusStats) {
+    println!(
+        "{} files, {} bytes, {} lines",
+        stats.files, stats.bytes, stats.lines
+    );
 }
