@@ -234,7 +234,8 @@ pub enum ImportWhat {
     /// Codex logs: ${CODEX_HOME:-~/.codex}/sessions and archived_sessions.
     Codex(LogImportArgs),
     /// A CSV file with a header row. Columns (only ts and model are required):
-    /// ts, source, provider, model, endpoint, project, agent, session_id, input_tokens,
+    /// ts, source, provider, model, endpoint, project, agent, session_id, cwd, git_branch,
+    /// client_version, input_tokens,
     /// output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens,
     /// reasoning_tokens, web_search_requests, requests, cost_usd, price_version, status,
     /// dedup_key, tags (k=v;k2=v2). An empty cost_usd is calculated from the price table.

@@ -178,6 +178,14 @@ pub struct UsageEvent {
     /// ("120 Perplexity searches this week"), 0 for a subscription charge.
     #[serde(default = "one")]
     pub requests: i64,
+    /// Working directory of a coding agent (Claude Code, Codex).
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub git_branch: Option<String>,
+    /// Version of the client that made the call (e.g. Claude Code 2.0.14).
+    #[serde(default)]
+    pub client_version: Option<String>,
     /// Unique per real-world call; re-importing the same data never duplicates an event.
     pub dedup_key: String,
     /// `key=value` tags; a bare tag is stored as (`tag`, name).
@@ -228,6 +236,9 @@ impl UsageEvent {
             ratelimit_remaining_requests: None,
             ratelimit_remaining_tokens: None,
             requests: 1,
+            cwd: None,
+            git_branch: None,
+            client_version: None,
             dedup_key,
             tags: Vec::new(),
         }

@@ -399,6 +399,12 @@ impl PriceTable {
         options: CostOptions,
     ) -> Option<Cost> {
         let price = self.lookup(provider, model)?;
+        Some(self.cost_with(price, usage, options))
+    }
+
+    /// The cost of a usage at a price found earlier with [`PriceTable::lookup`] (importers
+    /// look a model up once and price many events with it).
+    pub fn cost_with(&self, price: &ModelPrice, usage: &Usage, options: CostOptions) -> Cost {
         let (rates, tier) = price.rates_for(usage.prompt_tokens());
         let keep = if options.batch {
             100 - price.batch_discount_pct
@@ -423,7 +429,7 @@ impl PriceTable {
         let round = |scaled: i128| {
             Micros(i64::try_from(div_round_half_up(scaled, 100_000_000)).unwrap_or(i64::MAX))
         };
-        Some(Cost {
+        Cost {
             total: round(parts.iter().sum()),
             input: round(parts[0]),
             output: round(parts[1]),
@@ -433,7 +439,7 @@ impl PriceTable {
             web_search: round(parts[5]),
             price_version: self.version.clone(),
             tier,
-        })
+        }
     }
 }
 

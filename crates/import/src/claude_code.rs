@@ -11,13 +11,14 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memchr::memmem;
 use serde::Deserialize;
-use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
+use tokenwatch_core::{Source, Usage};
 
-use crate::logs::{FileCtx, FileOut, Malformed, for_each_line};
-use crate::{fnv1a, new_id, parse_ts_ms};
+use crate::logs::{FileCtx, FileOut, Interner, Malformed, Record, for_each_line};
+use crate::{fnv1a, parse_ts_ms};
 
 /// Where Claude Code keeps its logs: each directory of `CLAUDE_CONFIG_DIR` (comma-separated)
 /// plus `projects`, else `~/.config/claude/projects` and `~/.claude/projects`.
@@ -198,6 +199,7 @@ impl LineUsage {
 /// Parses the complete lines of one file into `out`; returns the number of lines.
 pub fn parse(ctx: &FileCtx<'_>, body: &[u8], first_line: u64, out: &mut FileOut) -> u64 {
     let usage_key = memmem::Finder::new(b"\"usage\"");
+    let mut strings = Interner::default();
     for_each_line(body, first_line, |n, line| {
         // Cheap structural check on every line, so a torn line is reported even when it
         // carries no usage; full parsing only where usage can be.
@@ -213,8 +215,8 @@ pub fn parse(ctx: &FileCtx<'_>, body: &[u8], first_line: u64, out: &mut FileOut)
             return;
         }
         match serde_json::from_slice::<Line<'_>>(line) {
-            Ok(parsed) => match event_of(ctx, parsed, line) {
-                Ok(Some(event)) => out.events.push(event),
+            Ok(parsed) => match record_of(ctx, &mut strings, parsed, line) {
+                Ok(Some(record)) => out.records.push(record),
                 Ok(None) => {}
                 Err(reason) => out.malformed.push(Malformed {
                     path: ctx.path.to_path_buf(),
@@ -231,7 +233,12 @@ pub fn parse(ctx: &FileCtx<'_>, body: &[u8], first_line: u64, out: &mut FileOut)
     })
 }
 
-fn event_of(ctx: &FileCtx<'_>, line: Line<'_>, raw: &[u8]) -> Result<Option<UsageEvent>, String> {
+fn record_of(
+    ctx: &FileCtx<'_>,
+    strings: &mut Interner,
+    line: Line<'_>,
+    raw: &[u8],
+) -> Result<Option<Record>, String> {
     let Some(message) = line.message else {
         return Ok(None);
     };
@@ -244,46 +251,43 @@ fn event_of(ctx: &FileCtx<'_>, line: Line<'_>, raw: &[u8]) -> Result<Option<Usag
         .ok_or("a line with usage has no timestamp")?;
     let ts_ms = parse_ts_ms(ts).ok_or_else(|| format!("timestamp '{ts}' is not RFC 3339"))?;
     let model = message.model.as_deref().unwrap_or("unknown");
-    let dedup_key = match (&message.id, &line.request_id) {
+    let key = match (&message.id, &line.request_id) {
         (Some(m), Some(r)) => format!("claude_code:{m}:{r}"),
         _ => format!("claude_code:line:{:016x}", fnv1a(raw)),
     };
-    let mut event = UsageEvent::blank(
-        new_id(),
-        ts_ms,
-        Source::ClaudeCode,
-        "anthropic",
-        model,
-        "messages",
-        dedup_key,
-    );
-    event.usage = usage.normalise();
-    event.project = ctx.project.clone();
-    event.session_id = line.session_id.map(Cow::into_owned);
-    event.upstream_request_id = line.request_id.map(Cow::into_owned);
-    event.stop_reason = message.stop_reason.map(Cow::into_owned);
-    event.tools_used = message.content.0.into_iter().map(Cow::into_owned).collect();
-    event.agent = Some(match (line.is_sidechain, &line.agent_id) {
+    fn intern(strings: &mut Interner, v: Option<Cow<'_, str>>) -> Option<Arc<str>> {
+        v.filter(|v| !v.is_empty()).map(|v| strings.get(&v))
+    }
+    let agent = match (line.is_sidechain, &line.agent_id) {
         (Some(true), Some(id)) => format!("claude-code/subagent:{id}"),
         (Some(true), None) => "claude-code/subagent".to_owned(),
         _ => "claude-code".to_owned(),
-    });
-    for (key, value) in [
-        ("cwd", line.cwd),
-        ("git_branch", line.git_branch),
-        ("cc_version", line.version),
-    ] {
-        if let Some(v) = value.filter(|v| !v.is_empty()) {
-            event.tags.push((key.to_owned(), v.into_owned()));
-        }
-    }
-    let synthetic = model == "<synthetic>" || line.is_api_error == Some(true);
-    if synthetic {
-        event.status = EventStatus::UpstreamError;
-        event.error_type = Some("api_error_message".to_owned());
-        event.cost_micros = Some(0);
-    } else {
-        ctx.price(&mut event, line.cost_usd);
-    }
-    Ok(Some(event))
+    };
+    Ok(Some(Record {
+        key: key.into_boxed_str(),
+        ts_ms,
+        source: Source::ClaudeCode,
+        provider: "anthropic",
+        endpoint: "messages",
+        model: strings.get(model),
+        usage: usage.normalise(),
+        line_cost_usd: line.cost_usd,
+        synthetic: model == "<synthetic>" || line.is_api_error == Some(true),
+        project: ctx.project.clone(),
+        session: intern(strings, line.session_id),
+        agent: Some(strings.get(&agent)),
+        cwd: intern(strings, line.cwd),
+        git_branch: intern(strings, line.git_branch),
+        client_version: intern(strings, line.version),
+        request_id: line.request_id.map(|r| Box::from(r.as_ref())),
+        stop_reason: intern(strings, message.stop_reason),
+        tools: message
+            .content
+            .0
+            .iter()
+            .map(|t| strings.get(t))
+            .collect::<Vec<Arc<str>>>()
+            .into_boxed_slice(),
+        tags: Box::default(),
+    }))
 }

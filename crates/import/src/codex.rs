@@ -16,13 +16,14 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memchr::memmem;
 use serde::Deserialize;
-use tokenwatch_core::{Source, Usage, UsageEvent};
+use tokenwatch_core::{Source, Usage};
 
-use crate::logs::{FileCtx, FileOut, Malformed, for_each_line};
-use crate::{new_id, parse_ts_ms};
+use crate::logs::{FileCtx, FileOut, Interner, Malformed, Record, for_each_line};
+use crate::parse_ts_ms;
 
 /// The model assumed when a log names none (Codex's default at the time of its older logs).
 pub const FALLBACK_MODEL: &str = "gpt-5";
@@ -108,11 +109,13 @@ impl Tokens {
 /// Per-file state: the model and totals so far.
 #[derive(Default)]
 struct State {
-    session: Option<String>,
-    cwd: Option<String>,
-    version: Option<String>,
-    model: Option<String>,
+    session: Option<Arc<str>>,
+    cwd: Option<Arc<str>>,
+    project: Option<Arc<str>>,
+    version: Option<Arc<str>>,
+    model: Option<Arc<str>>,
     prev_total: Option<Tokens>,
+    strings: Interner,
 }
 
 /// Parses a whole Codex file into `out`; returns the number of lines.
@@ -122,10 +125,8 @@ pub fn parse(ctx: &FileCtx<'_>, body: &[u8], first_line: u64, out: &mut FileOut)
         memmem::Finder::new(b"turn_context"),
         memmem::Finder::new(b"session_meta"),
     ];
-    let mut state = State {
-        session: session_from_file_name(ctx.path),
-        ..State::default()
-    };
+    let mut state = State::default();
+    state.session = session_from_file_name(ctx.path).map(|s| state.strings.get(&s));
     for_each_line(body, first_line, |n, line| {
         let bad = |reason: String| Malformed {
             path: ctx.path.to_path_buf(),
@@ -153,27 +154,29 @@ pub fn parse(ctx: &FileCtx<'_>, body: &[u8], first_line: u64, out: &mut FileOut)
         match parsed.kind.as_deref() {
             Some("session_meta") => {
                 if let Some(id) = payload.id {
-                    state.session = Some(id.into_owned());
+                    state.session = Some(state.strings.get(&id));
                 }
-                state.cwd = payload.cwd.map(Cow::into_owned);
-                state.version = payload.cli_version.map(Cow::into_owned);
+                if let Some(cwd) = payload.cwd {
+                    state.set_cwd(&cwd);
+                }
+                state.version = payload.cli_version.map(|v| state.strings.get(&v));
             }
             Some("turn_context") => {
                 if let Some(model) = payload.model.filter(|m| !m.is_empty()) {
-                    state.model = Some(model.into_owned());
+                    state.model = Some(state.strings.get(&model));
                 }
                 if let Some(cwd) = payload.cwd {
-                    state.cwd = Some(cwd.into_owned());
+                    state.set_cwd(&cwd);
                 }
             }
             Some("event_msg") if payload.kind.as_deref() == Some("token_count") => {
                 let Some(info) = payload.info else {
                     return;
                 };
-                match token_event(ctx, &mut state, info, parsed.timestamp.as_deref()) {
-                    Ok(Some((event, fallback))) => {
+                match token_record(&mut state, info, parsed.timestamp.as_deref()) {
+                    Ok(Some((record, fallback))) => {
                         out.fallback_models += u64::from(fallback);
-                        out.events.push(event);
+                        out.records.push(record);
                     }
                     Ok(None) => {}
                     Err(reason) => out.malformed.push(bad(reason)),
@@ -184,12 +187,20 @@ pub fn parse(ctx: &FileCtx<'_>, body: &[u8], first_line: u64, out: &mut FileOut)
     })
 }
 
-fn token_event(
-    ctx: &FileCtx<'_>,
+impl State {
+    fn set_cwd(&mut self, cwd: &str) {
+        self.cwd = Some(self.strings.get(cwd));
+        self.project = Path::new(cwd)
+            .file_name()
+            .map(|n| self.strings.get(&n.to_string_lossy()));
+    }
+}
+
+fn token_record(
     state: &mut State,
     info: Info,
     timestamp: Option<&str>,
-) -> Result<Option<(UsageEvent, bool)>, String> {
+) -> Result<Option<(Record, bool)>, String> {
     let total = info.total_token_usage;
     if total.is_some() && total == state.prev_total {
         return Ok(None);
@@ -208,7 +219,7 @@ fn token_event(
     let ts = timestamp.ok_or("a token_count event has no timestamp")?;
     let ts_ms = parse_ts_ms(ts).ok_or_else(|| format!("timestamp '{ts}' is not RFC 3339"))?;
     let key_tokens = total.unwrap_or(delta);
-    let dedup_key = format!(
+    let key = format!(
         "codex:{ts_ms}:{}:{}:{}:{}{}",
         key_tokens.input_tokens,
         key_tokens.cached_input_tokens,
@@ -221,37 +232,39 @@ fn token_event(
         }
     );
     let fallback = state.model.is_none();
-    let model = state.model.as_deref().unwrap_or(FALLBACK_MODEL);
-    let mut event = UsageEvent::blank(
-        new_id(),
-        ts_ms,
-        Source::Codex,
-        "openai",
-        model,
-        "responses",
-        dedup_key,
-    );
-    event.usage = delta.normalise();
-    event.session_id.clone_from(&state.session);
-    event.agent = Some("codex".to_owned());
-    event.project = state
-        .cwd
-        .as_deref()
-        .and_then(|c| Path::new(c).file_name())
-        .map(|n| n.to_string_lossy().into_owned());
-    if let Some(cwd) = &state.cwd {
-        event.tags.push(("cwd".to_owned(), cwd.clone()));
-    }
-    if let Some(v) = &state.version {
-        event.tags.push(("codex_version".to_owned(), v.clone()));
-    }
-    if fallback {
-        event
-            .tags
-            .push(("model_fallback".to_owned(), "true".to_owned()));
-    }
-    ctx.price(&mut event, None);
-    Ok(Some((event, fallback)))
+    let model = match &state.model {
+        Some(m) => Arc::clone(m),
+        None => state.strings.get(FALLBACK_MODEL),
+    };
+    let tags: Box<[(&'static str, Arc<str>)]> = if fallback {
+        Box::new([("model_fallback", state.strings.get("true"))])
+    } else {
+        Box::default()
+    };
+    Ok(Some((
+        Record {
+            key: key.into_boxed_str(),
+            ts_ms,
+            source: Source::Codex,
+            provider: "openai",
+            endpoint: "responses",
+            model,
+            usage: delta.normalise(),
+            line_cost_usd: None,
+            synthetic: false,
+            project: state.project.clone(),
+            session: state.session.clone(),
+            agent: Some(state.strings.get("codex")),
+            cwd: state.cwd.clone(),
+            git_branch: None,
+            client_version: state.version.clone(),
+            request_id: None,
+            stop_reason: None,
+            tools: Box::default(),
+            tags,
+        },
+        fallback,
+    )))
 }
 
 /// `rollout-2026-11-01T10-00-00-<uuid>.jsonl` → the uuid (the last five dash groups).

@@ -12,14 +12,15 @@ use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use rayon::prelude::*;
-use tokenwatch_core::UsageEvent;
-use tokenwatch_core::pricing::{CostOptions, PriceTable};
+use tokenwatch_core::pricing::{CostOptions, ModelPrice, PriceTable};
+use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
 use tokenwatch_store::{ImportCursor, OnConflict, Store};
 
-use crate::{ImportError, claude_code, codex, fnv1a};
+use crate::{ImportError, claude_code, codex, fnv1a, new_id};
 
 /// Which agent's logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +54,7 @@ pub enum CostMode {
 /// What one file contributed to a pass.
 #[derive(Debug, Default)]
 pub struct FileOut {
-    pub events: Vec<UsageEvent>,
+    pub records: Vec<Record>,
     pub malformed: Vec<Malformed>,
     /// Events whose model was not in the log and was assumed (Codex before any `turn_context`).
     pub fallback_models: u64,
@@ -78,15 +79,72 @@ impl std::fmt::Display for Malformed {
 pub struct FileCtx<'a> {
     pub path: &'a Path,
     /// Project name derived from the path (Claude Code: the directory under `projects/`).
-    pub project: Option<String>,
-    pub prices: &'a PriceTable,
-    pub cost_mode: CostMode,
+    pub project: Option<Arc<str>>,
 }
 
-impl FileCtx<'_> {
-    /// Prices an event in place according to the cost mode; `line_cost_usd` is what the log
-    /// line itself claimed, if anything.
-    pub fn price(&self, event: &mut UsageEvent, line_cost_usd: Option<f64>) {
+/// One usage found in a log line: compact (strings shared within a file), priced only after
+/// duplicates are merged. Turned into a [`UsageEvent`] by [`Pricer::event`].
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub key: Box<str>,
+    pub ts_ms: i64,
+    pub source: Source,
+    pub provider: &'static str,
+    pub endpoint: &'static str,
+    pub model: Arc<str>,
+    pub usage: Usage,
+    /// What the line itself said the call cost (Claude Code's `costUSD`).
+    pub line_cost_usd: Option<f64>,
+    /// Claude Code's own error line: recorded at $0 as an upstream error.
+    pub synthetic: bool,
+    pub project: Option<Arc<str>>,
+    pub session: Option<Arc<str>>,
+    pub agent: Option<Arc<str>>,
+    pub cwd: Option<Arc<str>>,
+    pub git_branch: Option<Arc<str>>,
+    pub client_version: Option<Arc<str>>,
+    pub request_id: Option<Box<str>>,
+    pub stop_reason: Option<Arc<str>>,
+    pub tools: Box<[Arc<str>]>,
+    pub tags: Box<[(&'static str, Arc<str>)]>,
+}
+
+/// Shares repeated strings (model, session, cwd, …) of one file.
+#[derive(Default)]
+pub struct Interner(HashMap<Box<str>, Arc<str>>);
+
+impl Interner {
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.0.insert(Box::from(s), Arc::clone(&a));
+        a
+    }
+}
+
+/// Prices records, looking each model up once.
+pub struct Pricer<'a> {
+    prices: &'a PriceTable,
+    cost_mode: CostMode,
+    cache: HashMap<(&'static str, Arc<str>), Option<&'a ModelPrice>>,
+}
+
+impl<'a> Pricer<'a> {
+    pub fn new(prices: &'a PriceTable, cost_mode: CostMode) -> Self {
+        Pricer {
+            prices,
+            cost_mode,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// `(cost_micros, price_version)` of a record under the cost mode.
+    pub fn cost(&mut self, r: &Record) -> (Option<i64>, Option<String>) {
+        if r.synthetic {
+            return (Some(0), None);
+        }
         let from_line = |usd: f64| {
             // The line's own figure is a float of dollars; one rounding to micro-dollars.
             #[expect(
@@ -94,34 +152,64 @@ impl FileCtx<'_> {
                 reason = "a log's cost in micro-USD fits i64 by orders of magnitude"
             )]
             let micros = (usd * 1_000_000.0).round() as i64;
-            micros
+            (Some(micros), Some("log:costUSD".to_owned()))
         };
-        let calculated = |event: &mut UsageEvent| {
-            if event.usage.is_empty() {
-                event.cost_micros = Some(0);
-                return;
-            }
-            match self.prices.cost(
-                &event.provider,
-                &event.model,
-                &event.usage,
-                CostOptions::default(),
-            ) {
-                Some(cost) => {
-                    event.cost_micros = Some(cost.total.0);
-                    event.price_version = Some(cost.price_version);
+        match (self.cost_mode, r.line_cost_usd) {
+            (CostMode::Auto | CostMode::Display, Some(usd)) => from_line(usd),
+            (CostMode::Display, None) => (Some(0), None),
+            (CostMode::Calculate, _) | (CostMode::Auto, None) => {
+                if r.usage.is_empty() {
+                    return (Some(0), None);
                 }
-                None => event.cost_micros = None,
+                let prices = self.prices;
+                let price = *self
+                    .cache
+                    .entry((r.provider, Arc::clone(&r.model)))
+                    .or_insert_with(|| prices.lookup(r.provider, &r.model));
+                match price {
+                    Some(p) => {
+                        let c = prices.cost_with(p, &r.usage, CostOptions::default());
+                        (Some(c.total.0), Some(c.price_version))
+                    }
+                    None => (None, None),
+                }
             }
-        };
-        match (self.cost_mode, line_cost_usd) {
-            (CostMode::Calculate, _) | (CostMode::Auto, None) => calculated(event),
-            (CostMode::Auto | CostMode::Display, Some(usd)) => {
-                event.cost_micros = Some(from_line(usd));
-                event.price_version = Some("log:costUSD".to_owned());
-            }
-            (CostMode::Display, None) => event.cost_micros = Some(0),
         }
+    }
+
+    /// The event of a record, with a fresh id.
+    pub fn event(&mut self, r: &Record) -> UsageEvent {
+        let own = |a: &Option<Arc<str>>| a.as_deref().map(str::to_owned);
+        let mut e = UsageEvent::blank(
+            new_id(),
+            r.ts_ms,
+            r.source,
+            r.provider,
+            &r.model,
+            r.endpoint,
+            r.key.to_string(),
+        );
+        e.usage = r.usage;
+        (e.cost_micros, e.price_version) = self.cost(r);
+        if r.synthetic {
+            e.status = EventStatus::UpstreamError;
+            e.error_type = Some("api_error_message".to_owned());
+        }
+        e.project = own(&r.project);
+        e.session_id = own(&r.session);
+        e.agent = own(&r.agent);
+        e.cwd = own(&r.cwd);
+        e.git_branch = own(&r.git_branch);
+        e.client_version = own(&r.client_version);
+        e.upstream_request_id = r.request_id.as_deref().map(str::to_owned);
+        e.stop_reason = own(&r.stop_reason);
+        e.tools_used = r.tools.iter().map(|t| t.to_string()).collect();
+        e.tags = r
+            .tags
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.to_string()))
+            .collect();
+        e
     }
 }
 
@@ -141,7 +229,8 @@ impl Progress for Quiet {}
 #[derive(Debug, Default)]
 pub struct Scan {
     pub kind: Option<LogKind>,
-    pub events: Vec<UsageEvent>,
+    /// Merged records, in first-seen order.
+    pub records: Vec<Record>,
     pub cursors: Vec<ImportCursor>,
     /// Paths whose cursor exists but whose file no longer does.
     pub gone: Vec<String>,
@@ -177,7 +266,7 @@ pub struct Summary {
 struct Task {
     path: PathBuf,
     key: String,
-    project: Option<String>,
+    project: Option<Arc<str>>,
     size: u64,
     mtime_ms: i64,
     cursor: Option<ImportCursor>,
@@ -216,6 +305,10 @@ pub fn discover(roots: &[PathBuf]) -> Vec<(PathBuf, PathBuf)> {
     out.dedup_by(|a, b| a.1 == b.1);
     out
 }
+
+/// Files parsed in parallel before their records are merged: bounds memory to one chunk of
+/// records plus the merged set, whatever the corpus size.
+const FILES_PER_CHUNK: usize = 64;
 
 /// One pass over `roots`: reads what is new since `cursors`, parses it on every core, and
 /// merges records of the same response keeping the largest usage (ties: the higher cost, then
@@ -258,7 +351,7 @@ pub fn scan(
             continue;
         }
         let project = match kind {
-            LogKind::ClaudeCode => claude_code::project_of(&root, &path),
+            LogKind::ClaudeCode => claude_code::project_of(&root, &path).map(Arc::from),
             LogKind::Codex => None,
         };
         tasks.push(Task {
@@ -279,55 +372,50 @@ pub fn scan(
     summary.files_gone = gone.len() as u64;
 
     progress.start(tasks.len() as u64, tasks.iter().map(|t| t.size).sum());
-    let results: Vec<(Option<ImportCursor>, FileOut, FileStats)> = tasks
-        .par_iter()
-        .map(|task| {
-            let out = read_and_parse(kind, task, prices, cost_mode);
-            progress.advance(task.size);
-            out
-        })
-        .collect();
-    progress.finish();
-
-    let mut merged: HashMap<String, UsageEvent> = HashMap::new();
-    let mut order: Vec<String> = Vec::new();
+    let mut pricer = Pricer::new(prices, cost_mode);
+    let mut index: HashMap<Box<str>, usize> = HashMap::new();
+    let mut records: Vec<Record> = Vec::new();
     let mut new_cursors = Vec::new();
-    for (cursor, out, stats) in results {
-        summary.files_read += u64::from(stats.read);
-        summary.files_restarted += u64::from(stats.restarted);
-        summary.bytes_read += stats.bytes;
-        summary.lines_read += stats.lines;
-        summary.partial_lines += u64::from(stats.partial);
-        summary.fallback_models += out.fallback_models;
-        summary.malformed.extend(out.malformed);
-        summary.records += out.events.len() as u64;
-        for event in out.events {
-            match merged.entry(event.dedup_key.clone()) {
-                Entry::Vacant(v) => {
-                    order.push(event.dedup_key.clone());
-                    v.insert(event);
-                }
-                Entry::Occupied(mut o) => {
-                    summary.merged += 1;
-                    if larger(&event, o.get()) {
-                        // Keep the first row's id: only the usage moves.
-                        let id = std::mem::take(&mut o.get_mut().id);
-                        let slot = o.get_mut();
-                        *slot = event;
-                        slot.id = id;
+    for chunk in tasks.chunks(FILES_PER_CHUNK) {
+        let results: Vec<(Option<ImportCursor>, FileOut, FileStats)> = chunk
+            .par_iter()
+            .map_init(Vec::new, |buf, task| {
+                let out = read_and_parse(kind, task, buf);
+                progress.advance(task.size);
+                out
+            })
+            .collect();
+        for (cursor, out, stats) in results {
+            summary.files_read += u64::from(stats.read);
+            summary.files_restarted += u64::from(stats.restarted);
+            summary.bytes_read += stats.bytes;
+            summary.lines_read += stats.lines;
+            summary.partial_lines += u64::from(stats.partial);
+            summary.fallback_models += out.fallback_models;
+            summary.malformed.extend(out.malformed);
+            summary.records += out.records.len() as u64;
+            for record in out.records {
+                match index.entry(record.key.clone()) {
+                    Entry::Vacant(v) => {
+                        v.insert(records.len());
+                        records.push(record);
+                    }
+                    Entry::Occupied(o) => {
+                        summary.merged += 1;
+                        let slot = &mut records[*o.get()];
+                        if larger(&record, slot, &mut pricer) {
+                            *slot = record;
+                        }
                     }
                 }
             }
+            new_cursors.extend(cursor);
         }
-        new_cursors.extend(cursor);
     }
-    let events = order
-        .into_iter()
-        .filter_map(|k| merged.remove(&k))
-        .collect();
+    progress.finish();
     Scan {
         kind: Some(kind),
-        events,
+        records,
         cursors: new_cursors,
         gone,
         summary,
@@ -335,23 +423,31 @@ pub fn scan(
 }
 
 /// True when `a` should replace `b`: more total tokens, or as many and a higher cost.
-pub fn larger(a: &UsageEvent, b: &UsageEvent) -> bool {
+pub fn larger(a: &Record, b: &Record, pricer: &mut Pricer<'_>) -> bool {
     let (ta, tb) = (a.usage.total_tokens(), b.usage.total_tokens());
-    ta > tb || (ta == tb && a.cost_micros.unwrap_or(0) > b.cost_micros.unwrap_or(0))
+    ta > tb || (ta == tb && pricer.cost(a).0.unwrap_or(0) > pricer.cost(b).0.unwrap_or(0))
 }
 
 /// Writes a scan: events in batches (keep-largest on an existing key), then cursors and the
 /// removal of cursors of vanished files. With `dry_run` nothing is written and the counts say
 /// what would have been new.
-pub async fn commit(store: &Store, scan: &mut Scan, dry_run: bool) -> Result<(), ImportError> {
-    const BATCH: usize = 2_000;
+pub async fn commit(
+    store: &Store,
+    scan: &mut Scan,
+    prices: &PriceTable,
+    cost_mode: CostMode,
+    dry_run: bool,
+) -> Result<(), ImportError> {
+    const BATCH: usize = 1_000;
     if dry_run {
-        scan.summary.events_new = scan.events.len() as u64;
+        scan.summary.events_new = scan.records.len() as u64;
         return Ok(());
     }
-    for chunk in scan.events.chunks(BATCH) {
+    let mut pricer = Pricer::new(prices, cost_mode);
+    for chunk in scan.records.chunks(BATCH) {
+        let events: Vec<UsageEvent> = chunk.iter().map(|r| pricer.event(r)).collect();
         let outcome = store
-            .insert_events_with(chunk, OnConflict::KeepLargest)
+            .insert_events_with(&events, OnConflict::KeepLargest)
             .await?;
         scan.summary.events_new += outcome.inserted;
         scan.summary.events_updated += outcome.updated;
@@ -391,11 +487,10 @@ fn fingerprint(file: &mut File, len: u64) -> std::io::Result<String> {
 fn read_and_parse(
     kind: LogKind,
     task: &Task,
-    prices: &PriceTable,
-    cost_mode: CostMode,
+    bytes: &mut Vec<u8>,
 ) -> (Option<ImportCursor>, FileOut, FileStats) {
-    match read_new(kind, task) {
-        Ok((bytes, start_offset, start_line, restarted)) => {
+    match read_new(kind, task, bytes) {
+        Ok((start_offset, start_line, restarted)) => {
             let mut stats = FileStats {
                 read: true,
                 restarted,
@@ -404,10 +499,8 @@ fn read_and_parse(
             let ctx = FileCtx {
                 path: &task.path,
                 project: task.project.clone(),
-                prices,
-                cost_mode,
             };
-            let consumed = complete_prefix(&bytes);
+            let consumed = complete_prefix(bytes);
             stats.partial = consumed < bytes.len();
             let body = &bytes[..consumed];
             let mut out = FileOut::default();
@@ -452,11 +545,12 @@ fn read_and_parse(
     }
 }
 
-/// The new bytes of a file: `(bytes, offset they start at, lines before them, restarted)`.
+/// Reads the new bytes of a file into `bytes` (reused between files); returns `(offset they
+/// start at, lines before them, restarted)`.
 /// Codex files are always read whole when they changed (their token counts are cumulative, so
 /// a parser needs the file's history); Claude Code files continue from the cursor unless the
 /// file was replaced (fingerprint differs) or truncated (shorter than the offset).
-fn read_new(kind: LogKind, task: &Task) -> std::io::Result<(Vec<u8>, u64, u64, bool)> {
+fn read_new(kind: LogKind, task: &Task, bytes: &mut Vec<u8>) -> std::io::Result<(u64, u64, bool)> {
     let mut file = File::open(&task.path)?;
     let (mut start, mut start_line, mut restarted) = (0u64, 0u64, false);
     if let Some(c) = &task.cursor {
@@ -477,10 +571,10 @@ fn read_new(kind: LogKind, task: &Task) -> std::io::Result<(Vec<u8>, u64, u64, b
         }
     }
     file.seek(SeekFrom::Start(start))?;
-    let mut bytes =
-        Vec::with_capacity(usize::try_from(task.size.saturating_sub(start)).unwrap_or(0));
-    file.read_to_end(&mut bytes)?;
-    Ok((bytes, start, start_line, restarted))
+    bytes.clear();
+    bytes.reserve(usize::try_from(task.size.saturating_sub(start)).unwrap_or(0));
+    file.read_to_end(bytes)?;
+    Ok((start, start_line, restarted))
 }
 
 /// How many leading bytes are complete lines: up to the last newline, plus a final unterminated

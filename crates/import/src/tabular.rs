@@ -2,7 +2,7 @@
 //!
 //! Columns (CSV header names = JSON field names): `ts` (RFC 3339, or a plain date = UTC
 //! midnight, or epoch milliseconds), `source`, `provider`, `model`, `endpoint`, `project`,
-//! `agent`, `session_id`, the token counts, `web_search_requests`, `requests`, `cost_usd`
+//! `agent`, `session_id`, `cwd`, `git_branch`, `client_version`, the token counts, `web_search_requests`, `requests`, `cost_usd`
 //! (decimal dollars; empty = calculate from the price table), `price_version`, `status`,
 //! `dedup_key`, `tags` (`k=v;k2=v2`). Only `ts` and `model` are required. Export writes every
 //! column, so export → import into a fresh database gives identical reports.
@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use tokenwatch_core::pricing::PriceTable;
 use tokenwatch_core::{EventStatus, Micros, Source, UsageEvent};
 
-use crate::logs::{CostMode, FileCtx};
 use crate::{fnv1a, new_id, parse_ts_ms};
 
 /// The exported and imported column set, in order.
@@ -31,6 +30,9 @@ pub const COLUMNS: &[&str] = &[
     "project",
     "agent",
     "session_id",
+    "cwd",
+    "git_branch",
+    "client_version",
     "input_tokens",
     "output_tokens",
     "cache_read_tokens",
@@ -59,6 +61,9 @@ pub struct Row {
     pub project: String,
     pub agent: String,
     pub session_id: String,
+    pub cwd: String,
+    pub git_branch: String,
+    pub client_version: String,
     pub input_tokens: Cell,
     pub output_tokens: Cell,
     pub cache_read_tokens: Cell,
@@ -128,6 +133,9 @@ impl Row {
             project: e.project.clone().unwrap_or_default(),
             agent: e.agent.clone().unwrap_or_default(),
             session_id: e.session_id.clone().unwrap_or_default(),
+            cwd: e.cwd.clone().unwrap_or_default(),
+            git_branch: e.git_branch.clone().unwrap_or_default(),
+            client_version: e.client_version.clone().unwrap_or_default(),
             input_tokens: n(e.usage.input_tokens),
             output_tokens: n(e.usage.output_tokens),
             cache_read_tokens: n(e.usage.cache_read_tokens),
@@ -260,6 +268,9 @@ impl Row {
         e.project = opt(&self.project);
         e.agent = opt(&self.agent);
         e.session_id = opt(&self.session_id);
+        e.cwd = opt(&self.cwd);
+        e.git_branch = opt(&self.git_branch);
+        e.client_version = opt(&self.client_version);
         e.status = status;
         e.usage.input_tokens = count("input_tokens", &self.input_tokens, 0)?;
         e.usage.output_tokens = count("output_tokens", &self.output_tokens, 0)?;
@@ -283,13 +294,13 @@ impl Row {
         e.tags = tags;
         let cost = self.cost_usd.0.trim();
         if cost.is_empty() {
-            let ctx = FileCtx {
-                path: std::path::Path::new(""),
-                project: None,
-                prices,
-                cost_mode: CostMode::Calculate,
-            };
-            ctx.price(&mut e, None);
+            if e.usage.is_empty() {
+                e.cost_micros = Some(0);
+            } else if let Some(c) = prices.cost(&e.provider, &e.model, &e.usage, Default::default())
+            {
+                e.cost_micros = Some(c.total.0);
+                e.price_version = Some(c.price_version);
+            }
         } else {
             let micros = Micros::parse_usd(cost).map_err(|e| {
                 err(

@@ -49,7 +49,9 @@ impl Fixture {
             mode,
             &Quiet,
         );
-        logs::commit(&self.store, &mut scan, false).await.unwrap();
+        logs::commit(&self.store, &mut scan, &self.prices, mode, false)
+            .await
+            .unwrap();
         scan.summary
     }
 
@@ -286,9 +288,10 @@ async fn claude_code_counts_each_response_once_with_its_largest_usage() {
             .unwrap()
             .as_millisecond()
     );
-    assert!(e1.tags.contains(&("git_branch".into(), "main".into())));
-    assert!(e1.tags.contains(&("cwd".into(), "/home/u/alpha".into())));
-    assert!(e1.tags.contains(&("cc_version".into(), "2.0.14".into())));
+    assert_eq!(e1.git_branch.as_deref(), Some("main"));
+    assert_eq!(e1.cwd.as_deref(), Some("/home/u/alpha"));
+    assert_eq!(e1.client_version.as_deref(), Some("2.0.14"));
+    assert_eq!(e1.upstream_request_id.as_deref(), Some("req_1"));
     assert_eq!(
         by_key["claude_code:msg_4:req_4"].agent.as_deref(),
         Some("claude-code/subagent:ab12")

@@ -221,6 +221,9 @@ fn base_event(exchange: &Exchange, model: String, usage: Usage, shape: RequestSh
     let id = uuid::Uuid::now_v7().to_string();
     UsageEvent {
         requests: 1,
+        cwd: None,
+        git_branch: None,
+        client_version: None,
         dedup_key: format!("proxy:{id}"),
         id,
         ts_ms: exchange.ts_ms,

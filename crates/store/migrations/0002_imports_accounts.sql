@@ -34,3 +34,7 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 );
 -- How many requests an event stands for: 1 for a call, N for a manual usage entry.
 ALTER TABLE usage_events ADD COLUMN requests BIGINT NOT NULL DEFAULT 1;
+-- Where a coding agent ran: working directory, git branch, the client's version.
+ALTER TABLE usage_events ADD COLUMN cwd TEXT;
+ALTER TABLE usage_events ADD COLUMN git_branch TEXT;
+ALTER TABLE usage_events ADD COLUMN client_version TEXT;

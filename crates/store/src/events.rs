@@ -16,10 +16,10 @@ const COLUMNS: &str = "id, ts_ms, source, provider, model, endpoint, tenant, api
 input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, \
 cost_micros, price_version, duration_ms, ttft_ms, status, http_status, stop_reason, streamed, batch, request_bytes, response_bytes, \
 messages_system, messages_user, messages_assistant, messages_tool, tools_offered, system_chars, tools_chars, history_chars, new_input_chars, \
-tools_used, error_type, upstream_request_id, ratelimit_remaining_requests, ratelimit_remaining_tokens, requests, dedup_key";
+tools_used, error_type, upstream_request_id, ratelimit_remaining_requests, ratelimit_remaining_tokens, requests, cwd, git_branch, client_version, dedup_key";
 
 /// Number of columns in [`COLUMNS`].
-const COLUMN_COUNT: usize = 45;
+const COLUMN_COUNT: usize = 48;
 
 /// Which events to read. Every field is optional; set fields combine with AND.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

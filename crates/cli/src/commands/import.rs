@@ -102,13 +102,13 @@ pub async fn pass(
     let started = Instant::now();
     let cursors = store.import_cursors(kind.source()).await?;
     let roots = roots.to_vec();
-    let prices = Arc::clone(prices);
+    let shared = Arc::clone(prices);
     let mut scan = tokio::task::spawn_blocking(move || {
-        logs::scan(kind, &roots, &cursors, &prices, cost_mode, &bar())
+        logs::scan(kind, &roots, &cursors, &shared, cost_mode, &bar())
     })
     .await
     .context("the log scanner stopped unexpectedly")?;
-    logs::commit(store, &mut scan, dry_run).await?;
+    logs::commit(store, &mut scan, prices, cost_mode, dry_run).await?;
     Ok((scan.summary, started.elapsed()))
 }
 

@@ -29,7 +29,7 @@ OR ((excluded.input_tokens + excluded.output_tokens + excluded.cache_read_tokens
 AND COALESCE(excluded.cost_micros, 0) > COALESCE(usage_events.cost_micros, 0)) \
 RETURNING id";
 
-/// Rows per `INSERT` statement: 100 × 45 binds stays far below both engines' bind limits
+/// Rows per `INSERT` statement: 100 × 48 binds stays far below both engines' bind limits
 /// (SQLite 32 766, PostgreSQL 65 535) while amortising the round trip.
 const EVENT_ROWS_PER_STATEMENT: usize = 100;
 /// Rows per tag `INSERT` (3 binds each).
@@ -85,6 +85,9 @@ macro_rules! push_event {
             .push_bind(e.ratelimit_remaining_requests)
             .push_bind(e.ratelimit_remaining_tokens)
             .push_bind(e.requests)
+            .push_bind(&e.cwd)
+            .push_bind(&e.git_branch)
+            .push_bind(&e.client_version)
             .push_bind(&e.dedup_key);
     }};
 }

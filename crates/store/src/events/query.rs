@@ -75,6 +75,9 @@ macro_rules! decode_event {
                 ratelimit_remaining_requests: opt("ratelimit_remaining_requests")?,
                 ratelimit_remaining_tokens: opt("ratelimit_remaining_tokens")?,
                 requests: get("requests")?,
+                cwd: otext("cwd")?,
+                git_branch: otext("git_branch")?,
+                client_version: otext("client_version")?,
                 dedup_key: text("dedup_key")?,
                 tags: Vec::new(),
             };

@@ -191,6 +191,9 @@ pub fn event(n: u32, ts_ms: i64) -> UsageEvent {
         ratelimit_remaining_requests: None,
         ratelimit_remaining_tokens: None,
         requests: 1,
+        cwd: None,
+        git_branch: None,
+        client_version: None,
         dedup_key: format!("test:{n}"),
         tags: Vec::new(),
     }
@@ -252,6 +255,9 @@ pub fn full_event() -> UsageEvent {
         ratelimit_remaining_requests: Some(i64::MAX),
         ratelimit_remaining_tokens: Some(-1),
         requests: 1,
+        cwd: Some("/home/u/project".to_owned()),
+        git_branch: Some("feature/x".to_owned()),
+        client_version: Some("2.0.14".to_owned()),
         dedup_key: "claude_code:file.jsonl:msg_01".to_owned(),
         tags: vec![
             ("env".to_owned(), "prod".to_owned()),
