@@ -29,9 +29,9 @@ OR ((excluded.input_tokens + excluded.output_tokens + excluded.cache_read_tokens
 AND COALESCE(excluded.cost_micros, 0) > COALESCE(usage_events.cost_micros, 0)) \
 RETURNING id";
 
-/// Rows per `INSERT` statement: 100 × 48 binds stays far below both engines' bind limits
+/// Rows per `INSERT` statement: 500 × 48 binds stays far below both engines' bind limits
 /// (SQLite 32 766, PostgreSQL 65 535) while amortising the round trip.
-const EVENT_ROWS_PER_STATEMENT: usize = 100;
+const EVENT_ROWS_PER_STATEMENT: usize = 500;
 /// Rows per tag `INSERT` (3 binds each).
 const TAG_ROWS_PER_STATEMENT: usize = 500;
 
