@@ -275,10 +275,29 @@ struct Task {
 /// Bytes of the file start hashed into its fingerprint.
 const FINGERPRINT_BYTES: u64 = 1024;
 
+/// A log file found by [`discover`].
+pub struct Found {
+    pub root: PathBuf,
+    pub path: PathBuf,
+    /// The cursor key: the root's canonical path joined with the path below it, so the same
+    /// file keeps its key whichever spelling of the root was given.
+    pub key: String,
+    pub meta: std::fs::Metadata,
+}
+
 /// Finds every `*.jsonl` file under `roots` (recursively; hidden directories included, symlinks
-/// followed once per path). A root that does not exist is skipped.
-pub fn discover(roots: &[PathBuf]) -> Vec<(PathBuf, PathBuf)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, PathBuf)>, depth: u32) {
+/// followed). A root that does not exist is skipped. A file reachable twice (two roots that are
+/// the same directory, or a symlink) is listed once: the first path in sorted order.
+///
+/// One `stat` per file and none per directory (the directory entry says what it is), because
+/// an unchanged re-run is nothing but this walk.
+pub fn discover(roots: &[PathBuf]) -> Vec<Found> {
+    fn walk(
+        root: &Path,
+        dir: &Path,
+        out: &mut Vec<(PathBuf, PathBuf, std::fs::Metadata)>,
+        depth: u32,
+    ) {
         if depth > 16 {
             return;
         }
@@ -286,24 +305,78 @@ pub fn discover(roots: &[PathBuf]) -> Vec<(PathBuf, PathBuf)> {
             return;
         };
         for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             let path = entry.path();
+            if kind.is_dir() {
+                walk(root, &path, out, depth + 1);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "jsonl") && !kind.is_symlink() {
+                continue;
+            }
             let Ok(meta) = std::fs::metadata(&path) else {
                 continue;
             };
             if meta.is_dir() {
                 walk(root, &path, out, depth + 1);
             } else if meta.is_file() && path.extension().is_some_and(|e| e == "jsonl") {
-                out.push((root.to_path_buf(), path));
+                out.push((root.to_path_buf(), path, meta));
             }
         }
     }
-    let mut out = Vec::new();
+    let mut found = Vec::new();
     for root in roots {
-        walk(root, root, &mut out, 0);
+        walk(root, root, &mut found, 0);
     }
-    out.sort();
-    out.dedup_by(|a, b| a.1 == b.1);
-    out
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    let canonical: HashMap<&Path, PathBuf> = roots
+        .iter()
+        .map(|r| {
+            (
+                r.as_path(),
+                std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()),
+            )
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    found
+        .into_iter()
+        .filter(|(_, _, meta)| seen.insert(file_identity(meta)))
+        .map(|(root, path, meta)| {
+            let base = canonical.get(root.as_path()).unwrap_or(&root);
+            let key = match path.strip_prefix(&root) {
+                Ok(below) => base.join(below),
+                Err(_) => path.clone(),
+            };
+            Found {
+                key: key.to_string_lossy().into_owned(),
+                root,
+                path,
+                meta,
+            }
+        })
+        .collect()
+}
+
+/// What makes two paths the same file.
+#[cfg(unix)]
+fn file_identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+/// What makes two paths the same file (without inode numbers: size and time, which can only
+/// merge two distinct files that are byte-for-byte twins in all but name, counted once anyway).
+#[cfg(not(unix))]
+fn file_identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    (meta.len(), mtime)
 }
 
 /// Files parsed in parallel before their records are merged: bounds memory to one chunk of
@@ -324,17 +397,14 @@ pub fn scan(
     let mut summary = Summary::default();
     let mut tasks = Vec::new();
     let mut seen_keys = std::collections::HashSet::new();
-    for (root, path) in discover(roots) {
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        let key = std::fs::canonicalize(&path)
-            .unwrap_or_else(|_| path.clone())
-            .to_string_lossy()
-            .into_owned();
-        if !seen_keys.insert(key.clone()) {
-            continue;
-        }
+    for Found {
+        root,
+        path,
+        key,
+        meta,
+    } in discover(roots)
+    {
+        seen_keys.insert(key.clone());
         summary.files_seen += 1;
         let mtime_ms = meta
             .modified()
@@ -444,15 +514,19 @@ pub async fn commit(
         return Ok(());
     }
     let mut pricer = Pricer::new(prices, cost_mode);
-    for chunk in scan.records.chunks(BATCH) {
-        let events: Vec<UsageEvent> = chunk.iter().map(|r| pricer.event(r)).collect();
-        let outcome = store
-            .insert_events_with(&events, OnConflict::KeepLargest)
-            .await?;
-        scan.summary.events_new += outcome.inserted;
-        scan.summary.events_updated += outcome.updated;
-        scan.summary.events_unchanged += outcome.duplicates;
-    }
+    // In time order, the time-keyed indexes grow at their ends instead of being rewritten all
+    // over; ids (UUIDv7, made here) then follow time too.
+    scan.records.sort_by_key(|r| r.ts_ms);
+    let chunks = PricedChunks {
+        records: scan.records.chunks(BATCH),
+        pricer: &mut pricer,
+    };
+    let outcome = store
+        .insert_event_chunks(chunks, OnConflict::KeepLargest)
+        .await?;
+    scan.summary.events_new += outcome.inserted;
+    scan.summary.events_updated += outcome.updated;
+    scan.summary.events_unchanged += outcome.duplicates;
     store.save_import_cursors(&scan.cursors).await?;
     if let Some(kind) = scan.kind {
         store
@@ -460,6 +534,23 @@ pub async fn commit(
             .await?;
     }
     Ok(())
+}
+
+/// Events made one chunk of records at a time, as the store asks for them. (A named type, not
+/// a closure: a closure held across the store's awaits defeats the `Send` check of a spawned
+/// import.)
+struct PricedChunks<'r, 'p> {
+    records: std::slice::Chunks<'r, Record>,
+    pricer: &'r mut Pricer<'p>,
+}
+
+impl Iterator for PricedChunks<'_, '_> {
+    type Item = Vec<UsageEvent>;
+
+    fn next(&mut self) -> Option<Vec<UsageEvent>> {
+        let chunk = self.records.next()?;
+        Some(chunk.iter().map(|r| self.pricer.event(r)).collect())
+    }
 }
 
 #[derive(Debug, Default)]

@@ -583,3 +583,58 @@ async fn codex_counts_calls_once_across_reemission_and_forks() {
         1
     );
 }
+
+/// A file reachable twice — through a symlinked file, and through a second root that is a
+/// symlink to the first — is read once, and keeps its cursor whichever root names it later.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_file_reachable_twice_is_read_once() {
+    let fx = Fixture::new().await;
+    let u = U(7, 70, 700, 0, 0);
+    let real = fx.path("-home-u-alpha/s1.jsonl");
+    write_lines(
+        &real,
+        &[assistant(
+            "s1",
+            "2026-11-01T10:00:00.000Z",
+            "msg_1",
+            Some("req_1"),
+            SONNET,
+            u,
+        )
+        .to_string()],
+    );
+    std::os::unix::fs::symlink(&real, fx.path("-home-u-beta/link.jsonl")).unwrap();
+    let alias = fx.root.parent().unwrap().join("alias");
+    std::os::unix::fs::symlink(&fx.root, &alias).unwrap();
+
+    let prices = &fx.prices;
+    let scan_roots = |roots: Vec<PathBuf>, cursors: HashMap<_, _>| {
+        logs::scan(
+            LogKind::ClaudeCode,
+            &roots,
+            &cursors,
+            prices,
+            CostMode::Calculate,
+            &Quiet,
+        )
+    };
+    let mut first = scan_roots(vec![fx.root.clone(), alias.clone()], HashMap::new());
+    assert_eq!((first.summary.files_seen, first.summary.files_read), (1, 1));
+    assert_eq!(
+        first.summary.records, 1,
+        "the line was parsed more than once"
+    );
+    logs::commit(&fx.store, &mut first, prices, CostMode::Calculate, false)
+        .await
+        .unwrap();
+    assert_eq!(sum_tokens(&fx.events().await), u);
+
+    let cursors = fx.store.import_cursors("claude_code").await.unwrap();
+    let again = scan_roots(vec![alias], cursors);
+    assert_eq!(
+        (again.summary.files_seen, again.summary.files_unchanged),
+        (1, 1),
+        "the same file under another spelling of its root was read again"
+    );
+}

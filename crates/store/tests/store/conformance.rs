@@ -10,8 +10,9 @@ use crate::support::{Engine, TestDb, event, full_event};
 mod imports;
 mod reads;
 use imports::{
-    blocks_are_five_hours_from_the_first_hour, cursors_accounts_and_subscriptions_persist,
-    keep_largest_replaces_only_a_larger_usage, rollups_and_reports_follow_the_zone,
+    blocks_are_five_hours_from_the_first_hour, chunks_are_one_transaction,
+    cursors_accounts_and_subscriptions_persist, keep_largest_replaces_only_a_larger_usage,
+    rollups_and_reports_follow_the_zone,
 };
 use reads::{
     cursor_and_offset_pages_walk_newest_first, each_filter_selects_exactly, limit_is_capped,
@@ -58,6 +59,7 @@ conformance!(
     rollups_and_reports_follow_the_zone,
     blocks_are_five_hours_from_the_first_hour,
     cursors_accounts_and_subscriptions_persist,
+    chunks_are_one_transaction,
 );
 
 fn engine(db: &TestDb) -> Engine {
