@@ -1,11 +1,14 @@
 //! Incremental import of agent log files (JSON Lines), shared by Claude Code and Codex.
 //!
-//! A pass is two halves: [`scan`] (blocking, CPU-bound: stat every file, read only what is new,
-//! parse on every core, merge duplicates keeping the largest usage) and [`commit`] (async: write
-//! the events with [`OnConflict::KeepLargest`], then the cursors). Invariants: a file whose size
-//! and mtime match its cursor is not opened; bytes after the last newline that do not parse as
-//! JSON are a line still being written and are left for the next pass; a cursor is saved only
-//! after its events are committed; a file that disappeared loses its cursor but never its events.
+//! A pass ([`import`]) is a pipeline: [`scan`] (blocking, CPU-bound: stat every file, read only
+//! what is new, parse on every core, merge duplicates keeping the largest usage) hands merged
+//! chunks of records to the writer while it reads on, and the writer puts them all into ONE
+//! transaction with [`OnConflict::KeepLargest`], then saves the cursors. Only an index of the
+//! responses seen (key, tokens, cost) lives for the whole pass, never all its records.
+//! Invariants: a file whose size and mtime match its cursor is not opened; bytes after the last
+//! newline that do not parse as JSON are a line still being written and are left for the next
+//! pass; a cursor is saved only after its events are committed; a file that disappeared loses
+//! its cursor but never its events.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -18,7 +21,7 @@ use std::time::UNIX_EPOCH;
 use rayon::prelude::*;
 use tokenwatch_core::pricing::{CostOptions, ModelPrice, PriceTable};
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
-use tokenwatch_store::{ImportCursor, OnConflict, Store};
+use tokenwatch_store::{ImportCursor, InsertOutcome, OnConflict, Store};
 
 use crate::{ImportError, claude_code, codex, fnv1a, new_id};
 
@@ -225,12 +228,12 @@ pub trait Progress: Sync {
 pub struct Quiet;
 impl Progress for Quiet {}
 
-/// The result of [`scan`]: merged events and the cursors to save once they are committed.
+/// The result of [`scan`]: the cursors to save once the emitted records are committed.
 #[derive(Debug, Default)]
 pub struct Scan {
-    pub kind: Option<LogKind>,
-    /// Merged records, in first-seen order.
-    pub records: Vec<Record>,
+    /// Records emitted again because a later chunk held a larger usage of the same response:
+    /// the store reports them as updated, but within the pass they are one new event.
+    pub replaced: u64,
     pub cursors: Vec<ImportCursor>,
     /// Paths whose cursor exists but whose file no longer does.
     pub gone: Vec<String>,
@@ -393,6 +396,7 @@ pub fn scan(
     prices: &PriceTable,
     cost_mode: CostMode,
     progress: &dyn Progress,
+    emit: &mut dyn FnMut(Vec<UsageEvent>) -> bool,
 ) -> Scan {
     let mut summary = Summary::default();
     let mut tasks = Vec::new();
@@ -443,10 +447,11 @@ pub fn scan(
 
     progress.start(tasks.len() as u64, tasks.iter().map(|t| t.size).sum());
     let mut pricer = Pricer::new(prices, cost_mode);
-    let mut index: HashMap<Box<str>, usize> = HashMap::new();
-    let mut records: Vec<Record> = Vec::new();
+    let mut index: HashMap<Box<str>, Kept> = HashMap::new();
     let mut new_cursors = Vec::new();
-    for chunk in tasks.chunks(FILES_PER_CHUNK) {
+    let mut replaced = 0u64;
+    let mut stopped = false;
+    for (chunk_no, chunk) in (0u32..).zip(tasks.chunks(FILES_PER_CHUNK)) {
         let results: Vec<(Option<ImportCursor>, FileOut, FileStats)> = chunk
             .par_iter()
             .map_init(Vec::new, |buf, task| {
@@ -455,6 +460,7 @@ pub fn scan(
                 out
             })
             .collect();
+        let mut merged: Vec<Record> = Vec::new();
         for (cursor, out, stats) in results {
             summary.files_read += u64::from(stats.read);
             summary.files_restarted += u64::from(stats.restarted);
@@ -467,90 +473,135 @@ pub fn scan(
             for record in out.records {
                 match index.entry(record.key.clone()) {
                     Entry::Vacant(v) => {
-                        v.insert(records.len());
-                        records.push(record);
+                        v.insert(Kept::of(&record, chunk_no, merged.len(), &mut pricer));
+                        merged.push(record);
                     }
-                    Entry::Occupied(o) => {
+                    Entry::Occupied(mut o) => {
                         summary.merged += 1;
-                        let slot = &mut records[*o.get()];
-                        if larger(&record, slot, &mut pricer) {
-                            *slot = record;
+                        let kept = o.get_mut();
+                        if !kept.is_beaten_by(&record, &mut pricer) {
+                            continue;
                         }
+                        let mut now = Kept::of(&record, chunk_no, merged.len(), &mut pricer);
+                        if kept.chunk == chunk_no {
+                            now.pos = kept.pos;
+                            merged[kept.pos] = record;
+                        } else {
+                            replaced += 1;
+                            merged.push(record);
+                        }
+                        *kept = now;
                     }
                 }
             }
             new_cursors.extend(cursor);
         }
+        // In time order, the time-keyed indexes grow at their ends instead of being rewritten
+        // all over; ids (UUIDv7, made here) then follow time too.
+        merged.sort_by_key(|r| r.ts_ms);
+        let events: Vec<UsageEvent> = merged.iter().map(|r| pricer.event(r)).collect();
+        if !events.is_empty() && !emit(events) {
+            // The writer has gone (a database error): no cursor may be saved past it.
+            stopped = true;
+            break;
+        }
     }
     progress.finish();
     Scan {
-        kind: Some(kind),
-        records,
-        cursors: new_cursors,
+        replaced,
+        cursors: if stopped { Vec::new() } else { new_cursors },
         gone,
         summary,
     }
 }
 
-/// True when `a` should replace `b`: more total tokens, or as many and a higher cost.
-pub fn larger(a: &Record, b: &Record, pricer: &mut Pricer<'_>) -> bool {
-    let (ta, tb) = (a.usage.total_tokens(), b.usage.total_tokens());
-    ta > tb || (ta == tb && pricer.cost(a).0.unwrap_or(0) > pricer.cost(b).0.unwrap_or(0))
+/// What a pass remembers of a response it has emitted: where, and how large.
+struct Kept {
+    chunk: u32,
+    pos: usize,
+    tokens: i64,
+    cost_micros: i64,
 }
 
-/// Writes a scan: events in batches (keep-largest on an existing key), then cursors and the
-/// removal of cursors of vanished files. With `dry_run` nothing is written and the counts say
-/// what would have been new.
-pub async fn commit(
+impl Kept {
+    fn of(r: &Record, chunk: u32, pos: usize, pricer: &mut Pricer<'_>) -> Kept {
+        Kept {
+            chunk,
+            pos,
+            tokens: r.usage.total_tokens(),
+            cost_micros: pricer.cost(r).0.unwrap_or(0),
+        }
+    }
+
+    /// Whether `r` replaces the kept record: more total tokens, or as many and a higher cost
+    /// (ties keep the first seen in path and line order).
+    fn is_beaten_by(&self, r: &Record, pricer: &mut Pricer<'_>) -> bool {
+        let tokens = r.usage.total_tokens();
+        tokens > self.tokens
+            || (tokens == self.tokens && pricer.cost(r).0.unwrap_or(0) > self.cost_micros)
+    }
+}
+
+/// Runs one pass: loads the cursors, scans on the blocking pool while the writer puts each
+/// merged chunk into one transaction, then saves the cursors and forgets those of vanished
+/// files. With `dry_run` nothing is written and the counts say what the pass would add.
+pub async fn import(
     store: &Store,
-    scan: &mut Scan,
-    prices: &PriceTable,
+    kind: LogKind,
+    roots: &[PathBuf],
+    prices: &Arc<PriceTable>,
     cost_mode: CostMode,
+    progress: Arc<dyn Progress + Send>,
     dry_run: bool,
-) -> Result<(), ImportError> {
-    const BATCH: usize = 1_000;
-    if dry_run {
-        scan.summary.events_new = scan.records.len() as u64;
-        return Ok(());
-    }
-    let mut pricer = Pricer::new(prices, cost_mode);
-    // In time order, the time-keyed indexes grow at their ends instead of being rewritten all
-    // over; ids (UUIDv7, made here) then follow time too.
-    scan.records.sort_by_key(|r| r.ts_ms);
-    let chunks = PricedChunks {
-        records: scan.records.chunks(BATCH),
-        pricer: &mut pricer,
-    };
-    let outcome = store
-        .insert_event_chunks(chunks, OnConflict::KeepLargest)
-        .await?;
-    scan.summary.events_new += outcome.inserted;
-    scan.summary.events_updated += outcome.updated;
-    scan.summary.events_unchanged += outcome.duplicates;
-    store.save_import_cursors(&scan.cursors).await?;
-    if let Some(kind) = scan.kind {
+) -> Result<Summary, ImportError> {
+    let cursors = store.import_cursors(kind.source()).await?;
+    // Two chunks in flight: the scanner reads the next while the writer writes this one.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<UsageEvent>>(2);
+    let roots = roots.to_vec();
+    let shared = Arc::clone(prices);
+    let scanner = tokio::task::spawn_blocking(move || {
+        let mut emit = |chunk| tx.blocking_send(chunk).is_ok();
+        scan(
+            kind, &roots, &cursors, &shared, cost_mode, &*progress, &mut emit,
+        )
+    });
+    let written = if dry_run {
+        let mut events = 0u64;
+        while let Some(chunk) = rx.recv().await {
+            events += chunk.len() as u64;
+        }
+        Ok(InsertOutcome {
+            inserted: events,
+            ..InsertOutcome::default()
+        })
+    } else {
+        let chunks = futures_util::stream::poll_fn(|cx| rx.poll_recv(cx));
         store
-            .delete_import_cursors(kind.source(), &scan.gone)
-            .await?;
+            .insert_event_stream(chunks, OnConflict::KeepLargest)
+            .await
+    };
+    // The receiver is gone by now, so a scanner stopped by a failed write ends promptly.
+    let scan = scanner
+        .await
+        .map_err(|e| ImportError::Invalid(format!("the log scanner stopped unexpectedly: {e}")))?;
+    let written = written?;
+    let mut summary = scan.summary;
+    // A dry run counts every emitted event as new, a replacement of an earlier one included.
+    summary.events_new = if dry_run {
+        written.inserted.saturating_sub(scan.replaced)
+    } else {
+        written.inserted
+    };
+    summary.events_updated = written.updated.saturating_sub(scan.replaced);
+    summary.events_unchanged = written.duplicates;
+    if dry_run {
+        return Ok(summary);
     }
-    Ok(())
-}
-
-/// Events made one chunk of records at a time, as the store asks for them. (A named type, not
-/// a closure: a closure held across the store's awaits defeats the `Send` check of a spawned
-/// import.)
-struct PricedChunks<'r, 'p> {
-    records: std::slice::Chunks<'r, Record>,
-    pricer: &'r mut Pricer<'p>,
-}
-
-impl Iterator for PricedChunks<'_, '_> {
-    type Item = Vec<UsageEvent>;
-
-    fn next(&mut self) -> Option<Vec<UsageEvent>> {
-        let chunk = self.records.next()?;
-        Some(chunk.iter().map(|r| self.pricer.event(r)).collect())
-    }
+    store.save_import_cursors(&scan.cursors).await?;
+    store
+        .delete_import_cursors(kind.source(), &scan.gone)
+        .await?;
+    Ok(summary)
 }
 
 #[derive(Debug, Default)]

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokenwatch_core::pricing::PriceTable;
 use tokenwatch_import::logs::{self, CostMode, LogKind, Progress, Summary};
@@ -90,7 +89,7 @@ fn bar() -> Bar {
     Bar(pb)
 }
 
-/// One import pass: load cursors, scan (on the blocking pool), commit.
+/// One import pass (see [`logs::import`]), timed.
 pub async fn pass(
     store: &Store,
     prices: &Arc<PriceTable>,
@@ -100,16 +99,17 @@ pub async fn pass(
     dry_run: bool,
 ) -> anyhow::Result<(Summary, Duration)> {
     let started = Instant::now();
-    let cursors = store.import_cursors(kind.source()).await?;
-    let roots = roots.to_vec();
-    let shared = Arc::clone(prices);
-    let mut scan = tokio::task::spawn_blocking(move || {
-        logs::scan(kind, &roots, &cursors, &shared, cost_mode, &bar())
-    })
-    .await
-    .context("the log scanner stopped unexpectedly")?;
-    logs::commit(store, &mut scan, prices, cost_mode, dry_run).await?;
-    Ok((scan.summary, started.elapsed()))
+    let summary = logs::import(
+        store,
+        kind,
+        roots,
+        prices,
+        cost_mode,
+        Arc::new(bar()),
+        dry_run,
+    )
+    .await?;
+    Ok((summary, started.elapsed()))
 }
 
 async fn run_logs(

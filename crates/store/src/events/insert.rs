@@ -29,9 +29,10 @@ OR ((excluded.input_tokens + excluded.output_tokens + excluded.cache_read_tokens
 AND COALESCE(excluded.cost_micros, 0) > COALESCE(usage_events.cost_micros, 0)) \
 RETURNING id";
 
-/// Rows per `INSERT` statement: 500 × 48 binds stays far below both engines' bind limits
-/// (SQLite 32 766, PostgreSQL 65 535) while amortising the round trip.
-const EVENT_ROWS_PER_STATEMENT: usize = 500;
+/// Rows per `INSERT` statement: 100 × 48 binds stays far below both engines' bind limits
+/// (SQLite 32 766, PostgreSQL 65 535) while amortising the round trip; 500 rows made the one
+/// prepared statement SQLite keeps several megabytes larger for no measurable speed.
+const EVENT_ROWS_PER_STATEMENT: usize = 100;
 /// Rows per tag `INSERT` (3 binds each).
 const TAG_ROWS_PER_STATEMENT: usize = 500;
 
@@ -123,15 +124,35 @@ impl Store {
         I: IntoIterator<Item = C>,
         C: AsRef<[UsageEvent]>,
     {
-        let mut chunks = chunks.into_iter().peekable();
-        if chunks.peek().is_none() {
+        self.insert_event_stream(futures_util::stream::iter(chunks), on_conflict)
+            .await
+    }
+
+    /// [`Store::insert_event_chunks`] for chunks that arrive while the transaction is open (an
+    /// import writes while it is still reading files). Nothing is written until the first
+    /// chunk arrives, and nothing is kept unless the stream ends and every chunk was written.
+    pub async fn insert_event_stream<C, S>(
+        &self,
+        chunks: S,
+        on_conflict: OnConflict,
+    ) -> Result<InsertOutcome, StoreError>
+    where
+        S: futures_util::Stream<Item = C>,
+        C: AsRef<[UsageEvent]>,
+    {
+        use futures_util::StreamExt;
+        let mut chunks = std::pin::pin!(chunks.peekable());
+        if chunks.as_mut().peek().await.is_none() {
             return Ok(InsertOutcome::default());
         }
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::query("starting a write"))?;
             let mut total = InsertOutcome::default();
-            for chunk in chunks {
+            while let Some(chunk) = chunks.next().await {
             let events = chunk.as_ref();
+            if events.is_empty() {
+                continue;
+            }
             let tools: Vec<String> = events
                 .iter()
                 .map(|e| serde_json::to_string(&e.tools_used))
@@ -153,8 +174,11 @@ impl Store {
                     OnConflict::Skip => " ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
                     OnConflict::KeepLargest => KEEP_LARGEST,
                 });
+                // Only full-size statements are kept prepared: every odd-sized last chunk is
+                // new SQL text, and a cached 500-row statement holds megabytes in SQLite.
                 let rows = qb
                     .build()
+                    .persistent(chunk.len() == EVENT_ROWS_PER_STATEMENT)
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(StoreError::query("inserting events"))?;
@@ -182,6 +206,7 @@ impl Store {
                 });
                 qb.push(" ON CONFLICT DO NOTHING");
                 qb.build()
+                    .persistent(chunk.len() == TAG_ROWS_PER_STATEMENT)
                     .execute(&mut *tx)
                     .await
                     .map_err(StoreError::query("inserting tags"))?;
