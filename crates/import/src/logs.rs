@@ -295,12 +295,8 @@ pub struct Found {
 /// One `stat` per file and none per directory (the directory entry says what it is), because
 /// an unchanged re-run is nothing but this walk.
 pub fn discover(roots: &[PathBuf]) -> Vec<Found> {
-    fn walk(
-        root: &Path,
-        dir: &Path,
-        out: &mut Vec<(PathBuf, PathBuf, std::fs::Metadata)>,
-        depth: u32,
-    ) {
+    type Listed = (PathBuf, PathBuf, std::fs::Metadata);
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<Listed>, depth: u32) {
         if depth > 16 {
             return;
         }
@@ -308,31 +304,50 @@ pub fn discover(roots: &[PathBuf]) -> Vec<Found> {
             return;
         };
         for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            let path = entry.path();
-            if kind.is_dir() {
-                walk(root, &path, out, depth + 1);
-                continue;
-            }
-            if path.extension().is_none_or(|e| e != "jsonl") && !kind.is_symlink() {
-                continue;
-            }
-            let Ok(meta) = std::fs::metadata(&path) else {
-                continue;
-            };
-            if meta.is_dir() {
-                walk(root, &path, out, depth + 1);
-            } else if meta.is_file() && path.extension().is_some_and(|e| e == "jsonl") {
-                out.push((root.to_path_buf(), path, meta));
+            walk_entry(root, entry, out, depth);
+        }
+    }
+    fn walk_entry(root: &Path, entry: std::fs::DirEntry, out: &mut Vec<Listed>, depth: u32) {
+        let Ok(kind) = entry.file_type() else {
+            return;
+        };
+        let path = entry.path();
+        if kind.is_dir() {
+            walk(root, &path, out, depth + 1);
+            return;
+        }
+        if path.extension().is_none_or(|e| e != "jsonl") && !kind.is_symlink() {
+            return;
+        }
+        let Ok(meta) = std::fs::metadata(&path) else {
+            return;
+        };
+        if meta.is_dir() {
+            walk(root, &path, out, depth + 1);
+        } else if meta.is_file() && path.extension().is_some_and(|e| e == "jsonl") {
+            out.push((root.to_path_buf(), path, meta));
+        }
+    }
+    // Each directory directly under a root is walked on its own core: an unchanged re-run is
+    // this walk, and Claude Code keeps hundreds of session directories.
+    let mut found = Vec::new();
+    let mut subdirs = Vec::new();
+    for root in roots {
+        let Ok(entries) = std::fs::read_dir(root) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => subdirs.push((root, entry.path())),
+                _ => walk_entry(root, entry, &mut found, 0),
             }
         }
     }
-    let mut found = Vec::new();
-    for root in roots {
-        walk(root, root, &mut found, 0);
-    }
+    found.par_extend(subdirs.par_iter().flat_map_iter(|(root, dir)| {
+        let mut out = Vec::new();
+        walk(root, dir, &mut out, 1);
+        out
+    }));
     found.sort_by(|a, b| a.1.cmp(&b.1));
     let canonical: HashMap<&Path, PathBuf> = roots
         .iter()
@@ -391,7 +406,7 @@ const FILES_PER_CHUNK: usize = 64;
 /// the first seen in path and line order).
 pub fn scan(
     kind: LogKind,
-    roots: &[PathBuf],
+    found: Vec<Found>,
     cursors: &HashMap<String, ImportCursor>,
     prices: &PriceTable,
     cost_mode: CostMode,
@@ -406,7 +421,7 @@ pub fn scan(
         path,
         key,
         meta,
-    } in discover(roots)
+    } in found
     {
         seen_keys.insert(key.clone());
         summary.files_seen += 1;
@@ -554,17 +569,30 @@ pub async fn import(
     progress: Arc<dyn Progress + Send>,
     dry_run: bool,
 ) -> Result<Summary, ImportError> {
-    let cursors = store.import_cursors(kind.source()).await?;
     // Two chunks in flight: the scanner reads the next while the writer writes this one.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<UsageEvent>>(2);
+    // The cursors load while the files are listed: an unchanged re-run is little else.
+    let (cursors_tx, cursors_rx) = tokio::sync::oneshot::channel();
     let roots = roots.to_vec();
     let shared = Arc::clone(prices);
     let scanner = tokio::task::spawn_blocking(move || {
+        let found = discover(&roots);
+        let cursors = cursors_rx.blocking_recv().ok()?;
         let mut emit = |chunk| tx.blocking_send(chunk).is_ok();
-        scan(
-            kind, &roots, &cursors, &shared, cost_mode, &*progress, &mut emit,
-        )
+        Some(scan(
+            kind, found, &cursors, &shared, cost_mode, &*progress, &mut emit,
+        ))
     });
+    match store.import_cursors(kind.source()).await {
+        Ok(cursors) => {
+            let _ = cursors_tx.send(cursors);
+        }
+        Err(e) => {
+            drop(cursors_tx);
+            let _ = scanner.await;
+            return Err(e.into());
+        }
+    }
     let written = if dry_run {
         let mut events = 0u64;
         while let Some(chunk) = rx.recv().await {
@@ -581,9 +609,10 @@ pub async fn import(
             .await
     };
     // The receiver is gone by now, so a scanner stopped by a failed write ends promptly.
-    let scan = scanner
-        .await
-        .map_err(|e| ImportError::Invalid(format!("the log scanner stopped unexpectedly: {e}")))?;
+    let scan =
+        scanner.await.ok().flatten().ok_or_else(|| {
+            ImportError::Invalid("the log scanner stopped unexpectedly".to_owned())
+        })?;
     let written = written?;
     let mut summary = scan.summary;
     // A dry run counts every emitted event as new, a replacement of an earlier one included.
