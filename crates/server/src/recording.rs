@@ -69,11 +69,19 @@ pub struct Finished {
 pub struct Enricher {
     pub prices: Arc<PriceTable>,
     pub recorder: Recorder,
+    /// Tag rules, budget spend and alerts, applied to each event before it is written.
+    pub policy: Arc<crate::policy::Policy>,
 }
 
 impl Enricher {
     pub fn process(&self, finished: Finished) {
-        for event in build_events(&self.prices, finished) {
+        let ex = &finished.exchange;
+        let ctx = self
+            .policy
+            .context(&ex.path, &ex.meta, ex.request_body.as_ref());
+        let now_ms = crate::proxy::now_ms();
+        for mut event in build_events(&self.prices, finished) {
+            self.policy.on_event(&mut event, &ctx, now_ms);
             metrics::counter!("tokenwatch_proxy_events_total", "status" => event.status.as_str())
                 .increment(1);
             self.recorder.record(event);

@@ -66,6 +66,90 @@ base_url = "https://generativelanguage.googleapis.com"
 # [providers.groq.prices."llama-3.3-70b-versatile"]
 # input = 0.59
 # output = 0.79
+
+[alerting]
+# Day/week/month budget periods and daily/weekly summaries follow this IANA zone
+# (empty: the system zone).
+tz = ""
+evaluate_secs = 30        # how often alert rules are checked
+refresh_secs = 10         # how soon `tokenwatch budget|alert|tag` changes reach a running serve
+delivery_attempts = 5     # per channel, with exponential backoff
+delivery_backoff_ms = 2000
+
+# Budgets. scope: global, provider:<name>, model:<id>, tag:<key>=<value>, project:<name>,
+# agent:<name>, api_key:<id>. period: day, week, month or rolling:<duration> (rolling:24h).
+# hard = true makes the proxy refuse requests in scope with HTTP 429 (in the provider's error
+# format) once the limit is reached; soft budgets only alert, at alert_at percent.
+# [[budgets]]
+# name = "monthly"
+# scope = "global"
+# period = "month"
+# limit_usd = 50
+# hard = false
+# alert_at = [50, 80, 90, 100]
+# channels = ["ops"]          # default: every channel
+#
+# [[budgets]]
+# name = "opus-daily"
+# scope = "model:claude-opus-4-1"
+# period = "day"
+# limit_usd = "10.00"
+# token_limit = 2000000      # optional
+# request_limit = 500        # optional
+# hard = true
+
+# Auto-tag rules: a regex on model, provider, path, header:<name>, system (prompt),
+# first_user (message), project, agent, source, cwd or git_branch adds a tag ($1 = a group).
+# [[tag_rules]]
+# name = "team-from-header"
+# field = "header:x-team"
+# pattern = '^(\w+)$'
+# tag = "team=$1"
+
+# Alert rules. kind: cost_above (threshold_usd), tokens_above, error_rate (percent),
+# p95_latency (ms), cache_hit_rate (percent, fires below), spike (factor × the same hour on the
+# previous 7 days; no threshold needed), provider_down (threshold consecutive failures),
+# daily_summary, weekly_summary.
+# [[alert_rules]]
+# name = "hot-hour"
+# kind = "cost_above"
+# window = "1h"
+# threshold_usd = 5
+#
+# [[alert_rules]]
+# name = "spend-spike"
+# kind = "spike"
+# window = "1h"
+#
+# [[alert_rules]]
+# name = "anthropic-down"
+# kind = "provider_down"
+# scope = "provider:anthropic"
+# threshold = 3
+
+# Channels: webhook (JSON POST, signed with X-Tokenwatch-Signature: sha256=<hmac> when a secret
+# is set), slack (incoming webhook URL), email (SMTP; smtp_tls = starttls | tls | none).
+# [[channels]]
+# name = "ops"
+# kind = "webhook"
+# url = "https://example.com/tokenwatch-hook"
+# secret = "a-long-random-string"
+#
+# [[channels]]
+# name = "team-slack"
+# kind = "slack"
+# url = "https://hooks.slack.com/services/…"
+#
+# [[channels]]
+# name = "mail"
+# kind = "email"
+# smtp_host = "smtp.example.com"
+# smtp_port = 587
+# smtp_tls = "starttls"
+# username = "alerts@example.com"
+# password = "…"
+# from = "tokenwatch <alerts@example.com>"
+# to = ["me@example.com"]
 "#;
 
 pub fn run(args: &InitArgs) -> anyhow::Result<String> {
