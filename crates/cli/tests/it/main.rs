@@ -10,5 +10,7 @@ mod cli;
 mod faults;
 mod harness;
 mod importing;
+mod policy_support;
 mod proxy;
+mod tagging;
 mod upstream;
