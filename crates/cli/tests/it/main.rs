@@ -9,6 +9,7 @@
 mod cli;
 mod faults;
 mod harness;
+mod budgets;
 mod importing;
 mod policy_support;
 mod proxy;
