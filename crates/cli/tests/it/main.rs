@@ -9,9 +9,11 @@
 mod cli;
 mod faults;
 mod harness;
+mod alerts;
 mod budgets;
 mod importing;
 mod policy_support;
 mod proxy;
+mod smtp_sink;
 mod tagging;
 mod upstream;
