@@ -16,7 +16,15 @@ const DAY0: i64 = 1_795_132_800_000;
 
 fn event(n: &mut u32, ts_ms: i64, cost: i64) -> UsageEvent {
     *n += 1;
-    let mut e = UsageEvent::blank(format!("e{n:07}"), ts_ms, Source::Proxy, "anthropic", "claude-sonnet-4-5", "messages", format!("k{n}"));
+    let mut e = UsageEvent::blank(
+        format!("e{n:07}"),
+        ts_ms,
+        Source::Proxy,
+        "anthropic",
+        "claude-sonnet-4-5",
+        "messages",
+        format!("k{n}"),
+    );
     e.cost_micros = Some(cost);
     e.usage.input_tokens = 100;
     e.usage.output_tokens = 10;
@@ -31,7 +39,9 @@ fn rule(json: serde_json::Value) -> AlertRuleSpec {
 
 async fn store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("t.db").to_str().unwrap()).await.unwrap();
+    let store = Store::open(dir.path().join("t.db").to_str().unwrap())
+        .await
+        .unwrap();
     (store, dir)
 }
 
@@ -43,10 +53,18 @@ async fn rhythm(store: &Store, planted: Option<(i64, i64)>) {
     for hour in 0..(8 * 24) {
         let start = DAY0 - 7 * DAY + hour * HOUR;
         let hod = hour % 24;
-        let base: i64 = if (9..18).contains(&hod) { 5_000_000 } else { 400_000 };
+        let base: i64 = if (9..18).contains(&hod) {
+            5_000_000
+        } else {
+            400_000
+        };
         let wobble = [90, 105, 100, 110, 95, 100, 102, 98][(hour % 8) as usize];
         for q in 0..4 {
-            events.push(event(&mut n, start + q * 15 * 60_000, base * wobble / 100 / 4));
+            events.push(event(
+                &mut n,
+                start + q * 15 * 60_000,
+                base * wobble / 100 / 4,
+            ));
         }
     }
     if let Some((at, cost)) = planted {
@@ -62,19 +80,40 @@ async fn spike_against_the_same_hour_not_the_daily_rhythm() {
     rhythm(&flat, None).await;
     // Every hour of the last day, including the 9:00 jump from $0.40 to $5: no alarm.
     for hour in 1..=24 {
-        let fired = evaluate(&flat, std::slice::from_ref(&spike), &TimeZone::UTC, DAY0 + hour * HOUR).await.unwrap();
-        assert!(fired.is_empty(), "false alarm at hour {hour}: {:?}", fired[0].message);
+        let fired = evaluate(
+            &flat,
+            std::slice::from_ref(&spike),
+            &TimeZone::UTC,
+            DAY0 + hour * HOUR,
+        )
+        .await
+        .unwrap();
+        assert!(
+            fired.is_empty(),
+            "false alarm at hour {hour}: {:?}",
+            fired[0].message
+        );
     }
     // The same history with $20 planted at 14:20 on the last day: only the windows holding it.
     let (spiky, _d2) = store().await;
     rhythm(&spiky, Some((DAY0 + 14 * HOUR + 20 * 60_000, 20_000_000))).await;
     let mut fired_at = Vec::new();
     for hour in 1..=24 {
-        let fired = evaluate(&spiky, std::slice::from_ref(&spike), &TimeZone::UTC, DAY0 + hour * HOUR).await.unwrap();
+        let fired = evaluate(
+            &spiky,
+            std::slice::from_ref(&spike),
+            &TimeZone::UTC,
+            DAY0 + hour * HOUR,
+        )
+        .await
+        .unwrap();
         if let Some(f) = fired.first() {
             fired_at.push(hour);
             assert_eq!(f.kind, "spike");
-            assert!(f.value > 20_000_000 && f.threshold > 4_000_000 && f.threshold < 6_000_000, "{f:?}");
+            assert!(
+                f.value > 20_000_000 && f.threshold > 4_000_000 && f.threshold < 6_000_000,
+                "{f:?}"
+            );
             assert!(f.message.contains("the usual $"), "{}", f.message);
         }
     }
@@ -82,8 +121,16 @@ async fn spike_against_the_same_hour_not_the_daily_rhythm() {
     // A fresh install (no history) never calls anything a spike.
     let (empty, _d3) = store().await;
     let mut n = 0;
-    empty.insert_events(&[event(&mut n, DAY0 - 1_000, 50_000_000)]).await.unwrap();
-    assert!(evaluate(&empty, &[spike], &TimeZone::UTC, DAY0).await.unwrap().is_empty());
+    empty
+        .insert_events(&[event(&mut n, DAY0 - 1_000, 50_000_000)])
+        .await
+        .unwrap();
+    assert!(
+        evaluate(&empty, &[spike], &TimeZone::UTC, DAY0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -113,26 +160,61 @@ async fn threshold_rules_fire_exactly_when_crossed() {
         let tz = tz.clone();
         async move { evaluate(&store, &[r], &tz, now).await.unwrap() }
     };
-    assert_eq!(check(serde_json::json!({"name": "c", "kind": "cost_above", "threshold_usd": "4.99"})).await[0].value, 5_000_000);
-    assert!(check(serde_json::json!({"name": "c", "kind": "cost_above", "threshold_usd": "5"})).await.is_empty());
+    assert_eq!(
+        check(serde_json::json!({"name": "c", "kind": "cost_above", "threshold_usd": "4.99"}))
+            .await[0]
+            .value,
+        5_000_000
+    );
+    assert!(
+        check(serde_json::json!({"name": "c", "kind": "cost_above", "threshold_usd": "5"}))
+            .await
+            .is_empty()
+    );
     // 20 × 110 + 5 × 100 cache tokens = 2700.
-    assert_eq!(check(serde_json::json!({"name": "t", "kind": "tokens_above", "threshold": 2699})).await[0].value, 2_700);
-    assert!(check(serde_json::json!({"name": "t", "kind": "tokens_above", "threshold": 2700})).await.is_empty());
+    assert_eq!(
+        check(serde_json::json!({"name": "t", "kind": "tokens_above", "threshold": 2699})).await[0]
+            .value,
+        2_700
+    );
+    assert!(
+        check(serde_json::json!({"name": "t", "kind": "tokens_above", "threshold": 2700}))
+            .await
+            .is_empty()
+    );
     let e = check(serde_json::json!({"name": "e", "kind": "error_rate", "threshold": 19.5})).await;
     assert_eq!((e[0].value, e[0].unit), (2_000, "percent_x100"));
-    assert!(check(serde_json::json!({"name": "e", "kind": "error_rate", "threshold": 20})).await.is_empty());
+    assert!(
+        check(serde_json::json!({"name": "e", "kind": "error_rate", "threshold": 20}))
+            .await
+            .is_empty()
+    );
     assert!(check(serde_json::json!({"name": "e", "kind": "error_rate", "threshold": 1, "min_requests": 21})).await.is_empty());
     // Nearest-rank p95 of 10, 20, …, 200 is the 19th: 190 ms.
-    assert_eq!(check(serde_json::json!({"name": "p", "kind": "p95_latency", "threshold": 189})).await[0].value, 190);
-    assert!(check(serde_json::json!({"name": "p", "kind": "p95_latency", "threshold": 190})).await.is_empty());
+    assert_eq!(
+        check(serde_json::json!({"name": "p", "kind": "p95_latency", "threshold": 189})).await[0]
+            .value,
+        190
+    );
+    assert!(
+        check(serde_json::json!({"name": "p", "kind": "p95_latency", "threshold": 190}))
+            .await
+            .is_empty()
+    );
     // 500 cache-read of 2500 prompt tokens = 20 %.
-    let c = check(serde_json::json!({"name": "h", "kind": "cache_hit_rate", "threshold": 25})).await;
+    let c =
+        check(serde_json::json!({"name": "h", "kind": "cache_hit_rate", "threshold": 25})).await;
     assert_eq!(c[0].value, 2_000);
-    assert!(check(serde_json::json!({"name": "h", "kind": "cache_hit_rate", "threshold": 20})).await.is_empty());
+    assert!(
+        check(serde_json::json!({"name": "h", "kind": "cache_hit_rate", "threshold": 20}))
+            .await
+            .is_empty()
+    );
     // Scope: nothing from openai.
     assert!(check(serde_json::json!({"name": "c", "kind": "cost_above", "scope": "provider:openai", "threshold_usd": "0"})).await.is_empty());
     // Once per window: the dedup key is the window's bucket.
-    let a = check(serde_json::json!({"name": "c", "kind": "cost_above", "threshold_usd": "1"})).await;
+    let a =
+        check(serde_json::json!({"name": "c", "kind": "cost_above", "threshold_usd": "1"})).await;
     let r = rule(serde_json::json!({"name": "c", "kind": "cost_above", "threshold_usd": "1"}));
     let b = evaluate(&store, &[r], &tz, now + 60_000).await.unwrap();
     assert_eq!(a[0].dedup_key, b[0].dedup_key);
@@ -152,12 +234,20 @@ async fn daily_summary_covers_yesterday_in_the_zone() {
     ];
     store.insert_events(&events).await.unwrap();
     let r = rule(serde_json::json!({"name": "daily", "kind": "daily_summary"}));
-    let fired = evaluate(&store, std::slice::from_ref(&r), &berlin, DAY0 + 8 * HOUR).await.unwrap();
+    let fired = evaluate(&store, std::slice::from_ref(&r), &berlin, DAY0 + 8 * HOUR)
+        .await
+        .unwrap();
     assert_eq!(fired.len(), 1);
     assert_eq!(fired[0].value, 5_000_000);
     assert_eq!(fired[0].severity, "info");
-    assert!(fired[0].message.contains("$5.000000 over 2 requests"), "{}", fired[0].message);
+    assert!(
+        fired[0].message.contains("$5.000000 over 2 requests"),
+        "{}",
+        fired[0].message
+    );
     // Later the same local day: the same key, so it is stored once.
-    let again = evaluate(&store, &[r], &berlin, DAY0 + 20 * HOUR).await.unwrap();
+    let again = evaluate(&store, &[r], &berlin, DAY0 + 20 * HOUR)
+        .await
+        .unwrap();
     assert_eq!(again[0].dedup_key, fired[0].dedup_key);
 }

@@ -138,8 +138,9 @@ impl Store {
         } else {
             ""
         };
-        let sql =
-            format!("SELECT {ALERT_COLUMNS} FROM alerts{filter} ORDER BY fired_ms DESC, id DESC LIMIT $1");
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts{filter} ORDER BY fired_ms DESC, id DESC LIMIT $1"
+        );
         let mut alerts: Vec<AlertRow> = with_pool!(self, pool => {
             let rows = sqlx::query(&sql).bind(limit).fetch_all(pool).await.map_err(StoreError::query("reading alerts"))?;
             rows.iter()
@@ -196,7 +197,11 @@ impl Store {
 
     /// Acknowledges one alert (by id) or, with `None`, every unacknowledged one. Returns how
     /// many changed; acknowledging twice changes nothing the second time.
-    pub async fn acknowledge_alerts(&self, id: Option<&str>, now_ms: i64) -> Result<u64, StoreError> {
+    pub async fn acknowledge_alerts(
+        &self,
+        id: Option<&str>,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
         with_pool!(self, pool => {
             let q = match id {
                 Some(id) => sqlx::query("UPDATE alerts SET acknowledged_ms = $1 WHERE acknowledged_ms IS NULL AND id = $2").bind(now_ms).bind(id.to_owned()),

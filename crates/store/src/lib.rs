@@ -12,9 +12,9 @@ mod alerts;
 mod definitions;
 mod events;
 mod imports;
+pub mod reports;
 mod tagging;
 mod windows;
-pub mod reports;
 pub mod writer;
 
 use std::str::FromStr;
@@ -24,12 +24,12 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use alerts::{AlertRow, DeliveryRow, NewAlert};
+pub use definitions::{DefKind, Definition};
 pub use events::{
     EventFilter, GroupBy, InsertOutcome, MAX_PAGE, OnConflict, Page, RollupKey, RollupRow,
     TotalsRow,
 };
-pub use alerts::{AlertRow, DeliveryRow, NewAlert};
-pub use definitions::{DefKind, Definition};
 pub use imports::{Account, ImportCursor, Subscription};
 pub use tagging::{RetagOutcome, TagRemoval};
 pub use windows::WindowTotals;

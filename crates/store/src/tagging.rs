@@ -83,7 +83,10 @@ impl Store {
 
     /// Adds `(event_id, key, value)` tags, skipping ones already there (and ones whose event
     /// does not exist). Returns how many were new.
-    pub async fn add_event_tags(&self, tags: &[(String, String, String)]) -> Result<u64, StoreError> {
+    pub async fn add_event_tags(
+        &self,
+        tags: &[(String, String, String)],
+    ) -> Result<u64, StoreError> {
         let mut added = 0;
         for chunk in tags.chunks(300) {
             added += with_pool!(self, pool => {

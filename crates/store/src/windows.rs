@@ -59,7 +59,8 @@ macro_rules! push_scope {
     }};
 }
 
-const FAILED: &str = "('upstream_error', 'stream_error', 'upstream_reset', 'upstream_unreachable', 'timeout')";
+const FAILED: &str =
+    "('upstream_error', 'stream_error', 'upstream_reset', 'upstream_unreachable', 'timeout')";
 
 impl Store {
     /// Totals of the events in `scope` with `since_ms <= ts_ms < until_ms`.

@@ -30,7 +30,11 @@ async fn hard_limit_raced_by_concurrent_clients_is_overshot_only_by_requests_in_
         clients.push(tokio::spawn(async move {
             let headers = anthropic_headers(&[]);
             loop {
-                let resp = raw(&addr, &post("/anthropic/v1/messages", &headers, REQUEST_JSON.as_bytes())).await;
+                let resp = raw(
+                    &addr,
+                    &post("/anthropic/v1/messages", &headers, REQUEST_JSON.as_bytes()),
+                )
+                .await;
                 let (status, hdrs, body) = parse_response(&resp);
                 match status {
                     200 => {
@@ -55,30 +59,65 @@ async fn hard_limit_raced_by_concurrent_clients_is_overshot_only_by_requests_in_
     let st = &status["status"];
     let in_flight = st["inflight_at_limit"].as_i64().unwrap();
     let past = allowed - needed;
-    eprintln!("hard budget race: {allowed} allowed, {past} past the limit, {in_flight} in flight when it was reached, {CLIENTS} clients");
+    eprintln!(
+        "hard budget race: {allowed} allowed, {past} past the limit, {in_flight} in flight when it was reached, {CLIENTS} clients"
+    );
     // Every event costs the same, so the limit is reached by the 35th priced event: everything
     // admitted beyond it was in flight at that moment, and nothing after it got through.
     assert_eq!(past, in_flight);
-    assert!(past <= 2 * CLIENTS, "{past} past the limit with {CLIENTS} clients");
-    assert_eq!(st["spent_micros"].as_i64(), Some(allowed * MESSAGE_COST_MICROS));
+    assert!(
+        past <= 2 * CLIENTS,
+        "{past} past the limit with {CLIENTS} clients"
+    );
+    assert_eq!(
+        st["spent_micros"].as_i64(),
+        Some(allowed * MESSAGE_COST_MICROS)
+    );
     assert_eq!(st["requests"].as_i64(), Some(allowed));
     assert_eq!(st["exhausted"], true);
     assert_eq!(st["inflight"], 0);
-    assert_eq!(upstream.requests().len() as i64, allowed, "a refused request must never reach the upstream");
+    assert_eq!(
+        upstream.requests().len() as i64,
+        allowed,
+        "a refused request must never reach the upstream"
+    );
 
     let (headers, body) = &refusals[0];
-    assert!(headers.contains(&("x-tokenwatch-budget".into(), "cap".into())), "{headers:?}");
+    assert!(
+        headers.contains(&("x-tokenwatch-budget".into(), "cap".into())),
+        "{headers:?}"
+    );
     let err: serde_json::Value = serde_json::from_slice(body).unwrap();
     assert_eq!(err["type"], "error");
     assert_eq!(err["error"]["type"], "rate_limit_error");
     let message = err["error"]["message"].as_str().unwrap();
     // The spend a refusal names is what was priced when it was refused: at least the limit.
-    let spent_text = message.split("spent $").nth(1).unwrap().split(' ').next().unwrap();
+    let spent_text = message
+        .split("spent $")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
     let spent_micros: i64 = spent_text.replace('.', "").parse().unwrap();
-    assert!(spent_micros >= needed * MESSAGE_COST_MICROS && spent_micros <= allowed * MESSAGE_COST_MICROS, "{message}");
+    assert!(
+        spent_micros >= needed * MESSAGE_COST_MICROS
+            && spent_micros <= allowed * MESSAGE_COST_MICROS,
+        "{message}"
+    );
     assert_eq!(spent_micros % MESSAGE_COST_MICROS, 0, "{message}");
-    let tomorrow = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date().tomorrow().unwrap();
-    for part in ["budget 'cap'", "provider:anthropic", "$0.500000 per day", "of its $0.500000 limit", &format!("resets at {tomorrow}T00:00:00Z")] {
+    let tomorrow = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .tomorrow()
+        .unwrap();
+    for part in [
+        "budget 'cap'",
+        "provider:anthropic",
+        "$0.500000 per day",
+        "of its $0.500000 limit",
+        &format!("resets at {tomorrow}T00:00:00Z"),
+    ] {
         assert!(message.contains(part), "{part:?} missing from {message}");
     }
 }
@@ -94,8 +133,26 @@ async fn refusals_take_each_providers_error_shape() {
         }))).await;
         assert_eq!(status, 201, "{body}");
     }
-    let openai = |_: ()| post("/openai/v1/chat/completions", &[("authorization", "Bearer sk-x"), ("content-type", "application/json")], br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#);
-    let gemini = |_: ()| post("/gemini/v1beta/models/gemini-2.5-pro:generateContent", &[("x-goog-api-key", "g"), ("content-type", "application/json")], br#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#);
+    let openai = |_: ()| {
+        post(
+            "/openai/v1/chat/completions",
+            &[
+                ("authorization", "Bearer sk-x"),
+                ("content-type", "application/json"),
+            ],
+            br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+    };
+    let gemini = |_: ()| {
+        post(
+            "/gemini/v1beta/models/gemini-2.5-pro:generateContent",
+            &[
+                ("x-goog-api-key", "g"),
+                ("content-type", "application/json"),
+            ],
+            br#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#,
+        )
+    };
     for (i, make) in [openai, gemini].iter().enumerate() {
         let first = raw(&server.addr, &make(())).await;
         assert_eq!(parse_response(&first).0, 200);
@@ -116,16 +173,40 @@ async fn refusals_take_each_providers_error_shape() {
         }
     }
     // Anthropic is in neither scope.
-    let resp = raw(&server.addr, &post("/anthropic/v1/messages", &anthropic_headers(&[]), REQUEST_JSON.as_bytes())).await;
+    let resp = raw(
+        &server.addr,
+        &post(
+            "/anthropic/v1/messages",
+            &anthropic_headers(&[]),
+            REQUEST_JSON.as_bytes(),
+        ),
+    )
+    .await;
     assert_eq!(parse_response(&resp).0, 200);
     // Bad definitions are refused by name.
-    let (status, err) = api(&server.addr, "POST", "/api/v1/budgets", Some(serde_json::json!({
-        "name": "x", "scope": "team:a", "period": "day", "limit_usd": 1
-    }))).await;
+    let (status, err) = api(
+        &server.addr,
+        "POST",
+        "/api/v1/budgets",
+        Some(serde_json::json!({
+            "name": "x", "scope": "team:a", "period": "day", "limit_usd": 1
+        })),
+    )
+    .await;
     assert_eq!(status, 400);
-    assert!(err["error"]["message"].as_str().unwrap().contains("scope 'team:a'"), "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("scope 'team:a'"),
+        "{err}"
+    );
     let (status, _) = api(&server.addr, "DELETE", "/api/v1/budgets/openai-one", None).await;
     assert_eq!(status, 204);
     let first = raw(&server.addr, &openai(())).await;
-    assert_eq!(parse_response(&first).0, 200, "deleting the budget lifts the refusal");
+    assert_eq!(
+        parse_response(&first).0,
+        200,
+        "deleting the budget lifts the refusal"
+    );
 }

@@ -6,11 +6,11 @@
     reason = "test helpers fail the test by panicking"
 )]
 
+mod alerts;
+mod budgets;
 mod cli;
 mod faults;
 mod harness;
-mod alerts;
-mod budgets;
 mod importing;
 mod policy_support;
 mod proxy;

@@ -10,7 +10,12 @@ use crate::upstream::{Script, Upstream};
 pub const MESSAGE_COST_MICROS: i64 = 14_625;
 
 /// A JSON API call; returns status and parsed body (`null` when empty).
-pub async fn api(addr: &str, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+pub async fn api(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
     let req = format!(
         "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{payload}",
@@ -21,7 +26,8 @@ pub async fn api(addr: &str, method: &str, path: &str, body: Option<serde_json::
     let value = if body.is_empty() {
         serde_json::Value::Null
     } else {
-        serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)))
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)))
     };
     (status, value)
 }
@@ -30,9 +36,18 @@ pub async fn api(addr: &str, method: &str, path: &str, body: Option<serde_json::
 /// retried 3 times 50 ms apart, periods in UTC, plus `extra` environment.
 pub fn start(upstream: &str, extra: Vec<(&'static str, String)>) -> Server {
     let mut env = vec![
-        ("TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL", upstream.to_owned()),
-        ("TOKENWATCH_PROVIDERS__OPENAI__BASE_URL", upstream.to_owned()),
-        ("TOKENWATCH_PROVIDERS__GEMINI__BASE_URL", upstream.to_owned()),
+        (
+            "TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL",
+            upstream.to_owned(),
+        ),
+        (
+            "TOKENWATCH_PROVIDERS__OPENAI__BASE_URL",
+            upstream.to_owned(),
+        ),
+        (
+            "TOKENWATCH_PROVIDERS__GEMINI__BASE_URL",
+            upstream.to_owned(),
+        ),
         ("TOKENWATCH_ALERTING__TZ", "UTC".to_owned()),
         ("TOKENWATCH_ALERTING__EVALUATE_SECS", "1".to_owned()),
         ("TOKENWATCH_ALERTING__REFRESH_SECS", "1".to_owned()),
@@ -50,7 +65,9 @@ pub async fn message_upstream(delay: Duration) -> Upstream {
     Upstream::start(script).await
 }
 
-pub fn anthropic_headers(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+pub fn anthropic_headers(
+    extra: &[(&'static str, &'static str)],
+) -> Vec<(&'static str, &'static str)> {
     let mut h = vec![
         ("x-api-key", "sk-ant-test"),
         ("anthropic-version", "2023-06-01"),
@@ -61,7 +78,11 @@ pub fn anthropic_headers(extra: &[(&'static str, &'static str)]) -> Vec<(&'stati
 }
 
 /// Polls `GET /api/v1/alerts` until `check` accepts the list, or fails after 20 s.
-pub async fn wait_alerts(server: &Server, what: &str, check: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
+pub async fn wait_alerts(
+    server: &Server,
+    what: &str,
+    check: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (status, doc) = api(&server.addr, "GET", "/api/v1/alerts", None).await;
@@ -70,7 +91,11 @@ pub async fn wait_alerts(server: &Server, what: &str, check: impl Fn(&[serde_jso
         if check(&alerts) {
             return alerts;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {alerts:#?}\nstderr:\n{}", server.stderr());
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {alerts:#?}\nstderr:\n{}",
+            server.stderr()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -27,7 +27,10 @@ impl Mail {
     }
 
     pub fn body(&self) -> String {
-        self.data.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+        self.data
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default()
     }
 }
 
@@ -52,7 +55,8 @@ impl SmtpSink {
                     let mut mail = Mail::default();
                     while let Ok(Some(line)) = lines.next_line().await {
                         let upper = line.to_ascii_uppercase();
-                        let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO")
+                        {
                             b"250-sink\r\n250 8BITMIME\r\n"
                         } else if upper.starts_with("MAIL FROM:") {
                             mail.from = line[10..].trim().to_owned();

@@ -7,7 +7,12 @@ use crate::policy_support::{anthropic_headers, api, message_upstream, start};
 use crate::proxy::REQUEST_JSON;
 
 fn tags_of(e: &serde_json::Value) -> Vec<String> {
-    e["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect()
+    e["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -16,9 +21,15 @@ async fn header_and_rule_tags_through_the_proxy_then_bulk_retag() {
     let server = start(&upstream.url, vec![]);
 
     // A bad regex is refused with its position.
-    let (status, err) = api(&server.addr, "POST", "/api/v1/tag-rules", Some(serde_json::json!({
-        "name": "broken", "field": "model", "pattern": "claude-(opus", "tag": "x=y"
-    }))).await;
+    let (status, err) = api(
+        &server.addr,
+        "POST",
+        "/api/v1/tag-rules",
+        Some(serde_json::json!({
+            "name": "broken", "field": "model", "pattern": "claude-(opus", "tag": "x=y"
+        })),
+    )
+    .await;
     assert_eq!(status, 400, "{err}");
     assert_eq!(err["error"]["param"], "pattern");
     let message = err["error"]["message"].as_str().unwrap();
@@ -45,17 +56,41 @@ async fn header_and_rule_tags_through_the_proxy_then_bulk_retag() {
         ("x-team", "team-search"),
         ("x-tokenwatch-project", "billing"),
     ]);
-    let resp = raw(&server.addr, &post("/anthropic/v1/messages", &headers, REQUEST_JSON.as_bytes())).await;
-    assert!(resp.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&resp));
+    let resp = raw(
+        &server.addr,
+        &post("/anthropic/v1/messages", &headers, REQUEST_JSON.as_bytes()),
+    )
+    .await;
+    assert!(
+        resp.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&resp)
+    );
     let plain = anthropic_headers(&[]);
-    let body2 = REQUEST_JSON.replace("You are terse.", "You are verbose.").replace("Weather in Paris?", "Hello");
-    raw(&server.addr, &post("/anthropic/v1/messages", &plain, body2.as_bytes())).await;
+    let body2 = REQUEST_JSON
+        .replace("You are terse.", "You are verbose.")
+        .replace("Weather in Paris?", "Hello");
+    raw(
+        &server.addr,
+        &post("/anthropic/v1/messages", &plain, body2.as_bytes()),
+    )
+    .await;
 
     let events = server.wait_events(2).await;
     let tagged = events.iter().find(|e| e["project"] == "billing").unwrap();
     assert_eq!(
         tags_of(tagged),
-        ["city=Paris", "customer=acme", "env=prod", "style=terse", "tag=batch-job", "tag=client-work", "team=search", "tier=mid", "user=u-7"]
+        [
+            "city=Paris",
+            "customer=acme",
+            "env=prod",
+            "style=terse",
+            "tag=batch-job",
+            "tag=client-work",
+            "team=search",
+            "tier=mid",
+            "user=u-7"
+        ]
     );
     let other = events.iter().find(|e| e["project"].is_null()).unwrap();
     assert_eq!(tags_of(other), ["tier=mid"]);
@@ -68,18 +103,53 @@ async fn header_and_rule_tags_through_the_proxy_then_bulk_retag() {
     let retag = serde_json::json!({"filter": {"model": "claude-sonnet-4-5-20250929"}, "add": ["env=prod"], "remove": ["tag=batch-job"]});
     let (status, report) = api(&server.addr, "POST", "/api/v1/retag", Some(retag.clone())).await;
     assert_eq!(status, 200, "{report}");
-    assert_eq!((report["matched"].as_i64(), report["changed"].as_i64()), (Some(2), Some(2)));
+    assert_eq!(
+        (report["matched"].as_i64(), report["changed"].as_i64()),
+        (Some(2), Some(2))
+    );
     let (_, again) = api(&server.addr, "POST", "/api/v1/retag", Some(retag)).await;
-    assert_eq!((again["matched"].as_i64(), again["changed"].as_i64()), (Some(2), Some(0)));
-    let (status, err) = api(&server.addr, "POST", "/api/v1/retag", Some(serde_json::json!({"filter": {"since": "yesterday-ish"}, "add": ["a=b"]}))).await;
-    assert_eq!((status, err["error"]["param"].as_str()), (400, Some("since")));
+    assert_eq!(
+        (again["matched"].as_i64(), again["changed"].as_i64()),
+        (Some(2), Some(0))
+    );
+    let (status, err) = api(
+        &server.addr,
+        "POST",
+        "/api/v1/retag",
+        Some(serde_json::json!({"filter": {"since": "yesterday-ish"}, "add": ["a=b"]})),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["param"].as_str()),
+        (400, Some("since"))
+    );
 
     // And from the CLI, against the same database, with a filter on the tag.
-    let out = run_cli(&server.db, &["tag", "retag", "--tag", "team=search", "--add", "reviewed", "--json"]);
+    let out = run_cli(
+        &server.db,
+        &[
+            "tag",
+            "retag",
+            "--tag",
+            "team=search",
+            "--add",
+            "reviewed",
+            "--json",
+        ],
+    );
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!((report["matched"].as_i64(), report["changed"].as_i64()), (Some(1), Some(1)));
-    let out = run_cli(&server.db, &["tag", "retag", "--tag", "team=search", "--add", "reviewed"]);
-    assert_eq!(out.trim(), "1 events matched, 0 changed (0 tags added by rules)");
+    assert_eq!(
+        (report["matched"].as_i64(), report["changed"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let out = run_cli(
+        &server.db,
+        &["tag", "retag", "--tag", "team=search", "--add", "reviewed"],
+    );
+    assert_eq!(
+        out.trim(),
+        "1 events matched, 0 changed (0 tags added by rules)"
+    );
     let events = server.wait_events(2).await;
     let tagged = events.iter().find(|e| e["project"] == "billing").unwrap();
     assert!(tags_of(tagged).contains(&"tag=reviewed".to_owned()));
@@ -97,21 +167,52 @@ fn cli_rules_apply_to_stored_events_and_reject_bad_regex() {
     )
     .unwrap();
     let out = std::process::Command::new(crate::harness::BIN)
-        .args(["tag", "set-rule", "bad", "--field", "model", "--pattern", "ab[z-a]", "--tag", "x", "--db", &db])
+        .args([
+            "tag",
+            "set-rule",
+            "bad",
+            "--field",
+            "model",
+            "--pattern",
+            "ab[z-a]",
+            "--tag",
+            "x",
+            "--db",
+            &db,
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("at position 3"), "{err}");
-    run_cli(&db, &["tag", "set-rule", "opus", "--field", "model", "--pattern", "opus", "--tag", "tier=premium"]);
+    run_cli(
+        &db,
+        &[
+            "tag",
+            "set-rule",
+            "opus",
+            "--field",
+            "model",
+            "--pattern",
+            "opus",
+            "--tag",
+            "tier=premium",
+        ],
+    );
     // Import applies the rules to what it brought in.
     let out = run_cli(&db, &["import", "csv", csv.to_str().unwrap()]);
-    assert!(out.contains("auto-tag rules: 1 tags added to 1 events"), "{out}");
+    assert!(
+        out.contains("auto-tag rules: 1 tags added to 1 events"),
+        "{out}"
+    );
     let out = run_cli(&db, &["events", "--tag", "tier=premium", "--json"]);
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["events"].as_array().unwrap().len(), 1);
     assert_eq!(doc["events"][0]["model"], "claude-opus-4-1");
     // Re-applying the rules changes nothing.
     let out = run_cli(&db, &["tag", "retag", "--apply-rules"]);
-    assert_eq!(out.trim(), "2 events matched, 0 changed (0 tags added by rules)");
+    assert_eq!(
+        out.trim(),
+        "2 events matched, 0 changed (0 tags added by rules)"
+    );
 }
