@@ -210,3 +210,94 @@ async fn refusals_take_each_providers_error_shape() {
         "deleting the budget lifts the refusal"
     );
 }
+
+const CONFIG: &str = r#"
+[alerting]
+tz = "UTC"
+
+[[budgets]]
+name = "from-file"
+scope = "tag:env=prod"
+period = "day"
+limit_usd = 100
+request_limit = 2
+hard = true
+
+[[tag_rules]]
+name = "env-from-header"
+field = "header:x-env"
+pattern = '^(prod|dev)$'
+tag = "env=$1"
+
+[[channels]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:9/x"
+secret = "FILE-SECRET"
+"#;
+
+#[tokio::test]
+async fn config_file_budgets_rules_and_channels_are_loaded_and_checked() {
+    let upstream = message_upstream(Duration::ZERO).await;
+    let cfg = tempfile::tempdir().unwrap();
+    let path = cfg.path().join("tokenwatch.toml");
+    std::fs::write(&path, CONFIG).unwrap();
+    let server = start(
+        &upstream.url,
+        vec![("TOKENWATCH_CONFIG", path.display().to_string())],
+    );
+    // The rule tags env=prod from the header at admission, so the tag-scoped budget applies.
+    let send = |env: &'static str| {
+        let addr = server.addr.clone();
+        async move {
+            let resp = raw(
+                &addr,
+                &post(
+                    "/anthropic/v1/messages",
+                    &anthropic_headers(&[("x-env", env)]),
+                    REQUEST_JSON.as_bytes(),
+                ),
+            )
+            .await;
+            parse_response(&resp).0
+        }
+    };
+    assert_eq!(
+        [send("prod").await, send("prod").await, send("prod").await],
+        [200, 200, 429]
+    );
+    assert_eq!(send("dev").await, 200);
+    let (_, doc) = api(&server.addr, "GET", "/api/v1/budgets", None).await;
+    assert_eq!(doc["budgets"][0]["name"], "from-file");
+    assert_eq!(doc["budgets"][0]["status"]["requests"], 2);
+    let (_, channels) = api(&server.addr, "GET", "/api/v1/channels", None).await;
+    assert_eq!(channels["channels"][0]["secret"], "<redacted>");
+    let out = crate::harness::run_cli(&server.db, &["budget", "list"]);
+    assert!(
+        out.contains("from-file") && out.contains("tag:env=prod") && out.contains("hard"),
+        "{out}"
+    );
+
+    // A bad regex in the file stops `serve` with the rule, the section and the position.
+    std::fs::write(&path, CONFIG.replace("'^(prod|dev)$'", "'^(prod|dev$'")).unwrap();
+    let out = std::process::Command::new(crate::harness::BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            path.to_str().unwrap(),
+            "--db",
+            &server.db,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "tag_rules: tag rule 'env-from-header': pattern is not a valid regex at position 1"
+        ),
+        "{err}"
+    );
+}
