@@ -35,6 +35,11 @@ pub async fn api(
 /// A server with every provider at `upstream`, alerts evaluated every second, deliveries
 /// retried 3 times 50 ms apart, periods in UTC, plus `extra` environment.
 pub fn start(upstream: &str, extra: Vec<(&'static str, String)>) -> Server {
+    start_on(upstream, extra, None)
+}
+
+/// [`start`] on an existing database.
+pub fn start_on(upstream: &str, extra: Vec<(&'static str, String)>, db: Option<String>) -> Server {
     let mut env = vec![
         (
             "TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL",
@@ -55,7 +60,7 @@ pub fn start(upstream: &str, extra: Vec<(&'static str, String)>) -> Server {
         ("TOKENWATCH_ALERTING__DELIVERY_BACKOFF_MS", "50".to_owned()),
     ];
     env.extend(extra);
-    Server::start_with(ServerOptions { env, db: None })
+    Server::start_with(ServerOptions { env, db })
 }
 
 /// An upstream answering every request with the priced Anthropic message after `delay`.
