@@ -181,7 +181,8 @@ pub enum SmtpTls {
 pub struct ChannelSpec {
     pub name: String,
     pub kind: ChannelKind,
-    /// webhook and slack: where to POST. A Slack URL is a secret.
+    /// webhook and slack: where to POST. A Slack URL is a secret. Secrets (`url` of a Slack
+    /// channel, `secret`, `password`) may be `env:NAME` to be read from the environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// webhook: HMAC-SHA256 key; the signature goes in `X-Tokenwatch-Signature: sha256=<hex>`.
@@ -205,6 +206,10 @@ pub struct ChannelSpec {
 }
 
 const REDACTED: &str = "<redacted>";
+
+/// A secret written as `env:NAME` is read from that environment variable when it is used, so
+/// only the reference is stored in the database and the config file.
+pub const ENV_PREFIX: &str = "env:";
 
 impl ChannelSpec {
     /// A copy safe to show: secrets replaced by `<redacted>`, the Slack URL included.
@@ -231,8 +236,9 @@ impl ChannelSpec {
             ));
         }
         let http_url = |u: &Option<String>| {
-            u.as_deref()
-                .is_some_and(|u| u.starts_with("http://") || u.starts_with("https://"))
+            u.as_deref().is_some_and(|u| {
+                u.starts_with("http://") || u.starts_with("https://") || u.starts_with(ENV_PREFIX)
+            })
         };
         match self.kind {
             ChannelKind::Webhook | ChannelKind::Slack if !http_url(&self.url) => Err(format!(

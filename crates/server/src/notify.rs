@@ -116,7 +116,8 @@ impl Notifier {
         match channel.kind {
             ChannelKind::Webhook => {
                 let body = serde_json::to_vec(alert).map_err(|e| e.to_string())?;
-                let signature = channel.secret.as_deref().map(|s| sign(s.as_bytes(), &body));
+                let signature =
+                    resolve(channel.secret.as_deref())?.map(|s| sign(s.as_bytes(), &body));
                 self.post(channel, body, signature).await
             }
             ChannelKind::Slack => {
@@ -138,10 +139,10 @@ impl Notifier {
         body: Vec<u8>,
         signature: Option<String>,
     ) -> Result<(), String> {
-        let url = channel.url.as_deref().ok_or("the channel has no url")?;
+        let url = resolve(channel.url.as_deref())?.ok_or("the channel has no url")?;
         let mut request = Request::builder()
             .method(Method::POST)
-            .uri(url)
+            .uri(url.as_str())
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::USER_AGENT, "tokenwatch-alerts");
         if let Some(sig) = signature {
@@ -166,6 +167,20 @@ impl Notifier {
     }
 }
 
+/// A channel secret: the value itself, or the environment variable `env:NAME` names. The error
+/// names the variable, never a value.
+pub fn resolve(value: Option<&str>) -> Result<Option<String>, String> {
+    match value {
+        Some(v) => match v.strip_prefix(tokenwatch_core::alerting::ENV_PREFIX) {
+            Some(name) => std::env::var(name.trim())
+                .map(Some)
+                .map_err(|_| format!("environment variable {} is not set", name.trim())),
+            None => Ok(Some(v.to_owned())),
+        },
+        None => Ok(None),
+    }
+}
+
 /// `sha256=<hex>` of HMAC-SHA256 over `body`.
 pub fn sign(secret: &[u8], body: &[u8]) -> String {
     // HMAC takes keys of any length, so this never fails.
@@ -179,6 +194,19 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_can_come_from_the_environment() {
+        assert_eq!(resolve(Some("plain")).unwrap().as_deref(), Some("plain"));
+        assert_eq!(resolve(None).unwrap(), None);
+        let err = resolve(Some("env:TOKENWATCH_TEST_SURELY_UNSET_VAR")).unwrap_err();
+        assert_eq!(
+            err,
+            "environment variable TOKENWATCH_TEST_SURELY_UNSET_VAR is not set"
+        );
+        let path = resolve(Some("env:PATH")).unwrap();
+        assert_eq!(path, std::env::var("PATH").ok());
+    }
 
     #[test]
     fn signature_matches_a_known_vector() {

@@ -133,12 +133,12 @@ delivery_backoff_ms = 2000
 # name = "ops"
 # kind = "webhook"
 # url = "https://example.com/tokenwatch-hook"
-# secret = "a-long-random-string"
+# secret = "env:TOKENWATCH_HOOK_SECRET"   # env:NAME is read at send time; only the name is stored
 #
 # [[channels]]
 # name = "team-slack"
 # kind = "slack"
-# url = "https://hooks.slack.com/services/…"
+# url = "env:SLACK_WEBHOOK_URL"
 #
 # [[channels]]
 # name = "mail"
@@ -147,7 +147,7 @@ delivery_backoff_ms = 2000
 # smtp_port = 587
 # smtp_tls = "starttls"
 # username = "alerts@example.com"
-# password = "…"
+# password = "env:SMTP_PASSWORD"
 # from = "tokenwatch <alerts@example.com>"
 # to = ["me@example.com"]
 "#;

@@ -29,9 +29,13 @@ async fn soft_thresholds_fire_once_each_to_signed_webhook_slack_and_a_failing_ch
     let upstream = message_upstream(Duration::ZERO).await;
     let receiver = Upstream::start(Script::json(200, &[], b"{}")).await;
     let down = Upstream::start(Script::json(500, &[], b"{\"error\":\"down\"}")).await;
-    let server = start(&upstream.url, vec![]);
+    // The webhook's secret is a reference to the environment: only "env:…" is stored.
+    let server = start(
+        &upstream.url,
+        vec![("TW_TEST_HOOK_SECRET", "s3cret-HMAC".to_owned())],
+    );
     for channel in [
-        serde_json::json!({"name": "hook", "kind": "webhook", "url": format!("{}/hook", receiver.url), "secret": "s3cret-HMAC"}),
+        serde_json::json!({"name": "hook", "kind": "webhook", "url": format!("{}/hook", receiver.url), "secret": "env:TW_TEST_HOOK_SECRET"}),
         serde_json::json!({"name": "slack", "kind": "slack", "url": format!("{}/slack/T0/SLACK-SECRET", receiver.url)}),
         serde_json::json!({"name": "down", "kind": "webhook", "url": format!("{}/x", down.url)}),
     ] {
@@ -160,6 +164,11 @@ async fn soft_thresholds_fire_once_each_to_signed_webhook_slack_and_a_failing_ch
     // 4 alerts × 3 attempts on the channel that is down, then recorded as failed.
     assert_eq!(down.requests().len(), 12);
     assert!(!server.stderr().contains("SLACK-SECRET") && !server.stderr().contains("s3cret"));
+    let stored = crate::harness::all_bytes(server.dir.path());
+    assert!(
+        !stored.windows(11).any(|w| w == b"s3cret-HMAC"),
+        "the env secret reached the database"
+    );
 
     // Budget status: 7 × 14_625 spent, 204.75 %, resets on the 1st of next month (UTC).
     let (_, b) = api(&server.addr, "GET", "/api/v1/budgets/soft", None).await;

@@ -62,8 +62,11 @@ pub async fn send(alert: &AlertMessage, channel: &ChannelSpec) -> Result<(), Str
     let mut builder = builder
         .port(channel.smtp_port.unwrap_or(default_port))
         .timeout(Some(Duration::from_secs(20)));
-    if let (Some(user), Some(password)) = (&channel.username, &channel.password) {
-        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+    if let (Some(user), Some(password)) = (
+        &channel.username,
+        super::resolve(channel.password.as_deref())?,
+    ) {
+        builder = builder.credentials(Credentials::new(user.clone(), password));
     }
     builder
         .build()
