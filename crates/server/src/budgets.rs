@@ -63,12 +63,24 @@ pub struct Refusal {
     pub message: String,
 }
 
+/// What a threshold is a percentage of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// `limit_usd`, in micro-USD.
+    Usd,
+    /// `token_limit`.
+    Tokens,
+}
+
 /// What a spend increment crossed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Crossing {
     pub budget: Arc<LiveBudget>,
+    pub measure: Measure,
     pub percent: u32,
-    pub spent_micros: i64,
+    /// Spend (micro-USD) or tokens after the increment.
+    pub value: i64,
+    pub limit: i64,
     pub window: Window,
 }
 
@@ -229,8 +241,14 @@ impl LiveBudget {
         Ok(())
     }
 
-    /// Adds a priced event's spend; returns the alert thresholds it crossed.
-    pub fn priced(&self, event: &UsageEvent, was_admitted: bool, now_ms: i64) -> Vec<u32> {
+    /// Adds a priced event's spend; returns the alert thresholds it crossed (of the USD limit
+    /// and of the token limit).
+    pub fn priced(
+        &self,
+        event: &UsageEvent,
+        was_admitted: bool,
+        now_ms: i64,
+    ) -> Vec<(Measure, u32)> {
         let micros = event.cost_micros.unwrap_or(0);
         let tokens = event.usage.total_tokens();
         let mut c = self.lock();
@@ -248,16 +266,26 @@ impl LiveBudget {
             // Began in an earlier period: that period's spend, not this one's.
             return Vec::new();
         }
-        let before = c.spent_micros;
+        let (before, tokens_before) = (c.spent_micros, c.tokens);
         // Admission already counted the request of a proxied call.
         let requests = if was_admitted { 0 } else { event.requests };
         self.add(&mut c, event.ts_ms, micros, tokens, requests);
-        let crossed = budget::crossed(
+        let mut crossed: Vec<(Measure, u32)> = budget::crossed(
             self.spec.limit_usd.0,
             before,
             c.spent_micros,
             &self.spec.alert_at,
-        );
+        )
+        .into_iter()
+        .map(|p| (Measure::Usd, p))
+        .collect();
+        if let Some(limit) = self.spec.token_limit {
+            crossed.extend(
+                budget::crossed(limit, tokens_before, c.tokens, &self.spec.alert_at)
+                    .into_iter()
+                    .map(|p| (Measure::Tokens, p)),
+            );
+        }
         if before < self.spec.limit_usd.0 && c.spent_micros >= self.spec.limit_usd.0 {
             c.inflight_at_limit = Some(self.inflight.load(Ordering::Relaxed));
         }
@@ -385,12 +413,18 @@ impl BudgetBook {
             if !was_admitted && !b.matches(&Subject::of(event)) {
                 continue;
             }
-            for percent in b.priced(event, was_admitted, now_ms) {
+            for (measure, percent) in b.priced(event, was_admitted, now_ms) {
                 let u = b.usage(now_ms);
+                let (value, limit) = match measure {
+                    Measure::Usd => (u.spent_micros, b.spec.limit_usd.0),
+                    Measure::Tokens => (u.tokens, b.spec.token_limit.unwrap_or(0)),
+                };
                 crossings.push(Crossing {
                     budget: Arc::clone(b),
+                    measure,
                     percent,
-                    spent_micros: u.spent_micros,
+                    value,
+                    limit,
                     window: u.window,
                 });
             }

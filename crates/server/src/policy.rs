@@ -26,7 +26,7 @@ use tokenwatch_core::{EventStatus, Micros, UsageEvent};
 use tokenwatch_store::{DefKind, Store, StoreError};
 
 use crate::alerts::{AlertDraft, Alerts};
-use crate::budgets::{BudgetBook, Refusal, rfc3339};
+use crate::budgets::{BudgetBook, Crossing, Measure, Refusal, rfc3339};
 use crate::tags::RequestMeta;
 
 /// Everything the enricher needs from an exchange to apply rules, taken before the exchange is
@@ -171,35 +171,7 @@ impl Policy {
             merge_tags(&mut event.tags, added);
         }
         for c in self.budgets.priced(event, &ctx.admitted_budgets, now_ms) {
-            let spec = &c.budget.spec;
-            self.alerts.raise(AlertDraft {
-                dedup_key: format!("budget:{}:{}:{}", spec.name, c.percent, c.window.start_ms),
-                rule: spec.name.clone(),
-                kind: "budget_threshold".to_owned(),
-                severity: if c.percent >= 100 { "critical" } else { "warning" },
-                message: format!(
-                    "budget '{}' ({}) reached {}% of its ${} {} limit: ${} spent{}",
-                    spec.name,
-                    spec.scope,
-                    c.percent,
-                    Micros(spec.limit_usd.0),
-                    spec.period,
-                    Micros(c.spent_micros),
-                    if c.window.resets {
-                        format!("; resets at {}", rfc3339(c.window.end_ms))
-                    } else {
-                        String::new()
-                    }
-                ),
-                value: c.spent_micros,
-                threshold: i64::try_from(i128::from(spec.limit_usd.0) * i128::from(c.percent) / 100)
-                    .unwrap_or(i64::MAX),
-                unit: "micros",
-                period_start_ms: Some(c.window.start_ms),
-                detail: serde_json::json!({ "percent": c.percent, "budget": spec.name, "hard": spec.hard }),
-                channels: spec.channels.clone(),
-                fired_ms: now_ms,
-            });
+            self.alerts.raise(threshold_draft(&c, now_ms));
         }
         self.track_failures(event, now_ms);
     }
@@ -290,6 +262,55 @@ impl Policy {
             b.reconcile(t.cost_micros, t.tokens, t.requests, now_ms);
         }
         Ok(())
+    }
+}
+
+/// The alert for a budget threshold crossing.
+fn threshold_draft(c: &Crossing, now_ms: i64) -> AlertDraft {
+    let spec = &c.budget.spec;
+    let (what, unit, limit_text, value_text) = match c.measure {
+        Measure::Usd => (
+            "usd",
+            "micros",
+            format!("${}", Micros(c.limit)),
+            format!("${} spent", Micros(c.value)),
+        ),
+        Measure::Tokens => (
+            "tokens",
+            "tokens",
+            format!("{} token", c.limit),
+            format!("{} tokens used", c.value),
+        ),
+    };
+    let resets = if c.window.resets {
+        format!("; resets at {}", rfc3339(c.window.end_ms))
+    } else {
+        String::new()
+    };
+    AlertDraft {
+        dedup_key: format!(
+            "budget:{}:{what}:{}:{}",
+            spec.name, c.percent, c.window.start_ms
+        ),
+        rule: spec.name.clone(),
+        kind: "budget_threshold".to_owned(),
+        severity: if c.percent >= 100 {
+            "critical"
+        } else {
+            "warning"
+        },
+        message: format!(
+            "budget '{}' ({}) reached {}% of its {limit_text} {} limit: {value_text}{resets}",
+            spec.name, spec.scope, c.percent, spec.period
+        ),
+        value: c.value,
+        threshold: i64::try_from(i128::from(c.limit) * i128::from(c.percent) / 100)
+            .unwrap_or(i64::MAX),
+        unit,
+        period_start_ms: Some(c.window.start_ms),
+        detail: serde_json::json!({ "percent": c.percent, "measure": what, "budget": spec.name, "hard": spec.hard }),
+        channels: spec.channels.clone(),
+        fired_ms: now_ms,
     }
 }
 

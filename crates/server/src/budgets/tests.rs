@@ -63,6 +63,7 @@ fn hard_budget_refuses_once_spent_and_names_itself() {
         );
     }
     assert_eq!(crossed, vec![50, 80, 90, 100]);
+    assert!(book.snapshot()[0].usage(now).spent_micros == 1_200);
     let refusal = book.admit(&subject("anthropic"), now).unwrap_err();
     assert_eq!(refusal.budget, "b");
     assert!(
@@ -141,4 +142,32 @@ fn rolling_window_forgets_old_spend_and_reconcile_only_raises() {
     assert_eq!(b.usage(t0 + 3_700_000).spent_micros, 10);
     b.reconcile(5, 0, 0, t0 + 3_700_000);
     assert_eq!(b.usage(t0 + 3_700_000).spent_micros, 10);
+}
+
+#[test]
+fn token_limit_thresholds_cross_too() {
+    let book = BudgetBook::default();
+    let mut s = spec(1_000_000, false, Period::Day);
+    s.token_limit = Some(100);
+    book.replace(vec![s], &TimeZone::UTC);
+    let now = 5 * DAY;
+    let mut e = event(now, 1);
+    e.usage.input_tokens = 60;
+    let a = book.admit(&subject("anthropic"), now).unwrap();
+    let c = book.priced(&e, &a, now);
+    assert_eq!(
+        c.iter()
+            .map(|c| (c.measure, c.percent, c.value, c.limit))
+            .collect::<Vec<_>>(),
+        [(Measure::Tokens, 50, 60, 100)]
+    );
+    let c = book.priced(&e, &[], now);
+    assert_eq!(
+        c.iter().map(|c| (c.measure, c.percent)).collect::<Vec<_>>(),
+        [
+            (Measure::Tokens, 80),
+            (Measure::Tokens, 90),
+            (Measure::Tokens, 100)
+        ]
+    );
 }
