@@ -12,6 +12,7 @@ mod cli;
 mod faults;
 mod harness;
 mod importing;
+mod policy_cli;
 mod policy_support;
 mod proxy;
 mod smtp_sink;
