@@ -195,6 +195,9 @@ pub struct ChannelSpec {
     pub smtp_port: Option<u16>,
     #[serde(default)]
     pub smtp_tls: SmtpTls,
+    /// email: a PEM file of an extra certificate authority to trust (a private relay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_ca_file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -273,6 +276,7 @@ impl fmt::Debug for ChannelSpec {
             .field("smtp_host", &shown.smtp_host)
             .field("smtp_port", &shown.smtp_port)
             .field("smtp_tls", &shown.smtp_tls)
+            .field("smtp_ca_file", &shown.smtp_ca_file)
             .field("username", &shown.username)
             .field("password", &shown.password)
             .field("from", &shown.from)
@@ -295,6 +299,7 @@ mod tests {
             smtp_host: None,
             smtp_port: None,
             smtp_tls: SmtpTls::Starttls,
+            smtp_ca_file: None,
             username: None,
             password: Some("SECRET2".into()),
             from: None,

@@ -13,7 +13,7 @@ use crate::policy_support::{
     MESSAGE_COST_MICROS, anthropic_headers, api, message_upstream, start, wait_alerts,
 };
 use crate::proxy::REQUEST_JSON;
-use crate::smtp_sink::SmtpSink;
+use crate::smtp_sink::{SmtpSink, make_certs};
 use crate::upstream::{Script, Upstream, body_of, headers_of};
 
 fn delivered(a: &serde_json::Value, channel: &str, status: &str) -> bool {
@@ -221,13 +221,23 @@ async fn soft_thresholds_fire_once_each_to_signed_webhook_slack_and_a_failing_ch
 }
 
 #[tokio::test]
-async fn cost_rule_emails_a_real_smtp_server_and_starttls_is_never_skipped() {
+async fn cost_rule_emails_real_smtp_servers_over_plain_and_starttls_and_tls_is_never_skipped() {
     let upstream = message_upstream(Duration::ZERO).await;
     let smtp = SmtpSink::start().await;
-    let server = start(&upstream.url, vec![]);
+    let certs_dir = tempfile::tempdir().unwrap();
+    let certs = make_certs(certs_dir.path());
+    let secure = SmtpSink::start_with(Some(&certs)).await;
+    let server = start(
+        &upstream.url,
+        vec![("TW_TEST_SMTP_PASSWORD", "SMTP-PASSWORD".to_owned())],
+    );
     for channel in [
         serde_json::json!({"name": "mail", "kind": "email", "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_tls": "none",
             "from": "tokenwatch <alerts@example.test>", "to": ["ops@example.test", "cfo@example.test"]}),
+        // STARTTLS to a relay whose certificate a test CA signed, authenticating inside TLS.
+        serde_json::json!({"name": "mail-secure", "kind": "email", "smtp_host": "localhost", "smtp_port": secure.port,
+            "smtp_ca_file": certs.ca.display().to_string(), "username": "u", "password": "env:TW_TEST_SMTP_PASSWORD",
+            "from": "alerts@example.test", "to": ["sec@example.test"]}),
         // The sink offers no STARTTLS: a starttls channel must fail, never send in clear.
         serde_json::json!({"name": "mail-tls", "kind": "email", "smtp_host": "127.0.0.1", "smtp_port": smtp.port,
             "username": "u", "password": "SMTP-PASSWORD", "from": "alerts@example.test", "to": ["ops@example.test"]}),
@@ -236,7 +246,7 @@ async fn cost_rule_emails_a_real_smtp_server_and_starttls_is_never_skipped() {
         assert_eq!(status, 201, "{body}");
     }
     let (status, body) = api(&server.addr, "POST", "/api/v1/alert-rules", Some(serde_json::json!({
-        "name": "hot", "kind": "cost_above", "window": "1h", "threshold_usd": "0.01", "channels": ["mail", "mail-tls"]
+        "name": "hot", "kind": "cost_above", "window": "1h", "threshold_usd": "0.01", "channels": ["mail", "mail-tls", "mail-secure"]
     }))).await;
     assert_eq!(status, 201, "{body}");
     raw(
@@ -285,6 +295,18 @@ async fn cost_rule_emails_a_real_smtp_server_and_starttls_is_never_skipped() {
     assert!(
         body.contains(&format!("alert id: {}", alerts[0]["id"].as_str().unwrap())),
         "{body}"
+    );
+    assert!(!m.tls && m.auth.is_none());
+    let secure_mails = secure.mails.lock().unwrap().clone();
+    assert_eq!(secure_mails.len(), 1);
+    let sm = &secure_mails[0];
+    assert!(sm.tls, "the message must travel inside STARTTLS");
+    // base64("\0u\0SMTP-PASSWORD"): the password from the environment, sent only over TLS.
+    assert_eq!(sm.auth.as_deref(), Some("AHUAU01UUC1QQVNTV09SRA=="));
+    assert_eq!(sm.to, ["<sec@example.test>"]);
+    assert!(
+        sm.body()
+            .contains("global: $0.014625 spent in the last 1h, above $0.010000")
     );
     let tls = alerts[0]["deliveries"]
         .as_array()

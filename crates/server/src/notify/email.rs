@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokenwatch_core::alerting::{ChannelSpec, SmtpTls};
 
@@ -47,14 +48,29 @@ pub async fn send(alert: &AlertMessage, channel: &ChannelSpec) -> Result<(), Str
     let message = builder
         .body(body)
         .map_err(|e| format!("building the email: {e}"))?;
-    let builder = match channel.smtp_tls {
-        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
-        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
-        SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-            host,
-        )),
-    }
-    .map_err(|e| format!("smtp: {e}"))?;
+    let builder = match (&channel.smtp_ca_file, channel.smtp_tls) {
+        (_, SmtpTls::None) => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+        (Some(ca), mode) => {
+            let pem = std::fs::read(ca).map_err(|e| format!("smtp_ca_file {ca}: {e}"))?;
+            let cert =
+                Certificate::from_pem(&pem).map_err(|e| format!("smtp_ca_file {ca}: {e}"))?;
+            let params = TlsParameters::builder(host.to_owned())
+                .add_root_certificate(cert)
+                .build()
+                .map_err(|e| format!("smtp: {e}"))?;
+            let tls = if mode == SmtpTls::Tls {
+                Tls::Wrapper(params)
+            } else {
+                Tls::Required(params)
+            };
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).tls(tls)
+        }
+        (None, SmtpTls::Starttls) => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
+            .map_err(|e| format!("smtp: {e}"))?,
+        (None, SmtpTls::Tls) => {
+            AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(|e| format!("smtp: {e}"))?
+        }
+    };
     let default_port = match channel.smtp_tls {
         SmtpTls::Tls => 465,
         SmtpTls::Starttls | SmtpTls::None => 587,
