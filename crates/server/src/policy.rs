@@ -170,6 +170,10 @@ impl Policy {
             let added = tag_rules::apply_all(&rules, &input);
             merge_tags(&mut event.tags, added);
         }
+        if event.status == EventStatus::Refused {
+            // Never admitted, never sent: it neither spends nor says anything about the provider.
+            return;
+        }
         for c in self.budgets.priced(event, &ctx.admitted_budgets, now_ms) {
             self.alerts.raise(threshold_draft(&c, now_ms));
         }

@@ -265,6 +265,25 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
         )
     {
         metrics::counter!("tokenwatch_budget_refusals_total").increment(1);
+        // Recorded (status `refused`, no cost, 0 requests) so refusals show in history.
+        meta.tags
+            .push(("budget".to_owned(), refusal.budget.clone()));
+        let refused = Exchange {
+            ts_ms,
+            provider: Arc::clone(&upstream.name),
+            kind: upstream.kind,
+            endpoint,
+            path: rest.clone(),
+            quick: quick.clone(),
+            request_body: None,
+            request_bytes,
+            meta,
+            http_status: Some(429),
+            response_headers: ResponseHeaderFacts::default(),
+            streamed: false,
+        };
+        app.sink
+            .finish(finished(refused, EventStatus::Refused, started));
         let mut response = provider_error(
             upstream.kind,
             StatusCode::TOO_MANY_REQUESTS,

@@ -191,6 +191,11 @@ pub fn build_events(prices: &PriceTable, finished: Finished) -> Vec<UsageEvent> 
         .request_id
         .clone()
         .or(facts.response_id);
+    if status == EventStatus::Refused {
+        // Not sent upstream: no usage, and not a request anyone is billed for.
+        event.requests = 0;
+        event.error_type = Some("budget_exceeded".to_owned());
+    }
     vec![event]
 }
 

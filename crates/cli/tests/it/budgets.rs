@@ -54,7 +54,28 @@ async fn hard_limit_raced_by_concurrent_clients_is_overshot_only_by_requests_in_
     // $0.50 needs ceil(500_000 / 14_625) = 35 requests to be reached.
     let needed = (500_000 + MESSAGE_COST_MICROS - 1) / MESSAGE_COST_MICROS;
     assert_eq!(needed, 35);
-    server.wait_events(allowed as usize).await;
+    // Every refusal is recorded too: status refused, no cost, 0 requests, tagged with the budget.
+    let events = server.wait_events((allowed + CLIENTS) as usize).await;
+    let refused: Vec<_> = events.iter().filter(|e| e["status"] == "refused").collect();
+    assert_eq!(refused.len() as i64, CLIENTS);
+    for e in &refused {
+        assert_eq!(
+            (
+                e["cost_micros"].as_i64(),
+                e["requests"].as_i64(),
+                e["http_status"].as_i64()
+            ),
+            (Some(0), Some(0), Some(429))
+        );
+        assert_eq!(e["error_type"], "budget_exceeded");
+        assert!(
+            e["tags"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("budget=cap")),
+            "{e}"
+        );
+    }
     let (_, status) = api(&server.addr, "GET", "/api/v1/budgets/cap", None).await;
     let st = &status["status"];
     let in_flight = st["inflight_at_limit"].as_i64().unwrap();
