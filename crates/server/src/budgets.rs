@@ -328,14 +328,6 @@ impl LiveBudget {
             inflight_at_limit: c.inflight_at_limit,
         }
     }
-
-    /// Carries another budget's counters over (a reload with an unchanged definition).
-    fn take_counters(&self, old: &LiveBudget) {
-        let c = old.lock().clone();
-        *self.lock() = c;
-        self.inflight
-            .store(old.inflight.load(Ordering::Relaxed), Ordering::Relaxed);
-    }
 }
 
 fn format_limit(spec: &BudgetSpec) -> String {
@@ -372,13 +364,14 @@ impl BudgetBook {
         let mut fresh = Vec::new();
         let list: Vec<Arc<LiveBudget>> = specs
             .into_iter()
-            .map(|spec| {
-                let live = Arc::new(LiveBudget::new(spec, default_tz));
-                match old.iter().find(|o| o.spec == live.spec) {
-                    Some(o) => live.take_counters(o),
-                    None => fresh.push(Arc::clone(&live)),
+            .map(|spec| match old.iter().find(|o| o.spec == spec) {
+                // The same object, not a copy: an increment racing this reload is never lost.
+                Some(o) => Arc::clone(o),
+                None => {
+                    let live = Arc::new(LiveBudget::new(spec, default_tz));
+                    fresh.push(Arc::clone(&live));
+                    live
                 }
-                live
             })
             .collect();
         *self.list.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(list);
