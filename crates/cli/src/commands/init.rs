@@ -78,7 +78,7 @@ delivery_backoff_ms = 2000
 
 # Budgets. scope: global, provider:<name>, model:<id>, tag:<key>=<value>, project:<name>,
 # agent:<name>, api_key:<id>. period: day, week, month or rolling:<duration> (rolling:24h).
-# hard = true makes the proxy refuse requests in scope with HTTP 429 (in the provider's error
+# With hard = true the proxy refuses requests in scope with HTTP 429 (in the provider's error
 # format) once the limit is reached; soft budgets only alert, at alert_at percent.
 # [[budgets]]
 # name = "monthly"
@@ -192,5 +192,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(again.contains("already exists"), "{again}");
+    }
+
+    /// The commented examples of budgets, rules and channels are valid when uncommented.
+    #[test]
+    fn starter_examples_are_valid() {
+        let start = STARTER.find("[alerting]").unwrap();
+        let mut text = STARTER[..start].to_owned();
+        for line in STARTER[start..].lines() {
+            let rest = line.strip_prefix("# ").unwrap_or(line);
+            let is_toml = rest.starts_with("[[")
+                || rest.split_once(" = ").is_some_and(|(k, _)| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            text.push_str(if is_toml { rest } else { line });
+            text.push('\n');
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenwatch.toml");
+        std::fs::write(&path, &text).unwrap();
+        let config = crate::settings::load(Some(&path), Some("x.db"))
+            .unwrap()
+            .config;
+        assert_eq!(config.budgets.len(), 2);
+        assert_eq!(config.budgets[1].limit_usd.0, 10_000_000);
+        assert_eq!(config.alert_rules.len(), 3);
+        assert_eq!(config.channels.len(), 3);
+        let rule = tokenwatch_core::tag_rules::compile(&config.tag_rules[0]).unwrap();
+        let headers = vec![("x-team".to_owned(), "backend".to_owned())];
+        let input = tokenwatch_core::tag_rules::RuleInput {
+            headers: &headers,
+            ..Default::default()
+        };
+        assert_eq!(rule.apply(&input), Some(("team".into(), "backend".into())));
     }
 }
