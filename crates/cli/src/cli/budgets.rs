@@ -119,7 +119,7 @@ pub enum TagCommand {
     ///
     /// Examples:
     ///   tokenwatch tag set-rule opus --field model --pattern 'opus' --tag tier=premium
-    ///   tokenwatch tag set-rule team --field header:x-team --pattern '^(\w+)$' --tag team=$1
+    ///   tokenwatch tag set-rule team --field header:x-team --pattern '^(\w+)$' --tag 'team=$1'
     ///   tokenwatch tag set-rule sql --field system --pattern '(?i)\bsql\b' --tag task=sql
     #[command(verbatim_doc_comment)]
     SetRule {
