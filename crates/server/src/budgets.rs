@@ -314,6 +314,22 @@ impl LiveBudget {
         }
     }
 
+    /// Rebuilds a rolling window from stored buckets `(start, micros, tokens, requests)`, so
+    /// old spend leaves the window when it should (a fresh budget after start-up or a change).
+    pub fn load_buckets(&self, buckets: &[(i64, i64, i64, i64)], now_ms: i64) {
+        let mut c = self.lock();
+        self.roll(&mut c, now_ms);
+        for &(start, micros, tokens, requests) in buckets {
+            self.add(&mut c, start, micros, tokens, requests);
+        }
+        self.roll(&mut c, now_ms);
+    }
+
+    /// Width of a rolling window's buckets (`None` for calendar periods).
+    pub fn rolling_bucket_ms(&self) -> Option<i64> {
+        matches!(self.spec.period, Period::Rolling(_)).then(|| self.bucket_ms())
+    }
+
     pub fn usage(&self, now_ms: i64) -> Usage {
         let mut c = self.lock();
         self.roll(&mut c, now_ms);

@@ -256,7 +256,17 @@ impl Policy {
         );
         let budgets: Vec<BudgetSpec> =
             parse_all(self.store.list_definitions(DefKind::Budget).await?);
-        self.budgets.replace(budgets, &self.tz);
+        let fresh = self.budgets.replace(budgets, &self.tz);
+        for b in &fresh {
+            if let Some(width) = b.rolling_bucket_ms() {
+                let w = b.usage(now_ms).window;
+                let buckets = self
+                    .store
+                    .window_buckets(&b.spec.scope, w.start_ms - width, now_ms + 1, width)
+                    .await?;
+                b.load_buckets(&buckets, now_ms);
+            }
+        }
         for b in self.budgets.snapshot().iter() {
             let w = b.usage(now_ms).window;
             let t = self

@@ -96,6 +96,33 @@ impl Store {
         })
     }
 
+    /// Spend, tokens and requests per `bucket_ms`-wide bucket (aligned to the epoch) in a scope
+    /// and window, oldest first: how a rolling budget is rebuilt at start-up.
+    pub async fn window_buckets(
+        &self,
+        scope: &Scope,
+        since_ms: i64,
+        until_ms: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<(i64, i64, i64, i64)>, StoreError> {
+        let width = bucket_ms.max(1);
+        with_pool!(self, pool => {
+            let mut qb = QueryBuilder::new("SELECT (ts_ms / ");
+            qb.push_bind(width).push(") * ").push_bind(width).push(
+                " AS b, CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM usage_events",
+            );
+            push_scope!(qb, scope, since_ms, until_ms);
+            qb.push(" GROUP BY 1 ORDER BY 1");
+            let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query("summing buckets"))?;
+            rows.iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::query("summing buckets"))
+        })
+    }
+
     /// Durations (ms) of the calls in a scope and window, at most `cap` of the newest.
     pub async fn window_durations(
         &self,

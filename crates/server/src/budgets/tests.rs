@@ -171,3 +171,29 @@ fn token_limit_thresholds_cross_too() {
         ]
     );
 }
+
+#[test]
+fn rolling_window_rebuilt_from_stored_buckets_forgets_on_time() {
+    let book = BudgetBook::default();
+    book.replace(
+        vec![spec(1_000, true, Period::Rolling(3_600_000))],
+        &TimeZone::UTC,
+    );
+    let b = &book.snapshot()[0];
+    let t0 = 200 * DAY;
+    let width = b.rolling_bucket_ms().unwrap();
+    assert_eq!(width, 30_000);
+    let at = |ms: i64| ms - ms.rem_euclid(width);
+    b.load_buckets(
+        &[
+            (at(t0 - 50 * 60_000), 600, 0, 1),
+            (at(t0 - 10 * 60_000), 500, 0, 1),
+        ],
+        t0,
+    );
+    assert_eq!(b.usage(t0).spent_micros, 1_100);
+    assert!(book.admit(&subject("anthropic"), t0).is_err());
+    // Eleven minutes later the older spend has left the hour: $500 remains, so it admits.
+    assert!(book.admit(&subject("anthropic"), t0 + 11 * 60_000).is_ok());
+    assert_eq!(b.usage(t0 + 11 * 60_000).spent_micros, 500);
+}

@@ -308,4 +308,17 @@ async fn window_totals_follow_the_scope(db: &TestDb) {
         .await
         .unwrap();
     assert!(d.is_empty());
+    let buckets = s
+        .window_buckets(&Scope::Global, 0, 100_000, 20_000)
+        .await
+        .unwrap();
+    // (bucket, cost, tokens, requests): events at 0, 10k | 20k, 30k | 40k, 50k (refused excluded).
+    assert_eq!(
+        buckets,
+        [
+            (0, 300, 70, 2),
+            (20_000, 700, 70, 2),
+            (40_000, 1_100, 70, 2)
+        ]
+    );
 }
