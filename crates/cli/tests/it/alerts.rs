@@ -187,6 +187,52 @@ async fn soft_thresholds_fire_once_each_to_signed_webhook_slack_and_a_failing_ch
         st["forecast"]["projected_micros"].as_i64().unwrap() >= 7 * MESSAGE_COST_MICROS,
         "{st}"
     );
+    assert_eq!(st["forecast"]["summary"], "the $0.050000 limit is reached");
+    // A budget not yet reached projects the recent burn rate (the last 24 h of the period, at
+    // least an hour) to the period's end: spent + spent × remaining / recent.
+    let (_, fc) = api(
+        &server.addr,
+        "POST",
+        "/api/v1/budgets",
+        Some(serde_json::json!({
+            "name": "fc", "period": "month", "limit_usd": 1000
+        })),
+    )
+    .await;
+    let now = jiff::Timestamp::now().as_millisecond();
+    let month_start = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .first_of_month();
+    let start_ms = month_start
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp()
+        .as_millisecond();
+    let end = month_start
+        .checked_add(jiff::Span::new().months(1))
+        .unwrap();
+    let end_ms = end
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp()
+        .as_millisecond();
+    let recent_ms = (now - (now - 86_400_000).max(start_ms)).max(3_600_000);
+    let spent = 7 * MESSAGE_COST_MICROS;
+    let expected = spent as f64 + spent as f64 * (end_ms - now) as f64 / recent_ms as f64;
+    let projected = fc["status"]["forecast"]["projected_micros"]
+        .as_i64()
+        .unwrap() as f64;
+    assert!(
+        (projected - expected).abs() / expected < 0.01,
+        "{projected} vs {expected}: {fc}"
+    );
+    let summary = fc["status"]["forecast"]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("at this rate you end the period at $")
+            && summary.ends_with("within the $1000.000000 limit"),
+        "{summary}"
+    );
 
     // Acknowledge one, then the rest.
     let id = alerts[0]["id"].as_str().unwrap();
