@@ -413,6 +413,21 @@ impl BudgetBook {
         Ok(admitted)
     }
 
+    /// Ends the in-flight state of admitted requests that produced no event.
+    pub fn release(&self, admitted: &[String]) {
+        for b in self
+            .snapshot()
+            .iter()
+            .filter(|b| admitted.contains(&b.spec.name))
+        {
+            let _ = b
+                .inflight
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some((n - 1).max(0))
+                });
+        }
+    }
+
     /// Adds a priced event to every budget in its scope; returns the thresholds crossed.
     pub fn priced(&self, event: &UsageEvent, admitted: &[String], now_ms: i64) -> Vec<Crossing> {
         let list = self.snapshot();

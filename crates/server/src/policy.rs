@@ -151,7 +151,10 @@ impl Policy {
     }
 
     /// Tags, budget spend and alerts for one priced event, before it is written.
-    pub fn on_event(&self, event: &mut UsageEvent, ctx: &RuleContext, now_ms: i64) {
+    ///
+    /// The admitting budgets' in-flight count is settled by the exchange's first event; call
+    /// [`Policy::settle`] after the last, for exchanges that yielded no event.
+    pub fn on_event(&self, event: &mut UsageEvent, ctx: &mut RuleContext, now_ms: i64) {
         let rules = self.tag_rules();
         if !rules.is_empty() {
             let input = RuleInput {
@@ -174,10 +177,20 @@ impl Policy {
             // Never admitted, never sent: it neither spends nor says anything about the provider.
             return;
         }
-        for c in self.budgets.priced(event, &ctx.admitted_budgets, now_ms) {
+        let admitted = std::mem::take(&mut ctx.admitted_budgets);
+        for c in self.budgets.priced(event, &admitted, now_ms) {
             self.alerts.raise(threshold_draft(&c, now_ms));
         }
         self.track_failures(event, now_ms);
+    }
+
+    /// Ends the in-flight state of an exchange that produced no event (a batch-results
+    /// download without results).
+    pub fn settle(&self, ctx: &mut RuleContext) {
+        let admitted = std::mem::take(&mut ctx.admitted_budgets);
+        if !admitted.is_empty() {
+            self.budgets.release(&admitted);
+        }
     }
 
     /// provider_down rules: a streak of upstream failures per provider.

@@ -76,16 +76,17 @@ pub struct Enricher {
 impl Enricher {
     pub fn process(&self, finished: Finished) {
         let ex = &finished.exchange;
-        let ctx = self
+        let mut ctx = self
             .policy
             .context(&ex.path, &ex.meta, ex.request_body.as_ref());
         let now_ms = crate::proxy::now_ms();
         for mut event in build_events(&self.prices, finished) {
-            self.policy.on_event(&mut event, &ctx, now_ms);
+            self.policy.on_event(&mut event, &mut ctx, now_ms);
             metrics::counter!("tokenwatch_proxy_events_total", "status" => event.status.as_str())
                 .increment(1);
             self.recorder.record(event);
         }
+        self.policy.settle(&mut ctx);
     }
 }
 

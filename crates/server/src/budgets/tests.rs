@@ -197,3 +197,16 @@ fn rolling_window_rebuilt_from_stored_buckets_forgets_on_time() {
     assert!(book.admit(&subject("anthropic"), t0 + 11 * 60_000).is_ok());
     assert_eq!(b.usage(t0 + 11 * 60_000).spent_micros, 500);
 }
+
+#[test]
+fn release_settles_requests_that_produced_no_event() {
+    let book = BudgetBook::default();
+    book.replace(vec![spec(1_000, true, Period::Day)], &TimeZone::UTC);
+    let now = 7 * DAY;
+    let a = book.admit(&subject("anthropic"), now).unwrap();
+    assert_eq!(book.snapshot()[0].usage(now).inflight, 1);
+    book.release(&a);
+    book.release(&a);
+    let u = book.snapshot()[0].usage(now);
+    assert_eq!((u.inflight, u.requests), (0, 1));
+}
