@@ -30,6 +30,8 @@ pub struct AppState {
     pub writer_stats: WriterStats,
     pub prices: Arc<PriceTable>,
     pub metrics: Option<PrometheusHandle>,
+    /// Tag rules, budgets, alert rules and channels.
+    pub policy: Arc<crate::policy::Policy>,
 }
 
 /// Builds the router over a state.
@@ -65,6 +67,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("provider '{0}' has a base_url that cannot be used")]
     BadProvider(String),
+    #[error("cannot load budgets, tag rules and alerts: {0}")]
+    Policy(#[from] tokenwatch_store::StoreError),
 }
 
 /// Binds the listen address, calls `on_listening` with the bound address, serves until
@@ -87,9 +91,12 @@ pub async fn serve(
         upstreams
             .push(Upstream::new(name, cfg).ok_or_else(|| ServeError::BadProvider(name.clone()))?);
     }
+    let client = proxy::http_client();
+    let running = crate::policy::runtime::start(&config, store.clone(), client.clone()).await?;
     let enricher = Enricher {
         prices: Arc::clone(&prices),
         recorder,
+        policy: Arc::clone(&running.policy),
     };
     let (sink, enrich_task) = EventSink::spawn(enricher, config.recording.queue_capacity);
     let addr = config.server.listen;
@@ -98,13 +105,14 @@ pub async fn serve(
         .map_err(|source| ServeError::Bind { addr, source })?;
     let state = Arc::new(AppState {
         routes: Routes::new(upstreams),
-        client: proxy::http_client(),
+        client,
         sink,
         writer_stats: writer.stats(),
         store,
         prices,
         metrics,
         config,
+        policy: running.policy,
     });
     on_listening(listener.local_addr()?);
     let app = router(Arc::clone(&state));
@@ -117,6 +125,9 @@ pub async fn serve(
         Ok(Ok(())) => {}
         Ok(Err(_)) => tracing::error!("the enrichment task panicked; events it held may be lost"),
         Err(_) => tracing::error!("responses still open after 30 s; exiting without their events"),
+    }
+    for task in running.tasks {
+        task.abort();
     }
     writer.shutdown().await;
     Ok(())

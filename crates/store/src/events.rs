@@ -10,6 +10,7 @@ mod insert;
 mod query;
 
 pub use query::MAX_PAGE;
+pub(crate) use query::push_filter;
 
 /// Every stored column of `usage_events`, in the order [`insert`] binds and [`query`] reads.
 const COLUMNS: &str = "id, ts_ms, source, provider, model, endpoint, tenant, api_key_id, project, agent, session_id, \

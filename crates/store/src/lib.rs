@@ -8,9 +8,13 @@
 //! Invariants: amounts are integer micro-USD; times are UTC epoch milliseconds; `dedup_key` is
 //! unique, so any import or replay can be re-run safely; no query is built from user text.
 
+mod alerts;
+mod definitions;
 mod events;
 mod imports;
 pub mod reports;
+mod tagging;
+mod windows;
 pub mod writer;
 
 use std::str::FromStr;
@@ -20,11 +24,15 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use alerts::{AlertRow, DeliveryRow, NewAlert};
+pub use definitions::{DefKind, Definition};
 pub use events::{
     EventFilter, GroupBy, InsertOutcome, MAX_PAGE, OnConflict, Page, RollupKey, RollupRow,
     TotalsRow,
 };
 pub use imports::{Account, ImportCursor, Subscription};
+pub use tagging::{RetagOutcome, TagRemoval};
+pub use windows::WindowTotals;
 pub use writer::{Recorder, Writer, WriterConfig, WriterHandle, WriterSnapshot, WriterStats};
 
 /// Migrations, applied in order; the same SQL runs on both engines.
@@ -38,6 +46,12 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "imports_accounts",
         include_str!("../migrations/0002_imports_accounts.sql"),
+    ),
+    // 3 is the analytics migration (another branch); the loader applies by version.
+    (
+        4,
+        "budgets_alerts",
+        include_str!("../migrations/0004_budgets_alerts.sql"),
     ),
 ];
 

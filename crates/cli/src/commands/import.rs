@@ -21,16 +21,27 @@ const SHOWN_MALFORMED: usize = 20;
 pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<Option<String>> {
     let (store, loaded) = open_store(global).await?;
     let prices = Arc::new(price_table(&loaded.config)?);
-    match &args.what {
-        ImportWhat::ClaudeCode(a) => run_logs(&store, prices, LogKind::ClaudeCode, a).await,
-        ImportWhat::Codex(a) => run_logs(&store, prices, LogKind::Codex, a).await,
-        ImportWhat::Csv(a) => super::tabular::import(&store, &prices, a, false)
-            .await
-            .map(Some),
-        ImportWhat::Json(a) => super::tabular::import(&store, &prices, a, true)
-            .await
-            .map(Some),
-    }
+    let (output, source) = match &args.what {
+        ImportWhat::ClaudeCode(a) => (
+            run_logs(&store, prices, LogKind::ClaudeCode, a).await?,
+            "claude_code",
+        ),
+        ImportWhat::Codex(a) => (run_logs(&store, prices, LogKind::Codex, a).await?, "codex"),
+        ImportWhat::Csv(a) => (
+            Some(super::tabular::import(&store, &prices, a, false).await?),
+            "csv",
+        ),
+        ImportWhat::Json(a) => (
+            Some(super::tabular::import(&store, &prices, a, true).await?),
+            "json",
+        ),
+    };
+    Ok(
+        match (output, super::tag::auto_tag_source(&store, source).await?) {
+            (Some(out), Some(tagged)) => Some(format!("{out}\n{tagged}")),
+            (out, _) => out,
+        },
+    )
 }
 
 /// The directories a log import reads: `--path` values, else the agent's defaults.

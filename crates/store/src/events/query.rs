@@ -125,6 +125,8 @@ macro_rules! push_filter {
     }};
 }
 
+pub(crate) use push_filter;
+
 fn finish_decode(
     decoded: Result<(UsageEvent, String, String, String), sqlx::Error>,
 ) -> Result<UsageEvent, StoreError> {
