@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokenwatch_core::alerting::{AlertRuleSpec, ChannelSpec};
 use tokenwatch_store::{AlertRow, DefKind};
 
-use super::definitions::{delete_named, list_specs, refresh};
+use super::definitions::{delete_named, list_specs, store_spec};
 use crate::app::AppState;
 use crate::budgets::rfc3339;
 use crate::error::ApiError;
@@ -138,20 +138,8 @@ pub async fn put_rule(
 ) -> Result<(StatusCode, Json<AlertRuleSpec>), ApiError> {
     let Json(spec) = body.map_err(|e| ApiError::bad("body", e.body_text()))?;
     spec.validate().map_err(|m| ApiError::bad("body", m))?;
-    let json = serde_json::to_string(&spec).map_err(|e| ApiError::bad("body", e.to_string()))?;
-    let created = app
-        .store
-        .put_definition(DefKind::AlertRule, &spec.name, &json, "api")
-        .await?;
-    refresh(&app).await?;
-    Ok((
-        if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-        Json(spec),
-    ))
+    let status = store_spec(&app, DefKind::AlertRule, &spec.name, &spec).await?;
+    Ok((status, Json(spec)))
 }
 
 pub async fn delete_rule(
@@ -175,20 +163,8 @@ pub async fn put_channel(
 ) -> Result<(StatusCode, Json<ChannelSpec>), ApiError> {
     let Json(spec) = body.map_err(|e| ApiError::bad("body", e.body_text()))?;
     spec.validate().map_err(|m| ApiError::bad("body", m))?;
-    let json = serde_json::to_string(&spec).map_err(|e| ApiError::bad("body", e.to_string()))?;
-    let created = app
-        .store
-        .put_definition(DefKind::Channel, &spec.name, &json, "api")
-        .await?;
-    refresh(&app).await?;
-    Ok((
-        if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        },
-        Json(spec.redacted()),
-    ))
+    let status = store_spec(&app, DefKind::Channel, &spec.name, &spec).await?;
+    Ok((status, Json(spec.redacted())))
 }
 
 pub async fn delete_channel(

@@ -14,7 +14,7 @@ use tokenwatch_core::Micros;
 use tokenwatch_core::budget::{self, BudgetSpec};
 use tokenwatch_store::DefKind;
 
-use super::definitions::{delete_named, refresh};
+use super::definitions::{delete_named, store_spec};
 use crate::app::AppState;
 use crate::budgets::{LiveBudget, rfc3339};
 use crate::error::ApiError;
@@ -169,22 +169,12 @@ pub async fn put(
 ) -> Result<(StatusCode, Json<BudgetView>), ApiError> {
     let Json(spec) = body.map_err(|e| ApiError::bad("body", e.body_text()))?;
     spec.validate().map_err(|m| ApiError::bad("body", m))?;
-    let json = serde_json::to_string(&spec).map_err(|e| ApiError::bad("body", e.to_string()))?;
-    let created = app
-        .store
-        .put_definition(DefKind::Budget, &spec.name, &json, "api")
-        .await?;
-    refresh(&app).await?;
+    let status = store_spec(&app, DefKind::Budget, &spec.name, &spec).await?;
     let list = app.policy.budgets.snapshot();
     let b = list
         .iter()
         .find(|b| b.spec.name == spec.name)
         .ok_or_else(|| ApiError::NotFound(format!("budget '{}' vanished", spec.name)))?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
     Ok((status, Json(view(&app, b, now_ms()).await?)))
 }
 

@@ -1,5 +1,5 @@
 //! Shared plumbing of the definition endpoints (tag rules, budgets, alert rules, channels):
-//! list, delete, and the policy refresh after a change.
+//! list, store, delete, and the policy refresh after a change.
 
 use std::sync::Arc;
 
@@ -45,4 +45,22 @@ pub async fn delete_named(
     }
     refresh(app).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stores a validated spec under its name and applies it: `201 Created` for a new name,
+/// `200 OK` for a replaced one.
+pub async fn store_spec<T: serde::Serialize>(
+    app: &AppState,
+    kind: DefKind,
+    name: &str,
+    spec: &T,
+) -> Result<StatusCode, ApiError> {
+    let json = serde_json::to_string(spec).map_err(|e| ApiError::bad("body", e.to_string()))?;
+    let created = app.store.put_definition(kind, name, &json, "api").await?;
+    refresh(app).await?;
+    Ok(if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    })
 }

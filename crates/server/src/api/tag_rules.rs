@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tokenwatch_core::tag_rules::{self, RuleError, TagRuleSpec};
 use tokenwatch_store::{DefKind, TagRemoval};
 
-use super::definitions::{delete_named, list_specs, refresh};
+use super::definitions::{delete_named, list_specs, store_spec};
 use super::events::EventsQuery;
 use super::params::parse_tag;
 use crate::app::AppState;
@@ -39,18 +39,7 @@ pub async fn put(
         };
         ApiError::bad(param, e.to_string())
     })?;
-    let json =
-        serde_json::to_string(&rule.spec).map_err(|e| ApiError::bad("body", e.to_string()))?;
-    let created = app
-        .store
-        .put_definition(DefKind::TagRule, &rule.spec.name, &json, "api")
-        .await?;
-    refresh(&app).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = store_spec(&app, DefKind::TagRule, &rule.spec.name, &rule.spec).await?;
     Ok((status, Json(rule.spec)))
 }
 

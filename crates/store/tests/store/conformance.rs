@@ -19,33 +19,7 @@ use reads::{
     totals_by_model_project_and_none,
 };
 
-/// Instantiates each named `async fn(&TestDb)` as a test per engine.
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = crate::support::TestDb::open(crate::support::Engine::Sqlite).await.unwrap();
-                    super::$name(&db).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(db) = crate::support::TestDb::open(crate::support::Engine::Postgres).await else {
-                        return;
-                    };
-                    super::$name(&db).await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+crate::support::both_engines!(
     round_trip_keeps_every_field,
     dedup_key_makes_inserts_idempotent,
     each_filter_selects_exactly,

@@ -7,32 +7,7 @@ use tokenwatch_store::{DefKind, EventFilter, NewAlert, RetagOutcome, TagRemoval}
 
 use crate::support::{TestDb, event};
 
-macro_rules! both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = crate::support::TestDb::open(crate::support::Engine::Sqlite).await.unwrap();
-                    super::$name(&db).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(db) = crate::support::TestDb::open(crate::support::Engine::Postgres).await else {
-                        return;
-                    };
-                    super::$name(&db).await;
-                }
-            )*
-        }
-    };
-}
-
-both_engines!(
+crate::support::both_engines!(
     definitions_upsert_list_delete_and_prune,
     alerts_fire_once_per_key_with_deliveries,
     retag_is_idempotent_and_counts_changes,
