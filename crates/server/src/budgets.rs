@@ -184,9 +184,9 @@ impl LiveBudget {
         let s = &self.spec;
         if s.limit_usd.0 > 0 && c.spent_micros >= s.limit_usd.0 {
             return Some(format!(
-                "spent ${} of its ${} limit",
-                Micros(c.spent_micros),
-                Micros(s.limit_usd.0)
+                "spent {} of its {} limit",
+                Micros(c.spent_micros).to_usd_string(),
+                Micros(s.limit_usd.0).to_usd_string()
             ));
         }
         if let Some(t) = s.token_limit.filter(|t| c.tokens >= *t) {
@@ -347,7 +347,7 @@ impl LiveBudget {
 }
 
 fn format_limit(spec: &BudgetSpec) -> String {
-    let mut parts = vec![format!("${}", Micros(spec.limit_usd.0))];
+    let mut parts = vec![format!("{}", Micros(spec.limit_usd.0).to_usd_string())];
     if let Some(t) = spec.token_limit {
         parts.push(format!("{t} tokens"));
     }

@@ -10,6 +10,7 @@ use tokenwatch_store::DefKind;
 
 use crate::cli::{BudgetArgs, BudgetCommand, BudgetSetArgs, GlobalArgs};
 use crate::commands::open_store;
+use crate::commands::report::money;
 use crate::table::Table;
 
 pub async fn run(global: &GlobalArgs, args: &BudgetArgs) -> anyhow::Result<String> {
@@ -68,8 +69,8 @@ pub async fn run(global: &GlobalArgs, args: &BudgetArgs) -> anyhow::Result<Strin
                     spec.name.clone(),
                     spec.scope.to_string(),
                     spec.period.to_string(),
-                    format!("${}", Micros(t.cost_micros)),
-                    format!("${}", Micros(spec.limit_usd.0)),
+                    money(t.cost_micros),
+                    money(spec.limit_usd.0),
                     format!("{pct}%"),
                     if spec.hard { "hard" } else { "soft" }.to_owned(),
                 ]);
@@ -83,10 +84,10 @@ pub async fn run(global: &GlobalArgs, args: &BudgetArgs) -> anyhow::Result<Strin
                 .put_definition(DefKind::Budget, &spec.name, &json, "api")
                 .await?;
             Ok(format!(
-                "{} budget '{}': ${} per {} for {}{}",
+                "{} budget '{}': {} per {} for {}{}",
                 if created { "created" } else { "updated" },
                 spec.name,
-                Micros(spec.limit_usd.0),
+                money(spec.limit_usd.0),
                 spec.period,
                 spec.scope,
                 if spec.hard {
@@ -107,6 +108,9 @@ pub async fn run(global: &GlobalArgs, args: &BudgetArgs) -> anyhow::Result<Strin
 
 fn spec_from(a: &BudgetSetArgs) -> anyhow::Result<BudgetSpec> {
     let limit = Micros::parse_usd(&a.limit).map_err(|e| anyhow::anyhow!("--limit: {e}"))?;
+    if limit.0 <= 0 {
+        bail!("--limit must be more than $0 (got '{}')", a.limit);
+    }
     let spec = BudgetSpec {
         name: a.name.clone(),
         scope: Scope::parse(&a.scope).with_context(|| {
@@ -115,7 +119,7 @@ fn spec_from(a: &BudgetSetArgs) -> anyhow::Result<BudgetSpec> {
         period: Period::parse(&a.period).with_context(|| {
             format!("--period '{}' must be day, week, month or rolling:<duration> (e.g. rolling:24h)", a.period)
         })?,
-        limit_usd: Usd(limit.0.max(0)),
+        limit_usd: Usd(limit.0),
         token_limit: a.tokens,
         request_limit: a.requests,
         hard: a.hard,

@@ -187,7 +187,7 @@ async fn soft_thresholds_fire_once_each_to_signed_webhook_slack_and_a_failing_ch
         st["forecast"]["projected_micros"].as_i64().unwrap() >= 7 * MESSAGE_COST_MICROS,
         "{st}"
     );
-    assert_eq!(st["forecast"]["summary"], "the $0.050000 limit is reached");
+    assert_eq!(st["forecast"]["summary"], "the $0.05 limit is reached");
     // A budget not yet reached projects the recent burn rate (the last 24 h of the period, at
     // least an hour) to the period's end: spent + spent × remaining / recent.
     let (_, fc) = api(
@@ -230,7 +230,7 @@ async fn soft_thresholds_fire_once_each_to_signed_webhook_slack_and_a_failing_ch
     let summary = fc["status"]["forecast"]["summary"].as_str().unwrap();
     assert!(
         summary.starts_with("at this rate you end the period at $")
-            && summary.ends_with("within the $1000.000000 limit"),
+            && summary.ends_with("within the $1000.00 limit"),
         "{summary}"
     );
 
@@ -335,7 +335,7 @@ async fn cost_rule_emails_real_smtp_servers_over_plain_and_starttls_and_tls_is_n
     );
     let body = m.body();
     assert!(
-        body.contains("global: $0.014625 spent in the last 1h, above $0.010000"),
+        body.contains("global: $0.014625 spent in the last 1h, above $0.01"),
         "{body}"
     );
     assert!(
@@ -352,7 +352,7 @@ async fn cost_rule_emails_real_smtp_servers_over_plain_and_starttls_and_tls_is_n
     assert_eq!(sm.to, ["<sec@example.test>"]);
     assert!(
         sm.body()
-            .contains("global: $0.014625 spent in the last 1h, above $0.010000")
+            .contains("global: $0.014625 spent in the last 1h, above $0.01")
     );
     let tls = alerts[0]["deliveries"]
         .as_array()

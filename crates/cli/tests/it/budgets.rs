@@ -120,7 +120,7 @@ async fn hard_limit_raced_by_concurrent_clients_is_overshot_only_by_requests_in_
         .split(' ')
         .next()
         .unwrap();
-    let spent_micros: i64 = spent_text.replace('.', "").parse().unwrap();
+    let spent_micros = tokenwatch_core::Micros::parse_usd(spent_text).unwrap().0;
     assert!(
         spent_micros >= needed * MESSAGE_COST_MICROS
             && spent_micros <= allowed * MESSAGE_COST_MICROS,
@@ -135,8 +135,8 @@ async fn hard_limit_raced_by_concurrent_clients_is_overshot_only_by_requests_in_
     for part in [
         "budget 'cap'",
         "provider:anthropic",
-        "$0.500000 per day",
-        "of its $0.500000 limit",
+        "$0.50 per day",
+        "of its $0.50 limit",
         &format!("resets at {tomorrow}T00:00:00Z"),
     ] {
         assert!(message.contains(part), "{part:?} missing from {message}");

@@ -40,7 +40,7 @@ fn budgets_rules_and_channels_round_trip_through_the_cli() {
     );
     assert_eq!(
         out.trim(),
-        "created budget 'opus-day': $10.500000 per day for model:claude-opus-4-1 (hard: over-limit requests are refused)"
+        "created budget 'opus-day': $10.50 per day for model:claude-opus-4-1 (hard: over-limit requests are refused)"
     );
     let out = run_cli(&db, &["budget", "list", "--json"]);
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();

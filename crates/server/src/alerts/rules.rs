@@ -72,10 +72,10 @@ async fn evaluate_one(
                     limit,
                     "micros",
                     format!(
-                        "{scope}: ${} spent in the last {}, above ${}",
-                        Micros(t.cost_micros),
+                        "{scope}: {} spent in the last {}, above {}",
+                        Micros(t.cost_micros).to_usd_string(),
                         rule.window,
-                        Micros(limit)
+                        Micros(limit).to_usd_string()
                     ),
                 )
             })
@@ -165,11 +165,11 @@ async fn evaluate_one(
                 mean,
                 "micros",
                 format!(
-                    "{scope}: ${} spent in the last {}, {:.1}× the usual ${} for this time of day",
-                    Micros(current),
+                    "{scope}: {} spent in the last {}, {:.1}× the usual {} for this time of day",
+                    Micros(current).to_usd_string(),
                     rule.window,
                     current as f64 / mean.max(1) as f64,
-                    Micros(mean)
+                    Micros(mean).to_usd_string()
                 ),
             );
             d.detail["baseline_micros"] = serde_json::json!(mean);
@@ -191,7 +191,7 @@ async fn evaluate_one(
                 0,
                 "micros",
                 format!(
-                    "{} summary for {scope} from {} to {}: ${} over {} requests, {} tokens, {} failed calls",
+                    "{} summary for {scope} from {} to {}: {} over {} requests, {} tokens, {} failed calls",
                     if period == Period::Day {
                         "daily"
                     } else {
@@ -199,7 +199,7 @@ async fn evaluate_one(
                     },
                     rfc3339(previous.start_ms),
                     rfc3339(previous.end_ms),
-                    Micros(t.cost_micros),
+                    Micros(t.cost_micros).to_usd_string(),
                     t.requests,
                     t.tokens,
                     t.failures

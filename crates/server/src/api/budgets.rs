@@ -86,15 +86,17 @@ async fn view(app: &AppState, b: &LiveBudget, now: i64) -> Result<BudgetView, Ap
         );
         let summary = match f.hits_limit_ms {
             Some(at) => format!(
-                "at this rate you reach ${} on {}",
-                Micros(limit),
+                "at this rate you reach {} on {}",
+                Micros(limit).to_usd_string(),
                 local_date(at, &b.tz)
             ),
-            None if u.spent_micros >= limit => format!("the ${} limit is reached", Micros(limit)),
+            None if u.spent_micros >= limit => {
+                format!("the {} limit is reached", Micros(limit).to_usd_string())
+            }
             None => format!(
-                "at this rate you end the period at ${}, within the ${} limit",
-                Micros(f.projected_micros),
-                Micros(limit)
+                "at this rate you end the period at {}, within the {} limit",
+                Micros(f.projected_micros).to_usd_string(),
+                Micros(limit).to_usd_string()
             ),
         };
         Some(ForecastView {
