@@ -299,7 +299,7 @@ fn threshold_draft(c: &Crossing, now_ms: i64) -> AlertDraft {
         Measure::Usd => (
             "usd",
             "micros",
-            format!("{}", Micros(c.limit).to_usd_string()),
+            Micros(c.limit).to_usd_string(),
             format!("{} spent", Micros(c.value).to_usd_string()),
         ),
         Measure::Tokens => (
