@@ -283,6 +283,14 @@ impl Store {
                 .execute(pool)
                 .await
                 .map_err(StoreError::query("creating schema_migrations"))?;
+            // Up to date (every open after the first): one read, no write lock.
+            let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::query("reading schema_migrations"))?;
+            if MIGRATIONS.iter().all(|(v, _, _)| applied.contains(v)) {
+                return Ok(());
+            }
             for (version, name, sql) in MIGRATIONS {
                 let err = |source| StoreError::Migrate { version: *version, name, source };
                 // Two processes may open a new database at once (`serve` and `import`): each
