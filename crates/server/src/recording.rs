@@ -16,6 +16,7 @@ use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
 use tokenwatch_store::Recorder;
 use tokio::sync::mpsc;
 
+use crate::live::LiveBus;
 use crate::proxy::decode::decode_all;
 use crate::proxy::headers::ResponseHeaderFacts;
 use crate::tags::RequestMeta;
@@ -69,6 +70,8 @@ pub struct Finished {
 pub struct Enricher {
     pub prices: Arc<PriceTable>,
     pub recorder: Recorder,
+    /// Open dashboards see each event as soon as it is priced.
+    pub live: LiveBus,
 }
 
 impl Enricher {
@@ -76,6 +79,7 @@ impl Enricher {
         for event in build_events(&self.prices, finished) {
             metrics::counter!("tokenwatch_proxy_events_total", "status" => event.status.as_str())
                 .increment(1);
+            self.live.publish(&event);
             self.recorder.record(event);
         }
     }

@@ -8,6 +8,7 @@
 //! Invariants: amounts are integer micro-USD; times are UTC epoch milliseconds; `dedup_key` is
 //! unique, so any import or replay can be re-run safely; no query is built from user text.
 
+pub mod analytics;
 mod events;
 mod imports;
 pub mod reports;
@@ -20,8 +21,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use analytics::{AggKey, AggRow, AggSums, TagTotal};
 pub use events::{
-    EventFilter, GroupBy, InsertOutcome, MAX_PAGE, OnConflict, Page, RollupKey, RollupRow,
+    EventFilter, EventSort, GroupBy, InsertOutcome, MAX_PAGE, OnConflict, Page, RollupKey, RollupRow,
     TotalsRow,
 };
 pub use imports::{Account, ImportCursor, Subscription};
@@ -38,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "imports_accounts",
         include_str!("../migrations/0002_imports_accounts.sql"),
+    ),
+    (
+        3,
+        "analytics",
+        include_str!("../migrations/0003_analytics.sql"),
     ),
 ];
 

@@ -1,4 +1,5 @@
-//! `GET /api/v1/events`: recorded events, newest first, filtered and paginated.
+//! `GET /api/v1/events`: recorded events, newest first (or sorted by cost, tokens or duration),
+//! filtered, searched and paginated, as JSON or CSV; `GET /api/v1/events/{id}`: one event.
 //!
 //! [`EventView`] is THE public shape of an event: the API, `tokenwatch events --json` and the
 //! exports all use it, so a field means the same everywhere.
@@ -6,10 +7,12 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use http::header;
 use serde::{Deserialize, Serialize};
 use tokenwatch_core::{Micros, UsageEvent};
-use tokenwatch_store::{EventFilter, Page};
+use tokenwatch_store::{EventFilter, EventSort, Page};
 
 use super::params::{parse_tag, parse_time, parse_usd};
 use crate::app::AppState;
@@ -161,8 +164,17 @@ pub struct EventsQuery {
     pub max_cost_usd: Option<String>,
     pub limit: Option<u32>,
     pub offset: Option<u32>,
-    /// Opaque cursor from a previous page's `next_cursor`.
+    /// Opaque cursor from a previous page's `next_cursor` (newest-first order only).
     pub cursor: Option<String>,
+    /// Case-insensitive text search over model, provider, project, session, agent, id and
+    /// upstream request id.
+    pub q: Option<String>,
+    /// `time` (default), `cost`, `tokens`, `duration`.
+    pub sort: Option<String>,
+    /// `desc` (default) or `asc`.
+    pub order: Option<String>,
+    /// `json` (default) or `csv` (a download of the page's rows).
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -217,6 +229,12 @@ impl EventsQuery {
         if let Some(s) = &self.max_cost_usd {
             filter.max_cost_micros = Some(parse_usd("max_cost_usd", s)?);
         }
+        filter.search = self
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(str::to_owned);
         let limit = self.limit.unwrap_or(50);
         if limit == 0 || limit > MAX_LIMIT {
             return Err(ApiError::bad(
@@ -252,16 +270,151 @@ fn encode_cursor(event: &UsageEvent) -> String {
 pub async fn list(
     State(app): State<Arc<AppState>>,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<EventsPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
     let (filter, page) = query.to_filter(now_ms())?;
+    let (sort, descending) = query.sort_order()?;
+    if query.cursor.is_some() && !(sort == EventSort::Time && descending) {
+        return Err(ApiError::bad(
+            "cursor",
+            "cursor: only works newest first (sort=time, order=desc); use offset with other orders",
+        ));
+    }
+    let csv = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::bad(
+                "format",
+                format!("format: '{other}' is not one of json, csv"),
+            ));
+        }
+    };
     let limit = page.limit as usize;
-    let events = app.store.list_events(&filter, &page).await?;
-    let next_cursor = (events.len() == limit)
+    let events = app
+        .store
+        .list_events_sorted(&filter, &page, sort, descending)
+        .await?;
+    let views: Vec<EventView> = events.iter().map(EventView::from).collect();
+    if csv {
+        return Ok(csv_response(&views));
+    }
+    let next_cursor = (events.len() == limit && sort == EventSort::Time && descending)
         .then(|| events.last().map(encode_cursor))
         .flatten();
     Ok(Json(EventsPage {
-        events: events.iter().map(EventView::from).collect(),
+        events: views,
         next_cursor,
-    }))
+    })
+    .into_response())
+}
+
+impl EventsQuery {
+    fn sort_order(&self) -> Result<(EventSort, bool), ApiError> {
+        let sort = match self.sort.as_deref() {
+            None | Some("time") => EventSort::Time,
+            Some("cost") => EventSort::Cost,
+            Some("tokens") => EventSort::Tokens,
+            Some("duration") => EventSort::Duration,
+            Some(other) => {
+                return Err(ApiError::bad(
+                    "sort",
+                    format!("sort: '{other}' is not one of time, cost, tokens, duration"),
+                ));
+            }
+        };
+        let descending = match self.order.as_deref() {
+            None | Some("desc") => true,
+            Some("asc") => false,
+            Some(other) => {
+                return Err(ApiError::bad(
+                    "order",
+                    format!("order: '{other}' is not one of asc, desc"),
+                ));
+            }
+        };
+        Ok((sort, descending))
+    }
+}
+
+/// Columns of the CSV download, in order.
+pub const CSV_COLUMNS: &[&str] = &[
+    "id", "ts", "source", "provider", "model", "endpoint", "project", "session_id", "status",
+    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens",
+    "cache_write_1h_tokens", "reasoning_tokens", "total_tokens", "cost_usd", "duration_ms",
+    "ttft_ms", "tags",
+];
+
+/// A CSV field, quoted when it holds a comma, quote or line break; a leading `=`, `+`, `-` or
+/// `@` is prefixed with `'` so spreadsheets never run it as a formula.
+fn csv_field(text: &str) -> String {
+    let guarded = if text.starts_with(['=', '+', '-', '@']) && text.parse::<f64>().is_err() {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
+    if guarded.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", guarded.replace('"', "\"\""))
+    } else {
+        guarded
+    }
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+/// The rows as a CSV attachment.
+pub fn csv_response(views: &[EventView]) -> Response {
+    let mut out = CSV_COLUMNS.join(",");
+    out.push_str("\r\n");
+    for v in views {
+        let fields = [
+            v.id.clone(),
+            v.ts.clone(),
+            v.source.clone(),
+            v.provider.clone(),
+            v.model.clone(),
+            v.endpoint.clone(),
+            opt(&v.project),
+            opt(&v.session_id),
+            v.status.clone(),
+            v.input_tokens.to_string(),
+            v.output_tokens.to_string(),
+            v.cache_read_tokens.to_string(),
+            v.cache_write_5m_tokens.to_string(),
+            v.cache_write_1h_tokens.to_string(),
+            v.reasoning_tokens.to_string(),
+            v.total_tokens.to_string(),
+            opt(&v.cost_usd),
+            opt(&v.duration_ms),
+            opt(&v.ttft_ms),
+            v.tags.join(";"),
+        ];
+        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"tokenwatch-events.csv\"",
+            ),
+        ],
+        out,
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/events/{id}`.
+pub async fn get_one(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<EventView>, ApiError> {
+    match app.store.get_event(&id).await? {
+        Some(event) => Ok(Json(EventView::from(&event))),
+        None => Err(ApiError::NotFound(format!("event {id}"))),
+    }
 }
