@@ -180,6 +180,7 @@ ${mounts ? `<p>Mounted providers:</p><pre>${esc(mounts)}</pre>` : ""}
     if (current && current.leave) current.leave();
     live.listeners.clear();
     const main = document.getElementById("view");
+    main.removeAttribute("data-ready");
     main.innerHTML = `<p class="loading">loading</p>`;
     current = TW.views[name];
     document.title = `tokenwatch · ${name}`;

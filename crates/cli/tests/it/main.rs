@@ -7,6 +7,7 @@
 )]
 
 mod cli;
+mod dashboard;
 mod faults;
 mod harness;
 mod importing;

@@ -75,6 +75,7 @@ impl AnalyticsQuery {
             min_cost_usd: self.min_cost_usd.clone(),
             max_cost_usd: self.max_cost_usd.clone(),
             q: self.q.clone(),
+            tz: self.tz.clone(),
             ..EventsQuery::default()
         };
         let (mut filter, _) = events_query.to_filter(now_ms)?;

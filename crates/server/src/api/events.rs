@@ -175,6 +175,8 @@ pub struct EventsQuery {
     pub order: Option<String>,
     /// `json` (default) or `csv` (a download of the page's rows).
     pub format: Option<String>,
+    /// IANA zone for `since`/`until` given as dates, `today` or `month` (local midnights).
+    pub tz: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -188,11 +190,15 @@ impl EventsQuery {
     /// Turns the query into a store filter and page, naming any bad parameter.
     pub fn to_filter(&self, now_ms: i64) -> Result<(EventFilter, Page), ApiError> {
         let mut filter = EventFilter::default();
+        let tz = match &self.tz {
+            Some(name) => Some(super::analytics::parse_tz(Some(name))?.0),
+            None => None,
+        };
         if let Some(s) = &self.since {
-            filter.since_ms = Some(parse_time("since", s, now_ms)?);
+            filter.since_ms = Some(parse_local_time("since", s, now_ms, tz.as_ref())?);
         }
         if let Some(s) = &self.until {
-            filter.until_ms = Some(parse_time("until", s, now_ms)?);
+            filter.until_ms = Some(parse_local_time("until", s, now_ms, tz.as_ref())?);
         }
         filter.provider = self.provider.clone();
         filter.model = self.model.clone();
@@ -252,6 +258,34 @@ impl EventsQuery {
             before,
         };
         Ok((filter, page))
+    }
+}
+
+/// [`parse_time`], plus local calendar times when a zone is given: `today` and `month` (the
+/// local midnight starting the current day or month) and dates (`2026-11-01`, local midnight).
+pub fn parse_local_time(
+    param: &'static str,
+    text: &str,
+    now_ms: i64,
+    tz: Option<&jiff::tz::TimeZone>,
+) -> Result<i64, ApiError> {
+    let t = text.trim();
+    let zone = tz.cloned().unwrap_or(jiff::tz::TimeZone::UTC);
+    let now = jiff::Timestamp::from_millisecond(now_ms)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_zoned(zone.clone());
+    let date = match t {
+        "today" => Some(now.date()),
+        "month" => Some(now.date().first_of_month()),
+        _ if tz.is_some() => t.parse::<jiff::civil::Date>().ok(),
+        _ => None,
+    };
+    match date {
+        Some(d) => d
+            .to_zoned(zone)
+            .map(|z| z.timestamp().as_millisecond())
+            .map_err(|e| ApiError::bad(param, format!("{param}: '{t}' has no local midnight: {e}"))),
+        None => parse_time(param, t, now_ms),
     }
 }
 
@@ -408,13 +442,58 @@ pub fn csv_response(views: &[EventView]) -> Response {
         .into_response()
 }
 
+/// One event with its cost broken down by token kind at today's prices.
+#[derive(Debug, Serialize)]
+pub struct EventDetail {
+    #[serde(flatten)]
+    pub event: EventView,
+    /// `null` when the model has no price.
+    pub cost_breakdown: Option<CostBreakdown>,
+}
+
+/// Cost components in micro-USD, each rounded on its own (their sum may differ from `total`
+/// by rounding); `matches_stored` says whether today's price table gives the stored cost.
+#[derive(Debug, Serialize)]
+pub struct CostBreakdown {
+    pub input_micros: i64,
+    pub output_micros: i64,
+    pub cache_read_micros: i64,
+    pub cache_write_5m_micros: i64,
+    pub cache_write_1h_micros: i64,
+    pub web_search_micros: i64,
+    pub total_micros: i64,
+    pub price_version: String,
+    /// The long-context threshold whose prices applied, if any.
+    pub long_context_above_tokens: Option<i64>,
+    pub matches_stored: bool,
+}
+
 /// `GET /api/v1/events/{id}`.
 pub async fn get_one(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
-) -> Result<Json<EventView>, ApiError> {
-    match app.store.get_event(&id).await? {
-        Some(event) => Ok(Json(EventView::from(&event))),
-        None => Err(ApiError::NotFound(format!("event {id}"))),
-    }
+) -> Result<Json<EventDetail>, ApiError> {
+    let Some(event) = app.store.get_event(&id).await? else {
+        return Err(ApiError::NotFound(format!("event {id}")));
+    };
+    let options = tokenwatch_core::pricing::CostOptions { batch: event.batch };
+    let cost_breakdown = app
+        .prices
+        .cost(&event.provider, &event.model, &event.usage, options)
+        .map(|c| CostBreakdown {
+            input_micros: c.input.0,
+            output_micros: c.output.0,
+            cache_read_micros: c.cache_read.0,
+            cache_write_5m_micros: c.cache_write_5m.0,
+            cache_write_1h_micros: c.cache_write_1h.0,
+            web_search_micros: c.web_search.0,
+            total_micros: c.total.0,
+            matches_stored: event.cost_micros == Some(c.total.0),
+            price_version: c.price_version,
+            long_context_above_tokens: c.tier,
+        });
+    Ok(Json(EventDetail {
+        event: EventView::from(&event),
+        cost_breakdown,
+    }))
 }
