@@ -144,6 +144,8 @@ ${mounts ? `<p>Mounted providers:</p><pre>${esc(mounts)}</pre>` : ""}
     });
     es.addEventListener("lagged", () => { if (!flushTimer) flushTimer = setTimeout(flush, 500); });
     es.onerror = () => { el.textContent = "○ reconnecting"; el.classList.remove("on"); };
+    // Close explicitly so the connection is freed at once (browsers allow ~6 per host).
+    window.addEventListener("pagehide", () => es.close());
   }
   function flush() {
     flushTimer = null;
@@ -243,7 +245,9 @@ ${mounts ? `<p>Mounted providers:</p><pre>${esc(mounts)}</pre>` : ""}
       if (b) download(b.dataset.name, b.dataset.export);
     });
     window.addEventListener("popstate", render);
-    connect();
     render();
+    // After the load event: an open stream must never keep the page "loading".
+    if (document.readyState === "complete") connect();
+    else window.addEventListener("load", connect, { once: true });
   });
 })();
