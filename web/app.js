@@ -74,6 +74,8 @@
   };
   TW.pct = (v) => (v === null || v === undefined ? "—" : (v > 0 ? "+" : "") + v.toFixed(1) + "%");
   TW.ms = (v) => (v === null || v === undefined ? "—" : v >= 10000 ? (v / 1000).toFixed(1) + "s" : Math.round(v) + "ms");
+  // "11-24 07:11" in the selected zone, for tables on narrow screens.
+  TW.shortTime = (tsMs) => TW.time(tsMs).slice(5, 16);
   TW.time = (tsMs) => {
     try {
       return new Intl.DateTimeFormat("sv-SE", { timeZone: TW.tz(), year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(new Date(tsMs));

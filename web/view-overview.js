@@ -56,7 +56,7 @@
       `</div>` +
       (t.unpriced_events ? `<p class="up">${TW.int(t.unpriced_events)} events have no price (unknown model): their cost is not in these totals.</p>` : "") +
       `<div class="grid">` +
-      `<div class="panel"><h2>burn rate (${burn.window_days}-day avg)</h2><p><span class="v" data-testid="burn-rate">${TW.usd(burn.cost_micros_per_day)}</span>/day</p>` +
+      `<div class="panel"><h2>burn rate (${burn.window_days}-day avg)</h2><p><span class="big" data-testid="burn-rate">${TW.usd(burn.cost_micros_per_day)}</span>/day</p>` +
       `<p>month to date <b>${TW.usd(month.cost_micros_to_date)}</b> → projected <b data-testid="projection">${TW.usd(month.projected_cost_micros)}</b> by month end</p></div>` +
       budgetHtml +
       `<div class="panel wide chart"><h2>cost per ${esc(ts.bucket)}</h2>${C.bars({ points: ts.points, total: (p) => p.cost_usd, fmt: TW.usdAxis })}${TW.exportButtons("cost-trend", () => ts.points)}</div>` +
