@@ -75,7 +75,11 @@ fn event(i: u64, n: u64, start_ms: i64, span_ms: i64) -> UsageEvent {
     UsageEvent {
         id: id.clone(),
         ts_ms,
-        source: if x % 7 == 0 { Source::ClaudeCode } else { Source::Proxy },
+        source: if x % 7 == 0 {
+            Source::ClaudeCode
+        } else {
+            Source::Proxy
+        },
         provider: provider.to_owned(),
         model: model.to_owned(),
         endpoint: "messages".to_owned(),
@@ -93,11 +97,19 @@ fn event(i: u64, n: u64, start_ms: i64, span_ms: i64) -> UsageEvent {
             reasoning_tokens: 0,
             web_search_requests: 0,
         },
-        cost_micros: if x % 100 == 0 { None } else { Some(100 + small * 37) },
+        cost_micros: if x % 100 == 0 {
+            None
+        } else {
+            Some(100 + small * 37)
+        },
         price_version: Some("bench".to_owned()),
         duration_ms: Some(300 + small * 5),
         ttft_ms: Some(100 + small),
-        status: if x % 50 == 0 { EventStatus::UpstreamError } else { EventStatus::Ok },
+        status: if x % 50 == 0 {
+            EventStatus::UpstreamError
+        } else {
+            EventStatus::Ok
+        },
         http_status: Some(200),
         stop_reason: None,
         streamed: true,
@@ -153,7 +165,10 @@ async fn generate(
     while i < n {
         let end = (i + BATCH as u64).min(n);
         let batch: Vec<UsageEvent> = (i..end).map(|k| event(k, n, start_ms, span_ms)).collect();
-        for e in batch.iter().filter(|e| e.ts_ms >= window.0 && e.ts_ms < window.1) {
+        for e in batch
+            .iter()
+            .filter(|e| e.ts_ms >= window.0 && e.ts_ms < window.1)
+        {
             add(&mut sums, e);
         }
         store.insert_events(&batch).await?;
@@ -172,7 +187,12 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
-    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss, reason = "an index")]
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "an index"
+    )]
     let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[i]
 }
@@ -190,7 +210,11 @@ where
         v.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     v.sort_by(f64::total_cmp);
-    Ok((pct(&v, 0.5), pct(&v, 0.95), v.last().copied().unwrap_or(0.0)))
+    Ok((
+        pct(&v, 0.5),
+        pct(&v, 0.95),
+        v.last().copied().unwrap_or(0.0),
+    ))
 }
 
 fn total(rows: &[tokenwatch_store::AggRow]) -> AggSums {
@@ -201,8 +225,15 @@ fn total(rows: &[tokenwatch_store::AggRow]) -> AggSums {
     s
 }
 
-async fn bench_engine(name: &str, url: &str, plan: &Plan, now_ms: i64) -> anyhow::Result<EngineReport> {
-    let store = Store::open(url).await.with_context(|| format!("opening {name} at {url}"))?;
+async fn bench_engine(
+    name: &str,
+    url: &str,
+    plan: &Plan,
+    now_ms: i64,
+) -> anyhow::Result<EngineReport> {
+    let store = Store::open(url)
+        .await
+        .with_context(|| format!("opening {name} at {url}"))?;
     let span = 90 * DAY_MS;
     let start = now_ms - span;
     let have = u64::try_from(store.count_events(&EventFilter::default()).await?).unwrap_or(0);
@@ -225,8 +256,20 @@ async fn bench_engine(name: &str, url: &str, plan: &Plan, now_ms: i64) -> anyhow
             bail!("{name} {days}d: rollup totals {fast:?} differ from raw totals {slow:?}");
         }
         if let (30, Some(want)) = (days, expected) {
-            let got = (fast.events, fast.input_tokens, fast.output_tokens, fast.cache_read_tokens, fast.cost_micros);
-            let exp = (want.events, want.input_tokens, want.output_tokens, want.cache_read_tokens, want.cost_micros);
+            let got = (
+                fast.events,
+                fast.input_tokens,
+                fast.output_tokens,
+                fast.cache_read_tokens,
+                fast.cost_micros,
+            );
+            let exp = (
+                want.events,
+                want.input_tokens,
+                want.output_tokens,
+                want.cache_read_tokens,
+                want.cost_micros,
+            );
             if got != exp {
                 bail!("{name} 30d: totals {got:?} differ from the generated {exp:?}");
             }
@@ -253,17 +296,58 @@ async fn bench_engine(name: &str, url: &str, plan: &Plan, now_ms: i64) -> anyhow
                 max_ms: t.2,
             });
         };
-        let t = time(runs, || async { summary::build(&store, &scope).await.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}")) }).await?;
+        let t = time(runs, || async {
+            summary::build(&store, &scope)
+                .await
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        })
+        .await?;
         push("summary", "rollup", runs, t);
-        let t = time(runs, || async { store.aggregate(&filter, Some(HOUR_MS), &AggKey::Model).await.map(|_| ()).map_err(Into::into) }).await?;
+        let t = time(runs, || async {
+            store
+                .aggregate(&filter, Some(HOUR_MS), &AggKey::Model)
+                .await
+                .map(|_| ())
+                .map_err(Into::into)
+        })
+        .await?;
         push("timeseries (hourly base, by model)", "rollup", runs, t);
-        let t = time(raw_runs, || async { store.aggregate_raw(&filter, Some(HOUR_MS), &AggKey::Model).await.map(|_| ()).map_err(Into::into) }).await?;
+        let t = time(raw_runs, || async {
+            store
+                .aggregate_raw(&filter, Some(HOUR_MS), &AggKey::Model)
+                .await
+                .map(|_| ())
+                .map_err(Into::into)
+        })
+        .await?;
         push("timeseries (hourly base, by model)", "raw", raw_runs, t);
-        let t = time(runs, || async { store.aggregate(&filter, None, &AggKey::Model).await.map(|_| ()).map_err(Into::into) }).await?;
+        let t = time(runs, || async {
+            store
+                .aggregate(&filter, None, &AggKey::Model)
+                .await
+                .map(|_| ())
+                .map_err(Into::into)
+        })
+        .await?;
         push("breakdown (by model)", "rollup", runs, t);
-        let t = time(raw_runs, || async { store.aggregate_raw(&filter, None, &AggKey::Model).await.map(|_| ()).map_err(Into::into) }).await?;
+        let t = time(raw_runs, || async {
+            store
+                .aggregate_raw(&filter, None, &AggKey::Model)
+                .await
+                .map(|_| ())
+                .map_err(Into::into)
+        })
+        .await?;
         push("breakdown (by model)", "raw", raw_runs, t);
-        let t = time(runs, || async { store.tag_totals(&filter).await.map(|_| ()).map_err(Into::into) }).await?;
+        let t = time(runs, || async {
+            store
+                .tag_totals(&filter)
+                .await
+                .map(|_| ())
+                .map_err(Into::into)
+        })
+        .await?;
         push("tags (part of summary)", "raw", runs, t);
     }
     store.close().await;
@@ -285,15 +369,25 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     if let Some(pg) = &plan.postgres {
         reports.push(bench_engine("postgres", pg, plan, now_ms).await?);
     }
-    println!("analytics benchmark: {} events over 90 days ({} mode)", plan.events, if plan.smoke { "smoke" } else { "full" });
+    println!(
+        "analytics benchmark: {} events over 90 days ({} mode)",
+        plan.events,
+        if plan.smoke { "smoke" } else { "full" }
+    );
     for r in &reports {
         println!(
             "{}: {} events stored{}",
             r.engine,
             r.events,
-            r.insert_events_per_s.map_or(String::new(), |x| format!(", inserted {} at {x:.0} events/s (rollup kept by the insert path)", r.generated))
+            r.insert_events_per_s.map_or(String::new(), |x| format!(
+                ", inserted {} at {x:.0} events/s (rollup kept by the insert path)",
+                r.generated
+            ))
         );
-        println!("  {:<36} {:>5} {:>7} {:>5} {:>10} {:>10} {:>10}", "query", "range", "path", "runs", "p50 ms", "p95 ms", "max ms");
+        println!(
+            "  {:<36} {:>5} {:>7} {:>5} {:>10} {:>10} {:>10}",
+            "query", "range", "path", "runs", "p50 ms", "p95 ms", "max ms"
+        );
         for t in &r.timings {
             println!(
                 "  {:<36} {:>4}d {:>7} {:>5} {:>10.2} {:>10.2} {:>10.2}",
@@ -321,14 +415,18 @@ pub async fn ensure_pg_database(url: &str, fresh: bool) -> anyhow::Result<()> {
         .context("the PostgreSQL URL must end in /DATABASE (letters, digits, _)")?;
     let admin = sqlx::PgPool::connect(&format!("{base}/postgres")).await?;
     if fresh {
-        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name}")).execute(&admin).await?;
+        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&admin)
+            .await?;
     }
     let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
         .bind(name)
         .fetch_optional(&admin)
         .await?;
     if exists.is_none() {
-        sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&admin).await?;
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await?;
     }
     admin.close().await;
     Ok(())

@@ -16,9 +16,9 @@ use tokenwatch_store::{Store, WriterHandle, WriterStats};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::live::LiveBus;
 use crate::proxy::{self, HttpClient, Routes, Upstream};
 use crate::recording::{Enricher, EventSink};
-use crate::live::LiveBus;
 use crate::{api, health, web};
 
 /// State shared by every handler.

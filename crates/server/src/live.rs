@@ -68,23 +68,25 @@ impl LiveBus {
     pub fn sse_stream(&self) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
         let rx = self.tx.subscribe();
         let closed = self.closed.subscribe();
-        let hello = futures_util::stream::once(async { Ok(Event::default().event("hello").data("{}")) });
-        let events = futures_util::stream::unfold((rx, closed), |(mut rx, mut closed)| async move {
-            if *closed.borrow() {
-                return None;
-            }
-            let message = tokio::select! {
-                received = rx.recv() => match received {
-                    Ok(json) => Event::default().event("usage").data(&*json),
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        Event::default().event("lagged").data(n.to_string())
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                },
-                _ = closed.changed() => return None,
-            };
-            Some((Ok(message), (rx, closed)))
-        });
+        let hello =
+            futures_util::stream::once(async { Ok(Event::default().event("hello").data("{}")) });
+        let events =
+            futures_util::stream::unfold((rx, closed), |(mut rx, mut closed)| async move {
+                if *closed.borrow() {
+                    return None;
+                }
+                let message = tokio::select! {
+                    received = rx.recv() => match received {
+                        Ok(json) => Event::default().event("usage").data(&*json),
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            Event::default().event("lagged").data(n.to_string())
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    },
+                    _ = closed.changed() => return None,
+                };
+                Some((Ok(message), (rx, closed)))
+            });
         futures_util::StreamExt::chain(hello, events)
     }
 }
@@ -93,6 +95,5 @@ impl LiveBus {
 pub async fn stream(
     State(app): State<Arc<AppState>>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    Sse::new(app.live.sse_stream())
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(app.live.sse_stream()).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

@@ -130,8 +130,15 @@ mod tests {
         embedded.sort();
         assert_eq!(on_disk, embedded);
         let index = std::str::from_utf8(INDEX).unwrap();
-        for a in ASSETS.iter().filter(|a| a.path.ends_with(".js") || a.path.ends_with(".css")) {
-            assert!(index.contains(&format!("/assets/{}", a.path)), "index.html does not load {}", a.path);
+        for a in ASSETS
+            .iter()
+            .filter(|a| a.path.ends_with(".js") || a.path.ends_with(".css"))
+        {
+            assert!(
+                index.contains(&format!("/assets/{}", a.path)),
+                "index.html does not load {}",
+                a.path
+            );
         }
     }
 }

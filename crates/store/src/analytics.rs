@@ -1,12 +1,13 @@
 //! Analytics reads for the dashboard and `/api/v1/analytics/…`: sums per time bucket and
-//! dimension, answered from the hourly rollup (`usage_hourly`, kept by [`rollup`]) wherever it
+//! dimension, answered from the hourly rollup (`usage_rollup`, kept by [`rollup`]) wherever it
 //! can answer exactly, and from `usage_events` otherwise.
 //!
 //! Invariants: a query answered from the rollup gives exactly the numbers the same query over
 //! the raw events gives (the conformance suite checks both paths on both engines). The rollup
-//! serves only whole UTC hours and only filters on its own dimensions (provider, model, source,
-//! project); partial hours at either end of a range, and every other filter or grouping, read
-//! the raw events. SQL is assembled only from fixed fragments chosen by enums; values are bound.
+//! serves whole UTC hours of one dimension at a time — provider/model, project, source or tag —
+//! so a grouping together with filters must stay inside one dimension (e.g. by model filtered
+//! by provider); partial hours at either end of a range, and every other filter or grouping,
+//! read the raw events. SQL is assembled only from fixed fragments chosen by enums; values are bound.
 
 pub(crate) mod rollup;
 
@@ -37,19 +38,37 @@ pub enum AggKey {
     Tag(String),
 }
 
-impl AggKey {
-    fn rollup_expr(&self) -> Option<&'static str> {
-        Some(match self {
-            AggKey::None => "''",
-            AggKey::Model => "model",
-            AggKey::Provider => "provider",
-            AggKey::Source => "source",
-            AggKey::Project => "project",
-            AggKey::ProviderModel => "provider || '/' || model",
-            AggKey::Session | AggKey::Status | AggKey::Tag(_) => return None,
-        })
+/// Which rollup dimension (and key column expression over it) answers a filter and grouping.
+fn rollup_choice(filter: &EventFilter, key: &AggKey) -> Option<(&'static str, &'static str)> {
+    let other = filter.status.is_some()
+        || filter.session_id.is_some()
+        || filter.tag.is_some()
+        || filter.min_cost_micros.is_some()
+        || filter.max_cost_micros.is_some()
+        || filter.search.is_some();
+    if other {
+        return None;
     }
+    let pm = filter.provider.is_some() || filter.model.is_some();
+    let project = filter.project.is_some();
+    let source = filter.source.is_some();
+    let model_dim = !project && !source;
+    let project_dim = !pm && !source;
+    let source_dim = !pm && !project;
+    match key {
+        AggKey::None if model_dim => Some(("model", "''")),
+        AggKey::None if project_dim => Some(("project", "''")),
+        AggKey::None if source_dim => Some(("source", "''")),
+        AggKey::Model if model_dim => Some(("model", "k2")),
+        AggKey::Provider if model_dim => Some(("model", "k1")),
+        AggKey::ProviderModel if model_dim => Some(("model", "k1 || '/' || k2")),
+        AggKey::Project if project_dim => Some(("project", "k1")),
+        AggKey::Source if source_dim => Some(("source", "k1")),
+        _ => None,
+    }
+}
 
+impl AggKey {
     fn raw_expr(&self) -> &'static str {
         match self {
             AggKey::None => "''",
@@ -202,15 +221,14 @@ fn ceil_hour(ms: i64) -> i64 {
 /// Splits `[since, until)` into raw partial hours at the ends and whole rollup hours between,
 /// when the rollup can answer this filter, grouping and bucket width at all.
 fn plan(filter: &EventFilter, bucket_ms: Option<i64>, key: &AggKey) -> Vec<Part> {
+    let rollup_ok =
+        rollup_choice(filter, key).is_some() && bucket_ms.is_none_or(|w| w > 0 && w % HOUR_MS == 0);
+    split(filter, rollup_ok)
+}
+
+/// The raw and rollup parts of a filter's range (all raw unless `rollup_ok`).
+fn split(filter: &EventFilter, rollup_ok: bool) -> Vec<Part> {
     let (since, until) = (filter.since_ms, filter.until_ms);
-    let rollup_ok = key.rollup_expr().is_some()
-        && bucket_ms.is_none_or(|w| w > 0 && w % HOUR_MS == 0)
-        && filter.status.is_none()
-        && filter.session_id.is_none()
-        && filter.tag.is_none()
-        && filter.min_cost_micros.is_none()
-        && filter.max_cost_micros.is_none()
-        && filter.search.is_none();
     if !rollup_ok {
         return vec![Part::Raw(since, until)];
     }
@@ -263,7 +281,10 @@ impl Store {
                 }
             };
             for row in rows {
-                merged.entry((row.bucket_ms, row.key)).or_default().add(&row.sums);
+                merged
+                    .entry((row.bucket_ms, row.key))
+                    .or_default()
+                    .add(&row.sums);
             }
         }
         Ok(merged
@@ -317,7 +338,9 @@ impl Store {
         bucket_ms: Option<i64>,
         key: &AggKey,
     ) -> Result<Vec<AggRow>, StoreError> {
-        let key_expr = key.rollup_expr().unwrap_or("''");
+        let Some((dim, key_expr)) = rollup_choice(filter, key) else {
+            return Ok(Vec::new());
+        };
         with_pool!(self, pool => {
             let mut qb = QueryBuilder::new("SELECT ");
             match bucket_ms {
@@ -328,7 +351,7 @@ impl Store {
                     qb.push("CAST(0 AS BIGINT)");
                 }
             }
-            qb.push(", ").push(key_expr).push(", ").push(ROLLUP_SUMS).push(" FROM usage_hourly WHERE 1 = 1");
+            qb.push(", ").push(key_expr).push(", ").push(ROLLUP_SUMS).push(" FROM usage_rollup WHERE dim = ").push_bind(dim);
             if let Some(v) = since {
                 qb.push(" AND hour_ms >= ").push_bind(v);
             }
@@ -336,10 +359,10 @@ impl Store {
                 qb.push(" AND hour_ms < ").push_bind(v);
             }
             for (column, value) in [
-                (" AND provider = ", &filter.provider),
-                (" AND model = ", &filter.model),
-                (" AND source = ", &filter.source),
-                (" AND project = ", &filter.project),
+                (" AND k1 = ", &filter.provider),
+                (" AND k2 = ", &filter.model),
+                (" AND k1 = ", &filter.source),
+                (" AND k1 = ", &filter.project),
             ] {
                 if let Some(v) = value {
                     qb.push(column).push_bind(v.clone());
@@ -374,7 +397,10 @@ impl Store {
 
     /// How often each tool was used by matching events (an event counts once per distinct tool
     /// it used), most used first.
-    pub async fn tool_counts(&self, filter: &EventFilter) -> Result<Vec<(String, i64)>, StoreError> {
+    pub async fn tool_counts(
+        &self,
+        filter: &EventFilter,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         let grouped: Vec<(String, i64)> = with_pool!(self, pool => {
             let mut qb = QueryBuilder::new("SELECT tools_used, COUNT(*) FROM usage_events");
             push_filter!(qb, filter);
@@ -387,10 +413,11 @@ impl Store {
         });
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
         for (json, n) in grouped {
-            let mut tools: Vec<String> = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-                id: "(tools_used)".to_owned(),
-                reason: format!("tools_used {json:?}: {e}"),
-            })?;
+            let mut tools: Vec<String> =
+                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                    id: "(tools_used)".to_owned(),
+                    reason: format!("tools_used {json:?}: {e}"),
+                })?;
             tools.sort();
             tools.dedup();
             for t in tools {
@@ -403,8 +430,82 @@ impl Store {
     }
 
     /// Every tag key=value on matching events with their event count, tokens and cost, most
-    /// expensive first.
+    /// expensive first. Whole hours come from the rollup when only the range is filtered.
     pub async fn tag_totals(&self, filter: &EventFilter) -> Result<Vec<TagTotal>, StoreError> {
+        let only_range = EventFilter {
+            since_ms: filter.since_ms,
+            until_ms: filter.until_ms,
+            ..EventFilter::default()
+        } == *filter;
+        let mut merged: BTreeMap<(String, String), (i64, i64, i64)> = BTreeMap::new();
+        for part in split(filter, only_range) {
+            let rows = match part {
+                Part::Raw(since_ms, until_ms) => {
+                    let f = EventFilter {
+                        since_ms,
+                        until_ms,
+                        ..filter.clone()
+                    };
+                    self.tag_totals_raw(&f).await?
+                }
+                Part::Rollup(since, until) => self.tag_totals_rollup(since, until).await?,
+            };
+            for t in rows {
+                let e = merged.entry((t.key, t.value)).or_default();
+                e.0 += t.events;
+                e.1 += t.total_tokens;
+                e.2 += t.cost_micros;
+            }
+        }
+        let mut out: Vec<TagTotal> = merged
+            .into_iter()
+            .map(
+                |((key, value), (events, total_tokens, cost_micros))| TagTotal {
+                    key,
+                    value,
+                    events,
+                    total_tokens,
+                    cost_micros,
+                },
+            )
+            .collect();
+        out.sort_by(|a, b| {
+            b.cost_micros
+                .cmp(&a.cost_micros)
+                .then(a.key.cmp(&b.key))
+                .then(a.value.cmp(&b.value))
+        });
+        Ok(out)
+    }
+
+    async fn tag_totals_rollup(
+        &self,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> Result<Vec<TagTotal>, StoreError> {
+        with_pool!(self, pool => {
+            let mut qb = QueryBuilder::new(
+                "SELECT k1, k2, CAST(COALESCE(SUM(events), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) FROM usage_rollup WHERE dim = 'tag'",
+            );
+            if let Some(v) = since {
+                qb.push(" AND hour_ms >= ").push_bind(v);
+            }
+            if let Some(v) = until {
+                qb.push(" AND hour_ms < ").push_bind(v);
+            }
+            qb.push(" GROUP BY 1, 2");
+            let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query("summing tags"))?;
+            rows.iter()
+                .map(|r| Ok(TagTotal { key: r.try_get(0)?, value: r.try_get(1)?, events: r.try_get(2)?, total_tokens: r.try_get(3)?, cost_micros: r.try_get(4)? }))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::query("summing tags"))
+        })
+    }
+
+    /// [`Store::tag_totals`] from the events only.
+    pub async fn tag_totals_raw(&self, filter: &EventFilter) -> Result<Vec<TagTotal>, StoreError> {
         with_pool!(self, pool => {
             let mut qb = QueryBuilder::new(
                 "SELECT event_tags.key, event_tags.value, COUNT(*), \
@@ -456,14 +557,36 @@ mod tests {
             until_ms: Some(HOUR_MS + 9),
             ..EventFilter::default()
         };
-        assert_eq!(plan(&short, None, &AggKey::None), vec![Part::Raw(Some(HOUR_MS + 5), Some(HOUR_MS + 9))]);
-        assert_eq!(plan(&f, None, &AggKey::Status), vec![Part::Raw(f.since_ms, f.until_ms)]);
-        assert_eq!(plan(&f, Some(900_000), &AggKey::None), vec![Part::Raw(f.since_ms, f.until_ms)]);
+        assert_eq!(
+            plan(&short, None, &AggKey::None),
+            vec![Part::Raw(Some(HOUR_MS + 5), Some(HOUR_MS + 9))]
+        );
+        assert_eq!(
+            plan(&f, None, &AggKey::Status),
+            vec![Part::Raw(f.since_ms, f.until_ms)]
+        );
+        // Grouping by model while filtering by project crosses two dimensions: raw.
+        let crossed = EventFilter {
+            project: Some("p".into()),
+            ..f.clone()
+        };
+        assert_eq!(
+            plan(&crossed, None, &AggKey::Model),
+            vec![Part::Raw(f.since_ms, f.until_ms)]
+        );
+        assert_eq!(plan(&crossed, None, &AggKey::None).len(), 3);
+        assert_eq!(
+            plan(&f, Some(900_000), &AggKey::None),
+            vec![Part::Raw(f.since_ms, f.until_ms)]
+        );
         let aligned = EventFilter {
             since_ms: Some(0),
             until_ms: None,
             ..EventFilter::default()
         };
-        assert_eq!(plan(&aligned, Some(HOUR_MS), &AggKey::None), vec![Part::Rollup(Some(0), None)]);
+        assert_eq!(
+            plan(&aligned, Some(HOUR_MS), &AggKey::None),
+            vec![Part::Rollup(Some(0), None)]
+        );
     }
 }

@@ -23,8 +23,8 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use analytics::{AggKey, AggRow, AggSums, TagTotal};
 pub use events::{
-    EventFilter, EventSort, GroupBy, InsertOutcome, MAX_PAGE, OnConflict, Page, RollupKey, RollupRow,
-    TotalsRow,
+    EventFilter, EventSort, GroupBy, InsertOutcome, MAX_PAGE, OnConflict, Page, RollupKey,
+    RollupRow, TotalsRow,
 };
 pub use imports::{Account, ImportCursor, Subscription};
 pub use writer::{Recorder, Writer, WriterConfig, WriterHandle, WriterSnapshot, WriterStats};

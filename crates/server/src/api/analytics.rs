@@ -138,7 +138,10 @@ impl AnalyticsQuery {
 
 /// An IANA zone name (default UTC).
 pub fn parse_tz(name: Option<&str>) -> Result<(TimeZone, String), ApiError> {
-    let name = name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or("UTC");
+    let name = name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("UTC");
     TimeZone::get(name).map(|tz| (tz, name.to_owned())).map_err(|_| {
         ApiError::bad(
             "tz",
@@ -170,7 +173,10 @@ pub fn base_width(tz: &TimeZone, since_ms: i64, until_ms: i64) -> i64 {
 
 /// USD as a number (for charts); the exact amount is always beside it in micro-USD.
 pub fn usd(micros: i64) -> f64 {
-    #[expect(clippy::cast_precision_loss, reason = "a display number; exact micros are sent too")]
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "a display number; exact micros are sent too"
+    )]
     let v = micros as f64 / 1_000_000.0;
     v
 }
@@ -288,17 +294,33 @@ mod tests {
             by: Some("colour".into()),
             ..AnalyticsQuery::default()
         };
-        assert!(q.key("model").unwrap_err().to_string().starts_with("by: 'colour'"));
+        assert!(
+            q.key("model")
+                .unwrap_err()
+                .to_string()
+                .starts_with("by: 'colour'")
+        );
         let q = AnalyticsQuery {
             by: Some("tag".into()),
             ..AnalyticsQuery::default()
         };
-        assert!(q.key("model").unwrap_err().to_string().starts_with("tag_key:"));
+        assert!(
+            q.key("model")
+                .unwrap_err()
+                .to_string()
+                .starts_with("tag_key:")
+        );
         let q = AnalyticsQuery {
             since: Some("2026-11-02".into()),
             until: Some("2026-11-01".into()),
             ..AnalyticsQuery::default()
         };
-        assert!(q.scope(0).err().unwrap().to_string().starts_with("since: must be before until"));
+        assert!(
+            q.scope(0)
+                .err()
+                .unwrap()
+                .to_string()
+                .starts_with("since: must be before until")
+        );
     }
 }

@@ -284,7 +284,9 @@ pub fn parse_local_time(
         Some(d) => d
             .to_zoned(zone)
             .map(|z| z.timestamp().as_millisecond())
-            .map_err(|e| ApiError::bad(param, format!("{param}: '{t}' has no local midnight: {e}"))),
+            .map_err(|e| {
+                ApiError::bad(param, format!("{param}: '{t}' has no local midnight: {e}"))
+            }),
         None => parse_time(param, t, now_ms),
     }
 }
@@ -373,10 +375,26 @@ impl EventsQuery {
 
 /// Columns of the CSV download, in order.
 pub const CSV_COLUMNS: &[&str] = &[
-    "id", "ts", "source", "provider", "model", "endpoint", "project", "session_id", "status",
-    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens",
-    "cache_write_1h_tokens", "reasoning_tokens", "total_tokens", "cost_usd", "duration_ms",
-    "ttft_ms", "tags",
+    "id",
+    "ts",
+    "source",
+    "provider",
+    "model",
+    "endpoint",
+    "project",
+    "session_id",
+    "status",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost_usd",
+    "duration_ms",
+    "ttft_ms",
+    "tags",
 ];
 
 /// A CSV field, quoted when it holds a comma, quote or line break; a leading `=`, `+`, `-` or

@@ -28,7 +28,10 @@ mod tests {
         source
             .split(".route(\"")
             .skip(1)
-            .filter_map(|rest| rest.split_once('"').map(|(path, _)| format!("/api/v1{path}")))
+            .filter_map(|rest| {
+                rest.split_once('"')
+                    .map(|(path, _)| format!("/api/v1{path}"))
+            })
             .collect()
     }
 
@@ -39,8 +42,13 @@ mod tests {
         let mut routes = router_paths();
         assert!(routes.len() >= 15, "found only {routes:?}");
         for route in &routes {
-            let entry = paths.get(route).unwrap_or_else(|| panic!("{route} is not in openapi.json"));
-            assert!(entry.get("get").is_some(), "{route} has no GET in openapi.json");
+            let entry = paths
+                .get(route)
+                .unwrap_or_else(|| panic!("{route} is not in openapi.json"));
+            assert!(
+                entry.get("get").is_some(),
+                "{route} has no GET in openapi.json"
+            );
         }
         let mut documented: Vec<String> = paths.keys().cloned().collect();
         routes.sort();

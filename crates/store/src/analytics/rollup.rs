@@ -1,4 +1,5 @@
-//! Keeping `usage_hourly` equal to the sums of `usage_events`, inside the insert transaction.
+//! Keeping `usage_rollup` equal to the sums of `usage_events` (per hour and per dimension:
+//! provider+model, project, source, tag), inside the insert transaction.
 //!
 //! New events add their sums to their hour's row (one multi-row upsert per batch, grouped in
 //! memory first, so the proxy's writer pays one extra statement per batch). Events that replace
@@ -8,7 +9,7 @@
 //! anything that rewrites history outside the insert path.
 //!
 //! Invariant: after every committed transaction, each rollup row equals the sums of the events
-//! of its hour and dimensions.
+//! of its hour and dimension value (tags: as stored in `event_tags`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,50 +19,54 @@ use super::{AggSums, HOUR_MS};
 use crate::{Store, StoreError, with_pool};
 
 /// Rollup columns in insert order.
-pub(crate) const COLUMNS: &str = "hour_ms, provider, model, source, project, events, requests, errors, \
-input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, \
-reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, \
-ttft_sum_ms, ttft_count";
+pub(crate) const COLUMNS: &str = "hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count";
 
 /// Adds `excluded` to the stored row on conflict.
-pub(crate) const UPSERT: &str = " ON CONFLICT (hour_ms, provider, model, source, project) DO UPDATE SET \
-events = usage_hourly.events + excluded.events, requests = usage_hourly.requests + excluded.requests, \
-errors = usage_hourly.errors + excluded.errors, input_tokens = usage_hourly.input_tokens + excluded.input_tokens, \
-output_tokens = usage_hourly.output_tokens + excluded.output_tokens, \
-cache_read_tokens = usage_hourly.cache_read_tokens + excluded.cache_read_tokens, \
-cache_write_5m_tokens = usage_hourly.cache_write_5m_tokens + excluded.cache_write_5m_tokens, \
-cache_write_1h_tokens = usage_hourly.cache_write_1h_tokens + excluded.cache_write_1h_tokens, \
-reasoning_tokens = usage_hourly.reasoning_tokens + excluded.reasoning_tokens, \
-web_search_requests = usage_hourly.web_search_requests + excluded.web_search_requests, \
-cost_micros = usage_hourly.cost_micros + excluded.cost_micros, \
-unpriced_events = usage_hourly.unpriced_events + excluded.unpriced_events, \
-duration_sum_ms = usage_hourly.duration_sum_ms + excluded.duration_sum_ms, \
-duration_count = usage_hourly.duration_count + excluded.duration_count, \
-ttft_sum_ms = usage_hourly.ttft_sum_ms + excluded.ttft_sum_ms, ttft_count = usage_hourly.ttft_count + excluded.ttft_count";
+pub(crate) const UPSERT: &str = " ON CONFLICT (dim, hour_ms, k1, k2) DO UPDATE SET events = usage_rollup.events + excluded.events, requests = usage_rollup.requests + excluded.requests, errors = usage_rollup.errors + excluded.errors, input_tokens = usage_rollup.input_tokens + excluded.input_tokens, output_tokens = usage_rollup.output_tokens + excluded.output_tokens, cache_read_tokens = usage_rollup.cache_read_tokens + excluded.cache_read_tokens, cache_write_5m_tokens = usage_rollup.cache_write_5m_tokens + excluded.cache_write_5m_tokens, cache_write_1h_tokens = usage_rollup.cache_write_1h_tokens + excluded.cache_write_1h_tokens, reasoning_tokens = usage_rollup.reasoning_tokens + excluded.reasoning_tokens, web_search_requests = usage_rollup.web_search_requests + excluded.web_search_requests, cost_micros = usage_rollup.cost_micros + excluded.cost_micros, unpriced_events = usage_rollup.unpriced_events + excluded.unpriced_events, duration_sum_ms = usage_rollup.duration_sum_ms + excluded.duration_sum_ms, duration_count = usage_rollup.duration_count + excluded.duration_count, ttft_sum_ms = usage_rollup.ttft_sum_ms + excluded.ttft_sum_ms, ttft_count = usage_rollup.ttft_count + excluded.ttft_count";
 
-/// Recomputes the rollup rows of `[$1, $2)` (both whole hours) from the events.
-pub(crate) const RECOMPUTE: &str = "INSERT INTO usage_hourly (hour_ms, provider, model, source, project, events, requests, errors, \
-input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, \
-reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
-SELECT (ts_ms / 3600000) * 3600000, provider, model, source, COALESCE(project, ''), \
-COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
+/// Recomputes every dimension's rows of `[$1, $2)` (whole hours) from the events.
+pub(crate) const RECOMPUTE: [&str; 4] = [
+    "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
+SELECT (ts_ms / 3600000) * 3600000, 'model', provider, model, COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
 SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
 SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
 COALESCE(SUM(cost_micros), 0), SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), \
 COALESCE(SUM(duration_ms), 0), COUNT(duration_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms) \
-FROM usage_events WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 2, 3, 4, 5";
+FROM usage_events WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 3, 4",
+    "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
+SELECT (ts_ms / 3600000) * 3600000, 'project', COALESCE(project, ''), '', COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
+SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
+SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
+COALESCE(SUM(cost_micros), 0), SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), \
+COALESCE(SUM(duration_ms), 0), COUNT(duration_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms) \
+FROM usage_events WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 3",
+    "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
+SELECT (ts_ms / 3600000) * 3600000, 'source', source, '', COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
+SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
+SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
+COALESCE(SUM(cost_micros), 0), SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), \
+COALESCE(SUM(duration_ms), 0), COUNT(duration_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms) \
+FROM usage_events WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 3",
+    "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
+SELECT (ts_ms / 3600000) * 3600000, 'tag', event_tags.key, event_tags.value, COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
+SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
+SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
+COALESCE(SUM(cost_micros), 0), SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), \
+COALESCE(SUM(duration_ms), 0), COUNT(duration_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms) \
+FROM usage_events JOIN event_tags ON event_tags.event_id = usage_events.id \
+WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 3, 4",
+];
 
-/// Rows per upsert statement (21 binds each).
+/// Rows per upsert statement (20 binds each).
 pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 
 /// The rollup row an event belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct RowKey {
     pub hour_ms: i64,
-    pub provider: String,
-    pub model: String,
-    pub source: &'static str,
-    pub project: String,
+    pub dim: &'static str,
+    pub k1: String,
+    pub k2: String,
 }
 
 /// The hour an event time falls in, the same way SQL computes it (`(ts / h) * h`).
@@ -108,14 +113,26 @@ pub(crate) fn plan(inserted: &[&UsageEvent], recompute: BTreeSet<i64>) -> Plan {
         if recompute.contains(&hour_ms) {
             continue;
         }
-        let key = RowKey {
+        let sums = sums_of(e);
+        let row = |dim, k1: &str, k2: &str| RowKey {
             hour_ms,
-            provider: e.provider.clone(),
-            model: e.model.clone(),
-            source: e.source.as_str(),
-            project: e.project.clone().unwrap_or_default(),
+            dim,
+            k1: k1.to_owned(),
+            k2: k2.to_owned(),
         };
-        grouped.entry(key).or_default().add(&sums_of(e));
+        let mut keys = vec![
+            row("model", &e.provider, &e.model),
+            row("project", e.project.as_deref().unwrap_or(""), ""),
+            row("source", e.source.as_str(), ""),
+        ];
+        // A tag repeated on one event counts once, as the (event, key, value) key stores it.
+        let mut tags: Vec<&(String, String)> = e.tags.iter().collect();
+        tags.sort();
+        tags.dedup();
+        keys.extend(tags.into_iter().map(|(k, v)| row("tag", k, v)));
+        for key in keys {
+            grouped.entry(key).or_default().add(&sums);
+        }
     }
     Plan {
         deltas: grouped.into_iter().collect(),
@@ -127,15 +144,17 @@ pub(crate) fn plan(inserted: &[&UsageEvent], recompute: BTreeSet<i64>) -> Plan {
 macro_rules! apply_plan {
     ($tx:expr, $plan:expr) => {{
         let plan = $plan;
-        for chunk in plan.deltas.chunks($crate::analytics::rollup::ROWS_PER_STATEMENT) {
-            let mut qb = sqlx::QueryBuilder::new("INSERT INTO usage_hourly (");
+        for chunk in plan
+            .deltas
+            .chunks($crate::analytics::rollup::ROWS_PER_STATEMENT)
+        {
+            let mut qb = sqlx::QueryBuilder::new("INSERT INTO usage_rollup (");
             qb.push($crate::analytics::rollup::COLUMNS).push(") ");
             qb.push_values(chunk, |mut row, (k, s)| {
                 row.push_bind(k.hour_ms)
-                    .push_bind(k.provider.as_str())
-                    .push_bind(k.model.as_str())
-                    .push_bind(k.source)
-                    .push_bind(k.project.as_str())
+                    .push_bind(k.dim)
+                    .push_bind(k.k1.as_str())
+                    .push_bind(k.k2.as_str())
                     .push_bind(s.events)
                     .push_bind(s.requests)
                     .push_bind(s.errors)
@@ -160,17 +179,19 @@ macro_rules! apply_plan {
                 .map_err($crate::StoreError::query("updating the hourly rollup"))?;
         }
         for hour in &plan.recompute {
-            sqlx::query("DELETE FROM usage_hourly WHERE hour_ms = $1")
+            sqlx::query("DELETE FROM usage_rollup WHERE hour_ms = $1")
                 .bind(*hour)
                 .execute(&mut *$tx)
                 .await
                 .map_err($crate::StoreError::query("recomputing the hourly rollup"))?;
-            sqlx::query($crate::analytics::rollup::RECOMPUTE)
-                .bind(*hour)
-                .bind(*hour + $crate::analytics::HOUR_MS)
-                .execute(&mut *$tx)
-                .await
-                .map_err($crate::StoreError::query("recomputing the hourly rollup"))?;
+            for sql in $crate::analytics::rollup::RECOMPUTE {
+                sqlx::query(sql)
+                    .bind(*hour)
+                    .bind(*hour + $crate::analytics::HOUR_MS)
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err($crate::StoreError::query("recomputing the hourly rollup"))?;
+            }
         }
     }};
 }
@@ -184,18 +205,20 @@ impl Store {
         let to = hour_of(until_ms.saturating_sub(1)) + HOUR_MS;
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::query("rebuilding the hourly rollup"))?;
-            sqlx::query("DELETE FROM usage_hourly WHERE hour_ms >= $1 AND hour_ms < $2")
+            sqlx::query("DELETE FROM usage_rollup WHERE hour_ms >= $1 AND hour_ms < $2")
                 .bind(from)
                 .bind(to)
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::query("rebuilding the hourly rollup"))?;
-            sqlx::query(RECOMPUTE)
-                .bind(from)
-                .bind(to)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::query("rebuilding the hourly rollup"))?;
+            for sql in RECOMPUTE {
+                sqlx::query(sql)
+                    .bind(from)
+                    .bind(to)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("rebuilding the hourly rollup"))?;
+            }
             tx.commit().await.map_err(StoreError::query("rebuilding the hourly rollup"))
         })
     }

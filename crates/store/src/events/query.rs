@@ -140,7 +140,10 @@ macro_rules! push_filter {
                 if i > 0 {
                     $qb.push(" OR ");
                 }
-                $qb.push(column).push(" LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+                $qb.push(column)
+                    .push(" LIKE ")
+                    .push_bind(pattern.clone())
+                    .push(" ESCAPE '\\'");
             }
             $qb.push(")");
         }
@@ -226,12 +229,24 @@ impl Store {
         let order = match (sort, descending) {
             (EventSort::Time, true) => " ORDER BY ts_ms DESC, id DESC",
             (EventSort::Time, false) => " ORDER BY ts_ms ASC, id ASC",
-            (EventSort::Cost, true) => " ORDER BY COALESCE(cost_micros, -1) DESC, ts_ms DESC, id DESC",
-            (EventSort::Cost, false) => " ORDER BY COALESCE(cost_micros, -1) ASC, ts_ms DESC, id DESC",
-            (EventSort::Tokens, true) => " ORDER BY (input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens) DESC, ts_ms DESC, id DESC",
-            (EventSort::Tokens, false) => " ORDER BY (input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens) ASC, ts_ms DESC, id DESC",
-            (EventSort::Duration, true) => " ORDER BY COALESCE(duration_ms, -1) DESC, ts_ms DESC, id DESC",
-            (EventSort::Duration, false) => " ORDER BY COALESCE(duration_ms, -1) ASC, ts_ms DESC, id DESC",
+            (EventSort::Cost, true) => {
+                " ORDER BY COALESCE(cost_micros, -1) DESC, ts_ms DESC, id DESC"
+            }
+            (EventSort::Cost, false) => {
+                " ORDER BY COALESCE(cost_micros, -1) ASC, ts_ms DESC, id DESC"
+            }
+            (EventSort::Tokens, true) => {
+                " ORDER BY (input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens) DESC, ts_ms DESC, id DESC"
+            }
+            (EventSort::Tokens, false) => {
+                " ORDER BY (input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens) ASC, ts_ms DESC, id DESC"
+            }
+            (EventSort::Duration, true) => {
+                " ORDER BY COALESCE(duration_ms, -1) DESC, ts_ms DESC, id DESC"
+            }
+            (EventSort::Duration, false) => {
+                " ORDER BY COALESCE(duration_ms, -1) ASC, ts_ms DESC, id DESC"
+            }
         };
         let keyset = sort == EventSort::Time && descending;
         let limit = i64::from(page.limit.clamp(1, MAX_PAGE));

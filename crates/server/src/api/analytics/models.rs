@@ -105,7 +105,12 @@ pub async fn latency(
             }
         })
         .collect();
-    models.sort_by(|a, b| b.duration_ms.count.cmp(&a.duration_ms.count).then(a.model.cmp(&b.model)));
+    models.sort_by(|a, b| {
+        b.duration_ms
+            .count
+            .cmp(&a.duration_ms.count)
+            .then(a.model.cmp(&b.model))
+    });
     Ok(Json(Latency {
         range: scope.range(),
         histogram_edges_ms: HISTOGRAM_EDGES_MS,
@@ -152,7 +157,10 @@ pub async fn cache(
 ) -> Result<Json<Cache>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
     let scope = query.scope(now_ms())?;
-    let rows = app.store.aggregate(&scope.filter, None, &AggKey::ProviderModel).await?;
+    let rows = app
+        .store
+        .aggregate(&scope.filter, None, &AggKey::ProviderModel)
+        .await?;
     let (mut read_all, mut prompt_all, mut net_all) = (0i64, 0i64, 0i64);
     let mut models: Vec<ModelCache> = rows
         .iter()

@@ -178,21 +178,31 @@ pub async fn timeseries(
         if starts.len() > MAX_BUCKETS {
             return Err(ApiError::bad(
                 "bucket",
-                format!("bucket: more than {MAX_BUCKETS} {}s in this range; use a larger bucket", bucket.as_str()),
+                format!(
+                    "bucket: more than {MAX_BUCKETS} {}s in this range; use a larger bucket",
+                    bucket.as_str()
+                ),
             ));
         }
         s = next_start(s, tz, bucket);
     }
 
     let width = base_width(tz, scope.since_ms, scope.until_ms);
-    let rows = app.store.aggregate(&scope.filter, Some(width), &key).await?;
+    let rows = app
+        .store
+        .aggregate(&scope.filter, Some(width), &key)
+        .await?;
     let mut per_key: BTreeMap<String, i64> = BTreeMap::new();
     for r in &rows {
         *per_key.entry(r.key.clone()).or_default() += r.sums.cost_micros;
     }
     let mut ranked: Vec<(String, i64)> = per_key.into_iter().collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let named: Vec<String> = ranked.iter().take(MAX_SERIES).map(|(k, _)| k.clone()).collect();
+    let named: Vec<String> = ranked
+        .iter()
+        .take(MAX_SERIES)
+        .map(|(k, _)| k.clone())
+        .collect();
     let mut keys = named.clone();
     if ranked.len() > MAX_SERIES {
         keys.push("(other)".to_owned());
@@ -207,7 +217,11 @@ pub async fn timeseries(
         };
         sum.add(&r.sums);
         if key != AggKey::None {
-            let name = if named.contains(&r.key) { r.key.clone() } else { "(other)".to_owned() };
+            let name = if named.contains(&r.key) {
+                r.key.clone()
+            } else {
+                "(other)".to_owned()
+            };
             series.entry(name).or_default().add(&r.sums);
         }
     }
@@ -277,7 +291,10 @@ pub async fn heatmap(
     let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
     let scope = query.scope(now_ms())?;
     let width = base_width(&scope.tz, scope.since_ms, scope.until_ms);
-    let rows = app.store.aggregate(&scope.filter, Some(width), &AggKey::None).await?;
+    let rows = app
+        .store
+        .aggregate(&scope.filter, Some(width), &AggKey::None)
+        .await?;
     let mut grid = vec![AggSums::default(); 168];
     for r in &rows {
         let z = zoned(r.bucket_ms, &scope.tz);
@@ -316,7 +333,10 @@ mod tests {
         // 2026-10-25 is 25 hours long in Berlin.
         let day = bucket_start(ms("2026-10-25T12:00:00Z"), &berlin, Bucket::Day);
         assert_eq!(day, ms("2026-10-24T22:00:00Z"));
-        assert_eq!(next_start(day, &berlin, Bucket::Day), ms("2026-10-25T23:00:00Z"));
+        assert_eq!(
+            next_start(day, &berlin, Bucket::Day),
+            ms("2026-10-25T23:00:00Z")
+        );
         assert_eq!(
             bucket_start(ms("2026-10-28T12:00:00Z"), &berlin, Bucket::Week),
             ms("2026-10-25T23:00:00Z")
@@ -330,6 +350,9 @@ mod tests {
             bucket_start(ms("2026-11-01T10:10:00Z"), &kolkata, Bucket::Hour),
             ms("2026-11-01T09:30:00Z")
         );
-        assert_eq!(label(ms("2026-11-01T09:30:00Z"), &kolkata, Bucket::Hour), "2026-11-01 15:00");
+        assert_eq!(
+            label(ms("2026-11-01T09:30:00Z"), &kolkata, Bucket::Hour),
+            "2026-11-01 15:00"
+        );
     }
 }

@@ -169,7 +169,12 @@ pub async fn build(store: &Store, scope: &Scope) -> Result<Summary, ApiError> {
         .date()
         .first_of_month()
         .to_zoned(scope.tz.clone())
-        .map_err(|e| ApiError::bad("tz", format!("tz: no local midnight starts this month: {e}")))?;
+        .map_err(|e| {
+            ApiError::bad(
+                "tz",
+                format!("tz: no local midnight starts this month: {e}"),
+            )
+        })?;
     let month_end = month_start
         .checked_add(1.month())
         .map_err(|e| ApiError::bad("until", format!("until: out of range: {e}")))?;
@@ -186,7 +191,8 @@ pub async fn build(store: &Store, scope: &Scope) -> Result<Summary, ApiError> {
     .await?;
     let remaining_ms = i128::from((month_end_ms - end).max(0));
     let projected = mtd.cost_micros
-        + i64::try_from(i128::from(per_day) * remaining_ms / i128::from(DAY_MS)).unwrap_or(i64::MAX);
+        + i64::try_from(i128::from(per_day) * remaining_ms / i128::from(DAY_MS))
+            .unwrap_or(i64::MAX);
 
     let top = Top {
         models: breakdown_rows(store, filter, &AggKey::Model, TOP).await?,
