@@ -100,6 +100,8 @@ export OPENAI_BASE_URL=http://${esc(host)}/openai/v1
 ${mounts ? `<p>Mounted providers:</p><pre>${esc(mounts)}</pre>` : ""}
 <p>Or import what your coding agents already logged: <code>tokenwatch import claude-code</code>, <code>tokenwatch import codex</code>.</p></div>`;
   };
+  // The drawing width of a chart inside a panel of the current layout.
+  TW.chartWidth = () => Math.max(300, Math.min((document.getElementById("view").clientWidth || 800) - 42, 1400));
   TW.errorBox = (e) => `<p class="err">could not load: ${esc(e.message || e)}</p>`;
   TW.anyEvents = async () => (await TW.api("events", { limit: 1 })).events.length > 0;
 

@@ -15,8 +15,9 @@
 
   // Stacked bars. points: [{label}], keys: series names, value(point, key) -> number,
   // fmt: axis number formatter. Without keys, one series from total(point).
-  function bars({ points, keys, value, total, fmt, height = 220 }) {
-    const W = 800, H = height, L = 64, B = 34, T = 8, R = 6;
+  // Drawn at the width it is shown at (see TW.chartWidth), so text stays 11 px on a phone.
+  function bars({ points, keys, value, total, fmt, height = 220, width = 800 }) {
+    const W = width, H = height, L = 64, B = 34, T = 8, R = 6;
     const series = keys && keys.length ? keys : ["total"];
     const val = keys && keys.length ? value : (p) => total(p);
     const sums = points.map((p) => series.reduce((a, k) => a + Math.max(0, val(p, k) || 0), 0));
@@ -27,7 +28,7 @@
       const y = T + (H - T - B) * (1 - i / 4);
       out += `<line class="axis" x1="${L}" x2="${W - R}" y1="${y}" y2="${y}"/><text x="${L - 4}" y="${y + 4}" text-anchor="end">${esc(fmt(max * i / 4))}</text>`;
     }
-    const every = Math.ceil(n / 8);
+    const every = Math.ceil(n / Math.max(2, Math.floor((W - L) / 80)));
     points.forEach((p, i) => {
       let y = H - B;
       const x = L + i * bw;
@@ -56,8 +57,8 @@
   }
 
   // A line of (x index, y) values, e.g. cumulative cost over a session's turns.
-  function line({ values, labels, fmt, height = 180 }) {
-    const W = 800, H = height, L = 64, B = 24, T = 8, R = 6;
+  function line({ values, labels, fmt, height = 180, width = 800 }) {
+    const W = width, H = height, L = 64, B = 24, T = 8, R = 6;
     const max = niceMax(Math.max(0, ...values));
     const n = Math.max(values.length - 1, 1);
     const pts = values.map((v, i) => `${(L + (W - L - R) * i / n).toFixed(1)},${(T + (H - T - B) * (1 - v / max)).toFixed(1)}`);

@@ -34,10 +34,10 @@
     const tokenOf = (p, k) => ({ input: p.input_tokens, output: p.output_tokens, "cache read": p.cache_read_tokens, "cache write": p.cache_write_tokens }[k]);
     main.innerHTML = controls() + `<div class="grid">` +
       `<div class="panel wide chart"><h2>cost per ${esc(ts.bucket)}${by !== "none" ? " by " + esc(by) : ""}</h2>` +
-      C.bars({ points: ts.points, keys, value: (p, k) => (p.series && p.series[k] ? p.series[k].cost_usd : 0), total: (p) => p.cost_usd, fmt: TW.usdAxis }) +
+      C.bars({ points: ts.points, keys, value: (p, k) => (p.series && p.series[k] ? p.series[k].cost_usd : 0), total: (p) => p.cost_usd, fmt: TW.usdAxis, width: TW.chartWidth() }) +
       TW.exportButtons("cost-series", () => ts.points.map((p) => Object.assign({ label: p.label, start: p.start, cost_usd: p.cost_usd }, Object.fromEntries(keys.map((k) => [k, p.series && p.series[k] ? p.series[k].cost_usd : 0]))))) + `</div>` +
       `<div class="panel wide chart"><h2>tokens per ${esc(ts.bucket)} by kind</h2>` +
-      C.bars({ points: ts.points, keys: tokenKinds, value: tokenOf, fmt: TW.compact }) +
+      C.bars({ points: ts.points, keys: tokenKinds, value: tokenOf, fmt: TW.compact, width: TW.chartWidth() }) +
       TW.exportButtons("token-series", () => ts.points.map((p) => ({ label: p.label, start: p.start, input_tokens: p.input_tokens, output_tokens: p.output_tokens, cache_read_tokens: p.cache_read_tokens, cache_write_tokens: p.cache_write_tokens, total_tokens: p.total_tokens }))) + `</div>` +
       `<div class="panel"><h2>model distribution</h2>${C.hbars(dist.rows, { name: (r) => r.key, value: (r) => r.cost_micros, fmt: TW.usd, share: (r) => r.cost_share || 0 })}` +
       TW.exportButtons("models", () => dist.rows) + `</div>` +

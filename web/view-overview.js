@@ -59,7 +59,7 @@
       `<div class="panel"><h2>burn rate (${burn.window_days}-day avg)</h2><p><span class="big" data-testid="burn-rate">${TW.usd(burn.cost_micros_per_day)}</span>/day</p>` +
       `<p>month to date <b>${TW.usd(month.cost_micros_to_date)}</b> → projected <b data-testid="projection">${TW.usd(month.projected_cost_micros)}</b> by month end</p></div>` +
       budgetHtml +
-      `<div class="panel wide chart"><h2>cost per ${esc(ts.bucket)}</h2>${C.bars({ points: ts.points, total: (p) => p.cost_usd, fmt: TW.usdAxis })}${TW.exportButtons("cost-trend", () => ts.points)}</div>` +
+      `<div class="panel wide chart"><h2>cost per ${esc(ts.bucket)}</h2>${C.bars({ points: ts.points, total: (p) => p.cost_usd, fmt: TW.usdAxis, width: TW.chartWidth() })}${TW.exportButtons("cost-trend", () => ts.points)}</div>` +
       top("top models", "models", s.top.models) +
       top("top providers", "providers", s.top.providers) +
       top("top projects", "projects", s.top.projects) +

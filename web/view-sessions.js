@@ -13,7 +13,7 @@
     const cum = ev.map((e) => (sum += e.cost_micros || 0) / 1e6);
     const rows = ev.map((e, i) => Object.assign({ turn: i + 1, cumulative_cost_usd: cum[i] }, e));
     return `<div class="panel wide" data-testid="timeline"><h2>session ${esc(id)} · ${ev.length} turns · ${TW.usd(sum)}</h2>` +
-      `<div class="chart">${C.line({ values: cum, labels: ev.map((e, i) => `turn ${i + 1} ${e.model}`), fmt: TW.usdAxis })}</div>` +
+      `<div class="chart">${C.line({ values: cum, labels: ev.map((e, i) => `turn ${i + 1} ${e.model}`), fmt: TW.usdAxis, width: TW.chartWidth() })}</div>` +
       `<div class="scroll"><table><thead><tr><th class="n">#</th><th>time</th><th>model</th><th class="n">input</th><th class="n">output</th><th class="n">cache read</th><th class="n">cost</th><th class="n">cumulative</th></tr></thead><tbody>` +
       ev.map((e, i) => `<tr><td class="n">${i + 1}</td><td>${esc(TW.time(e.ts_ms))}</td><td>${esc(e.model)}</td><td class="n">${TW.int(e.input_tokens)}</td><td class="n">${TW.int(e.output_tokens)}</td><td class="n">${TW.int(e.cache_read_tokens)}</td><td class="n">${TW.usd(e.cost_micros)}</td><td class="n">${TW.usd(Math.round(cum[i] * 1e6))}</td></tr>`).join("") +
       `</tbody></table></div>${TW.exportButtons("session-turns", () => rows)}</div>`;
@@ -27,7 +27,7 @@
       return;
     }
     const open = TW.param("session");
-    main.innerHTML = `<div class="grid"><div id="timeline" class="panel wide"${open ? "" : " hidden"}></div>` +
+    main.innerHTML = `<div class="grid"><div id="timeline" class="wide"${open ? "" : " hidden"}></div>` +
       `<div class="panel wide"><h2>sessions</h2>${s.sessions.length ? `<div class="scroll"><table><thead><tr><th>session</th><th>project</th><th>last activity</th><th class="n">turns</th><th class="n">tokens</th><th class="n">cost</th><th class="hide-sm">models</th></tr></thead><tbody>` +
       s.sessions.map((x) => `<tr class="event-row" data-session="${esc(x.session)}"><td>${esc(x.session)}</td><td>${esc(x.project || "")}</td><td>${esc(TW.time(Date.parse(x.last_activity)))}</td><td class="n">${TW.int(x.events)}</td><td class="n">${TW.int(x.total_tokens)}</td><td class="n">${TW.usd(x.cost_micros)}</td><td class="hide-sm">${esc(x.models.join(", "))}</td></tr>`).join("") +
       `</tbody></table></div>` : `<p class="muted">no sessions in this range (sessions come from Claude Code/Codex logs or the X-Tokenwatch-Session header)</p>`}${TW.exportButtons("sessions", () => s.sessions)}</div>` +
@@ -36,7 +36,10 @@
       const box = document.getElementById("timeline");
       box.hidden = false;
       box.innerHTML = `<p class="loading">loading</p>`;
-      try { box.outerHTML = `<div id="timeline">${await timeline(id)}</div>`; } catch (e) { box.innerHTML = TW.errorBox(e); }
+      try {
+        box.className = "wide";
+        box.innerHTML = await timeline(id);
+      } catch (e) { box.innerHTML = TW.errorBox(e); }
     };
     main.querySelectorAll("tr[data-session]").forEach((tr) => tr.addEventListener("click", () => {
       TW.setParams({ session: tr.dataset.session }, true);
