@@ -75,7 +75,7 @@ fn event(i: u64, n: u64, start_ms: i64, span_ms: i64) -> UsageEvent {
     UsageEvent {
         id: id.clone(),
         ts_ms,
-        source: if x % 7 == 0 {
+        source: if x.is_multiple_of(7) {
             Source::ClaudeCode
         } else {
             Source::Proxy
@@ -91,13 +91,13 @@ fn event(i: u64, n: u64, start_ms: i64, span_ms: i64) -> UsageEvent {
         usage: Usage {
             input_tokens: 200 + small * 3,
             output_tokens: 50 + small,
-            cache_read_tokens: if x % 3 == 0 { 4000 + small * 10 } else { 0 },
-            cache_write_5m_tokens: if x % 11 == 0 { 1000 } else { 0 },
+            cache_read_tokens: if x.is_multiple_of(3) { 4000 + small * 10 } else { 0 },
+            cache_write_5m_tokens: if x.is_multiple_of(11) { 1000 } else { 0 },
             cache_write_1h_tokens: 0,
             reasoning_tokens: 0,
             web_search_requests: 0,
         },
-        cost_micros: if x % 100 == 0 {
+        cost_micros: if x.is_multiple_of(100) {
             None
         } else {
             Some(100 + small * 37)
@@ -105,7 +105,7 @@ fn event(i: u64, n: u64, start_ms: i64, span_ms: i64) -> UsageEvent {
         price_version: Some("bench".to_owned()),
         duration_ms: Some(300 + small * 5),
         ttft_ms: Some(100 + small),
-        status: if x % 50 == 0 {
+        status: if x.is_multiple_of(50) {
             EventStatus::UpstreamError
         } else {
             EventStatus::Ok
@@ -127,7 +127,7 @@ fn event(i: u64, n: u64, start_ms: i64, span_ms: i64) -> UsageEvent {
         git_branch: None,
         client_version: None,
         dedup_key: id,
-        tags: if x % 10 == 0 {
+        tags: if x.is_multiple_of(10) {
             vec![("team".to_owned(), format!("team-{}", x % 5))]
         } else {
             Vec::new()
