@@ -91,7 +91,11 @@ fn event(i: u64, n: u64, start_ms: i64, span_ms: i64) -> UsageEvent {
         usage: Usage {
             input_tokens: 200 + small * 3,
             output_tokens: 50 + small,
-            cache_read_tokens: if x.is_multiple_of(3) { 4000 + small * 10 } else { 0 },
+            cache_read_tokens: if x.is_multiple_of(3) {
+                4000 + small * 10
+            } else {
+                0
+            },
             cache_write_5m_tokens: if x.is_multiple_of(11) { 1000 } else { 0 },
             cache_write_1h_tokens: 0,
             reasoning_tokens: 0,

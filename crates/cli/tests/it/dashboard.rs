@@ -35,7 +35,10 @@ fn seeded(upstream: &str) -> (Server, tempfile::TempDir) {
     std::fs::write(&csv, CSV).unwrap();
     run_cli(&db, &["import", "csv", csv.to_str().unwrap()]);
     let server = Server::start_with(ServerOptions {
-        env: vec![("TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL", upstream.to_owned())],
+        env: vec![(
+            "TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL",
+            upstream.to_owned(),
+        )],
         db: Some(db),
     });
     (server, dir)
@@ -50,7 +53,10 @@ async fn analytics_numbers_match_the_rows() {
     let s = json(a, &format!("/api/v1/analytics/summary?{RANGE}")).await;
     assert_eq!(s["range"]["since"], "2026-11-01T23:00:00.000Z");
     assert_eq!(s["range"]["until"], "2026-11-08T23:00:00.000Z");
-    assert_eq!(s["totals"]["cost_micros"], 1_250_000 + 4_200 + 2_000_000 + 500_000);
+    assert_eq!(
+        s["totals"]["cost_micros"],
+        1_250_000 + 4_200 + 2_000_000 + 500_000
+    );
     assert_eq!(s["totals"]["requests"], 4);
     assert_eq!(s["totals"]["total_tokens"], 1200 + 350 + 16_000 + 900);
     assert_eq!(s["previous"]["cost_micros"], 1_000_000);
@@ -61,12 +67,21 @@ async fn analytics_numbers_match_the_rows() {
     assert_eq!(s["top"]["tags"][0]["key"], "team=red");
 
     // Local days of Berlin: 22:30Z on the 3rd is still the 3rd, 23:30Z is the 4th.
-    let ts = json(a, &format!("/api/v1/analytics/timeseries?{RANGE}&bucket=day")).await;
+    let ts = json(
+        a,
+        &format!("/api/v1/analytics/timeseries?{RANGE}&bucket=day"),
+    )
+    .await;
     let days: Vec<(String, i64)> = ts["points"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["label"].as_str().unwrap().to_owned(), p["cost_micros"].as_i64().unwrap()))
+        .map(|p| {
+            (
+                p["label"].as_str().unwrap().to_owned(),
+                p["cost_micros"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         days,
@@ -84,17 +99,37 @@ async fn analytics_numbers_match_the_rows() {
     let utc = json(a, "/api/v1/analytics/timeseries?since=2026-11-03&until=2026-11-05&tz=UTC&bucket=day&by=provider").await;
     assert_eq!(utc["points"][0]["cost_micros"], 1_254_200);
     assert_eq!(utc["points"][0]["series"]["openai"]["cost_micros"], 4_200);
-    assert_eq!(utc["points"][1]["series"]["anthropic"]["cost_micros"], 2_000_000);
+    assert_eq!(
+        utc["points"][1]["series"]["anthropic"]["cost_micros"],
+        2_000_000
+    );
     assert_eq!(utc["keys"], serde_json::json!(["anthropic", "openai"]));
 
-    let b = json(a, &format!("/api/v1/analytics/breakdown?{RANGE}&by=tag&tag_key=team")).await;
+    let b = json(
+        a,
+        &format!("/api/v1/analytics/breakdown?{RANGE}&by=tag&tag_key=team"),
+    )
+    .await;
     let rows: Vec<(String, i64, i64)> = b["rows"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["key"].as_str().unwrap().to_owned(), r["events"].as_i64().unwrap(), r["cost_micros"].as_i64().unwrap()))
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_owned(),
+                r["events"].as_i64().unwrap(),
+                r["cost_micros"].as_i64().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(rows, vec![("red".into(), 2, 3_250_000), ("".into(), 1, 500_000), ("blue".into(), 1, 4_200)]);
+    assert_eq!(
+        rows,
+        vec![
+            ("red".into(), 2, 3_250_000),
+            ("".into(), 1, 500_000),
+            ("blue".into(), 1, 4_200)
+        ]
+    );
 
     // 2026-11-04 is a Wednesday; 10:15Z is 11:15 in Berlin.
     let h = json(a, &format!("/api/v1/analytics/heatmap?{RANGE}")).await;
@@ -106,8 +141,17 @@ async fn analytics_numbers_match_the_rows() {
     assert_eq!(busy, 4);
 
     let sessions = json(a, &format!("/api/v1/sessions?{RANGE}")).await;
-    let sa = sessions["sessions"].as_array().unwrap().iter().find(|x| x["session"] == "sA").unwrap().clone();
-    assert_eq!((sa["events"].as_i64(), sa["cost_micros"].as_i64()), (Some(2), Some(3_250_000)));
+    let sa = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["session"] == "sA")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (sa["events"].as_i64(), sa["cost_micros"].as_i64()),
+        (Some(2), Some(3_250_000))
+    );
     let tags = json(a, &format!("/api/v1/tags?{RANGE}")).await;
     assert_eq!(tags["tags"][0]["value"], "red");
     assert_eq!(tags["tags"][1]["cost_micros"], 4_200);
@@ -118,7 +162,11 @@ async fn analytics_numbers_match_the_rows() {
     let by_cost = json(a, &format!("/api/v1/events?{RANGE}&sort=cost&order=desc")).await;
     let first = &by_cost["events"][0];
     assert_eq!(first["cost_micros"], 2_000_000);
-    let detail = json(a, &format!("/api/v1/events/{}", first["id"].as_str().unwrap())).await;
+    let detail = json(
+        a,
+        &format!("/api/v1/events/{}", first["id"].as_str().unwrap()),
+    )
+    .await;
     assert_eq!(detail["cost_breakdown"]["input_micros"], 15_000);
     assert_eq!(detail["cost_breakdown"]["output_micros"], 15_000);
     assert_eq!(detail["cost_breakdown"]["cache_read_micros"], 3_000);
@@ -127,13 +175,20 @@ async fn analytics_numbers_match_the_rows() {
     assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
 
     // CSV download of the filtered rows.
-    let (status, body) = get(a, &format!("/api/v1/events?{RANGE}&provider=anthropic&format=csv")).await;
+    let (status, body) = get(
+        a,
+        &format!("/api/v1/events?{RANGE}&provider=anthropic&format=csv"),
+    )
+    .await;
     assert_eq!(status, 200);
     let text = String::from_utf8(body).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
     assert!(lines[0].starts_with("id,ts,source,provider,model"));
-    assert!(lines[1].contains(",2.000000,") && lines[2].contains(",1.250000,"), "{text}");
+    assert!(
+        lines[1].contains(",2.000000,") && lines[2].contains(",1.250000,"),
+        "{text}"
+    );
 
     for (query, param) in [
         ("/api/v1/analytics/summary?tz=Mars/Olympus", "tz"),
@@ -142,13 +197,19 @@ async fn analytics_numbers_match_the_rows() {
         ("/api/v1/analytics/timeseries?bucket=fortnight", "bucket"),
         ("/api/v1/events?sort=price", "sort"),
         ("/api/v1/events?sort=cost&cursor=1_x", "cursor"),
-        ("/api/v1/analytics/summary?since=2026-11-05&until=2026-11-01", "since"),
+        (
+            "/api/v1/analytics/summary?since=2026-11-05&until=2026-11-01",
+            "since",
+        ),
     ] {
         let (status, body) = get(a, query).await;
         assert_eq!(status, 400, "{query}");
         let err: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(err["error"]["param"], param, "{query}: {err}");
-        assert!(err["error"]["message"].as_str().unwrap().starts_with(param), "{err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().starts_with(param),
+            "{err}"
+        );
     }
 }
 
@@ -160,7 +221,10 @@ async fn dashboard_routes_leave_the_proxy_its_paths_and_stream_live_events() {
     for path in ["/", "/ui/requests", "/ui/sessions?session=sA"] {
         let (status, body) = get(a, path).await;
         assert_eq!(status, 200, "{path}");
-        assert!(String::from_utf8_lossy(&body).contains("/assets/app.js"), "{path}");
+        assert!(
+            String::from_utf8_lossy(&body).contains("/assets/app.js"),
+            "{path}"
+        );
     }
     let (status, body) = get(a, "/assets/app.js").await;
     assert_eq!(status, 200);
@@ -171,14 +235,33 @@ async fn dashboard_routes_leave_the_proxy_its_paths_and_stream_live_events() {
 
     // The live feed: subscribe, then send a request through the proxy.
     let mut sse = TcpStream::connect(a).await.unwrap();
-    sse.write_all(b"GET /api/v1/stream HTTP/1.1\r\nhost: test\r\naccept: text/event-stream\r\n\r\n").await.unwrap();
+    sse.write_all(
+        b"GET /api/v1/stream HTTP/1.1\r\nhost: test\r\naccept: text/event-stream\r\n\r\n",
+    )
+    .await
+    .unwrap();
     let mut seen = Vec::new();
     read_until(&mut sse, &mut seen, "event: hello").await;
 
-    let resp = raw(a, &post("/anthropic/v1/messages", &[("content-type", "application/json"), ("anthropic-version", "2023-06-01")], REQUEST_JSON.as_bytes())).await;
+    let resp = raw(
+        a,
+        &post(
+            "/anthropic/v1/messages",
+            &[
+                ("content-type", "application/json"),
+                ("anthropic-version", "2023-06-01"),
+            ],
+            REQUEST_JSON.as_bytes(),
+        ),
+    )
+    .await;
     let (status, _, body) = parse_response(&resp);
     assert_eq!(status, 200);
-    assert_eq!(body, MESSAGE_JSON.as_bytes(), "the proxy still owns /anthropic/…");
+    assert_eq!(
+        body,
+        MESSAGE_JSON.as_bytes(),
+        "the proxy still owns /anthropic/…"
+    );
     assert_eq!(upstream.requests().len(), 1);
     read_until(&mut sse, &mut seen, "claude-sonnet-4-5-20250929").await;
     let text = String::from_utf8_lossy(&seen);
