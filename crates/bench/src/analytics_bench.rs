@@ -6,8 +6,8 @@
 //! tagged) and inserted through `Store::insert_events`, the writer's own path, so the rollup is
 //! maintained by the production code and the insert rate includes that cost. An existing
 //! database with at least the requested number of events is reused. For each engine and range
-//! (30 and 90 days) it times the summary (exactly the API's computation), the daily
-//! timeseries stacked by model, and the per-model breakdown. Before timing, the totals from the
+//! (30 and 90 days) it times the summary and the daily timeseries stacked by model (exactly the
+//! API's computations, without HTTP), and the per-model breakdown. Before timing, the totals from the
 //! rollup must equal the totals from the raw events, and (when generated in this run) the sums
 //! the generator computed: a mismatch fails the run; timings never do.
 
@@ -17,11 +17,11 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 use tokenwatch_core::event::RequestShape;
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
+use tokenwatch_server::api::analytics::series::{self, Bucket};
 use tokenwatch_server::api::analytics::{Scope, summary};
 use tokenwatch_store::{AggKey, AggSums, EventFilter, Store};
 
 const DAY_MS: i64 = 86_400_000;
-const HOUR_MS: i64 = 3_600_000;
 const BATCH: usize = 5_000;
 const MODELS: &[(&str, &str)] = &[
     ("anthropic", "claude-sonnet-4-5"),
@@ -309,23 +309,28 @@ async fn bench_engine(
         .await?;
         push("summary", "rollup", runs, t);
         let t = time(runs, || async {
-            store
-                .aggregate(&filter, Some(HOUR_MS), &AggKey::Model)
-                .await
-                .map(|_| ())
-                .map_err(Into::into)
+            series::build(
+                &store,
+                &scope,
+                Bucket::Day,
+                &AggKey::Model,
+                "model".to_owned(),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| anyhow::anyhow!("{e}"))
         })
         .await?;
-        push("timeseries (hourly base, by model)", "rollup", runs, t);
+        push("timeseries (days, by model)", "rollup", runs, t);
         let t = time(raw_runs, || async {
             store
-                .aggregate_raw(&filter, Some(HOUR_MS), &AggKey::Model)
+                .aggregate_raw(&filter, Some(DAY_MS), &AggKey::Model)
                 .await
                 .map(|_| ())
                 .map_err(Into::into)
         })
         .await?;
-        push("timeseries (hourly base, by model)", "raw", raw_runs, t);
+        push("timeseries (days, by model)", "raw", raw_runs, t);
         let t = time(runs, || async {
             store
                 .aggregate(&filter, None, &AggKey::Model)
@@ -352,7 +357,7 @@ async fn bench_engine(
                 .map_err(Into::into)
         })
         .await?;
-        push("tags (part of summary)", "raw", runs, t);
+        push("tags (part of summary)", "rollup", runs, t);
     }
     store.close().await;
     Ok(EngineReport {

@@ -220,9 +220,9 @@ fn ceil_hour(ms: i64) -> i64 {
 
 /// Splits `[since, until)` into raw partial hours at the ends and whole rollup hours between,
 /// when the rollup can answer this filter, grouping and bucket width at all.
-fn plan(filter: &EventFilter, bucket_ms: Option<i64>, key: &AggKey) -> Vec<Part> {
-    let rollup_ok =
-        rollup_choice(filter, key).is_some() && bucket_ms.is_none_or(|w| w > 0 && w % HOUR_MS == 0);
+fn plan(filter: &EventFilter, bucket: Option<(i64, i64)>, key: &AggKey) -> Vec<Part> {
+    let rollup_ok = rollup_choice(filter, key).is_some()
+        && bucket.is_none_or(|(w, shift)| w > 0 && w % HOUR_MS == 0 && shift % HOUR_MS == 0);
     split(filter, rollup_ok)
 }
 
@@ -264,8 +264,32 @@ impl Store {
         bucket_ms: Option<i64>,
         key: &AggKey,
     ) -> Result<Vec<AggRow>, StoreError> {
+        self.aggregate_in(filter, bucket_ms.map(|w| (w, 0)), key)
+            .await
+    }
+
+    /// [`Store::aggregate`] with buckets `width_ms` wide that start `shift_ms` before the
+    /// epoch-aligned ones: with a zone's UTC offset as the shift, day buckets start at that
+    /// zone's local midnights (callers split ranges where the offset changes).
+    pub async fn aggregate_shifted(
+        &self,
+        filter: &EventFilter,
+        width_ms: i64,
+        shift_ms: i64,
+        key: &AggKey,
+    ) -> Result<Vec<AggRow>, StoreError> {
+        self.aggregate_in(filter, Some((width_ms.max(1), shift_ms)), key)
+            .await
+    }
+
+    async fn aggregate_in(
+        &self,
+        filter: &EventFilter,
+        bucket: Option<(i64, i64)>,
+        key: &AggKey,
+    ) -> Result<Vec<AggRow>, StoreError> {
         let mut merged: BTreeMap<(i64, String), AggSums> = BTreeMap::new();
-        for part in plan(filter, bucket_ms, key) {
+        for part in plan(filter, bucket, key) {
             let rows = match part {
                 Part::Raw(since_ms, until_ms) => {
                     let f = EventFilter {
@@ -273,10 +297,10 @@ impl Store {
                         until_ms,
                         ..filter.clone()
                     };
-                    self.aggregate_raw(&f, bucket_ms, key).await?
+                    self.aggregate_raw_in(&f, bucket, key).await?
                 }
                 Part::Rollup(since, until) => {
-                    self.aggregate_rollup(filter, since, until, bucket_ms, key)
+                    self.aggregate_rollup(filter, since, until, bucket, key)
                         .await?
                 }
             };
@@ -305,11 +329,21 @@ impl Store {
         bucket_ms: Option<i64>,
         key: &AggKey,
     ) -> Result<Vec<AggRow>, StoreError> {
+        self.aggregate_raw_in(filter, bucket_ms.map(|w| (w, 0)), key)
+            .await
+    }
+
+    async fn aggregate_raw_in(
+        &self,
+        filter: &EventFilter,
+        bucket: Option<(i64, i64)>,
+        key: &AggKey,
+    ) -> Result<Vec<AggRow>, StoreError> {
         with_pool!(self, pool => {
             let mut qb = QueryBuilder::new("SELECT ");
-            match bucket_ms {
-                Some(w) => {
-                    qb.push("(ts_ms / ").push_bind(w.max(1)).push(") * ").push_bind(w.max(1));
+            match bucket {
+                Some((w, shift)) => {
+                    qb.push("((ts_ms + ").push_bind(shift).push(") / ").push_bind(w.max(1)).push(") * ").push_bind(w.max(1)).push(" - ").push_bind(shift);
                 }
                 None => {
                     qb.push("CAST(0 AS BIGINT)");
@@ -335,7 +369,7 @@ impl Store {
         filter: &EventFilter,
         since: Option<i64>,
         until: Option<i64>,
-        bucket_ms: Option<i64>,
+        bucket: Option<(i64, i64)>,
         key: &AggKey,
     ) -> Result<Vec<AggRow>, StoreError> {
         let Some((dim, key_expr)) = rollup_choice(filter, key) else {
@@ -343,9 +377,9 @@ impl Store {
         };
         with_pool!(self, pool => {
             let mut qb = QueryBuilder::new("SELECT ");
-            match bucket_ms {
-                Some(w) => {
-                    qb.push("(hour_ms / ").push_bind(w.max(1)).push(") * ").push_bind(w.max(1));
+            match bucket {
+                Some((w, shift)) => {
+                    qb.push("((hour_ms + ").push_bind(shift).push(") / ").push_bind(w.max(1)).push(") * ").push_bind(w.max(1)).push(" - ").push_bind(shift);
                 }
                 None => {
                     qb.push("CAST(0 AS BIGINT)");
@@ -368,7 +402,12 @@ impl Store {
                     qb.push(column).push_bind(v.clone());
                 }
             }
-            qb.push(" GROUP BY 1, 2 ORDER BY 1, 2");
+            // Grouped in primary-key order (no sort); rows sharing a bucket and key are merged
+            // by the caller.
+            match bucket {
+                Some(_) => qb.push(" GROUP BY hour_ms, k1, k2"),
+                None => qb.push(" GROUP BY k1, k2"),
+            };
             let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query("aggregating the rollup"))?;
             rows.iter()
                 .map(|r| Ok(AggRow { bucket_ms: r.try_get(0)?, key: r.try_get(1)?, sums: decode_sums!(r, 2)? }))
@@ -576,8 +615,17 @@ mod tests {
         );
         assert_eq!(plan(&crossed, None, &AggKey::None).len(), 3);
         assert_eq!(
-            plan(&f, Some(900_000), &AggKey::None),
+            plan(&f, Some((900_000, 0)), &AggKey::None),
             vec![Part::Raw(f.since_ms, f.until_ms)]
+        );
+        // Day buckets shifted by a half-hour offset straddle hours: raw; by a whole hour: rollup.
+        assert_eq!(
+            plan(&f, Some((86_400_000, 1_800_000)), &AggKey::None),
+            vec![Part::Raw(f.since_ms, f.until_ms)]
+        );
+        assert_eq!(
+            plan(&f, Some((86_400_000, -3_600_000)), &AggKey::None).len(),
+            3
         );
         let aligned = EventFilter {
             since_ms: Some(0),
@@ -585,7 +633,7 @@ mod tests {
             ..EventFilter::default()
         };
         assert_eq!(
-            plan(&aligned, Some(HOUR_MS), &AggKey::None),
+            plan(&aligned, Some((HOUR_MS, 0)), &AggKey::None),
             vec![Part::Rollup(Some(0), None)]
         );
     }

@@ -14,15 +14,16 @@ use axum::extract::{Query, State};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, Zoned};
 use serde::Serialize;
-use tokenwatch_store::{AggKey, AggSums};
+use tokenwatch_store::{AggKey, AggRow, AggSums, EventFilter, Store};
 
-use super::{AnalyticsQuery, RangeView, base_width, usd};
+use super::{AnalyticsQuery, RangeView, Scope, base_width, usd};
 use crate::api::events::rfc3339_ms;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::proxy::now_ms;
 
 const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
 /// Series kept by name; the rest are summed as `(other)`.
 pub const MAX_SERIES: usize = 8;
 /// Most buckets one answer may hold.
@@ -38,7 +39,7 @@ pub enum Bucket {
 }
 
 impl Bucket {
-    fn parse(text: Option<&str>, span_ms: i64) -> Result<Bucket, ApiError> {
+    pub fn parse(text: Option<&str>, span_ms: i64) -> Result<Bucket, ApiError> {
         Ok(match text {
             None | Some("auto") => {
                 if span_ms <= 2 * 86_400_000 {
@@ -161,6 +162,58 @@ pub struct Timeseries {
     pub points: Vec<Point>,
 }
 
+/// `[since, until)` cut where the zone's UTC offset changes: `(start, end, offset_ms)`.
+fn offset_segments(tz: &TimeZone, since_ms: i64, until_ms: i64) -> Vec<(i64, i64, i64)> {
+    let offset_at = |ms: i64| i64::from(zoned(ms, tz).offset().seconds()) * 1000;
+    let mut out = Vec::new();
+    let (mut start, mut offset) = (since_ms, offset_at(since_ms));
+    if let Ok(from) = Timestamp::from_millisecond(since_ms) {
+        for t in tz.following(from) {
+            let at = t.timestamp().as_millisecond();
+            if at >= until_ms {
+                break;
+            }
+            let next = i64::from(t.offset().seconds()) * 1000;
+            if next != offset && at > start {
+                out.push((start, at, offset));
+                start = at;
+            }
+            offset = next;
+        }
+    }
+    out.push((start, until_ms, offset));
+    out
+}
+
+/// The store rows behind a timeseries: local days (per constant-offset stretch of the range)
+/// for day, week and month buckets, so a month of data is a few dozen rows per key; hours (or
+/// quarter hours in zones with such offsets) otherwise.
+pub async fn rows(
+    store: &Store,
+    scope: &Scope,
+    bucket: Bucket,
+    key: &AggKey,
+) -> Result<Vec<AggRow>, ApiError> {
+    let width = base_width(&scope.tz, scope.since_ms, scope.until_ms);
+    if bucket == Bucket::Hour || width != HOUR_MS {
+        return Ok(store.aggregate(&scope.filter, Some(width), key).await?);
+    }
+    let mut out = Vec::new();
+    for (start, end, offset_ms) in offset_segments(&scope.tz, scope.since_ms, scope.until_ms) {
+        let filter = EventFilter {
+            since_ms: Some(start),
+            until_ms: Some(end),
+            ..scope.filter.clone()
+        };
+        out.extend(
+            store
+                .aggregate_shifted(&filter, DAY_MS, offset_ms, key)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
 pub async fn timeseries(
     State(app): State<Arc<AppState>>,
     query: Result<Query<AnalyticsQuery>, axum::extract::rejection::QueryRejection>,
@@ -169,6 +222,19 @@ pub async fn timeseries(
     let scope = query.scope(now_ms())?;
     let bucket = Bucket::parse(query.bucket.as_deref(), scope.until_ms - scope.since_ms)?;
     let key = query.key("none")?;
+    let by = query.by.clone().unwrap_or_else(|| "none".to_owned());
+    Ok(Json(build(&app.store, &scope, bucket, &key, by).await?))
+}
+
+/// The timeseries of a scope (the handler's work after parsing; benchmarks call it too).
+pub async fn build(
+    store: &Store,
+    scope: &Scope,
+    bucket: Bucket,
+    key: &AggKey,
+    by: String,
+) -> Result<Timeseries, ApiError> {
+    let key = key.clone();
     let tz = &scope.tz;
 
     let mut starts = Vec::new();
@@ -187,11 +253,7 @@ pub async fn timeseries(
         s = next_start(s, tz, bucket);
     }
 
-    let width = base_width(tz, scope.since_ms, scope.until_ms);
-    let rows = app
-        .store
-        .aggregate(&scope.filter, Some(width), &key)
-        .await?;
+    let rows = rows(store, scope, bucket, &key).await?;
     let mut per_key: BTreeMap<String, i64> = BTreeMap::new();
     for r in &rows {
         *per_key.entry(r.key.clone()).or_default() += r.sums.cost_micros;
@@ -256,13 +318,13 @@ pub async fn timeseries(
                 .collect(),
         })
         .collect();
-    Ok(Json(Timeseries {
+    Ok(Timeseries {
         range: scope.range(),
         bucket: bucket.as_str(),
-        by: query.by.clone().unwrap_or_else(|| "none".to_owned()),
+        by,
         keys,
         points,
-    }))
+    })
 }
 
 #[derive(Debug, Serialize)]

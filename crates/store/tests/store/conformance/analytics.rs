@@ -138,6 +138,34 @@ pub async fn rollup_sums_equal_raw_and_expected(db: &TestDb) {
         .collect();
     assert_eq!(got, want_cells);
 
+    // Days that start at 03:00Z (a zone at UTC-3): the corpus spans two of them.
+    let day = 24 * H;
+    let shifted = store
+        .aggregate_shifted(&f, day, -3 * H, &AggKey::Model)
+        .await
+        .unwrap();
+    let mut want_days: BTreeMap<(i64, String), AggSums> = BTreeMap::new();
+    for e in events.iter().filter(|e| in_range(e)) {
+        let one = expect(std::slice::from_ref(e), |_| true);
+        let start = (e.ts_ms - 3 * H) / day * day + 3 * H;
+        want_days
+            .entry((start, e.model.clone()))
+            .or_default()
+            .add(&one);
+    }
+    let got: BTreeMap<(i64, String), AggSums> = shifted
+        .iter()
+        .map(|r| ((r.bucket_ms, r.key.clone()), r.sums))
+        .collect();
+    assert_eq!(
+        got.keys()
+            .map(|k| k.0)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        2
+    );
+    assert_eq!(got, want_days);
+
     // Filters the rollup can serve, and groupings it cannot (raw path), all agree.
     let filtered = EventFilter {
         provider: Some("openai".into()),
