@@ -402,10 +402,11 @@ impl Store {
                     qb.push(column).push_bind(v.clone());
                 }
             }
-            // Grouped in primary-key order (no sort); rows sharing a bucket and key are merged
-            // by the caller.
+            // Hour buckets group in primary-key order (no sort); wider ones group by bucket so
+            // few rows come back. Rows sharing a bucket and key are merged by the caller.
             match bucket {
-                Some(_) => qb.push(" GROUP BY hour_ms, k1, k2"),
+                Some((w, _)) if w == HOUR_MS => qb.push(" GROUP BY hour_ms, k1, k2"),
+                Some(_) => qb.push(" GROUP BY 1, k1, k2"),
                 None => qb.push(" GROUP BY k1, k2"),
             };
             let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query("aggregating the rollup"))?;
@@ -545,13 +546,26 @@ impl Store {
 
     /// [`Store::tag_totals`] from the events only.
     pub async fn tag_totals_raw(&self, filter: &EventFilter) -> Result<Vec<TagTotal>, StoreError> {
+        // PostgreSQL plans the plain join as a hash join over all of event_tags even for an
+        // hour of events (~120 ms at 1M tags); LATERAL with OFFSET 0 (so it is not flattened
+        // back into that join) looks up each event's tags by the primary key (~1.5 ms).
+        // SQLite has no LATERAL and already loops over the events.
+        let from = match self.backend() {
+            crate::Backend::Postgres => {
+                " FROM usage_events CROSS JOIN LATERAL (SELECT key, value FROM event_tags \
+                 WHERE event_tags.event_id = usage_events.id OFFSET 0) AS event_tags"
+            }
+            crate::Backend::Sqlite => {
+                " FROM usage_events JOIN event_tags ON event_tags.event_id = usage_events.id"
+            }
+        };
         with_pool!(self, pool => {
             let mut qb = QueryBuilder::new(
                 "SELECT event_tags.key, event_tags.value, COUNT(*), \
                  CAST(COALESCE(SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens), 0) AS BIGINT), \
-                 CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) \
-                 FROM usage_events JOIN event_tags ON event_tags.event_id = usage_events.id",
+                 CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT)",
             );
+            qb.push(from);
             push_filter!(qb, filter);
             qb.push(" GROUP BY 1, 2 ORDER BY 5 DESC, 1, 2");
             let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query("summing tags"))?;
