@@ -146,7 +146,10 @@ ${mounts ? `<p>Mounted providers:</p><pre>${esc(mounts)}</pre>` : ""}
       if (pending.length > 200) pending = pending.slice(-200);
       if (!flushTimer) flushTimer = setTimeout(flush, 500);
     });
-    es.addEventListener("lagged", () => { if (!flushTimer) flushTimer = setTimeout(flush, 500); });
+    // Missed events, or events written by something other than the proxy: re-read.
+    for (const name of ["lagged", "changed"]) {
+      es.addEventListener(name, () => { if (!flushTimer) flushTimer = setTimeout(flush, 500); });
+    }
     es.onerror = () => { el.textContent = "○ reconnecting"; el.classList.remove("on"); };
     // Close explicitly so the connection is freed at once (browsers allow ~6 per host).
     window.addEventListener("pagehide", () => es.close());

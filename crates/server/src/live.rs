@@ -7,8 +7,15 @@
 //! down. Publishing never blocks and never affects recording. On shutdown every stream ends, so
 //! open dashboards do not hold the server's graceful shutdown open.
 //!
+//! Events that do not pass through the proxy (imports, manual entries, another process writing
+//! the same database) are noticed by polling the stored event count every few seconds; a
+//! change the `usage` messages do not explain is sent as `changed`, a hint to re-read (it can
+//! also follow a burst of `usage` whose rows were not yet written at the poll; re-reading then
+//! costs one refresh).
+//!
 //! Messages: `event: hello` (on connect), `event: usage` with an `EventView` JSON body,
-//! `event: lagged` with the count of skipped events; comments keep idle connections alive.
+//! `event: lagged` with the count of skipped events, `event: changed` with the stored event
+//! count; comments keep idle connections alive.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -18,6 +25,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tokenwatch_core::UsageEvent;
+use tokenwatch_store::Store;
 use tokio::sync::{broadcast, watch};
 
 use crate::api::events::EventView;
@@ -64,30 +72,76 @@ impl LiveBus {
         let _ = self.closed.send(true);
     }
 
-    /// A stream of SSE messages for one client.
-    pub fn sse_stream(&self) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
+    /// A stream of SSE messages for one client; `store` is polled for changes made elsewhere.
+    pub fn sse_stream(
+        &self,
+        store: Store,
+    ) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
         let rx = self.tx.subscribe();
         let closed = self.closed.subscribe();
+        let mut tick = tokio::time::interval(POLL_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let state = Poll {
+            store,
+            tick,
+            last_count: None,
+            sent_since: 0,
+        };
         let hello =
             futures_util::stream::once(async { Ok(Event::default().event("hello").data("{}")) });
-        let events =
-            futures_util::stream::unfold((rx, closed), |(mut rx, mut closed)| async move {
-                if *closed.borrow() {
-                    return None;
+        let events = futures_util::stream::unfold(
+            (rx, closed, state),
+            |(mut rx, mut closed, mut poll)| async move {
+                loop {
+                    if *closed.borrow() {
+                        return None;
+                    }
+                    let message = tokio::select! {
+                        received = rx.recv() => match received {
+                            Ok(json) => {
+                                poll.sent_since += 1;
+                                Event::default().event("usage").data(&*json)
+                            }
+                            Err(broadcast::error::RecvError::Lagged(n)) => {
+                                let n_events = i64::try_from(n).unwrap_or(i64::MAX);
+                                poll.sent_since = poll.sent_since.saturating_add(n_events);
+                                Event::default().event("lagged").data(n.to_string())
+                            }
+                            Err(broadcast::error::RecvError::Closed) => return None,
+                        },
+                        _ = closed.changed() => return None,
+                        _ = poll.tick.tick() => match poll.check().await {
+                            Some(count) => Event::default().event("changed").data(count.to_string()),
+                            None => continue,
+                        },
+                    };
+                    return Some((Ok(message), (rx, closed, poll)));
                 }
-                let message = tokio::select! {
-                    received = rx.recv() => match received {
-                        Ok(json) => Event::default().event("usage").data(&*json),
-                        Err(broadcast::error::RecvError::Lagged(n)) => {
-                            Event::default().event("lagged").data(n.to_string())
-                        }
-                        Err(broadcast::error::RecvError::Closed) => return None,
-                    },
-                    _ = closed.changed() => return None,
-                };
-                Some((Ok(message), (rx, closed)))
-            });
+            },
+        );
         futures_util::StreamExt::chain(hello, events)
+    }
+}
+
+/// How often a stream looks for events written by someone else.
+const POLL_EVERY: Duration = Duration::from_secs(3);
+
+/// One stream's view of the stored event count.
+struct Poll {
+    store: Store,
+    tick: tokio::time::Interval,
+    last_count: Option<i64>,
+    /// `usage`/`lagged` events sent since the last look (they explain a rising count).
+    sent_since: i64,
+}
+
+impl Poll {
+    /// The new count when it changed by more than the live events explain.
+    async fn check(&mut self) -> Option<i64> {
+        let count = self.store.rollup_event_count().await.ok()?;
+        let sent = std::mem::take(&mut self.sent_since);
+        let previous = self.last_count.replace(count)?;
+        (count != previous + sent).then_some(count)
     }
 }
 
@@ -95,5 +149,6 @@ impl LiveBus {
 pub async fn stream(
     State(app): State<Arc<AppState>>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    Sse::new(app.live.sse_stream()).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(app.live.sse_stream(app.store.clone()))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

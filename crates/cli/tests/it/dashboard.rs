@@ -264,8 +264,19 @@ async fn dashboard_routes_leave_the_proxy_its_paths_and_stream_live_events() {
     );
     assert_eq!(upstream.requests().len(), 1);
     read_until(&mut sse, &mut seen, "claude-sonnet-4-5-20250929").await;
-    let text = String::from_utf8_lossy(&seen);
+    let text = String::from_utf8_lossy(&seen).into_owned();
     assert!(text.contains("event: usage"), "{text}");
+    // An import by another process is not proxied: the stream says the store changed.
+    let more = server.dir.path().join("more.csv");
+    std::fs::write(
+        &more,
+        "ts,model,cost_usd\n2026-11-06T10:00:00Z,gpt-4o,0.25\n",
+    )
+    .unwrap();
+    run_cli(&server.db, &["import", "csv", more.to_str().unwrap()]);
+    let mut after = Vec::new();
+    // 5 seeded + 1 proxied + 1 imported events.
+    read_until(&mut sse, &mut after, "event: changed\ndata: 7\n").await;
     // 1000 input, 500 output, 2000 cache read, 300 + 400 cache writes at list prices.
     let cost = 1000 * 3 + 500 * 15 + 2000 * 3 / 10 + 300 * 375 / 100 + 400 * 6;
     assert!(text.contains(&format!("\"cost_micros\":{cost}")), "{text}");

@@ -177,4 +177,15 @@ impl Store {
                 .map_err(StoreError::query("summing tags"))
         })
     }
+
+    /// Number of stored events, read from the rollup (a few thousand rows however many events):
+    /// cheap enough to poll for "something was imported".
+    pub async fn rollup_event_count(&self) -> Result<i64, StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query_scalar::<_, i64>("SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT) FROM usage_rollup WHERE dim = 'source'")
+                .fetch_one(pool)
+                .await
+                .map_err(StoreError::query("counting events"))
+        })
+    }
 }
