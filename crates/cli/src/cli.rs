@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod budgets;
+pub use budgets::*;
+
 /// See where every token and every cent of your LLM use goes.
 ///
 /// tokenwatch is a transparent proxy in front of the Anthropic, OpenAI-compatible and Gemini
@@ -84,6 +87,12 @@ pub enum Command {
     Accounts(AccountsArgs),
     /// The most recent events, newest first.
     Events(EventsArgs),
+    /// Budgets: spend limits per period, soft (alerts) or hard (the proxy refuses with 429).
+    Budget(BudgetArgs),
+    /// Alert history, acknowledgement, alert rules and notification channels.
+    Alert(AlertArgs),
+    /// Auto-tag rules and bulk re-tagging of stored events.
+    Tag(TagArgs),
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,7 @@
 //! One module per subcommand. Each takes its parsed arguments and the global options.
 
+pub mod alert;
+pub mod budget;
 pub mod events;
 pub mod import;
 pub mod init;
@@ -8,6 +10,7 @@ pub mod periods;
 pub mod report;
 pub mod serve;
 pub mod tabular;
+pub mod tag;
 
 use tokenwatch_store::{EventFilter, Store};
 

@@ -52,6 +52,9 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
         Command::Accounts(args) => commands::manual::accounts(&cli.global, args)
             .await
             .map(Some),
+        Command::Budget(args) => commands::budget::run(&cli.global, args).await.map(Some),
+        Command::Alert(args) => commands::alert::run(&cli.global, args).await.map(Some),
+        Command::Tag(args) => commands::tag::run(&cli.global, args).await.map(Some),
     }
 }
 

@@ -13,7 +13,14 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use tokenwatch_server::config::{Config, builtin_providers};
 
-const SECTIONS: &[&str] = &["server", "database", "recording", "import", "providers"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "database",
+    "recording",
+    "import",
+    "providers",
+    "alerting",
+];
 
 /// The loaded configuration and the file it came from, if any.
 pub struct Loaded {

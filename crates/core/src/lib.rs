@@ -5,11 +5,14 @@
 //! usage out of request/response bodies and SSE streams. It performs no I/O and has no async
 //! runtime: everything here is a pure function of its inputs, so it is cheap to test exhaustively.
 
+pub mod alerting;
+pub mod budget;
 pub mod event;
 pub mod money;
 pub mod pricing;
 pub mod providers;
 pub mod sse;
+pub mod tag_rules;
 pub mod usage;
 
 pub use event::{EventStatus, Source, UsageEvent};

@@ -16,6 +16,22 @@ impl Micros {
         format!("{sign}{}.{:06}", abs / 1_000_000, abs % 1_000_000)
     }
 
+    /// For people: dollars to the cent from $1 up (`$1.23`, `-$2.50`); below $1 every
+    /// significant digit, at least two (`$0.05`, `$0.585`, `$0.004321`), so a small amount never
+    /// rounds to `$0.00` nor looks equal to a limit it is over.
+    pub fn to_usd_string(self) -> String {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        if abs < 1_000_000 {
+            let digits = format!("{abs:06}");
+            let kept = digits.trim_end_matches('0');
+            let shown = if kept.len() < 2 { &digits[..2] } else { kept };
+            return format!("{sign}$0.{shown}");
+        }
+        let cents = (abs + 5_000) / 10_000;
+        format!("{sign}${}.{:02}", cents / 100, cents % 100)
+    }
+
     /// Parse a decimal USD string ("12", "0.5", "-3.141592") into micro-USD, exactly.
     /// More than six fractional digits are rejected rather than silently rounded.
     pub fn parse_usd(text: &str) -> Result<Self, MoneyError> {
@@ -72,6 +88,19 @@ pub enum MoneyError {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn usd_to_the_cent_or_finer() {
+        assert_eq!(Micros(0).to_usd_string(), "$0.00");
+        assert_eq!(Micros(1_234_567).to_usd_string(), "$1.23");
+        assert_eq!(Micros(1_235_000).to_usd_string(), "$1.24");
+        assert_eq!(Micros(-2_500_000).to_usd_string(), "-$2.50");
+        assert_eq!(Micros(4_321).to_usd_string(), "$0.004321");
+        assert_eq!(Micros(-9_999).to_usd_string(), "-$0.009999");
+        assert_eq!(Micros(50_000).to_usd_string(), "$0.05");
+        assert_eq!(Micros(585_000).to_usd_string(), "$0.585");
+        assert_eq!(Micros(999_999).to_usd_string(), "$0.999999");
+    }
     use super::*;
 
     #[test]

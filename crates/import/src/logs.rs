@@ -1,11 +1,14 @@
 //! Incremental import of agent log files (JSON Lines), shared by Claude Code and Codex.
 //!
-//! A pass is two halves: [`scan`] (blocking, CPU-bound: stat every file, read only what is new,
-//! parse on every core, merge duplicates keeping the largest usage) and [`commit`] (async: write
-//! the events with [`OnConflict::KeepLargest`], then the cursors). Invariants: a file whose size
-//! and mtime match its cursor is not opened; bytes after the last newline that do not parse as
-//! JSON are a line still being written and are left for the next pass; a cursor is saved only
-//! after its events are committed; a file that disappeared loses its cursor but never its events.
+//! A pass ([`import`]) is a pipeline: [`scan`] (blocking, CPU-bound: stat every file, read only
+//! what is new, parse on every core, merge duplicates keeping the largest usage) hands merged
+//! chunks of records to the writer while it reads on, and the writer puts them all into ONE
+//! transaction with [`OnConflict::KeepLargest`], then saves the cursors. Only an index of the
+//! responses seen (key, tokens, cost) lives for the whole pass, never all its records.
+//! Invariants: a file whose size and mtime match its cursor is not opened; bytes after the last
+//! newline that do not parse as JSON are a line still being written and are left for the next
+//! pass; a cursor is saved only after its events are committed; a file that disappeared loses
+//! its cursor but never its events.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -18,7 +21,7 @@ use std::time::UNIX_EPOCH;
 use rayon::prelude::*;
 use tokenwatch_core::pricing::{CostOptions, ModelPrice, PriceTable};
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
-use tokenwatch_store::{ImportCursor, OnConflict, Store};
+use tokenwatch_store::{ImportCursor, InsertOutcome, OnConflict, Store};
 
 use crate::{ImportError, claude_code, codex, fnv1a, new_id};
 
@@ -225,12 +228,12 @@ pub trait Progress: Sync {
 pub struct Quiet;
 impl Progress for Quiet {}
 
-/// The result of [`scan`]: merged events and the cursors to save once they are committed.
+/// The result of [`scan`]: the cursors to save once the emitted records are committed.
 #[derive(Debug, Default)]
 pub struct Scan {
-    pub kind: Option<LogKind>,
-    /// Merged records, in first-seen order.
-    pub records: Vec<Record>,
+    /// Records emitted again because a later chunk held a larger usage of the same response:
+    /// the store reports them as updated, but within the pass they are one new event.
+    pub replaced: u64,
     pub cursors: Vec<ImportCursor>,
     /// Paths whose cursor exists but whose file no longer does.
     pub gone: Vec<String>,
@@ -275,10 +278,25 @@ struct Task {
 /// Bytes of the file start hashed into its fingerprint.
 const FINGERPRINT_BYTES: u64 = 1024;
 
+/// A log file found by [`discover`].
+pub struct Found {
+    pub root: PathBuf,
+    pub path: PathBuf,
+    /// The cursor key: the root's canonical path joined with the path below it, so the same
+    /// file keeps its key whichever spelling of the root was given.
+    pub key: String,
+    pub meta: std::fs::Metadata,
+}
+
 /// Finds every `*.jsonl` file under `roots` (recursively; hidden directories included, symlinks
-/// followed once per path). A root that does not exist is skipped.
-pub fn discover(roots: &[PathBuf]) -> Vec<(PathBuf, PathBuf)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, PathBuf)>, depth: u32) {
+/// followed). A root that does not exist is skipped. A file reachable twice (two roots that are
+/// the same directory, or a symlink) is listed once: the first path in sorted order.
+///
+/// One `stat` per file and none per directory (the directory entry says what it is), because
+/// an unchanged re-run is nothing but this walk.
+pub fn discover(roots: &[PathBuf]) -> Vec<Found> {
+    type Listed = (PathBuf, PathBuf, std::fs::Metadata);
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<Listed>, depth: u32) {
         if depth > 16 {
             return;
         }
@@ -286,24 +304,97 @@ pub fn discover(roots: &[PathBuf]) -> Vec<(PathBuf, PathBuf)> {
             return;
         };
         for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(meta) = std::fs::metadata(&path) else {
-                continue;
-            };
-            if meta.is_dir() {
-                walk(root, &path, out, depth + 1);
-            } else if meta.is_file() && path.extension().is_some_and(|e| e == "jsonl") {
-                out.push((root.to_path_buf(), path));
+            walk_entry(root, entry, out, depth);
+        }
+    }
+    fn walk_entry(root: &Path, entry: std::fs::DirEntry, out: &mut Vec<Listed>, depth: u32) {
+        let Ok(kind) = entry.file_type() else {
+            return;
+        };
+        let path = entry.path();
+        if kind.is_dir() {
+            walk(root, &path, out, depth + 1);
+            return;
+        }
+        if path.extension().is_none_or(|e| e != "jsonl") && !kind.is_symlink() {
+            return;
+        }
+        let Ok(meta) = std::fs::metadata(&path) else {
+            return;
+        };
+        if meta.is_dir() {
+            walk(root, &path, out, depth + 1);
+        } else if meta.is_file() && path.extension().is_some_and(|e| e == "jsonl") {
+            out.push((root.to_path_buf(), path, meta));
+        }
+    }
+    // Each directory directly under a root is walked on its own core: an unchanged re-run is
+    // this walk, and Claude Code keeps hundreds of session directories.
+    let mut found = Vec::new();
+    let mut subdirs = Vec::new();
+    for root in roots {
+        let Ok(entries) = std::fs::read_dir(root) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => subdirs.push((root, entry.path())),
+                _ => walk_entry(root, entry, &mut found, 0),
             }
         }
     }
-    let mut out = Vec::new();
-    for root in roots {
-        walk(root, root, &mut out, 0);
-    }
-    out.sort();
-    out.dedup_by(|a, b| a.1 == b.1);
-    out
+    found.par_extend(subdirs.par_iter().flat_map_iter(|(root, dir)| {
+        let mut out = Vec::new();
+        walk(root, dir, &mut out, 1);
+        out
+    }));
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    let canonical: HashMap<&Path, PathBuf> = roots
+        .iter()
+        .map(|r| {
+            (
+                r.as_path(),
+                std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()),
+            )
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    found
+        .into_iter()
+        .filter(|(_, _, meta)| seen.insert(file_identity(meta)))
+        .map(|(root, path, meta)| {
+            let base = canonical.get(root.as_path()).unwrap_or(&root);
+            let key = match path.strip_prefix(&root) {
+                Ok(below) => base.join(below),
+                Err(_) => path.clone(),
+            };
+            Found {
+                key: key.to_string_lossy().into_owned(),
+                root,
+                path,
+                meta,
+            }
+        })
+        .collect()
+}
+
+/// What makes two paths the same file.
+#[cfg(unix)]
+fn file_identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+/// What makes two paths the same file (without inode numbers: size and time, which can only
+/// merge two distinct files that are byte-for-byte twins in all but name, counted once anyway).
+#[cfg(not(unix))]
+fn file_identity(meta: &std::fs::Metadata) -> (u64, u64) {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    (meta.len(), mtime)
 }
 
 /// Files parsed in parallel before their records are merged: bounds memory to one chunk of
@@ -315,26 +406,24 @@ const FILES_PER_CHUNK: usize = 64;
 /// the first seen in path and line order).
 pub fn scan(
     kind: LogKind,
-    roots: &[PathBuf],
+    found: Vec<Found>,
     cursors: &HashMap<String, ImportCursor>,
     prices: &PriceTable,
     cost_mode: CostMode,
     progress: &dyn Progress,
+    emit: &mut dyn FnMut(Vec<UsageEvent>) -> bool,
 ) -> Scan {
     let mut summary = Summary::default();
     let mut tasks = Vec::new();
     let mut seen_keys = std::collections::HashSet::new();
-    for (root, path) in discover(roots) {
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        let key = std::fs::canonicalize(&path)
-            .unwrap_or_else(|_| path.clone())
-            .to_string_lossy()
-            .into_owned();
-        if !seen_keys.insert(key.clone()) {
-            continue;
-        }
+    for Found {
+        root,
+        path,
+        key,
+        meta,
+    } in found
+    {
+        seen_keys.insert(key.clone());
         summary.files_seen += 1;
         let mtime_ms = meta
             .modified()
@@ -373,10 +462,11 @@ pub fn scan(
 
     progress.start(tasks.len() as u64, tasks.iter().map(|t| t.size).sum());
     let mut pricer = Pricer::new(prices, cost_mode);
-    let mut index: HashMap<Box<str>, usize> = HashMap::new();
-    let mut records: Vec<Record> = Vec::new();
+    let mut index: HashMap<Box<str>, Kept> = HashMap::new();
     let mut new_cursors = Vec::new();
-    for chunk in tasks.chunks(FILES_PER_CHUNK) {
+    let mut replaced = 0u64;
+    let mut stopped = false;
+    for (chunk_no, chunk) in (0u32..).zip(tasks.chunks(FILES_PER_CHUNK)) {
         let results: Vec<(Option<ImportCursor>, FileOut, FileStats)> = chunk
             .par_iter()
             .map_init(Vec::new, |buf, task| {
@@ -385,6 +475,7 @@ pub fn scan(
                 out
             })
             .collect();
+        let mut merged: Vec<Record> = Vec::new();
         for (cursor, out, stats) in results {
             summary.files_read += u64::from(stats.read);
             summary.files_restarted += u64::from(stats.restarted);
@@ -397,69 +488,149 @@ pub fn scan(
             for record in out.records {
                 match index.entry(record.key.clone()) {
                     Entry::Vacant(v) => {
-                        v.insert(records.len());
-                        records.push(record);
+                        v.insert(Kept::of(&record, chunk_no, merged.len(), &mut pricer));
+                        merged.push(record);
                     }
-                    Entry::Occupied(o) => {
+                    Entry::Occupied(mut o) => {
                         summary.merged += 1;
-                        let slot = &mut records[*o.get()];
-                        if larger(&record, slot, &mut pricer) {
-                            *slot = record;
+                        let kept = o.get_mut();
+                        if !kept.is_beaten_by(&record, &mut pricer) {
+                            continue;
                         }
+                        let mut now = Kept::of(&record, chunk_no, merged.len(), &mut pricer);
+                        if kept.chunk == chunk_no {
+                            now.pos = kept.pos;
+                            merged[kept.pos] = record;
+                        } else {
+                            replaced += 1;
+                            merged.push(record);
+                        }
+                        *kept = now;
                     }
                 }
             }
             new_cursors.extend(cursor);
         }
+        // In time order, the time-keyed indexes grow at their ends instead of being rewritten
+        // all over; ids (UUIDv7, made here) then follow time too.
+        merged.sort_by_key(|r| r.ts_ms);
+        let events: Vec<UsageEvent> = merged.iter().map(|r| pricer.event(r)).collect();
+        if !events.is_empty() && !emit(events) {
+            // The writer has gone (a database error): no cursor may be saved past it.
+            stopped = true;
+            break;
+        }
     }
     progress.finish();
     Scan {
-        kind: Some(kind),
-        records,
-        cursors: new_cursors,
+        replaced,
+        cursors: if stopped { Vec::new() } else { new_cursors },
         gone,
         summary,
     }
 }
 
-/// True when `a` should replace `b`: more total tokens, or as many and a higher cost.
-pub fn larger(a: &Record, b: &Record, pricer: &mut Pricer<'_>) -> bool {
-    let (ta, tb) = (a.usage.total_tokens(), b.usage.total_tokens());
-    ta > tb || (ta == tb && pricer.cost(a).0.unwrap_or(0) > pricer.cost(b).0.unwrap_or(0))
+/// What a pass remembers of a response it has emitted: where, and how large.
+struct Kept {
+    chunk: u32,
+    pos: usize,
+    tokens: i64,
+    cost_micros: i64,
 }
 
-/// Writes a scan: events in batches (keep-largest on an existing key), then cursors and the
-/// removal of cursors of vanished files. With `dry_run` nothing is written and the counts say
-/// what would have been new.
-pub async fn commit(
-    store: &Store,
-    scan: &mut Scan,
-    prices: &PriceTable,
-    cost_mode: CostMode,
-    dry_run: bool,
-) -> Result<(), ImportError> {
-    const BATCH: usize = 1_000;
-    if dry_run {
-        scan.summary.events_new = scan.records.len() as u64;
-        return Ok(());
+impl Kept {
+    fn of(r: &Record, chunk: u32, pos: usize, pricer: &mut Pricer<'_>) -> Kept {
+        Kept {
+            chunk,
+            pos,
+            tokens: r.usage.total_tokens(),
+            cost_micros: pricer.cost(r).0.unwrap_or(0),
+        }
     }
-    let mut pricer = Pricer::new(prices, cost_mode);
-    for chunk in scan.records.chunks(BATCH) {
-        let events: Vec<UsageEvent> = chunk.iter().map(|r| pricer.event(r)).collect();
-        let outcome = store
-            .insert_events_with(&events, OnConflict::KeepLargest)
-            .await?;
-        scan.summary.events_new += outcome.inserted;
-        scan.summary.events_updated += outcome.updated;
-        scan.summary.events_unchanged += outcome.duplicates;
+
+    /// Whether `r` replaces the kept record: more total tokens, or as many and a higher cost
+    /// (ties keep the first seen in path and line order).
+    fn is_beaten_by(&self, r: &Record, pricer: &mut Pricer<'_>) -> bool {
+        let tokens = r.usage.total_tokens();
+        tokens > self.tokens
+            || (tokens == self.tokens && pricer.cost(r).0.unwrap_or(0) > self.cost_micros)
+    }
+}
+
+/// Runs one pass: loads the cursors, scans on the blocking pool while the writer puts each
+/// merged chunk into one transaction, then saves the cursors and forgets those of vanished
+/// files. With `dry_run` nothing is written and the counts say what the pass would add.
+pub async fn import(
+    store: &Store,
+    kind: LogKind,
+    roots: &[PathBuf],
+    prices: &Arc<PriceTable>,
+    cost_mode: CostMode,
+    progress: Arc<dyn Progress + Send>,
+    dry_run: bool,
+) -> Result<Summary, ImportError> {
+    // Two chunks in flight: the scanner reads the next while the writer writes this one.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<UsageEvent>>(2);
+    // The cursors load while the files are listed: an unchanged re-run is little else.
+    let (cursors_tx, cursors_rx) = tokio::sync::oneshot::channel();
+    let roots = roots.to_vec();
+    let shared = Arc::clone(prices);
+    let scanner = tokio::task::spawn_blocking(move || {
+        let found = discover(&roots);
+        let cursors = cursors_rx.blocking_recv().ok()?;
+        let mut emit = |chunk| tx.blocking_send(chunk).is_ok();
+        Some(scan(
+            kind, found, &cursors, &shared, cost_mode, &*progress, &mut emit,
+        ))
+    });
+    match store.import_cursors(kind.source()).await {
+        Ok(cursors) => {
+            let _ = cursors_tx.send(cursors);
+        }
+        Err(e) => {
+            drop(cursors_tx);
+            let _ = scanner.await;
+            return Err(e.into());
+        }
+    }
+    let written = if dry_run {
+        let mut events = 0u64;
+        while let Some(chunk) = rx.recv().await {
+            events += chunk.len() as u64;
+        }
+        Ok(InsertOutcome {
+            inserted: events,
+            ..InsertOutcome::default()
+        })
+    } else {
+        let chunks = futures_util::stream::poll_fn(|cx| rx.poll_recv(cx));
+        store
+            .insert_event_stream(chunks, OnConflict::KeepLargest)
+            .await
+    };
+    // The receiver is gone by now, so a scanner stopped by a failed write ends promptly.
+    let scan =
+        scanner.await.ok().flatten().ok_or_else(|| {
+            ImportError::Invalid("the log scanner stopped unexpectedly".to_owned())
+        })?;
+    let written = written?;
+    let mut summary = scan.summary;
+    // A dry run counts every emitted event as new, a replacement of an earlier one included.
+    summary.events_new = if dry_run {
+        written.inserted.saturating_sub(scan.replaced)
+    } else {
+        written.inserted
+    };
+    summary.events_updated = written.updated.saturating_sub(scan.replaced);
+    summary.events_unchanged = written.duplicates;
+    if dry_run {
+        return Ok(summary);
     }
     store.save_import_cursors(&scan.cursors).await?;
-    if let Some(kind) = scan.kind {
-        store
-            .delete_import_cursors(kind.source(), &scan.gone)
-            .await?;
-    }
-    Ok(())
+    store
+        .delete_import_cursors(kind.source(), &scan.gone)
+        .await?;
+    Ok(summary)
 }
 
 #[derive(Debug, Default)]

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokenwatch_core::pricing::PriceTable;
@@ -20,7 +21,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     root: PathBuf,
     store: Store,
-    prices: PriceTable,
+    prices: Arc<PriceTable>,
 }
 
 impl Fixture {
@@ -35,24 +36,27 @@ impl Fixture {
             _dir: dir,
             root,
             store,
-            prices: PriceTable::shipped().unwrap(),
+            prices: Arc::new(PriceTable::shipped().unwrap()),
         }
     }
 
     async fn import(&self, kind: LogKind, mode: CostMode) -> Summary {
-        let cursors = self.store.import_cursors(kind.source()).await.unwrap();
-        let mut scan = logs::scan(
+        self.import_roots(kind, std::slice::from_ref(&self.root), mode)
+            .await
+    }
+
+    async fn import_roots(&self, kind: LogKind, roots: &[PathBuf], mode: CostMode) -> Summary {
+        logs::import(
+            &self.store,
             kind,
-            std::slice::from_ref(&self.root),
-            &cursors,
+            roots,
             &self.prices,
             mode,
-            &Quiet,
-        );
-        logs::commit(&self.store, &mut scan, &self.prices, mode, false)
-            .await
-            .unwrap();
-        scan.summary
+            Arc::new(Quiet),
+            false,
+        )
+        .await
+        .unwrap()
     }
 
     async fn events(&self) -> Vec<tokenwatch_core::UsageEvent> {
@@ -582,4 +586,91 @@ async fn codex_counts_calls_once_across_reemission_and_forks() {
             .count(),
         1
     );
+}
+
+/// A file reachable twice — through a symlinked file, and through a second root that is a
+/// symlink to the first — is read once, and keeps its cursor whichever root names it later.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_file_reachable_twice_is_read_once() {
+    let fx = Fixture::new().await;
+    let u = U(7, 70, 700, 0, 0);
+    let real = fx.path("-home-u-alpha/s1.jsonl");
+    write_lines(
+        &real,
+        &[assistant(
+            "s1",
+            "2026-11-01T10:00:00.000Z",
+            "msg_1",
+            Some("req_1"),
+            SONNET,
+            u,
+        )
+        .to_string()],
+    );
+    std::os::unix::fs::symlink(&real, fx.path("-home-u-beta/link.jsonl")).unwrap();
+    let alias = fx.root.parent().unwrap().join("alias");
+    std::os::unix::fs::symlink(&fx.root, &alias).unwrap();
+
+    let first = fx
+        .import_roots(
+            LogKind::ClaudeCode,
+            &[fx.root.clone(), alias.clone()],
+            CostMode::Calculate,
+        )
+        .await;
+    assert_eq!((first.files_seen, first.files_read), (1, 1));
+    assert_eq!(first.records, 1, "the line was parsed more than once");
+    assert_eq!(sum_tokens(&fx.events().await), u);
+
+    let again = fx
+        .import_roots(LogKind::ClaudeCode, &[alias], CostMode::Calculate)
+        .await;
+    assert_eq!(
+        (again.files_seen, again.files_unchanged),
+        (1, 1),
+        "the same file under another spelling of its root was read again"
+    );
+}
+
+/// Files are parsed 64 at a time and each chunk is written while the next is read: a response
+/// repeated 70 files later still counts once, with its largest usage, as one NEW event.
+#[tokio::test]
+async fn a_response_repeated_in_a_later_chunk_counts_once() {
+    let fx = Fixture::new().await;
+    let small = U(1, 10, 0, 0, 0);
+    let large = U(2, 200, 0, 0, 0);
+    let line = |msg: &str, u: U| {
+        assistant(
+            "s1",
+            "2026-11-01T10:00:00.000Z",
+            msg,
+            Some(&format!("req-{msg}")),
+            SONNET,
+            u,
+        )
+        .to_string()
+    };
+    let mut expected = U::default();
+    for i in 0..70 {
+        let mut lines = vec![line(&format!("only_{i}"), small)];
+        match i {
+            0 => lines.extend([line("grows", small), line("shrinks", large)]),
+            69 => lines.extend([line("grows", large), line("shrinks", small)]),
+            _ => {}
+        }
+        write_lines(&fx.path(&format!("-home-u-alpha/f{i:03}.jsonl")), &lines);
+        expected.add(small);
+    }
+    expected.add(large); // "grows": the later, larger line
+    expected.add(large); // "shrinks": the earlier, larger line
+
+    let summary = fx.import(LogKind::ClaudeCode, CostMode::Calculate).await;
+    assert_eq!(
+        (summary.events_new, summary.events_updated, summary.merged),
+        (72, 0, 2)
+    );
+    let events = fx.events().await;
+    assert_eq!(events.len(), 72);
+    assert_eq!(sum_tokens(&events), expected);
 }

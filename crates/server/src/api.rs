@@ -3,16 +3,20 @@
 //! Every route here is documented in `openapi.json` (served at `/api/v1/openapi.json`); a test
 //! reads this file's route list and fails when one is missing there.
 
+pub mod alerts;
 pub mod analytics;
+pub mod budgets;
 pub mod catalog;
+pub mod definitions;
 pub mod events;
 pub mod openapi;
 pub mod params;
+pub mod tag_rules;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::app::AppState;
 use crate::live;
@@ -34,4 +38,40 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/providers", get(catalog::providers))
         .route("/stream", get(live::stream))
         .route("/openapi.json", get(openapi::document))
+        .merge(budget_routes())
+}
+
+/// Budgets, alerts, alert rules, channels, tag rules and bulk re-tag.
+fn budget_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/budgets", get(budgets::list).post(budgets::put))
+        .route(
+            "/budgets/{name}",
+            get(budgets::get_one).delete(budgets::delete),
+        )
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/ack", post(alerts::ack_all))
+        .route("/alerts/{id}/ack", post(alerts::ack_one))
+        .route(
+            "/alert-rules",
+            get(alerts::list_rules).post(alerts::put_rule),
+        )
+        .route(
+            "/alert-rules/{name}",
+            axum::routing::delete(alerts::delete_rule),
+        )
+        .route(
+            "/channels",
+            get(alerts::list_channels).post(alerts::put_channel),
+        )
+        .route(
+            "/channels/{name}",
+            axum::routing::delete(alerts::delete_channel),
+        )
+        .route("/tag-rules", get(tag_rules::list).post(tag_rules::put))
+        .route(
+            "/tag-rules/{name}",
+            axum::routing::delete(tag_rules::delete),
+        )
+        .route("/retag", post(tag_rules::post_retag))
 }

@@ -33,6 +33,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// The live event feed behind `/api/v1/stream`.
     pub live: LiveBus,
+    /// Tag rules, budgets, alert rules and channels.
+    pub policy: Arc<crate::policy::Policy>,
 }
 
 /// Builds the router over a state.
@@ -69,6 +71,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("provider '{0}' has a base_url that cannot be used")]
     BadProvider(String),
+    #[error("cannot load budgets, tag rules and alerts: {0}")]
+    Policy(#[from] tokenwatch_store::StoreError),
 }
 
 /// Binds the listen address, calls `on_listening` with the bound address, serves until
@@ -91,10 +95,13 @@ pub async fn serve(
         upstreams
             .push(Upstream::new(name, cfg).ok_or_else(|| ServeError::BadProvider(name.clone()))?);
     }
+    let client = proxy::http_client();
+    let running = crate::policy::runtime::start(&config, store.clone(), client.clone()).await?;
     let live = LiveBus::default();
     let enricher = Enricher {
         prices: Arc::clone(&prices),
         recorder,
+        policy: Arc::clone(&running.policy),
         live: live.clone(),
     };
     let (sink, enrich_task) = EventSink::spawn(enricher, config.recording.queue_capacity);
@@ -104,7 +111,7 @@ pub async fn serve(
         .map_err(|source| ServeError::Bind { addr, source })?;
     let state = Arc::new(AppState {
         routes: Routes::new(upstreams),
-        client: proxy::http_client(),
+        client,
         sink,
         writer_stats: writer.stats(),
         store,
@@ -112,6 +119,7 @@ pub async fn serve(
         metrics,
         config,
         live: live.clone(),
+        policy: running.policy,
     });
     on_listening(listener.local_addr()?);
     let app = router(Arc::clone(&state));
@@ -129,6 +137,9 @@ pub async fn serve(
         Ok(Ok(())) => {}
         Ok(Err(_)) => tracing::error!("the enrichment task panicked; events it held may be lost"),
         Err(_) => tracing::error!("responses still open after 30 s; exiting without their events"),
+    }
+    for task in running.tasks {
+        task.abort();
     }
     writer.shutdown().await;
     Ok(())

@@ -10,7 +10,10 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
+use tokenwatch_core::alerting::{AlertRuleSpec, ChannelSpec};
+use tokenwatch_core::budget::BudgetSpec;
 use tokenwatch_core::providers::ProviderKind;
+use tokenwatch_core::tag_rules::{self, TagRuleSpec};
 
 /// Paths that belong to tokenwatch itself; a provider may not be mounted there.
 pub const RESERVED_PREFIXES: &[&str] = &[
@@ -28,6 +31,42 @@ pub struct Config {
     pub import: ImportConfig,
     /// Providers by mount name: `[providers.anthropic]` is served at `/anthropic/…`.
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// Budget periods' time zone, evaluation and delivery timing.
+    pub alerting: AlertingConfig,
+    /// `[[budgets]]`, `[[tag_rules]]`, `[[alert_rules]]`, `[[channels]]`: written to the database
+    /// at start-up (origin `config`); the API and CLI can add more.
+    pub budgets: Vec<BudgetSpec>,
+    pub tag_rules: Vec<TagRuleSpec>,
+    pub alert_rules: Vec<AlertRuleSpec>,
+    pub channels: Vec<ChannelSpec>,
+}
+
+/// `[alerting]`: time zone and timing of budgets and alerts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertingConfig {
+    /// IANA zone for day/week/month budget periods and summaries; empty means the system zone.
+    pub tz: String,
+    /// Seconds between evaluations of the alert rules.
+    pub evaluate_secs: u64,
+    /// Seconds between reloads of definitions (CLI changes) and budget reconciliation.
+    pub refresh_secs: u64,
+    /// Attempts per alert delivery.
+    pub delivery_attempts: u32,
+    /// Wait before the second attempt (milliseconds); doubles each time.
+    pub delivery_backoff_ms: u64,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        Self {
+            tz: String::new(),
+            evaluate_secs: 30,
+            refresh_secs: 10,
+            delivery_attempts: 5,
+            delivery_backoff_ms: 2_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -243,6 +282,15 @@ pub enum ConfigError {
     BadTimeout { name: String },
     #[error("recording.{field}: must be at least 1")]
     BadRecording { field: &'static str },
+    #[error("alerting.tz: '{0}' is not a known IANA time zone (e.g. Europe/Berlin, UTC)")]
+    BadZone(String),
+    #[error("alerting.{field}: must be at least 1")]
+    BadAlerting { field: &'static str },
+    #[error("{section}: {message}")]
+    BadDefinition {
+        section: &'static str,
+        message: String,
+    },
 }
 
 impl Config {
@@ -284,6 +332,74 @@ impl Config {
         }
         if self.recording.batch_max == 0 {
             return Err(ConfigError::BadRecording { field: "batch_max" });
+        }
+        self.validate_alerting()
+    }
+
+    /// The budget/alert zone: `alerting.tz`, or the system zone.
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        match self.alerting.tz.trim() {
+            "" => jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC),
+            name => jiff::tz::TimeZone::get(name).unwrap_or(jiff::tz::TimeZone::UTC),
+        }
+    }
+
+    fn validate_alerting(&self) -> Result<(), ConfigError> {
+        let a = &self.alerting;
+        if !a.tz.trim().is_empty() && jiff::tz::TimeZone::get(a.tz.trim()).is_err() {
+            return Err(ConfigError::BadZone(a.tz.clone()));
+        }
+        for (field, value) in [
+            ("evaluate_secs", a.evaluate_secs),
+            ("refresh_secs", a.refresh_secs),
+            ("delivery_attempts", u64::from(a.delivery_attempts)),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::BadAlerting { field });
+            }
+        }
+        let bad = |section, message| ConfigError::BadDefinition { section, message };
+        for b in &self.budgets {
+            b.validate().map_err(|m| bad("budgets", m))?;
+        }
+        for r in &self.tag_rules {
+            tag_rules::compile(r).map_err(|e| bad("tag_rules", e.to_string()))?;
+        }
+        for r in &self.alert_rules {
+            r.validate().map_err(|m| bad("alert_rules", m))?;
+        }
+        for c in &self.channels {
+            c.validate().map_err(|m| bad("channels", m))?;
+        }
+        let names = |list: Vec<&String>| {
+            let mut sorted = list.clone();
+            sorted.sort();
+            sorted
+                .windows(2)
+                .find(|w| w[0] == w[1])
+                .map(|w| w[0].clone())
+        };
+        for (section, dup) in [
+            (
+                "budgets",
+                names(self.budgets.iter().map(|b| &b.name).collect()),
+            ),
+            (
+                "tag_rules",
+                names(self.tag_rules.iter().map(|b| &b.name).collect()),
+            ),
+            (
+                "alert_rules",
+                names(self.alert_rules.iter().map(|b| &b.name).collect()),
+            ),
+            (
+                "channels",
+                names(self.channels.iter().map(|b| &b.name).collect()),
+            ),
+        ] {
+            if let Some(name) = dup {
+                return Err(bad(section, format!("the name '{name}' is used twice")));
+            }
         }
         Ok(())
     }

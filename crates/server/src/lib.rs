@@ -6,13 +6,18 @@
 //! Error policy: `ApiError` for API handlers, provider-shaped errors on proxy routes, precise
 //! `thiserror` enums elsewhere; no `anyhow` in this crate.
 
+pub mod alerts;
 pub mod api;
 pub mod app;
+pub mod budgets;
 pub mod config;
 pub mod error;
 pub mod health;
 pub mod live;
+pub mod notify;
+pub mod policy;
 pub mod proxy;
 pub mod recording;
+pub mod retag;
 pub mod tags;
 pub mod web;

@@ -248,11 +248,52 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
             "tokenwatch: the request path cannot be forwarded",
         );
     };
-    let meta = if record {
+    let mut meta = if record {
         RequestMeta::from_headers(&parts.headers)
     } else {
         RequestMeta::default()
     };
+    // Budgets: in-memory counters only, no I/O. A refusal is the provider's 429 shape.
+    if record
+        && let Err(refusal) = app.policy.admit(
+            &upstream.name,
+            quick.model.as_deref(),
+            &rest,
+            &parts.headers,
+            &mut meta,
+            ts_ms,
+        )
+    {
+        metrics::counter!("tokenwatch_budget_refusals_total").increment(1);
+        // Recorded (status `refused`, no cost, 0 requests) so refusals show in history.
+        meta.tags
+            .push(("budget".to_owned(), refusal.budget.clone()));
+        let refused = Exchange {
+            ts_ms,
+            provider: Arc::clone(&upstream.name),
+            kind: upstream.kind,
+            endpoint,
+            path: rest.clone(),
+            quick: quick.clone(),
+            request_body: None,
+            request_bytes,
+            meta,
+            http_status: Some(429),
+            response_headers: ResponseHeaderFacts::default(),
+            streamed: false,
+        };
+        app.sink
+            .finish(finished(refused, EventStatus::Refused, started));
+        let mut response = provider_error(
+            upstream.kind,
+            StatusCode::TOO_MANY_REQUESTS,
+            &refusal.message,
+        );
+        if let Ok(v) = HeaderValue::from_str(&refusal.budget) {
+            response.headers_mut().insert("x-tokenwatch-budget", v);
+        }
+        return response;
+    }
     let mut out_headers = headers::forward_request_headers(&parts.headers, rewritten);
     if let Some(key) = &upstream.api_key
         && !headers::has_credentials(&parts.headers, query.as_deref())
@@ -381,7 +422,7 @@ fn header_str(headers: &http::HeaderMap, name: header::HeaderName) -> Option<&st
 
 /// The error's own message and its causes, e.g. "client error (Connect): tcp connect error:
 /// Connection refused". Upstream URLs are not part of it, so no `?key=` can leak.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {

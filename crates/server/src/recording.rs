@@ -72,16 +72,25 @@ pub struct Enricher {
     pub recorder: Recorder,
     /// Open dashboards see each event as soon as it is priced.
     pub live: LiveBus,
+    /// Tag rules, budget spend and alerts, applied to each event before it is written.
+    pub policy: Arc<crate::policy::Policy>,
 }
 
 impl Enricher {
     pub fn process(&self, finished: Finished) {
-        for event in build_events(&self.prices, finished) {
+        let ex = &finished.exchange;
+        let mut ctx = self
+            .policy
+            .context(&ex.path, &ex.meta, ex.request_body.as_ref());
+        let now_ms = crate::proxy::now_ms();
+        for mut event in build_events(&self.prices, finished) {
+            self.policy.on_event(&mut event, &mut ctx, now_ms);
             metrics::counter!("tokenwatch_proxy_events_total", "status" => event.status.as_str())
                 .increment(1);
             self.live.publish(&event);
             self.recorder.record(event);
         }
+        self.policy.settle(&mut ctx);
     }
 }
 
@@ -187,6 +196,11 @@ pub fn build_events(prices: &PriceTable, finished: Finished) -> Vec<UsageEvent> 
         .request_id
         .clone()
         .or(facts.response_id);
+    if status == EventStatus::Refused {
+        // Not sent upstream: no usage, and not a request anyone is billed for.
+        event.requests = 0;
+        event.error_type = Some("budget_exceeded".to_owned());
+    }
     vec![event]
 }
 

@@ -18,6 +18,10 @@ pub struct RequestMeta {
     pub project: Option<String>,
     pub agent: Option<String>,
     pub session: Option<String>,
+    /// Values of the headers that auto-tag rules read (filled at admission, see `policy`).
+    pub rule_headers: Vec<(String, String)>,
+    /// Budgets that admitted this request (and count it as in flight until it is priced).
+    pub admitted_budgets: Vec<String>,
 }
 
 impl RequestMeta {

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokenwatch_core::pricing::PriceTable;
 use tokenwatch_import::logs::{self, CostMode, LogKind, Progress, Summary};
@@ -22,16 +21,27 @@ const SHOWN_MALFORMED: usize = 20;
 pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<Option<String>> {
     let (store, loaded) = open_store(global).await?;
     let prices = Arc::new(price_table(&loaded.config)?);
-    match &args.what {
-        ImportWhat::ClaudeCode(a) => run_logs(&store, prices, LogKind::ClaudeCode, a).await,
-        ImportWhat::Codex(a) => run_logs(&store, prices, LogKind::Codex, a).await,
-        ImportWhat::Csv(a) => super::tabular::import(&store, &prices, a, false)
-            .await
-            .map(Some),
-        ImportWhat::Json(a) => super::tabular::import(&store, &prices, a, true)
-            .await
-            .map(Some),
-    }
+    let (output, source) = match &args.what {
+        ImportWhat::ClaudeCode(a) => (
+            run_logs(&store, prices, LogKind::ClaudeCode, a).await?,
+            "claude_code",
+        ),
+        ImportWhat::Codex(a) => (run_logs(&store, prices, LogKind::Codex, a).await?, "codex"),
+        ImportWhat::Csv(a) => (
+            Some(super::tabular::import(&store, &prices, a, false).await?),
+            "csv",
+        ),
+        ImportWhat::Json(a) => (
+            Some(super::tabular::import(&store, &prices, a, true).await?),
+            "json",
+        ),
+    };
+    Ok(
+        match (output, super::tag::auto_tag_source(&store, source).await?) {
+            (Some(out), Some(tagged)) => Some(format!("{out}\n{tagged}")),
+            (out, _) => out,
+        },
+    )
 }
 
 /// The directories a log import reads: `--path` values, else the agent's defaults.
@@ -90,7 +100,7 @@ fn bar() -> Bar {
     Bar(pb)
 }
 
-/// One import pass: load cursors, scan (on the blocking pool), commit.
+/// One import pass (see [`logs::import`]), timed.
 pub async fn pass(
     store: &Store,
     prices: &Arc<PriceTable>,
@@ -100,16 +110,17 @@ pub async fn pass(
     dry_run: bool,
 ) -> anyhow::Result<(Summary, Duration)> {
     let started = Instant::now();
-    let cursors = store.import_cursors(kind.source()).await?;
-    let roots = roots.to_vec();
-    let shared = Arc::clone(prices);
-    let mut scan = tokio::task::spawn_blocking(move || {
-        logs::scan(kind, &roots, &cursors, &shared, cost_mode, &bar())
-    })
-    .await
-    .context("the log scanner stopped unexpectedly")?;
-    logs::commit(store, &mut scan, prices, cost_mode, dry_run).await?;
-    Ok((scan.summary, started.elapsed()))
+    let summary = logs::import(
+        store,
+        kind,
+        roots,
+        prices,
+        cost_mode,
+        Arc::new(bar()),
+        dry_run,
+    )
+    .await?;
+    Ok((summary, started.elapsed()))
 }
 
 async fn run_logs(

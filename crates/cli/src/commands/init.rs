@@ -66,6 +66,90 @@ base_url = "https://generativelanguage.googleapis.com"
 # [providers.groq.prices."llama-3.3-70b-versatile"]
 # input = 0.59
 # output = 0.79
+
+[alerting]
+# Day/week/month budget periods and daily/weekly summaries follow this IANA zone
+# (empty: the system zone).
+tz = ""
+evaluate_secs = 30        # how often alert rules are checked
+refresh_secs = 10         # how soon `tokenwatch budget|alert|tag` changes reach a running serve
+delivery_attempts = 5     # per channel, with exponential backoff
+delivery_backoff_ms = 2000
+
+# Budgets. scope: global, provider:<name>, model:<id>, tag:<key>=<value>, project:<name>,
+# agent:<name>, api_key:<id>. period: day, week, month or rolling:<duration> (rolling:24h).
+# With hard = true the proxy refuses requests in scope with HTTP 429 (in the provider's error
+# format) once the limit is reached; soft budgets only alert, at alert_at percent.
+# [[budgets]]
+# name = "monthly"
+# scope = "global"
+# period = "month"
+# limit_usd = 50
+# hard = false
+# alert_at = [50, 80, 90, 100]
+# channels = ["ops"]          # default: every channel
+#
+# [[budgets]]
+# name = "opus-daily"
+# scope = "model:claude-opus-4-1"
+# period = "day"
+# limit_usd = "10.00"
+# token_limit = 2000000      # optional
+# request_limit = 500        # optional
+# hard = true
+
+# Auto-tag rules: a regex on model, provider, path, header:<name>, system (prompt),
+# first_user (message), project, agent, source, cwd or git_branch adds a tag ($1 = a group).
+# [[tag_rules]]
+# name = "team-from-header"
+# field = "header:x-team"
+# pattern = '^(\w+)$'
+# tag = "team=$1"
+
+# Alert rules. kind: cost_above (threshold_usd), tokens_above, error_rate (percent),
+# p95_latency (ms), cache_hit_rate (percent, fires below), spike (factor × the same hour on the
+# previous 7 days; no threshold needed), provider_down (threshold consecutive failures),
+# daily_summary, weekly_summary.
+# [[alert_rules]]
+# name = "hot-hour"
+# kind = "cost_above"
+# window = "1h"
+# threshold_usd = 5
+#
+# [[alert_rules]]
+# name = "spend-spike"
+# kind = "spike"
+# window = "1h"
+#
+# [[alert_rules]]
+# name = "anthropic-down"
+# kind = "provider_down"
+# scope = "provider:anthropic"
+# threshold = 3
+
+# Channels: webhook (JSON POST, signed with X-Tokenwatch-Signature: sha256=<hmac> when a secret
+# is set), slack (incoming webhook URL), email (SMTP; smtp_tls = starttls | tls | none).
+# [[channels]]
+# name = "ops"
+# kind = "webhook"
+# url = "https://example.com/tokenwatch-hook"
+# secret = "env:TOKENWATCH_HOOK_SECRET"   # env:NAME is read at send time; only the name is stored
+#
+# [[channels]]
+# name = "team-slack"
+# kind = "slack"
+# url = "env:SLACK_WEBHOOK_URL"
+#
+# [[channels]]
+# name = "mail"
+# kind = "email"
+# smtp_host = "smtp.example.com"
+# smtp_port = 587
+# smtp_tls = "starttls"
+# username = "alerts@example.com"
+# password = "env:SMTP_PASSWORD"
+# from = "tokenwatch <alerts@example.com>"
+# to = ["me@example.com"]
 "#;
 
 pub fn run(args: &InitArgs) -> anyhow::Result<String> {
@@ -108,5 +192,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(again.contains("already exists"), "{again}");
+    }
+
+    /// The commented examples of budgets, rules and channels are valid when uncommented.
+    #[test]
+    fn starter_examples_are_valid() {
+        let start = STARTER.find("[alerting]").unwrap();
+        let mut text = STARTER[..start].to_owned();
+        for line in STARTER[start..].lines() {
+            let rest = line.strip_prefix("# ").unwrap_or(line);
+            let is_toml = rest.starts_with("[[")
+                || rest.split_once(" = ").is_some_and(|(k, _)| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            text.push_str(if is_toml { rest } else { line });
+            text.push('\n');
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenwatch.toml");
+        std::fs::write(&path, &text).unwrap();
+        let config = crate::settings::load(Some(&path), Some("x.db"))
+            .unwrap()
+            .config;
+        assert_eq!(config.budgets.len(), 2);
+        assert_eq!(config.budgets[1].limit_usd.0, 10_000_000);
+        assert_eq!(config.alert_rules.len(), 3);
+        assert_eq!(config.channels.len(), 3);
+        let rule = tokenwatch_core::tag_rules::compile(&config.tag_rules[0]).unwrap();
+        let headers = vec![("x-team".to_owned(), "backend".to_owned())];
+        let input = tokenwatch_core::tag_rules::RuleInput {
+            headers: &headers,
+            ..Default::default()
+        };
+        assert_eq!(rule.apply(&input), Some(("team".into(), "backend".into())));
     }
 }

@@ -118,25 +118,5 @@ pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<Strin
 
 /// Dollars to the cent, with sub-cent precision when the amount is tiny.
 pub fn money(micros: i64) -> String {
-    if micros != 0 && micros.abs() < 10_000 {
-        format!("${}", Micros(micros).to_decimal_string())
-    } else {
-        let cents = (micros.abs() + 5_000) / 10_000;
-        let sign = if micros < 0 { "-" } else { "" };
-        format!("{sign}${}.{:02}", cents / 100, cents % 100)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::money;
-
-    #[test]
-    fn money_to_the_cent_or_finer() {
-        assert_eq!(money(0), "$0.00");
-        assert_eq!(money(1_234_567), "$1.23");
-        assert_eq!(money(1_235_000), "$1.24");
-        assert_eq!(money(-2_500_000), "-$2.50");
-        assert_eq!(money(4_321), "$0.004321");
-    }
+    Micros(micros).to_usd_string()
 }

@@ -6,7 +6,7 @@ use anyhow::Context;
 use tokenwatch_core::Source;
 use tokenwatch_core::pricing::PriceTable;
 use tokenwatch_import::tabular::{self, Row};
-use tokenwatch_store::{Page, Store};
+use tokenwatch_store::{OnConflict, Page, Store};
 
 use crate::cli::{ExportArgs, ExportFormat, FileImportArgs, GlobalArgs};
 use crate::commands::{filter_from, open_store};
@@ -65,13 +65,12 @@ pub async fn import(
         ));
         return Ok(report);
     }
-    let mut inserted = 0;
-    let mut duplicates = 0;
-    for chunk in events.chunks(2_000) {
-        let outcome = store.insert_events(chunk).await?;
-        inserted += outcome.inserted;
-        duplicates += outcome.duplicates;
-    }
+    // One transaction for the whole file: a database failure half-way keeps nothing, so a
+    // re-run after fixing it starts clean.
+    let outcome = store
+        .insert_event_chunks(events.chunks(2_000), OnConflict::Skip)
+        .await?;
+    let (inserted, duplicates) = (outcome.inserted, outcome.duplicates);
     report.push_str(&format!(
         "{shown}: {total} rows read; {inserted} events added, {duplicates} already stored"
     ));

@@ -345,3 +345,52 @@ async fn exec(pool: &sqlx::PgPool, sql: String) {
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
+
+/// The idle timeout is a limit on the GAP between chunks, not on the whole stream: a stream
+/// that pauses 400 ms at a time for over 2 s passes a 1 s timeout whole, and one that stalls
+/// for 3 s after message_start is cut about 1 s into the stall, recorded as `timeout` with the
+/// usage seen so far.
+#[tokio::test]
+async fn idle_timeout_limits_gaps_not_streams() {
+    let stream = anthropic_stream();
+    let slow = Script::sse(&stream, stream.len() / 6 + 1, Duration::from_millis(400));
+    let upstream = Upstream::start(slow).await;
+    let server = Server::start_with(ServerOptions {
+        env: vec![
+            (
+                "TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL",
+                upstream.url.clone(),
+            ),
+            ("TOKENWATCH_PROVIDERS__ANTHROPIC__TIMEOUT_SECS", "1".into()),
+        ],
+        db: None,
+    });
+    let started = Instant::now();
+    let (status, _, body) = parse_response(&raw(&server.addr, &streaming_request()).await);
+    assert!(started.elapsed() > Duration::from_millis(2_000));
+    assert_eq!((status, body.len()), (200, stream.len()));
+    assert_eq!(server.wait_events(1).await[0]["status"], "ok");
+
+    let mut stalled = Script::sse(&stream, 40, Duration::ZERO);
+    let after_start = crate::upstream::find(&stream, b"content_block_start").unwrap() / 40 + 2;
+    stalled.pieces[after_start].0 = Duration::from_secs(3);
+    upstream.set_script(stalled);
+    let started = Instant::now();
+    let resp = raw(&server.addr, &streaming_request()).await;
+    let cut_after = started.elapsed();
+    assert!(
+        cut_after >= Duration::from_millis(900) && cut_after < Duration::from_millis(2_900),
+        "cut after {cut_after:?}, not about 1 s into a 3 s stall"
+    );
+    let (status, _, body) = parse_response(&resp);
+    assert_eq!(status, 200);
+    assert!(body.len() < stream.len(), "the stalled stream was not cut");
+    let events = server.wait_events(2).await;
+    let e = events
+        .iter()
+        .find(|e| e["status"] != "ok")
+        .expect("a second event");
+    assert_eq!(e["status"], "timeout");
+    assert_eq!(e["input_tokens"], 25);
+    assert_eq!(e["cache_read_tokens"], 100);
+}

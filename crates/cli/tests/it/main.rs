@@ -6,10 +6,16 @@
     reason = "test helpers fail the test by panicking"
 )]
 
+mod alerts;
+mod budgets;
 mod cli;
 mod dashboard;
 mod faults;
 mod harness;
 mod importing;
+mod policy_cli;
+mod policy_support;
 mod proxy;
+mod smtp_sink;
+mod tagging;
 mod upstream;

@@ -22,15 +22,21 @@ pub async fn document() -> Response {
 mod tests {
     use super::*;
 
-    /// Paths of every `.route("…", …)` in `api.rs`, as mounted under `/api/v1`.
-    fn router_paths() -> Vec<String> {
+    /// Every `.route("…", …)` in `api.rs`: its path under `/api/v1` and the HTTP methods its
+    /// method router names (`get(`, `post(`, `delete(`, `put(`).
+    fn router_routes() -> Vec<(String, Vec<&'static str>)> {
         let source = include_str!("../api.rs");
         source
-            .split(".route(\"")
+            .split(".route(")
             .skip(1)
             .filter_map(|rest| {
-                rest.split_once('"')
-                    .map(|(path, _)| format!("/api/v1{path}"))
+                let rest = rest.trim_start().strip_prefix('"')?;
+                let (path, handlers) = rest.split_once('"')?;
+                let methods = ["get", "post", "delete", "put"]
+                    .into_iter()
+                    .filter(|m| handlers.contains(&format!("{m}(")))
+                    .collect();
+                Some((format!("/api/v1{path}"), methods))
             })
             .collect()
     }
@@ -39,20 +45,30 @@ mod tests {
     fn every_route_is_documented_and_nothing_else() {
         let doc: serde_json::Value = serde_json::from_str(DOCUMENT).unwrap();
         let paths = doc["paths"].as_object().unwrap();
-        let mut routes = router_paths();
-        assert!(routes.len() >= 15, "found only {routes:?}");
-        for route in &routes {
+        let routes = router_routes();
+        assert!(routes.len() >= 25, "found only {routes:?}");
+        for (route, methods) in &routes {
             let entry = paths
                 .get(route)
                 .unwrap_or_else(|| panic!("{route} is not in openapi.json"));
-            assert!(
-                entry.get("get").is_some(),
-                "{route} has no GET in openapi.json"
+            assert!(!methods.is_empty(), "{route}: no method found in api.rs");
+            for m in methods {
+                assert!(
+                    entry.get(*m).is_some(),
+                    "{route} has no {m} in openapi.json"
+                );
+            }
+            let documented = entry.as_object().unwrap().len();
+            assert_eq!(
+                documented,
+                methods.len(),
+                "{route}: openapi.json documents other methods than {methods:?}"
             );
         }
-        let mut documented: Vec<String> = paths.keys().cloned().collect();
-        routes.sort();
+        let mut routed: Vec<&String> = routes.iter().map(|(p, _)| p).collect();
+        let mut documented: Vec<&String> = paths.keys().collect();
+        routed.sort();
         documented.sort();
-        assert_eq!(routes, documented);
+        assert_eq!(routed, documented);
     }
 }

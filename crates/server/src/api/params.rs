@@ -13,7 +13,7 @@ pub fn parse_time(param: &'static str, text: &str, now_ms: i64) -> Result<i64, A
     if let Ok(ms) = t.parse::<i64>() {
         return Ok(ms);
     }
-    if let Some(ms) = parse_ago(t) {
+    if let Some(ms) = tokenwatch_core::budget::parse_duration_ms(t) {
         return Ok(now_ms - ms);
     }
     if let Ok(ts) = t.parse::<jiff::Timestamp>() {
@@ -30,22 +30,6 @@ pub fn parse_time(param: &'static str, text: &str, now_ms: i64) -> Result<i64, A
             "{param}: '{t}' is not a time; use RFC 3339 (2026-11-01T00:00:00Z), a date (2026-11-01), epoch milliseconds, or an age like 24h or 7d"
         ),
     ))
-}
-
-/// `90s`, `30m`, `24h`, `7d`, `2w` → milliseconds.
-pub fn parse_ago(text: &str) -> Option<i64> {
-    let unit_at = text.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = text.split_at(unit_at);
-    let n: i64 = n.parse().ok()?;
-    let unit_ms = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 604_800_000,
-        _ => return None,
-    };
-    n.checked_mul(unit_ms)
 }
 
 /// A `key=value` tag filter; a bare word means `tag=<word>`.

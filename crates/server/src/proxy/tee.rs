@@ -144,8 +144,12 @@ pub struct TeeBody {
     inner: Incoming,
     capture: Option<Box<Capture>>,
     stripper: Option<UsageChunkStripper>,
+    /// Fires at the latest `idle_timeout` after the last frame. Not re-armed per frame (that
+    /// takes the timer wheel's lock on the per-chunk path): when it fires early it is moved
+    /// to `last_frame + idle_timeout`.
     idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
+    last_frame: tokio::time::Instant,
     /// The upstream body has ended (set when a last stripped remainder is still to be sent).
     ended: bool,
 }
@@ -174,6 +178,7 @@ impl TeeBody {
             stripper,
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
             idle_timeout,
+            last_frame: tokio::time::Instant::now(),
             ended: false,
         }
     }
@@ -225,8 +230,7 @@ impl Body for TeeBody {
         loop {
             match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
-                    let deadline = tokio::time::Instant::now() + this.idle_timeout;
-                    this.idle.as_mut().reset(deadline);
+                    this.last_frame = tokio::time::Instant::now();
                     let frame = match frame.into_data() {
                         Ok(data) => match this.on_data(data) {
                             Some(out) => Frame::data(out),
@@ -257,9 +261,14 @@ impl Body for TeeBody {
                     return Poll::Ready(Some(Ok(Frame::data(Bytes::from(rest)))));
                 }
                 Poll::Pending => {
-                    if this.idle.as_mut().poll(cx).is_ready() {
-                        this.finish(EventStatus::Timeout);
-                        return Poll::Ready(Some(Err(TeeError::Idle(this.idle_timeout))));
+                    while this.idle.as_mut().poll(cx).is_ready() {
+                        let deadline = this.last_frame + this.idle_timeout;
+                        if deadline <= tokio::time::Instant::now() {
+                            this.finish(EventStatus::Timeout);
+                            return Poll::Ready(Some(Err(TeeError::Idle(this.idle_timeout))));
+                        }
+                        // Frames came since it was armed: wait for the rest of the gap.
+                        this.idle.as_mut().reset(deadline);
                     }
                     return Poll::Pending;
                 }

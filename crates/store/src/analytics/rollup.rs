@@ -173,7 +173,9 @@ macro_rules! apply_plan {
                     .push_bind(s.ttft_count);
             });
             qb.push($crate::analytics::rollup::UPSERT);
+            // Row counts vary per batch: never keep these prepared (see the event inserts).
             qb.build()
+                .persistent(false)
                 .execute(&mut *$tx)
                 .await
                 .map_err($crate::StoreError::query("updating the hourly rollup"))?;
@@ -196,6 +198,27 @@ macro_rules! apply_plan {
     }};
 }
 pub(crate) use apply_plan;
+
+/// Recomputes the tag dimension of each hour in `$hours` inside the open transaction `$tx`
+/// (for code that changes `event_tags` of stored events: re-tagging, rule-added tags).
+macro_rules! recompute_tags {
+    ($tx:expr, $hours:expr) => {{
+        for hour in $hours {
+            sqlx::query("DELETE FROM usage_rollup WHERE dim = 'tag' AND hour_ms = $1")
+                .bind(hour)
+                .execute(&mut *$tx)
+                .await
+                .map_err($crate::StoreError::query("recomputing the tag rollup"))?;
+            sqlx::query($crate::analytics::rollup::RECOMPUTE[3])
+                .bind(hour)
+                .bind(hour + $crate::analytics::HOUR_MS)
+                .execute(&mut *$tx)
+                .await
+                .map_err($crate::StoreError::query("recomputing the tag rollup"))?;
+        }
+    }};
+}
+pub(crate) use recompute_tags;
 
 impl Store {
     /// Recomputes the hourly rollup for every hour that overlaps `[since_ms, until_ms)` from the

@@ -15,41 +15,16 @@ use analytics::{
     tags_tools_latency_search_and_sorting,
 };
 use imports::{
-    blocks_are_five_hours_from_the_first_hour, cursors_accounts_and_subscriptions_persist,
-    keep_largest_replaces_only_a_larger_usage, rollups_and_reports_follow_the_zone,
+    blocks_are_five_hours_from_the_first_hour, chunks_are_one_transaction,
+    cursors_accounts_and_subscriptions_persist, keep_largest_replaces_only_a_larger_usage,
+    rollups_and_reports_follow_the_zone,
 };
 use reads::{
     cursor_and_offset_pages_walk_newest_first, each_filter_selects_exactly, limit_is_capped,
     totals_by_model_project_and_none,
 };
 
-/// Instantiates each named `async fn(&TestDb)` as a test per engine.
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = crate::support::TestDb::open(crate::support::Engine::Sqlite).await.unwrap();
-                    super::$name(&db).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(db) = crate::support::TestDb::open(crate::support::Engine::Postgres).await else {
-                        return;
-                    };
-                    super::$name(&db).await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+crate::support::both_engines!(
     round_trip_keeps_every_field,
     dedup_key_makes_inserts_idempotent,
     each_filter_selects_exactly,
@@ -66,6 +41,7 @@ conformance!(
     rollup_sums_equal_raw_and_expected,
     rollup_follows_keep_largest_replacements,
     tags_tools_latency_search_and_sorting,
+    chunks_are_one_transaction,
 );
 
 fn engine(db: &TestDb) -> Engine {

@@ -14,6 +14,7 @@
 
 mod bench;
 mod conformance;
+mod policy;
 mod support;
 mod writer;
 

@@ -464,6 +464,35 @@ pub async fn tags_tools_latency_search_and_sorting(db: &TestDb) {
         smallest[..3].to_vec()
     );
 
+    // Re-tagging and rule-added tags keep the tag rollup equal to the tags.
+    let red = EventFilter {
+        tag: Some(("team".into(), "red".into())),
+        ..f.clone()
+    };
+    store
+        .retag(
+            &red,
+            &[("team".into(), "crimson".into())],
+            &[tokenwatch_store::TagRemoval {
+                key: "team".into(),
+                value: Some("red".into()),
+            }],
+        )
+        .await
+        .unwrap();
+    store
+        .add_event_tags(&[(events[1].id.clone(), "client".into(), "acme".into())])
+        .await
+        .unwrap();
+    let after = store.tag_totals(&f).await.unwrap();
+    assert_eq!(after, store.tag_totals_raw(&f).await.unwrap());
+    assert!(
+        after.iter().any(|t| t.value == "crimson" && t.events == 30),
+        "{after:?}"
+    );
+    assert!(!after.iter().any(|t| t.value == "red"));
+    assert!(after.iter().any(|t| t.key == "client" && t.events == 1));
+
     let one = store.get_event(&events[7].id).await.unwrap().unwrap();
     assert_eq!(one, events[7]);
     assert!(store.get_event("no-such-id").await.unwrap().is_none());

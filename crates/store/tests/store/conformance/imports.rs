@@ -297,3 +297,63 @@ pub async fn cursors_accounts_and_subscriptions_persist(db: &TestDb) {
     let keys = s.existing_dedup_keys(&["nope".to_owned()]).await.unwrap();
     assert!(keys.is_empty());
 }
+
+/// A bulk import is ONE transaction over many chunks: a key repeated in a later chunk keeps
+/// the larger usage and counts as updated, and a chunk that fails takes every earlier chunk
+/// with it.
+pub async fn chunks_are_one_transaction(db: &TestDb) {
+    let s = &db.store;
+    let chunks = vec![
+        vec![
+            sized(1, "a", 10, 10, Some(10)),
+            sized(2, "b", 5, 5, Some(5)),
+        ],
+        vec![sized(3, "c", 1, 1, Some(1))],
+        vec![
+            sized(4, "a", 100, 100, Some(100)),
+            sized(5, "b", 1, 1, Some(1)),
+        ],
+    ];
+    let outcome = s
+        .insert_event_chunks(&chunks, OnConflict::KeepLargest)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        InsertOutcome {
+            inserted: 3,
+            updated: 1,
+            duplicates: 1
+        }
+    );
+    let stored = s
+        .list_events(&EventFilter::default(), &Default::default())
+        .await
+        .unwrap();
+    let tokens = |key: &str| {
+        stored
+            .iter()
+            .find(|e| e.dedup_key == key)
+            .map(|e| e.usage.input_tokens + e.usage.output_tokens)
+    };
+    assert_eq!(
+        (tokens("a"), tokens("b"), tokens("c")),
+        (Some(200), Some(10), Some(2))
+    );
+
+    // The second chunk reuses an id (a primary-key violation on both engines): nothing of the
+    // call is kept, not even the first chunk's new key.
+    let mut clash = sized(7, "e", 1, 1, Some(1));
+    clash.id = stored[0].id.clone();
+    let failing = vec![vec![sized(6, "d", 1, 1, Some(1))], vec![clash]];
+    assert!(
+        s.insert_event_chunks(&failing, OnConflict::KeepLargest)
+            .await
+            .is_err()
+    );
+    let after = s
+        .list_events(&EventFilter::default(), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 3, "a failed bulk insert left rows behind");
+}

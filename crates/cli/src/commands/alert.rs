@@ -1,0 +1,148 @@
+//! `tokenwatch alert …`: alert history and acknowledgement, alert rules and channels.
+//!
+//! Rules and channels are given as JSON (the same shape as the API and `[[alert_rules]]` /
+//! `[[channels]]` in tokenwatch.toml); channels are printed with secrets redacted.
+
+use anyhow::{Context, bail};
+use tokenwatch_core::alerting::{AlertRuleSpec, ChannelSpec};
+use tokenwatch_store::DefKind;
+
+use crate::cli::{AlertArgs, AlertCommand, GlobalArgs};
+use crate::commands::open_store;
+use crate::table::Table;
+
+pub async fn run(global: &GlobalArgs, args: &AlertArgs) -> anyhow::Result<String> {
+    let (store, _) = open_store(global).await?;
+    let now = tokenwatch_server::proxy::now_ms();
+    match &args.command {
+        AlertCommand::List {
+            unacknowledged,
+            last,
+            json,
+        } => {
+            let rows = store.list_alerts(*unacknowledged, *last).await?;
+            let unread = store.unacknowledged_alerts().await?;
+            let views: Vec<_> = rows
+                .into_iter()
+                .map(tokenwatch_server::api::alerts::AlertView::from)
+                .collect();
+            if *json {
+                return Ok(serde_json::to_string_pretty(
+                    &serde_json::json!({ "alerts": views, "unread": unread }),
+                )?);
+            }
+            if views.is_empty() {
+                return Ok("no alerts".to_owned());
+            }
+            let mut table = Table::new(&["Fired", "Rule", "Kind", "Message", "Delivery", "Ack"]);
+            for v in &views {
+                let delivery: Vec<String> = v
+                    .deliveries
+                    .iter()
+                    .map(|d| format!("{}:{}({})", d.channel, d.status, d.attempts))
+                    .collect();
+                table.row(vec![
+                    v.fired_at.clone(),
+                    v.rule.clone(),
+                    v.kind.clone(),
+                    v.message.clone(),
+                    delivery.join(" "),
+                    if v.acknowledged_at.is_some() {
+                        "yes"
+                    } else {
+                        ""
+                    }
+                    .to_owned(),
+                ]);
+            }
+            Ok(format!(
+                "{}\n{unread} unacknowledged (id: tokenwatch alert list --json)",
+                table.render()
+            ))
+        }
+        AlertCommand::Ack { id, all } => {
+            let changed = match (id, all) {
+                (Some(id), false) => {
+                    if !store.alert_exists(id).await? {
+                        bail!("no alert with id '{id}'");
+                    }
+                    store.acknowledge_alerts(Some(id), now).await?
+                }
+                (None, true) => store.acknowledge_alerts(None, now).await?,
+                _ => bail!("give an alert id, or --all"),
+            };
+            Ok(format!("acknowledged {changed} alert(s)"))
+        }
+        AlertCommand::Rules => {
+            let rules: Vec<AlertRuleSpec> =
+                parse_all(store.list_definitions(DefKind::AlertRule).await?)?;
+            Ok(serde_json::to_string_pretty(&rules)?)
+        }
+        AlertCommand::SetRule { json } => {
+            let spec: AlertRuleSpec = serde_json::from_str(json).context("alert rule JSON")?;
+            spec.validate().map_err(|m| anyhow::anyhow!(m))?;
+            store
+                .put_definition(
+                    DefKind::AlertRule,
+                    &spec.name,
+                    &serde_json::to_string(&spec)?,
+                    "api",
+                )
+                .await?;
+            Ok(format!("saved alert rule '{}'", spec.name))
+        }
+        AlertCommand::RmRule { name } => {
+            remove(&store, DefKind::AlertRule, name, "alert rule").await
+        }
+        AlertCommand::Channels => {
+            let channels: Vec<ChannelSpec> =
+                parse_all(store.list_definitions(DefKind::Channel).await?)?;
+            let shown: Vec<ChannelSpec> = channels.iter().map(ChannelSpec::redacted).collect();
+            Ok(serde_json::to_string_pretty(&shown)?)
+        }
+        AlertCommand::SetChannel { json } => {
+            // serde's message may quote the input: keep it out of errors (it may hold a secret).
+            let spec: ChannelSpec = serde_json::from_str(json).map_err(|e| {
+                anyhow::anyhow!(
+                    "channel JSON is invalid at line {} column {}",
+                    e.line(),
+                    e.column()
+                )
+            })?;
+            spec.validate().map_err(|m| anyhow::anyhow!(m))?;
+            store
+                .put_definition(
+                    DefKind::Channel,
+                    &spec.name,
+                    &serde_json::to_string(&spec)?,
+                    "api",
+                )
+                .await?;
+            Ok(format!("saved channel '{}'", spec.name))
+        }
+        AlertCommand::RmChannel { name } => remove(&store, DefKind::Channel, name, "channel").await,
+    }
+}
+
+async fn remove(
+    store: &tokenwatch_store::Store,
+    kind: DefKind,
+    name: &str,
+    what: &str,
+) -> anyhow::Result<String> {
+    if !store.delete_definition(kind, name).await? {
+        bail!("no {what} named '{name}'");
+    }
+    Ok(format!("deleted {what} '{name}'"))
+}
+
+fn parse_all<T: serde::de::DeserializeOwned>(
+    defs: Vec<tokenwatch_store::Definition>,
+) -> anyhow::Result<Vec<T>> {
+    defs.into_iter()
+        .map(|d| {
+            serde_json::from_str(&d.spec)
+                .with_context(|| format!("stored definition '{}' is unreadable", d.name))
+        })
+        .collect()
+}

@@ -1,0 +1,246 @@
+//! Alert rules evaluated on a timer against the stored events: cost and tokens within a window,
+//! spikes against the same window on the previous seven days, error rate, p95 latency, cache
+//! hit rate, and the daily and weekly summaries.
+//!
+//! Each firing's dedup key holds the window's bucket (`now` rounded down to the window width, or
+//! the summary's local day/week), so a rule fires at most once per window until it resets.
+
+use jiff::tz::TimeZone;
+use tokenwatch_core::Micros;
+use tokenwatch_core::alerting::{AlertKind, AlertRuleSpec};
+use tokenwatch_core::budget::{self, Period};
+use tokenwatch_store::{Store, StoreError};
+
+use super::AlertDraft;
+use crate::budgets::rfc3339;
+
+const DAY_MS: i64 = 86_400_000;
+/// Days of history a spike is measured against.
+const BASELINE_DAYS: i64 = 7;
+/// Days with spend needed before a spike can be judged (a new install has no baseline).
+const MIN_BASELINE_DAYS: usize = 3;
+
+/// The firings `rules` produce at `now_ms`.
+pub async fn evaluate(
+    store: &Store,
+    rules: &[AlertRuleSpec],
+    tz: &TimeZone,
+    now_ms: i64,
+) -> Result<Vec<AlertDraft>, StoreError> {
+    let mut out = Vec::new();
+    for rule in rules.iter().filter(|r| r.enabled) {
+        if let Some(draft) = evaluate_one(store, rule, tz, now_ms).await? {
+            out.push(draft);
+        }
+    }
+    Ok(out)
+}
+
+async fn evaluate_one(
+    store: &Store,
+    rule: &AlertRuleSpec,
+    tz: &TimeZone,
+    now_ms: i64,
+) -> Result<Option<AlertDraft>, StoreError> {
+    let w = rule.window_ms();
+    let since = now_ms - w;
+    let bucket = now_ms - now_ms.rem_euclid(w);
+    let min_requests = rule.min_requests.unwrap_or(20);
+    let threshold = rule.threshold.unwrap_or(0.0);
+    let draft = |value: i64, limit: i64, unit: &'static str, message: String| AlertDraft {
+        dedup_key: format!("rule:{}:{bucket}", rule.name),
+        rule: rule.name.clone(),
+        kind: rule.kind.as_str().to_owned(),
+        severity: "warning",
+        message,
+        value,
+        threshold: limit,
+        unit,
+        period_start_ms: Some(since),
+        detail: serde_json::json!({ "scope": rule.scope.to_string(), "window": rule.window }),
+        channels: rule.channels.clone(),
+        fired_ms: now_ms,
+    };
+    let scope = &rule.scope;
+    let fired = match rule.kind {
+        AlertKind::CostAbove => {
+            let limit = rule.threshold_usd.map_or(0, |u| u.0);
+            let t = store.window_totals(scope, since, now_ms).await?;
+            (t.cost_micros > limit).then(|| {
+                draft(
+                    t.cost_micros,
+                    limit,
+                    "micros",
+                    format!(
+                        "{scope}: {} spent in the last {}, above {}",
+                        Micros(t.cost_micros).to_usd_string(),
+                        rule.window,
+                        Micros(limit).to_usd_string()
+                    ),
+                )
+            })
+        }
+        AlertKind::TokensAbove => {
+            let limit = threshold as i64;
+            let t = store.window_totals(scope, since, now_ms).await?;
+            (t.tokens > limit).then(|| {
+                draft(
+                    t.tokens,
+                    limit,
+                    "tokens",
+                    format!(
+                        "{scope}: {} tokens in the last {}, above {limit}",
+                        t.tokens, rule.window
+                    ),
+                )
+            })
+        }
+        AlertKind::ErrorRate => {
+            let t = store.window_totals(scope, since, now_ms).await?;
+            let rate_x100 = if t.events > 0 {
+                t.failures * 10_000 / t.events
+            } else {
+                0
+            };
+            let limit = (threshold * 100.0) as i64;
+            (t.events >= min_requests && rate_x100 > limit).then(|| {
+                draft(
+                    rate_x100,
+                    limit,
+                    "percent_x100",
+                    format!(
+                        "{scope}: {}.{:02}% of {} calls failed in the last {}, above {threshold}%",
+                        rate_x100 / 100,
+                        rate_x100 % 100,
+                        t.events,
+                        rule.window
+                    ),
+                )
+            })
+        }
+        AlertKind::P95Latency => {
+            let mut durations = store
+                .window_durations(scope, since, now_ms, 100_000)
+                .await?;
+            let n = durations.len() as i64;
+            let limit = threshold as i64;
+            match budget::percentile(&mut durations, 95) {
+                Some(p95) if n >= min_requests && p95 > limit => Some(draft(
+                    p95,
+                    limit,
+                    "ms",
+                    format!(
+                        "{scope}: p95 latency {p95} ms over {n} calls in the last {}, above {limit} ms",
+                        rule.window
+                    ),
+                )),
+                _ => None,
+            }
+        }
+        AlertKind::CacheHitRate => {
+            let t = store.window_totals(scope, since, now_ms).await?;
+            let limit = (threshold * 100.0) as i64;
+            let rate_x100 = if t.prompt_tokens > 0 {
+                t.cache_read_tokens * 10_000 / t.prompt_tokens
+            } else {
+                0
+            };
+            (t.events >= min_requests && t.prompt_tokens > 0 && rate_x100 < limit).then(|| {
+                draft(
+                    rate_x100,
+                    limit,
+                    "percent_x100",
+                    format!(
+                        "{scope}: cache hit rate {}.{:02}% in the last {}, below {threshold}%",
+                        rate_x100 / 100,
+                        rate_x100 % 100,
+                        rule.window
+                    ),
+                )
+            })
+        }
+        AlertKind::Spike => spike(store, rule, now_ms).await?.map(|(current, mean)| {
+            let mut d = draft(
+                current,
+                mean,
+                "micros",
+                format!(
+                    "{scope}: {} spent in the last {}, {:.1}× the usual {} for this time of day",
+                    Micros(current).to_usd_string(),
+                    rule.window,
+                    current as f64 / mean.max(1) as f64,
+                    Micros(mean).to_usd_string()
+                ),
+            );
+            d.detail["baseline_micros"] = serde_json::json!(mean);
+            d
+        }),
+        AlertKind::DailySummary | AlertKind::WeeklySummary => {
+            let period = if rule.kind == AlertKind::DailySummary {
+                Period::Day
+            } else {
+                Period::Week
+            };
+            let current = budget::window(period, tz, now_ms);
+            let previous = budget::window(period, tz, current.start_ms - 1);
+            let t = store
+                .window_totals(scope, previous.start_ms, previous.end_ms)
+                .await?;
+            let mut d = draft(
+                t.cost_micros,
+                0,
+                "micros",
+                format!(
+                    "{} summary for {scope} from {} to {}: {} over {} requests, {} tokens, {} failed calls",
+                    if period == Period::Day {
+                        "daily"
+                    } else {
+                        "weekly"
+                    },
+                    rfc3339(previous.start_ms),
+                    rfc3339(previous.end_ms),
+                    Micros(t.cost_micros).to_usd_string(),
+                    t.requests,
+                    t.tokens,
+                    t.failures
+                ),
+            );
+            d.severity = "info";
+            d.dedup_key = format!("rule:{}:{}", rule.name, current.start_ms);
+            d.period_start_ms = Some(previous.start_ms);
+            d.detail = serde_json::json!({ "cost_micros": t.cost_micros, "requests": t.requests, "tokens": t.tokens, "failures": t.failures });
+            Some(d)
+        }
+        AlertKind::ProviderDown => None,
+    };
+    Ok(fired)
+}
+
+/// `(current, baseline mean)` when the last window's spend is a spike against the same window
+/// on the previous days that had any spend.
+async fn spike(
+    store: &Store,
+    rule: &AlertRuleSpec,
+    now_ms: i64,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    let w = rule.window_ms();
+    let current = store.window_totals(&rule.scope, now_ms - w, now_ms).await?;
+    let mut baseline = Vec::new();
+    for day in 1..=BASELINE_DAYS {
+        let end = now_ms - day * DAY_MS;
+        let t = store.window_totals(&rule.scope, end - w, end).await?;
+        if t.events > 0 {
+            baseline.push(t.cost_micros);
+        }
+    }
+    if baseline.len() < MIN_BASELINE_DAYS {
+        return Ok(None);
+    }
+    let factor = rule.factor.unwrap_or(3.0);
+    let min_excess = rule.min_usd.map_or(1_000_000, |u| u.0);
+    let mean = baseline.iter().sum::<i64>() / baseline.len() as i64;
+    Ok(
+        budget::is_spike(current.cost_micros, &baseline, factor, min_excess)
+            .then_some((current.cost_micros, mean)),
+    )
+}

@@ -1,0 +1,188 @@
+//! `/api/v1/budgets`: definitions with their live status — spent, limit, percent, tokens,
+//! requests, when the period resets, and a forecast from the recent burn rate.
+//!
+//! Status comes from the in-memory counters the proxy enforces with, so what the API shows is
+//! exactly what admission sees.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use http::StatusCode;
+use serde::Serialize;
+use tokenwatch_core::Micros;
+use tokenwatch_core::budget::{self, BudgetSpec};
+use tokenwatch_store::DefKind;
+
+use super::definitions::{delete_named, store_spec};
+use crate::app::AppState;
+use crate::budgets::{LiveBudget, rfc3339};
+use crate::error::ApiError;
+use crate::proxy::now_ms;
+
+/// Longest look-back for the burn rate.
+const RECENT_MS: i64 = 24 * 3_600_000;
+
+/// A budget and where it stands.
+#[derive(Debug, Serialize)]
+pub struct BudgetView {
+    #[serde(flatten)]
+    pub spec: BudgetSpec,
+    pub status: BudgetStatus,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BudgetStatus {
+    pub spent_usd: String,
+    pub spent_micros: i64,
+    pub limit_usd: String,
+    pub limit_micros: i64,
+    /// Spent as a percentage of the limit, two decimals.
+    pub percent: f64,
+    pub tokens: i64,
+    pub requests: i64,
+    pub period_start: String,
+    /// When the period resets; `null` for a rolling window.
+    pub resets_at: Option<String>,
+    /// A hard budget whose limit is reached: the proxy refuses requests in its scope.
+    pub exhausted: bool,
+    /// Requests admitted in scope and not yet priced.
+    pub inflight: i64,
+    /// Requests in flight when the limit was reached (the most the limit can be overshot by).
+    pub inflight_at_limit: Option<i64>,
+    pub forecast: Option<ForecastView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ForecastView {
+    pub burn_usd_per_hour: String,
+    /// Spend at the end of the period at the recent rate.
+    pub projected_usd: String,
+    pub projected_micros: i64,
+    /// When the limit is reached at that rate, if within this period.
+    pub hits_limit_at: Option<String>,
+    /// A sentence for people: "at this rate you reach $50.00 on 2026-11-19".
+    pub summary: String,
+}
+
+async fn view(app: &AppState, b: &LiveBudget, now: i64) -> Result<BudgetView, ApiError> {
+    let u = b.usage(now);
+    let limit = b.spec.limit_usd.0;
+    let w = u.window;
+    let forecast = if w.resets {
+        let recent_since = (now - RECENT_MS).max(w.start_ms);
+        let recent_ms = (now - recent_since).max(3_600_000);
+        let recent = app
+            .store
+            .window_totals(&b.spec.scope, now - recent_ms, now)
+            .await?;
+        let f = budget::forecast(
+            u.spent_micros,
+            limit,
+            recent.cost_micros,
+            recent_ms,
+            now,
+            w.end_ms,
+        );
+        let summary = match f.hits_limit_ms {
+            Some(at) => format!(
+                "at this rate you reach {} on {}",
+                Micros(limit).to_usd_string(),
+                local_date(at, &b.tz)
+            ),
+            None if u.spent_micros >= limit => {
+                format!("the {} limit is reached", Micros(limit).to_usd_string())
+            }
+            None => format!(
+                "at this rate you end the period at {}, within the {} limit",
+                Micros(f.projected_micros).to_usd_string(),
+                Micros(limit).to_usd_string()
+            ),
+        };
+        Some(ForecastView {
+            burn_usd_per_hour: Micros(f.burn_micros_per_hour).to_decimal_string(),
+            projected_usd: Micros(f.projected_micros).to_decimal_string(),
+            projected_micros: f.projected_micros,
+            hits_limit_at: f.hits_limit_ms.map(rfc3339),
+            summary,
+        })
+    } else {
+        None
+    };
+    let percent = if limit > 0 {
+        (u.spent_micros as f64 * 10_000.0 / limit as f64).round() / 100.0
+    } else {
+        0.0
+    };
+    let exhausted = b.spec.hard
+        && ((limit > 0 && u.spent_micros >= limit)
+            || b.spec.token_limit.is_some_and(|t| u.tokens >= t)
+            || b.spec.request_limit.is_some_and(|r| u.requests >= r));
+    Ok(BudgetView {
+        spec: b.spec.clone(),
+        status: BudgetStatus {
+            spent_usd: Micros(u.spent_micros).to_decimal_string(),
+            spent_micros: u.spent_micros,
+            limit_usd: Micros(limit).to_decimal_string(),
+            limit_micros: limit,
+            percent,
+            tokens: u.tokens,
+            requests: u.requests,
+            period_start: rfc3339(w.start_ms),
+            resets_at: w.resets.then(|| rfc3339(w.end_ms)),
+            exhausted,
+            inflight: u.inflight,
+            inflight_at_limit: u.inflight_at_limit,
+            forecast,
+        },
+    })
+}
+
+fn local_date(ms: i64, tz: &jiff::tz::TimeZone) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_zoned(tz.clone()).date().to_string())
+        .unwrap_or_default()
+}
+
+pub async fn list(State(app): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    let now = now_ms();
+    let mut out = Vec::new();
+    for b in app.policy.budgets.snapshot().iter() {
+        out.push(view(&app, b, now).await?);
+    }
+    Ok(Json(serde_json::json!({ "budgets": out })))
+}
+
+pub async fn get_one(
+    State(app): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<BudgetView>, ApiError> {
+    let list = app.policy.budgets.snapshot();
+    let b = list
+        .iter()
+        .find(|b| b.spec.name == name)
+        .ok_or_else(|| ApiError::NotFound(format!("no budget named '{name}'")))?;
+    Ok(Json(view(&app, b, now_ms()).await?))
+}
+
+pub async fn put(
+    State(app): State<Arc<AppState>>,
+    body: Result<Json<BudgetSpec>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<BudgetView>), ApiError> {
+    let Json(spec) = body.map_err(|e| ApiError::bad("body", e.body_text()))?;
+    spec.validate().map_err(|m| ApiError::bad("body", m))?;
+    let status = store_spec(&app, DefKind::Budget, &spec.name, &spec).await?;
+    let list = app.policy.budgets.snapshot();
+    let b = list
+        .iter()
+        .find(|b| b.spec.name == spec.name)
+        .ok_or_else(|| ApiError::NotFound(format!("budget '{}' vanished", spec.name)))?;
+    Ok((status, Json(view(&app, b, now_ms()).await?)))
+}
+
+pub async fn delete(
+    State(app): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    delete_named(&app, DefKind::Budget, &name).await
+}

@@ -1,0 +1,66 @@
+//! Shared plumbing of the definition endpoints (tag rules, budgets, alert rules, channels):
+//! list, store, delete, and the policy refresh after a change.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use tokenwatch_store::DefKind;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::proxy::now_ms;
+
+/// Every stored spec of a kind, parsed (unreadable ones are skipped with a warning).
+pub async fn list_specs<T: serde::de::DeserializeOwned>(
+    app: &AppState,
+    kind: DefKind,
+) -> Result<Vec<T>, ApiError> {
+    let defs = app.store.list_definitions(kind).await?;
+    Ok(defs
+        .into_iter()
+        .filter_map(|d| match serde_json::from_str(&d.spec) {
+            Ok(spec) => Some(spec),
+            Err(e) => {
+                tracing::warn!(name = %d.name, error = %e, "skipping an unreadable definition");
+                None
+            }
+        })
+        .collect())
+}
+
+/// Applies stored changes to the live policy now.
+pub async fn refresh(app: &AppState) -> Result<(), ApiError> {
+    app.policy.refresh(now_ms()).await?;
+    Ok(())
+}
+
+/// `DELETE …/{name}`: 204, or 404 naming what was missing.
+pub async fn delete_named(
+    app: &Arc<AppState>,
+    kind: DefKind,
+    name: &str,
+) -> Result<StatusCode, ApiError> {
+    if !app.store.delete_definition(kind, name).await? {
+        return Err(ApiError::NotFound(format!("no {kind:?} named '{name}'")));
+    }
+    refresh(app).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stores a validated spec under its name and applies it: `201 Created` for a new name,
+/// `200 OK` for a replaced one.
+pub async fn store_spec<T: serde::Serialize>(
+    app: &AppState,
+    kind: DefKind,
+    name: &str,
+    spec: &T,
+) -> Result<StatusCode, ApiError> {
+    let json = serde_json::to_string(spec).map_err(|e| ApiError::bad("body", e.to_string()))?;
+    let created = app.store.put_definition(kind, name, &json, "api").await?;
+    refresh(app).await?;
+    Ok(if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    })
+}

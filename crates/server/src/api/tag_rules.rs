@@ -1,0 +1,122 @@
+//! `/api/v1/tag-rules` (auto-tag rules) and `POST /api/v1/retag` (bulk re-tag).
+//!
+//! A rule is validated and compiled before it is stored: a bad regex is a 400 whose message
+//! gives the character position of the error. Changes take effect in the proxy at once.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use http::StatusCode;
+use serde::Deserialize;
+use tokenwatch_core::tag_rules::{self, RuleError, TagRuleSpec};
+use tokenwatch_store::{DefKind, TagRemoval};
+
+use super::definitions::{delete_named, list_specs, store_spec};
+use super::events::EventsQuery;
+use super::params::parse_tag;
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::proxy::now_ms;
+use crate::retag::{RetagReport, retag};
+
+pub async fn list(State(app): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    let rules: Vec<TagRuleSpec> = list_specs(&app, DefKind::TagRule).await?;
+    Ok(Json(serde_json::json!({ "tag_rules": rules })))
+}
+
+pub async fn put(
+    State(app): State<Arc<AppState>>,
+    body: Result<Json<TagRuleSpec>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<TagRuleSpec>), ApiError> {
+    let Json(spec) = body.map_err(|e| ApiError::bad("body", e.body_text()))?;
+    let rule = tag_rules::compile(&spec).map_err(|e| {
+        let param = match e {
+            RuleError::BadPattern { .. } => "pattern",
+            RuleError::BadField { .. } => "field",
+            RuleError::BadTag { .. } => "tag",
+            RuleError::BadName => "name",
+        };
+        ApiError::bad(param, e.to_string())
+    })?;
+    let status = store_spec(&app, DefKind::TagRule, &rule.spec.name, &rule.spec).await?;
+    Ok((status, Json(rule.spec)))
+}
+
+pub async fn delete(
+    State(app): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    delete_named(&app, DefKind::TagRule, &name).await
+}
+
+/// Body of `POST /api/v1/retag`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetagBody {
+    /// The same filters as `GET /api/v1/events` (limit, offset and cursor are ignored).
+    #[serde(default)]
+    pub filter: EventsQuery,
+    /// Tags to add: `key=value` or a bare tag name.
+    #[serde(default)]
+    pub add: Vec<String>,
+    /// Tags to remove: `key=value`, a bare tag name, or `key=*` for every value of a key.
+    #[serde(default)]
+    pub remove: Vec<String>,
+    /// Also run the auto-tag rules over the selected events.
+    #[serde(default)]
+    pub apply_rules: bool,
+}
+
+pub async fn post_retag(
+    State(app): State<Arc<AppState>>,
+    body: Result<Json<RetagBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<RetagReport>, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::bad("body", e.body_text()))?;
+    let (filter, _) = body.filter.to_filter(now_ms())?;
+    let add = body
+        .add
+        .iter()
+        .map(|t| parse_tag(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let remove = body
+        .remove
+        .iter()
+        .map(|t| parse_removal(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    if add.is_empty() && remove.is_empty() && !body.apply_rules {
+        return Err(ApiError::bad(
+            "add",
+            "add, remove or apply_rules: say what to change",
+        ));
+    }
+    let rules = body.apply_rules.then(|| app.policy.tag_rules());
+    let report = retag(
+        &app.store,
+        &filter,
+        &add,
+        &remove,
+        rules.as_deref().map(Vec::as_slice),
+    )
+    .await?;
+    Ok(Json(report))
+}
+
+/// `key=value`, a bare tag, or `key=*`.
+pub fn parse_removal(text: &str) -> Result<TagRemoval, ApiError> {
+    if let Some(key) = text.trim().strip_suffix("=*") {
+        let key = key.trim().to_ascii_lowercase();
+        if key.is_empty() {
+            return Err(ApiError::bad(
+                "remove",
+                format!("remove: '{text}' has no key"),
+            ));
+        }
+        return Ok(TagRemoval { key, value: None });
+    }
+    let (key, value) = parse_tag(text)?;
+    Ok(TagRemoval {
+        key,
+        value: Some(value),
+    })
+}

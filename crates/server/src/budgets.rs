@@ -1,0 +1,461 @@
+//! Live budgets: an in-memory spend counter per budget, checked when a request arrives and
+//! incremented when its event is priced.
+//!
+//! Admission is O(budgets) with one short mutex hold each and no I/O: the proxy never asks the
+//! database whether a request may pass. Counters start from the database (the period's spend
+//! so far) and are reconciled with it on every refresh, taking the larger value per measure,
+//! so imported usage counts too while priced-but-unwritten proxy events are never forgotten.
+//!
+//! Exactness: spend is added in the enricher before the event is written, and a hard budget
+//! refuses every request that arrives once spend ≥ limit. So the limit is overshot by at most
+//! the requests admitted before it was reached and still unpriced then ("in flight"); that
+//! number is measured (`inflight_at_limit`) and shown in the budget's status.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use jiff::tz::TimeZone;
+use tokenwatch_core::budget::{self, BudgetSpec, Period, Subject, Window};
+use tokenwatch_core::{Micros, UsageEvent};
+
+/// Rolling windows keep this many buckets: the window's edge is exact to 1/120 of its width.
+const ROLLING_BUCKETS: i64 = 120;
+
+/// One budget with its live counters.
+pub struct LiveBudget {
+    pub spec: BudgetSpec,
+    pub tz: TimeZone,
+    state: Mutex<Counter>,
+    /// Requests admitted in scope whose event is not priced yet.
+    inflight: AtomicI64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Counter {
+    window: Option<Window>,
+    spent_micros: i64,
+    tokens: i64,
+    requests: i64,
+    /// Rolling windows only: (bucket start, micros, tokens, requests), oldest first.
+    buckets: VecDeque<(i64, i64, i64, i64)>,
+    inflight_at_limit: Option<i64>,
+    /// Requests admitted after the limit was first reached in this period (always 0 for a hard
+    /// budget; a soft budget keeps admitting).
+    admitted_over: i64,
+}
+
+/// A snapshot of a budget's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub window: Window,
+    pub spent_micros: i64,
+    pub tokens: i64,
+    pub requests: i64,
+    pub inflight: i64,
+    pub inflight_at_limit: Option<i64>,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub budget: String,
+    pub message: String,
+}
+
+/// What a threshold is a percentage of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// `limit_usd`, in micro-USD.
+    Usd,
+    /// `token_limit`.
+    Tokens,
+}
+
+/// What a spend increment crossed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crossing {
+    pub budget: Arc<LiveBudget>,
+    pub measure: Measure,
+    pub percent: u32,
+    /// Spend (micro-USD) or tokens after the increment.
+    pub value: i64,
+    pub limit: i64,
+    pub window: Window,
+}
+
+impl std::fmt::Debug for LiveBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveBudget")
+            .field("spec", &self.spec)
+            .finish()
+    }
+}
+
+impl PartialEq for LiveBudget {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec == other.spec
+    }
+}
+
+impl Eq for LiveBudget {}
+
+impl LiveBudget {
+    pub fn new(spec: BudgetSpec, default_tz: &TimeZone) -> Self {
+        let tz = spec
+            .tz
+            .as_deref()
+            .and_then(|t| TimeZone::get(t).ok())
+            .unwrap_or_else(|| default_tz.clone());
+        LiveBudget {
+            spec,
+            tz,
+            state: Mutex::new(Counter::default()),
+            inflight: AtomicI64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Counter> {
+        // A poisoned counter is still a counter: a panic elsewhere must not stop admission.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn matches(&self, subject: &Subject<'_>) -> bool {
+        self.spec.scope.matches(subject)
+    }
+
+    /// Brings the counter to the period containing `now_ms` (a new period starts at zero;
+    /// a rolling window drops expired buckets).
+    fn roll(&self, c: &mut Counter, now_ms: i64) {
+        let w = budget::window(self.spec.period, &self.tz, now_ms);
+        match self.spec.period {
+            Period::Rolling(_) => {
+                while let Some(&(start, m, t, r)) = c.buckets.front() {
+                    if start + self.bucket_ms() > w.start_ms {
+                        break;
+                    }
+                    c.buckets.pop_front();
+                    c.spent_micros -= m;
+                    c.tokens -= t;
+                    c.requests -= r;
+                }
+                if c.spent_micros < self.spec.limit_usd.0 {
+                    c.inflight_at_limit = None;
+                }
+                c.window = Some(w);
+            }
+            _ => {
+                if c.window.is_none_or(|old| old.start_ms != w.start_ms) {
+                    *c = Counter {
+                        window: Some(w),
+                        ..Counter::default()
+                    };
+                }
+            }
+        }
+    }
+
+    fn bucket_ms(&self) -> i64 {
+        match self.spec.period {
+            Period::Rolling(width) => (width / ROLLING_BUCKETS).max(1),
+            _ => i64::MAX,
+        }
+    }
+
+    fn add(&self, c: &mut Counter, ts_ms: i64, micros: i64, tokens: i64, requests: i64) {
+        c.spent_micros += micros;
+        c.tokens += tokens;
+        c.requests += requests;
+        if let Period::Rolling(_) = self.spec.period {
+            let start = ts_ms - ts_ms.rem_euclid(self.bucket_ms());
+            match c.buckets.back_mut() {
+                Some(b) if b.0 == start => {
+                    b.1 += micros;
+                    b.2 += tokens;
+                    b.3 += requests;
+                }
+                _ => c.buckets.push_back((start, micros, tokens, requests)),
+            }
+        }
+    }
+
+    /// The first limit reached, if any.
+    fn exhausted(&self, c: &Counter) -> Option<String> {
+        let s = &self.spec;
+        if s.limit_usd.0 > 0 && c.spent_micros >= s.limit_usd.0 {
+            return Some(format!(
+                "spent {} of its {} limit",
+                Micros(c.spent_micros).to_usd_string(),
+                Micros(s.limit_usd.0).to_usd_string()
+            ));
+        }
+        if let Some(t) = s.token_limit.filter(|t| c.tokens >= *t) {
+            return Some(format!("used {} of its {t} tokens", c.tokens));
+        }
+        if let Some(r) = s.request_limit.filter(|r| c.requests >= *r) {
+            return Some(format!("made {} of its {r} requests", c.requests));
+        }
+        None
+    }
+
+    /// The refusal for a request now, if this is a hard budget whose limit is reached.
+    fn refusal(&self, c: &mut Counter, now_ms: i64) -> Option<Refusal> {
+        self.roll(c, now_ms);
+        let what = self.exhausted(c)?;
+        if !self.spec.hard {
+            return None;
+        }
+        let w = c
+            .window
+            .unwrap_or(budget::window(self.spec.period, &self.tz, now_ms));
+        let resets = if w.resets {
+            format!("it resets at {}", rfc3339(w.end_ms))
+        } else {
+            format!("it is a {} window", self.spec.period)
+        };
+        Some(Refusal {
+            budget: self.spec.name.clone(),
+            message: format!(
+                "tokenwatch: budget '{}' ({}, {} per {}) has {what}; requests in its scope are refused until it resets: {resets}",
+                self.spec.name,
+                self.spec.scope,
+                format_limit(&self.spec),
+                self.spec.period
+            ),
+        })
+    }
+
+    /// Admits or refuses one request in scope. Admitted requests count against the request
+    /// limit at once and are "in flight" until [`LiveBudget::priced`].
+    pub fn admit(&self, now_ms: i64) -> Result<(), Refusal> {
+        let mut c = self.lock();
+        if let Some(refusal) = self.refusal(&mut c, now_ms) {
+            return Err(refusal);
+        }
+        if self.exhausted(&c).is_some() {
+            c.admitted_over += 1;
+        }
+        self.add(&mut c, now_ms, 0, 0, 1);
+        drop(c);
+        self.inflight.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Adds a priced event's spend; returns the alert thresholds it crossed (of the USD limit
+    /// and of the token limit).
+    pub fn priced(
+        &self,
+        event: &UsageEvent,
+        was_admitted: bool,
+        now_ms: i64,
+    ) -> Vec<(Measure, u32)> {
+        let micros = event.cost_micros.unwrap_or(0);
+        let tokens = event.usage.total_tokens();
+        let mut c = self.lock();
+        self.roll(&mut c, now_ms);
+        if was_admitted {
+            let left = self.inflight.fetch_sub(1, Ordering::Relaxed) - 1;
+            if left < 0 {
+                self.inflight.store(0, Ordering::Relaxed);
+            }
+        }
+        let Some(w) = c.window else {
+            return Vec::new();
+        };
+        if event.ts_ms < w.start_ms {
+            // Began in an earlier period: that period's spend, not this one's.
+            return Vec::new();
+        }
+        let (before, tokens_before) = (c.spent_micros, c.tokens);
+        // Admission already counted the request of a proxied call.
+        let requests = if was_admitted { 0 } else { event.requests };
+        self.add(&mut c, event.ts_ms, micros, tokens, requests);
+        let mut crossed: Vec<(Measure, u32)> = budget::crossed(
+            self.spec.limit_usd.0,
+            before,
+            c.spent_micros,
+            &self.spec.alert_at,
+        )
+        .into_iter()
+        .map(|p| (Measure::Usd, p))
+        .collect();
+        if let Some(limit) = self.spec.token_limit {
+            crossed.extend(
+                budget::crossed(limit, tokens_before, c.tokens, &self.spec.alert_at)
+                    .into_iter()
+                    .map(|p| (Measure::Tokens, p)),
+            );
+        }
+        if before < self.spec.limit_usd.0 && c.spent_micros >= self.spec.limit_usd.0 {
+            c.inflight_at_limit = Some(self.inflight.load(Ordering::Relaxed));
+        }
+        crossed
+    }
+
+    /// Raises the counters to at least the stored totals of the current period.
+    pub fn reconcile(
+        &self,
+        stored_micros: i64,
+        stored_tokens: i64,
+        stored_requests: i64,
+        now_ms: i64,
+    ) {
+        let mut c = self.lock();
+        self.roll(&mut c, now_ms);
+        let (dm, dt, dr) = (
+            (stored_micros - c.spent_micros).max(0),
+            (stored_tokens - c.tokens).max(0),
+            (stored_requests - c.requests).max(0),
+        );
+        if dm > 0 || dt > 0 || dr > 0 {
+            // Stored usage the counter has not seen (imports, or a fresh start).
+            let at = c.window.map_or(now_ms, |w| w.start_ms.max(now_ms - 1));
+            self.add(&mut c, at, dm, dt, dr);
+        }
+    }
+
+    /// Rebuilds a rolling window from stored buckets `(start, micros, tokens, requests)`, so
+    /// old spend leaves the window when it should (a fresh budget after start-up or a change).
+    pub fn load_buckets(&self, buckets: &[(i64, i64, i64, i64)], now_ms: i64) {
+        let mut c = self.lock();
+        self.roll(&mut c, now_ms);
+        for &(start, micros, tokens, requests) in buckets {
+            self.add(&mut c, start, micros, tokens, requests);
+        }
+        self.roll(&mut c, now_ms);
+    }
+
+    /// Width of a rolling window's buckets (`None` for calendar periods).
+    pub fn rolling_bucket_ms(&self) -> Option<i64> {
+        matches!(self.spec.period, Period::Rolling(_)).then(|| self.bucket_ms())
+    }
+
+    pub fn usage(&self, now_ms: i64) -> Usage {
+        let mut c = self.lock();
+        self.roll(&mut c, now_ms);
+        Usage {
+            window: c
+                .window
+                .unwrap_or(budget::window(self.spec.period, &self.tz, now_ms)),
+            spent_micros: c.spent_micros,
+            tokens: c.tokens,
+            requests: c.requests,
+            inflight: self.inflight.load(Ordering::Relaxed),
+            inflight_at_limit: c.inflight_at_limit,
+        }
+    }
+}
+
+fn format_limit(spec: &BudgetSpec) -> String {
+    let mut parts = vec![format!("{}", Micros(spec.limit_usd.0).to_usd_string())];
+    if let Some(t) = spec.token_limit {
+        parts.push(format!("{t} tokens"));
+    }
+    if let Some(r) = spec.request_limit {
+        parts.push(format!("{r} requests"));
+    }
+    parts.join(", ")
+}
+
+/// RFC 3339 UTC with milliseconds.
+pub fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
+}
+
+/// Every live budget. Readers take a cheap snapshot (an `Arc` of the list).
+#[derive(Default)]
+pub struct BudgetBook {
+    list: RwLock<Arc<Vec<Arc<LiveBudget>>>>,
+}
+
+impl BudgetBook {
+    pub fn snapshot(&self) -> Arc<Vec<Arc<LiveBudget>>> {
+        Arc::clone(&self.list.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Replaces the definitions; a budget whose definition did not change keeps its counters.
+    /// Returns the budgets that are new or changed (their counters start from the database).
+    pub fn replace(&self, specs: Vec<BudgetSpec>, default_tz: &TimeZone) -> Vec<Arc<LiveBudget>> {
+        let old = self.snapshot();
+        let mut fresh = Vec::new();
+        let list: Vec<Arc<LiveBudget>> = specs
+            .into_iter()
+            .map(|spec| match old.iter().find(|o| o.spec == spec) {
+                // The same object, not a copy: an increment racing this reload is never lost.
+                Some(o) => Arc::clone(o),
+                None => {
+                    let live = Arc::new(LiveBudget::new(spec, default_tz));
+                    fresh.push(Arc::clone(&live));
+                    live
+                }
+            })
+            .collect();
+        *self.list.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(list);
+        fresh
+    }
+
+    /// Admits a request against every budget in scope, or refuses it naming the first
+    /// exhausted hard budget. Returns the names of the budgets that counted it.
+    pub fn admit(&self, subject: &Subject<'_>, now_ms: i64) -> Result<Vec<String>, Refusal> {
+        let list = self.snapshot();
+        let in_scope: Vec<&Arc<LiveBudget>> = list.iter().filter(|b| b.matches(subject)).collect();
+        // Hard budgets first, so a refusal never leaves another budget counting the request.
+        for b in in_scope.iter().filter(|b| b.spec.hard) {
+            if let Some(refusal) = b.refusal(&mut b.lock(), now_ms) {
+                return Err(refusal);
+            }
+        }
+        let mut admitted = Vec::with_capacity(in_scope.len());
+        for b in in_scope {
+            b.admit(now_ms)?;
+            admitted.push(b.spec.name.clone());
+        }
+        Ok(admitted)
+    }
+
+    /// Ends the in-flight state of admitted requests that produced no event.
+    pub fn release(&self, admitted: &[String]) {
+        for b in self
+            .snapshot()
+            .iter()
+            .filter(|b| admitted.contains(&b.spec.name))
+        {
+            let _ = b
+                .inflight
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some((n - 1).max(0))
+                });
+        }
+    }
+
+    /// Adds a priced event to every budget in its scope; returns the thresholds crossed.
+    pub fn priced(&self, event: &UsageEvent, admitted: &[String], now_ms: i64) -> Vec<Crossing> {
+        let list = self.snapshot();
+        let mut crossings = Vec::new();
+        for b in list.iter() {
+            let was_admitted = admitted.contains(&b.spec.name);
+            if !was_admitted && !b.matches(&Subject::of(event)) {
+                continue;
+            }
+            for (measure, percent) in b.priced(event, was_admitted, now_ms) {
+                let u = b.usage(now_ms);
+                let (value, limit) = match measure {
+                    Measure::Usd => (u.spent_micros, b.spec.limit_usd.0),
+                    Measure::Tokens => (u.tokens, b.spec.token_limit.unwrap_or(0)),
+                };
+                crossings.push(Crossing {
+                    budget: Arc::clone(b),
+                    measure,
+                    percent,
+                    value,
+                    limit,
+                    window: u.window,
+                });
+            }
+        }
+        crossings
+    }
+}
+
+#[cfg(test)]
+mod tests;

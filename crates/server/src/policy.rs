@@ -1,0 +1,364 @@
+//! Policy: the live tag rules, budgets, alert rules and channels, and the two calls the proxy
+//! and the enricher make into them.
+//!
+//! [`Policy::admit`] runs on the hot path: it reads a snapshot of the rules and budgets (no
+//! I/O, no await), adds header/model/path tags, and admits or refuses the request.
+//! [`Policy::on_event`] runs in the enricher, off the hot path, for every priced event before
+//! it is written: prompt-based tags, budget spend, threshold and provider-down alerts (handed to
+//! the alert engine through a queue that never blocks).
+//!
+//! Definitions live in the database (config-file entries are written there at start-up, with
+//! origin `config`); [`Policy::refresh`] reloads them, so changes made by the API take effect at
+//! once and changes made by the CLI within `alerting.refresh_secs`.
+
+pub mod runtime;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use jiff::tz::TimeZone;
+use tokenwatch_core::alerting::{AlertKind, AlertRuleSpec, ChannelSpec};
+use tokenwatch_core::budget::{BudgetSpec, Subject};
+use tokenwatch_core::tag_rules::{self, RuleInput, TagRule, TagRuleSpec};
+use tokenwatch_core::{EventStatus, Micros, UsageEvent};
+use tokenwatch_store::{DefKind, Store, StoreError};
+
+use crate::alerts::{AlertDraft, Alerts};
+use crate::budgets::{BudgetBook, Crossing, Measure, Refusal, rfc3339};
+use crate::tags::RequestMeta;
+
+/// Everything the enricher needs from an exchange to apply rules, taken before the exchange is
+/// consumed.
+pub struct RuleContext {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub system_prompt: Option<String>,
+    pub first_user_message: Option<String>,
+    pub admitted_budgets: Vec<String>,
+}
+
+/// The live policy.
+pub struct Policy {
+    pub store: Store,
+    pub tz: TimeZone,
+    pub budgets: BudgetBook,
+    pub alerts: Alerts,
+    tag_rules: RwLock<Arc<Vec<TagRule>>>,
+    alert_rules: RwLock<Arc<Vec<AlertRuleSpec>>>,
+    channels: RwLock<Arc<Vec<ChannelSpec>>>,
+    /// Consecutive failures per provider, and when the streak began.
+    failures: Mutex<HashMap<String, (i64, i64)>>,
+}
+
+fn read<T>(lock: &RwLock<Arc<T>>) -> Arc<T> {
+    Arc::clone(&lock.read().unwrap_or_else(|p| p.into_inner()))
+}
+
+fn write<T>(lock: &RwLock<Arc<T>>, value: T) {
+    *lock.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(value);
+}
+
+impl Policy {
+    pub fn new(store: Store, tz: TimeZone, alerts: Alerts) -> Self {
+        Policy {
+            store,
+            tz,
+            budgets: BudgetBook::default(),
+            alerts,
+            tag_rules: RwLock::default(),
+            alert_rules: RwLock::default(),
+            channels: RwLock::default(),
+            failures: Mutex::default(),
+        }
+    }
+
+    pub fn tag_rules(&self) -> Arc<Vec<TagRule>> {
+        read(&self.tag_rules)
+    }
+
+    pub fn alert_rules(&self) -> Arc<Vec<AlertRuleSpec>> {
+        read(&self.alert_rules)
+    }
+
+    pub fn channels(&self) -> Arc<Vec<ChannelSpec>> {
+        read(&self.channels)
+    }
+
+    /// The hot-path check: tags from headers/model/path rules, then budgets. Fills
+    /// `meta.rule_headers` and `meta.admitted_budgets`.
+    pub fn admit(
+        &self,
+        provider: &str,
+        model: Option<&str>,
+        path: &str,
+        headers: &HeaderMap,
+        meta: &mut RequestMeta,
+        now_ms: i64,
+    ) -> Result<(), Refusal> {
+        let rules = self.tag_rules();
+        if !rules.is_empty() {
+            meta.rule_headers = rules
+                .iter()
+                .filter_map(|r| match &r.field {
+                    tag_rules::RuleField::Header(name) => headers
+                        .get(name.as_str())
+                        .and_then(|v| v.to_str().ok())
+                        .map(|v| (name.clone(), v.to_owned())),
+                    _ => None,
+                })
+                .collect();
+            let input = RuleInput {
+                model,
+                provider: Some(provider),
+                path: Some(path),
+                headers: &meta.rule_headers,
+                project: meta.project.as_deref(),
+                agent: meta.agent.as_deref(),
+                source: Some("proxy"),
+                ..RuleInput::default()
+            };
+            merge_tags(&mut meta.tags, tag_rules::apply_all(&rules, &input));
+        }
+        let subject = Subject {
+            provider,
+            model,
+            project: meta.project.as_deref(),
+            agent: meta.agent.as_deref(),
+            api_key_id: None,
+            tags: &meta.tags,
+        };
+        meta.admitted_budgets = self.budgets.admit(&subject, now_ms)?;
+        Ok(())
+    }
+
+    /// What the enricher keeps of an exchange for [`Policy::on_event`]. Parses the prompt only
+    /// when a rule reads it.
+    pub fn context(&self, path: &str, meta: &RequestMeta, body: Option<&Bytes>) -> RuleContext {
+        let needs_prompt = self.tag_rules().iter().any(TagRule::needs_prompt);
+        let (system_prompt, first_user_message) = match body {
+            Some(b) if needs_prompt => tag_rules::prompt_texts(b),
+            _ => (None, None),
+        };
+        RuleContext {
+            path: path.to_owned(),
+            headers: meta.rule_headers.clone(),
+            system_prompt,
+            first_user_message,
+            admitted_budgets: meta.admitted_budgets.clone(),
+        }
+    }
+
+    /// Tags, budget spend and alerts for one priced event, before it is written.
+    ///
+    /// The admitting budgets' in-flight count is settled by the exchange's first event; call
+    /// [`Policy::settle`] after the last, for exchanges that yielded no event.
+    pub fn on_event(&self, event: &mut UsageEvent, ctx: &mut RuleContext, now_ms: i64) {
+        let rules = self.tag_rules();
+        if !rules.is_empty() {
+            let input = RuleInput {
+                model: Some(&event.model),
+                provider: Some(&event.provider),
+                path: Some(&ctx.path),
+                headers: &ctx.headers,
+                system_prompt: ctx.system_prompt.as_deref(),
+                first_user_message: ctx.first_user_message.as_deref(),
+                project: event.project.as_deref(),
+                agent: event.agent.as_deref(),
+                source: Some(event.source.as_str()),
+                cwd: event.cwd.as_deref(),
+                git_branch: event.git_branch.as_deref(),
+            };
+            let added = tag_rules::apply_all(&rules, &input);
+            merge_tags(&mut event.tags, added);
+        }
+        if event.status == EventStatus::Refused {
+            // Never admitted, never sent: it neither spends nor says anything about the provider.
+            return;
+        }
+        let admitted = std::mem::take(&mut ctx.admitted_budgets);
+        for c in self.budgets.priced(event, &admitted, now_ms) {
+            self.alerts.raise(threshold_draft(&c, now_ms));
+        }
+        self.track_failures(event, now_ms);
+    }
+
+    /// Ends the in-flight state of an exchange that produced no event (a batch-results
+    /// download without results).
+    pub fn settle(&self, ctx: &mut RuleContext) {
+        let admitted = std::mem::take(&mut ctx.admitted_budgets);
+        if !admitted.is_empty() {
+            self.budgets.release(&admitted);
+        }
+    }
+
+    /// provider_down rules: a streak of upstream failures per provider.
+    fn track_failures(&self, event: &UsageEvent, now_ms: i64) {
+        let failed = matches!(
+            event.status,
+            EventStatus::UpstreamUnreachable | EventStatus::UpstreamReset | EventStatus::Timeout
+        ) || (event.status == EventStatus::UpstreamError
+            && event.http_status.is_some_and(|s| s >= 500));
+        let (streak, since) = {
+            let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            if !failed {
+                map.remove(&event.provider);
+                return;
+            }
+            let entry = map
+                .entry(event.provider.clone())
+                .or_insert((0, event.ts_ms));
+            entry.0 += 1;
+            *entry
+        };
+        for rule in self.alert_rules().iter() {
+            let threshold = rule.threshold.map_or(3, |t| t as i64).max(1);
+            if rule.kind != AlertKind::ProviderDown
+                || !rule.enabled
+                || !rule.scope.matches(&Subject::of(event))
+                || streak != threshold
+            {
+                continue;
+            }
+            self.alerts.raise(AlertDraft {
+                dedup_key: format!("provider_down:{}:{}:{since}", rule.name, event.provider),
+                rule: rule.name.clone(),
+                kind: AlertKind::ProviderDown.as_str().to_owned(),
+                severity: "critical",
+                message: format!(
+                    "provider '{}' failed {streak} times in a row since {} (last: {})",
+                    event.provider,
+                    rfc3339(since),
+                    event.error_type.as_deref().unwrap_or(event.status.as_str())
+                ),
+                value: streak,
+                threshold,
+                unit: "count",
+                period_start_ms: Some(since),
+                detail: serde_json::json!({ "provider": event.provider }),
+                channels: rule.channels.clone(),
+                fired_ms: now_ms,
+            });
+        }
+    }
+
+    /// Reloads every definition from the database and reconciles budget counters with the
+    /// stored spend of their current period.
+    pub async fn refresh(&self, now_ms: i64) -> Result<(), StoreError> {
+        let tag_specs: Vec<TagRuleSpec> =
+            parse_all(self.store.list_definitions(DefKind::TagRule).await?);
+        let compiled = tag_specs
+            .iter()
+            .filter_map(|s| match tag_rules::compile(s) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping a stored tag rule");
+                    None
+                }
+            })
+            .collect();
+        write(&self.tag_rules, compiled);
+        write(
+            &self.alert_rules,
+            parse_all(self.store.list_definitions(DefKind::AlertRule).await?),
+        );
+        write(
+            &self.channels,
+            parse_all(self.store.list_definitions(DefKind::Channel).await?),
+        );
+        let budgets: Vec<BudgetSpec> =
+            parse_all(self.store.list_definitions(DefKind::Budget).await?);
+        let fresh = self.budgets.replace(budgets, &self.tz);
+        for b in &fresh {
+            if let Some(width) = b.rolling_bucket_ms() {
+                let w = b.usage(now_ms).window;
+                let buckets = self
+                    .store
+                    .window_buckets(&b.spec.scope, w.start_ms - width, now_ms + 1, width)
+                    .await?;
+                b.load_buckets(&buckets, now_ms);
+            }
+        }
+        for b in self.budgets.snapshot().iter() {
+            let w = b.usage(now_ms).window;
+            let t = self
+                .store
+                .window_totals(&b.spec.scope, w.start_ms, w.end_ms.max(now_ms + 1))
+                .await?;
+            b.reconcile(t.cost_micros, t.tokens, t.requests, now_ms);
+        }
+        Ok(())
+    }
+}
+
+/// The alert for a budget threshold crossing.
+fn threshold_draft(c: &Crossing, now_ms: i64) -> AlertDraft {
+    let spec = &c.budget.spec;
+    let (what, unit, limit_text, value_text) = match c.measure {
+        Measure::Usd => (
+            "usd",
+            "micros",
+            Micros(c.limit).to_usd_string(),
+            format!("{} spent", Micros(c.value).to_usd_string()),
+        ),
+        Measure::Tokens => (
+            "tokens",
+            "tokens",
+            format!("{} token", c.limit),
+            format!("{} tokens used", c.value),
+        ),
+    };
+    let resets = if c.window.resets {
+        format!("; resets at {}", rfc3339(c.window.end_ms))
+    } else {
+        String::new()
+    };
+    AlertDraft {
+        dedup_key: format!(
+            "budget:{}:{what}:{}:{}",
+            spec.name, c.percent, c.window.start_ms
+        ),
+        rule: spec.name.clone(),
+        kind: "budget_threshold".to_owned(),
+        severity: if c.percent >= 100 {
+            "critical"
+        } else {
+            "warning"
+        },
+        message: format!(
+            "budget '{}' ({}) reached {}% of its {limit_text} {} limit: {value_text}{resets}",
+            spec.name, spec.scope, c.percent, spec.period
+        ),
+        value: c.value,
+        threshold: i64::try_from(i128::from(c.limit) * i128::from(c.percent) / 100)
+            .unwrap_or(i64::MAX),
+        unit,
+        period_start_ms: Some(c.window.start_ms),
+        detail: serde_json::json!({ "percent": c.percent, "measure": what, "budget": spec.name, "hard": spec.hard }),
+        channels: spec.channels.clone(),
+        fired_ms: now_ms,
+    }
+}
+
+/// Adds tags not already present, keeping the list sorted and unique.
+fn merge_tags(tags: &mut Vec<(String, String)>, added: Vec<(String, String)>) {
+    if added.is_empty() {
+        return;
+    }
+    tags.extend(added);
+    tags.sort();
+    tags.dedup();
+}
+
+fn parse_all<T: serde::de::DeserializeOwned>(defs: Vec<tokenwatch_store::Definition>) -> Vec<T> {
+    defs.into_iter()
+        .filter_map(|d| match serde_json::from_str(&d.spec) {
+            Ok(spec) => Some(spec),
+            Err(e) => {
+                tracing::warn!(name = %d.name, error = %e, "skipping an unreadable stored definition");
+                None
+            }
+        })
+        .collect()
+}

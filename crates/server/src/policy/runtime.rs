@@ -1,0 +1,106 @@
+//! Starting the policy: write the config file's definitions to the database, load everything,
+//! and run the background tasks (alert engine, definition refresh, rule evaluation).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokenwatch_store::{DefKind, Store, StoreError};
+use tokio::task::JoinHandle;
+
+use super::Policy;
+use crate::alerts::{self, Alerts};
+use crate::config::Config;
+use crate::notify::Notifier;
+use crate::proxy::{HttpClient, now_ms};
+
+/// Writes `[[budgets]]`, `[[tag_rules]]`, `[[alert_rules]]` and `[[channels]]` to the database
+/// with origin `config`, and removes config-made ones no longer in the file.
+pub async fn sync_config(store: &Store, config: &Config) -> Result<(), StoreError> {
+    async fn put<T: serde::Serialize>(
+        store: &Store,
+        kind: DefKind,
+        items: &[T],
+        name: impl Fn(&T) -> &String,
+    ) -> Result<(), StoreError> {
+        let mut keep = Vec::new();
+        for item in items {
+            let json =
+                serde_json::to_string(item).map_err(|e| StoreError::Encode(e.to_string()))?;
+            store
+                .put_definition(kind, name(item), &json, "config")
+                .await?;
+            keep.push(name(item).clone());
+        }
+        store.prune_config_definitions(kind, &keep).await?;
+        Ok(())
+    }
+    put(store, DefKind::Budget, &config.budgets, |b| &b.name).await?;
+    put(store, DefKind::TagRule, &config.tag_rules, |b| &b.name).await?;
+    put(store, DefKind::AlertRule, &config.alert_rules, |b| &b.name).await?;
+    put(store, DefKind::Channel, &config.channels, |b| &b.name).await?;
+    Ok(())
+}
+
+/// The running policy and its background tasks (abort them at shutdown).
+pub struct Running {
+    pub policy: Arc<Policy>,
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+/// Loads the policy and starts its tasks.
+pub async fn start(
+    config: &Config,
+    store: Store,
+    client: HttpClient,
+) -> Result<Running, StoreError> {
+    sync_config(&store, config).await?;
+    let (alerts, rx) = Alerts::channel();
+    let policy = Arc::new(Policy::new(store.clone(), config.time_zone(), alerts));
+    policy.refresh(now_ms()).await?;
+    let a = &config.alerting;
+    let notifier = Arc::new(Notifier {
+        client,
+        attempts: a.delivery_attempts,
+        backoff: Duration::from_millis(a.delivery_backoff_ms),
+        timeout: Duration::from_secs(20),
+    });
+    let channels_of = Arc::clone(&policy);
+    let engine = tokio::spawn(alerts::run_engine(
+        rx,
+        store,
+        move || channels_of.channels(),
+        notifier,
+    ));
+
+    let p = Arc::clone(&policy);
+    let refresh_every = Duration::from_secs(a.refresh_secs);
+    let refresh = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(refresh_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = p.refresh(now_ms()).await {
+                tracing::warn!(error = %e, "cannot reload budgets and rules; keeping the current ones");
+            }
+        }
+    });
+
+    let p = Arc::clone(&policy);
+    let evaluate_every = Duration::from_secs(a.evaluate_secs);
+    let evaluate = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(evaluate_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match alerts::rules::evaluate(&p.store, &p.alert_rules(), &p.tz, now_ms()).await {
+                Ok(drafts) => drafts.into_iter().for_each(|d| p.alerts.raise(d)),
+                Err(e) => tracing::warn!(error = %e, "cannot evaluate alert rules"),
+            }
+        }
+    });
+    Ok(Running {
+        policy,
+        tasks: vec![engine, refresh, evaluate],
+    })
+}

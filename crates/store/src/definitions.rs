@@ -1,0 +1,124 @@
+//! Named definitions: tag rules, budgets, alert rules and notification channels.
+//!
+//! Each kind has its own table of the same shape (name, JSON spec, origin, updated time). The
+//! store does not interpret a spec: the core types validate it before it gets here, and readers
+//! parse it back. The table name comes from [`DefKind`], a fixed list, never from user text.
+
+use sqlx::Row;
+
+use crate::{Store, StoreError, now_ms, with_pool};
+
+/// Which kind of definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefKind {
+    TagRule,
+    Budget,
+    AlertRule,
+    Channel,
+}
+
+impl DefKind {
+    fn table(self) -> &'static str {
+        match self {
+            DefKind::TagRule => "tag_rules",
+            DefKind::Budget => "budgets",
+            DefKind::AlertRule => "alert_rules",
+            DefKind::Channel => "notification_channels",
+        }
+    }
+}
+
+/// One stored definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition {
+    pub name: String,
+    /// The spec's JSON.
+    pub spec: String,
+    /// `config` (written from tokenwatch.toml at start-up) or `api`.
+    pub origin: String,
+    pub updated_ms: i64,
+}
+
+impl Store {
+    /// Creates or replaces the definition `name`; true when it was new.
+    pub async fn put_definition(
+        &self,
+        kind: DefKind,
+        name: &str,
+        spec_json: &str,
+        origin: &str,
+    ) -> Result<bool, StoreError> {
+        let table = kind.table();
+        let existed = self.get_definition(kind, name).await?.is_some();
+        let sql = format!(
+            "INSERT INTO {table} (name, spec, origin, updated_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, origin = excluded.origin, updated_ms = excluded.updated_ms"
+        );
+        with_pool!(self, pool => sqlx::query(&sql)
+            .bind(name)
+            .bind(spec_json)
+            .bind(origin)
+            .bind(now_ms())
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::query("saving a definition")))?;
+        Ok(!existed)
+    }
+
+    /// Every definition of a kind, by name.
+    pub async fn list_definitions(&self, kind: DefKind) -> Result<Vec<Definition>, StoreError> {
+        let sql = format!(
+            "SELECT name, spec, origin, updated_ms FROM {} ORDER BY name",
+            kind.table()
+        );
+        with_pool!(self, pool => {
+            let rows = sqlx::query(&sql).fetch_all(pool).await.map_err(StoreError::query("reading definitions"))?;
+            rows.iter()
+                .map(|r| Ok(Definition { name: r.try_get(0)?, spec: r.try_get(1)?, origin: r.try_get(2)?, updated_ms: r.try_get(3)? }))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::query("reading definitions"))
+        })
+    }
+
+    /// One definition by name.
+    pub async fn get_definition(
+        &self,
+        kind: DefKind,
+        name: &str,
+    ) -> Result<Option<Definition>, StoreError> {
+        Ok(self
+            .list_definitions(kind)
+            .await?
+            .into_iter()
+            .find(|d| d.name == name))
+    }
+
+    /// Deletes a definition; true when it existed.
+    pub async fn delete_definition(&self, kind: DefKind, name: &str) -> Result<bool, StoreError> {
+        let sql = format!("DELETE FROM {} WHERE name = $1", kind.table());
+        let done = with_pool!(self, pool => sqlx::query(&sql)
+            .bind(name)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(StoreError::query("deleting a definition")))?;
+        Ok(done > 0)
+    }
+
+    /// Deletes the `config`-origin definitions of a kind whose names are not in `keep` (a
+    /// budget removed from tokenwatch.toml goes away; API-made ones stay). Returns how many.
+    pub async fn prune_config_definitions(
+        &self,
+        kind: DefKind,
+        keep: &[String],
+    ) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for def in self.list_definitions(kind).await? {
+            if def.origin == "config" && !keep.contains(&def.name) {
+                removed += u64::from(self.delete_definition(kind, &def.name).await?);
+            }
+        }
+        Ok(removed)
+    }
+}
