@@ -17,18 +17,22 @@
   }
 
   async function budgets() {
-    // Budgets come from the budgets feature; the slot stays quiet until that API exists.
+    // GET /api/v1/budgets: {budgets: [{name, scope, period, hard, status: {spent_micros,
+    // limit_micros, percent, exhausted, forecast: {summary}}}]}.
+    let list;
     try {
-      const b = await TW.api("budgets");
-      const list = Array.isArray(b) ? b : b.budgets || [];
-      if (!list.length) return `<div class="panel"><h2>budgets</h2><p class="muted">no budgets configured</p></div>`;
-      return `<div class="panel" data-testid="budgets"><h2>budgets</h2>${list.map((x) => {
-        const used = x.spent_micros ?? x.used_micros ?? 0, limit = x.limit_micros ?? 0, f = limit ? Math.min(used / limit, 1) : 0, w = 24, full = Math.round(f * w);
-        return `<div class="hb"><span class="name">${esc(x.name || x.id || "budget")}</span><span>${TW.usd(used)} / ${TW.usd(limit)}</span><span class="meter">${"█".repeat(full)}${"░".repeat(w - full)}</span></div>`;
-      }).join("")}</div>`;
+      list = (await TW.api("budgets")).budgets || [];
     } catch (_) {
       return "";
     }
+    if (!list.length) return `<div class="panel"><h2>budgets</h2><p class="muted">no budgets yet: <code>tokenwatch budget set monthly --limit 50 --period month</code></p></div>`;
+    return `<div class="panel" data-testid="budgets"><h2>budgets</h2>${list.map((b) => {
+      const st = b.status || {}, f = Math.min((st.percent || 0) / 100, 1), w = 24, full = Math.round(f * w);
+      const cls = st.exhausted ? "bad" : (st.percent || 0) >= 80 ? "up" : "";
+      return `<div class="hb"><span class="name">${esc(b.name)}${b.hard ? " (hard)" : ""}</span><span class="${cls}">${TW.usd(st.spent_micros)} / ${TW.usd(st.limit_micros)} · ${(st.percent || 0).toFixed(0)}%</span>` +
+        `<span class="meter ${cls}">${"█".repeat(full)}${"░".repeat(w - full)}</span>` +
+        (st.forecast && st.forecast.summary ? `<span class="muted" style="grid-column:1/-1">${esc(st.forecast.summary)}</span>` : "") + `</div>`;
+    }).join("")}${TW.exportButtons("budgets", () => list)}</div>`;
   }
 
   function liveList() {

@@ -156,6 +156,17 @@ def test_burst_of_live_events_keeps_the_page_responsive(tw, browser):
     assert_no_js_errors(browser)
 
 
+def test_overview_shows_budgets_from_the_budgets_api(tw, browser):
+    r = httpx.post(f"{tw.url}/api/v1/budgets", timeout=10, json={
+        "name": "openai-month", "scope": "provider:openai", "period": "month", "limit_usd": "5", "hard": False})
+    assert r.status_code in (200, 201), r.text
+    status = next(b for b in tw.api("budgets")["budgets"] if b["name"] == "openai-month")["status"]
+    open_view(browser, f"{tw.url}/ui/overview?range=30d&tz=UTC", "overview")
+    panel = browser.find_element(By.CSS_SELECTOR, '[data-testid="budgets"]').text
+    assert "openai-month" in panel
+    assert f"{usd(status['spent_micros'])} / {usd(status['limit_micros'])}" in panel, panel
+
+
 @pytest.mark.parametrize("theme", ["dark", "light"])
 def test_phone_width_has_no_horizontal_scroll(tw, browser, theme):
     browser.set_window_size(375, 812)
