@@ -5,6 +5,7 @@
 //! medians and percentiles of the difference. After every scenario the number of recorded events
 //! must equal the number of proxied requests: a lost event fails the run. Timings never fail it.
 
+mod analytics_bench;
 mod cc_corpus;
 mod import_bench;
 mod load;
@@ -58,6 +59,27 @@ enum Bench {
         #[arg(long, default_value = "bench-out/import.json")]
         out: PathBuf,
     },
+    /// Dashboard queries (summary, timeseries, breakdown) over 10 million events on SQLite and
+    /// PostgreSQL, from the hourly rollup and from the raw events; a reused database is kept.
+    Analytics {
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        /// SQLite file (reused when it already holds the events).
+        #[arg(long, default_value = "bench-out/analytics.db")]
+        sqlite: String,
+        /// PostgreSQL database URL; the database is created when missing.
+        #[arg(long)]
+        postgres: Option<String>,
+        /// Timed runs per query (after one untimed warm-up).
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// 20,000 events in fresh databases, 3 runs: checks the totals and that every figure
+        /// was produced (what CI runs).
+        #[arg(long)]
+        smoke: bool,
+        #[arg(long, default_value = "bench-out/analytics.json")]
+        out: PathBuf,
+    },
     /// Write the benchmark's Claude Code corpus without running anything.
     Corpus {
         #[arg(long)]
@@ -103,6 +125,39 @@ fn main() -> anyhow::Result<()> {
             smoke,
             out,
         }),
+        Bench::Analytics {
+            events,
+            sqlite,
+            postgres,
+            runs,
+            smoke,
+            out,
+        } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let scratch = tempfile::tempdir()?;
+                let (events, runs, sqlite) = if smoke {
+                    let path = scratch.path().join("smoke.db").display().to_string();
+                    (20_000, 3, path)
+                } else {
+                    (events, runs, sqlite)
+                };
+                if let Some(pg) = &postgres {
+                    analytics_bench::ensure_pg_database(pg, smoke).await?;
+                }
+                analytics_bench::run(&analytics_bench::Plan {
+                    events,
+                    sqlite,
+                    postgres,
+                    runs,
+                    smoke,
+                    out,
+                })
+                .await
+            })
+        }
         Bench::Corpus {
             out,
             size_mb,

@@ -144,6 +144,19 @@ struct Entry {
     aliases: Vec<String>,
     providers: Vec<String>,
     price: ModelPrice,
+    /// Set by the user's configuration rather than shipped.
+    overridden: bool,
+}
+
+/// One row of the price table, for display (`GET /api/v1/prices`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceEntry<'a> {
+    pub id: &'a str,
+    pub aliases: &'a [String],
+    /// Providers the price is limited to (empty: any).
+    pub providers: &'a [String],
+    pub price: &'a ModelPrice,
+    pub overridden: bool,
 }
 
 /// The price table in force: shipped prices plus user overrides.
@@ -312,11 +325,23 @@ impl PriceTable {
                 aliases: m.aliases,
                 providers: m.providers,
                 price,
+                overridden: false,
             });
         }
         Ok(PriceTable {
             version: file.version,
             entries,
+        })
+    }
+
+    /// Every entry, overrides first, in the order lookups consider them.
+    pub fn entries(&self) -> impl Iterator<Item = PriceEntry<'_>> {
+        self.entries.iter().map(|e| PriceEntry {
+            id: &e.id,
+            aliases: &e.aliases,
+            providers: &e.providers,
+            price: &e.price,
+            overridden: e.overridden,
         })
     }
 
@@ -337,6 +362,7 @@ impl PriceTable {
                 aliases: Vec::new(),
                 providers,
                 price,
+                overridden: true,
             },
         );
         if !self.version.ends_with("+local") {

@@ -1,7 +1,7 @@
 //! The application: shared state, the router, and the serve loop with graceful shutdown.
 //!
-//! One port serves tokenwatch's own routes (`/healthz`, `/readyz`, `/metrics`, `/api/v1/…`) and,
-//! for every other path, the proxy. Shutdown (SIGTERM or Ctrl-C) stops accepting, lets in-flight
+//! One port serves tokenwatch's own routes (`/healthz`, `/readyz`, `/metrics`, `/api/v1/…`), the
+//! dashboard (`/`, `/ui/…`, `/assets/…`) and, for every other path, the proxy. Shutdown (SIGTERM or Ctrl-C) stops accepting, lets in-flight
 //! responses finish, then drains the recording pipeline so no event is lost.
 
 use std::future::Future;
@@ -16,9 +16,10 @@ use tokenwatch_store::{Store, WriterHandle, WriterStats};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::live::LiveBus;
 use crate::proxy::{self, HttpClient, Routes, Upstream};
 use crate::recording::{Enricher, EventSink};
-use crate::{api, health};
+use crate::{api, health, web};
 
 /// State shared by every handler.
 pub struct AppState {
@@ -30,6 +31,8 @@ pub struct AppState {
     pub writer_stats: WriterStats,
     pub prices: Arc<PriceTable>,
     pub metrics: Option<PrometheusHandle>,
+    /// The live event feed behind `/api/v1/stream`.
+    pub live: LiveBus,
     /// Tag rules, budgets, alert rules and channels.
     pub policy: Arc<crate::policy::Policy>,
 }
@@ -41,6 +44,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .nest("/api/v1", api::router())
+        .merge(web::router())
         .fallback(proxy::handle)
         .with_state(state)
 }
@@ -93,10 +97,12 @@ pub async fn serve(
     }
     let client = proxy::http_client();
     let running = crate::policy::runtime::start(&config, store.clone(), client.clone()).await?;
+    let live = LiveBus::default();
     let enricher = Enricher {
         prices: Arc::clone(&prices),
         recorder,
         policy: Arc::clone(&running.policy),
+        live: live.clone(),
     };
     let (sink, enrich_task) = EventSink::spawn(enricher, config.recording.queue_capacity);
     let addr = config.server.listen;
@@ -112,10 +118,16 @@ pub async fn serve(
         prices,
         metrics,
         config,
+        live: live.clone(),
         policy: running.policy,
     });
     on_listening(listener.local_addr()?);
     let app = router(Arc::clone(&state));
+    // Open live streams end first, or they would hold the graceful shutdown open.
+    let shutdown = async move {
+        shutdown.await;
+        live.close();
+    };
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;

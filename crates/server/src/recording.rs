@@ -16,6 +16,7 @@ use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
 use tokenwatch_store::Recorder;
 use tokio::sync::mpsc;
 
+use crate::live::LiveBus;
 use crate::proxy::decode::decode_all;
 use crate::proxy::headers::ResponseHeaderFacts;
 use crate::tags::RequestMeta;
@@ -69,6 +70,8 @@ pub struct Finished {
 pub struct Enricher {
     pub prices: Arc<PriceTable>,
     pub recorder: Recorder,
+    /// Open dashboards see each event as soon as it is priced.
+    pub live: LiveBus,
     /// Tag rules, budget spend and alerts, applied to each event before it is written.
     pub policy: Arc<crate::policy::Policy>,
 }
@@ -84,6 +87,7 @@ impl Enricher {
             self.policy.on_event(&mut event, &mut ctx, now_ms);
             metrics::counter!("tokenwatch_proxy_events_total", "status" => event.status.as_str())
                 .increment(1);
+            self.live.publish(&event);
             self.recorder.record(event);
         }
         self.policy.settle(&mut ctx);

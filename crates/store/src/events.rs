@@ -7,7 +7,7 @@
 //! made of the fixed column list and placeholders.
 
 mod insert;
-mod query;
+pub(crate) mod query;
 
 pub use query::MAX_PAGE;
 pub(crate) use query::push_filter;
@@ -37,6 +37,19 @@ pub struct EventFilter {
     pub tag: Option<(String, String)>,
     pub min_cost_micros: Option<i64>,
     pub max_cost_micros: Option<i64>,
+    /// Case-insensitive substring of the model, project, session, agent, provider, id or
+    /// upstream request id (`%` and `_` match themselves).
+    pub search: Option<String>,
+}
+
+/// Order of [`Store::list_events_sorted`]; ties fall back to newest first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EventSort {
+    #[default]
+    Time,
+    Cost,
+    Tokens,
+    Duration,
 }
 
 /// A page of results: at most `limit` events (capped at [`MAX_PAGE`]), strictly older than

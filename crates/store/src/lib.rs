@@ -9,6 +9,7 @@
 //! unique, so any import or replay can be re-run safely; no query is built from user text.
 
 mod alerts;
+pub mod analytics;
 mod definitions;
 mod events;
 mod imports;
@@ -25,10 +26,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use alerts::{AlertRow, DeliveryRow, NewAlert};
+pub use analytics::{AggKey, AggRow, AggSums, TagTotal};
 pub use definitions::{DefKind, Definition};
 pub use events::{
-    EventFilter, GroupBy, InsertOutcome, MAX_PAGE, OnConflict, Page, RollupKey, RollupRow,
-    TotalsRow,
+    EventFilter, EventSort, GroupBy, InsertOutcome, MAX_PAGE, OnConflict, Page, RollupKey,
+    RollupRow, TotalsRow,
 };
 pub use imports::{Account, ImportCursor, Subscription};
 pub use tagging::{RetagOutcome, TagRemoval};
@@ -47,7 +49,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "imports_accounts",
         include_str!("../migrations/0002_imports_accounts.sql"),
     ),
-    // 3 is the analytics migration (another branch); the loader applies by version.
+    (
+        3,
+        "analytics",
+        include_str!("../migrations/0003_analytics.sql"),
+    ),
     (
         4,
         "budgets_alerts",
@@ -207,7 +213,11 @@ impl Store {
             source,
         };
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url).map_err(open_err)?;
+            // No JIT: every query here is short, and PostgreSQL compiles whenever an estimate
+            // crosses jit_above_cost, which cost ~90 ms per dashboard query at 10M events.
+            let options = PgConnectOptions::from_str(url)
+                .map_err(open_err)?
+                .options([("jit", "off")]);
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(3))

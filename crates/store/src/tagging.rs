@@ -2,7 +2,8 @@
 //! auto-tag rules computed.
 //!
 //! Invariants: idempotent (adding a tag an event has, or removing one it lacks, changes
-//! nothing and is not counted); one transaction per call; the filter is the same
+//! nothing and is not counted); one transaction per call (per chunk for rule-added tags), which
+//! also recomputes the tag rollup of the hours it touched; the filter is the same
 //! [`EventFilter`] the event listing uses, bound as parameters.
 
 use sqlx::QueryBuilder;
@@ -40,6 +41,11 @@ impl Store {
             let mut qb = QueryBuilder::new("SELECT COUNT(*) FROM usage_events");
             push_filter!(qb, filter);
             let matched: i64 = qb.build_query_scalar().fetch_one(&mut *tx).await.map_err(err("re-tagging"))?;
+            // The hours whose tag rollup changes, read before the tags (and so the filter's
+            // matches) change.
+            let mut qb = QueryBuilder::new("SELECT DISTINCT (ts_ms / 3600000) * 3600000 FROM usage_events");
+            push_filter!(qb, filter);
+            let hours: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await.map_err(err("re-tagging"))?;
 
             let mut qb = QueryBuilder::new("SELECT COUNT(*) FROM usage_events");
             push_filter!(qb, filter);
@@ -76,6 +82,7 @@ impl Store {
                 qb.push(")");
                 qb.build().execute(&mut *tx).await.map_err(err("re-tagging"))?;
             }
+            crate::analytics::rollup::recompute_tags!(tx, hours);
             tx.commit().await.map_err(err("re-tagging"))?;
             Ok(RetagOutcome { matched, changed })
         })
@@ -100,7 +107,20 @@ impl Store {
                         .push_bind(v.clone()).push(" AS TEXT) AS value");
                 }
                 qb.push(") v WHERE v.event_id IN (SELECT id FROM usage_events) ON CONFLICT (event_id, key, value) DO NOTHING");
-                qb.build().execute(pool).await.map(|r| r.rows_affected()).map_err(StoreError::query("adding tags"))?
+                let mut tx = pool.begin().await.map_err(StoreError::query("adding tags"))?;
+                let added = qb.build().execute(&mut *tx).await.map(|r| r.rows_affected()).map_err(StoreError::query("adding tags"))?;
+                if added > 0 {
+                    let mut qb = QueryBuilder::new("SELECT DISTINCT (ts_ms / 3600000) * 3600000 FROM usage_events WHERE id IN (");
+                    let mut ids = qb.separated(", ");
+                    for (id, _, _) in chunk {
+                        ids.push_bind(id.clone());
+                    }
+                    qb.push(")");
+                    let hours: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await.map_err(StoreError::query("adding tags"))?;
+                    crate::analytics::rollup::recompute_tags!(tx, hours);
+                }
+                tx.commit().await.map_err(StoreError::query("adding tags"))?;
+                added
             });
         }
         Ok(added)

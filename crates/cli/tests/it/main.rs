@@ -9,6 +9,7 @@
 mod alerts;
 mod budgets;
 mod cli;
+mod dashboard;
 mod faults;
 mod harness;
 mod importing;

@@ -1,4 +1,5 @@
-//! `GET /api/v1/events`: recorded events, newest first, filtered and paginated.
+//! `GET /api/v1/events`: recorded events, newest first (or sorted by cost, tokens or duration),
+//! filtered, searched and paginated, as JSON or CSV; `GET /api/v1/events/{id}`: one event.
 //!
 //! [`EventView`] is THE public shape of an event: the API, `tokenwatch events --json` and the
 //! exports all use it, so a field means the same everywhere.
@@ -6,10 +7,15 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tokenwatch_core::{Micros, UsageEvent};
-use tokenwatch_store::{EventFilter, Page};
+use tokenwatch_store::{EventFilter, EventSort, Page};
+
+mod csv;
+
+pub use csv::{CSV_COLUMNS, csv_response};
 
 use super::params::{parse_tag, parse_time, parse_usd};
 use crate::app::AppState;
@@ -161,8 +167,19 @@ pub struct EventsQuery {
     pub max_cost_usd: Option<String>,
     pub limit: Option<u32>,
     pub offset: Option<u32>,
-    /// Opaque cursor from a previous page's `next_cursor`.
+    /// Opaque cursor from a previous page's `next_cursor` (newest-first order only).
     pub cursor: Option<String>,
+    /// Case-insensitive text search over model, provider, project, session, agent, id and
+    /// upstream request id.
+    pub q: Option<String>,
+    /// `time` (default), `cost`, `tokens`, `duration`.
+    pub sort: Option<String>,
+    /// `desc` (default) or `asc`.
+    pub order: Option<String>,
+    /// `json` (default) or `csv` (a download of the page's rows).
+    pub format: Option<String>,
+    /// IANA zone for `since`/`until` given as dates, `today` or `month` (local midnights).
+    pub tz: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -176,11 +193,15 @@ impl EventsQuery {
     /// Turns the query into a store filter and page, naming any bad parameter.
     pub fn to_filter(&self, now_ms: i64) -> Result<(EventFilter, Page), ApiError> {
         let mut filter = EventFilter::default();
+        let tz = match &self.tz {
+            Some(name) => Some(super::analytics::parse_tz(Some(name))?.0),
+            None => None,
+        };
         if let Some(s) = &self.since {
-            filter.since_ms = Some(parse_time("since", s, now_ms)?);
+            filter.since_ms = Some(parse_local_time("since", s, now_ms, tz.as_ref())?);
         }
         if let Some(s) = &self.until {
-            filter.until_ms = Some(parse_time("until", s, now_ms)?);
+            filter.until_ms = Some(parse_local_time("until", s, now_ms, tz.as_ref())?);
         }
         filter.provider = self.provider.clone();
         filter.model = self.model.clone();
@@ -217,6 +238,12 @@ impl EventsQuery {
         if let Some(s) = &self.max_cost_usd {
             filter.max_cost_micros = Some(parse_usd("max_cost_usd", s)?);
         }
+        filter.search = self
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(str::to_owned);
         let limit = self.limit.unwrap_or(50);
         if limit == 0 || limit > MAX_LIMIT {
             return Err(ApiError::bad(
@@ -237,6 +264,36 @@ impl EventsQuery {
     }
 }
 
+/// [`parse_time`], plus local calendar times when a zone is given: `today` and `month` (the
+/// local midnight starting the current day or month) and dates (`2026-11-01`, local midnight).
+pub fn parse_local_time(
+    param: &'static str,
+    text: &str,
+    now_ms: i64,
+    tz: Option<&jiff::tz::TimeZone>,
+) -> Result<i64, ApiError> {
+    let t = text.trim();
+    let zone = tz.cloned().unwrap_or(jiff::tz::TimeZone::UTC);
+    let now = jiff::Timestamp::from_millisecond(now_ms)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_zoned(zone.clone());
+    let date = match t {
+        "today" => Some(now.date()),
+        "month" => Some(now.date().first_of_month()),
+        _ if tz.is_some() => t.parse::<jiff::civil::Date>().ok(),
+        _ => None,
+    };
+    match date {
+        Some(d) => d
+            .to_zoned(zone)
+            .map(|z| z.timestamp().as_millisecond())
+            .map_err(|e| {
+                ApiError::bad(param, format!("{param}: '{t}' has no local midnight: {e}"))
+            }),
+        None => parse_time(param, t, now_ms),
+    }
+}
+
 fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
     cursor
         .split_once('_')
@@ -252,16 +309,125 @@ fn encode_cursor(event: &UsageEvent) -> String {
 pub async fn list(
     State(app): State<Arc<AppState>>,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<EventsPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
     let (filter, page) = query.to_filter(now_ms())?;
+    let (sort, descending) = query.sort_order()?;
+    if query.cursor.is_some() && !(sort == EventSort::Time && descending) {
+        return Err(ApiError::bad(
+            "cursor",
+            "cursor: only works newest first (sort=time, order=desc); use offset with other orders",
+        ));
+    }
+    let csv = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::bad(
+                "format",
+                format!("format: '{other}' is not one of json, csv"),
+            ));
+        }
+    };
     let limit = page.limit as usize;
-    let events = app.store.list_events(&filter, &page).await?;
-    let next_cursor = (events.len() == limit)
+    let events = app
+        .store
+        .list_events_sorted(&filter, &page, sort, descending)
+        .await?;
+    let views: Vec<EventView> = events.iter().map(EventView::from).collect();
+    if csv {
+        return Ok(csv_response(&views));
+    }
+    let next_cursor = (events.len() == limit && sort == EventSort::Time && descending)
         .then(|| events.last().map(encode_cursor))
         .flatten();
     Ok(Json(EventsPage {
-        events: events.iter().map(EventView::from).collect(),
+        events: views,
         next_cursor,
+    })
+    .into_response())
+}
+
+impl EventsQuery {
+    fn sort_order(&self) -> Result<(EventSort, bool), ApiError> {
+        let sort = match self.sort.as_deref() {
+            None | Some("time") => EventSort::Time,
+            Some("cost") => EventSort::Cost,
+            Some("tokens") => EventSort::Tokens,
+            Some("duration") => EventSort::Duration,
+            Some(other) => {
+                return Err(ApiError::bad(
+                    "sort",
+                    format!("sort: '{other}' is not one of time, cost, tokens, duration"),
+                ));
+            }
+        };
+        let descending = match self.order.as_deref() {
+            None | Some("desc") => true,
+            Some("asc") => false,
+            Some(other) => {
+                return Err(ApiError::bad(
+                    "order",
+                    format!("order: '{other}' is not one of asc, desc"),
+                ));
+            }
+        };
+        Ok((sort, descending))
+    }
+}
+
+/// One event with its cost broken down by token kind at today's prices.
+#[derive(Debug, Serialize)]
+pub struct EventDetail {
+    #[serde(flatten)]
+    pub event: EventView,
+    /// `null` when the model has no price.
+    pub cost_breakdown: Option<CostBreakdown>,
+}
+
+/// Cost components in micro-USD, each rounded on its own (their sum may differ from `total`
+/// by rounding); `matches_stored` says whether today's price table gives the stored cost.
+#[derive(Debug, Serialize)]
+pub struct CostBreakdown {
+    pub input_micros: i64,
+    pub output_micros: i64,
+    pub cache_read_micros: i64,
+    pub cache_write_5m_micros: i64,
+    pub cache_write_1h_micros: i64,
+    pub web_search_micros: i64,
+    pub total_micros: i64,
+    pub price_version: String,
+    /// The long-context threshold whose prices applied, if any.
+    pub long_context_above_tokens: Option<i64>,
+    pub matches_stored: bool,
+}
+
+/// `GET /api/v1/events/{id}`.
+pub async fn get_one(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<EventDetail>, ApiError> {
+    let Some(event) = app.store.get_event(&id).await? else {
+        return Err(ApiError::NotFound(format!("event {id}")));
+    };
+    let options = tokenwatch_core::pricing::CostOptions { batch: event.batch };
+    let cost_breakdown = app
+        .prices
+        .cost(&event.provider, &event.model, &event.usage, options)
+        .map(|c| CostBreakdown {
+            input_micros: c.input.0,
+            output_micros: c.output.0,
+            cache_read_micros: c.cache_read.0,
+            cache_write_5m_micros: c.cache_write_5m.0,
+            cache_write_1h_micros: c.cache_write_1h.0,
+            web_search_micros: c.web_search.0,
+            total_micros: c.total.0,
+            matches_stored: event.cost_micros == Some(c.total.0),
+            price_version: c.price_version,
+            long_context_above_tokens: c.tier,
+        });
+    Ok(Json(EventDetail {
+        event: EventView::from(&event),
+        cost_breakdown,
     }))
 }

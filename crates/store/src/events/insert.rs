@@ -5,12 +5,13 @@
 //! which rows were new. Tags are written only for those rows, so a duplicate never gains or
 //! changes tags. Invariant: either the whole batch is committed or nothing is.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use sqlx::{QueryBuilder, Row};
 use tokenwatch_core::UsageEvent;
 
 use super::{COLUMN_COUNT, COLUMNS, InsertOutcome, OnConflict};
+use crate::analytics::rollup;
 use crate::{Store, StoreError, with_pool};
 
 /// The upsert of [`OnConflict::KeepLargest`]: the stored row takes the new usage when it is
@@ -158,6 +159,26 @@ impl Store {
                 .map(|e| serde_json::to_string(&e.tools_used))
                 .collect::<Result<_, _>>()
                 .map_err(|e| StoreError::Encode(e.to_string()))?;
+            // Rows a KeepLargest upsert may replace: their ids, current hours and keys, so the
+            // hourly rollup can recompute exactly the hours that change.
+            let mut stored: HashMap<String, (i64, String)> = HashMap::new();
+            if on_conflict == OnConflict::KeepLargest {
+                for chunk in events.chunks(EVENT_ROWS_PER_STATEMENT) {
+                    let mut qb = QueryBuilder::new("SELECT id, ts_ms, dedup_key FROM usage_events WHERE dedup_key IN (");
+                    let mut list = qb.separated(", ");
+                    for e in chunk {
+                        list.push_bind(&e.dedup_key);
+                    }
+                    qb.push(")");
+                    let rows = qb.build().persistent(false).fetch_all(&mut *tx).await.map_err(StoreError::query("reading stored events"))?;
+                    for row in &rows {
+                        let id: String = row.try_get(0).map_err(StoreError::query("reading stored events"))?;
+                        let ts: i64 = row.try_get(1).map_err(StoreError::query("reading stored events"))?;
+                        let key: String = row.try_get(2).map_err(StoreError::query("reading stored events"))?;
+                        stored.insert(id, (ts, key));
+                    }
+                }
+            }
             let mut new_ids: HashSet<String> = HashSet::with_capacity(events.len());
             for (chunk, chunk_tools) in events
                 .chunks(EVENT_ROWS_PER_STATEMENT)
@@ -188,17 +209,31 @@ impl Store {
             }
             // A returned id that is not one of ours belongs to a stored row that was updated.
             let returned = new_ids.len() as u64;
-            let mut inserted = 0u64;
             // Each new id takes the tags of the first event carrying it, once.
-            let tags: Vec<(&str, &str, &str)> = events
+            let inserted_events: Vec<&UsageEvent> =
+                events.iter().filter(|e| new_ids.remove(&e.id)).collect();
+            let inserted = inserted_events.len() as u64;
+            let tags: Vec<(&str, &str, &str)> = inserted_events
                 .iter()
-                .filter(|e| {
-                    let new = new_ids.remove(&e.id);
-                    inserted += u64::from(new);
-                    new
-                })
                 .flat_map(|e| e.tags.iter().map(|(k, v)| (e.id.as_str(), k.as_str(), v.as_str())))
                 .collect();
+            // What is left in `new_ids` are stored rows that took a larger usage: their old
+            // and new hours are recomputed; the (much more common) inserts add deltas.
+            let mut recompute = BTreeSet::new();
+            let mut updated_keys: HashSet<&str> = HashSet::new();
+            for id in &new_ids {
+                if let Some((ts, key)) = stored.get(id) {
+                    recompute.insert(rollup::hour_of(*ts));
+                    updated_keys.insert(key.as_str());
+                }
+            }
+            // The batch event that replaced a row carries its new time.
+            for e in events {
+                if updated_keys.contains(e.dedup_key.as_str()) {
+                    recompute.insert(rollup::hour_of(e.ts_ms));
+                }
+            }
+            let rollup_plan = rollup::plan(&inserted_events, recompute);
             for chunk in tags.chunks(TAG_ROWS_PER_STATEMENT) {
                 let mut qb = QueryBuilder::new("INSERT INTO event_tags (event_id, key, value) ");
                 qb.push_values(chunk, |mut row, (id, k, v)| {
@@ -211,6 +246,7 @@ impl Store {
                     .await
                     .map_err(StoreError::query("inserting tags"))?;
             }
+            rollup::apply_plan!(tx, &rollup_plan);
             let updated = returned - inserted;
             total.inserted += inserted;
             total.updated += updated;

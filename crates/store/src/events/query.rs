@@ -8,7 +8,7 @@ use sqlx::{QueryBuilder, Row};
 use tokenwatch_core::event::RequestShape;
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
 
-use super::{COLUMNS, EventFilter, GroupBy, Page, RollupKey, RollupRow, TotalsRow};
+use super::{COLUMNS, EventFilter, EventSort, GroupBy, Page, RollupKey, RollupRow, TotalsRow};
 use crate::{Store, StoreError, with_pool};
 
 /// Largest page [`Store::list_events`] returns.
@@ -122,10 +122,48 @@ macro_rules! push_filter {
         if let Some(v) = f.max_cost_micros {
             $qb.push(" AND cost_micros <= ").push_bind(v);
         }
+        if let Some(text) = &f.search {
+            let pattern = $crate::events::query::like_pattern(text);
+            $qb.push(" AND (");
+            for (i, column) in [
+                "LOWER(model)",
+                "LOWER(provider)",
+                "LOWER(COALESCE(project, ''))",
+                "LOWER(COALESCE(session_id, ''))",
+                "LOWER(COALESCE(agent, ''))",
+                "LOWER(COALESCE(upstream_request_id, ''))",
+                "LOWER(id)",
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if i > 0 {
+                    $qb.push(" OR ");
+                }
+                $qb.push(column)
+                    .push(" LIKE ")
+                    .push_bind(pattern.clone())
+                    .push(" ESCAPE '\\'");
+            }
+            $qb.push(")");
+        }
     }};
 }
-
 pub(crate) use push_filter;
+
+/// `%text%`, lowercased, with the LIKE wildcards and the escape character escaped.
+pub(crate) fn like_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
 
 fn finish_decode(
     decoded: Result<(UsageEvent, String, String, String), sqlx::Error>,
@@ -153,14 +191,72 @@ impl Store {
         filter: &EventFilter,
         page: &Page,
     ) -> Result<Vec<UsageEvent>, StoreError> {
+        self.list_events_sorted(filter, page, EventSort::Time, true)
+            .await
+    }
+
+    /// One event by id, with its tags.
+    pub async fn get_event(&self, id: &str) -> Result<Option<UsageEvent>, StoreError> {
+        let event = with_pool!(self, pool => {
+            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM usage_events WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+                .map_err(StoreError::query("reading an event"))?;
+            match row {
+                Some(r) => Some(finish_decode(decode_event!(&r))?),
+                None => None,
+            }
+        });
+        let Some(event) = event else {
+            return Ok(None);
+        };
+        let mut one = [event];
+        self.load_tags(&mut one).await?;
+        let [event] = one;
+        Ok(Some(event))
+    }
+
+    /// [`Store::list_events`] in another order. `page.before` (the keyset cursor) only makes
+    /// sense newest first and is ignored for other orders; use the offset there.
+    pub async fn list_events_sorted(
+        &self,
+        filter: &EventFilter,
+        page: &Page,
+        sort: EventSort,
+        descending: bool,
+    ) -> Result<Vec<UsageEvent>, StoreError> {
+        let order = match (sort, descending) {
+            (EventSort::Time, true) => " ORDER BY ts_ms DESC, id DESC",
+            (EventSort::Time, false) => " ORDER BY ts_ms ASC, id ASC",
+            (EventSort::Cost, true) => {
+                " ORDER BY COALESCE(cost_micros, -1) DESC, ts_ms DESC, id DESC"
+            }
+            (EventSort::Cost, false) => {
+                " ORDER BY COALESCE(cost_micros, -1) ASC, ts_ms DESC, id DESC"
+            }
+            (EventSort::Tokens, true) => {
+                " ORDER BY (input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens) DESC, ts_ms DESC, id DESC"
+            }
+            (EventSort::Tokens, false) => {
+                " ORDER BY (input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens) ASC, ts_ms DESC, id DESC"
+            }
+            (EventSort::Duration, true) => {
+                " ORDER BY COALESCE(duration_ms, -1) DESC, ts_ms DESC, id DESC"
+            }
+            (EventSort::Duration, false) => {
+                " ORDER BY COALESCE(duration_ms, -1) ASC, ts_ms DESC, id DESC"
+            }
+        };
+        let keyset = sort == EventSort::Time && descending;
         let limit = i64::from(page.limit.clamp(1, MAX_PAGE));
         let mut events = with_pool!(self, pool => {
             let mut qb = QueryBuilder::new(format!("SELECT {COLUMNS} FROM usage_events"));
             push_filter!(qb, filter);
-            if let Some((ts, id)) = &page.before {
+            if let Some((ts, id)) = page.before.as_ref().filter(|_| keyset) {
                 qb.push(" AND (ts_ms < ").push_bind(*ts).push(" OR (ts_ms = ").push_bind(*ts).push(" AND id < ").push_bind(id.clone()).push("))");
             }
-            qb.push(" ORDER BY ts_ms DESC, id DESC LIMIT ").push_bind(limit);
+            qb.push(order).push(" LIMIT ").push_bind(limit);
             if page.offset > 0 {
                 qb.push(" OFFSET ").push_bind(i64::from(page.offset));
             }

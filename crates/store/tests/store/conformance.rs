@@ -7,8 +7,13 @@ use tokenwatch_store::{Backend, EventFilter, InsertOutcome, Page, Store};
 
 use crate::support::{Engine, TestDb, event, full_event};
 
+mod analytics;
 mod imports;
 mod reads;
+use analytics::{
+    rollup_follows_keep_largest_replacements, rollup_sums_equal_raw_and_expected,
+    tags_tools_latency_search_and_sorting,
+};
 use imports::{
     blocks_are_five_hours_from_the_first_hour, chunks_are_one_transaction,
     cursors_accounts_and_subscriptions_persist, keep_largest_replaces_only_a_larger_usage,
@@ -33,6 +38,9 @@ crate::support::both_engines!(
     rollups_and_reports_follow_the_zone,
     blocks_are_five_hours_from_the_first_hour,
     cursors_accounts_and_subscriptions_persist,
+    rollup_sums_equal_raw_and_expected,
+    rollup_follows_keep_largest_replacements,
+    tags_tools_latency_search_and_sorting,
     chunks_are_one_transaction,
 );
 

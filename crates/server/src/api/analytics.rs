@@ -1,0 +1,326 @@
+//! `GET /api/v1/analytics/…`: the numbers behind every dashboard chart and card.
+//!
+//! Every endpoint takes the same query ([`AnalyticsQuery`]): a range (`since`, `until`, default
+//! the last 30 days up to now), a time zone (`tz`, IANA name, default UTC) that decides where
+//! local hours, days, weeks (Monday first) and months begin, and the event filters of
+//! `/api/v1/events`. Money is exact integer micro-USD (`*_micros`) with a convenience USD number
+//! (`*_usd`) beside it. Handlers only parse, ask the store, and shape; sums come from the store.
+
+pub mod models;
+pub mod series;
+pub mod summary;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+use tokenwatch_store::{AggKey, AggSums, EventFilter, analytics::HOUR_MS};
+
+use super::events::{EventsQuery, rfc3339_ms};
+use crate::error::ApiError;
+
+/// Default range: the last 30 days.
+const DEFAULT_RANGE_MS: i64 = 30 * 86_400_000;
+/// Quarter hours: every zone's UTC offset is a multiple of 15 minutes.
+pub const QUARTER_HOUR_MS: i64 = 900_000;
+
+/// Query parameters shared by every analytics endpoint.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsQuery {
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub tz: Option<String>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub source: Option<String>,
+    pub status: Option<String>,
+    pub session: Option<String>,
+    pub project: Option<String>,
+    pub tag: Option<String>,
+    pub min_cost_usd: Option<String>,
+    pub max_cost_usd: Option<String>,
+    pub q: Option<String>,
+    /// `hour`, `day`, `week`, `month` (timeseries).
+    pub bucket: Option<String>,
+    /// Grouping (timeseries, breakdown).
+    pub by: Option<String>,
+    /// The tag key when `by=tag`.
+    pub tag_key: Option<String>,
+    /// Most rows (breakdown, sessions).
+    pub limit: Option<u32>,
+}
+
+/// A parsed analytics request: filter (with the range applied), zone and range.
+pub struct Scope {
+    pub filter: EventFilter,
+    pub tz: TimeZone,
+    pub tz_name: String,
+    pub since_ms: i64,
+    pub until_ms: i64,
+    pub now_ms: i64,
+}
+
+impl AnalyticsQuery {
+    pub fn scope(&self, now_ms: i64) -> Result<Scope, ApiError> {
+        let events_query = EventsQuery {
+            since: self.since.clone(),
+            until: self.until.clone(),
+            provider: self.provider.clone(),
+            model: self.model.clone(),
+            source: self.source.clone(),
+            status: self.status.clone(),
+            session: self.session.clone(),
+            project: self.project.clone(),
+            tag: self.tag.clone(),
+            min_cost_usd: self.min_cost_usd.clone(),
+            max_cost_usd: self.max_cost_usd.clone(),
+            q: self.q.clone(),
+            tz: self.tz.clone(),
+            ..EventsQuery::default()
+        };
+        let (mut filter, _) = events_query.to_filter(now_ms)?;
+        let until_ms = filter.until_ms.unwrap_or(now_ms);
+        let since_ms = filter.since_ms.unwrap_or(until_ms - DEFAULT_RANGE_MS);
+        if since_ms >= until_ms {
+            return Err(ApiError::bad(
+                "since",
+                format!(
+                    "since: must be before until ({} is not before {})",
+                    rfc3339_ms(since_ms),
+                    rfc3339_ms(until_ms)
+                ),
+            ));
+        }
+        filter.since_ms = Some(since_ms);
+        filter.until_ms = Some(until_ms);
+        let (tz, tz_name) = parse_tz(self.tz.as_deref())?;
+        Ok(Scope {
+            filter,
+            tz,
+            tz_name,
+            since_ms,
+            until_ms,
+            now_ms,
+        })
+    }
+
+    /// The grouping of `by` (default `default`).
+    pub fn key(&self, default: &str) -> Result<AggKey, ApiError> {
+        let by = self.by.as_deref().unwrap_or(default);
+        Ok(match by {
+            "none" => AggKey::None,
+            "model" => AggKey::Model,
+            "provider" => AggKey::Provider,
+            "project" => AggKey::Project,
+            "source" => AggKey::Source,
+            "session" => AggKey::Session,
+            "status" => AggKey::Status,
+            "tag" => match self.tag_key.as_deref().map(str::trim) {
+                Some(k) if !k.is_empty() => AggKey::Tag(k.to_ascii_lowercase()),
+                _ => {
+                    return Err(ApiError::bad(
+                        "tag_key",
+                        "tag_key: by=tag needs the tag key to group by, e.g. tag_key=team",
+                    ));
+                }
+            },
+            other => {
+                return Err(ApiError::bad(
+                    "by",
+                    format!(
+                        "by: '{other}' is not one of none, model, provider, project, source, session, status, tag"
+                    ),
+                ));
+            }
+        })
+    }
+}
+
+/// An IANA zone name (default UTC).
+pub fn parse_tz(name: Option<&str>) -> Result<(TimeZone, String), ApiError> {
+    let name = name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("UTC");
+    TimeZone::get(name).map(|tz| (tz, name.to_owned())).map_err(|_| {
+        ApiError::bad(
+            "tz",
+            format!("tz: '{name}' is not an IANA time zone name (e.g. Europe/Berlin, America/New_York, UTC)"),
+        )
+    })
+}
+
+/// The widest bucket the store can return that never straddles a local hour of `tz` in the
+/// range: an hour when the zone's offset stays a whole number of hours, else a quarter hour.
+pub fn base_width(tz: &TimeZone, since_ms: i64, until_ms: i64) -> i64 {
+    let whole = |seconds: i32| seconds % 3600 == 0;
+    let Ok(start) = Timestamp::from_millisecond(since_ms) else {
+        return QUARTER_HOUR_MS;
+    };
+    if !whole(tz.to_offset(start).seconds()) {
+        return QUARTER_HOUR_MS;
+    }
+    for transition in tz.following(start) {
+        if transition.timestamp().as_millisecond() >= until_ms {
+            break;
+        }
+        if !whole(transition.offset().seconds()) {
+            return QUARTER_HOUR_MS;
+        }
+    }
+    HOUR_MS
+}
+
+/// USD as a number (for charts); the exact amount is always beside it in micro-USD.
+pub fn usd(micros: i64) -> f64 {
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "a display number; exact micros are sent too"
+    )]
+    let v = micros as f64 / 1_000_000.0;
+    v
+}
+
+/// `a / b`, or `None` when `b` is zero.
+pub fn ratio(a: i64, b: i64) -> Option<f64> {
+    #[expect(clippy::cast_precision_loss, reason = "ratios are shown to people")]
+    let r = (b != 0).then(|| a as f64 / b as f64);
+    r
+}
+
+/// Sums as the API shows them.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SumsView {
+    pub events: i64,
+    pub requests: i64,
+    pub errors: i64,
+    /// Errors per event (0..1), `null` without events.
+    pub error_rate: Option<f64>,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub cache_write_5m_tokens: i64,
+    pub cache_write_1h_tokens: i64,
+    pub reasoning_tokens: i64,
+    pub web_search_requests: i64,
+    pub total_tokens: i64,
+    pub cost_micros: i64,
+    pub cost_usd: f64,
+    pub unpriced_events: i64,
+    pub avg_cost_usd_per_request: Option<f64>,
+    pub avg_tokens_per_request: Option<f64>,
+    pub avg_duration_ms: Option<f64>,
+    pub avg_ttft_ms: Option<f64>,
+}
+
+impl From<&AggSums> for SumsView {
+    fn from(s: &AggSums) -> Self {
+        SumsView {
+            events: s.events,
+            requests: s.requests,
+            errors: s.errors,
+            error_rate: ratio(s.errors, s.events),
+            input_tokens: s.input_tokens,
+            output_tokens: s.output_tokens,
+            cache_read_tokens: s.cache_read_tokens,
+            cache_write_tokens: s.cache_write_5m_tokens + s.cache_write_1h_tokens,
+            cache_write_5m_tokens: s.cache_write_5m_tokens,
+            cache_write_1h_tokens: s.cache_write_1h_tokens,
+            reasoning_tokens: s.reasoning_tokens,
+            web_search_requests: s.web_search_requests,
+            total_tokens: s.total_tokens(),
+            cost_micros: s.cost_micros,
+            cost_usd: usd(s.cost_micros),
+            unpriced_events: s.unpriced_events,
+            avg_cost_usd_per_request: ratio(s.cost_micros, s.requests).map(|v| v / 1_000_000.0),
+            avg_tokens_per_request: ratio(s.total_tokens(), s.requests),
+            avg_duration_ms: ratio(s.duration_sum_ms, s.duration_count),
+            avg_ttft_ms: ratio(s.ttft_sum_ms, s.ttft_count),
+        }
+    }
+}
+
+/// The range an answer covers.
+#[derive(Debug, Serialize)]
+pub struct RangeView {
+    pub since: String,
+    pub until: String,
+    pub since_ms: i64,
+    pub until_ms: i64,
+    pub tz: String,
+}
+
+impl Scope {
+    pub fn range(&self) -> RangeView {
+        RangeView {
+            since: rfc3339_ms(self.since_ms),
+            until: rfc3339_ms(self.until_ms),
+            since_ms: self.since_ms,
+            until_ms: self.until_ms,
+            tz: self.tz_name.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zones_with_half_hour_offsets_use_quarter_hours() {
+        let day = 86_400_000;
+        let t0 = 1_790_000_000_000;
+        let utc = TimeZone::get("UTC").unwrap();
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        let kolkata = TimeZone::get("Asia/Kolkata").unwrap();
+        let lord_howe = TimeZone::get("Australia/Lord_Howe").unwrap();
+        assert_eq!(base_width(&utc, t0, t0 + 90 * day), HOUR_MS);
+        assert_eq!(base_width(&berlin, t0, t0 + 365 * day), HOUR_MS);
+        assert_eq!(base_width(&kolkata, t0, t0 + day), QUARTER_HOUR_MS);
+        // +10:30 / +11:00: half-hour offsets half the year.
+        assert_eq!(base_width(&lord_howe, t0, t0 + 365 * day), QUARTER_HOUR_MS);
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        let q = AnalyticsQuery {
+            tz: Some("Mars/Olympus".into()),
+            ..AnalyticsQuery::default()
+        };
+        let e = q.scope(0).err().unwrap().to_string();
+        assert!(e.starts_with("tz: 'Mars/Olympus'"), "{e}");
+        let q = AnalyticsQuery {
+            by: Some("colour".into()),
+            ..AnalyticsQuery::default()
+        };
+        assert!(
+            q.key("model")
+                .unwrap_err()
+                .to_string()
+                .starts_with("by: 'colour'")
+        );
+        let q = AnalyticsQuery {
+            by: Some("tag".into()),
+            ..AnalyticsQuery::default()
+        };
+        assert!(
+            q.key("model")
+                .unwrap_err()
+                .to_string()
+                .starts_with("tag_key:")
+        );
+        let q = AnalyticsQuery {
+            since: Some("2026-11-02".into()),
+            until: Some("2026-11-01".into()),
+            ..AnalyticsQuery::default()
+        };
+        assert!(
+            q.scope(0)
+                .err()
+                .unwrap()
+                .to_string()
+                .starts_with("since: must be before until")
+        );
+    }
+}

@@ -1,0 +1,229 @@
+//! Read-only listings: `GET /api/v1/tags` (tag values in use, with counts and cost),
+//! `GET /api/v1/sessions` (per-session totals), `GET /api/v1/prices` (the price table in force,
+//! overrides marked) and `GET /api/v1/providers` (mounted providers and their base URLs).
+//!
+//! Never shows a provider key: only whether one is configured.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::Serialize;
+use tokenwatch_core::Micros;
+use tokenwatch_store::reports::Breakdown as ReportBreakdown;
+
+use super::analytics::{AnalyticsQuery, RangeView, usd};
+use super::events::rfc3339_ms;
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::proxy::now_ms;
+
+#[derive(Debug, Serialize)]
+pub struct TagRow {
+    pub key: String,
+    pub value: String,
+    pub events: i64,
+    pub total_tokens: i64,
+    pub cost_micros: i64,
+    pub cost_usd: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Tags {
+    pub range: RangeView,
+    pub tags: Vec<TagRow>,
+}
+
+pub async fn tags(
+    State(app): State<Arc<AppState>>,
+    query: Result<Query<AnalyticsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Tags>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
+    let scope = query.scope(now_ms())?;
+    let tags = app
+        .store
+        .tag_totals(&scope.filter)
+        .await?
+        .into_iter()
+        .map(|t| TagRow {
+            cost_usd: usd(t.cost_micros),
+            key: t.key,
+            value: t.value,
+            events: t.events,
+            total_tokens: t.total_tokens,
+            cost_micros: t.cost_micros,
+        })
+        .collect();
+    Ok(Json(Tags {
+        range: scope.range(),
+        tags,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionRow {
+    /// The session id, or `(no session)`.
+    pub session: String,
+    pub project: Option<String>,
+    pub first_activity: String,
+    pub last_activity: String,
+    pub events: i64,
+    pub requests: i64,
+    pub total_tokens: i64,
+    pub cost_micros: i64,
+    pub cost_usd: f64,
+    pub unpriced_events: i64,
+    pub models: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Sessions {
+    pub range: RangeView,
+    /// Most recent activity first.
+    pub sessions: Vec<SessionRow>,
+}
+
+/// `GET /api/v1/sessions`: per-session totals in the range (filters as everywhere; `limit`,
+/// default 200). A session's turns are `GET /api/v1/events?session=ID&sort=time&order=asc`.
+pub async fn sessions(
+    State(app): State<Arc<AppState>>,
+    query: Result<Query<AnalyticsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Sessions>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
+    let scope = query.scope(now_ms())?;
+    let limit = query.limit.unwrap_or(200).clamp(1, 10_000) as usize;
+    let rows = app
+        .store
+        .session_report(&scope.filter, ReportBreakdown::None)
+        .await?;
+    let sessions = rows
+        .into_iter()
+        .rev()
+        .take(limit)
+        .map(|r| SessionRow {
+            session: r.label,
+            project: r.project,
+            first_activity: rfc3339_ms(r.first_ms),
+            last_activity: rfc3339_ms(r.last_ms),
+            events: r.sums.events,
+            requests: r.sums.requests,
+            total_tokens: r.sums.total_tokens,
+            cost_micros: r.sums.cost_micros,
+            cost_usd: usd(r.sums.cost_micros),
+            unpriced_events: r.sums.unpriced_events,
+            models: r.models,
+        })
+        .collect();
+    Ok(Json(Sessions {
+        range: scope.range(),
+        sessions,
+    }))
+}
+
+/// USD per million tokens as an exact decimal string.
+fn per_million(micros_per_million: i64) -> String {
+    Micros(micros_per_million).to_decimal_string()
+}
+
+#[derive(Debug, Serialize)]
+pub struct PriceRow {
+    pub model: String,
+    pub aliases: Vec<String>,
+    pub providers: Vec<String>,
+    /// USD per million tokens.
+    pub input: String,
+    pub output: String,
+    pub cache_read: String,
+    pub cache_write_5m: String,
+    pub cache_write_1h: String,
+    /// Long-context tiers: above this many prompt tokens, these input/output prices.
+    pub tiers: Vec<serde_json::Value>,
+    pub batch_discount_pct: i64,
+    /// From the user's configuration rather than the shipped table.
+    pub overridden: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Prices {
+    pub version: String,
+    pub models: Vec<PriceRow>,
+}
+
+pub async fn prices(State(app): State<Arc<AppState>>) -> Json<Prices> {
+    let models = app
+        .prices
+        .entries()
+        .map(|e| PriceRow {
+            model: e.id.to_owned(),
+            aliases: e.aliases.to_vec(),
+            providers: e.providers.to_vec(),
+            input: per_million(e.price.rates.input),
+            output: per_million(e.price.rates.output),
+            cache_read: per_million(e.price.rates.cache_read),
+            cache_write_5m: per_million(e.price.rates.cache_write_5m),
+            cache_write_1h: per_million(e.price.rates.cache_write_1h),
+            tiers: e
+                .price
+                .tiers
+                .iter()
+                .map(|(above, r)| {
+                    serde_json::json!({
+                        "above_prompt_tokens": above,
+                        "input": per_million(r.input),
+                        "output": per_million(r.output),
+                    })
+                })
+                .collect(),
+            batch_discount_pct: e.price.batch_discount_pct,
+            overridden: e.overridden,
+        })
+        .collect();
+    Json(Prices {
+        version: app.prices.version().to_owned(),
+        models,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProviderRow {
+    pub name: String,
+    pub kind: String,
+    pub upstream: String,
+    /// Where clients point: `/<name>` on this server (OpenAI-style clients add `/v1`).
+    pub mount: String,
+    pub inject_stream_usage: bool,
+    pub timeout_secs: u64,
+    /// Whether a key is configured for clients that send none (the key is never shown).
+    pub has_api_key: bool,
+    pub price_overrides: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Providers {
+    pub providers: Vec<ProviderRow>,
+    pub listen: String,
+    pub now: String,
+}
+
+pub async fn providers(State(app): State<Arc<AppState>>) -> Json<Providers> {
+    let providers = app
+        .config
+        .providers
+        .iter()
+        .map(|(name, p)| ProviderRow {
+            name: name.clone(),
+            kind: p.kind.as_str().to_owned(),
+            upstream: tokenwatch_store::redact_url(&p.base_url),
+            mount: format!("/{name}"),
+            inject_stream_usage: p.inject_stream_usage,
+            timeout_secs: p.timeout_secs,
+            has_api_key: p.api_key.is_some(),
+            price_overrides: p.prices.len(),
+        })
+        .collect();
+    Json(Providers {
+        providers,
+        listen: app.config.server.listen.to_string(),
+        now: rfc3339_ms(now_ms()),
+    })
+}

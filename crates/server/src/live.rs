@@ -1,0 +1,154 @@
+//! The live feed: every event the proxy records, as it is priced, to every open dashboard over
+//! Server-Sent Events at `GET /api/v1/stream`.
+//!
+//! The enrichment task publishes each event once, serialised once (and only while someone
+//! listens), into a bounded broadcast channel; a subscriber that falls behind gets a `lagged`
+//! message with the number it missed (it should re-read the API) instead of slowing anyone
+//! down. Publishing never blocks and never affects recording. On shutdown every stream ends, so
+//! open dashboards do not hold the server's graceful shutdown open.
+//!
+//! Events that do not pass through the proxy (imports, manual entries, another process writing
+//! the same database) are noticed by polling the stored event count every few seconds; a
+//! change the `usage` messages do not explain is sent as `changed`, a hint to re-read (it can
+//! also follow a burst of `usage` whose rows were not yet written at the poll; re-reading then
+//! costs one refresh).
+//!
+//! Messages: `event: hello` (on connect), `event: usage` with an `EventView` JSON body,
+//! `event: lagged` with the count of skipped events, `event: changed` with the stored event
+//! count; comments keep idle connections alive.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use tokenwatch_core::UsageEvent;
+use tokenwatch_store::Store;
+use tokio::sync::{broadcast, watch};
+
+use crate::api::events::EventView;
+use crate::app::AppState;
+
+/// Events a slow subscriber may fall behind by before it is told it lagged.
+pub const LIVE_CAPACITY: usize = 4096;
+
+/// The broadcast bus. Cheap to clone.
+#[derive(Clone)]
+pub struct LiveBus {
+    tx: broadcast::Sender<Arc<str>>,
+    closed: watch::Sender<bool>,
+}
+
+impl Default for LiveBus {
+    fn default() -> Self {
+        Self::new(LIVE_CAPACITY)
+    }
+}
+
+impl LiveBus {
+    pub fn new(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity.max(1));
+        let (closed, _) = watch::channel(false);
+        Self { tx, closed }
+    }
+
+    /// Sends an event to every subscriber; a no-op (not even serialised) when nobody listens.
+    pub fn publish(&self, event: &UsageEvent) {
+        if self.tx.receiver_count() == 0 {
+            return;
+        }
+        match serde_json::to_string(&EventView::from(event)) {
+            Ok(json) => {
+                let _ = self.tx.send(Arc::from(json));
+            }
+            Err(e) => tracing::warn!(error = %e, "live feed: cannot serialise an event"),
+        }
+    }
+
+    /// Ends every open stream (called at shutdown).
+    pub fn close(&self) {
+        let _ = self.closed.send(true);
+    }
+
+    /// A stream of SSE messages for one client; `store` is polled for changes made elsewhere.
+    pub fn sse_stream(
+        &self,
+        store: Store,
+    ) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
+        let rx = self.tx.subscribe();
+        let closed = self.closed.subscribe();
+        let mut tick = tokio::time::interval(POLL_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let state = Poll {
+            store,
+            tick,
+            last_count: None,
+            sent_since: 0,
+        };
+        let hello =
+            futures_util::stream::once(async { Ok(Event::default().event("hello").data("{}")) });
+        let events = futures_util::stream::unfold(
+            (rx, closed, state),
+            |(mut rx, mut closed, mut poll)| async move {
+                loop {
+                    if *closed.borrow() {
+                        return None;
+                    }
+                    let message = tokio::select! {
+                        received = rx.recv() => match received {
+                            Ok(json) => {
+                                poll.sent_since += 1;
+                                Event::default().event("usage").data(&*json)
+                            }
+                            Err(broadcast::error::RecvError::Lagged(n)) => {
+                                let n_events = i64::try_from(n).unwrap_or(i64::MAX);
+                                poll.sent_since = poll.sent_since.saturating_add(n_events);
+                                Event::default().event("lagged").data(n.to_string())
+                            }
+                            Err(broadcast::error::RecvError::Closed) => return None,
+                        },
+                        _ = closed.changed() => return None,
+                        _ = poll.tick.tick() => match poll.check().await {
+                            Some(count) => Event::default().event("changed").data(count.to_string()),
+                            None => continue,
+                        },
+                    };
+                    return Some((Ok(message), (rx, closed, poll)));
+                }
+            },
+        );
+        futures_util::StreamExt::chain(hello, events)
+    }
+}
+
+/// How often a stream looks for events written by someone else.
+const POLL_EVERY: Duration = Duration::from_secs(3);
+
+/// One stream's view of the stored event count.
+struct Poll {
+    store: Store,
+    tick: tokio::time::Interval,
+    last_count: Option<i64>,
+    /// `usage`/`lagged` events sent since the last look (they explain a rising count).
+    sent_since: i64,
+}
+
+impl Poll {
+    /// The new count when it changed by more than the live events explain.
+    async fn check(&mut self) -> Option<i64> {
+        let count = self.store.rollup_event_count().await.ok()?;
+        let sent = std::mem::take(&mut self.sent_since);
+        let previous = self.last_count.replace(count)?;
+        (count != previous + sent).then_some(count)
+    }
+}
+
+/// `GET /api/v1/stream`.
+pub async fn stream(
+    State(app): State<Arc<AppState>>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    Sse::new(app.live.sse_stream(app.store.clone()))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}

@@ -1,0 +1,488 @@
+//! Analytics reads for the dashboard and `/api/v1/analytics/…`: sums per time bucket and
+//! dimension, answered from the hourly rollup (`usage_rollup`, kept by [`rollup`]) wherever it
+//! can answer exactly, and from `usage_events` otherwise.
+//!
+//! Invariants: a query answered from the rollup gives exactly the numbers the same query over
+//! the raw events gives (the conformance suite checks both paths on both engines). The rollup
+//! serves whole UTC hours of one dimension at a time — provider/model, project, source or tag —
+//! so a grouping together with filters must stay inside one dimension (e.g. by model filtered
+//! by provider); partial hours at either end of a range, and every other filter or grouping,
+//! read the raw events. SQL is assembled only from fixed fragments chosen by enums; values are bound.
+
+mod reads;
+pub(crate) mod rollup;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sqlx::{QueryBuilder, Row};
+
+use crate::events::push_filter;
+use crate::{EventFilter, Store, StoreError, with_pool};
+
+/// One hour in milliseconds: the rollup's bucket width.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// What analytics rows are grouped by (besides the time bucket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AggKey {
+    None,
+    Model,
+    Provider,
+    Source,
+    Project,
+    /// `provider/model`, for anything priced per model (provider names never hold a `/`).
+    ProviderModel,
+    Session,
+    Status,
+    /// The values of one tag key; events without that key are grouped under "".
+    Tag(String),
+}
+
+/// Which rollup dimension (and key column expression over it) answers a filter and grouping.
+fn rollup_choice(filter: &EventFilter, key: &AggKey) -> Option<(&'static str, &'static str)> {
+    let other = filter.status.is_some()
+        || filter.session_id.is_some()
+        || filter.tag.is_some()
+        || filter.min_cost_micros.is_some()
+        || filter.max_cost_micros.is_some()
+        || filter.search.is_some();
+    if other {
+        return None;
+    }
+    let pm = filter.provider.is_some() || filter.model.is_some();
+    let project = filter.project.is_some();
+    let source = filter.source.is_some();
+    let model_dim = !project && !source;
+    let project_dim = !pm && !source;
+    let source_dim = !pm && !project;
+    match key {
+        AggKey::None if model_dim => Some(("model", "''")),
+        AggKey::None if project_dim => Some(("project", "''")),
+        AggKey::None if source_dim => Some(("source", "''")),
+        AggKey::Model if model_dim => Some(("model", "k2")),
+        AggKey::Provider if model_dim => Some(("model", "k1")),
+        AggKey::ProviderModel if model_dim => Some(("model", "k1 || '/' || k2")),
+        AggKey::Project if project_dim => Some(("project", "k1")),
+        AggKey::Source if source_dim => Some(("source", "k1")),
+        _ => None,
+    }
+}
+
+impl AggKey {
+    fn raw_expr(&self) -> &'static str {
+        match self {
+            AggKey::None => "''",
+            AggKey::Model => "model",
+            AggKey::Provider => "provider",
+            AggKey::Source => "source",
+            AggKey::Project => "COALESCE(project, '')",
+            AggKey::ProviderModel => "provider || '/' || model",
+            AggKey::Session => "COALESCE(session_id, '')",
+            AggKey::Status => "status",
+            AggKey::Tag(_) => "COALESCE(event_tags.value, '')",
+        }
+    }
+}
+
+/// Sums over a set of events. Money in micro-USD; unpriced events are counted, never summed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AggSums {
+    pub events: i64,
+    pub requests: i64,
+    /// Events whose status is not `ok`.
+    pub errors: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_5m_tokens: i64,
+    pub cache_write_1h_tokens: i64,
+    pub reasoning_tokens: i64,
+    pub web_search_requests: i64,
+    pub cost_micros: i64,
+    pub unpriced_events: i64,
+    pub duration_sum_ms: i64,
+    pub duration_count: i64,
+    pub ttft_sum_ms: i64,
+    pub ttft_count: i64,
+}
+
+impl AggSums {
+    /// Input, output, cache reads and cache writes (reasoning is part of output).
+    pub fn total_tokens(&self) -> i64 {
+        self.input_tokens
+            + self.output_tokens
+            + self.cache_read_tokens
+            + self.cache_write_5m_tokens
+            + self.cache_write_1h_tokens
+    }
+
+    pub fn add(&mut self, o: &AggSums) {
+        self.events += o.events;
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.input_tokens += o.input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.cache_read_tokens += o.cache_read_tokens;
+        self.cache_write_5m_tokens += o.cache_write_5m_tokens;
+        self.cache_write_1h_tokens += o.cache_write_1h_tokens;
+        self.reasoning_tokens += o.reasoning_tokens;
+        self.web_search_requests += o.web_search_requests;
+        self.cost_micros += o.cost_micros;
+        self.unpriced_events += o.unpriced_events;
+        self.duration_sum_ms += o.duration_sum_ms;
+        self.duration_count += o.duration_count;
+        self.ttft_sum_ms += o.ttft_sum_ms;
+        self.ttft_count += o.ttft_count;
+    }
+}
+
+/// Sums for one (time bucket, key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggRow {
+    /// Start of the bucket, epoch ms, aligned to the epoch (0 when not bucketed).
+    pub bucket_ms: i64,
+    pub key: String,
+    pub sums: AggSums,
+}
+
+/// A tag value with its totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagTotal {
+    pub key: String,
+    pub value: String,
+    pub events: i64,
+    pub total_tokens: i64,
+    pub cost_micros: i64,
+}
+
+/// The sixteen sums over raw events, in [`AggSums`] field order.
+const RAW_SUMS: &str = "COUNT(*), CAST(COALESCE(SUM(requests), 0) AS BIGINT), \
+CAST(COALESCE(SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), \
+CAST(COALESCE(SUM(cache_read_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cache_write_5m_tokens), 0) AS BIGINT), \
+CAST(COALESCE(SUM(cache_write_1h_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), \
+CAST(COALESCE(SUM(web_search_requests), 0) AS BIGINT), CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT), \
+CAST(COALESCE(SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT), \
+CAST(COALESCE(SUM(duration_ms), 0) AS BIGINT), COUNT(duration_ms), \
+CAST(COALESCE(SUM(ttft_ms), 0) AS BIGINT), COUNT(ttft_ms)";
+
+/// The same sixteen sums over rollup rows.
+const ROLLUP_SUMS: &str = "CAST(COALESCE(SUM(events), 0) AS BIGINT), CAST(COALESCE(SUM(requests), 0) AS BIGINT), \
+CAST(COALESCE(SUM(errors), 0) AS BIGINT), CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), \
+CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cache_read_tokens), 0) AS BIGINT), \
+CAST(COALESCE(SUM(cache_write_5m_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cache_write_1h_tokens), 0) AS BIGINT), \
+CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(web_search_requests), 0) AS BIGINT), \
+CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT), CAST(COALESCE(SUM(unpriced_events), 0) AS BIGINT), \
+CAST(COALESCE(SUM(duration_sum_ms), 0) AS BIGINT), CAST(COALESCE(SUM(duration_count), 0) AS BIGINT), \
+CAST(COALESCE(SUM(ttft_sum_ms), 0) AS BIGINT), CAST(COALESCE(SUM(ttft_count), 0) AS BIGINT)";
+
+/// Reads `AggSums` from columns `first..first + 16` of a row.
+macro_rules! decode_sums {
+    ($r:expr, $first:expr) => {{
+        let r = $r;
+        let f: usize = $first;
+        Ok::<AggSums, sqlx::Error>(AggSums {
+            events: r.try_get(f)?,
+            requests: r.try_get(f + 1)?,
+            errors: r.try_get(f + 2)?,
+            input_tokens: r.try_get(f + 3)?,
+            output_tokens: r.try_get(f + 4)?,
+            cache_read_tokens: r.try_get(f + 5)?,
+            cache_write_5m_tokens: r.try_get(f + 6)?,
+            cache_write_1h_tokens: r.try_get(f + 7)?,
+            reasoning_tokens: r.try_get(f + 8)?,
+            web_search_requests: r.try_get(f + 9)?,
+            cost_micros: r.try_get(f + 10)?,
+            unpriced_events: r.try_get(f + 11)?,
+            duration_sum_ms: r.try_get(f + 12)?,
+            duration_count: r.try_get(f + 13)?,
+            ttft_sum_ms: r.try_get(f + 14)?,
+            ttft_count: r.try_get(f + 15)?,
+        })
+    }};
+}
+
+/// Which table answers which part of a time range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    Raw(Option<i64>, Option<i64>),
+    Rollup(Option<i64>, Option<i64>),
+}
+
+fn floor_hour(ms: i64) -> i64 {
+    ms - ms.rem_euclid(HOUR_MS)
+}
+
+fn ceil_hour(ms: i64) -> i64 {
+    let f = floor_hour(ms);
+    if f == ms { f } else { f + HOUR_MS }
+}
+
+/// Splits `[since, until)` into raw partial hours at the ends and whole rollup hours between,
+/// when the rollup can answer this filter, grouping and bucket width at all.
+fn plan(filter: &EventFilter, bucket: Option<(i64, i64)>, key: &AggKey) -> Vec<Part> {
+    let rollup_ok = rollup_choice(filter, key).is_some()
+        && bucket.is_none_or(|(w, shift)| w > 0 && w % HOUR_MS == 0 && shift % HOUR_MS == 0);
+    split(filter, rollup_ok)
+}
+
+/// The raw and rollup parts of a filter's range (all raw unless `rollup_ok`).
+pub(crate) fn split(filter: &EventFilter, rollup_ok: bool) -> Vec<Part> {
+    let (since, until) = (filter.since_ms, filter.until_ms);
+    if !rollup_ok {
+        return vec![Part::Raw(since, until)];
+    }
+    let h0 = since.map(ceil_hour);
+    let h1 = until.map(floor_hour);
+    if let (Some(a), Some(b)) = (h0, h1)
+        && a >= b
+    {
+        return vec![Part::Raw(since, until)];
+    }
+    let mut parts = Vec::with_capacity(3);
+    if let (Some(s), Some(a)) = (since, h0)
+        && s < a
+    {
+        parts.push(Part::Raw(Some(s), Some(a)));
+    }
+    parts.push(Part::Rollup(h0, h1));
+    if let (Some(u), Some(b)) = (until, h1)
+        && b < u
+    {
+        parts.push(Part::Raw(Some(b), Some(u)));
+    }
+    parts
+}
+
+impl Store {
+    /// Sums of the events matching `filter`, per time bucket (`bucket_ms` wide, aligned to the
+    /// epoch; `None` for one bucket) and per `key`, ordered by bucket then key. Whole hours of
+    /// the range come from the hourly rollup when the filter, key and width allow it.
+    pub async fn aggregate(
+        &self,
+        filter: &EventFilter,
+        bucket_ms: Option<i64>,
+        key: &AggKey,
+    ) -> Result<Vec<AggRow>, StoreError> {
+        self.aggregate_in(filter, bucket_ms.map(|w| (w, 0)), key)
+            .await
+    }
+
+    /// [`Store::aggregate`] with buckets `width_ms` wide that start `shift_ms` before the
+    /// epoch-aligned ones: with a zone's UTC offset as the shift, day buckets start at that
+    /// zone's local midnights (callers split ranges where the offset changes).
+    pub async fn aggregate_shifted(
+        &self,
+        filter: &EventFilter,
+        width_ms: i64,
+        shift_ms: i64,
+        key: &AggKey,
+    ) -> Result<Vec<AggRow>, StoreError> {
+        self.aggregate_in(filter, Some((width_ms.max(1), shift_ms)), key)
+            .await
+    }
+
+    async fn aggregate_in(
+        &self,
+        filter: &EventFilter,
+        bucket: Option<(i64, i64)>,
+        key: &AggKey,
+    ) -> Result<Vec<AggRow>, StoreError> {
+        let mut merged: BTreeMap<(i64, String), AggSums> = BTreeMap::new();
+        for part in plan(filter, bucket, key) {
+            let rows = match part {
+                Part::Raw(since_ms, until_ms) => {
+                    let f = EventFilter {
+                        since_ms,
+                        until_ms,
+                        ..filter.clone()
+                    };
+                    self.aggregate_raw_in(&f, bucket, key).await?
+                }
+                Part::Rollup(since, until) => {
+                    self.aggregate_rollup(filter, since, until, bucket, key)
+                        .await?
+                }
+            };
+            for row in rows {
+                merged
+                    .entry((row.bucket_ms, row.key))
+                    .or_default()
+                    .add(&row.sums);
+            }
+        }
+        Ok(merged
+            .into_iter()
+            .map(|((bucket_ms, key), sums)| AggRow {
+                bucket_ms,
+                key,
+                sums,
+            })
+            .collect())
+    }
+
+    /// [`Store::aggregate`] read from the raw events only (the reference the rollup must match;
+    /// also what benchmarks compare against).
+    pub async fn aggregate_raw(
+        &self,
+        filter: &EventFilter,
+        bucket_ms: Option<i64>,
+        key: &AggKey,
+    ) -> Result<Vec<AggRow>, StoreError> {
+        self.aggregate_raw_in(filter, bucket_ms.map(|w| (w, 0)), key)
+            .await
+    }
+
+    async fn aggregate_raw_in(
+        &self,
+        filter: &EventFilter,
+        bucket: Option<(i64, i64)>,
+        key: &AggKey,
+    ) -> Result<Vec<AggRow>, StoreError> {
+        with_pool!(self, pool => {
+            let mut qb = QueryBuilder::new("SELECT ");
+            match bucket {
+                Some((w, shift)) => {
+                    qb.push("((ts_ms + ").push_bind(shift).push(") / ").push_bind(w.max(1)).push(") * ").push_bind(w.max(1)).push(" - ").push_bind(shift);
+                }
+                None => {
+                    qb.push("CAST(0 AS BIGINT)");
+                }
+            }
+            qb.push(", ").push(key.raw_expr()).push(", ").push(RAW_SUMS).push(" FROM usage_events");
+            if let AggKey::Tag(k) = key {
+                qb.push(" LEFT JOIN event_tags ON event_tags.event_id = usage_events.id AND event_tags.key = ")
+                    .push_bind(k.clone());
+            }
+            push_filter!(qb, filter);
+            qb.push(" GROUP BY 1, 2 ORDER BY 1, 2");
+            let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query("aggregating events"))?;
+            rows.iter()
+                .map(|r| Ok(AggRow { bucket_ms: r.try_get(0)?, key: r.try_get(1)?, sums: decode_sums!(r, 2)? }))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::query("aggregating events"))
+        })
+    }
+
+    async fn aggregate_rollup(
+        &self,
+        filter: &EventFilter,
+        since: Option<i64>,
+        until: Option<i64>,
+        bucket: Option<(i64, i64)>,
+        key: &AggKey,
+    ) -> Result<Vec<AggRow>, StoreError> {
+        let Some((dim, key_expr)) = rollup_choice(filter, key) else {
+            return Ok(Vec::new());
+        };
+        with_pool!(self, pool => {
+            let mut qb = QueryBuilder::new("SELECT ");
+            match bucket {
+                Some((w, shift)) => {
+                    qb.push("((hour_ms + ").push_bind(shift).push(") / ").push_bind(w.max(1)).push(") * ").push_bind(w.max(1)).push(" - ").push_bind(shift);
+                }
+                None => {
+                    qb.push("CAST(0 AS BIGINT)");
+                }
+            }
+            qb.push(", ").push(key_expr).push(", ").push(ROLLUP_SUMS).push(" FROM usage_rollup WHERE dim = ").push_bind(dim);
+            if let Some(v) = since {
+                qb.push(" AND hour_ms >= ").push_bind(v);
+            }
+            if let Some(v) = until {
+                qb.push(" AND hour_ms < ").push_bind(v);
+            }
+            for (column, value) in [
+                (" AND k1 = ", &filter.provider),
+                (" AND k2 = ", &filter.model),
+                (" AND k1 = ", &filter.source),
+                (" AND k1 = ", &filter.project),
+            ] {
+                if let Some(v) = value {
+                    qb.push(column).push_bind(v.clone());
+                }
+            }
+            // Hour buckets group in primary-key order (no sort); wider ones group by bucket so
+            // few rows come back. Rows sharing a bucket and key are merged by the caller.
+            match bucket {
+                Some((w, _)) if w == HOUR_MS => qb.push(" GROUP BY hour_ms, k1, k2"),
+                Some(_) => qb.push(" GROUP BY 1, k1, k2"),
+                None => qb.push(" GROUP BY k1, k2"),
+            };
+            let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query("aggregating the rollup"))?;
+            rows.iter()
+                .map(|r| Ok(AggRow { bucket_ms: r.try_get(0)?, key: r.try_get(1)?, sums: decode_sums!(r, 2)? }))
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(StoreError::query("aggregating the rollup"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_split_into_partial_hours_and_whole_hours() {
+        let f = EventFilter {
+            since_ms: Some(HOUR_MS + 5),
+            until_ms: Some(5 * HOUR_MS + 7),
+            ..EventFilter::default()
+        };
+        assert_eq!(
+            plan(&f, None, &AggKey::Model),
+            vec![
+                Part::Raw(Some(HOUR_MS + 5), Some(2 * HOUR_MS)),
+                Part::Rollup(Some(2 * HOUR_MS), Some(5 * HOUR_MS)),
+                Part::Raw(Some(5 * HOUR_MS), Some(5 * HOUR_MS + 7)),
+            ]
+        );
+        // Inside one hour, or grouped by something the rollup lacks: raw only.
+        let short = EventFilter {
+            since_ms: Some(HOUR_MS + 5),
+            until_ms: Some(HOUR_MS + 9),
+            ..EventFilter::default()
+        };
+        assert_eq!(
+            plan(&short, None, &AggKey::None),
+            vec![Part::Raw(Some(HOUR_MS + 5), Some(HOUR_MS + 9))]
+        );
+        assert_eq!(
+            plan(&f, None, &AggKey::Status),
+            vec![Part::Raw(f.since_ms, f.until_ms)]
+        );
+        // Grouping by model while filtering by project crosses two dimensions: raw.
+        let crossed = EventFilter {
+            project: Some("p".into()),
+            ..f.clone()
+        };
+        assert_eq!(
+            plan(&crossed, None, &AggKey::Model),
+            vec![Part::Raw(f.since_ms, f.until_ms)]
+        );
+        assert_eq!(plan(&crossed, None, &AggKey::None).len(), 3);
+        assert_eq!(
+            plan(&f, Some((900_000, 0)), &AggKey::None),
+            vec![Part::Raw(f.since_ms, f.until_ms)]
+        );
+        // Day buckets shifted by a half-hour offset straddle hours: raw; by a whole hour: rollup.
+        assert_eq!(
+            plan(&f, Some((86_400_000, 1_800_000)), &AggKey::None),
+            vec![Part::Raw(f.since_ms, f.until_ms)]
+        );
+        assert_eq!(
+            plan(&f, Some((86_400_000, -3_600_000)), &AggKey::None).len(),
+            3
+        );
+        let aligned = EventFilter {
+            since_ms: Some(0),
+            until_ms: None,
+            ..EventFilter::default()
+        };
+        assert_eq!(
+            plan(&aligned, Some((HOUR_MS, 0)), &AggKey::None),
+            vec![Part::Rollup(Some(0), None)]
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! Keeping `usage_rollup` equal to the sums of `usage_events` (per hour and per dimension:
+//! provider+model, project, source, tag), inside the insert transaction.
+//!
+//! New events add their sums to their hour's row (one multi-row upsert per batch, grouped in
+//! memory first, so the proxy's writer pays one extra statement per batch). Events that replace
+//! a stored row's usage ([`crate::OnConflict::KeepLargest`], log imports) make the rollup
+//! recompute every hour the old or new row falls in from the events themselves, because the old
+//! values are not known at that point. [`Store::rebuild_rollups`] recomputes any range, for
+//! anything that rewrites history outside the insert path.
+//!
+//! Invariant: after every committed transaction, each rollup row equals the sums of the events
+//! of its hour and dimension value (tags: as stored in `event_tags`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tokenwatch_core::UsageEvent;
+
+use super::{AggSums, HOUR_MS};
+use crate::{Store, StoreError, with_pool};
+
+/// Rollup columns in insert order.
+pub(crate) const COLUMNS: &str = "hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count";
+
+/// Adds `excluded` to the stored row on conflict.
+pub(crate) const UPSERT: &str = " ON CONFLICT (dim, hour_ms, k1, k2) DO UPDATE SET events = usage_rollup.events + excluded.events, requests = usage_rollup.requests + excluded.requests, errors = usage_rollup.errors + excluded.errors, input_tokens = usage_rollup.input_tokens + excluded.input_tokens, output_tokens = usage_rollup.output_tokens + excluded.output_tokens, cache_read_tokens = usage_rollup.cache_read_tokens + excluded.cache_read_tokens, cache_write_5m_tokens = usage_rollup.cache_write_5m_tokens + excluded.cache_write_5m_tokens, cache_write_1h_tokens = usage_rollup.cache_write_1h_tokens + excluded.cache_write_1h_tokens, reasoning_tokens = usage_rollup.reasoning_tokens + excluded.reasoning_tokens, web_search_requests = usage_rollup.web_search_requests + excluded.web_search_requests, cost_micros = usage_rollup.cost_micros + excluded.cost_micros, unpriced_events = usage_rollup.unpriced_events + excluded.unpriced_events, duration_sum_ms = usage_rollup.duration_sum_ms + excluded.duration_sum_ms, duration_count = usage_rollup.duration_count + excluded.duration_count, ttft_sum_ms = usage_rollup.ttft_sum_ms + excluded.ttft_sum_ms, ttft_count = usage_rollup.ttft_count + excluded.ttft_count";
+
+/// Recomputes every dimension's rows of `[$1, $2)` (whole hours) from the events.
+pub(crate) const RECOMPUTE: [&str; 4] = [
+    "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
+SELECT (ts_ms / 3600000) * 3600000, 'model', provider, model, COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
+SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
+SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
+COALESCE(SUM(cost_micros), 0), SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), \
+COALESCE(SUM(duration_ms), 0), COUNT(duration_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms) \
+FROM usage_events WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 3, 4",
+    "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
+SELECT (ts_ms / 3600000) * 3600000, 'project', COALESCE(project, ''), '', COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
+SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
+SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
+COALESCE(SUM(cost_micros), 0), SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), \
+COALESCE(SUM(duration_ms), 0), COUNT(duration_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms) \
+FROM usage_events WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 3",
+    "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
+SELECT (ts_ms / 3600000) * 3600000, 'source', source, '', COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
+SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
+SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
+COALESCE(SUM(cost_micros), 0), SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), \
+COALESCE(SUM(duration_ms), 0), COUNT(duration_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms) \
+FROM usage_events WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 3",
+    "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
+SELECT (ts_ms / 3600000) * 3600000, 'tag', event_tags.key, event_tags.value, COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
+SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
+SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
+COALESCE(SUM(cost_micros), 0), SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), \
+COALESCE(SUM(duration_ms), 0), COUNT(duration_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms) \
+FROM usage_events JOIN event_tags ON event_tags.event_id = usage_events.id \
+WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 3, 4",
+];
+
+/// Rows per upsert statement (20 binds each).
+pub(crate) const ROWS_PER_STATEMENT: usize = 500;
+
+/// The rollup row an event belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct RowKey {
+    pub hour_ms: i64,
+    pub dim: &'static str,
+    pub k1: String,
+    pub k2: String,
+}
+
+/// The hour an event time falls in, the same way SQL computes it (`(ts / h) * h`).
+pub(crate) fn hour_of(ts_ms: i64) -> i64 {
+    (ts_ms / HOUR_MS) * HOUR_MS
+}
+
+fn sums_of(e: &UsageEvent) -> AggSums {
+    let u = &e.usage;
+    AggSums {
+        events: 1,
+        requests: e.requests,
+        errors: i64::from(e.status.as_str() != "ok"),
+        input_tokens: u.input_tokens,
+        output_tokens: u.output_tokens,
+        cache_read_tokens: u.cache_read_tokens,
+        cache_write_5m_tokens: u.cache_write_5m_tokens,
+        cache_write_1h_tokens: u.cache_write_1h_tokens,
+        reasoning_tokens: u.reasoning_tokens,
+        web_search_requests: u.web_search_requests,
+        cost_micros: e.cost_micros.unwrap_or(0),
+        unpriced_events: i64::from(e.cost_micros.is_none()),
+        duration_sum_ms: e.duration_ms.unwrap_or(0),
+        duration_count: i64::from(e.duration_ms.is_some()),
+        ttft_sum_ms: e.ttft_ms.unwrap_or(0),
+        ttft_count: i64::from(e.ttft_ms.is_some()),
+    }
+}
+
+/// What one insert batch does to the rollup.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    /// Sums to add, per row.
+    pub deltas: Vec<(RowKey, AggSums)>,
+    /// Hours to recompute from the events (after the batch's rows are written).
+    pub recompute: BTreeSet<i64>,
+}
+
+/// Deltas for `inserted` events, except those in an hour that is recomputed anyway.
+pub(crate) fn plan(inserted: &[&UsageEvent], recompute: BTreeSet<i64>) -> Plan {
+    let mut grouped: BTreeMap<RowKey, AggSums> = BTreeMap::new();
+    for e in inserted {
+        let hour_ms = hour_of(e.ts_ms);
+        if recompute.contains(&hour_ms) {
+            continue;
+        }
+        let sums = sums_of(e);
+        let row = |dim, k1: &str, k2: &str| RowKey {
+            hour_ms,
+            dim,
+            k1: k1.to_owned(),
+            k2: k2.to_owned(),
+        };
+        let mut keys = vec![
+            row("model", &e.provider, &e.model),
+            row("project", e.project.as_deref().unwrap_or(""), ""),
+            row("source", e.source.as_str(), ""),
+        ];
+        // A tag repeated on one event counts once, as the (event, key, value) key stores it.
+        let mut tags: Vec<&(String, String)> = e.tags.iter().collect();
+        tags.sort();
+        tags.dedup();
+        keys.extend(tags.into_iter().map(|(k, v)| row("tag", k, v)));
+        for key in keys {
+            grouped.entry(key).or_default().add(&sums);
+        }
+    }
+    Plan {
+        deltas: grouped.into_iter().collect(),
+        recompute,
+    }
+}
+
+/// Applies a [`Plan`] inside an open transaction `$tx` of either engine.
+macro_rules! apply_plan {
+    ($tx:expr, $plan:expr) => {{
+        let plan = $plan;
+        for chunk in plan
+            .deltas
+            .chunks($crate::analytics::rollup::ROWS_PER_STATEMENT)
+        {
+            let mut qb = sqlx::QueryBuilder::new("INSERT INTO usage_rollup (");
+            qb.push($crate::analytics::rollup::COLUMNS).push(") ");
+            qb.push_values(chunk, |mut row, (k, s)| {
+                row.push_bind(k.hour_ms)
+                    .push_bind(k.dim)
+                    .push_bind(k.k1.as_str())
+                    .push_bind(k.k2.as_str())
+                    .push_bind(s.events)
+                    .push_bind(s.requests)
+                    .push_bind(s.errors)
+                    .push_bind(s.input_tokens)
+                    .push_bind(s.output_tokens)
+                    .push_bind(s.cache_read_tokens)
+                    .push_bind(s.cache_write_5m_tokens)
+                    .push_bind(s.cache_write_1h_tokens)
+                    .push_bind(s.reasoning_tokens)
+                    .push_bind(s.web_search_requests)
+                    .push_bind(s.cost_micros)
+                    .push_bind(s.unpriced_events)
+                    .push_bind(s.duration_sum_ms)
+                    .push_bind(s.duration_count)
+                    .push_bind(s.ttft_sum_ms)
+                    .push_bind(s.ttft_count);
+            });
+            qb.push($crate::analytics::rollup::UPSERT);
+            // Row counts vary per batch: never keep these prepared (see the event inserts).
+            qb.build()
+                .persistent(false)
+                .execute(&mut *$tx)
+                .await
+                .map_err($crate::StoreError::query("updating the hourly rollup"))?;
+        }
+        for hour in &plan.recompute {
+            sqlx::query("DELETE FROM usage_rollup WHERE hour_ms = $1")
+                .bind(*hour)
+                .execute(&mut *$tx)
+                .await
+                .map_err($crate::StoreError::query("recomputing the hourly rollup"))?;
+            for sql in $crate::analytics::rollup::RECOMPUTE {
+                sqlx::query(sql)
+                    .bind(*hour)
+                    .bind(*hour + $crate::analytics::HOUR_MS)
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err($crate::StoreError::query("recomputing the hourly rollup"))?;
+            }
+        }
+    }};
+}
+pub(crate) use apply_plan;
+
+/// Recomputes the tag dimension of each hour in `$hours` inside the open transaction `$tx`
+/// (for code that changes `event_tags` of stored events: re-tagging, rule-added tags).
+macro_rules! recompute_tags {
+    ($tx:expr, $hours:expr) => {{
+        for hour in $hours {
+            sqlx::query("DELETE FROM usage_rollup WHERE dim = 'tag' AND hour_ms = $1")
+                .bind(hour)
+                .execute(&mut *$tx)
+                .await
+                .map_err($crate::StoreError::query("recomputing the tag rollup"))?;
+            sqlx::query($crate::analytics::rollup::RECOMPUTE[3])
+                .bind(hour)
+                .bind(hour + $crate::analytics::HOUR_MS)
+                .execute(&mut *$tx)
+                .await
+                .map_err($crate::StoreError::query("recomputing the tag rollup"))?;
+        }
+    }};
+}
+pub(crate) use recompute_tags;
+
+impl Store {
+    /// Recomputes the hourly rollup for every hour that overlaps `[since_ms, until_ms)` from the
+    /// events (for code that rewrites stored events outside the insert path, e.g. repricing).
+    pub async fn rebuild_rollups(&self, since_ms: i64, until_ms: i64) -> Result<(), StoreError> {
+        let from = hour_of(since_ms);
+        let to = hour_of(until_ms.saturating_sub(1)) + HOUR_MS;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(StoreError::query("rebuilding the hourly rollup"))?;
+            sqlx::query("DELETE FROM usage_rollup WHERE hour_ms >= $1 AND hour_ms < $2")
+                .bind(from)
+                .bind(to)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query("rebuilding the hourly rollup"))?;
+            for sql in RECOMPUTE {
+                sqlx::query(sql)
+                    .bind(from)
+                    .bind(to)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("rebuilding the hourly rollup"))?;
+            }
+            tx.commit().await.map_err(StoreError::query("rebuilding the hourly rollup"))
+        })
+    }
+}

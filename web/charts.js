@@ -1,0 +1,113 @@
+// tokenwatch charts: plain SVG and HTML strings built from API data, no library. Every
+// function takes data and returns markup; callers put it into the page. Text is escaped here.
+"use strict";
+(function () {
+  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  const color = (i) => `var(--s${Math.min(i, 8)})`;
+
+  // A "nice" axis maximum and its ticks.
+  function niceMax(v) {
+    if (!(v > 0)) return 1;
+    const p = Math.pow(10, Math.floor(Math.log10(v)));
+    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+    return 10 * p;
+  }
+
+  // Stacked bars. points: [{label}], keys: series names, value(point, key) -> number,
+  // fmt: axis number formatter. Without keys, one series from total(point).
+  // Drawn at the width it is shown at (see TW.chartWidth), so text stays 11 px on a phone.
+  function bars({ points, keys, value, total, fmt, height = 220, width = 800 }) {
+    const W = width, H = height, L = 64, B = 34, T = 8, R = 6;
+    const series = keys && keys.length ? keys : ["total"];
+    const val = keys && keys.length ? value : (p) => total(p);
+    const sums = points.map((p) => series.reduce((a, k) => a + Math.max(0, val(p, k) || 0), 0));
+    const max = niceMax(Math.max(0, ...sums));
+    const n = Math.max(points.length, 1), bw = (W - L - R) / n;
+    let out = `<svg viewBox="0 0 ${W} ${H}" role="img" preserveAspectRatio="xMidYMid meet">`;
+    for (let i = 0; i <= 4; i++) {
+      const y = T + (H - T - B) * (1 - i / 4);
+      out += `<line class="axis" x1="${L}" x2="${W - R}" y1="${y}" y2="${y}"/><text x="${L - 4}" y="${y + 4}" text-anchor="end">${esc(fmt(max * i / 4))}</text>`;
+    }
+    const every = Math.ceil(n / Math.max(2, Math.floor((W - L) / 80)));
+    points.forEach((p, i) => {
+      let y = H - B;
+      const x = L + i * bw;
+      series.forEach((k, si) => {
+        const v = Math.max(0, val(p, k) || 0);
+        const h = (H - T - B) * v / max;
+        if (h > 0) out += `<rect x="${(x + bw * 0.1).toFixed(1)}" y="${(y - h).toFixed(1)}" width="${Math.max(bw * 0.8, 1).toFixed(1)}" height="${h.toFixed(1)}" style="fill:${color(si)}"><title>${esc(p.label)} ${esc(k)}: ${esc(fmt(v))}</title></rect>`;
+        y -= h;
+      });
+      if (i % every === 0) out += `<text x="${(x + bw / 2).toFixed(1)}" y="${H - B + 14}" text-anchor="middle">${esc(shortLabel(p.label))}</text>`;
+    });
+    out += `</svg>`;
+    return out + legend(keys && keys.length ? keys : []);
+  }
+
+  function shortLabel(l) {
+    // "2026-11-01 14:00" -> "11-01 14h"; "2026-11-01" -> "11-01"; "2026-11" stays.
+    const m = /^(\d{4})-(\d\d)-(\d\d)(?: (\d\d):(\d\d))?$/.exec(l);
+    if (!m) return l;
+    return m[4] ? `${m[2]}-${m[3]} ${m[4]}h` : `${m[2]}-${m[3]}`;
+  }
+
+  function legend(keys) {
+    if (!keys.length) return "";
+    return `<div class="legend">${keys.map((k, i) => `<span><i style="background:${color(i)}"></i>${esc(k || "(none)")}</span>`).join("")}</div>`;
+  }
+
+  // A line of (x index, y) values, e.g. cumulative cost over a session's turns.
+  function line({ values, labels, fmt, height = 180, width = 800 }) {
+    const W = width, H = height, L = 64, B = 24, T = 8, R = 6;
+    const max = niceMax(Math.max(0, ...values));
+    const n = Math.max(values.length - 1, 1);
+    const pts = values.map((v, i) => `${(L + (W - L - R) * i / n).toFixed(1)},${(T + (H - T - B) * (1 - v / max)).toFixed(1)}`);
+    let out = `<svg viewBox="0 0 ${W} ${H}" role="img">`;
+    for (let i = 0; i <= 4; i++) {
+      const y = T + (H - T - B) * (1 - i / 4);
+      out += `<line class="axis" x1="${L}" x2="${W - R}" y1="${y}" y2="${y}"/><text x="${L - 4}" y="${y + 4}" text-anchor="end">${esc(fmt(max * i / 4))}</text>`;
+    }
+    out += `<polyline style="fill:none;stroke:var(--s0);stroke-width:2" points="${pts.join(" ")}"/>`;
+    values.forEach((v, i) => {
+      const [x, y] = pts[i].split(",");
+      out += `<circle cx="${x}" cy="${y}" r="3" style="fill:var(--s1)"><title>${esc(labels ? labels[i] : i + 1)}: ${esc(fmt(v))}</title></circle>`;
+    });
+    return out + `</svg>`;
+  }
+
+  // Horizontal bars in text: name, value, and a block meter (the terminal look).
+  function hbars(rows, { name, value, fmt, share }) {
+    if (!rows.length) return `<p class="muted">nothing in this range</p>`;
+    const max = Math.max(...rows.map(value), 0) || 1;
+    return `<div class="rows">${rows.map((r) => {
+      const f = value(r) / max, w = 24, full = Math.round(f * w);
+      const pct = share ? ` (${(share(r) * 100).toFixed(1)}%)` : "";
+      return `<div class="hb"><span class="name" title="${esc(name(r))}">${esc(name(r) || "(none)")}</span><span>${esc(fmt(value(r)))}${pct}</span><span class="meter" aria-hidden="true">${"█".repeat(full)}${"░".repeat(w - full)}</span></div>`;
+    }).join("")}</div>`;
+  }
+
+  // Weekday × hour grid; intensity from value(cell).
+  function heatmap(cells, { value, fmt }) {
+    const max = Math.max(...cells.map(value), 0) || 1;
+    const days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let out = `<div class="heat" role="img" aria-label="usage by weekday and hour"><div class="lab"></div>`;
+    for (let h = 0; h < 24; h++) out += `<div class="lab">${h % 6 === 0 ? h : ""}</div>`;
+    for (let d = 0; d < 7; d++) {
+      out += `<div class="lab">${days[d]}</div>`;
+      for (let h = 0; h < 24; h++) {
+        const c = cells[d * 24 + h], v = value(c), a = v > 0 ? 0.15 + 0.85 * v / max : 0;
+        out += `<div style="background:var(--s0);opacity:${a.toFixed(2)};outline:1px solid var(--line)" title="${days[d]} ${h}:00 ${esc(fmt(v))}"></div>`;
+      }
+    }
+    return out + `</div>`;
+  }
+
+  // A single stacked strip of parts [{name, value}] (prompt composition, token kinds).
+  function strip(parts) {
+    const total = parts.reduce((a, p) => a + p.value, 0) || 1;
+    return `<div class="stack">${parts.map((p, i) => `<span style="width:${(100 * p.value / total).toFixed(2)}%;background:${color(i)}" title="${esc(p.name)}: ${p.value}"></span>`).join("")}</div>` +
+      legend(parts.map((p) => `${p.name} ${(100 * p.value / total).toFixed(1)}%`));
+  }
+
+  window.TWCharts = { bars, line, hbars, heatmap, strip, esc, legend };
+})();
