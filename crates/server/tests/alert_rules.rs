@@ -241,7 +241,7 @@ async fn daily_summary_covers_yesterday_in_the_zone() {
     assert_eq!(fired[0].value, 5_000_000);
     assert_eq!(fired[0].severity, "info");
     assert!(
-        fired[0].message.contains("$5.000000 over 2 requests"),
+        fired[0].message.contains("$5.00 over 2 requests"),
         "{}",
         fired[0].message
     );

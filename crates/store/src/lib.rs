@@ -155,6 +155,16 @@ impl StoreError {
     }
 }
 
+/// SQLITE_BUSY (5) or SQLITE_LOCKED (6), extended codes included.
+fn is_sqlite_busy(err: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = err else {
+        return false;
+    };
+    db.code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
 /// PostgreSQL SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation).
 /// SQLite reports its constraint failures through `ErrorKind`, and its other failures (busy,
 /// read-only, full) are not about the data.
@@ -266,7 +276,20 @@ impl Store {
             } else {
                 SqlitePoolOptions::new().max_connections(4)
             };
-            let pool = pool_options.connect_with(options).await.map_err(open_err)?;
+            // Openers racing on a brand-new file (`serve` and `import` started together) can
+            // find it locked while the first one switches it to WAL, a moment SQLite's busy
+            // timeout does not cover: try again for up to ~2 s.
+            let mut attempt = 0u32;
+            let pool = loop {
+                match pool_options.clone().connect_with(options.clone()).await {
+                    Ok(pool) => break pool,
+                    Err(e) if attempt < 40 && is_sqlite_busy(&e) => {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => return Err(open_err(e)),
+                }
+            };
             Pool::Sqlite(pool)
         };
         let store = Store { pool };
@@ -289,18 +312,18 @@ impl Store {
     async fn migrate(&self) -> Result<(), StoreError> {
         let backend = self.backend();
         with_pool!(self, pool => {
+            // Up to date (every open after the first): one read, no write lock, nothing that
+            // could make another connection's transaction fail.
+            let applied: Result<Vec<i64>, _> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+                .fetch_all(pool)
+                .await;
+            if applied.is_ok_and(|applied| MIGRATIONS.iter().all(|(v, _, _)| applied.contains(v))) {
+                return Ok(());
+            }
             sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)")
                 .execute(pool)
                 .await
                 .map_err(StoreError::query("creating schema_migrations"))?;
-            // Up to date (every open after the first): one read, no write lock.
-            let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
-                .fetch_all(pool)
-                .await
-                .map_err(StoreError::query("reading schema_migrations"))?;
-            if MIGRATIONS.iter().all(|(v, _, _)| applied.contains(v)) {
-                return Ok(());
-            }
             for (version, name, sql) in MIGRATIONS {
                 let err = |source| StoreError::Migrate { version: *version, name, source };
                 // Two processes may open a new database at once (`serve` and `import`): each

@@ -69,7 +69,7 @@ fn hard_budget_refuses_once_spent_and_names_itself() {
     assert!(
         refusal
             .message
-            .contains("spent $0.001200 of its $0.001000 limit"),
+            .contains("spent $0.0012 of its $0.001 limit"),
         "{}",
         refusal.message
     );

@@ -146,8 +146,15 @@ impl Store {
         if chunks.as_mut().peek().await.is_none() {
             return Ok(InsertOutcome::default());
         }
+        let begin = match self.backend() {
+            crate::Backend::Sqlite => "BEGIN IMMEDIATE",
+            crate::Backend::Postgres => "BEGIN",
+        };
         with_pool!(self, pool => {
-            let mut tx = pool.begin().await.map_err(StoreError::query("starting a write"))?;
+            // The write lock up front on SQLite: the transaction reads (stored keys) before it
+            // writes, and a deferred one would fail at once, unretried, if another connection
+            // committed in between.
+            let mut tx = pool.begin_with(begin).await.map_err(StoreError::query("starting a write"))?;
             let mut total = InsertOutcome::default();
             while let Some(chunk) = chunks.next().await {
             let events = chunk.as_ref();
