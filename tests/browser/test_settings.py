@@ -152,3 +152,23 @@ def test_channel_secrets_are_never_shown(tw, browser):
     finally:
         browser.set_window_size(1366, 900)
 
+
+def test_tag_these_retags_exactly_the_filtered_rows(tw, browser):
+    want = {r["ts"] for r in tw.rows if r["project"] == "cli" and r["model"] == "gpt-4o"}
+    assert want
+    open_view(browser, f"{tw.url}/ui/requests?range=30d&tz=UTC&theme=dark&project=cli&model=gpt-4o", "requests")
+    WebDriverWait(browser, 10).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.event-row")) == len(want))
+    box = browser.find_element(By.ID, "retag-tag")
+    box.send_keys("bulk=ui")
+    browser.find_element(By.CSS_SELECTOR, "#retag button[type=submit]").click()
+    out = browser.find_element(By.CSS_SELECTOR, '[data-testid="retag-out"]')
+    WebDriverWait(browser, 10).until(lambda d: "matched" in out.text)
+    assert out.text == f"bulk=ui: matched {len(want)}, changed {len(want)}"
+    browser.save_screenshot(str(SHOTS / "desktop-dark-retag.png"))
+    tagged = tw.api("events", tag="bulk=ui", limit=1000)["events"]
+    assert len(tagged) == len(want)
+    assert {(e["project"], e["model"]) for e in tagged} == {("cli", "gpt-4o")}
+    open_view(browser, f"{tw.url}/ui/requests?range=30d&tz=UTC&tag=bulk%3Dui", "requests")
+    WebDriverWait(browser, 10).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.event-row")) == len(want))
+    assert {r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "tr.event-row")} == {e["id"] for e in tagged}
+    assert_no_js_errors(browser)
