@@ -60,8 +60,8 @@
   const DEFS = {
     budgets: {
       title: "budgets", key: "budgets",
-      cols: [["name", (b) => b.name], ["scope", (b) => b.scope], ["period", (b) => b.period], ["limit", (b) => "$" + b.limit_usd],
-        ["spent", (b) => (b.status ? TW.usd(b.status.spent_micros) : "—")], ["hard", (b) => (b.hard ? "yes" : "no")], ["alert at %", (b) => (b.alert_at || []).join(", ")]],
+      cols: [["name", (b) => b.name], ["scope", (b) => b.scope], ["period", (b) => b.period], ["limit", (b) => TW.usd(b.status.limit_micros)],
+        ["spent", (b) => TW.usd(b.status.spent_micros)], ["hard", (b) => (b.hard ? "yes" : "no")], ["alert at %", (b) => (b.alert_at || []).join(", ")]],
       form: field("name", "name", 'required placeholder="team-month"') + field("scope", "scope", 'required value="global" placeholder="provider:openai, tag:team=red"') +
         field("period", "period", 'required value="month" placeholder="day, week, month, rolling:24h"') + field("limit_usd", "limit USD", 'required inputmode="decimal" placeholder="50.00"') +
         field("alert_at", "alert at %", 'value="50, 80, 90, 100"') + `<label class="check"><input type="checkbox" name="hard"> hard (refuse at limit)</label>`,

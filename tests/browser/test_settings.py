@@ -113,7 +113,8 @@ def test_budget_form_creates_and_deletes_and_a_bad_regex_is_explained(tw, browse
     assert (b["scope"], b["period"], b["hard"], b["alert_at"]) == ("provider:gemini", "week", True, [50, 100])
     assert Decimal(b["limit_usd"]) == Decimal("12.5")
     row = browser.find_element(By.CSS_SELECTOR, sel).text
-    assert "provider:gemini" in row and f"${b['limit_usd']}" in row and usd(b["status"]["spent_micros"]) in row
+    assert usd(b["status"]["limit_micros"]) == "$12.50"
+    assert "provider:gemini" in row and "$12.50" in row and usd(b["status"]["spent_micros"]) in row
     browser.save_screenshot(str(SHOTS / "desktop-dark-settings-budgets.png"))
 
     f = form(browser, "tag-rules")
