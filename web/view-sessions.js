@@ -130,13 +130,15 @@
   const measure = (a, v) => (a.unit === "micros" ? TW.usd(v) : TW.int(v));
   const deliveries = (a) => a.deliveries.map((d) => `${d.channel}: ${d.status}${d.last_error ? " (" + d.last_error + ")" : ""}`).join(", ");
 
+  // The ack button comes first so a phone reaches it without scrolling the table.
   function alertsPanel(data) {
     const list = data.alerts;
     return `<h2>alerts · ${data.unread} unread</h2>` +
-      (list.length ? `<div class="scroll"><table data-testid="alerts"><thead><tr><th>time</th><th>rule</th><th>message</th><th class="n">value / threshold</th><th>delivery</th><th></th></tr></thead><tbody>` +
-        list.map((a) => `<tr data-alert="${esc(a.id)}"${a.acknowledged_at ? "" : ' class="unread"'}><td>${esc(TW.shortTime(Date.parse(a.fired_at)))}</td><td>${esc(a.rule)}</td><td class="wrap">${esc(a.message)}</td>` +
-          `<td class="n">${measure(a, a.value)} / ${measure(a, a.threshold)}</td><td class="wrap">${esc(deliveries(a) || "—")}</td>` +
-          `<td>${a.acknowledged_at ? '<span class="muted">acked</span>' : `<button type="button" class="btn" data-ack="${esc(a.id)}">ack</button>`}</td></tr>`).join("") +
+      (list.length ? `<div class="scroll"><table data-testid="alerts"><thead><tr><th></th><th>time</th><th>rule</th><th>message</th><th class="n">value / threshold</th><th>delivery</th></tr></thead><tbody>` +
+        list.map((a) => `<tr data-alert="${esc(a.id)}"${a.acknowledged_at ? "" : ' class="unread"'}>` +
+          `<td>${a.acknowledged_at ? '<span class="muted">acked</span>' : `<button type="button" class="btn" data-ack="${esc(a.id)}">ack</button>`}</td>` +
+          `<td>${esc(TW.shortTime(Date.parse(a.fired_at)))}</td><td>${esc(a.rule)}</td><td class="wrap">${esc(a.message)}</td>` +
+          `<td class="n">${measure(a, a.value)} / ${measure(a, a.threshold)}</td><td class="wrap">${esc(deliveries(a) || "—")}</td></tr>`).join("") +
         `</tbody></table></div>` : `<p class="muted">no alerts yet</p>`) +
       `<p class="actions">${data.unread ? '<button type="button" class="btn" data-ack-all>acknowledge all</button>' : ""}${TW.exportButtons("alerts", () => list)}</p><p class="err" hidden></p>`;
   }
