@@ -54,6 +54,29 @@
     return body;
   };
 
+  // Writes (POST/DELETE with a JSON body); errors carry the API's message, which names the
+  // bad parameter, so forms can show it as is.
+  TW.send = async (method, path, body) => {
+    const init = { method, headers: { accept: "application/json" } };
+    if (body !== undefined) { init.headers["content-type"] = "application/json"; init.body = JSON.stringify(body); }
+    const res = await fetch("/api/v1/" + path, init);
+    let out = null;
+    try { out = await res.json(); } catch (_) { /* 204 or not JSON */ }
+    if (!res.ok) throw new Error((out && out.error && out.error.message) || `${res.status} ${res.statusText}`);
+    return out;
+  };
+
+  // ---- alerts badge: unread count in the top bar (on load, every 30 s, after live events) --
+  TW.refreshAlerts = async () => {
+    const el = document.getElementById("alerts-badge");
+    try {
+      const n = (await TW.api("alerts", { unacknowledged: true, limit: 1 })).unread;
+      el.textContent = `alerts ${n}`;
+      el.classList.toggle("hot", n > 0);
+      el.dataset.unread = n;
+    } catch (_) { el.textContent = "alerts ?"; }
+  };
+
   // ---- formatting ------------------------------------------------------------------------
   // Money from exact micro-USD: cents normally, sub-cent digits when the amount is under a cent.
   TW.usd = (micros) => {
@@ -162,6 +185,7 @@ ${mounts ? `<p>Mounted providers:</p><pre>${esc(mounts)}</pre>` : ""}
     const el = document.getElementById("live");
     el.textContent = `● live · ${TW.int(live.received)} new`;
     for (const f of live.listeners) f(batch);
+    refreshBadge();
   }
   // A view's refresh, at most once per `ms` and never two at once.
   TW.throttled = (fn, ms = 1000) => {
@@ -175,6 +199,7 @@ ${mounts ? `<p>Mounted providers:</p><pre>${esc(mounts)}</pre>` : ""}
     };
     return run;
   };
+  const refreshBadge = TW.throttled(() => TW.refreshAlerts(), 2000);
 
   // ---- router ----------------------------------------------------------------------------
   let current = null;
@@ -252,6 +277,8 @@ ${mounts ? `<p>Mounted providers:</p><pre>${esc(mounts)}</pre>` : ""}
       if (b) download(b.dataset.name, b.dataset.export);
     });
     window.addEventListener("popstate", render);
+    refreshBadge();
+    setInterval(refreshBadge, 30000);
     render();
     // After the load event: an open stream must never keep the page "loading".
     if (document.readyState === "complete") connect();

@@ -1,7 +1,8 @@
 // Requests log: every event, filtered (time range, provider, model, source, status, tag,
 // session, project, cost range, text search), sortable, paginated; a row opens the event's
 // detail (tokens by kind, cost breakdown, prompt composition, response facts). The CSV link
-// downloads exactly the filtered rows from the API.
+// downloads exactly the filtered rows from the API; "tag these" adds a tag to every row the
+// filter matches (POST /api/v1/retag with the same filter).
 "use strict";
 (function () {
   const TW = window.TW, C = TW.charts, esc = TW.esc;
@@ -68,7 +69,9 @@
 
   async function render(main) {
     const offset = Number(TW.param("offset", "0")) || 0;
-    main.innerHTML = `<div id="reqview">` + filterForm() + `<div class="actions" id="rowactions"></div><div id="rows"><p class="loading">loading</p></div><div class="actions" id="pager"></div><div id="detail"></div></div>`;
+    main.innerHTML = `<div id="reqview">` + filterForm() + `<div class="actions" id="rowactions"></div>` +
+      `<form id="retag" class="actions" autocomplete="off"><label class="sr" for="retag-tag">tag to add</label><input id="retag-tag" name="add" required placeholder="key=value" size="18"><button type="submit">tag these</button><span id="retag-out" data-testid="retag-out" class="muted"></span></form>` +
+      `<div id="rows"><p class="loading">loading</p></div><div class="actions" id="pager"></div><div id="detail"></div></div>`;
     const form = document.getElementById("filters");
     const apply = (e) => {
       if (e) e.preventDefault();
@@ -103,6 +106,23 @@
         box.innerHTML = `<p class="loading">loading</p>`;
         try { box.innerHTML = await detail(row.dataset.id); } catch (err) { box.innerHTML = TW.errorBox(err); }
         box.scrollIntoView({ block: "nearest" });
+      }
+    });
+    // Every event the filter matches (all pages), not only the rows shown.
+    document.getElementById("retag").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const out = document.getElementById("retag-out"), tag = e.target.add.value.trim();
+      const filter = {};
+      for (const [k, v] of Object.entries(query())) if (v !== null && v !== undefined && v !== "") filter[k] = String(v);
+      out.className = "muted";
+      out.textContent = "tagging…";
+      try {
+        const r = await TW.send("POST", "retag", { filter, add: [tag] });
+        out.textContent = `${tag}: matched ${TW.int(r.matched)}, changed ${TW.int(r.changed)}`;
+        await load();
+      } catch (x) {
+        out.className = "bad";
+        out.textContent = `not tagged: ${x.message}`;
       }
     });
     async function load() {

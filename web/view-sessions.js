@@ -1,6 +1,7 @@
 // Sessions and projects (per-session cost with a timeline of its turns; per-project cost), and
 // settings (providers and the base URLs to use, the price table with overrides marked, data
-// export, and whatever the budgets/tag-rules APIs offer when they exist).
+// export, the alerts list with acknowledge buttons, and forms that create, replace and delete
+// budgets, tag rules and alert channels through the API).
 "use strict";
 (function () {
   const TW = window.TW, C = TW.charts, esc = TW.esc;
@@ -48,24 +49,125 @@
     if (open) await show(open);
   }
 
-  async function probe(path) {
-    try { return await TW.api(path); } catch (_) { return null; }
+  // ---- definitions: budgets, tag rules, channels (list + create/replace form + delete) ----
+  const field = (name, label, attrs = "") => `<label>${label}<input name="${name}" ${attrs}></label>`;
+  const choice = (name, label, opts) => `<label>${label}<select name="${name}">${opts.map((o) => `<option>${o}</option>`).join("")}</select></label>`;
+  const list = (v) => v.split(",").map((x) => x.trim()).filter(Boolean);
+
+  // Each kind: the API path, the list key in GET, table columns, the form and how its values
+  // become the POST body. Secret fields are write-only: GET redacts them and the form never
+  // shows a stored value.
+  const DEFS = {
+    budgets: {
+      title: "budgets", key: "budgets",
+      cols: [["name", (b) => b.name], ["scope", (b) => b.scope], ["period", (b) => b.period], ["limit", (b) => TW.usd(b.status.limit_micros)],
+        ["spent", (b) => TW.usd(b.status.spent_micros)], ["hard", (b) => (b.hard ? "yes" : "no")], ["alert at %", (b) => (b.alert_at || []).join(", ")]],
+      form: field("name", "name", 'required placeholder="team-month"') + field("scope", "scope", 'required value="global" placeholder="provider:openai, tag:team=red"') +
+        field("period", "period", 'required value="month" placeholder="day, week, month, rolling:24h"') + field("limit_usd", "limit USD", 'required inputmode="decimal" placeholder="50.00"') +
+        field("alert_at", "alert at %", 'value="50, 80, 90, 100"') + `<label class="check"><input type="checkbox" name="hard"> hard (refuse at limit)</label>`,
+      body: (f) => ({ name: f.name.value.trim(), scope: f.scope.value.trim(), period: f.period.value.trim(), limit_usd: f.limit_usd.value.trim(),
+        hard: f.hard.checked, alert_at: list(f.alert_at.value).map(Number) }),
+    },
+    "tag-rules": {
+      title: "tag rules", key: "tag_rules",
+      cols: [["name", (r) => r.name], ["field", (r) => r.field], ["pattern", (r) => r.pattern], ["tag", (r) => r.tag]],
+      form: field("name", "name", 'required placeholder="gpt-team"') + field("field", "field", 'required value="model" placeholder="model, path, header:x-team"') +
+        field("pattern", "pattern (regex)", 'required placeholder="^gpt-(\\w+)"') + field("tag", "tag", 'required placeholder="family=$1"'),
+      body: (f) => ({ name: f.name.value.trim(), field: f.field.value.trim(), pattern: f.pattern.value, tag: f.tag.value.trim() }),
+    },
+    channels: {
+      title: "alert channels", key: "channels",
+      cols: [["name", (c) => c.name], ["kind", (c) => c.kind], ["url / to", (c) => c.url || (c.to || []).join(", ")], ["smtp", (c) => (c.smtp_host ? `${c.smtp_host}:${c.smtp_port || ""}` : "")]],
+      form: field("name", "name", 'required placeholder="ops"') + choice("kind", "kind", ["webhook", "slack", "email"]) +
+        field("url", "url (webhook, slack)", 'type="url" placeholder="https://…"') + field("secret", "secret (webhook HMAC)", 'type="password" autocomplete="new-password"') +
+        field("smtp_host", "smtp host") + field("smtp_port", "smtp port", 'inputmode="numeric"') + field("username", "smtp user", 'autocomplete="off"') +
+        field("password", "smtp password", 'type="password" autocomplete="new-password"') + field("from", "from") + field("to", "to (comma separated)"),
+      body: (f) => {
+        const b = { name: f.name.value.trim(), kind: f.kind.value };
+        for (const k of ["url", "secret", "smtp_host", "username", "password", "from"]) if (f[k].value.trim()) b[k] = f[k].value.trim();
+        if (f.smtp_port.value.trim()) b.smtp_port = Number(f.smtp_port.value);
+        if (list(f.to.value).length) b.to = list(f.to.value);
+        return b;
+      },
+    },
+  };
+
+  function defPanel(path, data) {
+    const d = DEFS[path], rows = data[d.key] || [];
+    return `<div class="panel wide" data-testid="def-${path}"><h2>${d.title}</h2>` +
+      (rows.length ? `<div class="scroll"><table><thead><tr>${d.cols.map(([c]) => `<th>${c}</th>`).join("")}<th></th></tr></thead><tbody>` +
+        rows.map((r) => `<tr data-name="${esc(r.name)}">${d.cols.map(([, f]) => `<td>${esc(f(r))}</td>`).join("")}<td><button type="button" class="btn" data-del="${esc(path)}/${esc(encodeURIComponent(r.name))}">delete</button></td></tr>`).join("") +
+        `</tbody></table></div>` : `<p class="muted">none configured</p>`) +
+      `<details class="filterbox"><summary>add or replace (same name replaces)</summary><form class="filters" data-def="${path}" autocomplete="off">${d.form}` +
+      `<div class="actions"><button type="submit" class="btn">save</button></div></form></details><p class="err" data-testid="err-${path}" hidden></p>` +
+      `${TW.exportButtons(path, () => rows)}</div>`;
   }
 
-  function jsonTable(name, data) {
-    const list = Array.isArray(data) ? data : Object.values(data || {}).find(Array.isArray) || [];
-    if (!list.length) return `<p class="muted">none configured</p>`;
-    const cols = [...new Set(list.flatMap((r) => Object.keys(r)))].slice(0, 8);
-    return `<div class="scroll"><table><thead><tr>${cols.map((c) => `<th>${esc(c)}</th>`).join("")}</tr></thead><tbody>` +
-      list.map((r) => `<tr>${cols.map((c) => `<td>${esc(typeof r[c] === "object" ? JSON.stringify(r[c]) : r[c] ?? "")}</td>`).join("")}</tr>`).join("") +
-      `</tbody></table></div>${TW.exportButtons(name, () => list)}`;
+  // Saves or deletes, then re-reads the settings; a refusal shows the API's message (it names
+  // the bad field) under the form and keeps what was typed.
+  function wireDefs(main) {
+    const fail = (path, e) => {
+      const err = main.querySelector(`[data-testid="err-${path}"]`);
+      err.hidden = false;
+      err.textContent = e.message;
+    };
+    main.querySelectorAll("form[data-def]").forEach((f) => f.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      try {
+        await TW.send("POST", f.dataset.def, DEFS[f.dataset.def].body(f));
+        await TW.render();
+      } catch (x) { fail(f.dataset.def, x); }
+    }));
+    main.querySelectorAll("button[data-del]").forEach((b) => b.addEventListener("click", async () => {
+      try {
+        await TW.send("DELETE", b.dataset.del);
+        await TW.render();
+      } catch (x) { fail(b.dataset.del.split("/")[0], x); }
+    }));
+  }
+
+  // "$1.20 / $1.00" for money, "95 / 90" for counts and percentages.
+  const measure = (a, v) => (a.unit === "micros" ? TW.usd(v) : TW.int(v));
+  const deliveries = (a) => a.deliveries.map((d) => `${d.channel}: ${d.status}${d.last_error ? " (" + d.last_error + ")" : ""}`).join(", ");
+
+  // The ack button comes first so a phone reaches it without scrolling the table.
+  function alertsPanel(data) {
+    const list = data.alerts;
+    return `<h2>alerts · ${data.unread} unread</h2>` +
+      (list.length ? `<div class="scroll"><table data-testid="alerts"><thead><tr><th></th><th>time</th><th>rule</th><th>message</th><th class="n">value / threshold</th><th>delivery</th></tr></thead><tbody>` +
+        list.map((a) => `<tr data-alert="${esc(a.id)}"${a.acknowledged_at ? "" : ' class="unread"'}>` +
+          `<td>${a.acknowledged_at ? '<span class="muted">acked</span>' : `<button type="button" class="btn" data-ack="${esc(a.id)}">ack</button>`}</td>` +
+          `<td>${esc(TW.shortTime(Date.parse(a.fired_at)))}</td><td>${esc(a.rule)}</td><td class="wrap">${esc(a.message)}</td>` +
+          `<td class="n">${measure(a, a.value)} / ${measure(a, a.threshold)}</td><td class="wrap">${esc(deliveries(a) || "—")}</td></tr>`).join("") +
+        `</tbody></table></div>` : `<p class="muted">no alerts yet</p>`) +
+      `<p class="actions">${data.unread ? '<button type="button" class="btn" data-ack-all>acknowledge all</button>' : ""}${TW.exportButtons("alerts", () => list)}</p><p class="err" hidden></p>`;
+  }
+
+  // Renders the alerts panel and wires its buttons; an acknowledgement re-reads the list and
+  // the top bar's badge.
+  async function showAlerts(box) {
+    box.innerHTML = alertsPanel(await TW.api("alerts", { limit: 200 }));
+    const ack = async (path) => {
+      try {
+        await TW.send("POST", path);
+        await Promise.all([showAlerts(box), TW.refreshAlerts()]);
+      } catch (e) {
+        const err = box.querySelector(".err");
+        err.hidden = false;
+        err.textContent = `could not acknowledge: ${e.message}`;
+      }
+    };
+    box.querySelectorAll("button[data-ack]").forEach((b) => b.addEventListener("click", () => ack(`alerts/${encodeURIComponent(b.dataset.ack)}/ack`)));
+    const all = box.querySelector("button[data-ack-all]");
+    if (all) all.addEventListener("click", () => ack("alerts/ack"));
   }
 
   async function settings(main) {
-    const [prov, prices, budgets, rules, alerts] = await Promise.all([TW.api("providers"), TW.api("prices"), probe("budgets"), probe("tag-rules"), probe("alerts")]);
+    const [prov, prices, budgets, rules, channels] = await Promise.all([TW.api("providers"), TW.api("prices"), TW.api("budgets"), TW.api("tag-rules"), TW.api("channels")]);
     const host = location.host;
     const q = Object.assign(TW.rangeQuery(), { limit: 1000 });
     main.innerHTML = `<div class="grid">` +
+      `<div class="panel wide" id="alerts-panel" data-testid="alerts-panel"><p class="loading">loading</p></div>` +
       `<div class="panel wide"><h2>providers</h2><div class="scroll"><table><thead><tr><th>name</th><th>kind</th><th>point your client at</th><th>upstream</th><th>key</th><th class="n">price overrides</th></tr></thead><tbody>` +
       prov.providers.map((p) => `<tr><td>${esc(p.name)}</td><td>${esc(p.kind)}</td><td><code>http://${esc(host)}${esc(p.mount)}${p.kind === "openai" ? "/v1" : ""}</code></td><td>${esc(p.upstream)}</td><td>${p.has_api_key ? "configured" : "client's"}</td><td class="n">${p.price_overrides}</td></tr>`).join("") +
       `</tbody></table></div>${TW.exportButtons("providers", () => prov.providers)}</div>` +
@@ -75,10 +177,10 @@
       `</tbody></table></div>${TW.exportButtons("prices", () => prices.models)}</div>` +
       `<div class="panel"><h2>export data</h2><p>Events of the selected range (up to 1,000 per file; <code>tokenwatch export --format csv</code> exports everything):</p>` +
       `<p class="actions"><a class="btn" href="/api/v1/events?${TW.qs(Object.assign({}, q, { format: "csv" }))}" download="tokenwatch-events.csv">events.csv</a><a class="btn" href="/api/v1/events?${TW.qs(q)}" download="tokenwatch-events.json">events.json</a></p></div>` +
-      `<div class="panel"><h2>budgets</h2>${budgets ? jsonTable("budgets", budgets) : '<p class="muted">budgets are not available in this build</p>'}</div>` +
-      `<div class="panel"><h2>tag rules</h2>${rules ? jsonTable("tag-rules", rules) : '<p class="muted">tag rules are not available in this build; tag requests with the X-Tokenwatch-Tags header</p>'}</div>` +
-      `<div class="panel"><h2>alerts</h2>${alerts ? jsonTable("alerts", alerts) : '<p class="muted">alerts are not available in this build</p>'}</div>` +
+      defPanel("budgets", budgets) + defPanel("tag-rules", rules) + defPanel("channels", channels) +
       `</div>`;
+    wireDefs(main);
+    await showAlerts(document.getElementById("alerts-panel"));
   }
 
   TW.views.sessions = { render: sessions };
