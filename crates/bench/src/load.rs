@@ -77,6 +77,11 @@ pub struct OpenLoop {
 
 /// Open loop at `rate` req/s, cycling through `targets` in `phase`-long phases until each had
 /// `per_target` worth of time. Latency runs from each request's scheduled send time.
+///
+/// Sends are paced by an OS thread sleeping to each scheduled instant, not by tokio's timer: that
+/// ticks in whole milliseconds, so at 5,000 req/s it sent five requests at once every tick and
+/// both targets were measured under bursts (and their 0–1 ms timer lateness) instead of at a
+/// steady rate. A thread's sleep wakes within tens of microseconds.
 pub async fn open_loop(
     client: &HttpClient,
     targets: &[Target],
@@ -87,37 +92,50 @@ pub async fn open_loop(
     let n = targets.len();
     let hists = Arc::new(Mutex::new((0..n).map(|_| histogram()).collect::<Vec<_>>()));
     let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let mut sent = vec![0u64; n];
     let phases = (per_target.as_secs_f64() / phase.as_secs_f64())
         .ceil()
         .max(1.0) as usize;
     let interval = Duration::from_secs_f64(1.0 / rate);
     let per_phase = (phase.as_secs_f64() * rate).round() as u64;
-    let mut tasks = Vec::new();
-    for p in 0..phases * n {
-        let which = p % n;
-        let target = targets[which].clone();
-        let start = Instant::now();
-        for i in 0..per_phase {
-            let scheduled = start + interval.mul_f64(i as f64);
-            tokio::time::sleep_until(scheduled.into()).await;
-            sent[which] += 1;
-            let (client, target, hists, errors) = (
-                client.clone(),
-                target.clone(),
-                Arc::clone(&hists),
-                Arc::clone(&errors),
-            );
-            tasks.push(tokio::spawn(async move {
-                let ok = send(&client, &target).await;
-                let us = scheduled.elapsed().as_micros() as u64;
-                if !ok {
-                    errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let runtime = tokio::runtime::Handle::current();
+    let (client, targets, shared_hists, shared_errors) = (
+        client.clone(),
+        targets.to_vec(),
+        Arc::clone(&hists),
+        Arc::clone(&errors),
+    );
+    let pacer = tokio::task::spawn_blocking(move || {
+        let mut sent = vec![0u64; n];
+        let mut tasks = Vec::new();
+        for p in 0..phases * n {
+            let which = p % n;
+            let start = Instant::now();
+            for i in 0..per_phase {
+                let scheduled = start + interval.mul_f64(i as f64);
+                let ahead = scheduled.saturating_duration_since(Instant::now());
+                if !ahead.is_zero() {
+                    std::thread::sleep(ahead);
                 }
-                let _ = hists.lock().await[which].record(us.max(1));
-            }));
+                sent[which] += 1;
+                let (client, target, hists, errors) = (
+                    client.clone(),
+                    targets[which].clone(),
+                    Arc::clone(&shared_hists),
+                    Arc::clone(&shared_errors),
+                );
+                tasks.push(runtime.spawn(async move {
+                    let ok = send(&client, &target).await;
+                    let us = scheduled.elapsed().as_micros() as u64;
+                    if !ok {
+                        errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    let _ = hists.lock().await[which].record(us.max(1));
+                }));
+            }
         }
-    }
+        (sent, tasks)
+    });
+    let (sent, tasks) = pacer.await.unwrap_or_else(|_| (vec![0; n], Vec::new()));
     for t in tasks {
         let _ = t.await;
     }

@@ -72,20 +72,20 @@ impl Task {
                     None => break,
                 },
             }
-            let deadline = tokio::time::sleep(self.config.flush_interval);
-            tokio::pin!(deadline);
-            while batch.len() < batch_max {
+            // The rest of the batch is collected in one go when the window ends, not by waking
+            // this task per event: each wake of an idle writer costs the proxy's other core a
+            // futex round trip per request. A queue already holding a full batch is not waited on.
+            if rx.len() + batch.len() < batch_max {
                 tokio::select! {
                     biased;
-                    _ = &mut stop => {
-                        stopping = true;
-                        break;
-                    }
-                    received = rx.recv() => match received {
-                        Some(event) => batch.push(event),
-                        None => break,
-                    },
-                    () = &mut deadline => break,
+                    _ = &mut stop => stopping = true,
+                    () = tokio::time::sleep(self.config.flush_interval) => {}
+                }
+            }
+            while batch.len() < batch_max {
+                match rx.try_recv() {
+                    Ok(event) => batch.push(event),
+                    Err(_) => break,
                 }
             }
             self.write(&mut batch).await;
