@@ -49,6 +49,9 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let url = settings::database_url(&config)?;
     let store = Store::open(&url).await?;
     let spill_path = settings::spill_path(&config, &url)?;
+    let secrets = Arc::new(tokenwatch_server::secrets::Secrets::new(
+        settings::secret_key_source(&url)?,
+    ));
     let (recorder, writer) = Writer::spawn(
         store.clone(),
         WriterConfig {
@@ -72,6 +75,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         recorder,
         prices,
         metrics,
+        secrets,
     };
     serve(parts, announce, shutdown_signal()).await?;
     Ok(())
