@@ -95,8 +95,9 @@ fn announce(addr: std::net::SocketAddr) {
     );
 }
 
-/// Background log imports and subscription charges while serving. A failed pass is logged
-/// and retried on the next tick; it never stops the proxy.
+/// Background log imports (tagged by the stored auto-tag rules, as `tokenwatch import` does)
+/// and subscription charges while serving. A failed pass is logged and retried on the next
+/// tick; it never stops the proxy.
 fn spawn_importers(config: &Config, store: &Store, prices: &Arc<PriceTable>) {
     use tokenwatch_import::logs::{CostMode, LogKind};
     let mut kinds = Vec::new();
@@ -131,6 +132,7 @@ fn spawn_importers(config: &Config, store: &Store, prices: &Arc<PriceTable>) {
                             new = s.events_new,
                             updated = s.events_updated,
                             malformed = s.malformed.len(),
+                            rule_tags = s.rule_tags,
                             "imported"
                         );
                     }
