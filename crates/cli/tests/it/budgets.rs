@@ -12,6 +12,17 @@ use crate::proxy::REQUEST_JSON;
 
 const CLIENTS: i64 = 8;
 
+/// The `retry-after` seconds of a refusal.
+fn retry_after(headers: &[(String, String)]) -> i64 {
+    headers
+        .iter()
+        .find(|(k, _)| k == "retry-after")
+        .unwrap_or_else(|| panic!("no retry-after in {headers:?}"))
+        .1
+        .parse()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn hard_limit_raced_by_concurrent_clients_is_overshot_only_by_requests_in_flight() {
     // Each response takes 150 ms, so several requests are always in flight.
@@ -109,13 +120,7 @@ async fn hard_limit_raced_by_concurrent_clients_is_overshot_only_by_requests_in_
         "{headers:?}"
     );
     // retry-after: the seconds left until the day's period resets (00:00 UTC).
-    let retry_after: i64 = headers
-        .iter()
-        .find(|(k, _)| k == "retry-after")
-        .unwrap_or_else(|| panic!("no retry-after in {headers:?}"))
-        .1
-        .parse()
-        .unwrap();
+    let retry_after = retry_after(headers);
     let midnight = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date()
@@ -202,13 +207,7 @@ async fn refusals_take_each_providers_error_shape() {
         let (status, headers, body) = parse_response(&raw(&server.addr, &make(())).await);
         assert_eq!(status, 429);
         // A rolling hour frees its first request's 30 s bucket within 1 h 30 s.
-        let retry_after: i64 = headers
-            .iter()
-            .find(|(k, _)| k == "retry-after")
-            .unwrap_or_else(|| panic!("no retry-after in {headers:?}"))
-            .1
-            .parse()
-            .unwrap();
+        let retry_after = retry_after(&headers);
         assert!(
             (3_570..=3_630).contains(&retry_after),
             "retry-after {retry_after}"
