@@ -1,7 +1,7 @@
 // Sessions and projects (per-session cost with a timeline of its turns; per-project cost), and
 // settings (providers and the base URLs to use, the price table with overrides marked, data
 // export, the alerts list with acknowledge buttons, and forms that create, replace and delete
-// budgets, tag rules and alert channels through the API).
+// budgets, tag rules, alert channels and (view-alert-rules.js) alert rules through the API).
 "use strict";
 (function () {
   const TW = window.TW, C = TW.charts, esc = TW.esc;
@@ -92,6 +92,9 @@
     },
   };
 
+  // Other files add kinds here before settings render (view-alert-rules.js).
+  TW.defs = DEFS;
+
   function defPanel(path, data) {
     const d = DEFS[path], rows = data[d.key] || [];
     return `<div class="panel wide" data-testid="def-${path}"><h2>${d.title}</h2>` +
@@ -163,7 +166,7 @@
   }
 
   async function settings(main) {
-    const [prov, prices, budgets, rules, channels] = await Promise.all([TW.api("providers"), TW.api("prices"), TW.api("budgets"), TW.api("tag-rules"), TW.api("channels")]);
+    const [prov, prices, budgets, rules, channels, alertRules] = await Promise.all([TW.api("providers"), TW.api("prices"), TW.api("budgets"), TW.api("tag-rules"), TW.api("channels"), TW.api("alert-rules")]);
     const host = location.host;
     const q = Object.assign(TW.rangeQuery(), { limit: 1000 });
     main.innerHTML = `<div class="grid">` +
@@ -177,7 +180,7 @@
       `</tbody></table></div>${TW.exportButtons("prices", () => prices.models)}</div>` +
       `<div class="panel"><h2>export data</h2><p>Events of the selected range (up to 1,000 per file; <code>tokenwatch export --format csv</code> exports everything):</p>` +
       `<p class="actions"><a class="btn" href="/api/v1/events?${TW.qs(Object.assign({}, q, { format: "csv" }))}" download="tokenwatch-events.csv">events.csv</a><a class="btn" href="/api/v1/events?${TW.qs(q)}" download="tokenwatch-events.json">events.json</a></p></div>` +
-      defPanel("budgets", budgets) + defPanel("tag-rules", rules) + defPanel("channels", channels) +
+      defPanel("budgets", budgets) + defPanel("tag-rules", rules) + defPanel("channels", channels) + defPanel("alert-rules", alertRules) +
       `</div>`;
     wireDefs(main);
     await showAlerts(document.getElementById("alerts-panel"));

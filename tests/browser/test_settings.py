@@ -1,7 +1,7 @@
 """Settings in real Chromium against the real binary: the alerts badge counts what
 `GET /api/v1/alerts` calls unread, and acknowledging from the list lowers it without a reload;
-budgets are created and deleted through the forms, a bad regex is explained next to its form,
-channel secrets never reach the page.
+budgets and alert rules are created and deleted through the forms, a bad regex or value is
+explained next to its form naming the field, channel secrets never reach the page.
 Screenshots of the new panels (desktop and phone) land in test-out/screenshots/."""
 
 import time
@@ -132,6 +132,45 @@ def test_budget_form_creates_and_deletes_and_a_bad_regex_is_explained(tw, browse
     browser.find_element(By.CSS_SELECTOR, f'{sel} button[data-del]').click()
     WebDriverWait(browser, 10).until(lambda d: not d.find_elements(By.CSS_SELECTOR, sel))
     assert all(b["name"] != "ui-budget" for b in tw.api("budgets")["budgets"])
+    assert_no_js_errors(browser)
+
+
+def test_alert_rule_form_creates_and_deletes_and_a_bad_value_names_its_field(tw, browser):
+    open_view(browser, f"{tw.url}/ui/settings?range=30d&tz=UTC&theme=dark", "settings")
+    f = form(browser, "alert-rules")
+    # A window the API cannot read: its message names the field, and what was typed stays.
+    fill(f, name="ui-rule", window="soon", threshold_usd="2.50", channels="ops, oncall")
+    f.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    err = browser.find_element(By.CSS_SELECTOR, '[data-testid="err-alert-rules"]')
+    WebDriverWait(browser, 10).until(lambda d: err.is_displayed())
+    assert "ui-rule" in err.text and "window 'soon'" in err.text, err.text
+    assert f.find_element(By.NAME, "window").get_attribute("value") == "soon"
+    # A number field with text in it is named before anything is sent.
+    fill(f, window="30m", threshold_usd="", threshold="lots")
+    f.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, 10).until(lambda d: "threshold: 'lots' is not a number" in err.text)
+    assert all(r["name"] != "ui-rule" for r in tw.api("alert-rules")["alert_rules"])
+    browser.execute_script("arguments[0].scrollIntoView()", err)
+    browser.save_screenshot(str(SHOTS / "desktop-dark-settings-alert-rule-error.png"))
+    assert_no_js_errors(browser, allow=("/api/v1/alert-rules ",))
+
+    fill(f, threshold="", threshold_usd="2.50")
+    f.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    sel = '[data-testid="def-alert-rules"] tr[data-name="ui-rule"]'
+    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, sel))
+    rule = next(r for r in tw.api("alert-rules")["alert_rules"] if r["name"] == "ui-rule")
+    assert (rule["kind"], rule["scope"], rule["window"], rule["channels"], rule["enabled"]) == (
+        "cost_above", "global", "30m", ["ops", "oncall"], True)
+    assert Decimal(rule["threshold_usd"]) == Decimal("2.5") and "threshold" not in rule
+    row = browser.find_element(By.CSS_SELECTOR, sel).text
+    assert "cost_above" in row and "30m" in row and "ops, oncall" in row and "$2.50" in row
+    panel = browser.find_element(By.CSS_SELECTOR, '[data-testid="def-alert-rules"]')
+    browser.execute_script("arguments[0].scrollIntoView()", panel)
+    browser.save_screenshot(str(SHOTS / "desktop-dark-settings-alert-rules.png"))
+
+    browser.find_element(By.CSS_SELECTOR, f"{sel} button[data-del]").click()
+    WebDriverWait(browser, 10).until(lambda d: not d.find_elements(By.CSS_SELECTOR, sel))
+    assert all(r["name"] != "ui-rule" for r in tw.api("alert-rules")["alert_rules"])
     assert_no_js_errors(browser)
 
 

@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use tokenwatch_server::config::{Config, builtin_providers};
+use tokenwatch_server::secrets::{KEY_FILE_NAME, KeySource, Secrets};
 
 const SECTIONS: &[&str] = &[
     "server",
@@ -132,6 +133,38 @@ pub fn spill_path(config: &Config, db_url: &str) -> anyhow::Result<PathBuf> {
     if !config.recording.spill_path.trim().is_empty() {
         return Ok(PathBuf::from(config.recording.spill_path.trim()));
     }
+    beside_database(db_url, "tokenwatch-spill.jsonl", "set recording.spill_path")
+}
+
+/// Where the key sealing channel secrets comes from: `TOKENWATCH_SECRET_KEY` (base64), else the
+/// file `TOKENWATCH_SECRET_KEY_FILE` names, else `tokenwatch-secret.key` beside the database,
+/// generated the first time a secret is stored.
+pub fn secret_key_source(db_url: &str) -> anyhow::Result<KeySource> {
+    let set = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(key) = set("TOKENWATCH_SECRET_KEY") {
+        let key = key
+            .into_string()
+            .map_err(|_| anyhow::anyhow!("TOKENWATCH_SECRET_KEY is not valid UTF-8 base64"))?;
+        return Ok(KeySource::Inline(key));
+    }
+    if let Some(path) = set("TOKENWATCH_SECRET_KEY_FILE") {
+        return Ok(KeySource::File(PathBuf::from(path)));
+    }
+    Ok(KeySource::Generated(beside_database(
+        db_url,
+        KEY_FILE_NAME,
+        "set TOKENWATCH_SECRET_KEY_FILE",
+    )?))
+}
+
+/// The channel secrets of the configured database.
+pub fn secrets(config: &Config) -> anyhow::Result<Secrets> {
+    Ok(Secrets::new(secret_key_source(&database_url(config)?)?))
+}
+
+/// A file of tokenwatch's next to the SQLite database, or in the data directory for PostgreSQL
+/// (`hint` says how to choose another place when there is no data directory).
+fn beside_database(db_url: &str, name: &str, hint: &str) -> anyhow::Result<PathBuf> {
     let is_pg = db_url.starts_with("postgres://") || db_url.starts_with("postgresql://");
     let sqlite_path = db_url.strip_prefix("sqlite://").unwrap_or(db_url);
     if !is_pg && !sqlite_path.starts_with("sqlite:") && !sqlite_path.is_empty() {
@@ -139,11 +172,11 @@ pub fn spill_path(config: &Config, db_url: &str) -> anyhow::Result<PathBuf> {
             .parent()
             .map(Path::to_owned)
             .unwrap_or_default();
-        return Ok(parent.join("tokenwatch-spill.jsonl"));
+        return Ok(parent.join(name));
     }
-    let dirs = dirs()
-        .context("cannot find a data directory for the spill file; set recording.spill_path")?;
-    Ok(dirs.data_dir().join("tokenwatch-spill.jsonl"))
+    let dirs =
+        dirs().with_context(|| format!("cannot find a data directory for {name}; {hint}"))?;
+    Ok(dirs.data_dir().join(name))
 }
 
 #[cfg(test)]

@@ -217,17 +217,27 @@ pub const ENV_PREFIX: &str = "env:";
 impl ChannelSpec {
     /// A copy safe to show: secrets replaced by `<redacted>`, the Slack URL included.
     pub fn redacted(&self) -> ChannelSpec {
-        let hide = |v: &Option<String>| v.as_ref().map(|_| REDACTED.to_owned());
-        ChannelSpec {
-            url: if self.kind == ChannelKind::Slack {
-                hide(&self.url)
-            } else {
-                self.url.clone()
-            },
-            secret: hide(&self.secret),
-            password: hide(&self.password),
-            ..self.clone()
+        let mut shown = self.clone();
+        for (_, value) in shown.secret_fields_mut() {
+            if value.is_some() {
+                *value = Some(REDACTED.to_owned());
+            }
         }
+        shown
+    }
+
+    /// The fields holding secrets, by name: the webhook `secret`, the SMTP `password`, and a
+    /// Slack channel's `url` (a webhook's URL is an address, not a credential).
+    pub fn secret_fields_mut(&mut self) -> Vec<(&'static str, &mut Option<String>)> {
+        let slack = self.kind == ChannelKind::Slack;
+        let mut fields = vec![
+            ("secret", &mut self.secret),
+            ("password", &mut self.password),
+        ];
+        if slack {
+            fields.push(("url", &mut self.url));
+        }
+        fields
     }
 
     /// Checks what serde cannot; messages never contain a secret.

@@ -12,6 +12,8 @@ use std::fmt;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use crate::UsageEvent;
+
 /// How a rule is written in config files and the API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -229,6 +231,35 @@ impl TagRule {
             RuleField::SystemPrompt | RuleField::FirstUserMessage
         )
     }
+}
+
+impl<'a> RuleInput<'a> {
+    /// What a stored or imported event offers the rules: no path, headers or prompt.
+    pub fn of_event(e: &'a UsageEvent) -> Self {
+        RuleInput {
+            model: Some(&e.model),
+            provider: Some(&e.provider),
+            project: e.project.as_deref(),
+            agent: e.agent.as_deref(),
+            source: Some(e.source.as_str()),
+            cwd: e.cwd.as_deref(),
+            git_branch: e.git_branch.as_deref(),
+            ..RuleInput::default()
+        }
+    }
+}
+
+/// Adds the rules' tags to an event about to be written (an import); returns how many were new.
+pub fn tag_event(rules: &[TagRule], event: &mut UsageEvent) -> u64 {
+    if rules.is_empty() {
+        return 0;
+    }
+    let before = event.tags.len();
+    let added = apply_all(rules, &RuleInput::of_event(event));
+    event.tags.extend(added);
+    event.tags.sort();
+    event.tags.dedup();
+    (event.tags.len() - before) as u64
 }
 
 /// Every tag the rules add for `input`, sorted and without duplicates.

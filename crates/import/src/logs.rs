@@ -20,6 +20,7 @@ use std::time::UNIX_EPOCH;
 
 use rayon::prelude::*;
 use tokenwatch_core::pricing::{CostOptions, ModelPrice, PriceTable};
+use tokenwatch_core::tag_rules::{self, TagRule};
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
 use tokenwatch_store::{ImportCursor, InsertOutcome, OnConflict, Store};
 
@@ -263,6 +264,8 @@ pub struct Summary {
     /// Files whose last bytes are a line still being written (read on a later pass).
     pub partial_lines: u64,
     pub fallback_models: u64,
+    /// Tags the auto-tag rules added to the pass's events.
+    pub rule_tags: u64,
 }
 
 /// A file found under a root, with what its cursor says.
@@ -557,18 +560,34 @@ impl Kept {
     }
 }
 
-/// Runs one pass: loads the cursors, scans on the blocking pool while the writer puts each
-/// merged chunk into one transaction, then saves the cursors and forgets those of vanished
-/// files. With `dry_run` nothing is written and the counts say what the pass would add.
+/// How a pass runs.
+#[derive(Clone)]
+pub struct PassOptions {
+    pub cost_mode: CostMode,
+    pub progress: Arc<dyn Progress + Send>,
+    /// Write nothing; the counts say what the pass would add.
+    pub dry_run: bool,
+    /// Auto-tag rules, run over each event before it is written (a log has no request headers
+    /// or prompt, so rules on those never match here).
+    pub tag_rules: Arc<[TagRule]>,
+}
+
+/// Runs one pass: loads the cursors, scans on the blocking pool (tagging each chunk by the
+/// rules) while the writer puts each merged chunk into one transaction, then saves the cursors
+/// and forgets those of vanished files.
 pub async fn import(
     store: &Store,
     kind: LogKind,
     roots: &[PathBuf],
     prices: &Arc<PriceTable>,
-    cost_mode: CostMode,
-    progress: Arc<dyn Progress + Send>,
-    dry_run: bool,
+    options: PassOptions,
 ) -> Result<Summary, ImportError> {
+    let PassOptions {
+        cost_mode,
+        progress,
+        dry_run,
+        tag_rules: rules,
+    } = options;
     // Two chunks in flight: the scanner reads the next while the writer writes this one.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<UsageEvent>>(2);
     // The cursors load while the files are listed: an unchanged re-run is little else.
@@ -578,10 +597,18 @@ pub async fn import(
     let scanner = tokio::task::spawn_blocking(move || {
         let found = discover(&roots);
         let cursors = cursors_rx.blocking_recv().ok()?;
-        let mut emit = |chunk| tx.blocking_send(chunk).is_ok();
-        Some(scan(
+        let mut rule_tags = 0;
+        let mut emit = |mut chunk: Vec<UsageEvent>| {
+            for e in &mut chunk {
+                rule_tags += tag_rules::tag_event(&rules, e);
+            }
+            tx.blocking_send(chunk).is_ok()
+        };
+        let mut scan = scan(
             kind, found, &cursors, &shared, cost_mode, &*progress, &mut emit,
-        ))
+        );
+        scan.summary.rule_tags = rule_tags;
+        Some(scan)
     });
     match store.import_cursors(kind.source()).await {
         Ok(cursors) => {

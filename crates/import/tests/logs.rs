@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokenwatch_core::pricing::PriceTable;
-use tokenwatch_import::logs::{self, CostMode, LogKind, Quiet, Summary};
+use tokenwatch_import::logs::{self, CostMode, LogKind, PassOptions, Quiet, Summary};
 use tokenwatch_store::{EventFilter, Page, Store};
 
 struct Fixture {
@@ -46,17 +46,15 @@ impl Fixture {
     }
 
     async fn import_roots(&self, kind: LogKind, roots: &[PathBuf], mode: CostMode) -> Summary {
-        logs::import(
-            &self.store,
-            kind,
-            roots,
-            &self.prices,
-            mode,
-            Arc::new(Quiet),
-            false,
-        )
-        .await
-        .unwrap()
+        let options = PassOptions {
+            cost_mode: mode,
+            progress: Arc::new(Quiet),
+            dry_run: false,
+            tag_rules: Arc::new([]),
+        };
+        logs::import(&self.store, kind, roots, &self.prices, options)
+            .await
+            .unwrap()
     }
 
     async fn events(&self) -> Vec<tokenwatch_core::UsageEvent> {

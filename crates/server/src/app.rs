@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::live::LiveBus;
 use crate::proxy::{self, HttpClient, Routes, Upstream};
 use crate::recording::{Enricher, EventSink};
+use crate::secrets::{SecretError, Secrets};
 use crate::{api, health, web};
 
 /// State shared by every handler.
@@ -35,6 +36,8 @@ pub struct AppState {
     pub live: LiveBus,
     /// Tag rules, budgets, alert rules and channels.
     pub policy: Arc<crate::policy::Policy>,
+    /// Seals channel secrets before they are stored.
+    pub secrets: Arc<Secrets>,
 }
 
 /// Builds the router over a state.
@@ -57,6 +60,8 @@ pub struct ServeParts {
     pub recorder: tokenwatch_store::Recorder,
     pub prices: Arc<PriceTable>,
     pub metrics: Option<PrometheusHandle>,
+    /// The key for channel secrets at rest.
+    pub secrets: Arc<Secrets>,
 }
 
 /// Errors that stop the server from starting or running.
@@ -73,6 +78,9 @@ pub enum ServeError {
     BadProvider(String),
     #[error("cannot load budgets, tag rules and alerts: {0}")]
     Policy(#[from] tokenwatch_store::StoreError),
+    /// The message names the key's source or the channel.
+    #[error("{0}")]
+    Secrets(#[from] SecretError),
 }
 
 /// Binds the listen address, calls `on_listening` with the bound address, serves until
@@ -89,6 +97,7 @@ pub async fn serve(
         recorder,
         prices,
         metrics,
+        secrets,
     } = parts;
     let mut upstreams = Vec::with_capacity(config.providers.len());
     for (name, cfg) in &config.providers {
@@ -96,7 +105,9 @@ pub async fn serve(
             .push(Upstream::new(name, cfg).ok_or_else(|| ServeError::BadProvider(name.clone()))?);
     }
     let client = proxy::http_client();
-    let running = crate::policy::runtime::start(&config, store.clone(), client.clone()).await?;
+    let running =
+        crate::policy::runtime::start(&config, store.clone(), client.clone(), Arc::clone(&secrets))
+            .await?;
     let live = LiveBus::default();
     let enricher = Enricher {
         prices: Arc::clone(&prices),
@@ -120,6 +131,7 @@ pub async fn serve(
         config,
         live: live.clone(),
         policy: running.policy,
+        secrets,
     });
     on_listening(listener.local_addr()?);
     let app = router(Arc::clone(&state));

@@ -61,6 +61,10 @@ pub struct Usage {
 pub struct Refusal {
     pub budget: String,
     pub message: String,
+    /// Seconds until a retry can succeed (at least 1): until the period resets, or, for a
+    /// rolling window, until its oldest spend leaves the window. Sent as `retry-after` so SDKs
+    /// wait instead of retrying at once.
+    pub retry_after_secs: u64,
 }
 
 /// What a threshold is a percentage of.
@@ -213,7 +217,19 @@ impl LiveBudget {
         } else {
             format!("it is a {} window", self.spec.period)
         };
+        let frees_at_ms = match self.spec.period {
+            // The oldest bucket leaves the window when its end passes the window's start.
+            Period::Rolling(width) => c
+                .buckets
+                .front()
+                .map_or(now_ms + self.bucket_ms(), |&(start, ..)| {
+                    start + self.bucket_ms() + width
+                }),
+            _ => w.end_ms,
+        };
+        let wait_ms = u64::try_from(frees_at_ms.saturating_sub(now_ms)).unwrap_or(0);
         Some(Refusal {
+            retry_after_secs: wait_ms.div_ceil(1000).max(1),
             budget: self.spec.name.clone(),
             message: format!(
                 "tokenwatch: budget '{}' ({}, {} per {}) has {what}; requests in its scope are refused until it resets: {resets}",

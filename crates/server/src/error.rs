@@ -20,6 +20,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("storage error: {0}")]
     Store(#[from] tokenwatch_store::StoreError),
+    /// The channel secret key cannot be read or created (a server-side problem).
+    #[error("{0}")]
+    Secrets(#[from] crate::secrets::SecretError),
 }
 
 impl ApiError {
@@ -35,6 +38,7 @@ impl ApiError {
             ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Secrets(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -43,14 +47,21 @@ impl ApiError {
             ApiError::BadParameter { .. } => "bad_parameter",
             ApiError::NotFound(_) => "not_found",
             ApiError::Store(_) => "storage_unavailable",
+            ApiError::Secrets(_) => "secrets_unavailable",
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Store(err) = &self {
-            tracing::error!(error = %err, "API request failed in the store");
+        match &self {
+            ApiError::Store(err) => {
+                tracing::error!(error = %err, "API request failed in the store")
+            }
+            ApiError::Secrets(err) => {
+                tracing::error!(error = %err, "API request failed on the channel secret key")
+            }
+            _ => {}
         }
         let param = match &self {
             ApiError::BadParameter { param, .. } => Some(*param),

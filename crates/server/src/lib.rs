@@ -19,5 +19,6 @@ pub mod policy;
 pub mod proxy;
 pub mod recording;
 pub mod retag;
+pub mod secrets;
 pub mod tags;
 pub mod web;

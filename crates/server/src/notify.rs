@@ -5,10 +5,13 @@
 //! is written to the alert's delivery row (`pending` with the attempt count and last error,
 //! then `delivered` or `failed`), so a channel that is down is visible in the alert history.
 //! Nothing here runs on the proxy's path. Errors recorded or logged never contain a secret:
-//! they name the channel and the failure, not the URL (a Slack URL is a credential).
+//! they name the channel and the failure, not the URL (a Slack URL is a credential). Stored
+//! secrets are sealed ([`crate::secrets`]); they are opened here, just before a send, and the
+//! clear text lives only as long as that attempt.
 
 mod email;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -22,6 +25,7 @@ use tokenwatch_store::{NewAlert, Store};
 
 use crate::budgets::rfc3339;
 use crate::proxy::{HttpClient, now_ms};
+use crate::secrets::Secrets;
 
 /// The header carrying a webhook body's signature: `sha256=<hex of HMAC-SHA256(secret, body)>`.
 pub const SIGNATURE_HEADER: &str = "x-tokenwatch-signature";
@@ -69,6 +73,8 @@ pub struct Notifier {
     pub backoff: Duration,
     /// Longest one attempt may take.
     pub timeout: Duration,
+    /// Opens the channels' sealed secrets.
+    pub secrets: Arc<Secrets>,
 }
 
 impl Notifier {
@@ -117,7 +123,8 @@ impl Notifier {
             ChannelKind::Webhook => {
                 let body = serde_json::to_vec(alert).map_err(|e| e.to_string())?;
                 let signature =
-                    resolve(channel.secret.as_deref())?.map(|s| sign(s.as_bytes(), &body));
+                    reveal(&self.secrets, channel, "secret", channel.secret.as_deref())?
+                        .map(|s| sign(s.as_bytes(), &body));
                 self.post(channel, body, signature).await
             }
             ChannelKind::Slack => {
@@ -129,7 +136,7 @@ impl Notifier {
                     .map_err(|e| e.to_string())?;
                 self.post(channel, body, None).await
             }
-            ChannelKind::Email => email::send(alert, channel).await,
+            ChannelKind::Email => email::send(alert, channel, &self.secrets).await,
         }
     }
 
@@ -139,7 +146,8 @@ impl Notifier {
         body: Vec<u8>,
         signature: Option<String>,
     ) -> Result<(), String> {
-        let url = resolve(channel.url.as_deref())?.ok_or("the channel has no url")?;
+        let url = reveal(&self.secrets, channel, "url", channel.url.as_deref())?
+            .ok_or("the channel has no url")?;
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(url.as_str())
@@ -165,6 +173,20 @@ impl Notifier {
             Err(format!("the receiver answered HTTP {}", status.as_u16()))
         }
     }
+}
+
+/// A stored channel secret in clear, for one send: a sealed value decrypted, then an `env:NAME`
+/// reference read from the environment. Errors name the channel, field or variable, never a value.
+pub fn reveal(
+    secrets: &Secrets,
+    channel: &ChannelSpec,
+    field: &'static str,
+    value: Option<&str>,
+) -> Result<Option<String>, String> {
+    let opened = secrets
+        .open(&channel.name, field, value)
+        .map_err(|e| e.to_string())?;
+    resolve(opened.as_deref())
 }
 
 /// A channel secret: the value itself, or the environment variable `env:NAME` names. The error

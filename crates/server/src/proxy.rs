@@ -292,6 +292,9 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
         if let Ok(v) = HeaderValue::from_str(&refusal.budget) {
             response.headers_mut().insert("x-tokenwatch-budget", v);
         }
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, refusal.retry_after_secs.into());
         return response;
     }
     let mut out_headers = headers::forward_request_headers(&parts.headers, rewritten);

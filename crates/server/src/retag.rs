@@ -66,17 +66,7 @@ pub async fn apply_rules(
         page.before = Some((last.ts_ms, last.id.clone()));
         let mut new_tags = Vec::new();
         for e in &events {
-            let input = RuleInput {
-                model: Some(&e.model),
-                provider: Some(&e.provider),
-                project: e.project.as_deref(),
-                agent: e.agent.as_deref(),
-                source: Some(e.source.as_str()),
-                cwd: e.cwd.as_deref(),
-                git_branch: e.git_branch.as_deref(),
-                ..RuleInput::default()
-            };
-            let fresh: Vec<_> = tag_rules::apply_all(rules, &input)
+            let fresh: Vec<_> = tag_rules::apply_all(rules, &RuleInput::of_event(e))
                 .into_iter()
                 .filter(|t| !e.tags.contains(t))
                 .collect();

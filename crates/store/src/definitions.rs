@@ -6,7 +6,7 @@
 
 use sqlx::Row;
 
-use crate::{Store, StoreError, now_ms, with_pool};
+use crate::{Pool, Store, StoreError, now_ms, with_pool};
 
 /// Which kind of definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,60 @@ impl Store {
             .map(|_| ())
             .map_err(StoreError::query("saving a definition")))?;
         Ok(!existed)
+    }
+
+    /// Replaces a definition whose previous text must not survive in the database (a channel
+    /// secret an older version stored in clear). On SQLite the replaced bytes are zeroed
+    /// (`secure_delete` on the connection that writes) and the WAL is checkpointed and truncated,
+    /// so the clear text leaves the files; PostgreSQL keeps old row versions until it vacuums.
+    pub async fn replace_definition_wiping(
+        &self,
+        kind: DefKind,
+        name: &str,
+        spec_json: &str,
+        origin: &str,
+    ) -> Result<(), StoreError> {
+        let Pool::Sqlite(pool) = &self.pool else {
+            return self
+                .put_definition(kind, name, spec_json, origin)
+                .await
+                .map(|_| ());
+        };
+        let failed = || StoreError::query("replacing a definition securely");
+        let mut conn = pool.acquire().await.map_err(failed())?;
+        let was: i64 = sqlx::query_scalar("PRAGMA secure_delete")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(failed())?;
+        sqlx::query("PRAGMA secure_delete = ON")
+            .execute(&mut *conn)
+            .await
+            .map_err(failed())?;
+        let sql = format!(
+            "UPDATE {} SET spec = $1, origin = $2, updated_ms = $3 WHERE name = $4",
+            kind.table()
+        );
+        let written = sqlx::query(&sql)
+            .bind(spec_json)
+            .bind(origin)
+            .bind(now_ms())
+            .bind(name)
+            .execute(&mut *conn)
+            .await;
+        // The connection goes back to the pool: restore its setting whatever happened.
+        let restore = match was {
+            0 => "PRAGMA secure_delete = OFF",
+            1 => "PRAGMA secure_delete = ON",
+            _ => "PRAGMA secure_delete = FAST",
+        };
+        let restored = sqlx::query(restore).execute(&mut *conn).await;
+        written.map_err(failed())?;
+        restored.map_err(failed())?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::query("checkpointing after a secure replace"))?;
+        Ok(())
     }
 
     /// Every definition of a kind, by name.

@@ -1,7 +1,9 @@
 //! `tokenwatch alert …`: alert history and acknowledgement, alert rules and channels.
 //!
 //! Rules and channels are given as JSON (the same shape as the API and `[[alert_rules]]` /
-//! `[[channels]]` in tokenwatch.toml); channels are printed with secrets redacted.
+//! `[[channels]]` in tokenwatch.toml); channels are printed with secrets redacted, and their
+//! secrets are sealed before they are stored (and sealed on read where an older version left
+//! them in clear).
 
 use anyhow::{Context, bail};
 use tokenwatch_core::alerting::{AlertRuleSpec, ChannelSpec};
@@ -12,7 +14,7 @@ use crate::commands::open_store;
 use crate::table::Table;
 
 pub async fn run(global: &GlobalArgs, args: &AlertArgs) -> anyhow::Result<String> {
-    let (store, _) = open_store(global).await?;
+    let (store, loaded) = open_store(global).await?;
     let now = tokenwatch_server::proxy::now_ms();
     match &args.command {
         AlertCommand::List {
@@ -95,6 +97,9 @@ pub async fn run(global: &GlobalArgs, args: &AlertArgs) -> anyhow::Result<String
             remove(&store, DefKind::AlertRule, name, "alert rule").await
         }
         AlertCommand::Channels => {
+            crate::settings::secrets(&loaded.config)?
+                .seal_stored_channels(&store)
+                .await?;
             let channels: Vec<ChannelSpec> =
                 parse_all(store.list_definitions(DefKind::Channel).await?)?;
             let shown: Vec<ChannelSpec> = channels.iter().map(ChannelSpec::redacted).collect();
@@ -102,7 +107,7 @@ pub async fn run(global: &GlobalArgs, args: &AlertArgs) -> anyhow::Result<String
         }
         AlertCommand::SetChannel { json } => {
             // serde's message may quote the input: keep it out of errors (it may hold a secret).
-            let spec: ChannelSpec = serde_json::from_str(json).map_err(|e| {
+            let mut spec: ChannelSpec = serde_json::from_str(json).map_err(|e| {
                 anyhow::anyhow!(
                     "channel JSON is invalid at line {} column {}",
                     e.line(),
@@ -110,6 +115,7 @@ pub async fn run(global: &GlobalArgs, args: &AlertArgs) -> anyhow::Result<String
                 )
             })?;
             spec.validate().map_err(|m| anyhow::anyhow!(m))?;
+            crate::settings::secrets(&loaded.config)?.seal_channel(&mut spec)?;
             store
                 .put_definition(
                     DefKind::Channel,

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tokenwatch_core::pricing::PriceTable;
-use tokenwatch_import::logs::{self, CostMode, LogKind, Progress, Summary};
+use tokenwatch_core::tag_rules::TagRule;
+use tokenwatch_import::logs::{self, CostMode, LogKind, PassOptions, Progress, Summary};
 use tokenwatch_import::{claude_code, codex};
 use tokenwatch_store::Store;
 
@@ -100,7 +101,7 @@ fn bar() -> Bar {
     Bar(pb)
 }
 
-/// One import pass (see [`logs::import`]), timed.
+/// One import pass (see [`logs::import`]) with the stored auto-tag rules, timed.
 pub async fn pass(
     store: &Store,
     prices: &Arc<PriceTable>,
@@ -110,16 +111,14 @@ pub async fn pass(
     dry_run: bool,
 ) -> anyhow::Result<(Summary, Duration)> {
     let started = Instant::now();
-    let summary = logs::import(
-        store,
-        kind,
-        roots,
-        prices,
+    let tag_rules: Arc<[TagRule]> = super::tag::stored_rules(store).await?.into();
+    let options = PassOptions {
         cost_mode,
-        Arc::new(bar()),
+        progress: Arc::new(bar()),
         dry_run,
-    )
-    .await?;
+        tag_rules,
+    };
+    let summary = logs::import(store, kind, roots, prices, options).await?;
     Ok((summary, started.elapsed()))
 }
 
@@ -216,6 +215,7 @@ fn render(
             "events_unchanged": s.events_unchanged,
             "partial_lines": s.partial_lines,
             "fallback_models": s.fallback_models,
+            "rule_tags": s.rule_tags,
             "malformed": malformed,
         }))?);
     }
@@ -242,6 +242,9 @@ fn render(
         "  {verb}: {} new, {} updated to a larger usage, {} already stored; {} repeated lines merged\n",
         s.events_new, s.events_updated, s.events_unchanged, s.merged
     ));
+    if s.rule_tags > 0 {
+        text.push_str(&format!("  auto-tag rules: {} tags added\n", s.rule_tags));
+    }
     if s.fallback_models > 0 {
         text.push_str(&format!(
             "  {} events had no model in the log and were priced as {} (tagged model_fallback=true)\n",

@@ -129,6 +129,8 @@ delivery_backoff_ms = 2000
 
 # Channels: webhook (JSON POST, signed with X-Tokenwatch-Signature: sha256=<hmac> when a secret
 # is set), slack (incoming webhook URL), email (SMTP; smtp_tls = starttls | tls | none).
+# A literal secret, password or Slack URL is stored encrypted (key: TOKENWATCH_SECRET_KEY, or
+# tokenwatch-secret.key beside the database); env:NAME keeps it out of this file too.
 # [[channels]]
 # name = "ops"
 # kind = "webhook"

@@ -49,6 +49,9 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let url = settings::database_url(&config)?;
     let store = Store::open(&url).await?;
     let spill_path = settings::spill_path(&config, &url)?;
+    let secrets = Arc::new(tokenwatch_server::secrets::Secrets::new(
+        settings::secret_key_source(&url)?,
+    ));
     let (recorder, writer) = Writer::spawn(
         store.clone(),
         WriterConfig {
@@ -72,6 +75,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         recorder,
         prices,
         metrics,
+        secrets,
     };
     serve(parts, announce, shutdown_signal()).await?;
     Ok(())
@@ -91,8 +95,9 @@ fn announce(addr: std::net::SocketAddr) {
     );
 }
 
-/// Background log imports and subscription charges while serving. A failed pass is logged
-/// and retried on the next tick; it never stops the proxy.
+/// Background log imports (tagged by the stored auto-tag rules, as `tokenwatch import` does)
+/// and subscription charges while serving. A failed pass is logged and retried on the next
+/// tick; it never stops the proxy.
 fn spawn_importers(config: &Config, store: &Store, prices: &Arc<PriceTable>) {
     use tokenwatch_import::logs::{CostMode, LogKind};
     let mut kinds = Vec::new();
@@ -127,6 +132,7 @@ fn spawn_importers(config: &Config, store: &Store, prices: &Arc<PriceTable>) {
                             new = s.events_new,
                             updated = s.events_updated,
                             malformed = s.malformed.len(),
+                            rule_tags = s.rule_tags,
                             "imported"
                         );
                     }

@@ -98,7 +98,8 @@ pub async fn run(global: &GlobalArgs, args: &TagArgs) -> anyhow::Result<String> 
     }
 }
 
-async fn stored_rules(store: &tokenwatch_store::Store) -> anyhow::Result<Vec<TagRule>> {
+/// The stored auto-tag rules, compiled; an unreadable one is an error naming it.
+pub async fn stored_rules(store: &tokenwatch_store::Store) -> anyhow::Result<Vec<TagRule>> {
     store
         .list_definitions(DefKind::TagRule)
         .await?

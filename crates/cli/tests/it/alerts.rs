@@ -29,13 +29,11 @@ async fn soft_thresholds_fire_once_each_to_signed_webhook_slack_and_a_failing_ch
     let upstream = message_upstream(Duration::ZERO).await;
     let receiver = Upstream::start(Script::json(200, &[], b"{}")).await;
     let down = Upstream::start(Script::json(500, &[], b"{\"error\":\"down\"}")).await;
-    // The webhook's secret is a reference to the environment: only "env:…" is stored.
-    let server = start(
-        &upstream.url,
-        vec![("TW_TEST_HOOK_SECRET", "s3cret-HMAC".to_owned())],
-    );
+    // The webhook's secret and the Slack URL are given in clear: they are stored sealed and
+    // opened only to sign and send.
+    let server = start(&upstream.url, vec![]);
     for channel in [
-        serde_json::json!({"name": "hook", "kind": "webhook", "url": format!("{}/hook", receiver.url), "secret": "env:TW_TEST_HOOK_SECRET"}),
+        serde_json::json!({"name": "hook", "kind": "webhook", "url": format!("{}/hook", receiver.url), "secret": "s3cret-HMAC"}),
         serde_json::json!({"name": "slack", "kind": "slack", "url": format!("{}/slack/T0/SLACK-SECRET", receiver.url)}),
         serde_json::json!({"name": "down", "kind": "webhook", "url": format!("{}/x", down.url)}),
     ] {
@@ -165,9 +163,15 @@ async fn soft_thresholds_fire_once_each_to_signed_webhook_slack_and_a_failing_ch
     assert_eq!(down.requests().len(), 12);
     assert!(!server.stderr().contains("SLACK-SECRET") && !server.stderr().contains("s3cret"));
     let stored = crate::harness::all_bytes(server.dir.path());
+    for secret in ["s3cret-HMAC", "SLACK-SECRET"] {
+        assert!(
+            !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} reached the database in clear"
+        );
+    }
     assert!(
-        !stored.windows(11).any(|w| w == b"s3cret-HMAC"),
-        "the env secret reached the database"
+        stored.windows(7).any(|w| w == b"enc:v1:"),
+        "the sealed form is what is stored"
     );
 
     // Budget status: 7 × 14_625 spent, 204.75 %, resets on the 1st of next month (UTC).
@@ -280,13 +284,15 @@ async fn cost_rule_emails_real_smtp_servers_over_plain_and_starttls_and_tls_is_n
     for channel in [
         serde_json::json!({"name": "mail", "kind": "email", "smtp_host": "127.0.0.1", "smtp_port": smtp.port, "smtp_tls": "none",
             "from": "tokenwatch <alerts@example.test>", "to": ["ops@example.test", "cfo@example.test"]}),
-        // STARTTLS to a relay whose certificate a test CA signed, authenticating inside TLS.
+        // STARTTLS to a relay whose certificate a test CA signed, authenticating inside TLS with
+        // a password stored sealed.
         serde_json::json!({"name": "mail-secure", "kind": "email", "smtp_host": "localhost", "smtp_port": secure.port,
-            "smtp_ca_file": certs.ca.display().to_string(), "username": "u", "password": "env:TW_TEST_SMTP_PASSWORD",
+            "smtp_ca_file": certs.ca.display().to_string(), "username": "u", "password": "SMTP-PASSWORD",
             "from": "alerts@example.test", "to": ["sec@example.test"]}),
-        // The sink offers no STARTTLS: a starttls channel must fail, never send in clear.
+        // The sink offers no STARTTLS: a starttls channel must fail, never send in clear. Its
+        // password is a reference to the environment: only "env:…" is stored.
         serde_json::json!({"name": "mail-tls", "kind": "email", "smtp_host": "127.0.0.1", "smtp_port": smtp.port,
-            "username": "u", "password": "SMTP-PASSWORD", "from": "alerts@example.test", "to": ["ops@example.test"]}),
+            "username": "u", "password": "env:TW_TEST_SMTP_PASSWORD", "from": "alerts@example.test", "to": ["ops@example.test"]}),
     ] {
         let (status, body) = api(&server.addr, "POST", "/api/v1/channels", Some(channel)).await;
         assert_eq!(status, 201, "{body}");
@@ -347,7 +353,7 @@ async fn cost_rule_emails_real_smtp_servers_over_plain_and_starttls_and_tls_is_n
     assert_eq!(secure_mails.len(), 1);
     let sm = &secure_mails[0];
     assert!(sm.tls, "the message must travel inside STARTTLS");
-    // base64("\0u\0SMTP-PASSWORD"): the password from the environment, sent only over TLS.
+    // base64("\0u\0SMTP-PASSWORD"): the sealed password, opened to authenticate, only over TLS.
     assert_eq!(sm.auth.as_deref(), Some("AHUAU01UUC1QQVNTV09SRA=="));
     assert_eq!(sm.to, ["<sec@example.test>"]);
     assert!(
@@ -371,6 +377,11 @@ async fn cost_rule_emails_real_smtp_servers_over_plain_and_starttls_and_tls_is_n
     );
     assert!(
         !tls.to_string().contains("SMTP-PASSWORD") && !server.stderr().contains("SMTP-PASSWORD")
+    );
+    let stored = crate::harness::all_bytes(server.dir.path());
+    assert!(
+        !stored.windows(13).any(|w| w == b"SMTP-PASSWORD"),
+        "the SMTP password reached the database in clear"
     );
 }
 

@@ -12,6 +12,17 @@ use crate::proxy::REQUEST_JSON;
 
 const CLIENTS: i64 = 8;
 
+/// The `retry-after` seconds of a refusal.
+fn retry_after(headers: &[(String, String)]) -> i64 {
+    headers
+        .iter()
+        .find(|(k, _)| k == "retry-after")
+        .unwrap_or_else(|| panic!("no retry-after in {headers:?}"))
+        .1
+        .parse()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn hard_limit_raced_by_concurrent_clients_is_overshot_only_by_requests_in_flight() {
     // Each response takes 150 ms, so several requests are always in flight.
@@ -108,6 +119,22 @@ async fn hard_limit_raced_by_concurrent_clients_is_overshot_only_by_requests_in_
         headers.contains(&("x-tokenwatch-budget".into(), "cap".into())),
         "{headers:?}"
     );
+    // retry-after: the seconds left until the day's period resets (00:00 UTC).
+    let retry_after = retry_after(headers);
+    let midnight = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .tomorrow()
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp()
+        .as_second();
+    let left = midnight - jiff::Timestamp::now().as_second();
+    assert!(
+        (left.max(1)..=left + 30).contains(&retry_after),
+        "retry-after {retry_after}, {left} s left in the day"
+    );
     let err: serde_json::Value = serde_json::from_slice(body).unwrap();
     assert_eq!(err["type"], "error");
     assert_eq!(err["error"]["type"], "rate_limit_error");
@@ -177,8 +204,14 @@ async fn refusals_take_each_providers_error_shape() {
     for (i, make) in [openai, gemini].iter().enumerate() {
         let first = raw(&server.addr, &make(())).await;
         assert_eq!(parse_response(&first).0, 200);
-        let (status, _, body) = parse_response(&raw(&server.addr, &make(())).await);
+        let (status, headers, body) = parse_response(&raw(&server.addr, &make(())).await);
         assert_eq!(status, 429);
+        // A rolling hour frees its first request's 30 s bucket within 1 h 30 s.
+        let retry_after = retry_after(&headers);
+        assert!(
+            (3_570..=3_630).contains(&retry_after),
+            "retry-after {retry_after}"
+        );
         let err: serde_json::Value = serde_json::from_slice(&body).unwrap();
         let message = err["error"]["message"].as_str().unwrap();
         assert!(message.contains("made 1 of its 1 requests"), "{message}");

@@ -460,7 +460,17 @@ async fn serve_keeps_importing_claude_code_logs_when_configured() {
     });
     let events = server.wait_events(5).await;
     assert!(events.iter().all(|e| e["source"] == "claude_code"));
-    // A line written while serving arrives within an interval.
+    // An auto-tag rule applies to what the background importer brings in, as on
+    // `tokenwatch import`.
+    let (status, body) = crate::policy_support::api(
+        &server.addr,
+        "POST",
+        "/api/v1/tag-rules",
+        Some(json!({"name": "client-dir", "field": "cwd", "pattern": "^/home/u/(\\w+)$", "tag": "client=$1"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // A line written while serving arrives within an interval, tagged.
     let file = config.join("projects/-home-u-gamma/s1.jsonl");
     let mut f = std::fs::OpenOptions::new().append(true).open(file).unwrap();
     writeln!(
@@ -469,5 +479,13 @@ async fn serve_keeps_importing_claude_code_logs_when_configured() {
         line("s3", "2026-11-20T10:00:00.000Z", "m6", 1, 1, 0)
     )
     .unwrap();
-    server.wait_events(6).await;
+    let events = server.wait_events(6).await;
+    let new = events.iter().find(|e| e["session_id"] == "s3").unwrap();
+    assert!(
+        new["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("client=gamma")),
+        "{new}"
+    );
 }

@@ -16,6 +16,7 @@ mod importing;
 mod policy_cli;
 mod policy_support;
 mod proxy;
+mod secrets;
 mod smtp_sink;
 mod tagging;
 mod upstream;

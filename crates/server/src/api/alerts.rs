@@ -1,6 +1,6 @@
 //! `/api/v1/alerts` (history, unread count, acknowledge), `/api/v1/alert-rules` and
 //! `/api/v1/channels`. Channels are shown redacted: secrets, passwords and Slack URLs never
-//! leave through the API.
+//! leave through the API, and are sealed before they are stored.
 
 use std::sync::Arc;
 
@@ -161,8 +161,9 @@ pub async fn put_channel(
     State(app): State<Arc<AppState>>,
     body: Result<Json<ChannelSpec>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<ChannelSpec>), ApiError> {
-    let Json(spec) = body.map_err(|e| ApiError::bad("body", e.body_text()))?;
+    let Json(mut spec) = body.map_err(|e| ApiError::bad("body", e.body_text()))?;
     spec.validate().map_err(|m| ApiError::bad("body", m))?;
+    app.secrets.seal_channel(&mut spec)?;
     let status = store_spec(&app, DefKind::Channel, &spec.name, &spec).await?;
     Ok((status, Json(spec.redacted())))
 }

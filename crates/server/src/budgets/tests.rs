@@ -66,6 +66,8 @@ fn hard_budget_refuses_once_spent_and_names_itself() {
     assert!(book.snapshot()[0].usage(now).spent_micros == 1_200);
     let refusal = book.admit(&subject("anthropic"), now).unwrap_err();
     assert_eq!(refusal.budget, "b");
+    // Retry after the day ends: 86 399 s from 00:00:01, rounded up.
+    assert_eq!(refusal.retry_after_secs, 86_399);
     assert!(
         refusal
             .message
@@ -131,10 +133,15 @@ fn rolling_window_forgets_old_spend_and_reconcile_only_raises() {
     let t0 = 100 * DAY;
     let a = book.admit(&subject("anthropic"), t0).unwrap();
     book.priced(&event(t0, 1_000), &a, t0);
-    assert!(book.admit(&subject("anthropic"), t0 + 60_000).is_err());
-    // An hour and a bucket later the spend has left the window.
+    let refusal = book.admit(&subject("anthropic"), t0 + 60_000).unwrap_err();
+    // The spend's 30 s bucket leaves the hour at t0 + 1 h 30 s: exactly when a retry succeeds.
+    assert_eq!(refusal.retry_after_secs, 3_570);
     assert!(
-        book.admit(&subject("anthropic"), t0 + 3_600_000 + 30_000 + 1)
+        book.admit(&subject("anthropic"), t0 + 60_000 + 3_570_000 - 1)
+            .is_err()
+    );
+    assert!(
+        book.admit(&subject("anthropic"), t0 + 60_000 + 3_570_000)
             .is_ok()
     );
     let b = &book.snapshot()[0];

@@ -13,8 +13,13 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokenwatch_core::alerting::{ChannelSpec, SmtpTls};
 
 use super::AlertMessage;
+use crate::secrets::Secrets;
 
-pub async fn send(alert: &AlertMessage, channel: &ChannelSpec) -> Result<(), String> {
+pub async fn send(
+    alert: &AlertMessage,
+    channel: &ChannelSpec,
+    secrets: &Secrets,
+) -> Result<(), String> {
     let host = channel.smtp_host.as_deref().ok_or("no smtp_host")?;
     let from: Mailbox = channel
         .from
@@ -80,7 +85,7 @@ pub async fn send(alert: &AlertMessage, channel: &ChannelSpec) -> Result<(), Str
         .timeout(Some(Duration::from_secs(20)));
     if let (Some(user), Some(password)) = (
         &channel.username,
-        super::resolve(channel.password.as_deref())?,
+        super::reveal(secrets, channel, "password", channel.password.as_deref())?,
     ) {
         builder = builder.credentials(Credentials::new(user.clone(), password));
     }

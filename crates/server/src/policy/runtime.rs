@@ -1,5 +1,6 @@
-//! Starting the policy: write the config file's definitions to the database, load everything,
-//! and run the background tasks (alert engine, definition refresh, rule evaluation).
+//! Starting the policy: write the config file's definitions to the database (channel secrets
+//! sealed), seal secrets older versions stored in clear, load everything, and run the background
+//! tasks (alert engine, definition refresh, rule evaluation).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,13 +10,19 @@ use tokio::task::JoinHandle;
 
 use super::Policy;
 use crate::alerts::{self, Alerts};
+use crate::app::ServeError;
 use crate::config::Config;
 use crate::notify::Notifier;
 use crate::proxy::{HttpClient, now_ms};
+use crate::secrets::{SecretError, Secrets};
 
-/// Writes `[[budgets]]`, `[[tag_rules]]`, `[[alert_rules]]` and `[[channels]]` to the database
-/// with origin `config`, and removes config-made ones no longer in the file.
-pub async fn sync_config(store: &Store, config: &Config) -> Result<(), StoreError> {
+/// Writes `[[budgets]]`, `[[tag_rules]]`, `[[alert_rules]]` and `[[channels]]` (secrets sealed)
+/// to the database with origin `config`, and removes config-made ones no longer in the file.
+pub async fn sync_config(
+    store: &Store,
+    config: &Config,
+    secrets: &Secrets,
+) -> Result<(), SecretError> {
     async fn put<T: serde::Serialize>(
         store: &Store,
         kind: DefKind,
@@ -37,7 +44,11 @@ pub async fn sync_config(store: &Store, config: &Config) -> Result<(), StoreErro
     put(store, DefKind::Budget, &config.budgets, |b| &b.name).await?;
     put(store, DefKind::TagRule, &config.tag_rules, |b| &b.name).await?;
     put(store, DefKind::AlertRule, &config.alert_rules, |b| &b.name).await?;
-    put(store, DefKind::Channel, &config.channels, |b| &b.name).await?;
+    let mut channels = config.channels.clone();
+    for c in &mut channels {
+        secrets.seal_channel(c)?;
+    }
+    put(store, DefKind::Channel, &channels, |b| &b.name).await?;
     Ok(())
 }
 
@@ -52,17 +63,27 @@ pub async fn start(
     config: &Config,
     store: Store,
     client: HttpClient,
-) -> Result<Running, StoreError> {
-    sync_config(&store, config).await?;
+    secrets: Arc<Secrets>,
+) -> Result<Running, ServeError> {
+    sync_config(&store, config, &secrets).await?;
+    secrets.seal_stored_channels(&store).await?;
     let (alerts, rx) = Alerts::channel();
     let policy = Arc::new(Policy::new(store.clone(), config.time_zone(), alerts));
     policy.refresh(now_ms()).await?;
+    // A wrong key does not stop the proxy, but every channel it affects is named now, not only
+    // when an alert fails to reach it.
+    for channel in policy.channels().iter() {
+        if let Err(e) = secrets.check_channel(channel) {
+            tracing::error!(error = %e, "alerts cannot reach this channel");
+        }
+    }
     let a = &config.alerting;
     let notifier = Arc::new(Notifier {
         client,
         attempts: a.delivery_attempts,
         backoff: Duration::from_millis(a.delivery_backoff_ms),
         timeout: Duration::from_secs(20),
+        secrets,
     });
     let channels_of = Arc::clone(&policy);
     let engine = tokio::spawn(alerts::run_engine(
