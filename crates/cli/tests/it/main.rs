@@ -17,5 +17,6 @@ mod policy_cli;
 mod policy_support;
 mod proxy;
 mod smtp_sink;
+mod tag_admin;
 mod tagging;
 mod upstream;
