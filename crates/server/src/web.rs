@@ -60,6 +60,11 @@ pub const ASSETS: &[Asset] = &[
         body: include_bytes!("../../../web/view-sessions.js"),
     },
     Asset {
+        path: "view-tags.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../web/view-tags.js"),
+    },
+    Asset {
         path: "app.css",
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../../../web/app.css"),
