@@ -113,12 +113,16 @@ impl Store {
 
     /// Renames the tag `from` to `to` on every stored event, in the tag rollup and in the
     /// definitions, all in one transaction (see the module docs). The caller refuses `from ==
-    /// to`; renaming a tag nothing carries only moves its definition.
+    /// to` (here it changes nothing); renaming a tag nothing carries only moves its definition.
     pub async fn rename_tag(
         &self,
         from: (&str, &str),
         to: (&str, &str),
     ) -> Result<RenameOutcome, StoreError> {
+        // Onto itself, the insert would add nothing and the delete would drop the tag.
+        if from == to {
+            return Ok(RenameOutcome::default());
+        }
         let err = || StoreError::query("renaming a tag");
         let postgres = self.backend() == Backend::Postgres;
         let now = now_ms();

@@ -298,6 +298,17 @@ async fn define_rename_recolour_and_forget_tags_over_the_api() {
     assert_eq!(totals(&server, "path=c/d").await, expected(&["path=a/b"]));
 }
 
+/// Runs a CLI command that must fail; returns its stderr.
+fn fails(db: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(crate::harness::BIN)
+        .args(args)
+        .args(["--db", db])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "tokenwatch {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[tokio::test]
 async fn the_cli_defines_renames_colours_lists_and_forgets() {
     let (server, _dir) = seeded();
@@ -345,18 +356,10 @@ async fn the_cli_defines_renames_colours_lists_and_forgets() {
     let out = run_cli(&db, &["tag", "undefine", "team=blue"]);
     assert!(out.contains("events keep the tag"), "{out}");
 
-    let fail = std::process::Command::new(crate::harness::BIN)
-        .args(["tag", "color", "team=blue", "blue", "--db", &db])
-        .output()
-        .unwrap();
-    assert!(!fail.status.success());
-    let err = String::from_utf8_lossy(&fail.stderr);
+    let err = fails(&db, &["tag", "color", "team=blue", "blue"]);
     assert!(err.contains("color: 'blue' is not a colour"), "{err}");
-    let fail = std::process::Command::new(crate::harness::BIN)
-        .args(["tag", "rename", "team=blue", "team=blue", "--db", &db])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&fail.stderr).contains("already the tag's name"));
+    let err = fails(&db, &["tag", "rename", "team=blue", "team=blue"]);
+    assert!(err.contains("already the tag's name"), "{err}");
 
     let help = std::process::Command::new(crate::harness::BIN)
         .args(["tag", "rename", "--help"])

@@ -6,12 +6,9 @@
 use tokenwatch_core::UsageEvent;
 use tokenwatch_store::{AggKey, AggSums, EventFilter, RenameOutcome, Store};
 
+use super::analytics::{H, T0, expect as sums};
 use super::engine;
 use crate::support::{Engine, TestDb, event};
-
-const H: i64 = 3_600_000;
-/// 2026-11-02T00:00:00Z.
-const T0: i64 = 1_793_577_600_000;
 
 /// 40 events over six hours: even ones `team=red`, every third `team=crimson` (so 0, 6, 12, …
 /// carry both), every fifth `env=prod`; costs, tokens and priced-ness vary.
@@ -45,23 +42,6 @@ fn has(e: &UsageEvent, k: &str, v: &str) -> bool {
     e.tags.iter().any(|(a, b)| a == k && b == v)
 }
 
-/// The sums the store keeps, computed here from the events `keep` selects.
-fn sums(events: &[UsageEvent], keep: impl Fn(&UsageEvent) -> bool) -> AggSums {
-    let mut s = AggSums::default();
-    for e in events.iter().filter(|e| keep(e)) {
-        s.events += 1;
-        s.requests += e.requests;
-        s.input_tokens += e.usage.input_tokens;
-        s.output_tokens += e.usage.output_tokens;
-        s.cache_read_tokens += e.usage.cache_read_tokens;
-        s.cost_micros += e.cost_micros.unwrap_or(0);
-        s.unpriced_events += i64::from(e.cost_micros.is_none());
-        s.duration_sum_ms += e.duration_ms.unwrap_or(0);
-        s.duration_count += i64::from(e.duration_ms.is_some());
-    }
-    s
-}
-
 /// Whole hours, so the rollup answers.
 fn range() -> EventFilter {
     EventFilter {
@@ -80,6 +60,24 @@ async fn by_tag(store: &Store, key: &str) -> Vec<(String, AggSums)> {
     let totals = store.tag_totals(&range()).await.unwrap();
     assert_eq!(totals, store.tag_totals_raw(&range()).await.unwrap());
     rolled.into_iter().map(|r| (r.key, r.sums)).collect()
+}
+
+/// Renames and checks what the store says it did.
+async fn rename(
+    store: &Store,
+    from: (&str, &str),
+    to: (&str, &str),
+    events: i64,
+    merged: i64,
+    moved: bool,
+) {
+    let out = store.rename_tag(from, to).await.unwrap();
+    let want = RenameOutcome {
+        events,
+        merged,
+        definition_moved: moved,
+    };
+    assert_eq!(out, want, "{from:?} -> {to:?}");
 }
 
 fn value_of<'a>(rows: &'a [(String, AggSums)], v: &str) -> Option<&'a AggSums> {
@@ -103,18 +101,7 @@ pub async fn rename_moves_events_rollup_and_definition(db: &TestDb) {
     let crimson_before = value_of(&before, "crimson").copied();
 
     // To a fresh name: the same sums under the new name, nothing left under the old one.
-    let out = store
-        .rename_tag(("team", "red"), ("team", "scarlet"))
-        .await
-        .unwrap();
-    assert_eq!(
-        out,
-        RenameOutcome {
-            events: 20,
-            merged: 0,
-            definition_moved: true
-        }
-    );
+    rename(store, ("team", "red"), ("team", "scarlet"), 20, 0, true).await;
     let after = by_tag(store, "team").await;
     assert_eq!(value_of(&after, "scarlet"), Some(&red));
     assert_eq!(value_of(&after, "red"), None);
@@ -136,18 +123,15 @@ pub async fn rename_moves_events_rollup_and_definition(db: &TestDb) {
         .put_tag_def("team", "crimson", "#00aa00", None)
         .await
         .unwrap();
-    let out = store
-        .rename_tag(("team", "scarlet"), ("team", "crimson"))
-        .await
-        .unwrap();
-    assert_eq!(
-        out,
-        RenameOutcome {
-            events: 20,
-            merged: 7,
-            definition_moved: false
-        }
-    );
+    rename(
+        store,
+        ("team", "scarlet"),
+        ("team", "crimson"),
+        20,
+        7,
+        false,
+    )
+    .await;
     let merged = by_tag(store, "team").await;
     let union = sums(&events, |e| {
         has(e, "team", "red") || has(e, "team", "crimson")
@@ -166,11 +150,24 @@ pub async fn rename_moves_events_rollup_and_definition(db: &TestDb) {
             .is_none()
     );
 
-    // Across keys: env=prod becomes environment=production.
-    store
-        .rename_tag(("env", "prod"), ("environment", "production"))
+    // Onto itself: nothing changes (a naive insert-then-delete would drop the tag).
+    let same = store
+        .rename_tag(("team", "crimson"), ("team", "crimson"))
         .await
         .unwrap();
+    assert_eq!(same, RenameOutcome::default());
+    assert_eq!(store.count_tagged("team", "crimson").await.unwrap(), 27);
+
+    // Across keys: env=prod becomes environment=production.
+    rename(
+        store,
+        ("env", "prod"),
+        ("environment", "production"),
+        8,
+        0,
+        false,
+    )
+    .await;
     let prod = sums(&events, |e| has(e, "env", "prod"));
     assert_eq!(
         value_of(&by_tag(store, "environment").await, "production"),
