@@ -14,9 +14,10 @@
   }
 
   // Stacked bars. points: [{label}], keys: series names, value(point, key) -> number,
-  // fmt: axis number formatter. Without keys, one series from total(point).
+  // fmt: axis number formatter. Without keys, one series from total(point). colors: optional
+  // { key: css colour } (tags' own colours); other keys take the theme's series colours.
   // Drawn at the width it is shown at (see TW.chartWidth), so text stays 11 px on a phone.
-  function bars({ points, keys, value, total, fmt, height = 220, width = 800 }) {
+  function bars({ points, keys, value, total, fmt, colors = {}, height = 220, width = 800 }) {
     const W = width, H = height, L = 64, B = 34, T = 8, R = 6;
     const series = keys && keys.length ? keys : ["total"];
     const val = keys && keys.length ? value : (p) => total(p);
@@ -35,13 +36,13 @@
       series.forEach((k, si) => {
         const v = Math.max(0, val(p, k) || 0);
         const h = (H - T - B) * v / max;
-        if (h > 0) out += `<rect x="${(x + bw * 0.1).toFixed(1)}" y="${(y - h).toFixed(1)}" width="${Math.max(bw * 0.8, 1).toFixed(1)}" height="${h.toFixed(1)}" style="fill:${color(si)}"><title>${esc(p.label)} ${esc(k)}: ${esc(fmt(v))}</title></rect>`;
+        if (h > 0) out += `<rect x="${(x + bw * 0.1).toFixed(1)}" y="${(y - h).toFixed(1)}" width="${Math.max(bw * 0.8, 1).toFixed(1)}" height="${h.toFixed(1)}" style="fill:${esc(colors[k] || color(si))}"><title>${esc(p.label)} ${esc(k)}: ${esc(fmt(v))}</title></rect>`;
         y -= h;
       });
       if (i % every === 0) out += `<text x="${(x + bw / 2).toFixed(1)}" y="${H - B + 14}" text-anchor="middle">${esc(shortLabel(p.label))}</text>`;
     });
     out += `</svg>`;
-    return out + legend(keys && keys.length ? keys : []);
+    return out + legend(keys && keys.length ? keys : [], colors);
   }
 
   function shortLabel(l) {
@@ -51,9 +52,9 @@
     return m[4] ? `${m[2]}-${m[3]} ${m[4]}h` : `${m[2]}-${m[3]}`;
   }
 
-  function legend(keys) {
+  function legend(keys, colors = {}) {
     if (!keys.length) return "";
-    return `<div class="legend">${keys.map((k, i) => `<span><i style="background:${color(i)}"></i>${esc(k || "(none)")}</span>`).join("")}</div>`;
+    return `<div class="legend">${keys.map((k, i) => `<span><i style="background:${esc(colors[k] || color(i))}"></i>${esc(k || "(none)")}</span>`).join("")}</div>`;
   }
 
   // A line of (x index, y) values, e.g. cumulative cost over a session's turns.

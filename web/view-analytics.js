@@ -21,20 +21,21 @@
     const tagKey = TW.param("tag_key", "");
     if (by === "tag" && !tagKey) by = "none";
     const sq = Object.assign({}, q, { bucket: TW.param("bucket", "auto"), by, tag_key: by === "tag" ? tagKey : null });
-    const [ts, dist, heat, lat, cache, tools] = await Promise.all([
+    const [ts, dist, heat, lat, cache, tools, colors] = await Promise.all([
       TW.api("analytics/timeseries", sq),
       TW.api("analytics/breakdown", Object.assign({}, q, { by: "model" })),
       TW.api("analytics/heatmap", q),
       TW.api("analytics/latency", q),
       TW.api("analytics/cache", q),
       TW.api("analytics/tools", q),
+      by === "tag" ? TW.tags.colors(tagKey, q) : {},
     ]);
     const keys = ts.keys;
     const tokenKinds = ["input", "output", "cache read", "cache write"];
     const tokenOf = (p, k) => ({ input: p.input_tokens, output: p.output_tokens, "cache read": p.cache_read_tokens, "cache write": p.cache_write_tokens }[k]);
     main.innerHTML = controls() + `<div class="grid">` +
       `<div class="panel wide chart"><h2>cost per ${esc(ts.bucket)}${by !== "none" ? " by " + esc(by) : ""}</h2>` +
-      C.bars({ points: ts.points, keys, value: (p, k) => (p.series && p.series[k] ? p.series[k].cost_usd : 0), total: (p) => p.cost_usd, fmt: TW.usdAxis, width: TW.chartWidth() }) +
+      C.bars({ points: ts.points, keys, value: (p, k) => (p.series && p.series[k] ? p.series[k].cost_usd : 0), total: (p) => p.cost_usd, fmt: TW.usdAxis, colors, width: TW.chartWidth() }) +
       TW.exportButtons("cost-series", () => ts.points.map((p) => Object.assign({ label: p.label, start: p.start, cost_usd: p.cost_usd }, Object.fromEntries(keys.map((k) => [k, p.series && p.series[k] ? p.series[k].cost_usd : 0]))))) + `</div>` +
       `<div class="panel wide chart"><h2>tokens per ${esc(ts.bucket)} by kind</h2>` +
       C.bars({ points: ts.points, keys: tokenKinds, value: tokenOf, fmt: TW.compact, width: TW.chartWidth() }) +

@@ -180,10 +180,11 @@
       `</tbody></table></div>${TW.exportButtons("prices", () => prices.models)}</div>` +
       `<div class="panel"><h2>export data</h2><p>Events of the selected range (up to 1,000 per file; <code>tokenwatch export --format csv</code> exports everything):</p>` +
       `<p class="actions"><a class="btn" href="/api/v1/events?${TW.qs(Object.assign({}, q, { format: "csv" }))}" download="tokenwatch-events.csv">events.csv</a><a class="btn" href="/api/v1/events?${TW.qs(q)}" download="tokenwatch-events.json">events.json</a></p></div>` +
+      `<div class="panel wide" id="tags-panel" data-testid="tags-panel"><p class="loading">loading</p></div>` +
       defPanel("budgets", budgets) + defPanel("tag-rules", rules) + defPanel("channels", channels) + defPanel("alert-rules", alertRules) +
       `</div>`;
     wireDefs(main);
-    await showAlerts(document.getElementById("alerts-panel"));
+    await Promise.all([showAlerts(document.getElementById("alerts-panel")), TW.tags.show(document.getElementById("tags-panel"))]);
   }
 
   TW.views.sessions = { render: sessions };

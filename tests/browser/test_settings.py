@@ -1,7 +1,8 @@
 """Settings in real Chromium against the real binary: the alerts badge counts what
 `GET /api/v1/alerts` calls unread, and acknowledging from the list lowers it without a reload;
 budgets and alert rules are created and deleted through the forms, a bad regex or value is
-explained next to its form naming the field, channel secrets never reach the page.
+explained next to its form naming the field, channel secrets never reach the page; tags are
+renamed and recoloured from their table.
 Screenshots of the new panels (desktop and phone) land in test-out/screenshots/."""
 
 import time
@@ -10,10 +11,11 @@ from decimal import Decimal
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import SHOTS
-from test_dashboard import assert_no_js_errors, open_view, usd
+from test_dashboard import assert_no_js_errors, micros, open_view, usd
 
 
 def badge(browser):
@@ -212,3 +214,85 @@ def test_tag_these_retags_exactly_the_filtered_rows(tw, browser):
     WebDriverWait(browser, 10).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.event-row")) == len(want))
     assert {r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "tr.event-row")} == {e["id"] for e in tagged}
     assert_no_js_errors(browser)
+
+
+def hex_rgb(color):
+    """'#0a0b0c' -> 'rgb(10, 11, 12)', the form Chromium serialises inline colours in."""
+    return "rgb({}, {}, {})".format(*(int(color[i:i + 2], 16) for i in (1, 3, 5)))
+
+
+def tag_row(tw, tag):
+    return next((t for t in tw.api("tags", since="30d", tz="UTC")["tags"] if t["tag"] == tag), None)
+
+
+def test_tags_rename_and_recolour_from_settings(tw, browser):
+    # A tag of its own on a known set of the seeded rows, so other tests' tags stay put.
+    want = [r for r in tw.rows if r["project"] == "cli" and r["model"] == "claude-opus-4-1"]
+    assert want
+    r = httpx.post(f"{tw.url}/api/v1/retag", timeout=10, json={
+        "filter": {"since": "30d", "project": "cli", "model": "claude-opus-4-1"}, "add": ["ui=before"]})
+    assert r.status_code == 200 and r.json()["changed"] == len(want), r.text
+    want_cost = sum(micros(r["cost_usd"]) for r in want)
+
+    open_view(browser, f"{tw.url}/ui/settings?range=30d&tz=UTC&theme=dark", "settings")
+    sel = '[data-testid="tags"] tr[data-tag="{}"]'
+    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, sel.format("ui=before")))
+    row = browser.find_element(By.CSS_SELECTOR, sel.format("ui=before"))
+    assert str(len(want)) in row.text and usd(want_cost) in row.text, row.text
+
+    # Rename inline: edit the name and press Enter.
+    name = row.find_element(By.CSS_SELECTOR, "input[data-rename]")
+    name.clear()
+    name.send_keys("ui=after", Keys.ENTER)
+    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, sel.format("ui=after")))
+    assert not browser.find_elements(By.CSS_SELECTOR, sel.format("ui=before"))
+    after = tag_row(tw, "ui=after")
+    assert (after["events"], after["cost_micros"]) == (len(want), want_cost), after
+    assert tag_row(tw, "ui=before") is None
+    assert len(tw.api("events", tag="ui=before", limit=1000)["events"]) == 0
+
+    # Recolour with the picker (a script sets it as a user's pick would, then fires change).
+    picker = browser.find_element(By.CSS_SELECTOR, sel.format("ui=after") + " input[data-color]")
+    browser.execute_script(
+        "arguments[0].value = '#ff00aa'; arguments[0].dispatchEvent(new Event('change', {bubbles: true}))", picker)
+    WebDriverWait(browser, 10).until(lambda d: (tag_row(tw, "ui=after") or {}).get("color") == "#ff00aa")
+    assert tag_row(tw, "ui=after")["defined"] is True
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(
+        By.CSS_SELECTOR, sel.format("ui=after") + " input[data-color]").get_attribute("value") == "#ff00aa")
+    row = browser.find_element(By.CSS_SELECTOR, sel.format("ui=after"))
+    panel = browser.find_element(By.CSS_SELECTOR, '[data-testid="tags-panel"]')
+    browser.execute_script("arguments[0].scrollIntoView()", panel)
+    browser.save_screenshot(str(SHOTS / "desktop-dark-settings-tags.png"))
+
+    # A refused rename explains itself next to the table and changes nothing.
+    name = row.find_element(By.CSS_SELECTOR, "input[data-rename]")
+    name.clear()
+    name.send_keys("ui=", Keys.ENTER)
+    err = browser.find_element(By.CSS_SELECTOR, '[data-testid="err-tags"]')
+    WebDriverWait(browser, 10).until(lambda d: err.is_displayed())
+    assert "rename_to" in err.text, err.text
+    assert tag_row(tw, "ui=after")["events"] == len(want)
+    assert_no_js_errors(browser, allow=("/api/v1/tags/",))
+
+    # The requests log shows the new name.
+    open_view(browser, f"{tw.url}/ui/requests?range=30d&tz=UTC&tag=ui%3Dafter", "requests")
+    WebDriverWait(browser, 10).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.event-row")) == len(want))
+    assert all("ui=after" in r.text for r in browser.find_elements(By.CSS_SELECTOR, "tr.event-row"))
+
+    # Charts stacked by the tag's key draw it in its colour.
+    open_view(browser, f"{tw.url}/ui/analytics?range=30d&tz=UTC&by=tag&tag_key=ui", "analytics")
+    fills = {e.get_attribute("style") for e in browser.find_elements(By.CSS_SELECTOR, ".chart svg rect")}
+    assert any(hex_rgb("#ff00aa") in f for f in fills), fills
+
+    # Phone: the tag table scrolls inside its box, the page never sideways.
+    browser.set_window_size(375, 812)
+    try:
+        open_view(browser, f"{tw.url}/ui/settings?range=30d&tz=UTC&theme=dark", "settings")
+        WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, sel.format("ui=after")))
+        panel = browser.find_element(By.CSS_SELECTOR, '[data-testid="tags-panel"]')
+        browser.execute_script("arguments[0].scrollIntoView()", panel)
+        width = browser.execute_script("return document.documentElement.scrollWidth")
+        assert width <= browser.execute_script("return window.innerWidth"), width
+        browser.save_screenshot(str(SHOTS / "phone-dark-settings-tags.png"))
+    finally:
+        browser.set_window_size(1366, 900)

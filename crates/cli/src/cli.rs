@@ -91,7 +91,7 @@ pub enum Command {
     Budget(BudgetArgs),
     /// Alert history, acknowledgement, alert rules and notification channels.
     Alert(AlertArgs),
-    /// Auto-tag rules and bulk re-tagging of stored events.
+    /// Tags: define, rename and colour them; auto-tag rules; bulk re-tagging of stored events.
     Tag(TagArgs),
 }
 

@@ -11,6 +11,7 @@ pub mod report;
 pub mod serve;
 pub mod tabular;
 pub mod tag;
+pub mod tag_defs;
 
 use tokenwatch_store::{EventFilter, Store};
 

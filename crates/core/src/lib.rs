@@ -13,6 +13,7 @@ pub mod pricing;
 pub mod providers;
 pub mod sse;
 pub mod tag_rules;
+pub mod tags;
 pub mod usage;
 
 pub use event::{EventStatus, Source, UsageEvent};

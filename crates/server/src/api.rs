@@ -12,6 +12,7 @@ pub mod events;
 pub mod openapi;
 pub mod params;
 pub mod tag_rules;
+pub mod tags;
 
 use std::sync::Arc;
 
@@ -33,7 +34,11 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/analytics/cache", get(analytics::models::cache))
         .route("/analytics/tools", get(analytics::models::tools))
         .route("/sessions", get(catalog::sessions))
-        .route("/tags", get(catalog::tags))
+        .route("/tags", get(tags::list).post(tags::create))
+        .route(
+            "/tags/{key}/{value}",
+            axum::routing::patch(tags::update).delete(tags::delete),
+        )
         .route("/prices", get(catalog::prices))
         .route("/providers", get(catalog::providers))
         .route("/stream", get(live::stream))

@@ -65,6 +65,11 @@ pub const ASSETS: &[Asset] = &[
         body: include_bytes!("../../../web/view-alert-rules.js"),
     },
     Asset {
+        path: "view-tags.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../web/view-tags.js"),
+    },
+    Asset {
         path: "app.css",
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../../../web/app.css"),

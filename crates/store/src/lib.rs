@@ -14,6 +14,7 @@ mod definitions;
 mod events;
 mod imports;
 pub mod reports;
+mod tag_defs;
 mod tagging;
 mod windows;
 pub mod writer;
@@ -33,6 +34,7 @@ pub use events::{
     RollupRow, TotalsRow,
 };
 pub use imports::{Account, ImportCursor, Subscription};
+pub use tag_defs::{RenameOutcome, TagDef};
 pub use tagging::{RetagOutcome, TagRemoval};
 pub use windows::WindowTotals;
 pub use writer::{Recorder, Writer, WriterConfig, WriterHandle, WriterSnapshot, WriterStats};
@@ -59,6 +61,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "budgets_alerts",
         include_str!("../migrations/0004_budgets_alerts.sql"),
     ),
+    (5, "tags", include_str!("../migrations/0005_tags.sql")),
 ];
 
 /// Which engine a store runs on.

@@ -139,6 +139,63 @@ pub enum TagCommand {
     /// Add or remove tags on every event matching the filters; prints how many changed.
     /// Idempotent: running it again changes nothing.
     Retag(RetagArgs),
+    /// Tags in use (events, tokens, cost in the period) and defined tags, with their colours.
+    ///
+    /// Examples:
+    ///   tokenwatch tag list --since 30d
+    ///   tokenwatch tag list --json
+    #[command(verbatim_doc_comment)]
+    List {
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Define a tag: give it a colour (the dashboard's charts use it) and a description.
+    /// Defining again changes what you pass and keeps the rest.
+    ///
+    /// Examples:
+    ///   tokenwatch tag define team=red --color '#ff5555' --description 'search team'
+    ///   tokenwatch tag define client-work          (a bare name means tag=client-work)
+    #[command(verbatim_doc_comment)]
+    Define {
+        /// key=value, or a bare name.
+        tag: String,
+        /// #rrggbb. Default: the colour the tag already shows (derived from its name).
+        #[arg(long, value_name = "#RRGGBB")]
+        color: Option<String>,
+        /// Free text; an empty string clears it.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Rename a tag on every stored event, in one transaction; analytics by tag follow.
+    /// Events that already carry the new name keep one copy; the definition moves along
+    /// unless the new name is defined already. New events still get the tag their
+    /// headers or rules give them: change those too.
+    ///
+    /// Examples:
+    ///   tokenwatch tag rename team=red team=crimson
+    ///   tokenwatch tag rename env=prod environment=production
+    #[command(verbatim_doc_comment)]
+    Rename {
+        /// The current name, key=value or bare.
+        from: String,
+        /// The new name, key=value or bare.
+        to: String,
+    },
+    /// Set a tag's colour (defines the tag if it was not).
+    ///
+    /// Example:
+    ///   tokenwatch tag color team=red '#ff5555'
+    #[command(verbatim_doc_comment)]
+    Color {
+        tag: String,
+        /// #rrggbb.
+        color: String,
+    },
+    /// Forget a tag's definition (colour, description). Events keep the tag; remove it from
+    /// events with: tokenwatch tag retag --tag TAG --remove TAG
+    Undefine { tag: String },
 }
 
 #[derive(Debug, Args)]

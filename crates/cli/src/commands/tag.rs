@@ -1,4 +1,5 @@
-//! `tokenwatch tag …`: auto-tag rules and bulk re-tagging of stored events.
+//! `tokenwatch tag …`: auto-tag rules and bulk re-tagging of stored events (tag definitions and
+//! renames are in `tag_defs`).
 
 use anyhow::{Context, bail};
 use tokenwatch_core::tag_rules::{self, TagRule, TagRuleSpec};
@@ -63,6 +64,11 @@ pub async fn run(global: &GlobalArgs, args: &TagArgs) -> anyhow::Result<String> 
             }
             Ok(format!("deleted tag rule '{name}'"))
         }
+        TagCommand::List { .. }
+        | TagCommand::Define { .. }
+        | TagCommand::Rename { .. }
+        | TagCommand::Color { .. }
+        | TagCommand::Undefine { .. } => super::tag_defs::run(&store, &args.command).await,
         TagCommand::Retag(a) => {
             let mut filter = filter_from(&a.filter)?;
             filter.project = a.project.clone();

@@ -18,5 +18,6 @@ mod policy_support;
 mod proxy;
 mod secrets;
 mod smtp_sink;
+mod tag_admin;
 mod tagging;
 mod upstream;

@@ -1,6 +1,6 @@
-//! Read-only listings: `GET /api/v1/tags` (tag values in use, with counts and cost),
-//! `GET /api/v1/sessions` (per-session totals), `GET /api/v1/prices` (the price table in force,
-//! overrides marked) and `GET /api/v1/providers` (mounted providers and their base URLs).
+//! Read-only listings: `GET /api/v1/sessions` (per-session totals), `GET /api/v1/prices` (the
+//! price table in force, overrides marked) and `GET /api/v1/providers` (mounted providers and
+//! their base URLs). `GET /api/v1/tags` lives with tag management in [`super::tags`].
 //!
 //! Never shows a provider key: only whether one is configured.
 
@@ -17,48 +17,6 @@ use super::events::rfc3339_ms;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::proxy::now_ms;
-
-#[derive(Debug, Serialize)]
-pub struct TagRow {
-    pub key: String,
-    pub value: String,
-    pub events: i64,
-    pub total_tokens: i64,
-    pub cost_micros: i64,
-    pub cost_usd: f64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Tags {
-    pub range: RangeView,
-    pub tags: Vec<TagRow>,
-}
-
-pub async fn tags(
-    State(app): State<Arc<AppState>>,
-    query: Result<Query<AnalyticsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Tags>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
-    let scope = query.scope(now_ms())?;
-    let tags = app
-        .store
-        .tag_totals(&scope.filter)
-        .await?
-        .into_iter()
-        .map(|t| TagRow {
-            cost_usd: usd(t.cost_micros),
-            key: t.key,
-            value: t.value,
-            events: t.events,
-            total_tokens: t.total_tokens,
-            cost_micros: t.cost_micros,
-        })
-        .collect();
-    Ok(Json(Tags {
-        range: scope.range(),
-        tags,
-    }))
-}
 
 #[derive(Debug, Serialize)]
 pub struct SessionRow {

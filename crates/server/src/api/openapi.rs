@@ -23,7 +23,7 @@ mod tests {
     use super::*;
 
     /// Every `.route("…", …)` in `api.rs`: its path under `/api/v1` and the HTTP methods its
-    /// method router names (`get(`, `post(`, `delete(`, `put(`).
+    /// method router names (`get(`, `post(`, `delete(`, `put(`, `patch(`).
     fn router_routes() -> Vec<(String, Vec<&'static str>)> {
         let source = include_str!("../api.rs");
         source
@@ -32,7 +32,7 @@ mod tests {
             .filter_map(|rest| {
                 let rest = rest.trim_start().strip_prefix('"')?;
                 let (path, handlers) = rest.split_once('"')?;
-                let methods = ["get", "post", "delete", "put"]
+                let methods = ["get", "post", "delete", "put", "patch"]
                     .into_iter()
                     .filter(|m| handlers.contains(&format!("{m}(")))
                     .collect();

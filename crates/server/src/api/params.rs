@@ -34,15 +34,7 @@ pub fn parse_time(param: &'static str, text: &str, now_ms: i64) -> Result<i64, A
 
 /// A `key=value` tag filter; a bare word means `tag=<word>`.
 pub fn parse_tag(text: &str) -> Result<(String, String), ApiError> {
-    let t = text.trim();
-    let (k, v) = t.split_once('=').unwrap_or(("tag", t));
-    if k.trim().is_empty() || v.trim().is_empty() {
-        return Err(ApiError::bad(
-            "tag",
-            format!("tag: '{t}' must be key=value or a bare tag name"),
-        ));
-    }
-    Ok((k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+    tokenwatch_core::tags::parse_tag(text).map_err(|e| ApiError::bad("tag", format!("tag: {e}")))
 }
 
 /// A USD amount as a decimal string.

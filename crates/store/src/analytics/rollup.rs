@@ -24,6 +24,21 @@ pub(crate) const COLUMNS: &str = "hour_ms, dim, k1, k2, events, requests, errors
 /// Adds `excluded` to the stored row on conflict.
 pub(crate) const UPSERT: &str = " ON CONFLICT (dim, hour_ms, k1, k2) DO UPDATE SET events = usage_rollup.events + excluded.events, requests = usage_rollup.requests + excluded.requests, errors = usage_rollup.errors + excluded.errors, input_tokens = usage_rollup.input_tokens + excluded.input_tokens, output_tokens = usage_rollup.output_tokens + excluded.output_tokens, cache_read_tokens = usage_rollup.cache_read_tokens + excluded.cache_read_tokens, cache_write_5m_tokens = usage_rollup.cache_write_5m_tokens + excluded.cache_write_5m_tokens, cache_write_1h_tokens = usage_rollup.cache_write_1h_tokens + excluded.cache_write_1h_tokens, reasoning_tokens = usage_rollup.reasoning_tokens + excluded.reasoning_tokens, web_search_requests = usage_rollup.web_search_requests + excluded.web_search_requests, cost_micros = usage_rollup.cost_micros + excluded.cost_micros, unpriced_events = usage_rollup.unpriced_events + excluded.unpriced_events, duration_sum_ms = usage_rollup.duration_sum_ms + excluded.duration_sum_ms, duration_count = usage_rollup.duration_count + excluded.duration_count, ttft_sum_ms = usage_rollup.ttft_sum_ms + excluded.ttft_sum_ms, ttft_count = usage_rollup.ttft_count + excluded.ttft_count";
 
+/// The tag dimension's recompute statement up to its `WHERE`: shared by the per-hour and the
+/// per-tag recomputes so the two can never sum differently.
+macro_rules! tag_recompute_head {
+    () => {
+        "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
+SELECT (ts_ms / 3600000) * 3600000, 'tag', event_tags.key, event_tags.value, COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
+SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
+SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
+COALESCE(SUM(cost_micros), 0), SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), \
+COALESCE(SUM(duration_ms), 0), COUNT(duration_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms) \
+FROM usage_events JOIN event_tags ON event_tags.event_id = usage_events.id \
+"
+    };
+}
+
 /// Recomputes every dimension's rows of `[$1, $2)` (whole hours) from the events.
 pub(crate) const RECOMPUTE: [&str; 4] = [
     "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
@@ -47,15 +62,18 @@ SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
 COALESCE(SUM(cost_micros), 0), SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), \
 COALESCE(SUM(duration_ms), 0), COUNT(duration_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms) \
 FROM usage_events WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 3",
-    "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
-SELECT (ts_ms / 3600000) * 3600000, 'tag', event_tags.key, event_tags.value, COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
-SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
-SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
-COALESCE(SUM(cost_micros), 0), SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), \
-COALESCE(SUM(duration_ms), 0), COUNT(duration_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms) \
-FROM usage_events JOIN event_tags ON event_tags.event_id = usage_events.id \
-WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 3, 4",
+    concat!(
+        tag_recompute_head!(),
+        "WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 3, 4"
+    ),
 ];
+
+/// Recomputes every hour's rows of the one tag `$1=$2` from the events (after a rename moved
+/// that tag's rows in `event_tags`).
+pub(crate) const RECOMPUTE_ONE_TAG: &str = concat!(
+    tag_recompute_head!(),
+    "WHERE event_tags.key = $1 AND event_tags.value = $2 GROUP BY 1, 3, 4"
+);
 
 /// Rows per upsert statement (20 binds each).
 pub(crate) const ROWS_PER_STATEMENT: usize = 500;

@@ -10,6 +10,7 @@ use crate::support::{Engine, TestDb, event, full_event};
 mod analytics;
 mod imports;
 mod reads;
+mod tags;
 use analytics::{
     rollup_follows_keep_largest_replacements, rollup_sums_equal_raw_and_expected,
     tags_tools_latency_search_and_sorting,
@@ -23,6 +24,7 @@ use reads::{
     cursor_and_offset_pages_walk_newest_first, each_filter_selects_exactly, limit_is_capped,
     totals_by_model_project_and_none,
 };
+use tags::{a_failed_rename_changes_nothing, rename_moves_events_rollup_and_definition};
 
 crate::support::both_engines!(
     round_trip_keeps_every_field,
@@ -42,6 +44,8 @@ crate::support::both_engines!(
     rollup_follows_keep_largest_replacements,
     tags_tools_latency_search_and_sorting,
     chunks_are_one_transaction,
+    rename_moves_events_rollup_and_definition,
+    a_failed_rename_changes_nothing,
 );
 
 fn engine(db: &TestDb) -> Engine {

@@ -10,9 +10,9 @@ use tokenwatch_store::{AggKey, AggSums, EventFilter, EventSort, OnConflict, Page
 
 use crate::support::{TestDb, event};
 
-const H: i64 = 3_600_000;
+pub(super) const H: i64 = 3_600_000;
 /// 2026-11-02T00:00:00Z, a Monday.
-const T0: i64 = 1_793_577_600_000;
+pub(super) const T0: i64 = 1_793_577_600_000;
 
 /// 60 events over 7 hours with varied dimensions, costs (some unpriced), statuses and latency.
 fn corpus() -> Vec<UsageEvent> {
@@ -59,7 +59,7 @@ fn corpus() -> Vec<UsageEvent> {
 }
 
 /// What the test expects, summed here from the events themselves.
-fn expect(events: &[UsageEvent], keep: impl Fn(&UsageEvent) -> bool) -> AggSums {
+pub(super) fn expect(events: &[UsageEvent], keep: impl Fn(&UsageEvent) -> bool) -> AggSums {
     let mut s = AggSums::default();
     for e in events.iter().filter(|e| keep(e)) {
         s.events += 1;
