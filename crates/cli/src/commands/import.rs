@@ -22,6 +22,10 @@ const SHOWN_MALFORMED: usize = 20;
 pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<Option<String>> {
     let (store, loaded) = open_store(global).await?;
     let prices = Arc::new(price_table(&loaded.config)?);
+    let dry_run = match &args.what {
+        ImportWhat::ClaudeCode(a) | ImportWhat::Codex(a) => a.dry_run,
+        ImportWhat::Csv(a) | ImportWhat::Json(a) => a.dry_run,
+    };
     let (output, source) = match &args.what {
         ImportWhat::ClaudeCode(a) => (
             run_logs(&store, prices, LogKind::ClaudeCode, a).await?,
@@ -37,6 +41,10 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<Optio
             "json",
         ),
     };
+    // A dry run writes nothing, rule tags on stored events included.
+    if dry_run {
+        return Ok(output);
+    }
     Ok(
         match (output, super::tag::auto_tag_source(&store, source).await?) {
             (Some(out), Some(tagged)) => Some(format!("{out}\n{tagged}")),

@@ -216,3 +216,41 @@ fn cli_rules_apply_to_stored_events_and_reject_bad_regex() {
         "2 events matched, 0 changed (0 tags added by rules)"
     );
 }
+
+#[test]
+fn a_dry_run_import_adds_no_rule_tags_to_stored_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tw.db").display().to_string();
+    let csv = dir.path().join("usage.csv");
+    std::fs::write(
+        &csv,
+        "ts,provider,model,input_tokens,output_tokens,cost_usd\n2026-11-01T10:00:00Z,anthropic,claude-opus-4-1,10,5,0.5\n",
+    )
+    .unwrap();
+    run_cli(&db, &["import", "csv", csv.to_str().unwrap()]);
+    // A rule defined after the event was stored: only a real import or a retag may apply it.
+    run_cli(
+        &db,
+        &[
+            "tag",
+            "set-rule",
+            "opus",
+            "--field",
+            "model",
+            "--pattern",
+            "opus",
+            "--tag",
+            "tier=premium",
+        ],
+    );
+    let out = run_cli(&db, &["import", "csv", "--dry-run", csv.to_str().unwrap()]);
+    assert!(!out.contains("auto-tag rules"), "{out}");
+    let out = run_cli(&db, &["events", "--tag", "tier=premium", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["events"].as_array().unwrap().len(), 0, "{out}");
+    // The same import without --dry-run does apply it.
+    run_cli(&db, &["import", "csv", csv.to_str().unwrap()]);
+    let out = run_cli(&db, &["events", "--tag", "tier=premium", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["events"].as_array().unwrap().len(), 1, "{out}");
+}
