@@ -11,6 +11,7 @@ mod import_bench;
 mod load;
 mod paced;
 mod procs;
+mod relay;
 mod report;
 mod scenarios;
 
@@ -36,6 +37,14 @@ enum Bench {
         /// Where to write the figures as JSON.
         #[arg(long, default_value = "bench-out/proxy.json")]
         out: PathBuf,
+        /// Run only these scenarios (comma-separated: small, body_100kb, stream_50,
+        /// streams_1000, saturation, sustained_60s), e.g. while profiling one of them.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Open-loop arrival rate of the small and sustained scenarios in requests per second
+        /// (the 100 kB scenario runs at a fifth of it). The targets are stated at 5000.
+        #[arg(long, default_value_t = 5000.0)]
+        rate: f64,
     },
     /// Claude Code log import: MB/s and peak RSS of a first import and an unchanged re-run,
     /// against ccusage 20.0.24 on the same corpus (installed with npm into bench-out/ if
@@ -97,12 +106,17 @@ enum Bench {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Bench::Proxy { smoke, out } => {
+        Bench::Proxy {
+            smoke,
+            out,
+            only,
+            rate,
+        } => {
             // The generator runs on one thread: it shares 2 cores with the mock and tokenwatch.
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let results = rt.block_on(scenarios::run(smoke))?;
+            let results = rt.block_on(scenarios::run(smoke, &only, rate))?;
             report::print(&results, smoke);
             if let Some(dir) = out.parent() {
                 std::fs::create_dir_all(dir)?;

@@ -56,6 +56,18 @@ pub fn print(r: &Results, smoke: bool) {
         );
         if s.added.is_some() {
             println!("{:16}direct   {}", "", pcts(&s.direct));
+            if s.relay.is_some() {
+                println!(
+                    "{:16}relay    {}   (a bare TCP relay: one more hop, no work)",
+                    "",
+                    pcts(&s.relay)
+                );
+                println!(
+                    "{:16}bare     {}   (a bare hyper proxy: same HTTP stack, no work)",
+                    "",
+                    pcts(&s.bare_http)
+                );
+            }
             println!("{:16}proxied  {}", "", pcts(&s.proxied));
             let ok = s
                 .added
@@ -67,6 +79,19 @@ pub fn print(r: &Results, smoke: bool) {
                 pcts(&s.added),
                 if s.name == "small" { mark(ok) } else { "" }
             );
+            if s.hop.is_some() {
+                println!("{:16}  the hop {}   (relay − direct)", "", pcts(&s.hop));
+                println!(
+                    "{:16}  beyond  {}   (proxied − relay)",
+                    "",
+                    pcts(&s.beyond_hop)
+                );
+                println!(
+                    "{:16}  over bare {} (proxied − bare)",
+                    "",
+                    pcts(&s.beyond_http)
+                );
+            }
         } else if let Some(p) = &s.proxied {
             println!("{:16}proxied  {}", "", pcts(&Some(p.clone())));
         }
@@ -127,6 +152,8 @@ pub fn check(r: &Results, smoke: bool) -> anyhow::Result<()> {
         }
         let figures = [
             &s.direct,
+            &s.relay,
+            &s.bare_http,
             &s.proxied,
             &s.added,
             &s.ttft_added,

@@ -80,6 +80,16 @@ pub struct Scenario {
     pub direct: Option<Pcts>,
     pub proxied: Option<Pcts>,
     pub added: Option<Pcts>,
+    /// Through a bare TCP relay to the same mock: what one extra hop costs with no work done.
+    pub relay: Option<Pcts>,
+    /// `relay` − `direct`: the part of ADDED any proxy pays on this machine.
+    pub hop: Option<Pcts>,
+    /// `proxied` − `relay`: the part of ADDED that is tokenwatch's own work.
+    pub beyond_hop: Option<Pcts>,
+    /// Through a bare hyper proxy (same HTTP stack, no work): what the HTTP stack costs.
+    pub bare_http: Option<Pcts>,
+    /// `proxied` − `bare_http`: what tokenwatch adds over the bare HTTP stack.
+    pub beyond_http: Option<Pcts>,
     pub ttft_added: Option<Pcts>,
     pub chunk_delay: Option<Pcts>,
     pub total_added: Option<Pcts>,
@@ -104,6 +114,10 @@ struct Setup {
     slow: Proc,
     /// In-process upstream whose stream events carry their send time.
     paced: String,
+    /// A bare TCP relay in front of `fast`.
+    relay: String,
+    /// A bare hyper proxy in front of `fast`.
+    bare_http: String,
     db: std::path::PathBuf,
     _dir: tempfile::TempDir,
     expected_events: i64,
@@ -160,6 +174,8 @@ fn setup(smoke: bool) -> anyhow::Result<Setup> {
         &[],
     )?;
     let paced = crate::paced::start(50, Duration::from_millis(2))?;
+    let relay = crate::relay::start(&fast.url)?;
+    let bare_http = crate::relay::start_http(&fast.url)?;
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.db");
     let mut env = vec![("TOKENWATCH_LOG".to_owned(), "warn".to_owned())];
@@ -190,6 +206,8 @@ fn setup(smoke: bool) -> anyhow::Result<Setup> {
         stream,
         slow,
         paced,
+        relay,
+        bare_http,
         db,
         _dir: dir,
         expected_events: 0,
@@ -223,13 +241,29 @@ impl Setup {
     }
 }
 
-pub async fn run(smoke: bool) -> anyhow::Result<Results> {
+/// Runs every scenario, or only those named in `only`.
+pub async fn run(smoke: bool, only: &[String], rate: f64) -> anyhow::Result<Results> {
+    let known = [
+        "small",
+        "body_100kb",
+        "stream_50",
+        "streams_1000",
+        "saturation",
+        "sustained_60s",
+    ];
+    if let Some(bad) = only.iter().find(|n| !known.contains(&n.as_str())) {
+        anyhow::bail!(
+            "--only: unknown scenario '{bad}'; the scenarios are {}",
+            known.join(", ")
+        );
+    }
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|n| n == name);
     let mut setup = setup(smoke)?;
     let client = load::client();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle_rss_mib = procs::status_mib(setup.pid(), "VmRSS");
     let mut scenarios = Vec::new();
-    let (secs, rate) = if smoke { (0.6, 500.0) } else { (10.0, 5000.0) };
+    let (secs, rate) = if smoke { (0.6, 500.0) } else { (10.0, rate) };
 
     let cases: [(&str, String, usize, f64, f64); 2] = [
         (
@@ -251,6 +285,9 @@ pub async fn run(smoke: bool) -> anyhow::Result<Results> {
         ),
     ];
     for (name, description, pad, r, s) in cases {
+        if !wanted(name) {
+            continue;
+        }
         let mut sc = Scenario {
             name: name.into(),
             description,
@@ -258,29 +295,50 @@ pub async fn run(smoke: bool) -> anyhow::Result<Results> {
         };
         let cpu = procs::cpu_seconds(setup.pid());
         procs::reset_peak(setup.pid());
-        let (direct, proxied) = targets(&setup.fast, &setup.tw, "fast", body(false, pad));
+        let body = body(false, pad);
+        let (direct, proxied) = targets(&setup.fast, &setup.tw, "fast", body.clone());
+        let relay = Target {
+            url: format!("{}/v1/messages", setup.relay),
+            body: body.clone(),
+        };
+        let bare_http = Target {
+            url: format!("{}/v1/messages", setup.bare_http),
+            body,
+        };
         let out = load::open_loop(
             &client,
-            &[direct, proxied],
+            &[direct, relay, bare_http, proxied],
             r,
             Duration::from_secs_f64(s),
             Duration::from_millis(500),
         )
         .await;
-        let (d, p) = (Pcts::of(&out.hists[0]), Pcts::of(&out.hists[1]));
+        let [d, h, b, p] = [0, 1, 2, 3].map(|i| Pcts::of(&out.hists[i]));
         sc.added = Some(p.minus(&d));
+        sc.hop = Some(h.minus(&d));
+        sc.beyond_hop = Some(p.minus(&h));
+        sc.beyond_http = Some(p.minus(&b));
+        sc.bare_http = Some(b);
         sc.direct = Some(d);
+        sc.relay = Some(h);
         sc.proxied = Some(p);
-        sc.proxied_requests = out.sent[1];
+        sc.proxied_requests = out.sent[3];
         sc.errors = out.errors;
         setup.settle(&mut sc, cpu).await?;
         scenarios.push(sc);
     }
 
-    scenarios.push(streaming(&mut setup, &client, if smoke { 20 } else { 200 }).await?);
-    scenarios.push(concurrent_streams(&mut setup, &client, if smoke { 100 } else { 1000 }).await?);
-    scenarios.push(saturation(&mut setup, &client, smoke).await?);
-    if !smoke {
+    if wanted("stream_50") {
+        scenarios.push(streaming(&mut setup, &client, if smoke { 20 } else { 200 }).await?);
+    }
+    if wanted("streams_1000") {
+        scenarios
+            .push(concurrent_streams(&mut setup, &client, if smoke { 100 } else { 1000 }).await?);
+    }
+    if wanted("saturation") {
+        scenarios.push(saturation(&mut setup, &client, smoke).await?);
+    }
+    if !smoke && wanted("sustained_60s") {
         let mut sc = Scenario {
             name: "sustained_60s".into(),
             description: format!("60 s at {rate} req/s through tokenwatch"),
