@@ -115,7 +115,7 @@ pub async fn serve(
         policy: Arc::clone(&running.policy),
         live: live.clone(),
     };
-    let (sink, enrich_task) = EventSink::spawn(enricher, config.recording.queue_capacity);
+    let (sink, recording) = EventSink::spawn(enricher, config.recording.queue_capacity)?;
     let addr = config.server.listen;
     let listener = TcpListener::bind(addr)
         .await
@@ -145,10 +145,10 @@ pub async fn serve(
         .await?;
     // Every connection is closed: the sink's last clones go with the state.
     drop(state);
-    match tokio::time::timeout(std::time::Duration::from_secs(30), enrich_task).await {
-        Ok(Ok(())) => {}
-        Ok(Err(_)) => tracing::error!("the enrichment task panicked; events it held may be lost"),
-        Err(_) => tracing::error!("responses still open after 30 s; exiting without their events"),
+    if !recording.join(std::time::Duration::from_secs(30)).await {
+        tracing::error!(
+            "the recording thread did not finish within 30 s (responses still open, or it panicked); exiting without the events it held"
+        );
     }
     for task in running.tasks {
         task.abort();

@@ -1,12 +1,14 @@
 //! Recording: turns a finished proxied exchange into priced `UsageEvent`s, off the hot path.
 //!
-//! The tee hands a [`Finished`] record to the [`EventSink`], which queues it for the enrichment
-//! task (parse the request shape, parse a captured body, price the usage) and never blocks: when
-//! the queue is full, the record is enriched on the caller's task instead of being dropped. The
+//! The tee hands a [`Finished`] record to the [`EventSink`], which queues it for the recording
+//! thread (parse the request shape, parse a captured body, price the usage) and never blocks:
+//! when the queue is full, the record is enriched on the caller's task instead of being dropped.
+//! Exchanges a budget counted are priced on the caller's task at once, for exact budgets. The
 //! resulting events go to the store's `Recorder`, which batches them to the database and spills
 //! to a file when it cannot keep up.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokenwatch_core::event::RequestShape;
@@ -14,7 +16,6 @@ use tokenwatch_core::pricing::{CostOptions, PriceTable};
 use tokenwatch_core::providers::{Endpoint, ProviderKind, QuickFacts, ResponseFacts};
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
 use tokenwatch_store::Recorder;
-use tokio::sync::mpsc;
 
 use crate::live::LiveBus;
 use crate::proxy::decode::decode_all;
@@ -94,35 +95,88 @@ impl Enricher {
     }
 }
 
+/// How long the recording thread lets finished exchanges gather before it prices them. One
+/// wake-up per window instead of one per request; short enough that the live feed and the
+/// writer's own flush window hide it.
+const GATHER_WINDOW: Duration = Duration::from_millis(2);
+
 /// The proxy's handle to recording. Cloning is cheap.
+///
+/// Exchanges that a budget counted are priced at once, on the request's own task, before its
+/// last bytes are handed to the client: the next request then sees their spend, so a hard
+/// budget is overshot by no more than the requests truly in flight. Every other exchange goes
+/// to the recording thread, which runs at a lower scheduling priority and takes what gathered
+/// in a short window at each wake-up: pricing and storing yield the CPU to requests still
+/// being served instead of competing with them. Nothing here blocks and nothing is dropped: a
+/// full queue means pricing on the caller's task instead.
 #[derive(Clone)]
 pub struct EventSink {
-    tx: mpsc::Sender<Finished>,
+    tx: std::sync::mpsc::SyncSender<Finished>,
     enricher: Arc<Enricher>,
 }
 
+/// The recording thread; [`RecordingThread::join`] waits until it has priced everything queued.
+pub struct RecordingThread {
+    done: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl RecordingThread {
+    /// Resolves once every sink clone is dropped and the queue is empty (false on timeout or if
+    /// the thread died).
+    pub async fn join(self, timeout: Duration) -> bool {
+        matches!(tokio::time::timeout(timeout, self.done).await, Ok(Ok(())))
+    }
+}
+
 impl EventSink {
-    /// Starts the enrichment task. It ends when every sink clone is dropped and the queue is empty.
-    pub fn spawn(enricher: Enricher, capacity: usize) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, mut rx) = mpsc::channel::<Finished>(capacity);
+    /// Starts the recording thread. It ends when every sink clone is dropped and the queue is
+    /// empty. Must be called inside the tokio runtime: the thread enters it, for the channels
+    /// and tasks that pricing feeds (alerts, the live feed, the writer).
+    pub fn spawn(enricher: Enricher, capacity: usize) -> std::io::Result<(Self, RecordingThread)> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Finished>(capacity.max(1));
         let enricher = Arc::new(enricher);
         let worker = Arc::clone(&enricher);
-        let handle = tokio::spawn(async move {
-            while let Some(finished) = rx.recv().await {
-                worker.process(finished);
-            }
-        });
-        (Self { tx, enricher }, handle)
+        let runtime = tokio::runtime::Handle::current();
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("tw-recording".into())
+            .spawn(move || {
+                let _runtime = runtime.enter();
+                lower_priority();
+                while let Ok(first) = rx.recv() {
+                    worker.process(first);
+                    std::thread::sleep(GATHER_WINDOW);
+                    for finished in rx.try_iter() {
+                        worker.process(finished);
+                    }
+                }
+                let _ = done_tx.send(());
+            })?;
+        Ok((Self { tx, enricher }, RecordingThread { done }))
     }
 
     /// Never blocks and never drops: a full queue means enriching on this task instead.
     pub fn finish(&self, finished: Finished) {
+        if !finished.exchange.meta.admitted_budgets.is_empty() {
+            return self.enricher.process(finished);
+        }
         match self.tx.try_send(finished) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(f) | mpsc::error::TrySendError::Closed(f)) => {
-                self.enricher.process(f)
-            }
+            Err(
+                std::sync::mpsc::TrySendError::Full(f)
+                | std::sync::mpsc::TrySendError::Disconnected(f),
+            ) => self.enricher.process(f),
         }
+    }
+}
+
+/// Nice 10 for the calling thread (Linux sets niceness per thread): under load, the scheduler
+/// runs request handling first and recording in the time left. Elsewhere, or if refused, the
+/// thread keeps the default priority.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) = rustix::process::setpriority_process(None, 10) {
+        tracing::debug!(%error, "the recording thread keeps the default priority");
     }
 }
 

@@ -170,6 +170,42 @@ async fn hard_limit_raced_by_concurrent_clients_is_overshot_only_by_requests_in_
     }
 }
 
+/// One client sending one request at a time has nothing in flight when the limit is reached: the
+/// exchange that reaches it is priced before its response ends, so the very next request is
+/// refused. (Exchanges no budget counts are priced later, on the recording thread; these must not
+/// be, or a quick client would slip one request past every limit.)
+#[tokio::test]
+async fn a_sequential_client_gets_exactly_the_requests_that_reach_a_hard_limit() {
+    let upstream = message_upstream(Duration::ZERO).await;
+    let server = start(&upstream.url, vec![]);
+    let (status, created) = api(&server.addr, "POST", "/api/v1/budgets", Some(serde_json::json!({
+        "name": "seq", "scope": "provider:anthropic", "period": "day", "limit_usd": "0.1", "hard": true
+    }))).await;
+    assert_eq!(status, 201, "{created}");
+    let headers = anthropic_headers(&[]);
+    let mut allowed = 0i64;
+    loop {
+        let resp = raw(
+            &server.addr,
+            &post("/anthropic/v1/messages", &headers, REQUEST_JSON.as_bytes()),
+        )
+        .await;
+        match parse_response(&resp).0 {
+            200 => allowed += 1,
+            429 => break,
+            other => panic!("unexpected status {other}"),
+        }
+        assert!(allowed < 100, "the hard budget never refused");
+    }
+    // $0.10 needs ceil(100_000 / 14_625) = 7 requests to be reached, and not one more passes.
+    let needed = (100_000 + MESSAGE_COST_MICROS - 1) / MESSAGE_COST_MICROS;
+    assert_eq!(needed, 7);
+    assert_eq!(allowed, needed);
+    let (_, status) = api(&server.addr, "GET", "/api/v1/budgets/seq", None).await;
+    assert_eq!(status["status"]["inflight_at_limit"], 0, "{status}");
+    assert_eq!(upstream.requests().len() as i64, needed);
+}
+
 #[tokio::test]
 async fn refusals_take_each_providers_error_shape() {
     let upstream = message_upstream(Duration::ZERO).await;
