@@ -323,7 +323,14 @@ pub fn discover(roots: &[PathBuf]) -> Vec<Found> {
         if path.extension().is_none_or(|e| e != "jsonl") && !kind.is_symlink() {
             return;
         }
-        let Ok(meta) = std::fs::metadata(&path) else {
+        // A plain file is stat'ed relative to its open directory (no walk of the whole path,
+        // most of an unchanged re-run's kernel time); a symlink is followed by path.
+        let meta = if kind.is_symlink() {
+            std::fs::metadata(&path)
+        } else {
+            entry.metadata()
+        };
+        let Ok(meta) = meta else {
             return;
         };
         if meta.is_dir() {

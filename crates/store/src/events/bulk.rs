@@ -130,8 +130,9 @@ impl Store {
             .map_err(|_| StoreError::Interrupted("the writer thread stopped"))?
     }
 
-    /// The file a dedicated connection can open for a bulk write, when the store is one.
-    fn bulk_path(&self) -> Option<PathBuf> {
+    /// The file a dedicated connection can open (a bulk write, a bulk read), when the store is
+    /// a SQLite file.
+    pub(crate) fn bulk_path(&self) -> Option<PathBuf> {
         match &self.pool {
             Pool::Sqlite(pool) => {
                 let options = pool.connect_options();
