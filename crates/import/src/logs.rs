@@ -3,8 +3,9 @@
 //! A pass ([`import`]) is a pipeline: [`scan`] (blocking, CPU-bound: stat every file, read only
 //! what is new, parse on every core, merge duplicates keeping the largest usage) hands merged
 //! chunks of records to the writer while it reads on, and the writer puts them all into ONE
-//! transaction with [`OnConflict::KeepLargest`], then saves the cursors. Only an index of the
-//! responses seen (key, tokens, cost) lives for the whole pass, never all its records.
+//! transaction with [`tokenwatch_store::OnConflict::KeepLargest`] (on a SQLite file, through the
+//! store's bulk path), then saves the cursors. Only an index of the responses seen (key, tokens,
+//! cost) lives for the whole pass, never all its records.
 //! Invariants: a file whose size and mtime match its cursor is not opened; bytes after the last
 //! newline that do not parse as JSON are a line still being written and are left for the next
 //! pass; a cursor is saved only after its events are committed; a file that disappeared loses
@@ -22,7 +23,7 @@ use rayon::prelude::*;
 use tokenwatch_core::pricing::{CostOptions, ModelPrice, PriceTable};
 use tokenwatch_core::tag_rules::{self, TagRule};
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
-use tokenwatch_store::{ImportCursor, InsertOutcome, OnConflict, Store};
+use tokenwatch_store::{ImportCursor, InsertOutcome, Store};
 
 use crate::{ImportError, claude_code, codex, fnv1a, new_id};
 
@@ -322,7 +323,14 @@ pub fn discover(roots: &[PathBuf]) -> Vec<Found> {
         if path.extension().is_none_or(|e| e != "jsonl") && !kind.is_symlink() {
             return;
         }
-        let Ok(meta) = std::fs::metadata(&path) else {
+        // A plain file is stat'ed relative to its open directory (no walk of the whole path,
+        // most of an unchanged re-run's kernel time); a symlink is followed by path.
+        let meta = if kind.is_symlink() {
+            std::fs::metadata(&path)
+        } else {
+            entry.metadata()
+        };
+        let Ok(meta) = meta else {
             return;
         };
         if meta.is_dir() {
@@ -631,9 +639,7 @@ pub async fn import(
         })
     } else {
         let chunks = futures_util::stream::poll_fn(|cx| rx.poll_recv(cx));
-        store
-            .insert_event_stream(chunks, OnConflict::KeepLargest)
-            .await
+        store.import_event_stream(chunks).await
     };
     // The receiver is gone by now, so a scanner stopped by a failed write ends promptly.
     let scan =

@@ -6,6 +6,7 @@
 //! filter value is a bound parameter, never spliced text. The only SQL assembled at run time is
 //! made of the fixed column list and placeholders.
 
+mod bulk;
 mod insert;
 pub(crate) mod query;
 

@@ -50,10 +50,20 @@ pub struct Subscription {
 
 impl Store {
     /// Every cursor of one source, keyed by path.
+    ///
+    /// On a SQLite file they are read on a dedicated connection: sqlx hands each row of a
+    /// result from its connection thread to the caller one message at a time, which made
+    /// loading 1,574 cursors most of an unchanged re-run (~15 ms against ~1 ms here).
     pub async fn import_cursors(
         &self,
         source: &str,
     ) -> Result<std::collections::HashMap<String, ImportCursor>, StoreError> {
+        if let Some(path) = self.bulk_path() {
+            let source = source.to_owned();
+            return tokio::task::spawn_blocking(move || read_cursors(&path, &source))
+                .await
+                .map_err(|_| StoreError::Interrupted("the cursor reader stopped"))?;
+        }
         with_pool!(self, pool => {
             let rows = sqlx::query(
                 "SELECT path, fingerprint, size_bytes, mtime_ms, offset_bytes, lines_read \
@@ -246,4 +256,48 @@ impl Store {
         }
         Ok(found)
     }
+}
+
+/// [`Store::import_cursors`] on a connection of its own (read-write only so that opening a WAL
+/// database never depends on its shared-memory file already existing; it only reads).
+fn read_cursors(
+    path: &std::path::Path,
+    source: &str,
+) -> Result<std::collections::HashMap<String, ImportCursor>, StoreError> {
+    use rusqlite::OpenFlags;
+    let failed = |source| StoreError::Bulk {
+        action: "reading import cursors",
+        source,
+    };
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(failed)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(failed)?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT path, fingerprint, size_bytes, mtime_ms, offset_bytes, lines_read \
+             FROM import_cursors WHERE source = ?1",
+        )
+        .map_err(failed)?;
+    let rows = stmt
+        .query_map([source], |r| {
+            let path: String = r.get(0)?;
+            Ok((
+                path.clone(),
+                ImportCursor {
+                    source: source.to_owned(),
+                    path,
+                    fingerprint: r.get(1)?,
+                    size_bytes: r.get(2)?,
+                    mtime_ms: r.get(3)?,
+                    offset_bytes: r.get(4)?,
+                    lines_read: r.get(5)?,
+                },
+            ))
+        })
+        .map_err(failed)?;
+    rows.collect::<Result<_, _>>().map_err(failed)
 }

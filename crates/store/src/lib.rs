@@ -102,6 +102,9 @@ pub(crate) use with_pool;
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// An in-memory SQLite database lives in its one pooled connection: no other connection
+    /// (such as the bulk import's) can open it.
+    pub(crate) sqlite_memory: bool,
 }
 
 /// Why a store operation failed. Messages never include a password.
@@ -125,6 +128,15 @@ pub enum StoreError {
         action: &'static str,
         source: sqlx::Error,
     },
+    #[error("database error while {action}: {source}")]
+    Bulk {
+        action: &'static str,
+        source: rusqlite::Error,
+    },
+    /// A bulk import that ended without its last chunk (its caller went away) or whose writer
+    /// thread died: its transaction was rolled back.
+    #[error("the import was interrupted: {0}")]
+    Interrupted(&'static str),
     #[error("cannot encode an event for storage: {0}")]
     Encode(String),
     #[error("stored event {id} is unreadable: {reason}")]
@@ -147,6 +159,16 @@ impl StoreError {
                             .is_some_and(|pg| is_postgres_data_class(pg.code()))
                 }
                 sqlx::Error::Encode(_) | sqlx::Error::ColumnDecode { .. } => true,
+                _ => false,
+            },
+            StoreError::Bulk { source, .. } => match source {
+                rusqlite::Error::SqliteFailure(e, _) => matches!(
+                    e.code,
+                    rusqlite::ErrorCode::ConstraintViolation
+                        | rusqlite::ErrorCode::TooBig
+                        | rusqlite::ErrorCode::TypeMismatch
+                ),
+                rusqlite::Error::ToSqlConversionFailure(_) => true,
                 _ => false,
             },
             _ => false,
@@ -225,6 +247,7 @@ impl Store {
             url: shown.clone(),
             source,
         };
+        let mut sqlite_memory = false;
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             // No JIT: every query here is short, and PostgreSQL compiles whenever an estimate
             // crosses jit_above_cost, which cost ~90 ms per dashboard query at 10M events.
@@ -240,6 +263,7 @@ impl Store {
             Pool::Postgres(pool)
         } else {
             let memory = url == "sqlite::memory:" || url == ":memory:";
+            sqlite_memory = memory;
             let path = url.strip_prefix("sqlite://").unwrap_or(url);
             if !memory
                 && let Some(parent) = std::path::Path::new(path)
@@ -295,7 +319,10 @@ impl Store {
             };
             Pool::Sqlite(pool)
         };
-        let store = Store { pool };
+        let store = Store {
+            pool,
+            sqlite_memory,
+        };
         store.migrate().await?;
         Ok(store)
     }

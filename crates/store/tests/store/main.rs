@@ -13,6 +13,7 @@
 )]
 
 mod bench;
+mod bulk;
 mod conformance;
 mod policy;
 mod support;

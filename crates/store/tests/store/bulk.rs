@@ -1,0 +1,245 @@
+//! The bulk import path on a SQLite file ([`Store::import_event_stream`]) against the pool
+//! path it replaces for log imports: the same rows, outcome and rollup for the same chunks, on a
+//! fresh database (indexes deferred) and on one with stored events; and all or nothing.
+
+use tokenwatch_core::UsageEvent;
+use tokenwatch_store::{EventFilter, InsertOutcome, OnConflict, Page, Store};
+
+use crate::support::{TestDb, event};
+
+const H: i64 = 3_600_000;
+const T0: i64 = 1_750_000_000_000 / H * H;
+
+fn sized(n: u32, key: &str, ts_ms: i64, input: i64, output: i64, cost: Option<i64>) -> UsageEvent {
+    let mut e = event(n, ts_ms);
+    e.dedup_key = key.to_owned();
+    e.usage.input_tokens = input;
+    e.usage.output_tokens = output;
+    e.cost_micros = cost;
+    e.project = Some(format!("p{}", n % 3));
+    e.model = if n % 2 == 0 { "m-even" } else { "m-odd" }.to_owned();
+    e.tools_used = vec!["Read".to_owned(), "Bash".to_owned()];
+    e.tags = vec![("batch".to_owned(), (n % 2).to_string())];
+    e
+}
+
+/// Chunks exercising every case: new keys, a key growing in a later chunk and moving to another
+/// hour, a smaller repeat, an equal repeat with a higher cost, and one with a lower cost.
+fn chunks() -> Vec<Vec<UsageEvent>> {
+    vec![
+        vec![
+            sized(1, "a", T0 + 10, 10, 5, Some(100)),
+            sized(2, "b", T0 + H + 10, 20, 5, Some(200)),
+            sized(3, "c", T0 + 2 * H, 30, 5, Some(300)),
+            sized(4, "d", T0 + 2 * H + 1, 1, 1, None),
+        ],
+        vec![
+            sized(5, "a", T0 + 3 * H, 10, 500, Some(9_000)),
+            sized(6, "b", T0 + H, 1, 1, Some(1)),
+            sized(7, "e", T0 + 4 * H, 7, 7, Some(70)),
+        ],
+        vec![
+            sized(8, "c", T0 + 2 * H, 5, 30, Some(301)),
+            sized(9, "d", T0 + 2 * H + 1, 1, 1, Some(0)),
+            sized(10, "e", T0 + 4 * H, 7, 7, Some(69)),
+        ],
+    ]
+}
+
+async fn events(store: &Store) -> Vec<UsageEvent> {
+    let page = Page {
+        limit: 1000,
+        ..Page::default()
+    };
+    store
+        .list_events(&EventFilter::default(), &page)
+        .await
+        .unwrap()
+}
+
+type RollupRow = (i64, String, String, String, i64, i64, i64, i64, i64);
+
+async fn rollup(db: &TestDb) -> Vec<RollupRow> {
+    let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+    let rows = sqlx::query_as(
+        "SELECT hour_ms, dim, k1, k2, events, input_tokens, output_tokens, cost_micros, unpriced_events \
+         FROM usage_rollup ORDER BY dim, hour_ms, k1, k2",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    rows
+}
+
+async fn index_names(db: &TestDb) -> Vec<String> {
+    let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+    let names = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_events' ORDER BY name",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    names
+}
+
+/// Writes `chunks()` after `stored` through both paths into two fresh SQLite files and checks
+/// that they agree on everything, and that the rollup equals one rebuilt from the events.
+async fn both_paths_agree(stored: &[UsageEvent]) {
+    let pool_db = TestDb::sqlite().await;
+    let bulk_db = TestDb::sqlite().await;
+    let indexes = index_names(&bulk_db).await;
+    for db in [&pool_db, &bulk_db] {
+        if !stored.is_empty() {
+            db.store
+                .insert_events_with(stored, OnConflict::KeepLargest)
+                .await
+                .unwrap();
+        }
+    }
+    let by_pool = pool_db
+        .store
+        .insert_event_stream(
+            futures_util::stream::iter(chunks()),
+            OnConflict::KeepLargest,
+        )
+        .await
+        .unwrap();
+    let by_bulk = bulk_db
+        .store
+        .import_event_stream(futures_util::stream::iter(chunks()))
+        .await
+        .unwrap();
+    assert_eq!(by_bulk, by_pool);
+    assert_eq!(events(&bulk_db.store).await, events(&pool_db.store).await);
+    let rows = rollup(&bulk_db).await;
+    assert_eq!(rows, rollup(&pool_db).await);
+    bulk_db
+        .store
+        .rebuild_rollups(0, T0 + 100 * H)
+        .await
+        .unwrap();
+    assert_eq!(rollup(&bulk_db).await, rows);
+    // Deferred indexes are back, under their own names.
+    assert_eq!(index_names(&bulk_db).await, indexes);
+}
+
+#[tokio::test]
+async fn bulk_import_of_a_fresh_database_matches_the_pool_path() {
+    both_paths_agree(&[]).await;
+}
+
+#[tokio::test]
+async fn bulk_import_over_stored_events_matches_the_pool_path() {
+    // Stored: one key the import grows ("c"), one it repeats smaller ("e"), one it never sees.
+    both_paths_agree(&[
+        sized(100, "c", T0 + 5 * H, 1, 1, Some(1)),
+        sized(101, "e", T0 + 4 * H, 100, 100, Some(1_000)),
+        sized(102, "z", T0 + 6 * H, 3, 3, Some(3)),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn bulk_import_outcome_counts_each_case() {
+    let db = TestDb::sqlite().await;
+    let out = db
+        .store
+        .import_event_stream(futures_util::stream::iter(chunks()))
+        .await
+        .unwrap();
+    // a, b, c, d, e new; a grows (5) and c ties on tokens with a higher cost (8); b's and e's
+    // repeats are smaller or cheaper, and d's $0 ties its unpriced row (counted as 0).
+    assert_eq!(
+        out,
+        InsertOutcome {
+            inserted: 5,
+            updated: 2,
+            duplicates: 3
+        }
+    );
+    let stored = events(&db.store).await;
+    let a = stored.iter().find(|e| e.dedup_key == "a").unwrap();
+    // The stored row keeps its id and tags and takes the larger usage and its time.
+    assert_eq!(
+        (a.id.as_str(), a.ts_ms, a.usage.output_tokens),
+        ("ev-000001", T0 + 3 * H, 500)
+    );
+    assert_eq!(a.tags, vec![("batch".to_owned(), "1".to_owned())]);
+}
+
+/// A chunk that fails (an id already stored under another key) leaves nothing of the import:
+/// no rows, no rollup, and the indexes a fresh import dropped are still there.
+async fn a_failed_import_keeps_nothing(stored: &[UsageEvent]) {
+    let db = TestDb::sqlite().await;
+    if !stored.is_empty() {
+        db.store.insert_events(stored).await.unwrap();
+    }
+    let before = (
+        events(&db.store).await,
+        rollup(&db).await,
+        index_names(&db).await,
+    );
+    let mut bad = chunks();
+    let mut clash = sized(1, "another-key", T0, 1, 1, Some(1));
+    clash.id = bad[0][0].id.clone();
+    bad[2].push(clash);
+    let result = db
+        .store
+        .import_event_stream(futures_util::stream::iter(bad))
+        .await;
+    assert!(result.is_err(), "a duplicate id must fail the import");
+    let after = (
+        events(&db.store).await,
+        rollup(&db).await,
+        index_names(&db).await,
+    );
+    assert_eq!(after, before);
+    // The database is still writable, and the same import without the clash succeeds.
+    db.store
+        .import_event_stream(futures_util::stream::iter(chunks()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_bulk_import_of_a_fresh_database_keeps_nothing() {
+    a_failed_import_keeps_nothing(&[]).await;
+}
+
+#[tokio::test]
+async fn a_failed_bulk_import_over_stored_events_keeps_nothing() {
+    a_failed_import_keeps_nothing(&[sized(100, "z", T0 + 6 * H, 3, 3, Some(3))]).await;
+}
+
+/// An import whose caller goes away mid-stream (its future dropped) commits nothing: the next
+/// import finds none of the first chunk's keys stored.
+#[tokio::test]
+async fn a_dropped_bulk_import_commits_nothing() {
+    use futures_util::StreamExt;
+    let db = TestDb::sqlite().await;
+    let first = chunks().remove(0);
+    // The first chunk, then a stream that never ends.
+    let stalled = futures_util::stream::iter([first]).chain(futures_util::stream::pending());
+    let dropped = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        db.store.import_event_stream(stalled),
+    )
+    .await;
+    assert!(dropped.is_err(), "the stalled import must still be running");
+    // Waits for the abandoned transaction's lock (busy timeout), then writes everything anew.
+    let out = db
+        .store
+        .import_event_stream(futures_util::stream::iter(chunks()))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        InsertOutcome {
+            inserted: 5,
+            updated: 2,
+            duplicates: 3
+        }
+    );
+}
