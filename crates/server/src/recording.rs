@@ -111,7 +111,8 @@ const GATHER_WINDOW: Duration = Duration::from_millis(2);
 /// full queue means pricing on the caller's task instead.
 #[derive(Clone)]
 pub struct EventSink {
-    tx: std::sync::mpsc::SyncSender<Finished>,
+    /// Boxed: a bounded std channel allocates every slot up front, and a `Finished` is large.
+    tx: std::sync::mpsc::SyncSender<Box<Finished>>,
     enricher: Arc<Enricher>,
 }
 
@@ -133,7 +134,7 @@ impl EventSink {
     /// empty. Must be called inside the tokio runtime: the thread enters it, for the channels
     /// and tasks that pricing feeds (alerts, the live feed, the writer).
     pub fn spawn(enricher: Enricher, capacity: usize) -> std::io::Result<(Self, RecordingThread)> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Finished>(capacity.max(1));
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Box<Finished>>(capacity.max(1));
         let enricher = Arc::new(enricher);
         let worker = Arc::clone(&enricher);
         let runtime = tokio::runtime::Handle::current();
@@ -144,10 +145,10 @@ impl EventSink {
                 let _runtime = runtime.enter();
                 lower_priority();
                 while let Ok(first) = rx.recv() {
-                    worker.process(first);
+                    worker.process(*first);
                     std::thread::sleep(GATHER_WINDOW);
                     for finished in rx.try_iter() {
-                        worker.process(finished);
+                        worker.process(*finished);
                     }
                 }
                 let _ = done_tx.send(());
@@ -160,12 +161,12 @@ impl EventSink {
         if !finished.exchange.meta.admitted_budgets.is_empty() {
             return self.enricher.process(finished);
         }
-        match self.tx.try_send(finished) {
+        match self.tx.try_send(Box::new(finished)) {
             Ok(()) => {}
             Err(
                 std::sync::mpsc::TrySendError::Full(f)
                 | std::sync::mpsc::TrySendError::Disconnected(f),
-            ) => self.enricher.process(f),
+            ) => self.enricher.process(*f),
         }
     }
 }
