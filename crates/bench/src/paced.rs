@@ -24,35 +24,18 @@ pub fn now_us() -> u64 {
 /// Starts the paced upstream; returns its base URL.
 pub fn start(chunks: usize, gap: Duration) -> anyhow::Result<String> {
     now_us();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
-    let url = format!("http://{}", listener.local_addr()?);
-    std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        rt.block_on(async move {
-            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                return;
-            };
-            while let Ok((tcp, _)) = listener.accept().await {
-                let _ = tcp.set_nodelay(true);
-                tokio::spawn(async move {
-                    let service =
-                        service_fn(
-                            move |_req| async move { Ok::<_, Infallible>(stream(chunks, gap)) },
-                        );
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tcp), service)
-                        .await;
-                });
-            }
-        });
-    });
-    Ok(url)
+    crate::relay::on_own_thread(move |listener| async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let _ = tcp.set_nodelay(true);
+            tokio::spawn(async move {
+                let service =
+                    service_fn(move |_req| async move { Ok::<_, Infallible>(stream(chunks, gap)) });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    })
 }
 
 type Body = StreamBody<futures_stream::Receiver>;
