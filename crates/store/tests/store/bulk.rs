@@ -3,8 +3,9 @@
 //! fresh database (indexes deferred) and on one with stored events; and all or nothing.
 
 use tokenwatch_core::UsageEvent;
-use tokenwatch_store::{EventFilter, InsertOutcome, OnConflict, Page, Store};
+use tokenwatch_store::{InsertOutcome, OnConflict};
 
+use crate::conformance::all;
 use crate::support::{TestDb, event};
 
 const H: i64 = 3_600_000;
@@ -17,7 +18,12 @@ fn sized(n: u32, key: &str, ts_ms: i64, input: i64, output: i64, cost: Option<i6
     e.usage.output_tokens = output;
     e.cost_micros = cost;
     e.project = Some(format!("p{}", n % 3));
-    e.model = if n % 2 == 0 { "m-even" } else { "m-odd" }.to_owned();
+    e.model = if n.is_multiple_of(2) {
+        "m-even"
+    } else {
+        "m-odd"
+    }
+    .to_owned();
     e.tools_used = vec!["Read".to_owned(), "Bash".to_owned()];
     e.tags = vec![("batch".to_owned(), (n % 2).to_string())];
     e
@@ -46,16 +52,14 @@ fn chunks() -> Vec<Vec<UsageEvent>> {
     ]
 }
 
-async fn events(store: &Store) -> Vec<UsageEvent> {
-    let page = Page {
-        limit: 1000,
-        ..Page::default()
-    };
-    store
-        .list_events(&EventFilter::default(), &page)
-        .await
-        .unwrap()
-}
+/// What importing every chunk of [`chunks`] into an empty database yields: a, b, c, d, e new;
+/// a grows (5) and c ties on tokens with a higher cost (8); b's and e's repeats are smaller or
+/// cheaper, and d's $0 ties its unpriced row (counted as 0).
+const ALL_CHUNKS: InsertOutcome = InsertOutcome {
+    inserted: 5,
+    updated: 2,
+    duplicates: 3,
+};
 
 type RollupRow = (i64, String, String, String, i64, i64, i64, i64, i64);
 
@@ -112,7 +116,7 @@ async fn both_paths_agree(stored: &[UsageEvent]) {
         .await
         .unwrap();
     assert_eq!(by_bulk, by_pool);
-    assert_eq!(events(&bulk_db.store).await, events(&pool_db.store).await);
+    assert_eq!(all(&bulk_db.store).await, all(&pool_db.store).await);
     let rows = rollup(&bulk_db).await;
     assert_eq!(rows, rollup(&pool_db).await);
     bulk_db
@@ -149,17 +153,8 @@ async fn bulk_import_outcome_counts_each_case() {
         .import_event_stream(futures_util::stream::iter(chunks()))
         .await
         .unwrap();
-    // a, b, c, d, e new; a grows (5) and c ties on tokens with a higher cost (8); b's and e's
-    // repeats are smaller or cheaper, and d's $0 ties its unpriced row (counted as 0).
-    assert_eq!(
-        out,
-        InsertOutcome {
-            inserted: 5,
-            updated: 2,
-            duplicates: 3
-        }
-    );
-    let stored = events(&db.store).await;
+    assert_eq!(out, ALL_CHUNKS);
+    let stored = all(&db.store).await;
     let a = stored.iter().find(|e| e.dedup_key == "a").unwrap();
     // The stored row keeps its id and tags and takes the larger usage and its time.
     assert_eq!(
@@ -177,7 +172,7 @@ async fn a_failed_import_keeps_nothing(stored: &[UsageEvent]) {
         db.store.insert_events(stored).await.unwrap();
     }
     let before = (
-        events(&db.store).await,
+        all(&db.store).await,
         rollup(&db).await,
         index_names(&db).await,
     );
@@ -191,7 +186,7 @@ async fn a_failed_import_keeps_nothing(stored: &[UsageEvent]) {
         .await;
     assert!(result.is_err(), "a duplicate id must fail the import");
     let after = (
-        events(&db.store).await,
+        all(&db.store).await,
         rollup(&db).await,
         index_names(&db).await,
     );
@@ -234,12 +229,5 @@ async fn a_dropped_bulk_import_commits_nothing() {
         .import_event_stream(futures_util::stream::iter(chunks()))
         .await
         .unwrap();
-    assert_eq!(
-        out,
-        InsertOutcome {
-            inserted: 5,
-            updated: 2,
-            duplicates: 3
-        }
-    );
+    assert_eq!(out, ALL_CHUNKS);
 }

@@ -55,7 +55,7 @@ fn engine(db: &TestDb) -> Engine {
     }
 }
 
-async fn all(store: &Store) -> Vec<UsageEvent> {
+pub(super) async fn all(store: &Store) -> Vec<UsageEvent> {
     let page = Page {
         limit: 1000,
         ..Page::default()
