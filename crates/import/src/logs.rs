@@ -6,7 +6,10 @@
 //! transaction with [`tokenwatch_store::OnConflict::KeepLargest`] (on a SQLite file, through the
 //! store's bulk path), then saves the cursors. Only an index of the responses seen (key, tokens,
 //! cost) lives for the whole pass, never all its records.
-//! Invariants: a file whose size and mtime match its cursor is not opened; bytes after the last
+//! Invariants: a directory whose device, inode, mtime and ctime match its stored listing is not
+//! read again (a listing is stored only once its directory has settled for 2 s, so a change in
+//! the same timestamp tick cannot hide); a file whose size and mtime match its cursor is not
+//! opened; bytes after the last
 //! newline that do not parse as JSON are a line still being written and are left for the next
 //! pass; a cursor is saved only after its events are committed; a file that disappeared loses
 //! its cursor but never its events.
@@ -17,13 +20,13 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use rayon::prelude::*;
 use tokenwatch_core::pricing::{CostOptions, ModelPrice, PriceTable};
 use tokenwatch_core::tag_rules::{self, TagRule};
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
-use tokenwatch_store::{ImportCursor, InsertOutcome, Store};
+use tokenwatch_store::{ImportCursor, ImportDir, InsertOutcome, Store};
 
 use crate::{ImportError, claude_code, codex, fnv1a, new_id};
 
@@ -247,6 +250,9 @@ pub struct Scan {
 pub struct Summary {
     pub files_seen: u64,
     pub files_unchanged: u64,
+    /// Directories read from the file system (the others' stored listings still held).
+    pub dirs_listed: u64,
+    pub dirs_reused: u64,
     pub files_read: u64,
     /// Files read from the start again because they were replaced or truncated.
     pub files_restarted: u64,
@@ -292,101 +298,370 @@ pub struct Found {
     pub meta: std::fs::Metadata,
 }
 
+/// Directory listings to carry to the next pass, and how the walk used them.
+#[derive(Debug, Default)]
+pub struct DirChanges {
+    /// Listings read this pass that can be trusted next time.
+    pub save: Vec<ImportDir>,
+    /// Stored listings to drop: the directory is gone, changed too recently to be trusted, or
+    /// has names a listing cannot hold.
+    pub forget: Vec<String>,
+    /// Directories read from the file system.
+    pub listed: u64,
+    /// Directories whose stored listing still held (nothing added, removed or renamed).
+    pub reused: u64,
+}
+
+/// A listing is trusted on a later pass only if its directory had not changed for this long
+/// before it was read: timestamps are coarse (a kernel tick; 2 s on FAT), so a change in the
+/// same tick as the read could leave mtime and ctime as they were.
+const SETTLED: Duration = Duration::from_secs(2);
+
+/// Deeper directories are not walked (a symlink loop ends here too).
+const MAX_DEPTH: u32 = 16;
+
+/// What a directory holds that an import cares about.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum EntryKind {
+    Dir,
+    Link,
+    File,
+}
+
+impl EntryKind {
+    fn code(self) -> char {
+        match self {
+            EntryKind::Dir => 'd',
+            EntryKind::Link => 'l',
+            EntryKind::File => 'f',
+        }
+    }
+
+    fn of_code(code: &str) -> Option<EntryKind> {
+        match code {
+            "d" => Some(EntryKind::Dir),
+            "l" => Some(EntryKind::Link),
+            "f" => Some(EntryKind::File),
+            _ => None,
+        }
+    }
+}
+
+/// A root of the walk: as given, and the canonical spelling that keys start with.
+struct Root {
+    given: PathBuf,
+    key: String,
+}
+
+/// What one part of the walk found.
+#[derive(Default)]
+struct Walked {
+    /// (root, path, key, metadata), in path order within each part.
+    files: Vec<(usize, PathBuf, String, std::fs::Metadata)>,
+    dirs: DirChanges,
+    /// Stored listings that were reached (reused or read again).
+    reached: u64,
+}
+
+impl Walked {
+    fn absorb(&mut self, other: Walked) {
+        self.files.extend(other.files);
+        self.dirs.save.extend(other.dirs.save);
+        self.dirs.forget.extend(other.dirs.forget);
+        self.dirs.listed += other.dirs.listed;
+        self.dirs.reused += other.dirs.reused;
+        self.reached += other.reached;
+    }
+}
+
+/// One entry of a directory; `meta` is already known for a file read from a fresh listing.
+struct Listed {
+    kind: EntryKind,
+    path: PathBuf,
+    key: String,
+    meta: Option<std::fs::Metadata>,
+}
+
+/// Whether a file name is a log file's (`*.jsonl`, not the bare hidden name `.jsonl`).
+fn is_log_name(name: &std::ffi::OsStr) -> bool {
+    let name = name.as_encoded_bytes();
+    name.len() > ".jsonl".len() && name.ends_with(b".jsonl")
+}
+
+struct Walker<'a> {
+    roots: Vec<Root>,
+    stored: &'a HashMap<String, ImportDir>,
+    /// Listings are trusted only for directories unchanged since this instant.
+    settled_before: std::time::SystemTime,
+}
+
+impl Walker<'_> {
+    /// The entries of a directory, sorted by name (so a depth-first walk meets files in path
+    /// order): from its stored listing when the directory is unchanged, else read (and
+    /// returned for storing when it had settled).
+    fn entries(&self, dir: &Path, key: &str, depth: u32, out: &mut Walked) -> Vec<Listed> {
+        if depth > MAX_DEPTH {
+            return Vec::new();
+        }
+        let Ok(meta) = std::fs::metadata(dir) else {
+            return Vec::new();
+        };
+        if !meta.is_dir() {
+            return Vec::new();
+        }
+        let identity = dir_identity(&meta);
+        let stored = self.stored.get(key);
+        out.reached += u64::from(stored.is_some());
+        if let Some(stored) = stored
+            && stored.identity == identity
+        {
+            out.dirs.reused += 1;
+            let mut names: Vec<(EntryKind, &str)> = stored
+                .entries
+                .lines()
+                .filter_map(|line| {
+                    let (code, name) = line.split_once(' ')?;
+                    Some((EntryKind::of_code(code)?, name))
+                })
+                .collect();
+            // Stored in order; a listing from elsewhere is put in order here.
+            if !names.is_sorted_by(|a, b| a.1 <= b.1) {
+                names.sort_unstable_by(|a, b| a.1.cmp(b.1));
+            }
+            return names
+                .into_iter()
+                .map(|(kind, name)| Listed {
+                    kind,
+                    path: dir.join(name),
+                    key: child_key(key, name),
+                    meta: None,
+                })
+                .collect();
+        }
+        out.dirs.listed += 1;
+        let Ok(read) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut entries: Vec<(std::ffi::OsString, Listed)> = Vec::new();
+        let mut storable = true;
+        for entry in read.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let name = entry.file_name();
+            let (kind, meta) = if kind.is_dir() {
+                (EntryKind::Dir, None)
+            } else if kind.is_symlink() {
+                (EntryKind::Link, None)
+            } else if is_log_name(&name) {
+                // Stat'ed relative to the open directory: no walk of the whole path.
+                match entry.metadata() {
+                    Ok(meta) => (EntryKind::File, Some(meta)),
+                    Err(_) => continue,
+                }
+            } else {
+                continue;
+            };
+            storable &= name.to_str().is_some_and(|n| !n.contains('\n'));
+            let listed = Listed {
+                kind,
+                key: child_key(key, &name.to_string_lossy()),
+                path: entry.path(),
+                meta,
+            };
+            entries.push((name, listed));
+        }
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let settled =
+            |t: std::io::Result<std::time::SystemTime>| t.is_ok_and(|t| t < self.settled_before);
+        // Any later change of its entries moves both times to "now": if either is older than
+        // the settling margin, that change shows in the identity.
+        if storable && (settled(meta.modified()) || settled(ctime(&meta))) {
+            let mut listing = String::new();
+            for (name, e) in &entries {
+                if let Some(name) = name.to_str() {
+                    listing.push(e.kind.code());
+                    listing.push(' ');
+                    listing.push_str(name);
+                    listing.push('\n');
+                }
+            }
+            out.dirs.save.push(ImportDir {
+                path: key.to_owned(),
+                identity,
+                entries: listing,
+            });
+        } else if stored.is_some() {
+            out.dirs.forget.push(key.to_owned());
+        }
+        entries.into_iter().map(|(_, e)| e).collect()
+    }
+
+    /// Walks the entries of a directory, recursively, in order.
+    fn walk(&self, root: usize, entries: Vec<Listed>, depth: u32, out: &mut Walked) {
+        for entry in entries {
+            self.entry(root, entry, depth, out);
+        }
+    }
+
+    fn entry(&self, root: usize, entry: Listed, depth: u32, out: &mut Walked) {
+        let Listed {
+            kind,
+            path,
+            key,
+            meta,
+        } = entry;
+        let meta = match (kind, meta) {
+            (EntryKind::Dir, _) => {
+                let entries = self.entries(&path, &key, depth + 1, out);
+                return self.walk(root, entries, depth + 1, out);
+            }
+            (_, Some(meta)) => meta,
+            // A file of a stored listing: it must still be a plain file.
+            (EntryKind::File, None) => match std::fs::symlink_metadata(&path) {
+                Ok(meta) => meta,
+                Err(_) => return,
+            },
+            // A symlink is followed.
+            (EntryKind::Link, None) => match std::fs::metadata(&path) {
+                Ok(meta) => meta,
+                Err(_) => return,
+            },
+        };
+        if meta.is_dir() {
+            let entries = self.entries(&path, &key, depth + 1, out);
+            self.walk(root, entries, depth + 1, out);
+        } else if meta.is_file() && path.file_name().is_some_and(is_log_name) {
+            out.files.push((root, path, key, meta));
+        }
+    }
+}
+
+/// The key of an entry of the directory keyed `dir`.
+fn child_key(dir: &str, name: &str) -> String {
+    let mut key = String::with_capacity(dir.len() + 1 + name.len());
+    key.push_str(dir);
+    if !dir.ends_with(std::path::MAIN_SEPARATOR) {
+        key.push(std::path::MAIN_SEPARATOR);
+    }
+    key.push_str(name);
+    key
+}
+
+/// What makes a directory's listing still valid: the same directory (device, inode), with no
+/// entry added, removed or renamed since (mtime, and ctime, which no one can set back).
+fn dir_identity(meta: &std::fs::Metadata) -> String {
+    let nanos = |t: std::io::Result<std::time::SystemTime>| {
+        t.ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos())
+    };
+    let (dev, ino) = file_identity(meta);
+    format!(
+        "{dev}:{ino}:{}:{}",
+        nanos(meta.modified()),
+        nanos(ctime(meta))
+    )
+}
+
+#[cfg(unix)]
+fn ctime(meta: &std::fs::Metadata) -> std::io::Result<std::time::SystemTime> {
+    use std::os::unix::fs::MetadataExt;
+    let secs = u64::try_from(meta.ctime()).unwrap_or(0);
+    let nanos = u32::try_from(meta.ctime_nsec()).unwrap_or(0);
+    Ok(UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+/// Without a change time, the creation time: never newer than a change, so a listing is
+/// remembered only when its mtime has settled.
+#[cfg(not(unix))]
+fn ctime(meta: &std::fs::Metadata) -> std::io::Result<std::time::SystemTime> {
+    meta.created()
+}
+
 /// Finds every `*.jsonl` file under `roots` (recursively; hidden directories included, symlinks
 /// followed). A root that does not exist is skipped. A file reachable twice (two roots that are
 /// the same directory, or a symlink) is listed once: the first path in sorted order.
 ///
-/// One `stat` per file and none per directory (the directory entry says what it is), because
-/// an unchanged re-run is nothing but this walk.
-pub fn discover(roots: &[PathBuf]) -> Vec<Found> {
-    type Listed = (PathBuf, PathBuf, std::fs::Metadata);
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<Listed>, depth: u32) {
-        if depth > 16 {
-            return;
-        }
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            walk_entry(root, entry, out, depth);
-        }
+/// An unchanged re-run is nothing but this walk, so it reads as little as it can: a directory
+/// whose `stored` listing still holds (same identity) is not opened, only its entries are
+/// stat'ed; a directory read afresh has its files stat'ed relative to it, and its listing is
+/// returned to be stored when it had settled.
+pub fn discover(
+    roots: &[PathBuf],
+    stored: &HashMap<String, ImportDir>,
+) -> (Vec<Found>, DirChanges) {
+    let walker = Walker {
+        roots: roots
+            .iter()
+            .map(|r| Root {
+                given: r.clone(),
+                key: std::fs::canonicalize(r)
+                    .unwrap_or_else(|_| r.clone())
+                    .to_string_lossy()
+                    .into_owned(),
+            })
+            .collect(),
+        stored,
+        settled_before: std::time::SystemTime::now()
+            .checked_sub(SETTLED)
+            .unwrap_or(UNIX_EPOCH),
+    };
+    // Each directory directly under a root is walked on its own core (Claude Code keeps
+    // hundreds of session directories); the parts are put back together in path order.
+    let mut parts: Vec<(usize, Listed)> = Vec::new();
+    let mut top = Walked::default();
+    for (root, r) in walker.roots.iter().enumerate() {
+        let entries = walker.entries(&r.given, &r.key, 0, &mut top);
+        parts.extend(entries.into_iter().map(|e| (root, e)));
     }
-    fn walk_entry(root: &Path, entry: std::fs::DirEntry, out: &mut Vec<Listed>, depth: u32) {
-        let Ok(kind) = entry.file_type() else {
-            return;
-        };
-        let path = entry.path();
-        if kind.is_dir() {
-            walk(root, &path, out, depth + 1);
-            return;
-        }
-        if path.extension().is_none_or(|e| e != "jsonl") && !kind.is_symlink() {
-            return;
-        }
-        // A plain file is stat'ed relative to its open directory (no walk of the whole path,
-        // most of an unchanged re-run's kernel time); a symlink is followed by path.
-        let meta = if kind.is_symlink() {
-            std::fs::metadata(&path)
-        } else {
-            entry.metadata()
-        };
-        let Ok(meta) = meta else {
-            return;
-        };
-        if meta.is_dir() {
-            walk(root, &path, out, depth + 1);
-        } else if meta.is_file() && path.extension().is_some_and(|e| e == "jsonl") {
-            out.push((root.to_path_buf(), path, meta));
-        }
-    }
-    // Each directory directly under a root is walked on its own core: an unchanged re-run is
-    // this walk, and Claude Code keeps hundreds of session directories.
-    let mut found = Vec::new();
-    let mut subdirs = Vec::new();
-    for root in roots {
-        let Ok(entries) = std::fs::read_dir(root) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            match entry.file_type() {
-                Ok(kind) if kind.is_dir() => subdirs.push((root, entry.path())),
-                _ => walk_entry(root, entry, &mut found, 0),
-            }
-        }
-    }
-    found.par_extend(subdirs.par_iter().flat_map_iter(|(root, dir)| {
-        let mut out = Vec::new();
-        walk(root, dir, &mut out, 1);
-        out
-    }));
-    found.sort_by(|a, b| a.1.cmp(&b.1));
-    let canonical: HashMap<&Path, PathBuf> = roots
-        .iter()
-        .map(|r| {
-            (
-                r.as_path(),
-                std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()),
-            )
+    let walked: Vec<Walked> = parts
+        .into_par_iter()
+        .map(|(root, entry)| {
+            let mut out = Walked::default();
+            walker.entry(root, entry, 0, &mut out);
+            out
         })
         .collect();
+    for part in walked {
+        top.absorb(part);
+    }
+    let Walked {
+        mut files,
+        mut dirs,
+        reached,
+    } = top;
+    // A stored listing not reached this pass is dropped only when its directory is gone: a
+    // pass over other roots leaves it alone.
+    if reached < stored.len() as u64 {
+        let reached: std::collections::HashSet<&str> = dirs
+            .save
+            .iter()
+            .map(|d| d.path.as_str())
+            .chain(dirs.forget.iter().map(String::as_str))
+            .collect();
+        let gone: Vec<String> = stored
+            .keys()
+            .filter(|k| !reached.contains(k.as_str()) && !Path::new(k).exists())
+            .cloned()
+            .collect();
+        dirs.forget.extend(gone);
+    }
+    // Already in order within each root; sorting keeps the first-in-path-order rule whatever
+    // the roots' order, and is nearly free on sorted input.
+    files.sort_by(|a, b| a.1.cmp(&b.1));
     let mut seen = std::collections::HashSet::new();
-    found
+    let found = files
         .into_iter()
-        .filter(|(_, _, meta)| seen.insert(file_identity(meta)))
-        .map(|(root, path, meta)| {
-            let base = canonical.get(root.as_path()).unwrap_or(&root);
-            let key = match path.strip_prefix(&root) {
-                Ok(below) => base.join(below),
-                Err(_) => path.clone(),
-            };
-            Found {
-                key: key.to_string_lossy().into_owned(),
-                root,
-                path,
-                meta,
-            }
+        .filter(|(_, _, _, meta)| seen.insert(file_identity(meta)))
+        .map(|(root, path, key, meta)| Found {
+            key,
+            root: walker.roots[root].given.clone(),
+            path,
+            meta,
         })
-        .collect()
+        .collect();
+    (found, dirs)
 }
 
 /// What makes two paths the same file.
@@ -426,7 +701,23 @@ pub fn scan(
 ) -> Scan {
     let mut summary = Summary::default();
     let mut tasks = Vec::new();
-    let mut seen_keys = std::collections::HashSet::new();
+    // Only a file that no longer exists is gone: a run over other roots leaves cursors alone.
+    // (Usually every cursor's file is found, and no set of keys is needed to tell.)
+    let found_cursors = found
+        .iter()
+        .filter(|f| cursors.contains_key(&f.key))
+        .count();
+    let gone: Vec<String> = if found_cursors < cursors.len() {
+        let seen: std::collections::HashSet<&str> = found.iter().map(|f| f.key.as_str()).collect();
+        cursors
+            .keys()
+            .filter(|k| !seen.contains(k.as_str()) && !Path::new(k).exists())
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    summary.files_gone = gone.len() as u64;
     for Found {
         root,
         path,
@@ -434,7 +725,6 @@ pub fn scan(
         meta,
     } in found
     {
-        seen_keys.insert(key.clone());
         summary.files_seen += 1;
         let mtime_ms = meta
             .modified()
@@ -463,13 +753,6 @@ pub fn scan(
             cursor,
         });
     }
-    // Only a file that no longer exists is gone: a run over other roots leaves cursors alone.
-    let gone: Vec<String> = cursors
-        .keys()
-        .filter(|k| !seen_keys.contains(*k) && !Path::new(k).exists())
-        .cloned()
-        .collect();
-    summary.files_gone = gone.len() as u64;
 
     progress.start(tasks.len() as u64, tasks.iter().map(|t| t.size).sum());
     let mut pricer = Pricer::new(prices, cost_mode);
@@ -598,12 +881,16 @@ pub async fn import(
     } = options;
     // Two chunks in flight: the scanner reads the next while the writer writes this one.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<UsageEvent>>(2);
-    // The cursors load while the files are listed: an unchanged re-run is little else.
+    // The stored listings and the cursors load side by side; the walk starts as soon as the
+    // listings are in (it reads only directories that changed), the cursors are needed after.
+    let (dirs_tx, dirs_rx) = tokio::sync::oneshot::channel();
     let (cursors_tx, cursors_rx) = tokio::sync::oneshot::channel();
     let roots = roots.to_vec();
     let shared = Arc::clone(prices);
     let scanner = tokio::task::spawn_blocking(move || {
-        let found = discover(&roots);
+        let stored = dirs_rx.blocking_recv().ok()?;
+        let (found, dirs) = discover(&roots, &stored);
+        drop(stored);
         let cursors = cursors_rx.blocking_recv().ok()?;
         let mut rule_tags = 0;
         let mut emit = |mut chunk: Vec<UsageEvent>| {
@@ -616,17 +903,24 @@ pub async fn import(
             kind, found, &cursors, &shared, cost_mode, &*progress, &mut emit,
         );
         scan.summary.rule_tags = rule_tags;
-        Some(scan)
+        scan.summary.dirs_listed = dirs.listed;
+        scan.summary.dirs_reused = dirs.reused;
+        Some((scan, dirs))
     });
-    match store.import_cursors(kind.source()).await {
-        Ok(cursors) => {
-            let _ = cursors_tx.send(cursors);
-        }
-        Err(e) => {
-            drop(cursors_tx);
-            let _ = scanner.await;
-            return Err(e.into());
-        }
+    // A sender dropped on an error stops the scanner, which is awaited before returning.
+    let load_dirs = async {
+        let dirs = store.import_dirs(kind.source()).await?;
+        let _ = dirs_tx.send(dirs);
+        Ok::<_, tokenwatch_store::StoreError>(())
+    };
+    let load_cursors = async {
+        let cursors = store.import_cursors(kind.source()).await?;
+        let _ = cursors_tx.send(cursors);
+        Ok::<_, tokenwatch_store::StoreError>(())
+    };
+    if let (Err(e), _) | (_, Err(e)) = tokio::join!(load_dirs, load_cursors) {
+        let _ = scanner.await;
+        return Err(e.into());
     }
     let written = if dry_run {
         let mut events = 0u64;
@@ -642,7 +936,7 @@ pub async fn import(
         store.import_event_stream(chunks).await
     };
     // The receiver is gone by now, so a scanner stopped by a failed write ends promptly.
-    let scan =
+    let (scan, dirs) =
         scanner.await.ok().flatten().ok_or_else(|| {
             ImportError::Invalid("the log scanner stopped unexpectedly".to_owned())
         })?;
@@ -662,6 +956,10 @@ pub async fn import(
     store.save_import_cursors(&scan.cursors).await?;
     store
         .delete_import_cursors(kind.source(), &scan.gone)
+        .await?;
+    store.save_import_dirs(kind.source(), &dirs.save).await?;
+    store
+        .delete_import_dirs(kind.source(), &dirs.forget)
         .await?;
     Ok(summary)
 }

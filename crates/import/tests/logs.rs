@@ -672,3 +672,97 @@ async fn a_response_repeated_in_a_later_chunk_counts_once() {
     assert_eq!(events.len(), 72);
     assert_eq!(sum_tokens(&events), expected);
 }
+
+/// Sets a directory's mtime to one fixed instant long past, as if it had settled before the
+/// pass; setting it again restores exactly the same mtime (its ctime moves to "now", which no
+/// one can set back).
+fn settle(dir: &Path) {
+    let long_ago = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_225_600);
+    std::fs::File::open(dir)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+}
+
+/// An unchanged directory's stored listing replaces reading it; an added file, a directory
+/// changed since its listing (even with its mtime set back), and a name a listing cannot hold
+/// are all still found.
+#[tokio::test]
+async fn unchanged_directories_are_not_listed_again_and_every_change_is_seen() {
+    let fx = Fixture::new().await;
+    let mut expected = U(0, 0, 0, 0, 0);
+    let mut n = 0;
+    let mut write = |rel: &str| {
+        n += 1;
+        let u = U(n, 10 * n, 0, 0, 0);
+        expected.add(u);
+        let line = assistant(
+            "s",
+            "2026-11-01T10:00:00.000Z",
+            &format!("msg_{n}"),
+            Some(&format!("req_{n}")),
+            SONNET,
+            u,
+        );
+        write_lines(&fx.path(rel), &[line.to_string()]);
+    };
+    write("-p1/s1.jsonl");
+    write("-p1/s1/subagents/agent-a.jsonl");
+    write("-p2/s2.jsonl");
+    let dirs = ["", "-p1", "-p1/s1", "-p1/s1/subagents", "-p2"].map(|d| fx.root.join(d));
+    for d in &dirs {
+        settle(d);
+    }
+
+    let first = fx.import(LogKind::ClaudeCode, CostMode::Calculate).await;
+    assert_eq!((first.dirs_listed, first.dirs_reused), (5, 0));
+    assert_eq!(first.files_read, 3);
+    let again = fx.import(LogKind::ClaudeCode, CostMode::Calculate).await;
+    assert_eq!(
+        (again.dirs_listed, again.dirs_reused),
+        (0, 5),
+        "settled, unchanged directories were read again"
+    );
+    assert_eq!((again.files_seen, again.files_unchanged), (3, 3));
+
+    // A new file: its directory is read again, the others are not.
+    write("-p1/s1/subagents/agent-b.jsonl");
+    let added = fx.import(LogKind::ClaudeCode, CostMode::Calculate).await;
+    assert_eq!((added.dirs_listed, added.dirs_reused), (1, 4));
+    assert_eq!((added.files_read, added.events_new), (1, 1));
+    // Changed just now, so its listing is not trusted yet: read again, nothing lost.
+    let racy = fx.import(LogKind::ClaudeCode, CostMode::Calculate).await;
+    assert_eq!((racy.dirs_listed, racy.files_seen), (1, 4));
+
+    // A file added and the directory's mtime put back: its ctime still moved.
+    write("-p2/s3.jsonl");
+    settle(&dirs[4]);
+    let hidden = fx.import(LogKind::ClaudeCode, CostMode::Calculate).await;
+    assert_eq!(
+        (hidden.files_seen, hidden.events_new),
+        (5, 1),
+        "a file added behind a restored mtime was missed"
+    );
+
+    // A name a stored listing cannot hold (a newline): the directory is always read.
+    write("-p3/odd\nname.jsonl");
+    settle(&fx.root.join("-p3"));
+    let odd = fx.import(LogKind::ClaudeCode, CostMode::Calculate).await;
+    assert_eq!(odd.events_new, 1);
+    let odd_again = fx.import(LogKind::ClaudeCode, CostMode::Calculate).await;
+    assert!(odd_again.dirs_listed >= 1);
+    assert_eq!(odd_again.files_seen, 6);
+
+    // A directory removed: its listing and its files' cursors are forgotten, events kept.
+    std::fs::remove_dir_all(fx.root.join("-p1/s1")).unwrap();
+    settle(&dirs[1]);
+    let gone = fx.import(LogKind::ClaudeCode, CostMode::Calculate).await;
+    assert_eq!((gone.files_seen, gone.files_gone), (4, 2));
+    let stored = fx.store.import_dirs("claude_code").await.unwrap();
+    assert!(
+        stored.keys().all(|k| !k.contains("-p1/s1")),
+        "listings of a removed directory were kept: {:?}",
+        stored.keys()
+    );
+    assert_eq!(sum_tokens(&fx.events().await), expected);
+}

@@ -4,6 +4,8 @@
 //! Invariants: a cursor is saved only after the events read up to it are committed, so a crash
 //! re-reads (and dedup absorbs) rather than skips; account names are unique per service.
 
+use std::collections::HashMap;
+
 use sqlx::{QueryBuilder, Row};
 
 use crate::{Store, StoreError, now_ms, with_pool};
@@ -21,6 +23,21 @@ pub struct ImportCursor {
     pub offset_bytes: i64,
     /// Lines consumed, so messages can name a line number on a later pass.
     pub lines_read: i64,
+}
+
+/// What a log import last found in one directory: an unchanged directory (same `identity`)
+/// is not listed again, only its entries are looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportDir {
+    /// The directory, spelled like the cursors' paths (its root's canonical path joined with
+    /// the path below it).
+    pub path: String,
+    /// Device, inode, mtime and ctime when it was listed; any entry added, removed or renamed
+    /// changes the last two.
+    pub identity: String,
+    /// One line per entry that matters to an import: `d name` (directory), `l name` (symlink)
+    /// or `f name` (log file).
+    pub entries: String,
 }
 
 /// A named account of a service ("copilot" / "Work").
@@ -57,7 +74,7 @@ impl Store {
     pub async fn import_cursors(
         &self,
         source: &str,
-    ) -> Result<std::collections::HashMap<String, ImportCursor>, StoreError> {
+    ) -> Result<HashMap<String, ImportCursor>, StoreError> {
         if let Some(path) = self.bulk_path() {
             let source = source.to_owned();
             return tokio::task::spawn_blocking(move || read_cursors(&path, &source))
@@ -91,6 +108,93 @@ impl Store {
                 })
                 .collect::<Result<_, sqlx::Error>>()
                 .map_err(StoreError::query("reading import cursors"))
+        })
+    }
+
+    /// Every stored directory listing of one source, keyed by path (on a SQLite file read on a
+    /// dedicated connection, like the cursors).
+    pub async fn import_dirs(
+        &self,
+        source: &str,
+    ) -> Result<HashMap<String, ImportDir>, StoreError> {
+        if let Some(path) = self.bulk_path() {
+            let source = source.to_owned();
+            return tokio::task::spawn_blocking(move || read_dirs(&path, &source))
+                .await
+                .map_err(|_| StoreError::Interrupted("the directory listing reader stopped"))?;
+        }
+        with_pool!(self, pool => {
+            let rows = sqlx::query_as::<_, (String, String, String)>(
+                "SELECT path, identity, entries FROM import_dirs WHERE source = $1",
+            )
+            .bind(source)
+            .fetch_all(pool)
+            .await
+            .map_err(StoreError::query("reading import directories"))?;
+            Ok(rows
+                .into_iter()
+                .map(|(path, identity, entries)| {
+                    (path.clone(), ImportDir { path, identity, entries })
+                })
+                .collect())
+        })
+    }
+
+    /// Saves directory listings (insert or replace) in one transaction.
+    pub async fn save_import_dirs(
+        &self,
+        source: &str,
+        dirs: &[ImportDir],
+    ) -> Result<(), StoreError> {
+        if dirs.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let failed = || StoreError::query("saving import directories");
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(failed())?;
+            for chunk in dirs.chunks(500) {
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO import_dirs (source, path, identity, entries, updated_ms) ",
+                );
+                qb.push_values(chunk, |mut row, d| {
+                    row.push_bind(source)
+                        .push_bind(&d.path)
+                        .push_bind(&d.identity)
+                        .push_bind(&d.entries)
+                        .push_bind(now);
+                });
+                qb.push(
+                    " ON CONFLICT (source, path) DO UPDATE SET identity = excluded.identity, \
+                     entries = excluded.entries, updated_ms = excluded.updated_ms",
+                );
+                qb.build().execute(&mut *tx).await.map_err(failed())?;
+            }
+            tx.commit().await.map_err(failed())
+        })
+    }
+
+    /// Forgets directory listings (directories that are gone, or no longer safe to trust).
+    pub async fn delete_import_dirs(
+        &self,
+        source: &str,
+        paths: &[String],
+    ) -> Result<(), StoreError> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let failed = || StoreError::query("deleting import directories");
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(failed())?;
+            for path in paths {
+                sqlx::query("DELETE FROM import_dirs WHERE source = $1 AND path = $2")
+                    .bind(source)
+                    .bind(path)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(failed())?;
+            }
+            tx.commit().await.map_err(failed())
         })
     }
 
@@ -260,15 +364,13 @@ impl Store {
 
 /// [`Store::import_cursors`] on a connection of its own (read-write only so that opening a WAL
 /// database never depends on its shared-memory file already existing; it only reads).
-fn read_cursors(
+/// A connection of its own for reading import state (see [`Store::import_cursors`]).
+fn reader(
     path: &std::path::Path,
-    source: &str,
-) -> Result<std::collections::HashMap<String, ImportCursor>, StoreError> {
+    action: &'static str,
+) -> Result<rusqlite::Connection, StoreError> {
     use rusqlite::OpenFlags;
-    let failed = |source| StoreError::Bulk {
-        action: "reading import cursors",
-        source,
-    };
+    let failed = |source| StoreError::Bulk { action, source };
     let conn = rusqlite::Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -276,6 +378,16 @@ fn read_cursors(
     .map_err(failed)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(failed)?;
+    Ok(conn)
+}
+
+fn read_cursors(
+    path: &std::path::Path,
+    source: &str,
+) -> Result<HashMap<String, ImportCursor>, StoreError> {
+    let action = "reading import cursors";
+    let failed = |source| StoreError::Bulk { action, source };
+    let conn = reader(path, action)?;
     let mut stmt = conn
         .prepare(
             "SELECT path, fingerprint, size_bytes, mtime_ms, offset_bytes, lines_read \
@@ -295,6 +407,32 @@ fn read_cursors(
                     mtime_ms: r.get(3)?,
                     offset_bytes: r.get(4)?,
                     lines_read: r.get(5)?,
+                },
+            ))
+        })
+        .map_err(failed)?;
+    rows.collect::<Result<_, _>>().map_err(failed)
+}
+
+fn read_dirs(
+    path: &std::path::Path,
+    source: &str,
+) -> Result<HashMap<String, ImportDir>, StoreError> {
+    let action = "reading import directories";
+    let failed = |source| StoreError::Bulk { action, source };
+    let conn = reader(path, action)?;
+    let mut stmt = conn
+        .prepare("SELECT path, identity, entries FROM import_dirs WHERE source = ?1")
+        .map_err(failed)?;
+    let rows = stmt
+        .query_map([source], |r| {
+            let path: String = r.get(0)?;
+            Ok((
+                path.clone(),
+                ImportDir {
+                    path,
+                    identity: r.get(1)?,
+                    entries: r.get(2)?,
                 },
             ))
         })

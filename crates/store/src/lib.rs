@@ -33,7 +33,7 @@ pub use events::{
     EventFilter, EventSort, GroupBy, InsertOutcome, MAX_PAGE, OnConflict, Page, RollupKey,
     RollupRow, TotalsRow,
 };
-pub use imports::{Account, ImportCursor, Subscription};
+pub use imports::{Account, ImportCursor, ImportDir, Subscription};
 pub use tag_defs::{RenameOutcome, TagDef};
 pub use tagging::{RetagOutcome, TagRemoval};
 pub use windows::WindowTotals;
@@ -62,6 +62,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0004_budgets_alerts.sql"),
     ),
     (5, "tags", include_str!("../migrations/0005_tags.sql")),
+    (
+        6,
+        "import_dirs",
+        include_str!("../migrations/0006_import_dirs.sql"),
+    ),
 ];
 
 /// Which engine a store runs on.

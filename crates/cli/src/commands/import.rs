@@ -214,6 +214,8 @@ fn render(
             "files_unchanged": s.files_unchanged,
             "files_restarted": s.files_restarted,
             "files_gone": s.files_gone,
+            "dirs_listed": s.dirs_listed,
+            "dirs_reused": s.dirs_reused,
             "bytes_read": s.bytes_read,
             "lines_read": s.lines_read,
             "records": s.records,
@@ -228,7 +230,7 @@ fn render(
         }))?);
     }
     let mut text = format!(
-        "{}: {} files ({} read, {} unchanged{}), {:.1} MB in {:.2}s ({:.0} MB/s)\n",
+        "{}: {} files ({} read, {} unchanged{}) in {} directories ({} listed, {} unchanged), {:.1} MB in {:.2}s ({:.0} MB/s)\n",
         kind.source(),
         s.files_seen,
         s.files_read,
@@ -241,6 +243,9 @@ fn render(
         } else {
             String::new()
         },
+        s.dirs_listed + s.dirs_reused,
+        s.dirs_listed,
+        s.dirs_reused,
         mb,
         secs,
         if secs > 0.0 { mb / secs } else { 0.0 },

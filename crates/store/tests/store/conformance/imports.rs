@@ -5,7 +5,8 @@ use jiff::tz::TimeZone;
 use tokenwatch_core::UsageEvent;
 use tokenwatch_store::reports::{Breakdown, Period};
 use tokenwatch_store::{
-    Account, EventFilter, ImportCursor, InsertOutcome, OnConflict, RollupKey, Subscription,
+    Account, EventFilter, ImportCursor, ImportDir, InsertOutcome, OnConflict, RollupKey,
+    Subscription,
 };
 
 use crate::support::{TestDb, event};
@@ -256,6 +257,32 @@ pub async fn cursors_accounts_and_subscriptions_persist(db: &TestDb) {
         .await
         .unwrap();
     assert!(s.import_cursors("claude_code").await.unwrap().is_empty());
+
+    // Directory listings: saved per source, replaced on save, forgotten on delete.
+    let d = ImportDir {
+        path: "/x".into(),
+        identity: "1:2:3:4".into(),
+        entries: "d sub\nf a.jsonl\n".into(),
+    };
+    s.save_import_dirs("claude_code", std::slice::from_ref(&d))
+        .await
+        .unwrap();
+    let changed = ImportDir {
+        identity: "1:2:5:6".into(),
+        entries: "f a.jsonl\nf b.jsonl\n".into(),
+        ..d.clone()
+    };
+    s.save_import_dirs("claude_code", std::slice::from_ref(&changed))
+        .await
+        .unwrap();
+    let got = s.import_dirs("claude_code").await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got["/x"], changed);
+    assert!(s.import_dirs("codex").await.unwrap().is_empty());
+    s.delete_import_dirs("claude_code", &["/x".into()])
+        .await
+        .unwrap();
+    assert!(s.import_dirs("claude_code").await.unwrap().is_empty());
 
     let a = Account {
         service: "copilot".into(),
