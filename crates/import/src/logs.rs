@@ -9,10 +9,9 @@
 //! Invariants: a directory whose device, inode, mtime and ctime match its stored listing is not
 //! read again (a listing is stored only once its directory has settled for 2 s, so a change in
 //! the same timestamp tick cannot hide); a file whose size and mtime match its cursor is not
-//! opened; bytes after the last
-//! newline that do not parse as JSON are a line still being written and are left for the next
-//! pass; a cursor is saved only after its events are committed; a file that disappeared loses
-//! its cursor but never its events.
+//! opened; bytes after the last newline that do not parse as JSON are a line still being
+//! written and are left for the next pass; a cursor is saved only after its events are
+//! committed; a file that disappeared loses its cursor but never its events.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
