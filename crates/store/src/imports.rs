@@ -75,11 +75,8 @@ impl Store {
         &self,
         source: &str,
     ) -> Result<HashMap<String, ImportCursor>, StoreError> {
-        if let Some(path) = self.bulk_path() {
-            let source = source.to_owned();
-            return tokio::task::spawn_blocking(move || read_cursors(&path, &source))
-                .await
-                .map_err(|_| StoreError::Interrupted("the cursor reader stopped"))?;
+        if let Some(read) = self.read_on_own_connection(source, read_cursors).await {
+            return read;
         }
         with_pool!(self, pool => {
             let rows = sqlx::query(
@@ -117,11 +114,8 @@ impl Store {
         &self,
         source: &str,
     ) -> Result<HashMap<String, ImportDir>, StoreError> {
-        if let Some(path) = self.bulk_path() {
-            let source = source.to_owned();
-            return tokio::task::spawn_blocking(move || read_dirs(&path, &source))
-                .await
-                .map_err(|_| StoreError::Interrupted("the directory listing reader stopped"))?;
+        if let Some(read) = self.read_on_own_connection(source, read_dirs).await {
+            return read;
         }
         with_pool!(self, pool => {
             let rows = sqlx::query_as::<_, (String, String, String)>(
@@ -138,6 +132,23 @@ impl Store {
                 })
                 .collect())
         })
+    }
+
+    /// On a SQLite file: `read(file, source)` on a connection of its own, on the blocking pool.
+    async fn read_on_own_connection<T: Send + 'static>(
+        &self,
+        source: &str,
+        read: fn(&std::path::Path, &str) -> Result<T, StoreError>,
+    ) -> Option<Result<T, StoreError>> {
+        let path = self.bulk_path()?;
+        let source = source.to_owned();
+        Some(
+            tokio::task::spawn_blocking(move || read(&path, &source))
+                .await
+                .unwrap_or(Err(StoreError::Interrupted(
+                    "an import state reader stopped",
+                ))),
+        )
     }
 
     /// Saves directory listings (insert or replace) in one transaction.
@@ -364,11 +375,15 @@ impl Store {
 
 /// [`Store::import_cursors`] on a connection of its own (read-write only so that opening a WAL
 /// database never depends on its shared-memory file already existing; it only reads).
-/// A connection of its own for reading import state (see [`Store::import_cursors`]).
-fn reader(
+/// Reads `sql` (one `?1`, the source) into a map, on a connection of its own (see
+/// [`Store::import_cursors`]).
+fn read_map<V>(
     path: &std::path::Path,
+    source: &str,
     action: &'static str,
-) -> Result<rusqlite::Connection, StoreError> {
+    sql: &str,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<(String, V)>,
+) -> Result<HashMap<String, V>, StoreError> {
     use rusqlite::OpenFlags;
     let failed = |source| StoreError::Bulk { action, source };
     let conn = rusqlite::Connection::open_with_flags(
@@ -378,24 +393,22 @@ fn reader(
     .map_err(failed)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(failed)?;
-    Ok(conn)
+    let mut stmt = conn.prepare(sql).map_err(failed)?;
+    let rows = stmt.query_map([source], row).map_err(failed)?;
+    rows.collect::<Result<_, _>>().map_err(failed)
 }
 
 fn read_cursors(
     path: &std::path::Path,
     source: &str,
 ) -> Result<HashMap<String, ImportCursor>, StoreError> {
-    let action = "reading import cursors";
-    let failed = |source| StoreError::Bulk { action, source };
-    let conn = reader(path, action)?;
-    let mut stmt = conn
-        .prepare(
-            "SELECT path, fingerprint, size_bytes, mtime_ms, offset_bytes, lines_read \
-             FROM import_cursors WHERE source = ?1",
-        )
-        .map_err(failed)?;
-    let rows = stmt
-        .query_map([source], |r| {
+    read_map(
+        path,
+        source,
+        "reading import cursors",
+        "SELECT path, fingerprint, size_bytes, mtime_ms, offset_bytes, lines_read \
+         FROM import_cursors WHERE source = ?1",
+        |r| {
             let path: String = r.get(0)?;
             Ok((
                 path.clone(),
@@ -409,23 +422,20 @@ fn read_cursors(
                     lines_read: r.get(5)?,
                 },
             ))
-        })
-        .map_err(failed)?;
-    rows.collect::<Result<_, _>>().map_err(failed)
+        },
+    )
 }
 
 fn read_dirs(
     path: &std::path::Path,
     source: &str,
 ) -> Result<HashMap<String, ImportDir>, StoreError> {
-    let action = "reading import directories";
-    let failed = |source| StoreError::Bulk { action, source };
-    let conn = reader(path, action)?;
-    let mut stmt = conn
-        .prepare("SELECT path, identity, entries FROM import_dirs WHERE source = ?1")
-        .map_err(failed)?;
-    let rows = stmt
-        .query_map([source], |r| {
+    read_map(
+        path,
+        source,
+        "reading import directories",
+        "SELECT path, identity, entries FROM import_dirs WHERE source = ?1",
+        |r| {
             let path: String = r.get(0)?;
             Ok((
                 path.clone(),
@@ -435,7 +445,6 @@ fn read_dirs(
                     entries: r.get(2)?,
                 },
             ))
-        })
-        .map_err(failed)?;
-    rows.collect::<Result<_, _>>().map_err(failed)
+        },
+    )
 }
