@@ -880,8 +880,8 @@ pub async fn import(
     } = options;
     // Two chunks in flight: the scanner reads the next while the writer writes this one.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<UsageEvent>>(2);
-    // The stored listings and the cursors load side by side; the walk starts as soon as the
-    // listings are in (it reads only directories that changed), the cursors are needed after.
+    // The stored listings load first and the walk starts as soon as they are in (it reads only
+    // directories that changed); the cursors, needed after the walk, load meanwhile.
     let (dirs_tx, dirs_rx) = tokio::sync::oneshot::channel();
     let (cursors_tx, cursors_rx) = tokio::sync::oneshot::channel();
     let roots = roots.to_vec();
@@ -907,19 +907,20 @@ pub async fn import(
         Some((scan, dirs))
     });
     // A sender dropped on an error stops the scanner, which is awaited before returning.
-    let load_dirs = async {
-        let dirs = store.import_dirs(kind.source()).await?;
-        let _ = dirs_tx.send(dirs);
-        Ok::<_, tokenwatch_store::StoreError>(())
-    };
-    let load_cursors = async {
-        let cursors = store.import_cursors(kind.source()).await?;
-        let _ = cursors_tx.send(cursors);
-        Ok::<_, tokenwatch_store::StoreError>(())
-    };
-    if let (Err(e), _) | (_, Err(e)) = tokio::join!(load_dirs, load_cursors) {
-        let _ = scanner.await;
-        return Err(e.into());
+    let state = store
+        .import_state(kind.source(), move |dirs| {
+            let _ = dirs_tx.send(dirs);
+        })
+        .await;
+    match state {
+        Ok(cursors) => {
+            let _ = cursors_tx.send(cursors);
+        }
+        Err(e) => {
+            drop(cursors_tx);
+            let _ = scanner.await;
+            return Err(e.into());
+        }
     }
     let written = if dry_run {
         let mut events = 0u64;

@@ -134,6 +134,26 @@ impl Store {
         })
     }
 
+    /// What a log import of one source starts from: `on_dirs` gets the stored directory
+    /// listings as soon as they are read (the walk needs them first), then the cursors are
+    /// returned. On a SQLite file both are read on one connection of its own.
+    pub async fn import_state(
+        &self,
+        source: &str,
+        on_dirs: impl FnOnce(HashMap<String, ImportDir>) + Send + 'static,
+    ) -> Result<HashMap<String, ImportCursor>, StoreError> {
+        if let Some(path) = self.bulk_path() {
+            let source = source.to_owned();
+            return tokio::task::spawn_blocking(move || read_state(&path, &source, on_dirs))
+                .await
+                .unwrap_or(Err(StoreError::Interrupted(
+                    "an import state reader stopped",
+                )));
+        }
+        on_dirs(self.import_dirs(source).await?);
+        self.import_cursors(source).await
+    }
+
     /// On a SQLite file: `read(file, source)` on a connection of its own, on the blocking pool.
     async fn read_on_own_connection<T: Send + 'static>(
         &self,
@@ -375,15 +395,11 @@ impl Store {
 
 /// [`Store::import_cursors`] on a connection of its own (read-write only so that opening a WAL
 /// database never depends on its shared-memory file already existing; it only reads).
-/// Reads `sql` (one `?1`, the source) into a map, on a connection of its own (see
-/// [`Store::import_cursors`]).
-fn read_map<V>(
+/// A connection of its own for reading import state (see [`Store::import_cursors`]).
+fn open_reader(
     path: &std::path::Path,
-    source: &str,
     action: &'static str,
-    sql: &str,
-    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<(String, V)>,
-) -> Result<HashMap<String, V>, StoreError> {
+) -> Result<rusqlite::Connection, StoreError> {
     use rusqlite::OpenFlags;
     let failed = |source| StoreError::Bulk { action, source };
     let conn = rusqlite::Connection::open_with_flags(
@@ -393,21 +409,67 @@ fn read_map<V>(
     .map_err(failed)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(failed)?;
+    Ok(conn)
+}
+
+/// Reads `sql` (one `?1`, the source) into a map. The queries scan their table (`NOT
+/// INDEXED`): a source's rows are most of it, and a scan reads them page by page instead of
+/// seeking each one from the index.
+fn read_map<V>(
+    conn: &rusqlite::Connection,
+    source: &str,
+    action: &'static str,
+    sql: &str,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<(String, V)>,
+) -> Result<HashMap<String, V>, StoreError> {
+    let failed = |source| StoreError::Bulk { action, source };
     let mut stmt = conn.prepare(sql).map_err(failed)?;
-    let rows = stmt.query_map([source], row).map_err(failed)?;
-    rows.collect::<Result<_, _>>().map_err(failed)
+    // Collected first, so the map is sized once instead of rehashing every key as it grows.
+    let rows: Vec<(String, V)> = stmt
+        .query_map([source], row)
+        .map_err(failed)?
+        .collect::<Result<_, _>>()
+        .map_err(failed)?;
+    let mut map = HashMap::with_capacity(rows.len());
+    map.extend(rows);
+    Ok(map)
+}
+
+/// The listings, handed to `on_dirs`, then the cursors, on one connection of its own.
+fn read_state(
+    path: &std::path::Path,
+    source: &str,
+    on_dirs: impl FnOnce(HashMap<String, ImportDir>),
+) -> Result<HashMap<String, ImportCursor>, StoreError> {
+    let conn = open_reader(path, "reading import state")?;
+    on_dirs(query_dirs(&conn, source)?);
+    query_cursors(&conn, source)
 }
 
 fn read_cursors(
     path: &std::path::Path,
     source: &str,
 ) -> Result<HashMap<String, ImportCursor>, StoreError> {
+    query_cursors(&open_reader(path, "reading import cursors")?, source)
+}
+
+fn read_dirs(
+    path: &std::path::Path,
+    source: &str,
+) -> Result<HashMap<String, ImportDir>, StoreError> {
+    query_dirs(&open_reader(path, "reading import directories")?, source)
+}
+
+fn query_cursors(
+    conn: &rusqlite::Connection,
+    source: &str,
+) -> Result<HashMap<String, ImportCursor>, StoreError> {
     read_map(
-        path,
+        conn,
         source,
         "reading import cursors",
         "SELECT path, fingerprint, size_bytes, mtime_ms, offset_bytes, lines_read \
-         FROM import_cursors WHERE source = ?1",
+         FROM import_cursors NOT INDEXED WHERE source = ?1",
         |r| {
             let path: String = r.get(0)?;
             Ok((
@@ -426,15 +488,15 @@ fn read_cursors(
     )
 }
 
-fn read_dirs(
-    path: &std::path::Path,
+fn query_dirs(
+    conn: &rusqlite::Connection,
     source: &str,
 ) -> Result<HashMap<String, ImportDir>, StoreError> {
     read_map(
-        path,
+        conn,
         source,
         "reading import directories",
-        "SELECT path, identity, entries FROM import_dirs WHERE source = ?1",
+        "SELECT path, identity, entries FROM import_dirs NOT INDEXED WHERE source = ?1",
         |r| {
             let path: String = r.get(0)?;
             Ok((
