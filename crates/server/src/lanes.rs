@@ -89,7 +89,8 @@ impl Lanes {
         let (result, index, rest) = futures_util::future::select_all(self.stopped.iter_mut()).await;
         drop(rest);
         self.stopped.swap_remove(index);
-        self.ended.push(result.unwrap_or_else(|_| Err(lane_panicked())));
+        self.ended
+            .push(result.unwrap_or_else(|_| Err(lane_panicked())));
     }
 
     /// Stops accepting on every lane, lets in-flight responses finish and waits for all lanes.

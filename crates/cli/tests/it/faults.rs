@@ -258,13 +258,16 @@ async fn sigterm_lets_streams_open_on_every_lane_finish() {
     let mut tasks = Vec::new();
     for _ in 0..n {
         let addr = server.addr.clone();
-        tasks.push(tokio::spawn(
-            async move { raw(&addr, &streaming_request()).await },
-        ));
+        tasks.push(tokio::spawn(async move {
+            raw(&addr, &streaming_request()).await
+        }));
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while upstream.requests().len() < n {
-        assert!(Instant::now() < deadline, "not every stream reached the upstream");
+        assert!(
+            Instant::now() < deadline,
+            "not every stream reached the upstream"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let status = tokio::task::spawn_blocking(move || {
@@ -274,7 +277,10 @@ async fn sigterm_lets_streams_open_on_every_lane_finish() {
     for t in tasks {
         let (code, _, body) = parse_response(&t.await.unwrap());
         assert_eq!(code, 200);
-        assert_eq!(body, stream, "every stream is forwarded whole through the shutdown");
+        assert_eq!(
+            body, stream,
+            "every stream is forwarded whole through the shutdown"
+        );
     }
     let (server, status) = status.await.unwrap();
     assert!(status.success());
