@@ -190,6 +190,6 @@ impl http_body::Body for Relay {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.size_hint.clone()
+        self.size_hint
     }
 }
