@@ -14,15 +14,17 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokenwatch_core::pricing::PriceTable;
 use tokenwatch_store::{Store, WriterHandle, WriterStats};
 use tokio::net::TcpListener;
+use tokio::runtime::Handle;
 
 use crate::config::Config;
 use crate::live::LiveBus;
 use crate::proxy::{self, HttpClient, Routes, Upstream};
 use crate::recording::{Enricher, EventSink};
 use crate::secrets::{SecretError, Secrets};
-use crate::{api, health, web};
+use crate::{api, health, lanes, web};
 
-/// State shared by every handler.
+/// State shared by every handler. Each serving lane holds a clone with its own `client`.
+#[derive(Clone)]
 pub struct AppState {
     pub config: Config,
     pub routes: Routes,
@@ -42,14 +44,18 @@ pub struct AppState {
 
 /// Builds the router over a state.
 pub fn router(state: Arc<AppState>) -> Router {
+    own_routes().fallback(proxy::handle).with_state(state)
+}
+
+/// tokenwatch's own routes: health, metrics, the API and the dashboard. Every other path is
+/// the proxy, added as the fallback.
+pub(crate) fn own_routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .nest("/api/v1", api::router())
         .merge(web::router())
-        .fallback(proxy::handle)
-        .with_state(state)
 }
 
 /// Everything `serve` needs that the CLI prepares.
@@ -83,8 +89,9 @@ pub enum ServeError {
     Secrets(#[from] SecretError),
 }
 
-/// Binds the listen address, calls `on_listening` with the bound address, serves until
-/// `shutdown` resolves, then drains in-flight responses and the recording pipeline.
+/// Binds the listen address, calls `on_listening` with the bound address, serves on
+/// `server.lanes` threads (see [`lanes`]) until `shutdown` resolves or a lane fails, then drains
+/// in-flight responses and the recording pipeline.
 pub async fn serve(
     parts: ServeParts,
     on_listening: impl FnOnce(SocketAddr),
@@ -117,10 +124,16 @@ pub async fn serve(
     };
     let (sink, recording) = EventSink::spawn(enricher, config.recording.queue_capacity)?;
     let addr = config.server.listen;
+    // Bound by tokio for its socket options (SO_REUSEADDR), then handed to the lanes.
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|source| ServeError::Bind { addr, source })?;
-    let state = Arc::new(AppState {
+        .map_err(|source| ServeError::Bind { addr, source })?
+        .into_std()?;
+    let lane_count = match config.server.lanes {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        n => n,
+    };
+    let state = AppState {
         routes: Routes::new(upstreams),
         client,
         sink,
@@ -132,17 +145,17 @@ pub async fn serve(
         live: live.clone(),
         policy: running.policy,
         secrets,
-    });
-    on_listening(listener.local_addr()?);
-    let app = router(Arc::clone(&state));
-    // Open live streams end first, or they would hold the graceful shutdown open.
-    let shutdown = async move {
-        shutdown.await;
-        live.close();
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    on_listening(listener.local_addr()?);
+    let mut lanes = lanes::start(&listener, lane_count, &state, &Handle::current())?;
+    drop(listener);
+    tokio::select! {
+        () = shutdown => {}
+        () = lanes.any_stopped() => {}
+    }
+    // Open live streams end first, or they would hold the graceful shutdown open.
+    live.close();
+    let served = lanes.shutdown().await;
     // Every connection is closed: the sink's last clones go with the state.
     drop(state);
     if !recording.join(std::time::Duration::from_secs(30)).await {
@@ -154,6 +167,7 @@ pub async fn serve(
         task.abort();
     }
     writer.shutdown().await;
+    served?;
     Ok(())
 }
 

@@ -80,6 +80,10 @@ pub struct ServerConfig {
     /// Largest non-streamed response body kept on the side to read usage from (bytes). Larger
     /// responses are still forwarded in full; only their usage is not extracted.
     pub max_capture_bytes: usize,
+    /// Threads that accept and serve connections, each with its own single-threaded runtime
+    /// and upstream connection pool, so a request and its upstream exchange stay on one thread.
+    /// 0 means one per available core.
+    pub lanes: usize,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +92,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 4100)),
             max_request_bytes: 64 * 1024 * 1024,
             max_capture_bytes: 16 * 1024 * 1024,
+            lanes: 0,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod budgets;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod lanes;
 pub mod live;
 pub mod notify;
 pub mod policy;

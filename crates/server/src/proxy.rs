@@ -126,7 +126,8 @@ impl Upstream {
     }
 }
 
-/// Every upstream by mount name.
+/// Every upstream by mount name. Cloning shares the upstreams.
+#[derive(Clone)]
 pub struct Routes {
     by_name: HashMap<String, Arc<Upstream>>,
 }

@@ -13,6 +13,8 @@ const STARTER: &str = r#"# tokenwatch configuration.
 [server]
 # Proxy, API and dashboard share this address.
 listen = "127.0.0.1:4100"
+# Serving threads, each with its own upstream connections; 0 = one per core.
+lanes = 0
 
 [database]
 # A SQLite file (the default lives in your platform data directory), or PostgreSQL:

@@ -238,6 +238,60 @@ async fn sigterm_drains_every_in_flight_event() {
     assert_eq!(report["total_cost_micros"], 14_625 * n);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_streams_open_on_every_lane_finish() {
+    let stream = anthropic_stream();
+    // About a second per stream: SIGTERM arrives while every one of them is still sending.
+    let upstream = Upstream::start(Script::sse(&stream, 64, Duration::from_millis(40))).await;
+    let mut server = Server::start_with(ServerOptions {
+        env: vec![
+            (
+                "TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL",
+                upstream.url.clone(),
+            ),
+            // More lanes than this machine may have cores: connections spread over all of them.
+            ("TOKENWATCH_SERVER__LANES", "3".into()),
+        ],
+        db: None,
+    });
+    let n = 9;
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let addr = server.addr.clone();
+        tasks.push(tokio::spawn(async move {
+            raw(&addr, &streaming_request()).await
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while upstream.requests().len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "not every stream reached the upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.terminate();
+        (server, status)
+    });
+    for t in tasks {
+        let (code, _, body) = parse_response(&t.await.unwrap());
+        assert_eq!(code, 200);
+        assert_eq!(
+            body, stream,
+            "every stream is forwarded whole through the shutdown"
+        );
+    }
+    let (server, status) = status.await.unwrap();
+    assert!(status.success());
+    let report: serde_json::Value = serde_json::from_str(&run_cli(
+        &server.db,
+        &["report", "--json", "--by", "provider"],
+    ))
+    .unwrap();
+    assert_eq!(report["rows"][0]["events"], n, "{report:#}");
+}
+
 /// The database stops accepting connections while traffic flows; events spill to the file and
 /// are replayed when it comes back, with none lost and none doubled. Uses a real PostgreSQL
 /// database whose connections are refused and terminated, then allowed again.
