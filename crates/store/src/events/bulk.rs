@@ -368,11 +368,8 @@ impl<'c> Writer<'c> {
             })
             .map_err(failed("reading stored events"))?;
         let u = &e.usage;
-        let tokens = u.input_tokens
-            + u.output_tokens
-            + u.cache_read_tokens
-            + u.cache_write_5m_tokens
-            + u.cache_write_1h_tokens;
+        // The same five columns as `STORED` sums.
+        let tokens = u.total_tokens();
         let larger = tokens > stored_tokens
             || (tokens == stored_tokens && e.cost_micros.unwrap_or(0) > stored_cost.unwrap_or(0));
         if !larger {
