@@ -15,6 +15,9 @@ use serde_json::{Value, json};
 use crate::cc_corpus;
 use crate::procs::binary;
 
+/// The fewest samples of the unchanged re-run's wall time.
+const RERUN_SAMPLES: usize = 15;
+
 /// ccusage's current release with a linux-x64 binary.
 const CCUSAGE_VERSION: &str = "20.0.24";
 
@@ -195,51 +198,28 @@ pub fn run(plan: &Plan) -> anyhow::Result<()> {
     let tw = binary("tokenwatch")?;
     let scratch = tempfile::tempdir()?;
     let runs = if plan.smoke { 1 } else { plan.runs.max(1) };
-
-    let mut first = Vec::new();
-    let mut rerun = Vec::new();
-    let mut db = PathBuf::new();
-    for i in 0..runs {
-        db = scratch.path().join(format!("tw-{i}.db"));
+    let ccusage = ensure_ccusage(plan.ccusage.as_deref(), plan.smoke)?;
+    let tokenwatch = |db: &Path| {
         let mut cmd = Command::new(&tw);
         cmd.arg("--db")
-            .arg(&db)
+            .arg(db)
             .args(["import", "claude-code"])
             .env("CLAUDE_CONFIG_DIR", &corpus)
             .env("TZ", "UTC");
-        first.push(timed(cmd, "tokenwatch import")?.1);
-    }
-    for _ in 0..runs {
-        let mut cmd = Command::new(&tw);
-        cmd.arg("--db")
-            .arg(&db)
-            .args(["import", "claude-code"])
-            .env("CLAUDE_CONFIG_DIR", &corpus);
-        rerun.push(timed(cmd, "tokenwatch import (unchanged)")?.1);
-    }
-    let report = Command::new(&tw)
-        .arg("--db")
-        .arg(&db)
-        .args(["report", "daily", "--json", "--tz", "UTC"])
-        .output()?;
-    if !report.status.success() {
-        bail!(
-            "tokenwatch report failed: {}",
-            String::from_utf8_lossy(&report.stderr)
-        );
-    }
-    let ours = tokenwatch_daily(&serde_json::from_slice(&report.stdout)?);
-    let first = median(first);
-    let rerun = median(rerun);
+        cmd
+    };
 
-    let mut cc = None;
-    let mut mismatched_tokens = 0usize;
-    let mut mismatched_cost = 0usize;
-    if let Some(ccusage) = ensure_ccusage(plan.ccusage.as_deref(), plan.smoke)? {
-        let mut ms = Vec::new();
-        let mut theirs = Daily::new();
-        for _ in 0..runs {
-            let mut cmd = Command::new(&ccusage);
+    // The first imports and ccusage alternate (tokenwatch, ccusage, tokenwatch, …), so a
+    // machine that speeds up or slows down during the run weighs on both alike.
+    let mut first = Vec::new();
+    let mut theirs_runs = Vec::new();
+    let mut theirs = Daily::new();
+    let mut db = PathBuf::new();
+    for i in 0..runs {
+        db = scratch.path().join(format!("tw-{i}.db"));
+        first.push(timed(tokenwatch(&db), "tokenwatch import")?.1);
+        if let Some(ccusage) = &ccusage {
+            let mut cmd = Command::new(ccusage);
             cmd.args([
                 "claude",
                 "daily",
@@ -254,8 +234,57 @@ pub fn run(plan: &Plan) -> anyhow::Result<()> {
             .env("TZ", "UTC");
             let (out, m) = timed(cmd, "ccusage")?;
             theirs = ccusage_daily(&serde_json::from_slice(&out)?);
-            ms.push(m);
+            theirs_runs.push(m);
         }
+    }
+    // An unchanged re-run takes ~15 ms, where one sample moves by milliseconds with the
+    // machine and GNU time's own start adds ~1.5 ms: the re-run's wall time is the median of
+    // many samples timed by the clock around the bare process, its peak RSS from one run
+    // under GNU time.
+    let rerun_samples = if plan.smoke {
+        1
+    } else {
+        (runs * 5).max(RERUN_SAMPLES)
+    };
+    let mut rerun_secs = Vec::with_capacity(rerun_samples);
+    for _ in 0..rerun_samples {
+        let started = std::time::Instant::now();
+        let out = tokenwatch(&db)
+            .output()
+            .context("running tokenwatch import (unchanged)")?;
+        rerun_secs.push(started.elapsed().as_secs_f64());
+        if !out.status.success() {
+            bail!(
+                "tokenwatch import (unchanged) failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    rerun_secs.sort_by(f64::total_cmp);
+    let rerun = Measured {
+        secs: rerun_secs[rerun_secs.len() / 2],
+        rss_mib: timed(tokenwatch(&db), "tokenwatch import (unchanged)")?
+            .1
+            .rss_mib,
+    };
+    let report = Command::new(&tw)
+        .arg("--db")
+        .arg(&db)
+        .args(["report", "daily", "--json", "--tz", "UTC"])
+        .output()?;
+    if !report.status.success() {
+        bail!(
+            "tokenwatch report failed: {}",
+            String::from_utf8_lossy(&report.stderr)
+        );
+    }
+    let ours = tokenwatch_daily(&serde_json::from_slice(&report.stdout)?);
+    let first = median(first);
+
+    let mut cc = None;
+    let mut mismatched_tokens = 0usize;
+    let mut mismatched_cost = 0usize;
+    if !theirs_runs.is_empty() {
         for (day, (t, cost)) in &theirs {
             match ours.get(day) {
                 Some((o, ocost)) => {
@@ -278,7 +307,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<()> {
             mismatched_tokens += 1;
             println!("  {day}: missing from ccusage");
         }
-        cc = Some((median(ms), theirs.len()));
+        cc = Some((median(theirs_runs), theirs.len()));
     }
 
     let rate = |m: &Measured| mb / m.secs.max(0.001);
@@ -333,10 +362,14 @@ pub fn run(plan: &Plan) -> anyhow::Result<()> {
         "unchanged re-run      {rerun_ratio:.0}× faster   target ≥ 50× {}",
         mark(rerun_ratio >= 50.0)
     );
-    println!("(medians of {runs} runs; wall time and peak RSS from /usr/bin/time)");
+    println!(
+        "(medians of {runs} alternating runs of each tool, wall time by the clock and peak RSS from \
+         /usr/bin/time; the re-run's wall time: median of {rerun_samples} bare runs)"
+    );
     let figures = json!({
         "corpus": {"files": files, "bytes": bytes, "path": corpus.display().to_string()},
         "runs": runs,
+        "rerun_samples": rerun_samples,
         "ccusage": cc.as_ref().map(|(m, days)| json!({"version": CCUSAGE_VERSION, "secs": m.secs, "mb_per_s": rate(m), "peak_rss_mib": m.rss_mib, "days": days})),
         "tokenwatch_first": {"secs": first.secs, "mb_per_s": rate(&first), "peak_rss_mib": first.rss_mib},
         "tokenwatch_rerun": {"secs": rerun.secs, "mb_per_s": rate(&rerun), "peak_rss_mib": rerun.rss_mib},
