@@ -110,6 +110,9 @@ pub struct Store {
     /// An in-memory SQLite database lives in its one pooled connection: no other connection
     /// (such as the bulk import's) can open it.
     pub(crate) sqlite_memory: bool,
+    /// The proxy writer's own connection to a SQLite file, opened on its first batch and kept
+    /// (see [`Store::insert_batch`]); dropped after a failure that was not the data's fault.
+    pub(crate) batch_conn: std::sync::Arc<std::sync::Mutex<Option<rusqlite::Connection>>>,
 }
 
 /// Why a store operation failed. Messages never include a password.
@@ -327,6 +330,7 @@ impl Store {
         let store = Store {
             pool,
             sqlite_memory,
+            batch_conn: std::sync::Arc::default(),
         };
         store.migrate().await?;
         Ok(store)

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Statement, TransactionBehavior};
+use rusqlite::{CachedStatement, Connection, OpenFlags, TransactionBehavior};
 use tokenwatch_core::UsageEvent;
 
 use super::{COLUMNS, InsertOutcome, OnConflict};
@@ -130,6 +130,43 @@ impl Store {
             .map_err(|_| StoreError::Interrupted("the writer thread stopped"))?
     }
 
+    /// Writes one batch of the proxy's events with [`OnConflict::Skip`], like
+    /// [`Store::insert_events`], and hands the batch back with the outcome. On a SQLite file the
+    /// batch is written on a blocking thread through one kept connection with cached
+    /// statements: one hand-over per batch instead of one per statement, and no SQL built per
+    /// batch. In-memory SQLite and PostgreSQL take the pool path.
+    ///
+    /// All or nothing, like [`Store::insert_events`]; a panic while writing is an error, and
+    /// the batch still comes back (the caller spills what was not written).
+    pub async fn insert_batch(
+        &self,
+        events: Vec<UsageEvent>,
+    ) -> (Vec<UsageEvent>, Result<InsertOutcome, StoreError>) {
+        let Some(path) = self.bulk_path() else {
+            let result = self.insert_events(&events).await;
+            return (events, result);
+        };
+        if events.is_empty() {
+            return (events, Ok(InsertOutcome::default()));
+        }
+        let slot = std::sync::Arc::clone(&self.batch_conn);
+        let written = tokio::task::spawn_blocking(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                write_batch(&slot, &path, &events)
+            }))
+            .unwrap_or(Err(StoreError::Interrupted("writing a batch panicked")));
+            (events, result)
+        })
+        .await;
+        // Only a panic outside the guarded write could end here (none is known).
+        written.unwrap_or_else(|_| {
+            (
+                Vec::new(),
+                Err(StoreError::Interrupted("the batch writer thread stopped")),
+            )
+        })
+    }
+
     /// The file a dedicated connection can open (a bulk write, a bulk read), when the store is
     /// a SQLite file.
     pub(crate) fn bulk_path(&self) -> Option<PathBuf> {
@@ -161,6 +198,51 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Writes one batch through the kept connection in `slot`, opening it first if needed. After a
+/// failure that is not the data's fault (a full disk, a file replaced or locked too long) the
+/// connection is dropped, and the next batch opens a new one.
+fn write_batch(
+    slot: &std::sync::Mutex<Option<Connection>>,
+    path: &Path,
+    events: &[UsageEvent],
+) -> Result<InsertOutcome, StoreError> {
+    let mut slot = slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let conn = match slot.as_mut() {
+        Some(conn) => conn,
+        None => {
+            let conn = open(path)?;
+            // Appends touch few pages; the import's 8 MiB cache would only hold memory here.
+            conn.execute_batch("PRAGMA cache_size = -2048;")
+                .map_err(failed("opening the database for events"))?;
+            slot.insert(conn)
+        }
+    };
+    let result = write_batch_on(conn, events);
+    if result.as_ref().is_err_and(|e| !e.is_data_error()) {
+        *slot = None;
+    }
+    result
+}
+
+fn write_batch_on(
+    conn: &mut Connection,
+    events: &[UsageEvent],
+) -> Result<InsertOutcome, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(failed("starting a write"))?;
+    let (outcome, deltas, recompute) = {
+        let mut writer = Writer::new(&tx, OnConflict::Skip)?;
+        writer.chunk(events)?;
+        (writer.outcome, writer.deltas, writer.recompute)
+    };
+    write_rollup(&tx, deltas, &recompute)?;
+    tx.commit().map_err(failed("committing events"))?;
+    Ok(outcome)
+}
+
 /// The writer thread: waits for the first chunk, then writes every chunk in one transaction.
 fn write(
     path: &Path,
@@ -189,7 +271,7 @@ fn write(
         Vec::new()
     };
     let (outcome, deltas, recompute) = {
-        let mut writer = Writer::new(&tx)?;
+        let mut writer = Writer::new(&tx, OnConflict::KeepLargest)?;
         writer.chunk(&first)?;
         drop(first);
         loop {
@@ -236,10 +318,13 @@ fn drop_indexes(tx: &rusqlite::Transaction<'_>) -> Result<Vec<String>, StoreErro
 
 /// The prepared statements and what the transaction has done so far.
 struct Writer<'c> {
-    insert: Statement<'c>,
-    stored: Statement<'c>,
-    replace: Statement<'c>,
-    tag: Statement<'c>,
+    insert: CachedStatement<'c>,
+    stored: CachedStatement<'c>,
+    replace: CachedStatement<'c>,
+    tag: CachedStatement<'c>,
+    /// What a stored `dedup_key` means: [`OnConflict::KeepLargest`] may replace the stored
+    /// usage; [`OnConflict::Skip`] counts the event as a duplicate.
+    on_conflict: OnConflict,
     /// `tools_used` of the current row as JSON (the pool path's encoding), reused per row.
     tools: Vec<u8>,
     outcome: InsertOutcome,
@@ -250,13 +335,19 @@ struct Writer<'c> {
 }
 
 impl<'c> Writer<'c> {
-    fn new(conn: &'c Connection) -> Result<Self, StoreError> {
-        let prepare = |sql: &str| conn.prepare(sql).map_err(failed("preparing the import"));
+    /// Prepares the statements, or takes them from the connection's cache (a kept connection
+    /// writes many batches with the same statements).
+    fn new(conn: &'c Connection, on_conflict: OnConflict) -> Result<Self, StoreError> {
+        let prepare = |sql: &str| {
+            conn.prepare_cached(sql)
+                .map_err(failed("preparing a write"))
+        };
         Ok(Writer {
             insert: prepare(&insert_sql())?,
             stored: prepare(STORED)?,
             replace: prepare(REPLACE)?,
             tag: prepare(INSERT_TAG)?,
+            on_conflict,
             tools: Vec::new(),
             outcome: InsertOutcome::default(),
             deltas: BTreeMap::new(),
@@ -277,8 +368,10 @@ impl<'c> Writer<'c> {
                         .execute((&e.id, k, v))
                         .map_err(failed("inserting tags"))?;
                 }
-            } else {
+            } else if self.on_conflict == OnConflict::KeepLargest {
                 self.keep_largest(e)?;
+            } else {
+                self.outcome.duplicates += 1;
             }
         }
         self.outcome.inserted += inserted.len() as u64;
@@ -410,7 +503,9 @@ fn write_rollup(
     recompute: &BTreeSet<i64>,
 ) -> Result<(), StoreError> {
     let action = "updating the hourly rollup";
-    let mut upsert = tx.prepare(&upsert_rollup_sql()).map_err(failed(action))?;
+    let mut upsert = tx
+        .prepare_cached(&upsert_rollup_sql())
+        .map_err(failed(action))?;
     for (k, s) in deltas {
         if recompute.contains(&k.hour_ms) {
             continue;
@@ -439,6 +534,9 @@ fn write_rollup(
                 s.ttft_count,
             ])
             .map_err(failed(action))?;
+    }
+    if recompute.is_empty() {
+        return Ok(());
     }
     let action = "recomputing the hourly rollup";
     let mut delete = tx

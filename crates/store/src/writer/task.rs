@@ -117,21 +117,26 @@ impl Task {
             return;
         }
         let unwritten = if self.backing_off() {
-            &batch[..]
+            0
         } else {
             self.insert(batch, false).await
         };
-        self.shared.spill.append(unwritten, &self.shared.counters);
+        self.shared
+            .spill
+            .append(&batch[unwritten..], &self.shared.counters);
         batch.clear();
     }
 
-    /// Inserts `batch`; returns the tail the database could not take because it is unavailable
-    /// (empty when every event was written, found duplicate, or set aside as refused).
-    async fn insert<'a>(&mut self, batch: &'a [UsageEvent], replaying: bool) -> &'a [UsageEvent] {
-        match self.store.insert_events(batch).await {
+    /// Inserts `batch`; returns where the tail the database could not take because it is
+    /// unavailable begins (`batch.len()` when every event was written, found duplicate, or set
+    /// aside as refused). The batch is lent to the store for the write and comes back whole.
+    async fn insert(&mut self, batch: &mut Vec<UsageEvent>, replaying: bool) -> usize {
+        let (events, result) = self.store.insert_batch(std::mem::take(batch)).await;
+        *batch = events;
+        match result {
             Ok(outcome) => {
                 self.written(outcome, replaying);
-                &[]
+                batch.len()
             }
             Err(err) if err.is_data_error() => {
                 tracing::warn!(error = %err, events = batch.len(), "the database refused a batch; retrying its events one by one");
@@ -141,15 +146,15 @@ impl Task {
                         Err(err) if err.is_data_error() => self.refuse(event, &err),
                         Err(err) => {
                             self.mark_down(&err);
-                            return &batch[i..];
+                            return i;
                         }
                     }
                 }
-                &[]
+                batch.len()
             }
             Err(err) => {
                 self.mark_down(&err);
-                batch
+                0
             }
         }
     }
@@ -242,13 +247,13 @@ impl Task {
                 }
             }
             if batch.len() >= batch_max {
-                if !self.insert(&batch, true).await.is_empty() {
+                if self.insert(&mut batch, true).await < batch.len() {
                     return;
                 }
                 batch.clear();
             }
         }
-        if !self.insert(&batch, true).await.is_empty() {
+        if self.insert(&mut batch, true).await < batch.len() {
             return;
         }
         if !self.set_aside_corrupt(&path, &corrupt) {

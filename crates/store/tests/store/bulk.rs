@@ -231,3 +231,73 @@ async fn a_dropped_bulk_import_commits_nothing() {
         .unwrap();
     assert_eq!(out, ALL_CHUNKS);
 }
+
+/// The proxy writer's batches ([`Store::insert_batch`], a kept connection on a SQLite file)
+/// against the pool path ([`Store::insert_events`]) in two fresh files: the same outcome for
+/// every batch, the same rows and tags, the same rollup, and one equal to a rebuild from the
+/// events. Batch 2 repeats a stored key (a duplicate, whatever its usage) and one of its own.
+#[tokio::test]
+async fn proxy_batches_on_a_kept_connection_match_the_pool_path() {
+    let batches = vec![
+        vec![
+            sized(1, "a", T0 + 10, 10, 5, Some(100)),
+            sized(2, "b", T0 + H + 10, 20, 5, None),
+        ],
+        vec![
+            sized(3, "a", T0 + 3 * H, 99, 99, Some(9_000)),
+            sized(4, "c", T0 + 2 * H, 30, 5, Some(300)),
+            sized(5, "c", T0 + 2 * H, 1, 1, Some(1)),
+        ],
+        vec![sized(6, "d", T0 + 2 * H + 1, 1, 1, Some(7))],
+    ];
+    let pool_db = TestDb::sqlite().await;
+    let batch_db = TestDb::sqlite().await;
+    for batch in batches {
+        let by_pool = pool_db.store.insert_events(&batch).await.unwrap();
+        let (back, by_batch) = batch_db.store.insert_batch(batch.clone()).await;
+        assert_eq!(by_batch.unwrap(), by_pool);
+        assert_eq!(back, batch, "the batch comes back as it was lent");
+    }
+    let stored = all(&batch_db.store).await;
+    assert_eq!(stored, all(&pool_db.store).await);
+    // The first row of a key stays: "a" keeps event 1's usage.
+    let a = stored.iter().find(|e| e.dedup_key == "a").unwrap();
+    assert_eq!((a.id.as_str(), a.usage.output_tokens), ("ev-000001", 5));
+    assert_eq!(stored.len(), 4);
+    let rows = rollup(&batch_db).await;
+    assert_eq!(rows, rollup(&pool_db).await);
+    batch_db
+        .store
+        .rebuild_rollups(0, T0 + 100 * H)
+        .await
+        .unwrap();
+    assert_eq!(rollup(&batch_db).await, rows);
+}
+
+/// A batch the database refuses for its content (an id already stored under another key)
+/// writes nothing, is a data error (the writer then retries event by event), comes back
+/// whole, and leaves the kept connection able to write the next batch.
+#[tokio::test]
+async fn a_refused_proxy_batch_writes_nothing_and_comes_back_whole() {
+    let db = TestDb::sqlite().await;
+    let (_, first) = db
+        .store
+        .insert_batch(vec![sized(1, "a", T0, 1, 1, Some(1))])
+        .await;
+    assert_eq!(first.unwrap().inserted, 1);
+    let before = (all(&db.store).await, rollup(&db).await);
+    let mut clash = sized(1, "another-key", T0 + H, 1, 1, Some(1));
+    clash.id = "ev-000001".to_owned();
+    let bad = vec![sized(2, "b", T0, 5, 5, Some(5)), clash];
+    let (back, result) = db.store.insert_batch(bad.clone()).await;
+    let err = result.expect_err("a duplicate id must fail the batch");
+    assert!(err.is_data_error(), "{err}");
+    assert_eq!(back, bad);
+    assert_eq!((all(&db.store).await, rollup(&db).await), before);
+    let (_, next) = db
+        .store
+        .insert_batch(vec![sized(3, "c", T0, 2, 2, Some(2))])
+        .await;
+    assert_eq!(next.unwrap().inserted, 1);
+    assert_eq!(all(&db.store).await.len(), 2);
+}
