@@ -88,6 +88,14 @@ async fn index_names(db: &TestDb) -> Vec<String> {
     names
 }
 
+/// `db`'s rollup equals `pool_db`'s and one rebuilt from `db`'s events.
+async fn same_rollup_as_pool_and_rebuild(db: &TestDb, pool_db: &TestDb) {
+    let rows = rollup(db).await;
+    assert_eq!(rows, rollup(pool_db).await);
+    db.store.rebuild_rollups(0, T0 + 100 * H).await.unwrap();
+    assert_eq!(rollup(db).await, rows);
+}
+
 /// Writes `chunks()` after `stored` through both paths into two fresh SQLite files and checks
 /// that they agree on everything, and that the rollup equals one rebuilt from the events.
 async fn both_paths_agree(stored: &[UsageEvent]) {
@@ -117,14 +125,7 @@ async fn both_paths_agree(stored: &[UsageEvent]) {
         .unwrap();
     assert_eq!(by_bulk, by_pool);
     assert_eq!(all(&bulk_db.store).await, all(&pool_db.store).await);
-    let rows = rollup(&bulk_db).await;
-    assert_eq!(rows, rollup(&pool_db).await);
-    bulk_db
-        .store
-        .rebuild_rollups(0, T0 + 100 * H)
-        .await
-        .unwrap();
-    assert_eq!(rollup(&bulk_db).await, rows);
+    same_rollup_as_pool_and_rebuild(&bulk_db, &pool_db).await;
     // Deferred indexes are back, under their own names.
     assert_eq!(index_names(&bulk_db).await, indexes);
 }
@@ -264,14 +265,7 @@ async fn proxy_batches_on_a_kept_connection_match_the_pool_path() {
     let a = stored.iter().find(|e| e.dedup_key == "a").unwrap();
     assert_eq!((a.id.as_str(), a.usage.output_tokens), ("ev-000001", 5));
     assert_eq!(stored.len(), 4);
-    let rows = rollup(&batch_db).await;
-    assert_eq!(rows, rollup(&pool_db).await);
-    batch_db
-        .store
-        .rebuild_rollups(0, T0 + 100 * H)
-        .await
-        .unwrap();
-    assert_eq!(rollup(&batch_db).await, rows);
+    same_rollup_as_pool_and_rebuild(&batch_db, &pool_db).await;
 }
 
 /// A batch the database refuses for its content (an id already stored under another key)
