@@ -150,6 +150,7 @@ impl Store {
             return (events, Ok(InsertOutcome::default()));
         }
         let slot = std::sync::Arc::clone(&self.batch_conn);
+        let count = events.len();
         let written = tokio::task::spawn_blocking(move || {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 write_batch(&slot, &path, &events)
@@ -158,8 +159,10 @@ impl Store {
             (events, result)
         })
         .await;
-        // Only a panic outside the guarded write could end here (none is known).
-        written.unwrap_or_else(|_| {
+        // Only a runtime shutting down before the thread ran, or a panic outside the guarded
+        // write, ends here: the batch went with the thread, so it is named in the log.
+        written.unwrap_or_else(|error| {
+            tracing::error!(%error, events = count, "the batch writer thread stopped; its events are lost");
             (
                 Vec::new(),
                 Err(StoreError::Interrupted("the batch writer thread stopped")),

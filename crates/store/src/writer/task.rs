@@ -131,8 +131,16 @@ impl Task {
     /// unavailable begins (`batch.len()` when every event was written, found duplicate, or set
     /// aside as refused). The batch is lent to the store for the write and comes back whole.
     async fn insert(&mut self, batch: &mut Vec<UsageEvent>, replaying: bool) -> usize {
+        let lent = batch.len();
         let (events, result) = self.store.insert_batch(std::mem::take(batch)).await;
         *batch = events;
+        if batch.len() < lent {
+            // The write thread went away holding the batch (the store logged it): counted as
+            // lost, never silently dropped.
+            let lost = (lent - batch.len()) as u64;
+            self.shared.counters.lost.fetch_add(lost, Ordering::Relaxed);
+            metrics::counter!("tokenwatch_events_lost_total").increment(lost);
+        }
         match result {
             Ok(outcome) => {
                 self.written(outcome, replaying);
