@@ -68,17 +68,18 @@ const INSERT_TAG: &str =
     "INSERT INTO event_tags (event_id, key, value) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
 
 /// The single-row insert: the fixed column list and one placeholder per column, nothing else.
-fn insert_sql() -> String {
+/// Built once: it is also the key of the kept connection's statement cache, looked up per batch.
+static INSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let mut sql = String::from("INSERT INTO usage_events (");
     sql.push_str(COLUMNS);
     sql.push_str(") VALUES (?");
     sql.push_str(&", ?".repeat(super::COLUMN_COUNT - 1));
     sql.push_str(") ON CONFLICT (dedup_key) DO NOTHING");
     sql
-}
+});
 
-/// The single-row rollup upsert (the pool path's columns and conflict clause).
-fn upsert_rollup_sql() -> String {
+/// The single-row rollup upsert (the pool path's columns and conflict clause), built once.
+static UPSERT_ROLLUP_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let mut sql = String::from("INSERT INTO usage_rollup (");
     sql.push_str(rollup::COLUMNS);
     sql.push_str(") VALUES (?");
@@ -86,7 +87,7 @@ fn upsert_rollup_sql() -> String {
     sql.push(')');
     sql.push_str(rollup::UPSERT);
     sql
-}
+});
 
 fn failed(action: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
     move |source| StoreError::Bulk { action, source }
@@ -346,7 +347,7 @@ impl<'c> Writer<'c> {
                 .map_err(failed("preparing a write"))
         };
         Ok(Writer {
-            insert: prepare(&insert_sql())?,
+            insert: prepare(&INSERT_SQL)?,
             stored: prepare(STORED)?,
             replace: prepare(REPLACE)?,
             tag: prepare(INSERT_TAG)?,
@@ -507,7 +508,7 @@ fn write_rollup(
 ) -> Result<(), StoreError> {
     let action = "updating the hourly rollup";
     let mut upsert = tx
-        .prepare_cached(&upsert_rollup_sql())
+        .prepare_cached(&UPSERT_ROLLUP_SQL)
         .map_err(failed(action))?;
     for (k, s) in deltas {
         if recompute.contains(&k.hour_ms) {
