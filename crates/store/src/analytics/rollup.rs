@@ -123,37 +123,52 @@ pub(crate) struct Plan {
     pub recompute: BTreeSet<i64>,
 }
 
-/// Deltas for `inserted` events, except those in an hour that is recomputed anyway.
+/// Deltas for `inserted` events, except those in an hour that is recomputed anyway, in
+/// [`RowKey`] order (PostgreSQL takes the rows' locks in that order, whoever writes).
+///
+/// Grouped under keys borrowed from the events: a key's strings are copied once per distinct
+/// row, not once per event and dimension (three or more per event).
 pub(crate) fn plan(inserted: &[&UsageEvent], recompute: BTreeSet<i64>) -> Plan {
-    let mut grouped: BTreeMap<RowKey, AggSums> = BTreeMap::new();
+    // The same order as `RowKey`'s derived `Ord`: hour, dimension, then the two values.
+    let mut grouped: BTreeMap<(i64, &'static str, &str, &str), AggSums> = BTreeMap::new();
+    let mut tags: Vec<&(String, String)> = Vec::new();
     for e in inserted {
         let hour_ms = hour_of(e.ts_ms);
         if recompute.contains(&hour_ms) {
             continue;
         }
         let sums = sums_of(e);
-        let row = |dim, k1: &str, k2: &str| RowKey {
-            hour_ms,
-            dim,
-            k1: k1.to_owned(),
-            k2: k2.to_owned(),
+        let mut add = |dim, k1, k2| {
+            grouped
+                .entry((hour_ms, dim, k1, k2))
+                .or_default()
+                .add(&sums)
         };
-        let mut keys = vec![
-            row("model", &e.provider, &e.model),
-            row("project", e.project.as_deref().unwrap_or(""), ""),
-            row("source", e.source.as_str(), ""),
-        ];
+        add("model", &e.provider, &e.model);
+        add("project", e.project.as_deref().unwrap_or(""), "");
+        add("source", e.source.as_str(), "");
         // A tag repeated on one event counts once, as the (event, key, value) key stores it.
-        let mut tags: Vec<&(String, String)> = e.tags.iter().collect();
+        tags.clear();
+        tags.extend(e.tags.iter());
         tags.sort();
         tags.dedup();
-        keys.extend(tags.into_iter().map(|(k, v)| row("tag", k, v)));
-        for key in keys {
-            grouped.entry(key).or_default().add(&sums);
+        for (k, v) in &tags {
+            add("tag", k, v);
         }
     }
     Plan {
-        deltas: grouped.into_iter().collect(),
+        deltas: grouped
+            .into_iter()
+            .map(|((hour_ms, dim, k1, k2), sums)| {
+                let key = RowKey {
+                    hour_ms,
+                    dim,
+                    k1: k1.to_owned(),
+                    k2: k2.to_owned(),
+                };
+                (key, sums)
+            })
+            .collect(),
         recompute,
     }
 }

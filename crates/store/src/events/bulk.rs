@@ -277,10 +277,13 @@ fn write(
     let (outcome, deltas, recompute) = {
         let mut writer = Writer::new(&tx, OnConflict::KeepLargest)?;
         writer.chunk(&first)?;
-        drop(first);
+        discard(first);
         loop {
             match rx.blocking_recv() {
-                Some(Some(chunk)) => writer.chunk(&chunk)?,
+                Some(Some(chunk)) => {
+                    writer.chunk(&chunk)?;
+                    discard(chunk);
+                }
                 Some(None) => break,
                 // Dropping the transaction rolls it back.
                 None => return Err(cancelled()),
@@ -294,6 +297,12 @@ fn write(
     write_rollup(&tx, deltas, &recompute)?;
     tx.commit().map_err(failed("committing events"))?;
     Ok(outcome)
+}
+
+/// Frees a written chunk on a blocking-pool thread: tens of thousands of strings, freed off
+/// the writer thread, which is the import's critical path.
+fn discard(chunk: Vec<UsageEvent>) {
+    drop(tokio::task::spawn_blocking(move || drop(chunk)));
 }
 
 /// Drops the deferrable indexes that exist; returns the SQL that creates them again.
@@ -331,6 +340,8 @@ struct Writer<'c> {
     on_conflict: OnConflict,
     /// `tools_used` of the current row as JSON (the pool path's encoding), reused per row.
     tools: Vec<u8>,
+    /// `tools` of the row before, to tell whether its bound value still holds.
+    prev_tools: Vec<u8>,
     outcome: InsertOutcome,
     /// Rollup sums of the inserted events, over the whole import.
     deltas: BTreeMap<RowKey, AggSums>,
@@ -353,6 +364,7 @@ impl<'c> Writer<'c> {
             tag: prepare(INSERT_TAG)?,
             on_conflict,
             tools: Vec::new(),
+            prev_tools: Vec::new(),
             outcome: InsertOutcome::default(),
             deltas: BTreeMap::new(),
             recompute: BTreeSet::new(),
@@ -361,11 +373,14 @@ impl<'c> Writer<'c> {
 
     fn chunk(&mut self, events: &[UsageEvent]) -> Result<(), StoreError> {
         let mut inserted: Vec<&UsageEvent> = Vec::with_capacity(events.len());
+        // The row before in this chunk: the insert statement still holds its values.
+        let mut prev: Option<&UsageEvent> = None;
         for e in events {
+            std::mem::swap(&mut self.tools, &mut self.prev_tools);
             self.tools.clear();
             serde_json::to_writer(&mut self.tools, &e.tools_used)
                 .map_err(|err| StoreError::Encode(err.to_string()))?;
-            if self.insert_row(e)? {
+            if self.insert_row(e, prev)? {
                 inserted.push(e);
                 for (k, v) in &e.tags {
                     self.tag
@@ -377,6 +392,7 @@ impl<'c> Writer<'c> {
             } else {
                 self.outcome.duplicates += 1;
             }
+            prev = Some(e);
         }
         self.outcome.inserted += inserted.len() as u64;
         for (key, sums) in rollup::plan(&inserted, BTreeSet::new()).deltas {
@@ -386,72 +402,94 @@ impl<'c> Writer<'c> {
     }
 
     /// Inserts the row unless its `dedup_key` is stored; returns whether it was inserted.
-    fn insert_row(&mut self, e: &UsageEvent) -> Result<bool, StoreError> {
+    ///
+    /// A statement keeps its bound values until they are bound again (a reset does not clear
+    /// them), so a column whose value equals that of `prev`, the row this statement inserted
+    /// last, is not bound again. Consecutive events of an import share most of their values
+    /// (source, provider, model, project, session, working directory, zero counters), and
+    /// binding a text copies it.
+    fn insert_row(
+        &mut self,
+        e: &UsageEvent,
+        prev: Option<&UsageEvent>,
+    ) -> Result<bool, StoreError> {
         let s = &mut self.insert;
-        let u = &e.usage;
-        let shape = &e.shape;
         let tools =
             std::str::from_utf8(&self.tools).map_err(|err| StoreError::Encode(err.to_string()))?;
+        let same_tools = prev.is_some() && self.tools == self.prev_tools;
+        // Binds columns `$first`, `$first + 1`, … each given as an expression of an event
+        // `$x`: evaluated for `e`, and bound unless it equals the same expression of `prev`.
+        // Evaluates to the last column's number.
         macro_rules! bind {
-            ($($v:expr),* $(,)?) => {{
-                let mut i = 0;
+            ($first:expr, $x:ident => $($v:expr),* $(,)?) => {{
+                let mut i = $first - 1;
                 $(
                     i += 1;
-                    s.raw_bind_parameter(i, $v).map_err(failed("inserting events"))?;
+                    let value = { let $x = e; $v };
+                    if prev.is_none_or(|$x| $v != value) {
+                        s.raw_bind_parameter(i, value).map_err(failed("inserting events"))?;
+                    }
                 )*
-                debug_assert_eq!(i, super::COLUMN_COUNT);
+                i
             }};
         }
-        bind!(
-            &e.id,
-            e.ts_ms,
-            e.source.as_str(),
-            &e.provider,
-            &e.model,
-            &e.endpoint,
-            &e.tenant,
-            &e.api_key_id,
-            &e.project,
-            &e.agent,
-            &e.session_id,
-            u.input_tokens,
-            u.output_tokens,
-            u.cache_read_tokens,
-            u.cache_write_5m_tokens,
-            u.cache_write_1h_tokens,
-            u.reasoning_tokens,
-            u.web_search_requests,
-            e.cost_micros,
-            &e.price_version,
-            e.duration_ms,
-            e.ttft_ms,
-            e.status.as_str(),
-            e.http_status,
-            &e.stop_reason,
-            i64::from(e.streamed),
-            i64::from(e.batch),
-            e.request_bytes,
-            e.response_bytes,
-            shape.messages_system,
-            shape.messages_user,
-            shape.messages_assistant,
-            shape.messages_tool,
-            shape.tools_offered,
-            shape.system_chars,
-            shape.tools_chars,
-            shape.history_chars,
-            shape.new_input_chars,
-            tools,
-            &e.error_type,
-            &e.upstream_request_id,
-            e.ratelimit_remaining_requests,
-            e.ratelimit_remaining_tokens,
-            e.requests,
-            &e.cwd,
-            &e.git_branch,
-            &e.client_version,
-            &e.dedup_key,
+        let last = bind!(1, x =>
+            &x.id,
+            x.ts_ms,
+            x.source.as_str(),
+            &x.provider,
+            &x.model,
+            &x.endpoint,
+            &x.tenant,
+            &x.api_key_id,
+            &x.project,
+            &x.agent,
+            &x.session_id,
+            x.usage.input_tokens,
+            x.usage.output_tokens,
+            x.usage.cache_read_tokens,
+            x.usage.cache_write_5m_tokens,
+            x.usage.cache_write_1h_tokens,
+            x.usage.reasoning_tokens,
+            x.usage.web_search_requests,
+            x.cost_micros,
+            &x.price_version,
+            x.duration_ms,
+            x.ttft_ms,
+            x.status.as_str(),
+            x.http_status,
+            &x.stop_reason,
+            i64::from(x.streamed),
+            i64::from(x.batch),
+            x.request_bytes,
+            x.response_bytes,
+            x.shape.messages_system,
+            x.shape.messages_user,
+            x.shape.messages_assistant,
+            x.shape.messages_tool,
+            x.shape.tools_offered,
+            x.shape.system_chars,
+            x.shape.tools_chars,
+            x.shape.history_chars,
+            x.shape.new_input_chars,
         );
+        debug_assert_eq!(last, 38);
+        if !same_tools {
+            s.raw_bind_parameter(39, tools)
+                .map_err(failed("inserting events"))?;
+        }
+        let last = bind!(40, x =>
+            &x.error_type,
+            &x.upstream_request_id,
+            x.ratelimit_remaining_requests,
+            x.ratelimit_remaining_tokens,
+            x.requests,
+            &x.cwd,
+            &x.git_branch,
+            &x.client_version,
+            &x.dedup_key,
+        );
+        debug_assert_eq!(last, super::COLUMN_COUNT);
         let changed = s.raw_execute().map_err(failed("inserting events"))?;
         Ok(changed == 1)
     }

@@ -6,7 +6,7 @@ use tokenwatch_core::UsageEvent;
 use tokenwatch_store::{InsertOutcome, OnConflict};
 
 use crate::conformance::all;
-use crate::support::{TestDb, event};
+use crate::support::{TestDb, event, full_event};
 
 const H: i64 = 3_600_000;
 const T0: i64 = 1_750_000_000_000 / H * H;
@@ -294,4 +294,56 @@ async fn a_refused_proxy_batch_writes_nothing_and_comes_back_whole() {
         .await;
     assert_eq!(next.unwrap().inserted, 1);
     assert_eq!(all(&db.store).await.len(), 2);
+}
+
+/// Rows alternating between every column set and every column at its default, with runs of
+/// identical values in between: the writer binds only what changed from the row before, so
+/// each stored row must still be exactly its event, through a log import (one statement for
+/// all chunks) and through proxy batches (a statement whose values are cleared per batch).
+#[tokio::test]
+async fn rows_that_repeat_the_row_before_are_stored_whole() {
+    let full = |n: u32, ts_ms: i64| {
+        let mut e = full_event();
+        e.id = format!("full-{n:03}");
+        e.dedup_key = format!("full:{n}");
+        e.ts_ms = ts_ms;
+        e.tags = Vec::new();
+        e
+    };
+    let mut no_tools = full(7, T0 + 7);
+    no_tools.tools_used = Vec::new();
+    no_tools.tenant = None;
+    let first = vec![
+        full(1, T0 + 1),
+        full(2, T0 + 2),
+        event(3, T0 + 3),
+        event(4, T0 + 4),
+        full(5, T0 + 5),
+        event(6, T0 + 6),
+        no_tools,
+        full(8, T0 + 8),
+    ];
+    // The next chunk or batch opens with a row equal to the last one before it.
+    let second = vec![full(9, T0 + 9), event(10, T0 + 10), event(11, T0 + 11)];
+    let by_id = |mut events: Vec<UsageEvent>| {
+        events.sort_by(|a, b| a.id.cmp(&b.id));
+        events
+    };
+    let expected = by_id(first.iter().chain(&second).cloned().collect());
+
+    let import_db = TestDb::sqlite().await;
+    let out = import_db
+        .store
+        .import_event_stream(futures_util::stream::iter([first.clone(), second.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(out.inserted, 11);
+    assert_eq!(by_id(all(&import_db.store).await), expected);
+
+    let batch_db = TestDb::sqlite().await;
+    for batch in [first, second] {
+        let (_, written) = batch_db.store.insert_batch(batch).await;
+        written.unwrap();
+    }
+    assert_eq!(by_id(all(&batch_db.store).await), expected);
 }
