@@ -74,8 +74,8 @@ where
     F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()>,
 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
+    // tokenwatch's own listening socket, so the baselines queue connections alike.
+    let listener = tokenwatch_server::app::bind_listener(([127, 0, 0, 1], 0).into())?;
     let url = format!("http://{}", listener.local_addr()?);
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()

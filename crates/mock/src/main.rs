@@ -35,7 +35,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let listener = tokio::net::TcpListener::from_std(listen(args.listen)?)?;
     announce(listener.local_addr()?);
     let cfg = MockConfig {
         latency_ms: args.latency_ms,
@@ -56,4 +56,17 @@ fn announce(addr: std::net::SocketAddr) {
     use std::io::Write;
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
+}
+
+/// Listens with a backlog like a provider's front end, not std's and tokio's 128: a benchmark
+/// opening a thousand streams at once must not see connections dropped (and retried a second
+/// later) by the mock standing in for the provider.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(socket.into())
 }

@@ -13,7 +13,6 @@ use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokenwatch_core::pricing::PriceTable;
 use tokenwatch_store::{Store, WriterHandle, WriterStats};
-use tokio::net::TcpListener;
 use tokio::runtime::Handle;
 
 use crate::config::Config;
@@ -124,11 +123,7 @@ pub async fn serve(
     };
     let (sink, recording) = EventSink::spawn(enricher, config.recording.queue_capacity)?;
     let addr = config.server.listen;
-    // Bound by tokio for its socket options (SO_REUSEADDR), then handed to the lanes.
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServeError::Bind { addr, source })?
-        .into_std()?;
+    let listener = bind_listener(addr).map_err(|source| ServeError::Bind { addr, source })?;
     let lane_count = match config.server.lanes {
         0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         n => n,
@@ -172,6 +167,24 @@ pub async fn serve(
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
+/// How many connections the kernel may hold for `accept`. std and tokio ask for 128: a burst
+/// of clients connecting at once (a fleet of agents starting, a load test) overflows that, and
+/// each connection dropped there waits a full second for its SYN to be sent again. The kernel
+/// caps the value at `net.core.somaxconn` (4096 by default since Linux 5.4).
+pub const LISTEN_BACKLOG: i32 = 4096;
+
+/// A listening TCP socket on `addr` with [`LISTEN_BACKLOG`] and `SO_REUSEADDR` (a restart
+/// binds again while old connections linger in `TIME_WAIT`), non-blocking, ready for tokio.
+pub fn bind_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
@@ -194,4 +207,29 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing in-flight requests and writing every recorded event");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A burst of connections that nobody accepts yet is held by the kernel, not dropped: with
+    /// a backlog of 128 the 130th connect waits for a SYN retry (a second) and times out here.
+    #[test]
+    fn a_burst_of_connections_waits_in_the_backlog() {
+        let listener = bind_listener(([127, 0, 0, 1], 0).into()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let burst = 600;
+        let connected: Vec<TcpStream> = (0..burst)
+            .map_while(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok())
+            .collect();
+        assert_eq!(
+            connected.len(),
+            burst,
+            "connections dropped by a full backlog"
+        );
+    }
 }
