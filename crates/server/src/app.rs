@@ -166,7 +166,6 @@ pub async fn serve(
     Ok(())
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
 /// How many connections the kernel may hold for `accept`. std and tokio ask for 128: a burst
 /// of clients connecting at once (a fleet of agents starting, a load test) overflows that, and
 /// each connection dropped there waits a full second for its SYN to be sent again. The kernel
@@ -185,6 +184,7 @@ pub fn bind_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener>
     Ok(socket.into())
 }
 
+/// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
