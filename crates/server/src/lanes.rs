@@ -22,6 +22,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use http::StatusCode;
 use http_body::{Frame, SizeHint};
 use tokio::runtime::Handle;
@@ -123,7 +124,7 @@ impl Lane {
             main,
             mut stop,
         } = self;
-        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(set_nodelay);
         // Built inside this runtime: its connections' tasks run here.
         state.client = proxy::http_client();
         let app = router(Arc::new(state), main);
@@ -132,6 +133,17 @@ impl Lane {
                 let _ = stop.wait_for(|stop| *stop).await;
             })
             .await
+    }
+}
+
+/// Turns Nagle's algorithm off on an accepted connection. With it on, a response written in
+/// more than one piece (headers as soon as the upstream sends them, the body when it arrives;
+/// every SSE event of a stream) holds each piece after the first until the client ACKs the one
+/// before, and ordinary clients (Python's `http.client`, the SDKs) delay that ACK by up to
+/// 40 ms. tokenwatch forwards what it has at once; coalescing is the upstream's business.
+fn set_nodelay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(error) = tcp.set_nodelay(true) {
+        tracing::debug!(%error, "cannot set TCP_NODELAY on an accepted connection");
     }
 }
 

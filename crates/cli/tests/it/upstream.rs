@@ -108,6 +108,8 @@ async fn serve_connection(
     reqs: Arc<Mutex<Vec<Vec<u8>>>>,
     scr: Arc<Mutex<Script>>,
 ) {
+    // As real servers do: each piece leaves when written, not when the last one is ACKed.
+    let _ = stream.set_nodelay(true);
     loop {
         let Some(request) = read_request(&mut stream).await else {
             return;
