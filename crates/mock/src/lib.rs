@@ -10,7 +10,7 @@
 //! `GET /__mock/requests` lists what it received ([`record`]); `DELETE` clears it.
 //!
 //! Per-request headers: `x-mock-usage`, `x-mock-scenario`, `x-mock-split-bytes`,
-//! `x-mock-chunk-gap-ms`. An unknown scenario or malformed `x-mock-*` header is a 400 naming it;
+//! `x-mock-chunk-gap-ms`, `x-mock-head-gap-ms`. An unknown scenario or malformed `x-mock-*` header is a 400 naming it;
 //! an unknown path is a 404 in OpenAI's error shape; a non-POST to an API path is a 405.
 
 pub mod formats;
@@ -42,6 +42,8 @@ pub struct MockConfig {
     pub chunks: usize,
     /// Delay before each content delta of a stream.
     pub chunk_gap_ms: u64,
+    /// Delay between a JSON response's headers and its body.
+    pub head_gap_ms: u64,
     /// Minimum size of the response text in bytes.
     pub body_bytes: usize,
     /// Network write size for streams; 0 writes one event per write.
@@ -56,6 +58,7 @@ impl Default for MockConfig {
             latency_ms: 0,
             chunks: 5,
             chunk_gap_ms: 0,
+            head_gap_ms: 0,
             body_bytes: 0,
             split_bytes: 7,
             record: true,
@@ -88,6 +91,11 @@ pub fn router(cfg: MockConfig) -> Router {
 
 /// Serves the mock on `listener` until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener, cfg: MockConfig) -> anyhow::Result<()> {
+    use axum::serve::ListenerExt;
+    // As a provider's front end does: each write leaves at once, not when the last is ACKed.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(cfg)).await?;
     Ok(())
 }
@@ -119,7 +127,12 @@ async fn handle(State(mock): State<Arc<Mock>>, request: Request) -> Response {
     };
     let (mut response, ask, usage) = match parsed {
         Ok(ask) => {
-            let reply = respond::reply(&mock.text, &ask, &request_id, n);
+            let mut reply = respond::reply(&mock.text, &ask, &request_id, n);
+            if !ask.stream && !ask.head_gap.is_zero() {
+                reply.response = reply
+                    .response
+                    .map(|body| respond::after(ask.head_gap, body));
+            }
             (reply.response, Some(ask), reply.usage)
         }
         Err(response) => (response, None, None),

@@ -20,6 +20,10 @@ struct Args {
     /// Delay before each content delta, in milliseconds. Per request: `x-mock-chunk-gap-ms`.
     #[arg(long, default_value_t = 0)]
     chunk_gap_ms: u64,
+    /// Delay between a JSON response's headers and its body, in milliseconds (a server that
+    /// answers before it has generated the text). Per request: `x-mock-head-gap-ms`.
+    #[arg(long, default_value_t = 0)]
+    head_gap_ms: u64,
     /// Pad the response text to at least this many bytes.
     #[arg(long, default_value_t = 0)]
     body_bytes: usize,
@@ -41,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
         latency_ms: args.latency_ms,
         chunks: args.chunks,
         chunk_gap_ms: args.chunk_gap_ms,
+        head_gap_ms: args.head_gap_ms,
         body_bytes: args.body_bytes,
         split_bytes: args.split_bytes,
         record: !args.no_record,

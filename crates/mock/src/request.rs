@@ -155,6 +155,9 @@ pub struct Ask {
     pub split_bytes: usize,
     /// Pause before each content delta of a stream.
     pub chunk_gap: Duration,
+    /// Pause between a JSON response's headers and its body, as a server that sends its
+    /// headers before it has generated the answer.
+    pub head_gap: Duration,
     /// Gemini `alt=sse`: SSE framing instead of a streamed JSON array.
     pub alt_sse: bool,
     /// The client sent `accept-encoding` including gzip.
@@ -206,14 +209,13 @@ impl Ask {
                 .map_err(|_| format!("x-mock-split-bytes: '{v}' is not a number"))?,
             None => cfg.split_bytes,
         };
-        let chunk_gap = match header(headers, "x-mock-chunk-gap-ms") {
-            Some(v) => Duration::from_millis(
-                v.parse()
-                    .map_err(|_| format!("x-mock-chunk-gap-ms: '{v}' is not a number"))?,
-            ),
+        let chunk_gap = match millis(headers, "x-mock-chunk-gap-ms")? {
+            Some(gap) => gap,
             None if scenario == Scenario::SlowStream && cfg.chunk_gap_ms == 0 => SLOW_STREAM_GAP,
             None => Duration::from_millis(cfg.chunk_gap_ms),
         };
+        let head_gap = millis(headers, "x-mock-head-gap-ms")?
+            .unwrap_or(Duration::from_millis(cfg.head_gap_ms));
         let path = parts.uri.path();
         let model = match endpoint.provider() {
             Provider::Gemini => path
@@ -237,6 +239,7 @@ impl Ask {
             scenario,
             split_bytes,
             chunk_gap,
+            head_gap,
             alt_sse: parts
                 .uri
                 .query()
@@ -244,6 +247,17 @@ impl Ask {
             accepts_gzip: header(headers, "accept-encoding").is_some_and(|a| a.contains("gzip")),
         })
     }
+}
+
+/// A header holding milliseconds; the error names the header.
+fn millis(headers: &HeaderMap, name: &str) -> Result<Option<Duration>, String> {
+    header(headers, name)
+        .map(|v| {
+            v.parse()
+                .map(Duration::from_millis)
+                .map_err(|_| format!("{name}: '{v}' is not a number"))
+        })
+        .transpose()
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -3,6 +3,7 @@
 //! response; rate-limit headers in each provider's own naming). Also returns the usage the
 //! response reports, normalised, for the request log.
 
+use std::future::Future;
 use std::io::Write;
 
 use axum::body::Body;
@@ -153,6 +154,37 @@ fn streamed(ask: &Ask, events: Vec<Event>, content_type: &'static str) -> Reply 
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     Reply { response, usage }
+}
+
+/// `body`, held back for `gap` after the headers are sent; its size (and so its
+/// `content-length`) is kept.
+pub fn after(gap: std::time::Duration, body: Body) -> Body {
+    Body::new(Delayed {
+        sleep: Box::pin(tokio::time::sleep(gap)),
+        body,
+    })
+}
+
+struct Delayed {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    body: Body,
+}
+
+impl http_body::Body for Delayed {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, axum::Error>>> {
+        std::task::ready!(self.sleep.as_mut().poll(cx));
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// A JSON body, gzip-compressed when the client accepts it (as the real APIs do).
