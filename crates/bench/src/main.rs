@@ -11,6 +11,7 @@ mod import_bench;
 mod load;
 mod paced;
 mod procs;
+mod realistic;
 mod relay;
 mod report;
 mod scenarios;
@@ -37,8 +38,9 @@ enum Bench {
         /// Where to write the figures as JSON.
         #[arg(long, default_value = "bench-out/proxy.json")]
         out: PathBuf,
-        /// Run only these scenarios (comma-separated: small, body_100kb, stream_50,
-        /// streams_1000, saturation, sustained_60s), e.g. while profiling one of them.
+        /// Run only these scenarios (comma-separated: small, body_100kb, real_small,
+        /// real_small_newconn, real_stream, stream_50, streams_1000, saturation,
+        /// sustained_60s), e.g. while profiling one of them.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// Open-loop arrival rate of the small and sustained scenarios in requests per second

@@ -23,13 +23,20 @@ pub fn now_us() -> u64 {
 
 /// Starts the paced upstream; returns its base URL.
 pub fn start(chunks: usize, gap: Duration) -> anyhow::Result<String> {
+    start_jittered(chunks, gap, 0.0)
+}
+
+/// Like [`start`], each gap drawn uniformly from `gap × (1 ± jitter)`, as tokens arrive from a
+/// model: not on a clock.
+pub fn start_jittered(chunks: usize, gap: Duration, jitter: f64) -> anyhow::Result<String> {
     now_us();
     crate::relay::on_own_thread(move |listener| async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let _ = tcp.set_nodelay(true);
             tokio::spawn(async move {
-                let service =
-                    service_fn(move |_req| async move { Ok::<_, Infallible>(stream(chunks, gap)) });
+                let service = service_fn(move |_req| async move {
+                    Ok::<_, Infallible>(stream(chunks, gap, jitter))
+                });
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tcp), service)
                     .await;
@@ -58,7 +65,7 @@ mod futures_stream {
     }
 }
 
-fn stream(chunks: usize, gap: Duration) -> http::Response<Body> {
+fn stream(chunks: usize, gap: Duration, jitter: f64) -> http::Response<Body> {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(async move {
         let start = r#"event: message_start
@@ -72,8 +79,14 @@ data: {"type":"message_start","message":{"id":"msg_paced","type":"message","role
         {
             return;
         }
+        // xorshift64: gaps that vary without a random-number crate, different per stream.
+        let mut seed = now_us() | 1;
         for _ in 0..chunks {
-            tokio::time::sleep(gap).await;
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let unit = (seed >> 11) as f64 / (1u64 << 53) as f64;
+            tokio::time::sleep(gap.mul_f64(1.0 + jitter * (2.0 * unit - 1.0))).await;
             let event = format!(
                 "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"x\"}},\"t\":{}}}\n\n",
                 now_us()

@@ -9,6 +9,7 @@ use tokenwatch_store::{EventFilter, Store};
 
 use crate::load::{self, HttpClient, Target};
 use crate::procs::{self, Proc};
+use crate::realistic;
 
 /// Percentiles in microseconds.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -96,6 +97,9 @@ pub struct Scenario {
     pub direct_rps: Option<f64>,
     pub proxied_rps: Option<f64>,
     pub streams_completed: Option<u64>,
+    /// Realistic scenarios: proxied requests (or stream events) later than the direct median
+    /// by more than [`realistic::STALL_US`], the mark of a write held for a delayed ACK.
+    pub stalled: Option<u64>,
     /// The first failure seen, for diagnosis.
     pub first_error: Option<String>,
 }
@@ -118,6 +122,10 @@ struct Setup {
     relay: String,
     /// A bare hyper proxy in front of `fast`.
     bare_http: String,
+    /// The mock sending each JSON response's headers 2 ms before its body.
+    real: Proc,
+    /// In-process upstream streaming stamped events ~20 ms apart, with jitter.
+    cadence: String,
     db: std::path::PathBuf,
     _dir: tempfile::TempDir,
     expected_events: i64,
@@ -174,6 +182,13 @@ fn setup(smoke: bool) -> anyhow::Result<Setup> {
         &[],
     )?;
     let paced = crate::paced::start(50, Duration::from_millis(2))?;
+    let real = procs::start(
+        &mock_bin,
+        &["--no-record", "--split-bytes", "0", "--head-gap-ms", "2"],
+        &[],
+    )?;
+    let cadence_events = if smoke { 10 } else { 50 };
+    let cadence = crate::paced::start_jittered(cadence_events, Duration::from_millis(20), 0.5)?;
     let relay = crate::relay::start(&fast.url)?;
     let bare_http = crate::relay::start_http(&fast.url)?;
     let dir = tempfile::tempdir()?;
@@ -184,6 +199,8 @@ fn setup(smoke: bool) -> anyhow::Result<Setup> {
         ("STREAM", &stream.url),
         ("SLOW", &slow.url),
         ("PACED", &paced),
+        ("REAL", &real.url),
+        ("CADENCE", &cadence),
     ] {
         env.push((
             format!("TOKENWATCH_PROVIDERS__{name}__KIND"),
@@ -208,6 +225,8 @@ fn setup(smoke: bool) -> anyhow::Result<Setup> {
         paced,
         relay,
         bare_http,
+        real,
+        cadence,
         db,
         _dir: dir,
         expected_events: 0,
@@ -250,6 +269,9 @@ pub async fn run(smoke: bool, only: &[String], rate: f64) -> anyhow::Result<Resu
         "streams_1000",
         "saturation",
         "sustained_60s",
+        "real_small",
+        "real_small_newconn",
+        "real_stream",
     ];
     if let Some(bad) = only.iter().find(|n| !known.contains(&n.as_str())) {
         anyhow::bail!(
@@ -328,6 +350,21 @@ pub async fn run(smoke: bool, only: &[String], rate: f64) -> anyhow::Result<Resu
         scenarios.push(sc);
     }
 
+    for keep_alive in [true, false] {
+        let name = if keep_alive {
+            "real_small"
+        } else {
+            "real_small_newconn"
+        };
+        if wanted(name) {
+            let count = if smoke { 50 } else { 2000 };
+            scenarios.push(realistic_small(&mut setup, name, count, keep_alive).await?);
+        }
+    }
+    if wanted("real_stream") {
+        let pairs = if smoke { 2 } else { 24 };
+        scenarios.push(realistic_stream(&mut setup, pairs).await?);
+    }
     if wanted("stream_50") {
         scenarios.push(streaming(&mut setup, &client, if smoke { 20 } else { 200 }).await?);
     }
@@ -366,6 +403,88 @@ pub async fn run(smoke: bool, only: &[String], rate: f64) -> anyhow::Result<Resu
         idle_rss_mib,
         scenarios,
     })
+}
+
+/// Headers first, the body 2 ms later; a plain socket client with Nagle on.
+async fn realistic_small(
+    setup: &mut Setup,
+    name: &str,
+    count: usize,
+    keep_alive: bool,
+) -> anyhow::Result<Scenario> {
+    let mut sc = Scenario {
+        name: name.into(),
+        description: format!(
+            "upstream sends headers, the body 2 ms later; client without TCP_NODELAY, {}, {count} pairs one at a time",
+            if keep_alive {
+                "keep-alive"
+            } else {
+                "a new connection per request"
+            }
+        ),
+        ..Scenario::default()
+    };
+    let cpu = procs::cpu_seconds(setup.pid());
+    procs::reset_peak(setup.pid());
+    let direct = realistic::Side {
+        base: setup.real.url.clone(),
+        path: "/v1/messages".into(),
+    };
+    let proxied = realistic::Side {
+        base: setup.tw.url.clone(),
+        path: "/real/v1/messages".into(),
+    };
+    let body = body(false, 2);
+    let seen = tokio::task::spawn_blocking(move || {
+        realistic::small(direct, proxied, count, keep_alive, &body)
+    })
+    .await?;
+    sc.proxied_requests = count as u64;
+    fill_realistic(&mut sc, seen);
+    setup.settle(&mut sc, cpu).await?;
+    Ok(sc)
+}
+
+/// Stamped SSE events ~20 ms apart (±50%), one write each; a plain socket client with Nagle on.
+/// Figures are each event's lateness (arrival − send), direct and proxied.
+async fn realistic_stream(setup: &mut Setup, pairs: usize) -> anyhow::Result<Scenario> {
+    let mut sc = Scenario {
+        name: "real_stream".into(),
+        description: format!(
+            "SSE events 20 ms ± 50% apart, one write each; client without TCP_NODELAY; {pairs} streams each way, 4 pairs at a time; per-event lateness"
+        ),
+        ..Scenario::default()
+    };
+    let cpu = procs::cpu_seconds(setup.pid());
+    procs::reset_peak(setup.pid());
+    let direct = realistic::Side {
+        base: setup.cadence.clone(),
+        path: "/v1/messages".into(),
+    };
+    let proxied = realistic::Side {
+        base: setup.tw.url.clone(),
+        path: "/cadence/v1/messages".into(),
+    };
+    let body = body(true, 2);
+    let seen =
+        tokio::task::spawn_blocking(move || realistic::streams(&direct, &proxied, pairs, 4, &body))
+            .await?;
+    sc.proxied_requests = pairs as u64;
+    fill_realistic(&mut sc, seen);
+    setup.settle(&mut sc, cpu).await?;
+    Ok(sc)
+}
+
+fn fill_realistic(sc: &mut Scenario, mut seen: realistic::Seen) {
+    let direct = Pcts::of_samples(&mut seen.direct_us);
+    let proxied = Pcts::of_samples(&mut seen.proxied_us);
+    let limit = direct.p50 + realistic::STALL_US;
+    sc.stalled = Some(seen.proxied_us.iter().filter(|&&us| us > limit).count() as u64);
+    sc.added = Some(proxied.minus(&direct));
+    sc.direct = Some(direct);
+    sc.proxied = Some(proxied);
+    sc.errors = seen.errors;
+    sc.first_error = seen.first_error;
 }
 
 fn median(values: &mut [u64]) -> f64 {
