@@ -17,6 +17,7 @@ use tokio::runtime::Handle;
 
 use crate::config::Config;
 use crate::live::LiveBus;
+use crate::proxy::background::Background;
 use crate::proxy::{self, HttpClient, Routes, Upstream};
 use crate::recording::{Enricher, EventSink};
 use crate::secrets::{SecretError, Secrets};
@@ -39,6 +40,8 @@ pub struct AppState {
     pub policy: Arc<crate::policy::Policy>,
     /// Seals channel secrets before they are stored.
     pub secrets: Arc<Secrets>,
+    /// Exchanges finishing after their client left. Each lane counts its own.
+    pub background: Background,
 }
 
 /// Builds the router over a state.
@@ -140,6 +143,7 @@ pub async fn serve(
         live: live.clone(),
         policy: running.policy,
         secrets,
+        background: Background::default(),
     };
     on_listening(listener.local_addr()?);
     let mut lanes = lanes::start(&listener, lane_count, &state, &Handle::current())?;

@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::app::{AppState, own_routes};
 use crate::proxy;
+use crate::proxy::background::Background;
 
 /// The running lanes. Each reports once it has stopped and dropped everything it held.
 pub struct Lanes {
@@ -127,12 +128,19 @@ impl Lane {
         let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(set_nodelay);
         // Built inside this runtime: its connections' tasks run here.
         state.client = proxy::http_client();
+        // Exchanges whose client left run on this runtime too (they read its connections).
+        state.background = Background::default();
+        let background = state.background.clone();
         let app = router(Arc::new(state), main);
-        axum::serve(listener, app)
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = stop.wait_for(|stop| *stop).await;
             })
-            .await
+            .await;
+        // Like in-flight responses, they finish (each bounded by its provider's timeout) before
+        // the runtime and its upstream connections go away.
+        background.idle().await;
+        served
     }
 }
 

@@ -9,6 +9,8 @@
 //! model and stream flag, forward. Everything else (request shape, pricing, storage) happens
 //! after, off the request's path. The only bodies tokenwatch writes itself are its own errors.
 
+pub mod background;
+pub mod call;
 pub mod decode;
 pub mod errors;
 pub mod headers;
@@ -34,9 +36,9 @@ use crate::app::AppState;
 use crate::config::ProviderConfig;
 use crate::recording::{Captured, Exchange, Finished};
 use crate::tags::RequestMeta;
+use call::{Call, Sent};
 use errors::provider_error;
 use headers::ResponseHeaderFacts;
-use tee::{CaptureMode, TeeBody};
 
 /// The pooled HTTP(S) client used for every upstream.
 pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
@@ -309,104 +311,31 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
     *upstream_request.uri_mut() = uri;
     *upstream_request.headers_mut() = out_headers;
 
-    let exchange = |http_status: Option<u16>,
-                    response_headers: ResponseHeaderFacts,
-                    streamed: bool| Exchange {
-        ts_ms,
-        provider: Arc::clone(&upstream.name),
-        kind: upstream.kind,
-        endpoint,
-        path: rest.clone(),
-        quick: quick.clone(),
-        request_body: request_body.clone(),
-        request_bytes,
-        meta: meta.clone(),
-        http_status,
-        response_headers,
-        streamed,
-    };
-
-    let response = match tokio::time::timeout(
-        upstream.timeout,
-        app.client.request(upstream_request),
-    )
-    .await
-    {
-        Ok(Ok(response)) => response,
-        Ok(Err(err)) => {
-            let status = if err.is_connect() {
-                EventStatus::UpstreamUnreachable
-            } else {
-                EventStatus::UpstreamReset
-            };
-            tracing::warn!(provider = %upstream.name, error = %error_chain(&err), "upstream request failed");
-            if record {
-                app.sink.finish(finished(
-                    exchange(None, Default::default(), quick.stream),
-                    status,
-                    started,
-                ));
-            }
-            let message = format!(
-                "tokenwatch: could not reach upstream '{}': {}",
-                upstream.name,
-                error_chain(&err)
-            );
-            return provider_error(upstream.kind, StatusCode::BAD_GATEWAY, &message);
-        }
-        Err(_) => {
-            if record {
-                app.sink.finish(finished(
-                    exchange(None, Default::default(), quick.stream),
-                    EventStatus::Timeout,
-                    started,
-                ));
-            }
-            let message = format!(
-                "tokenwatch: upstream '{}' sent no response within {:?}",
-                upstream.name, upstream.timeout
-            );
-            return provider_error(upstream.kind, StatusCode::GATEWAY_TIMEOUT, &message);
-        }
-    };
-
-    let (mut resp_parts, incoming) = response.into_parts();
-    if !record {
-        resp_parts.headers = headers::forward_response_headers(&resp_parts.headers, false);
-        return Response::from_parts(resp_parts, Body::new(incoming));
-    }
-    let content_type = header_str(&resp_parts.headers, header::CONTENT_TYPE)
-        .unwrap_or_default()
-        .to_owned();
-    let encoding = header_str(&resp_parts.headers, header::CONTENT_ENCODING).map(str::to_owned);
-    let is_stream =
-        resp_parts.status.is_success() && upstream.adapter.is_stream(endpoint, &content_type);
-    let stripper =
-        (rewritten && is_stream && encoding.is_none()).then(openai::UsageChunkStripper::new);
-    let mode = if is_stream {
-        CaptureMode::stream(
-            upstream.adapter.stream_parser(endpoint),
-            encoding.as_deref(),
-        )
-    } else {
-        CaptureMode::whole(app.config.server.max_capture_bytes, encoding.as_deref())
-    };
-    let exchange = exchange(
-        Some(resp_parts.status.as_u16()),
-        ResponseHeaderFacts::read(&resp_parts.headers),
-        is_stream,
-    );
-    resp_parts.headers = headers::forward_response_headers(&resp_parts.headers, stripper.is_some());
-    let body = TeeBody::new(
-        incoming,
-        exchange,
-        mode,
-        app.sink.clone(),
+    let sent = Sent {
+        app: Arc::clone(&app),
+        exchange: Exchange {
+            ts_ms,
+            provider: Arc::clone(&upstream.name),
+            kind: upstream.kind,
+            endpoint,
+            path: rest,
+            quick,
+            request_body,
+            request_bytes,
+            meta,
+            http_status: None,
+            response_headers: ResponseHeaderFacts::default(),
+            streamed: false,
+        },
+        upstream,
+        record,
+        rewritten,
         started,
-        upstream.timeout,
-        stripper,
-    );
-    Response::from_parts(resp_parts, Body::new(body))
+    };
+    // From here the request may reach the upstream: if the client leaves, `Call` finishes the
+    // exchange in the background so it is still recorded.
+    let (answer, sent) = Call::new(app.client.request(upstream_request), sent).await;
+    sent.respond(answer)
 }
 
 fn finished(exchange: Exchange, status: EventStatus, started: Instant) -> Finished {

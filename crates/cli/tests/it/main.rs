@@ -10,6 +10,7 @@ mod alerts;
 mod budgets;
 mod cli;
 mod dashboard;
+mod disconnect;
 mod faults;
 mod harness;
 mod importing;

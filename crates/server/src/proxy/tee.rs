@@ -6,6 +6,9 @@
 //!   injected OpenAI usage chunk), and never held back waiting for the parser;
 //! * exactly one [`Finished`] record is produced per response, whichever way it ends: normal end,
 //!   upstream error or reset, idle timeout, or the client going away (the body is dropped);
+//! * a client going away does not end the exchange: the upstream has billed it, so the rest of
+//!   the body is read in a [`Background`] task (each gap bounded by the provider's timeout) and
+//!   the record says `client_disconnected` with the usage of the whole response;
 //! * nothing here touches the database: the record goes to the recording sink, which never blocks.
 
 use std::pin::Pin;
@@ -14,12 +17,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokenwatch_core::EventStatus;
 use tokenwatch_core::providers::StreamParser;
 use tokenwatch_core::providers::openai::UsageChunkStripper;
 use tokio::time::Sleep;
 
+use super::background::Background;
 use super::decode::{Encoding, SideDecoder};
 use crate::recording::{Captured, EventSink, Exchange, Finished};
 
@@ -119,12 +124,19 @@ struct Capture {
     exchange: Exchange,
     mode: CaptureMode,
     sink: EventSink,
+    background: Background,
     started: Instant,
     first_byte: Option<Instant>,
     response_bytes: usize,
 }
 
 impl Capture {
+    fn on_data(&mut self, data: &Bytes) {
+        self.first_byte.get_or_insert_with(Instant::now);
+        self.response_bytes += data.len();
+        self.mode.feed(data);
+    }
+
     fn finish(self, status: EventStatus) {
         let now = Instant::now();
         let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
@@ -141,7 +153,8 @@ impl Capture {
 
 /// A response body that forwards the upstream's frames and records the exchange once.
 pub struct TeeBody {
-    inner: Incoming,
+    /// Always present until the body is dropped (then a drain task may take it over).
+    inner: Option<Incoming>,
     capture: Option<Box<Capture>>,
     stripper: Option<UsageChunkStripper>,
     /// Fires at the latest `idle_timeout` after the last frame. Not re-armed per frame (that
@@ -155,11 +168,12 @@ pub struct TeeBody {
 }
 
 impl TeeBody {
+    /// `background` runs the rest of the exchange if the client leaves before the end.
     pub fn new(
         inner: Incoming,
         exchange: Exchange,
         mode: CaptureMode,
-        sink: EventSink,
+        (sink, background): (EventSink, Background),
         started: Instant,
         idle_timeout: Duration,
         stripper: Option<UsageChunkStripper>,
@@ -168,12 +182,13 @@ impl TeeBody {
             exchange,
             mode,
             sink,
+            background,
             started,
             first_byte: None,
             response_bytes: 0,
         };
         Self {
-            inner,
+            inner: Some(inner),
             capture: Some(Box::new(capture)),
             stripper,
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
@@ -190,13 +205,16 @@ impl TeeBody {
     }
 
     /// Feeds the copy; returns the bytes the client should receive (None to skip an emptied frame).
-    fn on_data(&mut self, data: Bytes) -> Option<Bytes> {
-        if let Some(capture) = self.capture.as_deref_mut() {
-            capture.first_byte.get_or_insert_with(Instant::now);
-            capture.response_bytes += data.len();
-            capture.mode.feed(&data);
+    /// (Takes the fields it needs, not `self`: the upstream body is borrowed meanwhile.)
+    fn on_data(
+        capture: &mut Option<Box<Capture>>,
+        stripper: &mut Option<UsageChunkStripper>,
+        data: Bytes,
+    ) -> Option<Bytes> {
+        if let Some(capture) = capture.as_deref_mut() {
+            capture.on_data(&data);
         }
-        match self.stripper.as_mut() {
+        match stripper.as_mut() {
             None => Some(data),
             Some(stripper) => {
                 let out = stripper.feed(&data);
@@ -227,18 +245,23 @@ impl Body for TeeBody {
         if this.ended {
             return Poll::Ready(None);
         }
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
         loop {
-            match Pin::new(&mut this.inner).poll_frame(cx) {
+            match Pin::new(&mut *inner).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     this.last_frame = tokio::time::Instant::now();
                     let frame = match frame.into_data() {
-                        Ok(data) => match this.on_data(data) {
-                            Some(out) => Frame::data(out),
-                            None => continue,
-                        },
+                        Ok(data) => {
+                            match Self::on_data(&mut this.capture, &mut this.stripper, data) {
+                                Some(out) => Frame::data(out),
+                                None => continue,
+                            }
+                        }
                         Err(frame) => frame,
                     };
-                    if this.inner.is_end_stream() && this.stripper.is_none() {
+                    if inner.is_end_stream() && this.stripper.is_none() {
                         this.finish(EventStatus::Ok);
                     }
                     return Poll::Ready(Some(Ok(frame)));
@@ -277,26 +300,55 @@ impl Body for TeeBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.ended || (self.stripper.is_none() && self.inner.is_end_stream())
+        self.ended
+            || (self.stripper.is_none() && self.inner.as_ref().is_none_or(Body::is_end_stream))
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.stripper.is_some() {
-            SizeHint::default()
-        } else {
-            self.inner.size_hint()
+        match &self.inner {
+            Some(inner) if self.stripper.is_none() => inner.size_hint(),
+            _ => SizeHint::default(),
         }
     }
 }
 
 impl Drop for TeeBody {
     fn drop(&mut self) {
-        // Reached only when the body was not read to its end: the client went away.
-        let status = if self.ended || self.inner.is_end_stream() {
-            EventStatus::Ok
-        } else {
-            EventStatus::ClientDisconnected
+        let Some(capture) = self.capture.take() else {
+            return;
         };
-        self.finish(status);
+        match self.inner.take() {
+            // The client went away before the end: the upstream's answer is still read whole.
+            Some(inner) if !self.ended && !inner.is_end_stream() => {
+                let background = capture.background.clone();
+                let settle = Settle(Some(capture));
+                // Without a runtime the task is dropped unpolled: `settle` records what was seen.
+                let _ = background.spawn(drain(inner, settle, self.idle_timeout));
+            }
+            _ => capture.finish(EventStatus::Ok),
+        }
     }
+}
+
+/// Records a disconnected exchange with what its capture holds, when dropped: at the end of
+/// [`drain`], or if the drain task is cancelled (its runtime shutting down).
+struct Settle(Option<Box<Capture>>);
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        if let Some(capture) = self.0.take() {
+            capture.finish(EventStatus::ClientDisconnected);
+        }
+    }
+}
+
+/// Reads the rest of an upstream body whose client has gone, feeding the capture, until the
+/// body ends, fails, or sends nothing for `idle_timeout`.
+async fn drain(mut inner: Incoming, mut settle: Settle, idle_timeout: Duration) {
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout(idle_timeout, inner.frame()).await {
+        if let (Ok(data), Some(capture)) = (frame.into_data(), settle.0.as_deref_mut()) {
+            capture.on_data(&data);
+        }
+    }
+    drop(settle);
 }
