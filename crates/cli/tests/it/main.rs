@@ -8,8 +8,10 @@
 
 mod alerts;
 mod budgets;
+mod capture;
 mod cli;
 mod dashboard;
+mod doors;
 mod faults;
 mod harness;
 mod importing;
@@ -20,4 +22,5 @@ mod secrets;
 mod smtp_sink;
 mod tag_admin;
 mod tagging;
+mod thresholds;
 mod upstream;
