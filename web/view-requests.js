@@ -39,7 +39,7 @@
   function table(events) {
     if (!events.length) return `<p class="muted" data-testid="no-rows">no events match these filters in this range</p>`;
     return `<div class="scroll"><table data-testid="events"><thead><tr>${sortHeader("time", "time")}<th>model</th><th class="hide-sm">provider</th>${sortHeader("tokens", "tokens", "n")}${sortHeader("cost", "cost", "n")}${sortHeader("duration", "latency", "n hide-sm")}<th class="hide-sm">status</th><th class="hide-sm">tags</th></tr></thead><tbody>` +
-      events.map((e) => `<tr class="event-row" data-id="${esc(e.id)}"><td title="${esc(e.ts)}">${esc(TW.shortTime(e.ts_ms))}</td><td>${esc(e.model)}</td><td class="hide-sm">${esc(e.provider)}</td><td class="n">${TW.int(e.total_tokens)}</td><td class="n">${e.unpriced ? "unpriced" : TW.usd(e.cost_micros)}</td><td class="n hide-sm">${TW.ms(e.duration_ms)}</td><td class="hide-sm${e.status === "ok" ? "" : " bad"}">${esc(e.status)}</td><td class="hide-sm">${esc(e.tags.join(" "))}</td></tr>`).join("") +
+      events.map((e) => `<tr class="event-row" data-id="${esc(e.id)}"><td title="${esc(e.ts)}">${esc(TW.shortTime(e.ts_ms))}</td><td>${esc(e.model)}</td><td class="hide-sm">${esc(e.provider)}</td><td class="n">${TW.int(e.total_tokens)}</td><td class="n">${e.usage_unknown ? "usage unknown" : e.unpriced ? "unpriced" : TW.usd(e.cost_micros)}</td><td class="n hide-sm">${TW.ms(e.duration_ms)}</td><td class="hide-sm${e.status === "ok" ? "" : " bad"}">${esc(e.status)}</td><td class="hide-sm">${esc(e.tags.join(" "))}</td></tr>`).join("") +
       `</tbody></table></div>`;
   }
 
@@ -57,7 +57,7 @@
       { name: "history", value: d.history_chars }, { name: "new input", value: d.new_input_chars },
     ];
     return `<div class="detail" data-testid="detail"><h2>event</h2>` +
-      kv([["id", d.id], ["time", TW.time(d.ts_ms) + " (" + d.ts + ")"], ["provider / model", d.provider + " / " + d.model], ["endpoint", d.endpoint], ["source", d.source], ["status", d.status + (d.http_status ? " (HTTP " + d.http_status + ")" : "")], ["error", d.error_type], ["project", d.project], ["session", d.session_id], ["agent", d.agent], ["tags", d.tags.join(" ")], ["cost", d.unpriced ? "unpriced (no price for this model)" : TW.usd(d.cost_micros) + " · " + d.cost_usd + " USD · prices " + (d.price_version || "")]]) +
+      kv([["id", d.id], ["time", TW.time(d.ts_ms) + " (" + d.ts + ")"], ["provider / model", d.provider + " / " + d.model], ["endpoint", d.endpoint], ["source", d.source], ["status", d.status + (d.http_status ? " (HTTP " + d.http_status + ")" : "")], ["error", d.error_type], ["project", d.project], ["session", d.session_id], ["agent", d.agent], ["tags", d.tags.join(" ")], ["cost", d.usage_unknown ? "usage unknown (the response ended without a usage report)" : d.unpriced ? "unpriced (no price for this model)" : TW.usd(d.cost_micros) + " · " + d.cost_usd + " USD · prices " + (d.price_version || "")]]) +
       `<h2>tokens by kind</h2>` + kv(tokens.map((t) => [t.name, TW.int(t.value)]).concat([["reasoning (part of output)", TW.int(d.reasoning_tokens)], ["web searches", TW.int(d.web_search_requests)], ["total", TW.int(d.total_tokens)]])) +
       (d.total_tokens ? C.strip(tokens.filter((t) => t.value > 0)) : "") +
       (cb ? `<h2>cost breakdown (today's prices ${esc(cb.price_version)})</h2>` + kv([["input", TW.usd(cb.input_micros)], ["output", TW.usd(cb.output_micros)], ["cache read", TW.usd(cb.cache_read_micros)], ["cache write 5m", TW.usd(cb.cache_write_5m_micros)], ["cache write 1h", TW.usd(cb.cache_write_1h_micros)], ["web search", TW.usd(cb.web_search_micros)], ["total", TW.usd(cb.total_micros) + (cb.matches_stored ? "" : " (stored: " + TW.usd(d.cost_micros) + ", priced with another table)")], ["long context above", cb.long_context_above_tokens ? TW.int(cb.long_context_above_tokens) + " tokens" : null]]) : "") +
@@ -114,10 +114,13 @@
       const out = document.getElementById("retag-out"), tag = e.target.add.value.trim();
       const filter = {};
       for (const [k, v] of Object.entries(query())) if (v !== null && v !== undefined && v !== "") filter[k] = String(v);
+      // No filter means every stored event: the API wants that said explicitly.
+      const all = Object.keys(filter).length === 0;
+      if (all && !window.confirm(`No filter is set: add ${tag} to every stored event?`)) return;
       out.className = "muted";
       out.textContent = "tagging…";
       try {
-        const r = await TW.send("POST", "retag", { filter, add: [tag] });
+        const r = await TW.send("POST", "retag", all ? { filter, add: [tag], all } : { filter, add: [tag] });
         out.textContent = `${tag}: matched ${TW.int(r.matched)}, changed ${TW.int(r.changed)}`;
         await load();
       } catch (x) {

@@ -3,6 +3,8 @@ exactly what it gets from the upstream, and every call is recorded with the upst
 and the expected cost. Only response ids differ between the direct and the proxied call (the
 mock numbers its responses); tests drop exactly those."""
 
+import json
+
 import openai
 import pytest
 
@@ -60,23 +62,23 @@ def test_chat_stream_with_include_usage(mock, mock_log, tw):
 
 
 def test_chat_stream_without_include_usage(mock, mock_log, tw):
-    """Usage unknown. The upstream sends no usage on such a stream, and tokenwatch's built-in
-    openai provider does not inject `stream_options.include_usage` by default
-    (`inject_stream_usage = false`: the client's stream must stay byte-identical), so the event
-    is recorded with zero tokens, cost 0 and NO price_version — the marker that nothing was
-    priced. (The Rust end-to-end tests cover `inject_stream_usage = true`.)"""
+    """The SDK's default stream (`stream=True`, no `stream_options`). tokenwatch asks the upstream
+    for the usage chunk anyway (`inject_stream_usage`, on by default) and strips it from what
+    the client receives, so the client gets what it gets directly (no usage) and the event has
+    the real tokens. (A stream that still ends without usage is recorded as usage unknown, never
+    $0; the Rust end-to-end tests cover that with injection turned off.)"""
     direct, proxied = clients(mock, tw)
-    kwargs = dict(model="gpt-4o", stream=True, messages=HI)
+    kwargs = dict(model="gpt-4o", stream=True, messages=HI, extra_headers=usage_header(**CACHED))
     want = collect(direct.chat.completions.create(**kwargs))
     before = tw.count()
     got = collect(proxied.chat.completions.create(**kwargs))
     assert got == want and got[2] is None
-    assert mock_log.last()["usage"] is None, "the mock reported no usage"
-    assert "stream_options" not in mock_log.last()["body"], "nothing was injected upstream"
+    sent = json.loads(mock_log.last()["body"])
+    assert sent["stream_options"] == {"include_usage": True}, "the usage chunk was asked for upstream"
     (event,) = tw.wait_new(before)
     assert (event["status"], event["streamed"], event["stop_reason"]) == ("ok", True, "stop")
-    assert all(event[c] == 0 for c in ("input_tokens", "output_tokens", "cache_read_tokens", "reasoning_tokens"))
-    assert event["cost_micros"] == 0 and event["price_version"] is None and event["unpriced"] is False
+    assert event["usage_unknown"] is False and event["unpriced"] is False
+    assert_usage(event, "gpt-4o", mock_log, **CACHED)
 
 
 def test_responses_with_cache_and_reasoning(mock, mock_log, tw):

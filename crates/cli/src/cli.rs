@@ -1,6 +1,5 @@
 //! Command-line arguments. This module only declares; `main.rs` and `commands/` act.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -107,10 +106,11 @@ pub struct InitArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
-    /// Overrides [server] listen (also TOKENWATCH_SERVER__LISTEN). Default: 127.0.0.1:4100.
-    #[arg(long, value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
+    /// Address to listen on, host:port with an IP address or a name (localhost:4100); port 0
+    /// picks a free port (the chosen address is printed). Overrides [server] listen (also
+    /// TOKENWATCH_SERVER__LISTEN). Default: 127.0.0.1:4100.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
 }
 
 /// Filters shared by commands that read events.

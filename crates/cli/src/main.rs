@@ -58,18 +58,30 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
     }
 }
 
-/// Logs go to stderr; `TOKENWATCH_LOG` (or `RUST_LOG`) sets the filter, default `info`.
+/// Logs go to stderr; `TOKENWATCH_LOG` (or `RUST_LOG`) sets the filter, default `info`. Colour
+/// only when stderr is a terminal and `NO_COLOR` is unset, so log files stay plain text.
 fn init_logging() {
+    use std::io::IsTerminal;
     let filter = std::env::var("TOKENWATCH_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".to_owned());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colour = use_colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_target(false)
         .init();
+}
+
+/// <https://no-color.org>: a `NO_COLOR` that is set and not empty turns colour off.
+fn use_colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 fn report_error(err: &anyhow::Error) {
@@ -77,5 +89,19 @@ fn report_error(err: &anyhow::Error) {
     let _ = writeln!(stderr, "error: {err}");
     for cause in err.chain().skip(1) {
         let _ = writeln!(stderr, "  caused by: {cause}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::use_colour;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some(OsStr::new(""))));
+        assert!(!use_colour(true, Some(OsStr::new("1"))));
+        assert!(!use_colour(false, None));
     }
 }

@@ -9,6 +9,9 @@
 //! provider's rate-limit headers ([`respond::ANTHROPIC_LIMITS`], [`respond::OPENAI_LIMITS`]).
 //! `GET /__mock/requests` lists what it received ([`record`]); `DELETE` clears it.
 //!
+//! `GET …/v1/models` answers the model list in Anthropic's format (when the request carries
+//! `x-api-key` or `anthropic-version`) or OpenAI's.
+//!
 //! Per-request headers: `x-mock-usage`, `x-mock-scenario`, `x-mock-split-bytes`,
 //! `x-mock-chunk-gap-ms`, `x-mock-head-gap-ms`. An unknown scenario or malformed `x-mock-*` header is a 400 naming it;
 //! an unknown path is a 404 in OpenAI's error shape; a non-POST to an API path is a 405.
@@ -111,6 +114,9 @@ async fn handle(State(mock): State<Arc<Mock>>, request: Request) -> Response {
     };
     let n = mock.counter.fetch_add(1, Ordering::Relaxed);
     let request_id = format!("req_mock_{n:06}");
+    if parts.method == Method::GET && parts.uri.path().ends_with("/v1/models") {
+        return models(&mock, parts, body, request_id);
+    }
     let parsed = match endpoint {
         None => Err(error(
             Provider::OpenAi,
@@ -154,6 +160,37 @@ async fn handle(State(mock): State<Arc<Mock>>, request: Request) -> Response {
     }
     if mock.cfg.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(mock.cfg.latency_ms)).await;
+    }
+    response
+}
+
+/// `GET …/v1/models`: Anthropic's list when the request carries Anthropic's headers
+/// (`x-api-key` or `anthropic-version`), else OpenAI's; recorded like every request.
+fn models(
+    mock: &Mock,
+    parts: axum::http::request::Parts,
+    body: bytes::Bytes,
+    request_id: String,
+) -> Response {
+    let anthropic =
+        parts.headers.contains_key("x-api-key") || parts.headers.contains_key("anthropic-version");
+    let (provider, list) = if anthropic {
+        (Provider::Anthropic, formats::anthropic::models())
+    } else {
+        (Provider::OpenAi, formats::openai::models())
+    };
+    let mut response = respond::json_response(StatusCode::OK, &list, false);
+    respond::provider_headers(response.headers_mut(), provider, &request_id, false);
+    if let Some(log) = &mock.log {
+        log.push(Seen {
+            request_id,
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+            ask: None,
+            usage: None,
+        });
     }
     response
 }

@@ -362,6 +362,62 @@ async fn error_scenarios_have_provider_shapes_and_headers() {
 }
 
 #[tokio::test]
+async fn model_lists_in_each_providers_format() {
+    let addr = start(MockConfig::default()).await;
+    let r = send(
+        &addr,
+        "GET",
+        "/v1/models",
+        &[("authorization", "Bearer k")],
+        "",
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.head.contains("x-ratelimit-remaining-requests"),
+        "{}",
+        r.head
+    );
+    let list = r.json();
+    assert_eq!(list["object"], "list");
+    let first = &list["data"][0];
+    assert_eq!(
+        (
+            first["id"].as_str(),
+            first["object"].as_str(),
+            first["owned_by"].as_str()
+        ),
+        (Some("gpt-4o"), Some("model"), Some("system"))
+    );
+    assert!(first["created"].is_i64());
+
+    let r = send(
+        &addr,
+        "GET",
+        "/anthropic/v1/models",
+        &[("x-api-key", "k"), ("anthropic-version", "2023-06-01")],
+        "",
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.head.contains("anthropic-ratelimit-requests-remaining"),
+        "{}",
+        r.head
+    );
+    let list = r.json();
+    let first = &list["data"][0];
+    assert_eq!(
+        (first["type"].as_str(), first["id"].as_str()),
+        (Some("model"), Some("claude-sonnet-4-5-20250929"))
+    );
+    assert!(first["display_name"].is_string() && first["created_at"].is_string());
+    assert_eq!(list["has_more"], false);
+    assert_eq!(list["first_id"], "claude-sonnet-4-5-20250929");
+    assert!(list["last_id"].is_string());
+}
+
+#[tokio::test]
 async fn gzip_when_accepted() {
     let addr = start(MockConfig::default()).await;
     let gz = [("accept-encoding", "gzip, deflate")];

@@ -15,13 +15,14 @@ use tokenwatch_core::pricing::PriceTable;
 use tokenwatch_store::{Store, WriterHandle, WriterStats};
 use tokio::runtime::Handle;
 
-use crate::config::Config;
+use crate::config::{Config, split_listen};
+use crate::doors::AllowedHosts;
 use crate::live::LiveBus;
 use crate::proxy::background::Background;
 use crate::proxy::{self, HttpClient, Routes, Upstream};
 use crate::recording::{Enricher, EventSink};
 use crate::secrets::{SecretError, Secrets};
-use crate::{api, health, lanes, web};
+use crate::{api, doors, health, lanes, web};
 
 /// State shared by every handler. Each serving lane holds a clone with its own `client`.
 #[derive(Clone)]
@@ -42,22 +43,31 @@ pub struct AppState {
     pub secrets: Arc<Secrets>,
     /// Exchanges finishing after their client left. Each lane counts its own.
     pub background: Background,
+    /// The host names answered (DNS rebinding) and allowed as API writers' origin.
+    pub hosts: Arc<AllowedHosts>,
 }
 
 /// Builds the router over a state.
 pub fn router(state: Arc<AppState>) -> Router {
-    own_routes().fallback(proxy::handle).with_state(state)
+    own_routes(&state.hosts)
+        .fallback(proxy::handle)
+        .with_state(state)
 }
 
-/// tokenwatch's own routes: health, metrics, the API and the dashboard. Every other path is
-/// the proxy, added as the fallback.
-pub(crate) fn own_routes() -> Router<Arc<AppState>> {
+/// tokenwatch's own routes: health, metrics, the API and the dashboard, behind the host and
+/// cross-site checks ([`doors`]). Every other path is the proxy, added as the fallback (it
+/// checks the host itself).
+pub(crate) fn own_routes(hosts: &Arc<AllowedHosts>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .nest("/api/v1", api::router())
         .merge(web::router())
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(hosts),
+            doors::guard,
+        ))
 }
 
 /// Everything `serve` needs that the CLI prepares.
@@ -80,6 +90,8 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("server.listen: cannot resolve '{listen}': {reason}")]
+    Resolve { listen: String, reason: String },
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
     #[error("provider '{0}' has a base_url that cannot be used")]
@@ -125,7 +137,9 @@ pub async fn serve(
         live: live.clone(),
     };
     let (sink, recording) = EventSink::spawn(enricher, config.recording.queue_capacity)?;
-    let addr = config.server.listen;
+    let addr = resolve_listen(&config.server.listen).await?;
+    let listen_host = split_listen(&config.server.listen).map_or("", |(host, _)| host);
+    let hosts = Arc::new(AllowedHosts::new(listen_host, &config.server.allowed_hosts));
     let listener = bind_listener(addr).map_err(|source| ServeError::Bind { addr, source })?;
     let lane_count = match config.server.lanes {
         0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
@@ -144,6 +158,7 @@ pub async fn serve(
         policy: running.policy,
         secrets,
         background: Background::default(),
+        hosts,
     };
     on_listening(listener.local_addr()?);
     let mut lanes = lanes::start(&listener, lane_count, &state, &Handle::current())?;
@@ -168,6 +183,31 @@ pub async fn serve(
     writer.shutdown().await;
     served?;
     Ok(())
+}
+
+/// The address to bind for `server.listen`: an IP address as written, or a name resolved (its
+/// first IPv4 address when it has one, as `localhost` clients most often try 127.0.0.1).
+pub async fn resolve_listen(listen: &str) -> Result<SocketAddr, ServeError> {
+    let failed = |reason: String| ServeError::Resolve {
+        listen: listen.to_owned(),
+        reason,
+    };
+    let (host, port) = split_listen(listen)
+        .ok_or_else(|| failed("it is not host:port (e.g. localhost:4100)".to_owned()))?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .collect();
+    found
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| found.first())
+        .copied()
+        .ok_or_else(|| failed("the name has no address".to_owned()))
 }
 
 /// How many connections the kernel may hold for `accept`. std and tokio ask for 128: a burst

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 use tokenwatch_core::alerting::{AlertRuleSpec, ChannelSpec};
@@ -72,8 +71,13 @@ impl Default for AlertingConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
-    /// Address the proxy, API and dashboard listen on.
-    pub listen: SocketAddr,
+    /// Address the proxy, API and dashboard listen on: `host:port`, where the host is an IP
+    /// address or a name (`localhost:4100`), resolved at start-up.
+    pub listen: String,
+    /// Host names answered besides `localhost`, `127.0.0.1`, `[::1]` and the listen address's
+    /// host. A request naming any other host is refused (DNS rebinding); add the names other
+    /// machines use to reach this one.
+    pub allowed_hosts: Vec<String>,
     /// Largest request body the proxy will read to extract usage facts (bytes). Larger bodies
     /// on billable endpoints are refused with 413 in the provider's error format.
     pub max_request_bytes: usize,
@@ -89,7 +93,8 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 4100)),
+            listen: "127.0.0.1:4100".to_owned(),
+            allowed_hosts: Vec::new(),
             max_request_bytes: 64 * 1024 * 1024,
             max_capture_bytes: 16 * 1024 * 1024,
             lanes: 0,
@@ -143,9 +148,11 @@ pub struct ProviderConfig {
     /// Seconds to wait for response headers, and the longest gap between two body chunks.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
-    /// OpenAI-compatible streams: ask the upstream for the final usage chunk even when the
-    /// client did not, and strip that chunk from what the client receives.
-    #[serde(default)]
+    /// OpenAI-compatible chat streams: ask the upstream for the final usage chunk even when the
+    /// client did not, and strip that chunk from what the client receives. On by default, so a
+    /// stream is never recorded without its tokens; turn it off only for an upstream that
+    /// rejects `stream_options` (its streams are then recorded as usage unknown).
+    #[serde(default = "default_true")]
     pub inject_stream_usage: bool,
     /// Price overrides by model id, in USD per million tokens.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -154,6 +161,10 @@ pub struct ProviderConfig {
 
 fn default_timeout_secs() -> u64 {
     600
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl fmt::Debug for ProviderConfig {
@@ -245,7 +256,7 @@ impl ProviderConfig {
             base_url: base_url.to_owned(),
             api_key: None,
             timeout_secs: default_timeout_secs(),
-            inject_stream_usage: false,
+            inject_stream_usage: true,
             prices: BTreeMap::new(),
         }
     }
@@ -285,6 +296,12 @@ pub enum ConfigError {
     BadBaseUrl { name: String, url: String },
     #[error("providers.{name}.timeout_secs: must be at least 1")]
     BadTimeout { name: String },
+    #[error(
+        "server.listen: '{0}' is not host:port (e.g. 127.0.0.1:4100, localhost:4100, [::1]:4100)"
+    )]
+    BadListen(String),
+    #[error("server.allowed_hosts: '{0}' is not a host name (no scheme, port or path)")]
+    BadAllowedHost(String),
     #[error("recording.{field}: must be at least 1")]
     BadRecording { field: &'static str },
     #[error("alerting.tz: '{0}' is not a known IANA time zone (e.g. Europe/Berlin, UTC)")]
@@ -296,6 +313,21 @@ pub enum ConfigError {
         section: &'static str,
         message: String,
     },
+}
+
+/// `host:port` split into its host (as written, brackets kept for IPv6) and port. `None` when
+/// it is not of that form.
+pub fn split_listen(listen: &str) -> Option<(&str, u16)> {
+    let listen = listen.trim();
+    let (host, port) = if listen.starts_with('[') {
+        let end = listen.find(']')?;
+        (&listen[..=end], listen[end + 1..].strip_prefix(':')?)
+    } else {
+        listen.rsplit_once(':')?
+    };
+    let port = port.parse().ok()?;
+    let host_ok = !host.is_empty() && (host.starts_with('[') || !host.contains(':'));
+    host_ok.then_some((host, port))
 }
 
 impl Config {
@@ -328,6 +360,21 @@ impl Config {
             }
             if provider.timeout_secs == 0 {
                 return Err(ConfigError::BadTimeout { name: name.clone() });
+            }
+        }
+        if split_listen(&self.server.listen).is_none() {
+            return Err(ConfigError::BadListen(self.server.listen.clone()));
+        }
+        for name in &self.server.allowed_hosts {
+            let ipv6 = name
+                .trim_matches(['[', ']'])
+                .parse::<std::net::Ipv6Addr>()
+                .is_ok();
+            let bad = name.trim().is_empty()
+                || name.contains(['/', '@', ' '])
+                || (name.contains(':') && !ipv6);
+            if bad {
+                return Err(ConfigError::BadAllowedHost(name.clone()));
             }
         }
         if self.recording.queue_capacity == 0 {
@@ -411,55 +458,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn with_provider(name: &str, url: &str) -> Config {
-        let mut config = Config {
-            providers: builtin_providers(),
-            ..Config::default()
-        };
-        let mut p = ProviderConfig::builtin(ProviderKind::Openai, url);
-        p.timeout_secs = 5;
-        config.providers.insert(name.to_owned(), p);
-        config
-    }
-
-    #[test]
-    fn builtins_validate() {
-        assert!(
-            with_provider("groq", "https://api.groq.com/openai")
-                .validate()
-                .is_ok()
-        );
-    }
-
-    #[test]
-    fn reserved_and_bad_names_are_named() {
-        let err = with_provider("api", "https://x.test")
-            .validate()
-            .unwrap_err();
-        assert!(err.to_string().starts_with("providers.api:"), "{err}");
-        let err = with_provider("Bad Name", "https://x.test")
-            .validate()
-            .unwrap_err();
-        assert!(err.to_string().contains("providers.Bad Name"), "{err}");
-    }
-
-    #[test]
-    fn bad_url_is_named() {
-        let err = with_provider("local", "ftp://x").validate().unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "providers.local.base_url: 'ftp://x' is not an http:// or https:// URL"
-        );
-    }
-
-    #[test]
-    fn debug_redacts_key() {
-        let mut p = ProviderConfig::builtin(ProviderKind::Anthropic, "https://a.test");
-        p.api_key = Some("sk-ant-SECRET".into());
-        let shown = format!("{p:?}");
-        assert!(!shown.contains("SECRET"), "{shown}");
-    }
-}
+mod tests;

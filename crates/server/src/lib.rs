@@ -11,6 +11,7 @@ pub mod api;
 pub mod app;
 pub mod budgets;
 pub mod config;
+pub mod doors;
 pub mod error;
 pub mod health;
 pub mod lanes;

@@ -20,13 +20,13 @@ use bytes::Bytes;
 use http::HeaderMap;
 use jiff::tz::TimeZone;
 use tokenwatch_core::alerting::{AlertKind, AlertRuleSpec, ChannelSpec};
-use tokenwatch_core::budget::{BudgetSpec, Subject};
+use tokenwatch_core::budget::{self, BudgetSpec, Subject};
 use tokenwatch_core::tag_rules::{self, RuleInput, TagRule, TagRuleSpec};
 use tokenwatch_core::{EventStatus, Micros, UsageEvent};
 use tokenwatch_store::{DefKind, Store, StoreError};
 
 use crate::alerts::{AlertDraft, Alerts};
-use crate::budgets::{BudgetBook, Crossing, Measure, Refusal, rfc3339};
+use crate::budgets::{BudgetBook, Crossing, LiveBudget, Measure, Refusal, rfc3339};
 use crate::tags::RequestMeta;
 
 /// Everything the enricher needs from an exchange to apply rules, taken before the exchange is
@@ -126,7 +126,7 @@ impl Policy {
             model,
             project: meta.project.as_deref(),
             agent: meta.agent.as_deref(),
-            api_key_id: None,
+            api_key_id: meta.api_key_id.as_deref(),
             tags: &meta.tags,
         };
         meta.admitted_budgets = self.budgets.admit(&subject, now_ms)?;
@@ -281,15 +281,51 @@ impl Policy {
             }
         }
         for b in self.budgets.snapshot().iter() {
+            // A new or changed budget (every budget at start-up) has alerted nothing yet: every
+            // threshold its period's spend has already passed fires now, once (the alert's
+            // dedup key holds budget, threshold and period, so a restart repeats none).
+            let before = if fresh.iter().any(|f| Arc::ptr_eq(f, b)) {
+                (0, 0)
+            } else {
+                let u = b.usage(now_ms);
+                (u.spent_micros, u.tokens)
+            };
             let w = b.usage(now_ms).window;
             let t = self
                 .store
                 .window_totals(&b.spec.scope, w.start_ms, w.end_ms.max(now_ms + 1))
                 .await?;
             b.reconcile(t.cost_micros, t.tokens, t.requests, now_ms);
+            for c in passed_since(b, before, now_ms) {
+                self.alerts.raise(threshold_draft(&c, now_ms));
+            }
         }
         Ok(())
     }
+}
+
+/// The alert thresholds a budget's counters passed since they stood at `before` (spend in
+/// micro-USD, tokens).
+fn passed_since(b: &Arc<LiveBudget>, before: (i64, i64), now_ms: i64) -> Vec<Crossing> {
+    let u = b.usage(now_ms);
+    let mut measures = vec![(Measure::Usd, b.spec.limit_usd.0, before.0, u.spent_micros)];
+    if let Some(limit) = b.spec.token_limit {
+        measures.push((Measure::Tokens, limit, before.1, u.tokens));
+    }
+    let mut out = Vec::new();
+    for (measure, limit, from, value) in measures {
+        for percent in budget::crossed(limit, from, value, &b.spec.alert_at) {
+            out.push(Crossing {
+                budget: Arc::clone(b),
+                measure,
+                percent,
+                value,
+                limit,
+                window: u.window,
+            });
+        }
+    }
+    out
 }
 
 /// The alert for a budget threshold crossing.

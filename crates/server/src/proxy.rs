@@ -152,8 +152,14 @@ impl Routes {
         self.by_name.keys().map(String::as_str)
     }
 
-    /// Finds the upstream for a request path and the path to forward.
-    pub fn resolve<'p>(&self, path: &'p str) -> Option<(&Arc<Upstream>, &'p str)> {
+    /// Finds the upstream for a request path and the path to forward. The bare `/v1/models…`
+    /// (an SDK's model list on the bare base URL) goes to Anthropic when the request carries
+    /// Anthropic's headers (`x-api-key` or `anthropic-version`), else to OpenAI.
+    pub fn resolve<'p>(
+        &self,
+        path: &'p str,
+        headers: &http::HeaderMap,
+    ) -> Option<(&Arc<Upstream>, &'p str)> {
         let trimmed = path.strip_prefix('/')?;
         let (first, rest) = match trimmed.find('/') {
             Some(i) => (&trimmed[..i], &trimmed[i..]),
@@ -162,8 +168,16 @@ impl Routes {
         if let Some(upstream) = self.by_name.get(first) {
             return Some((upstream, rest));
         }
+        let models = rest == "/models" || rest.starts_with("/models/");
         let drop_in = match first {
             "v1" if rest.starts_with("/messages") => "anthropic",
+            "v1" if models
+                && (headers.contains_key("x-api-key")
+                    || headers.contains_key("anthropic-version")) =>
+            {
+                "anthropic"
+            }
+            "v1" if models => "openai",
             "v1" if [
                 "/chat/completions",
                 "/completions",
@@ -191,7 +205,14 @@ pub fn now_ms() -> i64 {
 pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
     let ts_ms = now_ms();
-    let Some((upstream, rest)) = app.routes.resolve(request.uri().path()) else {
+    let resolved = app.routes.resolve(request.uri().path(), request.headers());
+    if let Err(refusal) = app.hosts.check_host(request.headers(), request.uri()) {
+        return match resolved {
+            Some((upstream, _)) => provider_error(upstream.kind, refusal.status, &refusal.message),
+            None => refusal.into_response(),
+        };
+    }
+    let Some((upstream, rest)) = resolved else {
         return not_routed(&app, request.uri().path());
     };
     let upstream = Arc::clone(upstream);
@@ -252,7 +273,9 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
         );
     };
     let mut meta = if record {
-        RequestMeta::from_headers(&parts.headers)
+        let mut meta = RequestMeta::from_headers(&parts.headers);
+        meta.api_key_id = headers::key_id(&parts.headers, query.as_deref());
+        meta
     } else {
         RequestMeta::default()
     };
@@ -383,44 +406,4 @@ fn not_routed(app: &AppState, path: &str) -> Response {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::builtin_providers;
-
-    fn routes() -> Routes {
-        let mut cfgs = builtin_providers();
-        let mut groq = cfgs["openai"].clone();
-        groq.base_url = "https://api.groq.com/openai/".into();
-        cfgs.insert("groq".into(), groq);
-        Routes::new(cfgs.iter().filter_map(|(n, c)| Upstream::new(n, c)))
-    }
-
-    #[test]
-    fn resolves_prefixed_and_drop_in_paths() {
-        let r = routes();
-        let (u, rest) = r.resolve("/anthropic/v1/messages").unwrap();
-        assert_eq!((&*u.name, rest), ("anthropic", "/v1/messages"));
-        let (u, rest) = r.resolve("/v1/messages/count_tokens").unwrap();
-        assert_eq!((&*u.name, rest), ("anthropic", "/v1/messages/count_tokens"));
-        let (u, rest) = r.resolve("/v1/chat/completions").unwrap();
-        assert_eq!((&*u.name, rest), ("openai", "/v1/chat/completions"));
-        let (u, _) = r
-            .resolve("/v1beta/models/gemini-2.5-pro:generateContent")
-            .unwrap();
-        assert_eq!(&*u.name, "gemini");
-        let (u, rest) = r.resolve("/groq/v1/chat/completions").unwrap();
-        assert_eq!((&*u.name, rest), ("groq", "/v1/chat/completions"));
-        assert!(r.resolve("/v1/unknown").is_none());
-        assert!(r.resolve("/nope/v1/messages").is_none());
-    }
-
-    #[test]
-    fn joins_base_path_and_query() {
-        let r = routes();
-        let (u, rest) = r.resolve("/groq/v1/chat/completions").unwrap();
-        assert_eq!(
-            u.uri(rest, Some("a=1")).unwrap().to_string(),
-            "https://api.groq.com/openai/v1/chat/completions?a=1"
-        );
-    }
-}
+mod tests;

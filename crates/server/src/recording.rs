@@ -22,6 +22,10 @@ use crate::proxy::decode::decode_all;
 use crate::proxy::headers::ResponseHeaderFacts;
 use crate::tags::RequestMeta;
 
+/// `error_type` of an event whose response ended without a usage report: its cost is unknown
+/// (null), not zero.
+pub const USAGE_UNKNOWN: &str = "usage_unknown";
+
 /// What the proxy knew about a request when it sent it.
 pub struct Exchange {
     pub ts_ms: i64,
@@ -232,10 +236,25 @@ pub fn build_events(prices: &PriceTable, finished: Finished) -> Vec<UsageEvent> 
             false,
         )
     };
+    // A stream the upstream answered that ended without a usage report (an OpenAI-compatible
+    // stream without `stream_options.include_usage`, injection off): tokens were spent but
+    // their number is unknown, so the cost is unknown too, never a priced $0.
+    let usage_unknown = exchange.streamed
+        && exchange
+            .http_status
+            .is_some_and(|s| (200..300).contains(&s))
+        && !facts.usage_seen
+        && exchange.endpoint != Endpoint::CountTokens;
+    let (cost_micros, price_version) = if usage_unknown {
+        (None, None)
+    } else {
+        (cost_micros, price_version)
+    };
     let error_type = facts
         .error_type
         .clone()
-        .or_else(|| unreadable.then(|| "usage_unreadable".to_owned()));
+        .or_else(|| unreadable.then(|| "usage_unreadable".to_owned()))
+        .or_else(|| usage_unknown.then(|| USAGE_UNKNOWN.to_owned()));
     let mut event = base_event(&exchange, model, usage, shape);
     event.cost_micros = cost_micros;
     event.price_version = price_version;
@@ -305,7 +324,7 @@ fn base_event(exchange: &Exchange, model: String, usage: Usage, shape: RequestSh
         model,
         endpoint: exchange.endpoint.as_str().to_owned(),
         tenant: None,
-        api_key_id: None,
+        api_key_id: exchange.meta.api_key_id.clone(),
         project: exchange.meta.project.clone(),
         agent: exchange.meta.agent.clone(),
         session_id: exchange.meta.session.clone(),

@@ -22,6 +22,8 @@ pub struct RequestMeta {
     pub rule_headers: Vec<(String, String)>,
     /// Budgets that admitted this request (and count it as in flight until it is priced).
     pub admitted_budgets: Vec<String>,
+    /// The client's key as a stable, non-reversible id (see `proxy::headers::key_id`).
+    pub api_key_id: Option<String>,
 }
 
 impl RequestMeta {

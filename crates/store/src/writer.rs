@@ -168,6 +168,13 @@ impl Writer {
     /// Spawns the writer on the current tokio runtime.
     pub fn spawn(store: Store, config: WriterConfig) -> (Recorder, WriterHandle) {
         let capacity = config.queue_capacity.max(1);
+        // Exported from the start, at 0: a dashboard or alert on losses needs the series to
+        // exist before the first loss, not appear with it.
+        metrics::describe_counter!(
+            "tokenwatch_events_lost_total",
+            "Events kept neither in the database nor in the spill file (a failed spill write)"
+        );
+        metrics::counter!("tokenwatch_events_lost_total").increment(0);
         let (tx, rx) = mpsc::channel(capacity);
         let shared = Arc::new(Shared {
             spill: Spill::new(config.spill_path.clone()),

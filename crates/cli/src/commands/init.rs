@@ -6,13 +6,18 @@ use crate::cli::InitArgs;
 
 const STARTER: &str = r#"# tokenwatch configuration.
 # Every value can also be set by environment: TOKENWATCH_<SECTION>__<KEY>, for example
-#   TOKENWATCH_SERVER__LISTEN=0.0.0.0:4100
+#   TOKENWATCH_SERVER__LISTEN=localhost:4100
 #   TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL=https://api.anthropic.com
 # Unknown keys are rejected, so a typo is an error rather than a silently ignored setting.
 
 [server]
-# Proxy, API and dashboard share this address.
+# Proxy, API and dashboard share this address (host:port; the host may be a name). There are no
+# logins yet: an address other machines can reach lets them read your usage, and spend any
+# api_key configured below.
 listen = "127.0.0.1:4100"
+# Host names answered besides localhost, 127.0.0.1, [::1] and the listen host; any other Host
+# header is refused (DNS rebinding). Add the names other machines use to reach this one.
+# allowed_hosts = ["tokenwatch.lan"]
 # Serving threads, each with its own upstream connections; 0 = one per core.
 lanes = 0
 
@@ -50,8 +55,9 @@ base_url = "https://api.anthropic.com"
 [providers.openai]
 kind = "openai"
 base_url = "https://api.openai.com"
-# Ask for the final usage chunk on streams whose client did not, and strip it from what the
-# client receives, so streamed calls are always priced:
+# Streams: ask for the final usage chunk when the client did not, and strip it from what the
+# client receives, so streamed calls are always priced. On by default; turn it off only for an
+# upstream that rejects stream_options (its streams are then recorded as "usage unknown").
 # inject_stream_usage = true
 
 [providers.gemini]
@@ -62,7 +68,6 @@ base_url = "https://generativelanguage.googleapis.com"
 # [providers.groq]
 # kind = "openai"
 # base_url = "https://api.groq.com/openai"
-# inject_stream_usage = true
 #
 # Your own prices (USD per million tokens) override the shipped table for that provider:
 # [providers.groq.prices."llama-3.3-70b-versatile"]
@@ -190,7 +195,7 @@ mod tests {
         })
         .unwrap();
         let loaded = crate::settings::load(Some(&path), Some("x.db")).unwrap();
-        assert_eq!(loaded.config.server.listen.port(), 4100);
+        assert_eq!(loaded.config.server.listen, "127.0.0.1:4100");
         assert_eq!(loaded.config.providers.len(), 3);
         let again = run(&InitArgs { path, force: false })
             .unwrap_err()

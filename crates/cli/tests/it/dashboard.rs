@@ -236,7 +236,7 @@ async fn dashboard_routes_leave_the_proxy_its_paths_and_stream_live_events() {
     // The live feed: subscribe, then send a request through the proxy.
     let mut sse = TcpStream::connect(a).await.unwrap();
     sse.write_all(
-        b"GET /api/v1/stream HTTP/1.1\r\nhost: test\r\naccept: text/event-stream\r\n\r\n",
+        b"GET /api/v1/stream HTTP/1.1\r\nhost: localhost\r\naccept: text/event-stream\r\n\r\n",
     )
     .await
     .unwrap();

@@ -47,6 +47,11 @@ impl Server {
     }
 
     pub fn start_with(opts: ServerOptions<'_>) -> Self {
+        Self::start_listening("127.0.0.1:0", opts)
+    }
+
+    /// [`Server::start_with`] on `--listen listen`.
+    pub fn start_listening(listen: &str, opts: ServerOptions<'_>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = opts
             .db
@@ -54,7 +59,7 @@ impl Server {
         let stderr_path = dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--db", &db])
+        cmd.args(["serve", "--listen", listen, "--db", &db])
             .current_dir(dir.path())
             .env("TOKENWATCH_LOG", "debug")
             .env(
@@ -180,7 +185,7 @@ pub async fn raw(addr: &str, request: &[u8]) -> Vec<u8> {
 /// Builds a POST with a body and extra headers, `connection: close`.
 pub fn post(path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
     let mut head = format!(
-        "POST {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: {}\r\n",
+        "POST {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-length: {}\r\n",
         body.len()
     );
     for (k, v) in headers {
@@ -194,7 +199,7 @@ pub fn post(path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
 
 /// Status and de-chunked body of a GET.
 pub async fn get(addr: &str, path: &str) -> (u16, Vec<u8>) {
-    let req = format!("GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n");
+    let req = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
     let resp = raw(addr, req.as_bytes()).await;
     let (status, _, body) = parse_response(&resp);
     (status, body)

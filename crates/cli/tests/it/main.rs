@@ -8,9 +8,11 @@
 
 mod alerts;
 mod budgets;
+mod capture;
 mod cli;
 mod dashboard;
 mod disconnect;
+mod doors;
 mod faults;
 mod harness;
 mod importing;
@@ -22,4 +24,5 @@ mod secrets;
 mod smtp_sink;
 mod tag_admin;
 mod tagging;
+mod thresholds;
 mod upstream;

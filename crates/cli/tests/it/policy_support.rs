@@ -18,7 +18,7 @@ pub async fn api(
 ) -> (u16, serde_json::Value) {
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{payload}",
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{payload}",
         payload.len()
     );
     let resp = raw(addr, req.as_bytes()).await;

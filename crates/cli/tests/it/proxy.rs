@@ -278,7 +278,7 @@ async fn unknown_paths_pass_through_without_an_event() {
     let models = br#"{"data":[{"id":"claude-sonnet-4-5","type":"model"}],"has_more":false}"#;
     let upstream = Upstream::start(Script::json(200, &[], models)).await;
     let server = Server::start(&upstream.url);
-    let resp = raw(&server.addr, b"GET /anthropic/v1/models?limit=5 HTTP/1.1\r\nhost: x\r\nconnection: close\r\nx-api-key: k\r\n\r\n").await;
+    let resp = raw(&server.addr, b"GET /anthropic/v1/models?limit=5 HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\nx-api-key: k\r\n\r\n").await;
     let (status, _, body) = parse_response(&resp);
     assert_eq!((status, body.as_slice()), (200, &models[..]));
     assert!(upstream.requests()[0].starts_with(b"GET /v1/models?limit=5 HTTP/1.1"));
@@ -301,7 +301,7 @@ async fn unknown_paths_pass_through_without_an_event() {
 
     let resp = raw(
         &server.addr,
-        b"GET /nowhere HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        b"GET /nowhere HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n",
     )
     .await;
     let (status, _, body) = parse_response(&resp);

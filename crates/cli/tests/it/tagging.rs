@@ -124,6 +124,58 @@ async fn header_and_rule_tags_through_the_proxy_then_bulk_retag() {
         (400, Some("since"))
     );
 
+    // An empty filter would rewrite every stored event: refused unless it says `all: true`.
+    let (status, err) = api(
+        &server.addr,
+        "POST",
+        "/api/v1/retag",
+        Some(serde_json::json!({"filter": {}, "add": ["everything=yes"]})),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["param"].as_str()),
+        (400, Some("all")),
+        "{err}"
+    );
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"all\": true"),
+        "{err}"
+    );
+    let (status, err) = api(
+        &server.addr,
+        "POST",
+        "/api/v1/retag",
+        Some(serde_json::json!({"add": ["everything=yes"]})),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["param"].as_str()),
+        (400, Some("all")),
+        "{err}"
+    );
+    let events = server.wait_events(2).await;
+    assert!(
+        events
+            .iter()
+            .all(|e| !tags_of(e).contains(&"everything=yes".to_owned())),
+        "a refused retag changed events: {events:#?}"
+    );
+    let (status, report) = api(
+        &server.addr,
+        "POST",
+        "/api/v1/retag",
+        Some(serde_json::json!({"filter": {}, "add": ["everything=yes"], "all": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (report["matched"].as_i64(), report["changed"].as_i64()),
+        (Some(2), Some(2))
+    );
+
     // And from the CLI, against the same database, with a filter on the tag.
     let out = run_cli(
         &server.db,

@@ -1,6 +1,7 @@
 //! Anthropic Messages: the `message` object and its SSE stream (`message_start` with the input
 //! and cache usage and `output_tokens: 1`, a text content block with `ping` and deltas,
-//! `message_delta` with the cumulative usage and stop reason, `message_stop`).
+//! `message_delta` with the cumulative usage and stop reason, `message_stop`); and the model
+//! list (`GET /v1/models`).
 //!
 //! Usage is Anthropic-native: `input_tokens` excludes cache reads and writes, cache writes are
 //! `cache_creation_input_tokens` split by duration in `cache_creation` (only in the message and
@@ -122,4 +123,22 @@ pub fn stream(
     stop.usage = Some(*u);
     out.push(stop);
     out
+}
+
+/// The model list of `GET /v1/models` (the `anthropic` SDK's `models.list()`): one page,
+/// newest first.
+pub fn models() -> Value {
+    let data: Vec<Value> = [
+        ("claude-sonnet-4-5-20250929", "Claude Sonnet 4.5", "2025-09-29T00:00:00Z"),
+        ("claude-opus-4-1-20250805", "Claude Opus 4.1", "2025-08-05T00:00:00Z"),
+        ("claude-3-5-haiku-20241022", "Claude Haiku 3.5", "2024-10-22T00:00:00Z"),
+    ]
+    .iter()
+    .map(|(id, name, created)| {
+        json!({ "type": "model", "id": id, "display_name": name, "created_at": created })
+    })
+    .collect();
+    let first = data.first().map(|m| m["id"].clone());
+    let last = data.last().map(|m| m["id"].clone());
+    json!({ "data": data, "has_more": false, "first_id": first, "last_id": last })
 }

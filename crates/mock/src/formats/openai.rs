@@ -1,5 +1,6 @@
 //! OpenAI: Chat Completions (object and `chat.completion.chunk` stream ending `data: [DONE]`),
-//! Responses (object and its typed SSE events up to `response.completed`), Embeddings.
+//! Responses (object and its typed SSE events up to `response.completed`), Embeddings, and the
+//! model list (`GET /v1/models`).
 //!
 //! Usage is OpenAI-native: `prompt_tokens`/`input_tokens` INCLUDE the cached tokens reported in
 //! `*_tokens_details.cached_tokens`, and `completion_tokens`/`output_tokens` INCLUDE the
@@ -243,4 +244,13 @@ pub fn embeddings(model: &str, u: &MockUsage, inputs: usize, base64: bool) -> Va
         "model": model,
         "usage": { "prompt_tokens": u.input, "total_tokens": u.input },
     })
+}
+
+/// The model list of `GET /v1/models` (the `openai` SDK's `models.list()`).
+pub fn models() -> Value {
+    let data: Vec<Value> = ["gpt-4o", "gpt-4o-mini", "o3", "text-embedding-3-small"]
+        .iter()
+        .map(|id| json!({ "id": id, "object": "model", "created": CREATED, "owned_by": "system" }))
+        .collect();
+    json!({ "object": "list", "data": data })
 }

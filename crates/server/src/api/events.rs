@@ -39,6 +39,10 @@ pub struct EventView {
     pub project: Option<String>,
     pub agent: Option<String>,
     pub session_id: Option<String>,
+    /// The client's key as a stable, non-reversible id: `k_` and the first 12 hex digits of the
+    /// key's SHA-256 (proxied events that carried a key).
+    #[serde(default)]
+    pub api_key_id: Option<String>,
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub cache_read_tokens: i64,
@@ -52,6 +56,10 @@ pub struct EventView {
     pub cost_micros: Option<i64>,
     /// Tokens were used but the model has no price: the cost is unknown, not zero.
     pub unpriced: bool,
+    /// The response ended without a usage report (a stream without its usage chunk): tokens
+    /// and cost are unknown (`cost_usd` is null), not zero.
+    #[serde(default)]
+    pub usage_unknown: bool,
     pub price_version: Option<String>,
     pub duration_ms: Option<i64>,
     pub ttft_ms: Option<i64>,
@@ -106,6 +114,7 @@ impl From<&UsageEvent> for EventView {
             project: e.project.clone(),
             agent: e.agent.clone(),
             session_id: e.session_id.clone(),
+            api_key_id: e.api_key_id.clone(),
             input_tokens: u.input_tokens,
             output_tokens: u.output_tokens,
             cache_read_tokens: u.cache_read_tokens,
@@ -117,6 +126,7 @@ impl From<&UsageEvent> for EventView {
             cost_usd: e.cost_micros.map(|m| Micros(m).to_decimal_string()),
             cost_micros: e.cost_micros,
             unpriced: e.cost_micros.is_none(),
+            usage_unknown: e.error_type.as_deref() == Some(crate::recording::USAGE_UNKNOWN),
             price_version: e.price_version.clone(),
             duration_ms: e.duration_ms,
             ttft_ms: e.ttft_ms,

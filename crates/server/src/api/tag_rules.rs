@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use http::StatusCode;
 use serde::Deserialize;
 use tokenwatch_core::tag_rules::{self, RuleError, TagRuleSpec};
-use tokenwatch_store::{DefKind, TagRemoval};
+use tokenwatch_store::{DefKind, EventFilter, TagRemoval};
 
 use super::definitions::{delete_named, list_specs, store_spec};
 use super::events::EventsQuery;
@@ -66,6 +66,10 @@ pub struct RetagBody {
     /// Also run the auto-tag rules over the selected events.
     #[serde(default)]
     pub apply_rules: bool,
+    /// Required (`true`) when `filter` selects nothing narrower than every stored event, so a
+    /// forgotten filter never rewrites the whole history.
+    #[serde(default)]
+    pub all: bool,
 }
 
 pub async fn post_retag(
@@ -74,6 +78,12 @@ pub async fn post_retag(
 ) -> Result<Json<RetagReport>, ApiError> {
     let Json(body) = body.map_err(|e| ApiError::bad("body", e.body_text()))?;
     let (filter, _) = body.filter.to_filter(now_ms())?;
+    if filter == EventFilter::default() && !body.all {
+        return Err(ApiError::bad(
+            "all",
+            "the filter is empty, so this would change every stored event: narrow the filter, or send \"all\": true to mean every event",
+        ));
+    }
     let add = body
         .add
         .iter()

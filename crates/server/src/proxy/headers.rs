@@ -37,6 +37,46 @@ pub fn has_credentials(headers: &HeaderMap, query: Option<&str>) -> bool {
         || query.is_some_and(|q| q.split('&').any(|pair| pair.starts_with("key=")))
 }
 
+/// The client's credential as a stable, non-reversible id: `k_` and the first 12 hex digits
+/// (48 bits) of the SHA-256 of the key. The key is the `Authorization` value without its
+/// `Bearer ` scheme, else `x-api-key`, else `x-goog-api-key`, else the `key=` query parameter.
+/// `None` when the client sent no key (a key tokenwatch injects is not the client's).
+pub fn key_id(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    use sha2::Digest;
+    use std::fmt::Write;
+    let header_key = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| v.as_bytes())
+            .filter(|v| !v.is_empty())
+    };
+    let key = header_key("authorization")
+        .map(|v| strip_scheme(v, b"bearer "))
+        .or_else(|| header_key("x-api-key"))
+        .or_else(|| header_key("x-goog-api-key"))
+        .or_else(|| {
+            query?
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("key="))
+                .filter(|k| !k.is_empty())
+                .map(str::as_bytes)
+        })?;
+    let digest = sha2::Sha256::digest(key);
+    let mut id = String::with_capacity(14);
+    id.push_str("k_");
+    for byte in &digest[..6] {
+        let _ = write!(id, "{byte:02x}");
+    }
+    Some(id)
+}
+
+fn strip_scheme<'a>(value: &'a [u8], scheme: &[u8]) -> &'a [u8] {
+    match value.get(..scheme.len()) {
+        Some(head) if head.eq_ignore_ascii_case(scheme) => value[scheme.len()..].trim_ascii(),
+        _ => value,
+    }
+}
+
 /// Copies the headers that go upstream: everything but hop-by-hop and tokenwatch's own.
 /// `drop_length` removes `content-length` when the body was rewritten.
 pub fn forward_request_headers(from: &HeaderMap, drop_length: bool) -> HeaderMap {
@@ -124,6 +164,33 @@ mod tests {
         assert!(!has_credentials(&h, Some("monkey=1")));
         h.insert("authorization", HeaderValue::from_static("Bearer x"));
         assert!(has_credentials(&h, None));
+    }
+
+    #[test]
+    fn key_id_is_the_same_for_the_same_key_wherever_it_is_sent() {
+        let mut bearer = HeaderMap::new();
+        bearer.insert(
+            "authorization",
+            HeaderValue::from_static("Bearer sk-test-1"),
+        );
+        let mut x_api_key = HeaderMap::new();
+        x_api_key.insert("x-api-key", HeaderValue::from_static("sk-test-1"));
+        let mut goog = HeaderMap::new();
+        goog.insert("x-goog-api-key", HeaderValue::from_static("sk-test-1"));
+        let id = key_id(&bearer, None).unwrap();
+        // printf %s sk-test-1 | sha256sum | cut -c1-12
+        assert_eq!(id, "k_db567a0dd8d2");
+        assert_eq!(key_id(&x_api_key, None).as_deref(), Some(id.as_str()));
+        assert_eq!(key_id(&goog, None).as_deref(), Some(id.as_str()));
+        assert_eq!(
+            key_id(&HeaderMap::new(), Some("alt=sse&key=sk-test-1")).as_deref(),
+            Some(id.as_str())
+        );
+        assert_eq!(key_id(&HeaderMap::new(), Some("monkey=sk-test-1")), None);
+        assert_eq!(key_id(&HeaderMap::new(), None), None);
+        let mut other = HeaderMap::new();
+        other.insert("x-api-key", HeaderValue::from_static("sk-test-2"));
+        assert_ne!(key_id(&other, None).as_deref(), Some(id.as_str()));
     }
 
     #[test]
