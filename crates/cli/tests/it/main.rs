@@ -16,6 +16,7 @@ mod importing;
 mod policy_cli;
 mod policy_support;
 mod proxy;
+mod round_trip;
 mod secrets;
 mod smtp_sink;
 mod tag_admin;
