@@ -257,6 +257,54 @@ fn report_tables_fit_the_width_and_share_one_column_order() {
 }
 
 #[tokio::test]
+async fn api_bodies_name_every_bad_field_in_words() {
+    let server = Server::start("http://127.0.0.1:9");
+    let (status, doc) = crate::policy_support::api(
+        &server.addr,
+        "POST",
+        "/api/v1/budgets",
+        Some(serde_json::json!({
+            "name": "b", "period": "day", "limit_usd": [1], "hrad": true, "alert_at": "50"
+        })),
+    )
+    .await;
+    assert_eq!(status, 400, "{doc}");
+    let error = &doc["error"];
+    assert_eq!(error["param"], "body", "{doc}");
+    let fields: Vec<&str> = error["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields.len(), 3, "{doc}");
+    for field in ["limit_usd", "hrad", "alert_at"] {
+        assert!(fields.contains(&field), "{field} in {doc}");
+    }
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("did you mean `hard`?"), "{message}");
+    assert!(
+        message.contains("`alert_at` must be a list, not the text \"50\""),
+        "{message}"
+    );
+    for internal in ["BudgetSpec", "line 1", "deserialize"] {
+        assert!(!message.contains(internal), "{internal} in {message}");
+    }
+    let (status, doc) = crate::policy_support::api(
+        &server.addr,
+        "POST",
+        "/api/v1/budgets",
+        Some(serde_json::json!([])),
+    )
+    .await;
+    assert_eq!(status, 400, "{doc}");
+    assert_eq!(
+        doc["error"]["message"], "`body` must be an object, not a list",
+        "{doc}"
+    );
+}
+
+#[tokio::test]
 async fn pagination_walks_every_event_once() {
     let upstream = Upstream::start(Script::json(200, &[], MESSAGE_JSON.as_bytes())).await;
     let server = Server::start(&upstream.url);
