@@ -169,7 +169,7 @@ pub struct EventsArgs {
     /// One JSON document: {"events": [...]}, fields as in GET /api/v1/events.
     #[arg(long, conflicts_with = "csv")]
     pub json: bool,
-    /// CSV with a header row.
+    /// CSV in the columns of `export --format csv` (which `import csv` reads back).
     #[arg(long)]
     pub csv: bool,
 }

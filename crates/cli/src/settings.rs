@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Env, Serialized};
 use tokenwatch_server::config::{Config, builtin_providers};
 use tokenwatch_server::secrets::{KEY_FILE_NAME, KeySource, Secrets};
+
+mod explain;
 
 const SECTIONS: &[&str] = &[
     "server",
@@ -60,16 +62,26 @@ pub fn load(explicit: Option<&Path>, db_flag: Option<&str>) -> anyhow::Result<Lo
         providers: builtin_providers(),
         ..Config::default()
     };
-    let mut figment = Figment::from(Serialized::defaults(defaults));
+    let figment = Figment::from(Serialized::defaults(defaults));
     let file = find_file(explicit)?;
-    if let Some(path) = &file {
-        figment = figment.merge(Toml::file_exact(path));
-    }
+    let table = match &file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the config file {}", path.display()))?;
+            let table = text.parse::<toml::Table>().map_err(|e| {
+                anyhow::anyhow!(
+                    "configuration error: {} is not valid TOML: {e}",
+                    path.display()
+                )
+            })?;
+            Some((path.as_path(), table))
+        }
+        None => None,
+    };
     warn_unknown_env();
-    figment = figment.merge(env_provider("TOKENWATCH_"));
-    let mut config: Config = figment
-        .extract()
-        .map_err(|e| anyhow::anyhow!(describe(e)))?;
+    let mut config: Config =
+        explain::extract(&figment, table, |f| f.merge(env_provider("TOKENWATCH_")))
+            .map_err(|problems| anyhow::anyhow!(problems))?;
     if let Some(db) = db_flag {
         config.database.url = db.to_owned();
     }
@@ -93,15 +105,6 @@ fn env_provider(prefix: &str) -> Env {
                     .is_some_and(|f| f.eq_ignore_ascii_case(s))
             })
         })
-}
-
-/// Every figment error, one per line, each naming its key and where the value came from.
-fn describe(err: figment::Error) -> String {
-    let lines: Vec<String> = err
-        .into_iter()
-        .map(|e| format!("configuration error: {e}"))
-        .collect();
-    lines.join("\n")
 }
 
 fn warn_unknown_env() {
@@ -182,6 +185,7 @@ fn beside_database(db_url: &str, name: &str, hint: &str) -> anyhow::Result<PathB
 #[cfg(test)]
 mod tests {
     use super::*;
+    use figment::providers::{Format, Toml};
 
     #[test]
     fn spill_sits_next_to_sqlite() {
@@ -208,6 +212,31 @@ mod tests {
         let err = load(Some(&path), None).err().unwrap().to_string();
         assert!(err.contains("lisen"), "{err}");
         assert!(err.contains("tw.toml"), "{err}");
+    }
+
+    #[test]
+    fn every_bad_key_is_listed_in_words_with_a_suggestion() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tw.toml");
+        std::fs::write(
+            &path,
+            "[server]\nlistne = \"127.0.0.1:1\"\nmax_request_bytes = \"lots\"\n[recording]\nqueue_capasity = 5\n",
+        )
+        .unwrap();
+        let err = load(Some(&path), None).err().unwrap().to_string();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 3, "{err}");
+        assert!(
+            err.contains("`server.listne` is not a setting of [server] (did you mean `listen`?)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("`server.max_request_bytes` must be a whole number (0 or more), not the text \"lots\""),
+            "{err}"
+        );
+        assert!(err.contains("`recording.queue_capasity`"), "{err}");
+        assert!(lines.iter().all(|l| l.contains("tw.toml")), "{err}");
+        assert!(!err.contains("default."), "no figment profile: {err}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod money;
 pub mod pricing;
 pub mod providers;
 pub mod sse;
+pub mod suggest;
 pub mod tag_rules;
 pub mod tags;
 pub mod usage;

@@ -1,6 +1,8 @@
 //! Money as integers: `Micros` is an amount in micro-USD (1 USD = 1_000_000).
 //!
 //! Floating point never touches a stored amount. Formatting to a decimal string is exact.
+//! [`parse_usd_units`] and [`format_usd_units`] convert between decimal text and an integer
+//! count of any unit (`10^-scale` USD), so a change of the stored unit changes one argument.
 
 use std::fmt;
 
@@ -11,9 +13,7 @@ pub struct Micros(pub i64);
 impl Micros {
     /// Exact decimal representation with six fractional digits, e.g. `0.012345`.
     pub fn to_decimal_string(self) -> String {
-        let sign = if self.0 < 0 { "-" } else { "" };
-        let abs = self.0.unsigned_abs();
-        format!("{sign}{}.{:06}", abs / 1_000_000, abs % 1_000_000)
+        format_usd_units(self.0, MICROS_SCALE)
     }
 
     /// For people: dollars to the cent from $1 up (`$1.23`, `-$2.50`); below $1 every
@@ -67,6 +67,114 @@ impl Micros {
             .ok_or_else(|| MoneyError::OutOfRange(text.to_owned()))?;
         Ok(Micros(if neg { -value } else { value }))
     }
+}
+
+/// Decimal places of a micro-USD amount.
+pub const MICROS_SCALE: u32 = 6;
+
+/// Exponents beyond this are clamped: 10^10000 overflows any unit and 10^-10000 rounds to zero,
+/// so the clamp changes no result and keeps the arithmetic small.
+const MAX_EXPONENT: i64 = 10_000;
+
+/// `value` counted in `10^-scale` USD as fixed-point decimal text with exactly `scale`
+/// fractional digits (`format_usd_units(1, 6)` is `0.000001`): never an exponent, never
+/// through floating point, so the text is exact and parses back to the same integer.
+pub fn format_usd_units(value: i64, scale: u32) -> String {
+    let sign = if value < 0 { "-" } else { "" };
+    let digits = value.unsigned_abs().to_string();
+    let width = scale as usize + 1;
+    let padded = format!("{digits:0>width$}");
+    let (whole, frac) = padded.split_at(padded.len() - scale as usize);
+    if frac.is_empty() {
+        format!("{sign}{whole}")
+    } else {
+        format!("{sign}{whole}.{frac}")
+    }
+}
+
+/// Parses decimal USD text into an integer count of `10^-scale` USD (`scale` 6 = micro-USD).
+///
+/// Accepts an optional sign, digits with an optional decimal point, and an optional exponent
+/// (`12`, `-0.5`, `.25`, `1e-6`, `2.5E+3`), with any number of fractional digits: the amount
+/// is rounded once to the nearest unit, halves away from zero (`0.0000015` → 2 micro-USD).
+/// `NaN`, infinities and anything else are [`MoneyError::NotANumber`]; an amount beyond
+/// `i64` units is [`MoneyError::OutOfRange`]. No floating point is involved.
+pub fn parse_usd_units(text: &str, scale: u32) -> Result<i64, MoneyError> {
+    let not_a_number = || MoneyError::NotANumber(text.to_owned());
+    let out_of_range = || MoneyError::OutOfRange(text.to_owned());
+    let t = text.trim();
+    let (negative, rest) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (mantissa, exponent) = match rest.find(['e', 'E']) {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let (whole, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && frac.is_empty()) || !all_digits(whole) || !all_digits(frac) {
+        return Err(not_a_number());
+    }
+    let exponent: i64 = match exponent {
+        None => 0,
+        Some(e) => {
+            let (e_negative, e_digits) = match e.as_bytes().first() {
+                Some(b'-') => (true, &e[1..]),
+                Some(b'+') => (false, &e[1..]),
+                _ => (false, e),
+            };
+            if e_digits.is_empty() || !all_digits(e_digits) {
+                return Err(not_a_number());
+            }
+            let trimmed = e_digits.trim_start_matches('0');
+            let magnitude = if trimmed.len() > 6 {
+                MAX_EXPONENT
+            } else {
+                trimmed.parse::<i64>().unwrap_or(0).min(MAX_EXPONENT)
+            };
+            if e_negative { -magnitude } else { magnitude }
+        }
+    };
+    // The amount is `digits × 10^shift` units.
+    let digits = format!("{whole}{frac}");
+    let digits = digits.trim_start_matches('0');
+    if digits.is_empty() {
+        return Ok(0);
+    }
+    let frac_len = i64::try_from(frac.len()).map_err(|_| out_of_range())?;
+    let shift = exponent - frac_len + i64::from(scale);
+    let (kept, round_up) = if shift >= 0 {
+        (
+            digits.to_owned() + &"0".repeat(shift.min(MAX_EXPONENT) as usize),
+            false,
+        )
+    } else {
+        let dropped = usize::try_from(-shift).unwrap_or(usize::MAX);
+        if dropped > digits.len() {
+            (String::new(), false)
+        } else {
+            let (kept, gone) = digits.split_at(digits.len() - dropped);
+            (
+                kept.to_owned(),
+                gone.as_bytes().first().is_some_and(|d| *d >= b'5'),
+            )
+        }
+    };
+    let value = if kept.is_empty() {
+        0
+    } else if kept.len() > 19 {
+        return Err(out_of_range());
+    } else {
+        kept.parse::<i64>().map_err(|_| out_of_range())?
+    };
+    let value = if round_up {
+        value.checked_add(1).ok_or_else(out_of_range)?
+    } else {
+        value
+    };
+    Ok(if negative { -value } else { value })
 }
 
 impl fmt::Display for Micros {
@@ -129,5 +237,58 @@ mod tests {
             Micros::parse_usd(""),
             Err(MoneyError::NotANumber(_))
         ));
+    }
+
+    #[test]
+    fn formats_any_unit_without_exponents() {
+        assert_eq!(format_usd_units(1, 6), "0.000001");
+        assert_eq!(format_usd_units(1, 9), "0.000000001");
+        assert_eq!(format_usd_units(-1_500_000_000, 9), "-1.500000000");
+        assert_eq!(format_usd_units(1_234, 0), "1234");
+        assert_eq!(format_usd_units(i64::MIN, 6), "-9223372036854.775808");
+    }
+
+    #[test]
+    fn parses_any_notation_and_precision_rounding_once() {
+        let p = |s: &str| parse_usd_units(s, 6);
+        assert_eq!(p("1e-6"), Ok(1));
+        assert_eq!(p("1E-06"), Ok(1));
+        assert_eq!(p("2.5e+3"), Ok(2_500_000_000));
+        assert_eq!(p(".25"), Ok(250_000));
+        assert_eq!(p("-3.141592"), Ok(-3_141_592));
+        assert_eq!(p("0.0000015"), Ok(2), "halves round away from zero");
+        assert_eq!(p("0.00000149999"), Ok(1));
+        assert_eq!(p("-0.0000015"), Ok(-2));
+        assert_eq!(p("0.0000004"), Ok(0));
+        assert_eq!(p("1e-99999999999"), Ok(0));
+        assert_eq!(p("0e99999"), Ok(0));
+        assert_eq!(p("000012.50"), Ok(12_500_000));
+        assert_eq!(parse_usd_units("0.000000001", 9), Ok(1));
+        for bad in [
+            "",
+            "NaN",
+            "nan",
+            "inf",
+            "-Infinity",
+            "1e",
+            "e5",
+            "1.2.3",
+            "0x10",
+            "1 000",
+        ] {
+            assert!(
+                matches!(p(bad), Err(MoneyError::NotANumber(_))),
+                "{bad:?} is not a number"
+            );
+        }
+        for huge in ["1e999", "9223372036854.775808", "99999999999999999999"] {
+            assert!(
+                matches!(p(huge), Err(MoneyError::OutOfRange(_))),
+                "{huge:?} is out of range"
+            );
+        }
+        for v in [0, 1, 999_999, 1_000_000, -42, i64::MAX, i64::MIN + 1] {
+            assert_eq!(p(&format_usd_units(v, 6)), Ok(v));
+        }
     }
 }

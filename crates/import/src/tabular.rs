@@ -2,10 +2,16 @@
 //!
 //! Columns (CSV header names = JSON field names): `ts` (RFC 3339, or a plain date = UTC
 //! midnight, or epoch milliseconds), `source`, `provider`, `model`, `endpoint`, `project`,
-//! `agent`, `session_id`, `cwd`, `git_branch`, `client_version`, the token counts, `web_search_requests`, `requests`, `cost_usd`
-//! (decimal dollars; empty = calculate from the price table), `price_version`, `status`,
-//! `dedup_key`, `tags` (`k=v;k2=v2`). Only `ts` and `model` are required. Export writes every
-//! column, so export → import into a fresh database gives identical reports.
+//! `agent`, `session_id`, `cwd`, `git_branch`, `client_version`, the token counts,
+//! `web_search_requests`, `requests`, `cost_usd` (decimal dollars; empty = calculate from the
+//! price table), `price_version`, `status`, `dedup_key`, `tags` (`k=v;k2=v2`). Only `ts` and
+//! `model` are required. Export writes every column, so export → import into a fresh database
+//! gives identical reports.
+//!
+//! Money: `cost_usd` is written as fixed-point decimal text from the stored integer (never an
+//! exponent, never through `f64`) and read by [`parse_cost`], which accepts any notation and
+//! precision, rounds once to the stored unit, and refuses negative, non-finite and absurd
+//! amounts. Both use [`COST_SCALE`], the stored unit's decimal places.
 //!
 //! Invariants: every row is validated before anything is written; a bad row is reported by
 //! row number (1-based, the header is row 0 in CSV; the array index in JSON) and column; rows
@@ -15,10 +21,48 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+use tokenwatch_core::money::{MoneyError, format_usd_units, parse_usd_units};
 use tokenwatch_core::pricing::PriceTable;
-use tokenwatch_core::{EventStatus, Micros, Source, UsageEvent};
+use tokenwatch_core::{EventStatus, Source, UsageEvent};
 
 use crate::{fnv1a, new_id, parse_ts_ms};
+
+mod json;
+
+pub use json::read_json;
+
+/// Decimal places of the stored cost unit (micro-USD), in which `cost_usd` is read and written.
+pub const COST_SCALE: u32 = 6;
+
+/// The largest `cost_usd` one row may carry, in whole dollars: a bigger amount is a mistake in
+/// the file (a unit mix-up, a total pasted as a row), not one call.
+pub const MAX_ROW_COST_USD: i64 = 1_000_000;
+
+/// `cost_usd` text as an exact count of stored units ([`COST_SCALE`]): any notation (`0.5`,
+/// `1e-6`) and any precision, rounded once to the nearest unit (halves away from zero). The
+/// error says why in the user's words: not a number, negative, or above [`MAX_ROW_COST_USD`].
+pub fn parse_cost(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let units = parse_usd_units(t, COST_SCALE).map_err(|e| match e {
+        MoneyError::OutOfRange(_) => {
+            format!("'{t}' is more than ${MAX_ROW_COST_USD} (the most one row may cost)")
+        }
+        _ => format!("'{t}' is not an amount of dollars (e.g. 1.25 or 0.000003)"),
+    })?;
+    let max_units = 10_i64
+        .checked_pow(COST_SCALE)
+        .and_then(|unit| unit.checked_mul(MAX_ROW_COST_USD))
+        .unwrap_or(i64::MAX);
+    if units < 0 || t.starts_with('-') {
+        return Err(format!("'{t}' is negative; a cost is $0 or more"));
+    }
+    if units > max_units {
+        return Err(format!(
+            "'{t}' is more than ${MAX_ROW_COST_USD} (the most one row may cost)"
+        ));
+    }
+    Ok(units)
+}
 
 /// The exported and imported column set, in order.
 pub const COLUMNS: &[&str] = &[
@@ -79,7 +123,8 @@ pub struct Row {
     pub tags: String,
 }
 
-/// A numeric cell: JSON numbers and strings, CSV text. Kept as text until validated.
+/// A numeric cell, kept as its exact text until validated: a CSV field as written (never
+/// guessed into a float, which would turn `NaN` or `1e999` into nothing), a JSON number's text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cell(pub String);
 
@@ -91,11 +136,7 @@ impl Serialize for Cell {
 
 impl<'de> Deserialize<'de> for Cell {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Cell(match serde_json::Value::deserialize(d)? {
-            serde_json::Value::Null => String::new(),
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        }))
+        String::deserialize(d).map(Cell)
     }
 }
 
@@ -146,7 +187,7 @@ impl Row {
             requests: n(e.requests),
             cost_usd: Cell(
                 e.cost_micros
-                    .map(|c| Micros(c).to_decimal_string())
+                    .map(|c| format_usd_units(c, COST_SCALE))
                     .unwrap_or_default(),
             ),
             price_version: e.price_version.clone().unwrap_or_default(),
@@ -302,13 +343,7 @@ impl Row {
                 e.price_version = Some(c.price_version);
             }
         } else {
-            let micros = Micros::parse_usd(cost).map_err(|e| {
-                err(
-                    "cost_usd",
-                    format!("'{cost}' is not an amount of dollars (e.g. 1.25): {e}"),
-                )
-            })?;
-            e.cost_micros = Some(micros.0);
+            e.cost_micros = Some(parse_cost(cost).map_err(|why| err("cost_usd", why))?);
             e.price_version = opt(&self.price_version);
         }
         Ok(e)
@@ -393,39 +428,6 @@ pub fn read_csv(reader: impl std::io::Read) -> Result<Vec<Result<Row, RowError>>
         .collect())
 }
 
-/// Reads a JSON document: `{"events": [...]}` or a bare array of rows.
-pub fn read_json(text: &str) -> Result<Vec<Result<Row, RowError>>, RowError> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Doc {
-        Wrapped { events: Vec<serde_json::Value> },
-        Bare(Vec<serde_json::Value>),
-    }
-    let doc: Doc = serde_json::from_str(text).map_err(|e| RowError {
-        row: 0,
-        column: None,
-        reason: format!(
-            "not a JSON array of events or {{\"events\": [...]}} (line {}, column {}): {e}",
-            e.line(),
-            e.column()
-        ),
-    })?;
-    let items = match doc {
-        Doc::Wrapped { events } | Doc::Bare(events) => events,
-    };
-    Ok(items
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| {
-            serde_json::from_value::<Row>(v).map_err(|e| RowError {
-                row: i,
-                column: None,
-                reason: e.to_string(),
-            })
-        })
-        .collect())
-}
-
 /// Validates all rows: the events of the good ones and the errors of the bad ones. Two rows
 /// with one dedup key keep the first.
 pub fn validate(
@@ -460,29 +462,4 @@ pub fn validate(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rows_name_their_bad_column() {
-        let prices = PriceTable::shipped().unwrap();
-        let text = "ts,model,input_tokens\n2026-11-01T10:00:00Z,claude-sonnet-4-5,10\nnot-a-time,x,1\n2026-11-01,claude-sonnet-4-5,-3\n";
-        let rows = read_csv(text.as_bytes()).unwrap();
-        let (events, errors) = validate(rows, Source::Csv, &prices, 1);
-        assert_eq!(events.len(), 1);
-        assert_eq!(events[0].provider, "anthropic");
-        assert_eq!(errors.len(), 2);
-        assert_eq!(
-            errors[0].to_string().split(':').next(),
-            Some("row 2, column ts")
-        );
-        assert_eq!(errors[1].row, 3);
-        assert_eq!(errors[1].column.as_deref(), Some("input_tokens"));
-    }
-
-    #[test]
-    fn unknown_csv_columns_are_refused_by_name() {
-        let err = read_csv("ts,model,inputtokens\n".as_bytes()).unwrap_err();
-        assert_eq!(err.column.as_deref(), Some("inputtokens"));
-    }
-}
+mod tests;

@@ -9,6 +9,7 @@ pub mod budgets;
 pub mod catalog;
 pub mod definitions;
 pub mod events;
+pub mod json_body;
 pub mod openapi;
 pub mod params;
 pub mod tag_rules;

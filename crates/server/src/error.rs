@@ -1,8 +1,9 @@
 //! The REST API's error type: one enum, mapped to an HTTP status and a stable JSON shape in one
 //! place.
 //!
-//! Shape: `{"error": {"code": "bad_parameter", "message": "…", "param": "since"}}`. Messages name
-//! the bad parameter and never contain secrets or database internals beyond the failing
+//! Shape: `{"error": {"code": "bad_parameter", "message": "…", "param": "since"}}`; a JSON body
+//! that does not fit adds `"fields": [{"field": "limit_usd", "message": "…"}]`, one per bad
+//! field, and its message joins theirs. Messages name the bad parameter and never contain secrets or database internals beyond the failing
 //! operation.
 
 use axum::Json;
@@ -16,6 +17,9 @@ pub enum ApiError {
         param: &'static str,
         message: String,
     },
+    /// A JSON body that does not fit its spec: every bad field found, in words.
+    #[error("{}", .0.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "))]
+    BadFields(Vec<FieldProblem>),
     #[error("not found: {0}")]
     NotFound(String),
     #[error("storage error: {0}")]
@@ -23,6 +27,13 @@ pub enum ApiError {
     /// The channel secret key cannot be read or created (a server-side problem).
     #[error("{0}")]
     Secrets(#[from] crate::secrets::SecretError),
+}
+
+/// One bad field of a JSON body: its path (`limit_usd`, `thresholds[1]`) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
 }
 
 impl ApiError {
@@ -35,7 +46,7 @@ impl ApiError {
 
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BadParameter { .. } | ApiError::BadFields(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Secrets(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -44,7 +55,7 @@ impl ApiError {
 
     fn code(&self) -> &'static str {
         match self {
-            ApiError::BadParameter { .. } => "bad_parameter",
+            ApiError::BadParameter { .. } | ApiError::BadFields(_) => "bad_parameter",
             ApiError::NotFound(_) => "not_found",
             ApiError::Store(_) => "storage_unavailable",
             ApiError::Secrets(_) => "secrets_unavailable",
@@ -65,11 +76,16 @@ impl IntoResponse for ApiError {
         }
         let param = match &self {
             ApiError::BadParameter { param, .. } => Some(*param),
+            ApiError::BadFields(_) => Some("body"),
             _ => None,
         };
-        let body = serde_json::json!({
-            "error": { "code": self.code(), "message": self.to_string(), "param": param }
+        let mut error = serde_json::json!({
+            "code": self.code(), "message": self.to_string(), "param": param
         });
+        if let ApiError::BadFields(fields) = &self {
+            error["fields"] = serde_json::json!(fields);
+        }
+        let body = serde_json::json!({ "error": error });
         (self.status(), Json(body)).into_response()
     }
 }

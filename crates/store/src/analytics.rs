@@ -9,8 +9,11 @@
 //! by provider); partial hours at either end of a range, and every other filter or grouping,
 //! read the raw events. SQL is assembled only from fixed fragments chosen by enums; values are bound.
 
+mod listing;
 mod reads;
 pub(crate) mod rollup;
+
+pub use listing::{COST_ENTRY_SOURCE, SYNTHETIC_MODEL, is_listed_model, leaves_out_cost_entries};
 
 use std::collections::BTreeMap;
 
@@ -312,8 +315,14 @@ impl Store {
                     .add(&row.sums);
             }
         }
+        if leaves_out_cost_entries(filter, key) {
+            self.take_out_cost_entries(filter, bucket, key, &mut merged)
+                .await?;
+        }
+        let per_model = matches!(key, AggKey::Model | AggKey::ProviderModel);
         Ok(merged
             .into_iter()
+            .filter(|((_, k), _)| !per_model || is_listed_model(k))
             .map(|((bucket_ms, key), sums)| AggRow {
                 bucket_ms,
                 key,

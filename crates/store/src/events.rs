@@ -10,8 +10,8 @@ mod bulk;
 mod insert;
 pub(crate) mod query;
 
-pub use query::MAX_PAGE;
 pub(crate) use query::push_filter;
+pub use query::{COST_ENTRIES_KEY, MAX_PAGE};
 
 /// Every stored column of `usage_events`, in the order [`insert`] binds and [`query`] reads.
 const COLUMNS: &str = "id, ts_ms, source, provider, model, endpoint, tenant, api_key_id, project, agent, session_id, \

@@ -30,8 +30,8 @@ pub use alerts::{AlertRow, DeliveryRow, NewAlert};
 pub use analytics::{AggKey, AggRow, AggSums, TagTotal};
 pub use definitions::{DefKind, Definition};
 pub use events::{
-    EventFilter, EventSort, GroupBy, InsertOutcome, MAX_PAGE, OnConflict, Page, RollupKey,
-    RollupRow, TotalsRow,
+    COST_ENTRIES_KEY, EventFilter, EventSort, GroupBy, InsertOutcome, MAX_PAGE, OnConflict, Page,
+    RollupKey, RollupRow, TotalsRow,
 };
 pub use imports::{Account, ImportCursor, ImportDir, Subscription};
 pub use tag_defs::{RenameOutcome, TagDef};

@@ -5,12 +5,13 @@
 //! long); the 15-minute buckets the database returns never straddle a local midnight, because
 //! every zone's UTC offset is a multiple of 15 minutes; money stays integer micro-USD.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, Zoned};
 use serde::Serialize;
 
+use crate::analytics::{COST_ENTRY_SOURCE, is_listed_model};
 use crate::{EventFilter, RollupKey, RollupRow, Store, StoreError};
 
 /// Width of the time buckets calendar reports are built from.
@@ -106,7 +107,7 @@ impl Breakdown {
     fn key_of(self, row: &RollupRow) -> Option<String> {
         match self {
             Breakdown::None => None,
-            Breakdown::Model => Some(row.model.clone()),
+            Breakdown::Model => is_listed_model(&row.model).then(|| row.model.clone()),
             _ => Some(row.key.clone()),
         }
     }
@@ -146,14 +147,62 @@ fn local_label(ts_ms: i64, tz: &TimeZone, period: Period) -> String {
     }
 }
 
+/// Rollup rows by (bucket, model, key).
+type RowIndex = HashMap<(i64, String, String), RollupRow>;
+
+/// `r` without the cost entries (subscriptions, manual costs) among its events.
+fn usage_of(r: &RollupRow, entries: &RowIndex) -> RollupRow {
+    let Some(e) = entries.get(&(r.bucket_ms, r.model.clone(), r.key.clone())) else {
+        return r.clone();
+    };
+    RollupRow {
+        events: r.events - e.events,
+        requests: r.requests - e.requests,
+        input_tokens: r.input_tokens - e.input_tokens,
+        output_tokens: r.output_tokens - e.output_tokens,
+        cache_read_tokens: r.cache_read_tokens - e.cache_read_tokens,
+        cache_write_5m_tokens: r.cache_write_5m_tokens - e.cache_write_5m_tokens,
+        cache_write_1h_tokens: r.cache_write_1h_tokens - e.cache_write_1h_tokens,
+        reasoning_tokens: r.reasoning_tokens - e.reasoning_tokens,
+        cost_micros: r.cost_micros - e.cost_micros,
+        unpriced_events: r.unpriced_events - e.unpriced_events,
+        ..r.clone()
+    }
+}
+
 fn add_model(models: &mut BTreeSet<String>, model: &str) {
-    if model != "<synthetic>" {
+    if is_listed_model(model) {
         models.insert(model.to_owned());
     }
 }
 
 impl Store {
-    /// Sums per local day, week or month of `tz`, oldest first.
+    /// The cost entries' rows of the same rollup, unless the filter asks for a source (then
+    /// every row is what was asked for).
+    async fn cost_entry_rows(
+        &self,
+        filter: &EventFilter,
+        bucket_ms: Option<i64>,
+        key: RollupKey,
+    ) -> Result<RowIndex, StoreError> {
+        if filter.source.is_some() {
+            return Ok(RowIndex::new());
+        }
+        let entries = EventFilter {
+            source: Some(COST_ENTRY_SOURCE.to_owned()),
+            ..filter.clone()
+        };
+        Ok(self
+            .rollup(&entries, bucket_ms, key)
+            .await?
+            .into_iter()
+            .map(|r| ((r.bucket_ms, r.model.clone(), r.key.clone()), r))
+            .collect())
+    }
+
+    /// Sums per local day, week or month of `tz`, oldest first. Subscriptions and manual costs
+    /// count in the sums but are not listed among the models nor in a model or provider
+    /// breakdown.
     pub async fn period_report(
         &self,
         filter: &EventFilter,
@@ -163,6 +212,9 @@ impl Store {
     ) -> Result<Vec<ReportRow>, StoreError> {
         let rows = self
             .rollup(filter, Some(QUARTER_HOUR_MS), breakdown.rollup_key())
+            .await?;
+        let entries = self
+            .cost_entry_rows(filter, Some(QUARTER_HOUR_MS), breakdown.rollup_key())
             .await?;
         let mut out: BTreeMap<String, (ReportRow, BTreeSet<String>)> = BTreeMap::new();
         for r in &rows {
@@ -181,9 +233,16 @@ impl Store {
             row.sums.add(r);
             row.first_ms = row.first_ms.min(r.first_ms);
             row.last_ms = row.last_ms.max(r.last_ms);
-            add_model(models, &r.model);
-            if let Some(key) = breakdown.key_of(r) {
-                row.breakdown.entry(key).or_default().add(r);
+            let usage = usage_of(r, &entries);
+            if usage.events > 0 {
+                add_model(models, &r.model);
+            }
+            let by_model = matches!(breakdown, Breakdown::Model | Breakdown::Provider);
+            let part = if by_model { &usage } else { r };
+            if let Some(key) = breakdown.key_of(r)
+                && part.events > 0
+            {
+                row.breakdown.entry(key).or_default().add(part);
             }
         }
         Ok(out
@@ -196,14 +255,22 @@ impl Store {
     }
 
     /// Sums per session, in order of each session's last activity (oldest first).
+    /// Subscriptions and manual costs belong to no session and are left out.
     pub async fn session_report(
         &self,
         filter: &EventFilter,
         breakdown: Breakdown,
     ) -> Result<Vec<ReportRow>, StoreError> {
         let rows = self.rollup(filter, None, RollupKey::SessionProject).await?;
+        let entries = self
+            .cost_entry_rows(filter, None, RollupKey::SessionProject)
+            .await?;
         let mut out: BTreeMap<String, (ReportRow, BTreeSet<String>)> = BTreeMap::new();
-        for r in &rows {
+        for r in rows.iter().map(|r| usage_of(r, &entries)) {
+            if r.events == 0 {
+                continue;
+            }
+            let r = &r;
             let (session, project) = r.key.split_once('|').unwrap_or((&r.key, ""));
             let label = if session.is_empty() {
                 "(no session)".to_owned()
@@ -226,7 +293,7 @@ impl Store {
             row.first_ms = row.first_ms.min(r.first_ms);
             row.last_ms = row.last_ms.max(r.last_ms);
             add_model(models, &r.model);
-            if breakdown == Breakdown::Model {
+            if breakdown == Breakdown::Model && is_listed_model(&r.model) {
                 row.breakdown.entry(r.model.clone()).or_default().add(r);
             }
         }
@@ -254,6 +321,9 @@ impl Store {
         const HOUR_MS: i64 = 3_600_000;
         let rows = self
             .rollup(filter, Some(MINUTE_MS), RollupKey::None)
+            .await?;
+        let entries = self
+            .cost_entry_rows(filter, Some(MINUTE_MS), RollupKey::None)
             .await?;
         let mut blocks: Vec<(Block, BTreeSet<String>, i64)> = Vec::new();
         for r in &rows {
@@ -285,7 +355,9 @@ impl Store {
             if let Some((b, models, _)) = blocks.last_mut() {
                 b.sums.add(r);
                 b.last_ms = b.last_ms.max(r.last_ms);
-                add_model(models, &r.model);
+                if usage_of(r, &entries).events > 0 {
+                    add_model(models, &r.model);
+                }
             }
         }
         Ok(blocks

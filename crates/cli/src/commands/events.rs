@@ -1,5 +1,7 @@
 //! `tokenwatch events`: the most recent events as a table, JSON or CSV.
 
+use tokenwatch_core::UsageEvent;
+use tokenwatch_import::tabular::{self, Row};
 use tokenwatch_server::api::events::EventView;
 use tokenwatch_store::Page;
 
@@ -11,30 +13,31 @@ use crate::table::Table;
 pub async fn run(global: &GlobalArgs, args: &EventsArgs) -> anyhow::Result<String> {
     let (store, _) = open_store(global).await?;
     let filter = filter_from(&args.filter)?;
-    let mut views: Vec<EventView> = Vec::new();
+    let mut events = Vec::new();
     let mut before = None;
-    while views.len() < args.last as usize {
-        let want = (args.last as usize - views.len()).min(1000) as u32;
+    while events.len() < args.last as usize {
+        let want = (args.last as usize - events.len()).min(1000) as u32;
         let page = Page {
             limit: want,
             offset: 0,
             before: before.clone(),
         };
-        let events = store.list_events(&filter, &page).await?;
-        let done = events.len() < want as usize;
-        before = events.last().map(|e| (e.ts_ms, e.id.clone()));
-        views.extend(events.iter().map(EventView::from));
+        let page = store.list_events(&filter, &page).await?;
+        let done = page.len() < want as usize;
+        before = page.last().map(|e| (e.ts_ms, e.id.clone()));
+        events.extend(page);
         if done {
             break;
         }
     }
+    if args.csv {
+        return to_csv(&events).map(|csv| csv.trim_end().to_owned());
+    }
+    let views: Vec<EventView> = events.iter().map(EventView::from).collect();
     if args.json {
         return Ok(serde_json::to_string_pretty(
             &serde_json::json!({ "events": views }),
         )?);
-    }
-    if args.csv {
-        return to_csv(&views).map(|csv| csv.trim_end().to_owned());
     }
     if views.is_empty() {
         return Ok("no events yet. Start `tokenwatch serve` and point an SDK at it, e.g. ANTHROPIC_BASE_URL=http://127.0.0.1:4100/anthropic".to_owned());
@@ -74,31 +77,14 @@ pub async fn run(global: &GlobalArgs, args: &EventsArgs) -> anyhow::Result<Strin
     Ok(table.render())
 }
 
-/// CSV with one column per `EventView` field; lists are joined with `;`.
-pub fn to_csv(views: &[EventView]) -> anyhow::Result<String> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let mut header_written = false;
-    for v in views {
-        let value = serde_json::to_value(v)?;
-        let serde_json::Value::Object(map) = value else {
-            continue;
-        };
-        if !header_written {
-            writer.write_record(map.keys())?;
-            header_written = true;
-        }
-        writer.write_record(map.values().map(|v| {
-            match v {
-                serde_json::Value::Null => String::new(),
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Array(items) => items
-                    .iter()
-                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
-                    .collect::<Vec<_>>()
-                    .join(";"),
-                other => other.to_string(),
-            }
-        }))?;
+/// CSV in the columns `export --format csv` writes (and `import csv` reads back).
+pub fn to_csv(events: &[UsageEvent]) -> anyhow::Result<String> {
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    writer.write_record(tabular::COLUMNS)?;
+    for e in events {
+        writer.serialize(Row::from_event(e))?;
     }
     Ok(String::from_utf8(writer.into_inner()?)?)
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokenwatch_store::reports::{Block, Breakdown, Period, ReportRow, Sums};
 
 use crate::cli::{BlocksArgs, BreakdownArg, GlobalArgs, ReportKind};
-use crate::commands::report::money;
+use crate::commands::report::{header, money, sum_cells};
 use crate::commands::{filter_from, open_store};
 use crate::table::Table;
 
@@ -170,7 +170,7 @@ fn json_doc(name: &str, tz_name: &str, tz: &TimeZone, rows: &[ReportRow], sessio
     })
 }
 
-fn add_sums(total: &mut Sums, s: &Sums) {
+pub fn add_sums(total: &mut Sums, s: &Sums) {
     total.events += s.events;
     total.requests += s.requests;
     total.input_tokens += s.input_tokens;
@@ -238,24 +238,9 @@ fn csv_doc(rows: &[ReportRow], session: bool, tz: &TimeZone) -> anyhow::Result<S
 }
 
 fn table(rows: &[ReportRow], session: bool, tz: &TimeZone, breakdown: bool) -> String {
-    let mut t = Table::new(&[
-        if session { "session" } else { "period" },
-        "models",
-        "input",
-        "output",
-        "cache write",
-        "cache read",
-        "total tokens",
-        "cost",
-    ]);
+    let label = if session { "session" } else { "period" };
+    let mut t = Table::new(&header(label, &["models"]));
     let mut totals = Sums::default();
-    let cost = |s: &Sums| {
-        if s.unpriced_events > 0 {
-            format!("{} (+{} unpriced)", money(s.cost_micros), s.unpriced_events)
-        } else {
-            money(s.cost_micros)
-        }
-    };
     for r in rows {
         add_sums(&mut totals, &r.sums);
         let label = if session {
@@ -268,41 +253,21 @@ fn table(rows: &[ReportRow], session: bool, tz: &TimeZone, breakdown: bool) -> S
         } else {
             r.label.clone()
         };
-        t.row(vec![
-            label,
-            r.models.join(", "),
-            r.sums.input_tokens.to_string(),
-            r.sums.output_tokens.to_string(),
-            r.sums.cache_write_tokens.to_string(),
-            r.sums.cache_read_tokens.to_string(),
-            r.sums.total_tokens.to_string(),
-            cost(&r.sums),
-        ]);
+        let mut cells = vec![label];
+        cells.extend(sum_cells(&r.sums));
+        cells.push(r.models.join(", "));
+        t.row(cells);
         if breakdown {
             for (k, s) in &r.breakdown {
-                t.row(vec![
-                    format!("  └ {k}"),
-                    String::new(),
-                    s.input_tokens.to_string(),
-                    s.output_tokens.to_string(),
-                    s.cache_write_tokens.to_string(),
-                    s.cache_read_tokens.to_string(),
-                    s.total_tokens.to_string(),
-                    cost(s),
-                ]);
+                let mut cells = vec![format!("  └ {k}")];
+                cells.extend(sum_cells(s));
+                t.row(cells);
             }
         }
     }
-    t.row(vec![
-        "total".into(),
-        String::new(),
-        totals.input_tokens.to_string(),
-        totals.output_tokens.to_string(),
-        totals.cache_write_tokens.to_string(),
-        totals.cache_read_tokens.to_string(),
-        totals.total_tokens.to_string(),
-        cost(&totals),
-    ]);
+    let mut cells = vec!["total".to_owned()];
+    cells.extend(sum_cells(&totals));
+    t.row(cells);
     t.render()
 }
 
@@ -358,15 +323,10 @@ fn render_blocks(
             "no events in this period.".to_owned()
         });
     }
-    let mut t = Table::new(&[
+    let mut t = Table::new(&header(
         "block start",
-        "",
-        "models",
-        "total tokens",
-        "cost",
-        "burn rate",
-        "projected",
-    ]);
+        &["models", "state", "burn rate", "projected"],
+    ));
     for b in blocks {
         let (state, rate, projected) = if b.active {
             (
@@ -389,15 +349,10 @@ fn render_blocks(
         } else {
             (String::new(), String::new(), String::new())
         };
-        t.row(vec![
-            local_time(b.start_ms, tz),
-            state,
-            b.models.join(", "),
-            b.sums.total_tokens.to_string(),
-            money(b.sums.cost_micros),
-            rate,
-            projected,
-        ]);
+        let mut cells = vec![local_time(b.start_ms, tz)];
+        cells.extend(sum_cells(&b.sums));
+        cells.extend([b.models.join(", "), state, rate, projected]);
+        t.row(cells);
     }
     Ok(t.render())
 }

@@ -2,9 +2,11 @@
 
 use serde::Serialize;
 use tokenwatch_core::Micros;
+use tokenwatch_store::reports::Sums;
 use tokenwatch_store::{GroupBy, TotalsRow};
 
 use crate::cli::{GlobalArgs, GroupByArg, ReportArgs};
+use crate::commands::periods::add_sums;
 use crate::commands::{filter_from, open_store};
 use crate::table::Table;
 
@@ -77,43 +79,80 @@ pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<Strin
     if rows.is_empty() {
         return Ok("no events in this period. Point an SDK at `tokenwatch serve` (e.g. ANTHROPIC_BASE_URL=http://127.0.0.1:4100/anthropic) and make a call.".to_owned());
     }
-    let mut table = Table::new(&[
-        "",
-        "events",
-        "input",
-        "output",
-        "cache read",
-        "cache write",
-        "cost (USD)",
-    ]);
-    let mut total = 0i64;
+    let mut table = Table::new(&header(group_name(args.by), &[]));
+    let mut total = Sums::default();
     for r in &rows {
-        total += r.cost_micros;
-        let cost = if r.unpriced_events > 0 {
-            format!("{} (+{} unpriced)", money(r.cost_micros), r.unpriced_events)
-        } else {
-            money(r.cost_micros)
+        let sums = Sums {
+            events: r.events,
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            cache_read_tokens: r.cache_read_tokens,
+            cache_write_tokens: r.cache_write_5m_tokens + r.cache_write_1h_tokens,
+            total_tokens: r.input_tokens
+                + r.output_tokens
+                + r.cache_read_tokens
+                + r.cache_write_5m_tokens
+                + r.cache_write_1h_tokens,
+            cost_micros: r.cost_micros,
+            unpriced_events: r.unpriced_events,
+            ..Sums::default()
         };
-        table.row(vec![
-            r.key.clone(),
-            r.events.to_string(),
-            r.input_tokens.to_string(),
-            r.output_tokens.to_string(),
-            r.cache_read_tokens.to_string(),
-            (r.cache_write_5m_tokens + r.cache_write_1h_tokens).to_string(),
-            cost,
-        ]);
+        add_sums(&mut total, &sums);
+        let mut cells = vec![r.key.clone()];
+        cells.extend(sum_cells(&sums));
+        table.row(cells);
     }
-    table.row(vec![
-        "total".into(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
-        money(total),
-    ]);
+    let mut cells = vec!["total".to_owned()];
+    cells.extend(sum_cells(&total));
+    table.row(cells);
     Ok(table.render())
+}
+
+/// The columns every report table shows after its label, in this order (`report`, `report
+/// daily|weekly|monthly|session|blocks` alike); the models and any extra columns follow them.
+pub const SUM_COLUMNS: &[&str] = &[
+    "events",
+    "input",
+    "output",
+    "cache read",
+    "cache write",
+    "total tokens",
+    "cost",
+];
+
+/// A report table's header: the label column, [`SUM_COLUMNS`], then `extra`.
+pub fn header<'a>(label: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut h = vec![label];
+    h.extend_from_slice(SUM_COLUMNS);
+    h.extend_from_slice(extra);
+    h
+}
+
+/// The [`SUM_COLUMNS`] cells of one row.
+pub fn sum_cells(s: &Sums) -> Vec<String> {
+    let cost = if s.unpriced_events > 0 {
+        format!("{} (+{} unpriced)", money(s.cost_micros), s.unpriced_events)
+    } else {
+        money(s.cost_micros)
+    };
+    vec![
+        s.events.to_string(),
+        s.input_tokens.to_string(),
+        s.output_tokens.to_string(),
+        s.cache_read_tokens.to_string(),
+        s.cache_write_tokens.to_string(),
+        s.total_tokens.to_string(),
+        cost,
+    ]
+}
+
+fn group_name(by: GroupByArg) -> &'static str {
+    match by {
+        GroupByArg::Model => "model",
+        GroupByArg::Provider => "provider",
+        GroupByArg::Source => "source",
+        GroupByArg::Project => "project",
+    }
 }
 
 /// Dollars to the cent, with sub-cent precision when the amount is tiny.

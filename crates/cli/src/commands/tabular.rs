@@ -125,7 +125,7 @@ pub async fn export(global: &GlobalArgs, args: &ExportArgs) -> anyhow::Result<Op
                         out.write_all(b",")?;
                     }
                     out.write_all(b"\n  ")?;
-                    serde_json::to_writer(&mut *out, &row)?;
+                    out.write_all(row.to_json()?.as_bytes())?;
                 }
             }
             count += 1;

@@ -120,9 +120,10 @@ async fn init_then_serve_with_that_file_then_report_and_events() {
     let csv = run_cli(&server.db, &["events", "--csv", "--last", "2"]);
     let mut lines = csv.lines();
     let header = lines.next().unwrap();
-    assert!(
-        header.contains("cost_micros") && header.contains("cache_write_1h_tokens"),
-        "{header}"
+    assert_eq!(
+        header,
+        tokenwatch_import::tabular::COLUMNS.join(","),
+        "the export's columns"
     );
     assert_eq!(lines.count(), 2);
     let events: serde_json::Value =
@@ -158,6 +159,149 @@ async fn api_rejects_bad_parameters_by_name() {
     assert_eq!((status, body.as_slice()), (200, &b"ok"[..]));
     let (status, body) = crate::harness::get(&server.addr, "/readyz").await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+}
+
+#[test]
+fn report_tables_fit_the_width_and_share_one_column_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db").display().to_string();
+    let file = dir.path().join("usage.csv");
+    let mut csv = "ts,model,session_id,input_tokens,output_tokens,cost_usd\n".to_owned();
+    for (n, model) in [
+        "claude-sonnet-4-5-20250929",
+        "claude-opus-4-1-20250805",
+        "gpt-5-mini-2025-08-07",
+        "gemini-2.5-pro-preview-06-05",
+        "text-embedding-3-large",
+    ]
+    .iter()
+    .enumerate()
+    {
+        csv.push_str(&format!(
+            "2026-11-2{n}T10:00:00Z,{model},s-{n},123456,7890,12.345678\n"
+        ));
+        csv.push_str(&format!(
+            "2026-11-25T1{n}:00:00Z,{model},s-9,1000,100,0.5\n"
+        ));
+    }
+    std::fs::write(&file, csv).unwrap();
+    let tokenwatch = |args: &[&str], columns: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).args(["--db", &db]);
+        match columns {
+            Some(c) => cmd.env("COLUMNS", c),
+            None => cmd.env_remove("COLUMNS"),
+        };
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    tokenwatch(&["import", "csv", file.to_str().unwrap()], None);
+    let since = ["--since", "2026-11-01", "--tz", "UTC"];
+    let daily: Vec<&str> = ["report", "daily", "--breakdown", "model"]
+        .into_iter()
+        .chain(since)
+        .collect();
+    let narrow = tokenwatch(&daily, Some("80"));
+    for line in narrow.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "{line:?} is wider than COLUMNS=80:\n{narrow}"
+        );
+    }
+    assert!(
+        narrow.contains("$12.35"),
+        "numbers are never cut:\n{narrow}"
+    );
+    // Not a terminal and no COLUMNS: whole lines, for scripts.
+    let whole = tokenwatch(&daily, None);
+    assert!(whole.lines().any(|l| l.chars().count() > 80), "{whole}");
+    assert!(
+        whole.contains("claude-opus-4-1-20250805, claude-sonnet-4-5-20250929"),
+        "{whole}"
+    );
+
+    let header = |args: &[&str]| -> Vec<String> {
+        let text = tokenwatch(args, None);
+        let first = text.lines().next().unwrap_or_default().to_owned();
+        first
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let reference = header(&["report", "--since", "2026-11-01"]);
+    assert_eq!(
+        reference[1..8],
+        [
+            "events",
+            "input",
+            "output",
+            "cache read",
+            "cache write",
+            "total tokens",
+            "cost"
+        ],
+        "{reference:?}"
+    );
+    for kind in ["daily", "weekly", "monthly", "session", "blocks"] {
+        let args: Vec<&str> = ["report", kind].into_iter().chain(since).collect();
+        let got = header(&args);
+        assert_eq!(got[1..8], reference[1..8], "report {kind}: {got:?}");
+    }
+}
+
+#[tokio::test]
+async fn api_bodies_name_every_bad_field_in_words() {
+    let server = Server::start("http://127.0.0.1:9");
+    let (status, doc) = crate::policy_support::api(
+        &server.addr,
+        "POST",
+        "/api/v1/budgets",
+        Some(serde_json::json!({
+            "name": "b", "period": "day", "limit_usd": [1], "hrad": true, "alert_at": "50"
+        })),
+    )
+    .await;
+    assert_eq!(status, 400, "{doc}");
+    let error = &doc["error"];
+    assert_eq!(error["param"], "body", "{doc}");
+    let fields: Vec<&str> = error["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields.len(), 3, "{doc}");
+    for field in ["limit_usd", "hrad", "alert_at"] {
+        assert!(fields.contains(&field), "{field} in {doc}");
+    }
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("did you mean `hard`?"), "{message}");
+    assert!(
+        message.contains("`alert_at` must be a list, not the text \"50\""),
+        "{message}"
+    );
+    for internal in ["BudgetSpec", "line 1", "deserialize"] {
+        assert!(!message.contains(internal), "{internal} in {message}");
+    }
+    let (status, doc) = crate::policy_support::api(
+        &server.addr,
+        "POST",
+        "/api/v1/budgets",
+        Some(serde_json::json!([])),
+    )
+    .await;
+    assert_eq!(status, 400, "{doc}");
+    assert_eq!(
+        doc["error"]["message"], "`body` must be an object, not a list",
+        "{doc}"
+    );
 }
 
 #[tokio::test]

@@ -342,10 +342,8 @@ fn subscriptions_and_manual_usage_appear_in_monthly_reports_and_accounts() {
             ("2026-10".into(), 10_000_000, 40)
         ]
     );
-    assert_eq!(
-        monthly["rows"][1]["models"],
-        json!(["copilot", "perplexity"])
-    );
+    // Subscriptions and manual entries are spend, not models (docs/reports.md).
+    assert_eq!(monthly["rows"][1]["models"], json!([]));
     // Reports are idempotent: charges are never added twice.
     let again = json_of(
         &db,

@@ -20,6 +20,7 @@ mod latency;
 mod policy_cli;
 mod policy_support;
 mod proxy;
+mod round_trip;
 mod secrets;
 mod smtp_sink;
 mod tag_admin;

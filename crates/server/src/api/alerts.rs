@@ -12,6 +12,7 @@ use tokenwatch_core::alerting::{AlertRuleSpec, ChannelSpec};
 use tokenwatch_store::{AlertRow, DefKind};
 
 use super::definitions::{delete_named, list_specs, store_spec};
+use crate::api::json_body::JsonBody;
 use crate::app::AppState;
 use crate::budgets::rfc3339;
 use crate::error::ApiError;
@@ -134,9 +135,9 @@ pub async fn list_rules(
 
 pub async fn put_rule(
     State(app): State<Arc<AppState>>,
-    body: Result<Json<AlertRuleSpec>, axum::extract::rejection::JsonRejection>,
+    body: JsonBody<AlertRuleSpec>,
 ) -> Result<(StatusCode, Json<AlertRuleSpec>), ApiError> {
-    let Json(spec) = body.map_err(|e| ApiError::bad("body", e.body_text()))?;
+    let JsonBody(spec) = body;
     spec.validate().map_err(|m| ApiError::bad("body", m))?;
     let status = store_spec(&app, DefKind::AlertRule, &spec.name, &spec).await?;
     Ok((status, Json(spec)))
@@ -159,9 +160,9 @@ pub async fn list_channels(
 
 pub async fn put_channel(
     State(app): State<Arc<AppState>>,
-    body: Result<Json<ChannelSpec>, axum::extract::rejection::JsonRejection>,
+    body: JsonBody<ChannelSpec>,
 ) -> Result<(StatusCode, Json<ChannelSpec>), ApiError> {
-    let Json(mut spec) = body.map_err(|e| ApiError::bad("body", e.body_text()))?;
+    let JsonBody(mut spec) = body;
     spec.validate().map_err(|m| ApiError::bad("body", m))?;
     app.secrets.seal_channel(&mut spec)?;
     let status = store_spec(&app, DefKind::Channel, &spec.name, &spec).await?;

@@ -15,6 +15,7 @@ use tokenwatch_core::budget::{self, BudgetSpec};
 use tokenwatch_store::DefKind;
 
 use super::definitions::{delete_named, store_spec};
+use crate::api::json_body::JsonBody;
 use crate::app::AppState;
 use crate::budgets::{LiveBudget, rfc3339};
 use crate::error::ApiError;
@@ -167,9 +168,9 @@ pub async fn get_one(
 
 pub async fn put(
     State(app): State<Arc<AppState>>,
-    body: Result<Json<BudgetSpec>, axum::extract::rejection::JsonRejection>,
+    body: JsonBody<BudgetSpec>,
 ) -> Result<(StatusCode, Json<BudgetView>), ApiError> {
-    let Json(spec) = body.map_err(|e| ApiError::bad("body", e.body_text()))?;
+    let JsonBody(spec) = body;
     spec.validate().map_err(|m| ApiError::bad("body", m))?;
     let status = store_spec(&app, DefKind::Budget, &spec.name, &spec).await?;
     let list = app.policy.budgets.snapshot();

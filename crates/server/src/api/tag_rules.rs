@@ -15,6 +15,7 @@ use tokenwatch_store::{DefKind, EventFilter, TagRemoval};
 use super::definitions::{delete_named, list_specs, store_spec};
 use super::events::EventsQuery;
 use super::params::parse_tag;
+use crate::api::json_body::JsonBody;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::proxy::now_ms;
@@ -27,9 +28,9 @@ pub async fn list(State(app): State<Arc<AppState>>) -> Result<Json<serde_json::V
 
 pub async fn put(
     State(app): State<Arc<AppState>>,
-    body: Result<Json<TagRuleSpec>, axum::extract::rejection::JsonRejection>,
+    body: JsonBody<TagRuleSpec>,
 ) -> Result<(StatusCode, Json<TagRuleSpec>), ApiError> {
-    let Json(spec) = body.map_err(|e| ApiError::bad("body", e.body_text()))?;
+    let JsonBody(spec) = body;
     let rule = tag_rules::compile(&spec).map_err(|e| {
         let param = match e {
             RuleError::BadPattern { .. } => "pattern",
@@ -74,9 +75,9 @@ pub struct RetagBody {
 
 pub async fn post_retag(
     State(app): State<Arc<AppState>>,
-    body: Result<Json<RetagBody>, axum::extract::rejection::JsonRejection>,
+    body: JsonBody<RetagBody>,
 ) -> Result<Json<RetagReport>, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::bad("body", e.body_text()))?;
+    let JsonBody(body) = body;
     let (filter, _) = body.filter.to_filter(now_ms())?;
     if filter == EventFilter::default() && !body.all {
         return Err(ApiError::bad(

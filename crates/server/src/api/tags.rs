@@ -17,6 +17,7 @@ use tokenwatch_store::{EventFilter, RenameOutcome, Store, TagDef};
 
 use super::analytics::{AnalyticsQuery, RangeView, usd};
 use super::events::rfc3339_ms;
+use crate::api::json_body::JsonBody;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::proxy::now_ms;
@@ -230,9 +231,9 @@ async fn ensure_exists(store: &Store, key: &str, value: &str) -> Result<(), ApiE
 /// `POST /api/v1/tags`: `201` for a new definition, `200` for a changed one.
 pub async fn create(
     State(app): State<Arc<AppState>>,
-    body: Result<Json<CreateBody>, axum::extract::rejection::JsonRejection>,
+    body: JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<TagView>), ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::bad("body", e.body_text()))?;
+    let JsonBody(body) = body;
     let (def, created) = define(
         &app.store,
         &body.tag,
@@ -253,9 +254,9 @@ pub async fn create(
 pub async fn update(
     State(app): State<Arc<AppState>>,
     Path((key, value)): Path<(String, String)>,
-    body: Result<Json<UpdateBody>, axum::extract::rejection::JsonRejection>,
+    body: JsonBody<UpdateBody>,
 ) -> Result<Json<TagView>, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::bad("body", e.body_text()))?;
+    let JsonBody(body) = body;
     if body.rename_to.is_none() && body.color.is_none() && body.description.is_none() {
         return Err(ApiError::bad(
             "body",

@@ -9,6 +9,11 @@ use tokenwatch_core::event::RequestShape;
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
 
 use super::{COLUMNS, EventFilter, EventSort, GroupBy, Page, RollupKey, RollupRow, TotalsRow};
+use crate::analytics::COST_ENTRY_SOURCE;
+
+/// The key of the row that holds subscriptions and manual costs in [`Store::totals`] by model
+/// or provider.
+pub const COST_ENTRIES_KEY: &str = "(subscriptions and manual costs)";
 use crate::{Store, StoreError, with_pool};
 
 /// Largest page [`Store::list_events`] returns.
@@ -302,8 +307,56 @@ impl Store {
         })
     }
 
-    /// Token and cost sums per group, most expensive first.
+    /// Token and cost sums per group, most expensive first. By model or provider (without a
+    /// source filter), subscriptions and manual costs are not listed under their service: they
+    /// are one last row, [`COST_ENTRIES_KEY`], so the rows still add up to the spend.
     pub async fn totals(
+        &self,
+        filter: &EventFilter,
+        group: GroupBy,
+    ) -> Result<Vec<TotalsRow>, StoreError> {
+        let mut rows = self.totals_of(filter, group).await?;
+        if filter.source.is_none() && matches!(group, GroupBy::Model | GroupBy::Provider) {
+            let entries = EventFilter {
+                source: Some(COST_ENTRY_SOURCE.to_owned()),
+                ..filter.clone()
+            };
+            let mut all = TotalsRow {
+                key: COST_ENTRIES_KEY.to_owned(),
+                ..TotalsRow::default()
+            };
+            for e in self.totals_of(&entries, group).await? {
+                if let Some(r) = rows.iter_mut().find(|r| r.key == e.key) {
+                    r.events -= e.events;
+                    r.input_tokens -= e.input_tokens;
+                    r.output_tokens -= e.output_tokens;
+                    r.cache_read_tokens -= e.cache_read_tokens;
+                    r.cache_write_5m_tokens -= e.cache_write_5m_tokens;
+                    r.cache_write_1h_tokens -= e.cache_write_1h_tokens;
+                    r.reasoning_tokens -= e.reasoning_tokens;
+                    r.cost_micros -= e.cost_micros;
+                    r.unpriced_events -= e.unpriced_events;
+                }
+                all.events += e.events;
+                all.input_tokens += e.input_tokens;
+                all.output_tokens += e.output_tokens;
+                all.cache_read_tokens += e.cache_read_tokens;
+                all.cache_write_5m_tokens += e.cache_write_5m_tokens;
+                all.cache_write_1h_tokens += e.cache_write_1h_tokens;
+                all.reasoning_tokens += e.reasoning_tokens;
+                all.cost_micros += e.cost_micros;
+                all.unpriced_events += e.unpriced_events;
+            }
+            rows.retain(|r| r.events > 0);
+            rows.sort_by(|a, b| b.cost_micros.cmp(&a.cost_micros).then(a.key.cmp(&b.key)));
+            if all.events > 0 {
+                rows.push(all);
+            }
+        }
+        Ok(rows)
+    }
+
+    async fn totals_of(
         &self,
         filter: &EventFilter,
         group: GroupBy,
@@ -345,6 +398,11 @@ impl Store {
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()
                 .map_err(StoreError::query("summing events"))
+        })
+        .map(|rows| {
+            rows.into_iter()
+                .filter(|r| group != GroupBy::Model || crate::analytics::is_listed_model(&r.key))
+                .collect()
         })
     }
 

@@ -17,6 +17,7 @@ use analytics::{
 };
 use imports::{
     blocks_are_five_hours_from_the_first_hour, chunks_are_one_transaction,
+    cost_entries_count_in_totals_but_not_in_usage_views,
     cursors_accounts_and_subscriptions_persist, keep_largest_replaces_only_a_larger_usage,
     rollups_and_reports_follow_the_zone,
 };
@@ -46,6 +47,7 @@ crate::support::both_engines!(
     chunks_are_one_transaction,
     rename_moves_events_rollup_and_definition,
     a_failed_rename_changes_nothing,
+    cost_entries_count_in_totals_but_not_in_usage_views,
 );
 
 fn engine(db: &TestDb) -> Engine {

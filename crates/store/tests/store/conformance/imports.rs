@@ -5,8 +5,8 @@ use jiff::tz::TimeZone;
 use tokenwatch_core::UsageEvent;
 use tokenwatch_store::reports::{Breakdown, Period};
 use tokenwatch_store::{
-    Account, EventFilter, ImportCursor, ImportDir, InsertOutcome, OnConflict, RollupKey,
-    Subscription,
+    Account, AggKey, EventFilter, GroupBy, ImportCursor, ImportDir, InsertOutcome, OnConflict,
+    RollupKey, Subscription,
 };
 
 use crate::support::{TestDb, event};
@@ -185,6 +185,28 @@ pub async fn rollups_and_reports_follow_the_zone(db: &TestDb) {
         (months[0].label.as_str(), months[0].sums.input_tokens),
         ("2026-10", 15)
     );
+
+    // `<synthetic>` counts in totals but is listed as a model nowhere (docs/reports.md).
+    let all = EventFilter::default();
+    let by_model = s
+        .period_report(&all, Period::Day, &TimeZone::UTC, Breakdown::Model)
+        .await
+        .unwrap();
+    let day = by_model.last().unwrap();
+    assert_eq!((day.label.as_str(), day.sums.events), ("2026-11-02", 1));
+    assert!(day.breakdown.is_empty(), "{:?}", day.breakdown);
+    let sessions = s.session_report(&all, Breakdown::Model).await.unwrap();
+    let keys: Vec<&String> = sessions.iter().flat_map(|r| r.breakdown.keys()).collect();
+    assert_eq!(keys, ["m1", "m2"]);
+    for key in [AggKey::Model, AggKey::ProviderModel] {
+        let rows = s.aggregate(&all, None, &key).await.unwrap();
+        let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys.len(), 2, "{key:?}: {keys:?}");
+        assert!(keys.iter().all(|k| !k.contains("<synthetic>")), "{keys:?}");
+    }
+    let totals = s.totals(&all, GroupBy::Model).await.unwrap();
+    let keys: Vec<&str> = totals.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["m2", "m1"]);
 }
 
 pub async fn blocks_are_five_hours_from_the_first_hour(db: &TestDb) {
@@ -383,4 +405,87 @@ pub async fn chunks_are_one_transaction(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(after.len(), 3, "a failed bulk insert left rows behind");
+}
+
+/// Subscriptions and manual costs count in spend totals, but are not models, providers or
+/// sessions: per-model, per-provider and per-session views leave them out (or, in `totals`,
+/// hold them in one labelled row), unless the filter asks for their source.
+pub async fn cost_entries_count_in_totals_but_not_in_usage_views(db: &TestDb) {
+    let s = &db.store;
+    let day = 1_793_491_200_000; // 2026-11-01T00:00:00Z
+    let mut proxied = event(1, day + 3_600_000);
+    proxied.session_id = Some("s1".into());
+    proxied.cost_micros = Some(500);
+    let mut subscription = event(2, day);
+    subscription.source = tokenwatch_core::Source::Manual;
+    subscription.provider = "chatgpt".into();
+    subscription.model = "chatgpt".into();
+    subscription.endpoint = "subscription".into();
+    subscription.usage = Default::default();
+    subscription.requests = 0;
+    subscription.cost_micros = Some(20_000_000);
+    s.insert_events(&[proxied, subscription]).await.unwrap();
+    let all = EventFilter::default();
+
+    let total = s.aggregate(&all, None, &AggKey::None).await.unwrap();
+    assert_eq!(
+        total[0].sums.cost_micros, 20_000_500,
+        "spend keeps the subscription"
+    );
+    for key in [
+        AggKey::Model,
+        AggKey::Provider,
+        AggKey::ProviderModel,
+        AggKey::Session,
+    ] {
+        let rows = s.aggregate(&all, None, &key).await.unwrap();
+        let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys.len(), 1, "{key:?}: {keys:?}");
+        assert!(
+            !keys[0].contains("chatgpt") && !keys[0].is_empty(),
+            "{key:?}: {keys:?}"
+        );
+        assert_eq!(rows[0].sums.cost_micros, 500, "{key:?}");
+    }
+    let hourly = s
+        .aggregate(&all, Some(3_600_000), &AggKey::Model)
+        .await
+        .unwrap();
+    assert_eq!(hourly.len(), 1, "{hourly:?}");
+    let asked = EventFilter {
+        source: Some("manual".into()),
+        ..EventFilter::default()
+    };
+    let rows = s.aggregate(&asked, None, &AggKey::Model).await.unwrap();
+    assert_eq!(rows[0].key, "chatgpt", "asked for by source");
+
+    let days = s
+        .period_report(&all, Period::Day, &TimeZone::UTC, Breakdown::Model)
+        .await
+        .unwrap();
+    assert_eq!(days[0].sums.cost_micros, 20_000_500);
+    assert_eq!(days[0].models, ["claude-sonnet-4-5"]);
+    let keys: Vec<&String> = days[0].breakdown.keys().collect();
+    assert_eq!(keys, ["claude-sonnet-4-5"]);
+    let by_source = s
+        .period_report(&all, Period::Day, &TimeZone::UTC, Breakdown::Source)
+        .await
+        .unwrap();
+    assert_eq!(by_source[0].breakdown["manual"].cost_micros, 20_000_000);
+    let sessions = s.session_report(&all, Breakdown::None).await.unwrap();
+    let labels: Vec<&str> = sessions.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(labels, ["s1"], "no \"(no session)\" row for a subscription");
+
+    let totals = s.totals(&all, GroupBy::Provider).await.unwrap();
+    let got: Vec<(&str, i64)> = totals
+        .iter()
+        .map(|r| (r.key.as_str(), r.cost_micros))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("anthropic", 500),
+            (tokenwatch_store::COST_ENTRIES_KEY, 20_000_000)
+        ]
+    );
 }
