@@ -3,9 +3,10 @@
 //!
 //! Routing: `/<provider>/<rest>` goes to that provider's `base_url` + `<rest>`; the drop-in bare
 //! paths `/v1/messages…` go to `anthropic`, `/v1/chat/completions`, `/v1/completions`,
-//! `/v1/responses`, `/v1/embeddings` to `openai`, `/v1beta/…` to `gemini`.
+//! `/v1/responses`, `/v1/embeddings` to `openai`, `/v1beta/…` to `gemini`, and `/v1/models…`
+//! to `anthropic` when the request carries Anthropic's headers, else to `openai`.
 //!
-//! The hot path does: route, read the request body (billable endpoints only), a cheap parse for
+//! The hot path does: check the `Host` (see [`crate::doors`]), route, read the request body (billable endpoints only), a cheap parse for
 //! model and stream flag, forward. Everything else (request shape, pricing, storage) happens
 //! after, off the request's path. The only bodies tokenwatch writes itself are its own errors.
 
@@ -397,7 +398,7 @@ fn not_routed(app: &AppState, path: &str) -> Response {
         "error": {
             "type": "not_found",
             "message": format!(
-                "tokenwatch: no route for '{shown}'. Provider routes are /<provider>/… with providers: {}; drop-in paths are /v1/messages (Anthropic), /v1/chat/completions, /v1/responses, /v1/embeddings (OpenAI) and /v1beta/… (Gemini).",
+                "tokenwatch: no route for '{shown}'. Provider routes are /<provider>/… with providers: {}; drop-in paths are /v1/messages (Anthropic), /v1/chat/completions, /v1/responses, /v1/embeddings (OpenAI), /v1/models (either, by its headers) and /v1beta/… (Gemini).",
                 names.join(", ")
             ),
         }
