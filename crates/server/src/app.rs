@@ -118,13 +118,15 @@ pub async fn serve(
         crate::policy::runtime::start(&config, store.clone(), client.clone(), Arc::clone(&secrets))
             .await?;
     let live = LiveBus::default();
+    // The proxy's queue and the writer's share one byte budget (`recording.queue_bytes`).
+    let budget = recorder.budget().clone();
     let enricher = Enricher {
         prices: Arc::clone(&prices),
         recorder,
         policy: Arc::clone(&running.policy),
         live: live.clone(),
     };
-    let (sink, recording) = EventSink::spawn(enricher, config.recording.queue_capacity)?;
+    let (sink, recording) = EventSink::spawn(enricher, config.recording.queue_capacity, budget)?;
     let addr = config.server.listen;
     let listener = bind_listener(addr).map_err(|source| ServeError::Bind { addr, source })?;
     let lane_count = match config.server.lanes {
