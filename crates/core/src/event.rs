@@ -243,4 +243,43 @@ impl UsageEvent {
             tags: Vec::new(),
         }
     }
+
+    /// Bytes this event holds in memory: its own size and the heap of every string and list
+    /// it owns. Queues of events are bounded by this, not by their count.
+    pub fn retained_bytes(&self) -> usize {
+        let optional: usize = [
+            &self.tenant,
+            &self.api_key_id,
+            &self.project,
+            &self.agent,
+            &self.session_id,
+            &self.price_version,
+            &self.stop_reason,
+            &self.error_type,
+            &self.upstream_request_id,
+            &self.cwd,
+            &self.git_branch,
+            &self.client_version,
+        ]
+        .into_iter()
+        .map(|s| s.as_deref().map_or(0, str::len))
+        .sum();
+        let tools = self.tools_used.len() * std::mem::size_of::<String>()
+            + self.tools_used.iter().map(String::len).sum::<usize>();
+        let tags = self.tags.len() * std::mem::size_of::<(String, String)>()
+            + self
+                .tags
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+        std::mem::size_of::<Self>()
+            + self.id.len()
+            + self.provider.len()
+            + self.model.len()
+            + self.endpoint.len()
+            + self.dedup_key.len()
+            + optional
+            + tools
+            + tags
+    }
 }

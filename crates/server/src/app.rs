@@ -130,13 +130,15 @@ pub async fn serve(
         crate::policy::runtime::start(&config, store.clone(), client.clone(), Arc::clone(&secrets))
             .await?;
     let live = LiveBus::default();
+    // The proxy's queue and the writer's share one byte budget (`recording.queue_bytes`).
+    let budget = recorder.budget().clone();
     let enricher = Enricher {
         prices: Arc::clone(&prices),
         recorder,
         policy: Arc::clone(&running.policy),
         live: live.clone(),
     };
-    let (sink, recording) = EventSink::spawn(enricher, config.recording.queue_capacity)?;
+    let (sink, recording) = EventSink::spawn(enricher, config.recording.queue_capacity, budget)?;
     let addr = resolve_listen(&config.server.listen).await?;
     let listen_host = split_listen(&config.server.listen).map_or("", |(host, _)| host);
     let hosts = Arc::new(AllowedHosts::new(listen_host, &config.server.allowed_hosts));

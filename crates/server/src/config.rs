@@ -114,6 +114,9 @@ pub struct DatabaseConfig {
 pub struct RecordingConfig {
     /// Events waiting for the database before new ones spill to the spill file.
     pub queue_capacity: usize,
+    /// Bytes the recording queues may hold in all (finished exchanges waiting to be priced and
+    /// events waiting for the database); beyond it, events spill to the spill file.
+    pub queue_bytes: usize,
     /// Most events written in one transaction.
     pub batch_max: usize,
     /// Longest an event waits before its batch is written (milliseconds).
@@ -127,6 +130,7 @@ impl Default for RecordingConfig {
     fn default() -> Self {
         Self {
             queue_capacity: 65_536,
+            queue_bytes: tokenwatch_store::DEFAULT_QUEUE_BYTES,
             batch_max: 512,
             flush_interval_ms: 50,
             spill_path: String::new(),
@@ -380,6 +384,11 @@ impl Config {
         if self.recording.queue_capacity == 0 {
             return Err(ConfigError::BadRecording {
                 field: "queue_capacity",
+            });
+        }
+        if self.recording.queue_bytes == 0 {
+            return Err(ConfigError::BadRecording {
+                field: "queue_bytes",
             });
         }
         if self.recording.batch_max == 0 {

@@ -3,6 +3,10 @@
 //! The tee hands a [`Finished`] record to the [`EventSink`], which queues it for the recording
 //! thread (parse the request shape, parse a captured body, price the usage) and never blocks:
 //! when the queue is full, the record is enriched on the caller's task instead of being dropped.
+//! A queued record owns its bytes: the request and response bodies it keeps are copied into
+//! buffers of their exact size, never slices that would pin a connection's read buffer, and
+//! the queue is bounded by the bytes its records retain (`recording.queue_bytes`, shared with
+//! the writer's queue), not only by their count.
 //! Exchanges a budget counted are priced on the caller's task at once, for exact budgets. The
 //! resulting events go to the store's `Recorder`, which batches them to the database and spills
 //! to a file when it cannot keep up.
@@ -15,7 +19,7 @@ use tokenwatch_core::event::RequestShape;
 use tokenwatch_core::pricing::{CostOptions, PriceTable};
 use tokenwatch_core::providers::{Endpoint, ProviderKind, QuickFacts, ResponseFacts};
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
-use tokenwatch_store::Recorder;
+use tokenwatch_store::{QueueBudget, Recorder};
 
 use crate::live::LiveBus;
 use crate::proxy::decode::decode_all;
@@ -35,7 +39,7 @@ pub struct Exchange {
     /// Path relative to the provider base (no query: it may hold `key=`).
     pub path: String,
     pub quick: QuickFacts,
-    /// The request body, kept (refcounted, not copied) to compute its shape later.
+    /// The request body, kept to compute its shape later (copied before it is queued).
     pub request_body: Option<Bytes>,
     pub request_bytes: i64,
     pub meta: RequestMeta,
@@ -69,6 +73,51 @@ pub struct Finished {
     pub ttft_ms: Option<i64>,
     pub duration_ms: i64,
     pub response_bytes: i64,
+}
+
+impl Finished {
+    /// Makes the record own what it keeps: the request body and a captured response body are
+    /// copied into buffers of exactly their size (the response's parts into one). Until then
+    /// they may be slices of a connection's read buffer, which they would keep alive whole.
+    pub fn detach(&mut self) {
+        if let Some(body) = &mut self.exchange.request_body {
+            *body = Bytes::copy_from_slice(body);
+        }
+        if let Captured::Body { parts, .. } = &mut self.captured {
+            let mut whole = Vec::with_capacity(parts.iter().map(Bytes::len).sum());
+            for part in parts.iter() {
+                whole.extend_from_slice(part);
+            }
+            *parts = vec![Bytes::from(whole)];
+        }
+    }
+
+    /// Bytes this record holds in memory once [`detach`](Self::detach)ed: its own size, its
+    /// bodies, and the request facts it carries.
+    pub fn retained_bytes(&self) -> usize {
+        let ex = &self.exchange;
+        let body = match &self.captured {
+            Captured::Body { parts, encoding } => {
+                parts.iter().map(Bytes::len).sum::<usize>()
+                    + std::mem::size_of::<Bytes>()
+                    + encoding.as_ref().map_or(0, String::len)
+            }
+            _ => 0,
+        };
+        let tags: usize = ex.meta.tags.iter().map(|(k, v)| k.len() + v.len()).sum();
+        std::mem::size_of::<Self>()
+            + ex.request_body.as_ref().map_or(0, Bytes::len)
+            + ex.path.len()
+            + ex.quick.model.as_ref().map_or(0, String::len)
+            + tags
+            + body
+    }
+}
+
+/// A record waiting for the recording thread, and the bytes it took from the budget.
+struct Queued {
+    finished: Finished,
+    bytes: usize,
 }
 
 /// Builds events from finished exchanges and hands them to the store's recorder.
@@ -116,8 +165,10 @@ const GATHER_WINDOW: Duration = Duration::from_millis(2);
 #[derive(Clone)]
 pub struct EventSink {
     /// Boxed: a bounded std channel allocates every slot up front, and a `Finished` is large.
-    tx: std::sync::mpsc::SyncSender<Box<Finished>>,
+    tx: std::sync::mpsc::SyncSender<Box<Queued>>,
     enricher: Arc<Enricher>,
+    /// What queued records may retain, together with the writer's queue.
+    budget: QueueBudget,
 }
 
 /// The recording thread; [`RecordingThread::join`] waits until it has priced everything queued.
@@ -137,10 +188,21 @@ impl EventSink {
     /// Starts the recording thread. It ends when every sink clone is dropped and the queue is
     /// empty. Must be called inside the tokio runtime: the thread enters it, for the channels
     /// and tasks that pricing feeds (alerts, the live feed, the writer).
-    pub fn spawn(enricher: Enricher, capacity: usize) -> std::io::Result<(Self, RecordingThread)> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Box<Finished>>(capacity.max(1));
+    /// At most `capacity` records are queued, retaining at most what `budget` allows.
+    pub fn spawn(
+        enricher: Enricher,
+        capacity: usize,
+        budget: QueueBudget,
+    ) -> std::io::Result<(Self, RecordingThread)> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Box<Queued>>(capacity.max(1));
         let enricher = Arc::new(enricher);
         let worker = Arc::clone(&enricher);
+        let released = budget.clone();
+        let take = move |queued: Box<Queued>| {
+            let Queued { finished, bytes } = *queued;
+            worker.process(finished);
+            released.release(bytes);
+        };
         let runtime = tokio::runtime::Handle::current();
         let (done_tx, done) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
@@ -149,28 +211,44 @@ impl EventSink {
                 let _runtime = runtime.enter();
                 lower_priority();
                 while let Ok(first) = rx.recv() {
-                    worker.process(*first);
+                    take(first);
                     std::thread::sleep(GATHER_WINDOW);
-                    for finished in rx.try_iter() {
-                        worker.process(*finished);
+                    for queued in rx.try_iter() {
+                        take(queued);
                     }
                 }
                 let _ = done_tx.send(());
             })?;
-        Ok((Self { tx, enricher }, RecordingThread { done }))
+        Ok((
+            Self {
+                tx,
+                enricher,
+                budget,
+            },
+            RecordingThread { done },
+        ))
     }
 
-    /// Never blocks and never drops: a full queue means enriching on this task instead.
-    pub fn finish(&self, finished: Finished) {
+    /// Never blocks and never drops: a full queue (in records or in bytes) means enriching on
+    /// this task instead.
+    pub fn finish(&self, mut finished: Finished) {
         if !finished.exchange.meta.admitted_budgets.is_empty() {
             return self.enricher.process(finished);
         }
-        match self.tx.try_send(Box::new(finished)) {
+        let bytes = finished.retained_bytes();
+        if !self.budget.try_reserve(bytes) {
+            return self.enricher.process(finished);
+        }
+        finished.detach();
+        match self.tx.try_send(Box::new(Queued { finished, bytes })) {
             Ok(()) => {}
             Err(
-                std::sync::mpsc::TrySendError::Full(f)
-                | std::sync::mpsc::TrySendError::Disconnected(f),
-            ) => self.enricher.process(*f),
+                std::sync::mpsc::TrySendError::Full(q)
+                | std::sync::mpsc::TrySendError::Disconnected(q),
+            ) => {
+                self.budget.release(bytes);
+                self.enricher.process(q.finished);
+            }
         }
     }
 }
@@ -385,3 +463,6 @@ fn batch_events(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

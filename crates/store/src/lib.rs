@@ -37,7 +37,10 @@ pub use imports::{Account, ImportCursor, ImportDir, Subscription};
 pub use tag_defs::{RenameOutcome, TagDef};
 pub use tagging::{RetagOutcome, TagRemoval};
 pub use windows::WindowTotals;
-pub use writer::{Recorder, Writer, WriterConfig, WriterHandle, WriterSnapshot, WriterStats};
+pub use writer::{
+    DEFAULT_QUEUE_BYTES, QueueBudget, Recorder, Writer, WriterConfig, WriterHandle, WriterSnapshot,
+    WriterStats,
+};
 
 /// Migrations, applied in order; the same SQL runs on both engines.
 const MIGRATIONS: &[(i64, &str, &str)] = &[

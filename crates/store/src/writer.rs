@@ -1,7 +1,9 @@
 //! The batch writer: a bounded queue in front of the database, and a spill file behind it.
 //!
 //! * [`Recorder::record`] never blocks or awaits: it queues the event, or appends it to the
-//!   spill file when the queue is full (or the writer has stopped).
+//!   spill file when the queue is full (or the writer has stopped). The queue is bounded twice:
+//!   by a count of events and by the bytes they retain ([`QueueBudget`], shared with the
+//!   proxy's own queue of finished exchanges).
 //! * The writer task ([`task`]) inserts batches (up to `batch_max`, or whatever arrived within
 //!   `flush_interval`). A batch the database cannot take is spilled; while the database is down,
 //!   batches spill directly and inserts are retried with backoff.
@@ -12,6 +14,7 @@
 //! * An event is lost only when even the spill write fails (a full disk): counted in
 //!   `tokenwatch_events_lost_total` and logged with the running count.
 
+mod budget;
 mod spill;
 mod task;
 
@@ -25,6 +28,7 @@ use tokenwatch_core::UsageEvent;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Store;
+pub use budget::{DEFAULT_QUEUE_BYTES, QueueBudget};
 use spill::Spill;
 use task::Task;
 
@@ -39,16 +43,19 @@ pub struct WriterConfig {
     pub flush_interval: Duration,
     /// The spill file; `<spill>.replaying` and `<spill>.rejected` live beside it.
     pub spill_path: PathBuf,
+    /// Bytes the queued events may retain before recorders spill to the file.
+    pub budget: QueueBudget,
 }
 
 impl WriterConfig {
-    /// The defaults: 65 536 queued events, batches of 512, flushed every 50 ms.
+    /// The defaults: 65 536 queued events within 64 MiB, batches of 512, flushed every 50 ms.
     pub fn new(spill_path: PathBuf) -> Self {
         Self {
             queue_capacity: 65_536,
             batch_max: 512,
             flush_interval: Duration::from_millis(50),
             spill_path,
+            budget: QueueBudget::default(),
         }
     }
 }
@@ -67,6 +74,7 @@ struct Shared {
     spill: Spill,
     counters: Counters,
     capacity: usize,
+    budget: QueueBudget,
 }
 
 /// Hands events to the writer. Cheap to clone; `record` never blocks.
@@ -77,16 +85,29 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Queues an event for the database; when the queue is full (or closed), spills it.
+    /// Queues an event for the database; when the queue is full (in events or in bytes) or
+    /// closed, spills it.
     pub fn record(&self, event: UsageEvent) {
-        match self.tx.try_send(event) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e)) => {
-                self.shared
-                    .spill
-                    .append(std::slice::from_ref(&e), &self.shared.counters);
+        let bytes = event.retained_bytes();
+        let refused = if self.shared.budget.try_reserve(bytes) {
+            match self.tx.try_send(event) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e)) => {
+                    self.shared.budget.release(bytes);
+                    e
+                }
             }
-        }
+        } else {
+            event
+        };
+        self.shared
+            .spill
+            .append(std::slice::from_ref(&refused), &self.shared.counters);
+    }
+
+    /// The byte budget this recorder's queue draws on, for other queues to share.
+    pub fn budget(&self) -> &QueueBudget {
+        &self.shared.budget
     }
 }
 
@@ -123,6 +144,8 @@ impl WriterStats {
         let c = &self.shared.counters;
         let queued = self.shared.capacity.saturating_sub(self.tx.capacity()) as u64;
         metrics::gauge!("tokenwatch_writer_queue_depth").set(queued as f64);
+        metrics::gauge!("tokenwatch_recording_queue_bytes")
+            .set(self.shared.budget.used_bytes() as f64);
         WriterSnapshot {
             queued,
             written: c.written.load(Ordering::Relaxed),
@@ -180,6 +203,7 @@ impl Writer {
             spill: Spill::new(config.spill_path.clone()),
             counters: Counters::default(),
             capacity,
+            budget: config.budget.clone(),
         });
         let (stop_tx, stop_rx) = oneshot::channel();
         let task = Task::new(store, config, Arc::clone(&shared));

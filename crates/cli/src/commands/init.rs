@@ -29,6 +29,8 @@ lanes = 0
 [recording]
 # Events wait here for the database; beyond this they spill to a file and are replayed.
 queue_capacity = 65536
+# Memory the recording queues may use in all (64 MiB); beyond it events spill to the file too.
+queue_bytes = 67108864
 batch_max = 512
 flush_interval_ms = 50
 # spill_path = "/var/lib/tokenwatch/spill.jsonl"   # default: next to the SQLite file

@@ -9,7 +9,7 @@ use anyhow::Context;
 use tokenwatch_core::pricing::{ModelPrice, PriceTable};
 use tokenwatch_server::app::{ServeParts, serve, shutdown_signal};
 use tokenwatch_server::config::Config;
-use tokenwatch_store::{Store, Writer, WriterConfig};
+use tokenwatch_store::{QueueBudget, Store, Writer, WriterConfig};
 
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::settings;
@@ -65,6 +65,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
             batch_max: config.recording.batch_max,
             flush_interval: Duration::from_millis(config.recording.flush_interval_ms.max(1)),
             spill_path,
+            budget: QueueBudget::new(config.recording.queue_bytes),
         },
     );
     tracing::info!(

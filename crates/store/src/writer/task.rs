@@ -68,7 +68,7 @@ impl Task {
                     continue;
                 }
                 received = rx.recv() => match received {
-                    Some(event) => batch.push(event),
+                    Some(event) => batch.push(self.dequeued(event)),
                     None => break,
                 },
             }
@@ -84,7 +84,7 @@ impl Task {
             }
             while batch.len() < batch_max {
                 match rx.try_recv() {
-                    Ok(event) => batch.push(event),
+                    Ok(event) => batch.push(self.dequeued(event)),
                     Err(_) => break,
                 }
             }
@@ -94,7 +94,7 @@ impl Task {
         // Drain: refuse new events (recorders spill them), write everything already queued.
         rx.close();
         while let Some(event) = rx.recv().await {
-            batch.push(event);
+            batch.push(self.dequeued(event));
             if batch.len() >= batch_max {
                 self.write(&mut batch).await;
             }
@@ -104,6 +104,12 @@ impl Task {
         // One last replay attempt, even if the database failed a moment ago.
         self.db_down_since = None;
         self.replay().await;
+    }
+
+    /// An event taken off the queue no longer counts against the queue's byte budget.
+    fn dequeued(&self, event: UsageEvent) -> UsageEvent {
+        self.shared.budget.release(event.retained_bytes());
+        event
     }
 
     fn backing_off(&self) -> bool {

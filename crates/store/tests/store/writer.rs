@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokenwatch_core::UsageEvent;
-use tokenwatch_store::{EventFilter, Page, Store, Writer, WriterConfig, WriterSnapshot};
+use tokenwatch_store::{
+    EventFilter, Page, QueueBudget, Store, Writer, WriterConfig, WriterSnapshot,
+};
 
 use crate::support::{TestDb, admin_exec, event, wait_until};
 
@@ -17,6 +19,7 @@ fn config(dir: &Path, queue_capacity: usize, batch_max: usize) -> WriterConfig {
         batch_max,
         flush_interval: Duration::from_millis(10),
         spill_path: dir.join("spill/events.jsonl"),
+        budget: QueueBudget::default(),
     }
 }
 
@@ -152,6 +155,38 @@ async fn full_queue_spills_the_overflow_exactly_and_replays_it() {
     assert_eq!(stats.snapshot(), snapshot(100, 0, 92, 92, 0));
     assert_eq!(count(&db.store).await, 100);
     assert!(!spill.exists() && !with_suffix(&spill, "replaying").exists());
+}
+
+/// The queue is bounded by the bytes its events retain, not only by their count: with room
+/// for three events' bytes (and a thousand events' count), the rest spill and are replayed.
+#[tokio::test]
+async fn queue_bytes_bound_spills_the_overflow_exactly() {
+    let db = TestDb::sqlite().await;
+    let size = event(0, 0).retained_bytes();
+    let budget = QueueBudget::new(3 * size + size / 2);
+    let cfg = WriterConfig {
+        budget: budget.clone(),
+        ..config(db.dir.path(), 1024, 4)
+    };
+    let spill = cfg.spill_path.clone();
+    let (recorder, writer) = Writer::spawn(db.store.clone(), cfg);
+    let stats = writer.stats();
+    for n in 0..10 {
+        recorder.record(event(n, i64::from(n)));
+    }
+    let now = stats.snapshot();
+    assert_eq!((now.queued, now.spilled), (3, 7));
+    assert_eq!(budget.used_bytes(), 3 * size);
+    assert_eq!(lines(&spill).len(), 7);
+
+    wait_until(10, "everything written", async || {
+        stats.snapshot().written == 10
+    })
+    .await;
+    assert_eq!(budget.used_bytes(), 0, "taken events give their bytes back");
+    writer.shutdown().await;
+    assert_eq!(stats.snapshot(), snapshot(10, 0, 7, 7, 0));
+    assert_eq!(count(&db.store).await, 10);
 }
 
 /// A `.replaying` file left by a crash is replayed at startup; its unparseable lines are set
