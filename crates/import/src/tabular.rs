@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use tokenwatch_core::pricing::PriceTable;
-use tokenwatch_core::{EventStatus, Micros, Source, UsageEvent};
+use tokenwatch_core::{EventStatus, Micros, Nanos, Source, UsageEvent};
 
 use crate::{fnv1a, new_id, parse_ts_ms};
 
@@ -145,8 +145,8 @@ impl Row {
             web_search_requests: n(e.usage.web_search_requests),
             requests: n(e.requests),
             cost_usd: Cell(
-                e.cost_micros
-                    .map(|c| Micros(c).to_decimal_string())
+                e.cost_nanos
+                    .map(|c| Nanos(c).to_micros().to_decimal_string())
                     .unwrap_or_default(),
             ),
             price_version: e.price_version.clone().unwrap_or_default(),
@@ -295,10 +295,10 @@ impl Row {
         let cost = self.cost_usd.0.trim();
         if cost.is_empty() {
             if e.usage.is_empty() {
-                e.cost_micros = Some(0);
+                e.cost_nanos = Some(0);
             } else if let Some(c) = prices.cost(&e.provider, &e.model, &e.usage, Default::default())
             {
-                e.cost_micros = Some(c.total.0);
+                e.cost_nanos = Some(c.total.0);
                 e.price_version = Some(c.price_version);
             }
         } else {
@@ -308,7 +308,7 @@ impl Row {
                     format!("'{cost}' is not an amount of dollars (e.g. 1.25): {e}"),
                 )
             })?;
-            e.cost_micros = Some(micros.0);
+            e.cost_nanos = Some(micros.to_nanos().0);
             e.price_version = opt(&self.price_version);
         }
         Ok(e)

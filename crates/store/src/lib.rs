@@ -5,7 +5,8 @@
 //! [`writer`] module batches writes and spills to a file when the database cannot take them, so
 //! the proxy never waits on the database and never loses an event silently.
 //!
-//! Invariants: amounts are integer micro-USD; times are UTC epoch milliseconds; `dedup_key` is
+//! Invariants: costs are integer nano-USD (limits and subscription prices, typed by people, are
+//! micro-USD); times are UTC epoch milliseconds; `dedup_key` is
 //! unique, so any import or replay can be re-run safely; no query is built from user text.
 
 mod alerts;
@@ -66,6 +67,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "import_dirs",
         include_str!("../migrations/0006_import_dirs.sql"),
+    ),
+    (
+        7,
+        "cost_nanos",
+        include_str!("../migrations/0007_cost_nanos.sql"),
     ),
 ];
 

@@ -63,7 +63,7 @@ pub async fn run(global: &GlobalArgs, args: &EventsArgs) -> anyhow::Result<Strin
                 v.cache_read_tokens,
                 v.cache_write_5m_tokens + v.cache_write_1h_tokens
             ),
-            v.cost_micros.map_or_else(|| "unpriced".to_owned(), money),
+            v.cost_nanos.map_or_else(|| "unpriced".to_owned(), money),
             v.duration_ms.map_or_else(String::new, |d| d.to_string()),
         ]);
     }

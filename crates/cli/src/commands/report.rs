@@ -1,7 +1,7 @@
 //! `tokenwatch report`: totals for a period, grouped.
 
 use serde::Serialize;
-use tokenwatch_core::Micros;
+use tokenwatch_core::{Micros, Nanos};
 use tokenwatch_store::{GroupBy, TotalsRow};
 
 use crate::cli::{GlobalArgs, GroupByArg, ReportArgs};
@@ -18,6 +18,7 @@ struct ReportRow<'a> {
     cache_write_5m_tokens: i64,
     cache_write_1h_tokens: i64,
     reasoning_tokens: i64,
+    cost_nanos: i64,
     cost_micros: i64,
     cost_usd: String,
     unpriced_events: i64,
@@ -34,8 +35,9 @@ impl<'a> From<&'a TotalsRow> for ReportRow<'a> {
             cache_write_5m_tokens: r.cache_write_5m_tokens,
             cache_write_1h_tokens: r.cache_write_1h_tokens,
             reasoning_tokens: r.reasoning_tokens,
-            cost_micros: r.cost_micros,
-            cost_usd: Micros(r.cost_micros).to_decimal_string(),
+            cost_nanos: r.cost_nanos,
+            cost_micros: Nanos(r.cost_nanos).to_micros().0,
+            cost_usd: Nanos(r.cost_nanos).to_decimal_string(),
             unpriced_events: r.unpriced_events,
         }
     }
@@ -63,14 +65,15 @@ pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<Strin
     let rows = store.totals(&filter, group).await?;
     let view: Vec<ReportRow<'_>> = rows.iter().map(ReportRow::from).collect();
     if args.json {
-        let total_micros: i64 = rows.iter().map(|r| r.cost_micros).sum();
+        let total_nanos: i64 = rows.iter().map(|r| r.cost_nanos).sum();
         let doc = serde_json::json!({
             "since": filter.since_ms.map(tokenwatch_server::api::events::rfc3339_ms),
             "until": filter.until_ms.map(tokenwatch_server::api::events::rfc3339_ms),
             "group_by": format!("{:?}", args.by).to_lowercase(),
             "rows": view,
-            "total_cost_micros": total_micros,
-            "total_cost_usd": Micros(total_micros).to_decimal_string(),
+            "total_cost_nanos": total_nanos,
+            "total_cost_micros": Nanos(total_nanos).to_micros().0,
+            "total_cost_usd": Nanos(total_nanos).to_decimal_string(),
         });
         return Ok(serde_json::to_string_pretty(&doc)?);
     }
@@ -88,11 +91,11 @@ pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<Strin
     ]);
     let mut total = 0i64;
     for r in &rows {
-        total += r.cost_micros;
+        total += r.cost_nanos;
         let cost = if r.unpriced_events > 0 {
-            format!("{} (+{} unpriced)", money(r.cost_micros), r.unpriced_events)
+            format!("{} (+{} unpriced)", money(r.cost_nanos), r.unpriced_events)
         } else {
-            money(r.cost_micros)
+            money(r.cost_nanos)
         };
         table.row(vec![
             r.key.clone(),
@@ -116,7 +119,13 @@ pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<Strin
     Ok(table.render())
 }
 
-/// Dollars to the cent, with sub-cent precision when the amount is tiny.
-pub fn money(micros: i64) -> String {
+/// A cost (nano-USD) for people: dollars to the cent, with sub-cent precision when the amount
+/// is tiny. The one rounding of an exact amount, for display only.
+pub fn money(nanos: i64) -> String {
+    Nanos(nanos).to_usd_string()
+}
+
+/// An amount people typed (a limit or a price, micro-USD), as [`money`] shows costs.
+pub fn money_micros(micros: i64) -> String {
     Micros(micros).to_usd_string()
 }

@@ -13,6 +13,7 @@ mod dashboard;
 mod faults;
 mod harness;
 mod importing;
+mod money;
 mod policy_cli;
 mod policy_support;
 mod proxy;

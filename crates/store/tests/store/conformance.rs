@@ -9,6 +9,7 @@ use crate::support::{Engine, TestDb, event, full_event};
 
 mod analytics;
 mod imports;
+mod money;
 mod reads;
 mod tags;
 use analytics::{
@@ -20,6 +21,7 @@ use imports::{
     cursors_accounts_and_subscriptions_persist, keep_largest_replaces_only_a_larger_usage,
     rollups_and_reports_follow_the_zone,
 };
+use money::{micro_dollar_rows_migrate_to_nanos, tiny_costs_sum_exactly_in_rollups};
 use reads::{
     cursor_and_offset_pages_walk_newest_first, each_filter_selects_exactly, limit_is_capped,
     totals_by_model_project_and_none,
@@ -46,7 +48,18 @@ crate::support::both_engines!(
     chunks_are_one_transaction,
     rename_moves_events_rollup_and_definition,
     a_failed_rename_changes_nothing,
+    tiny_costs_sum_exactly_in_rollups,
 );
+
+#[tokio::test]
+async fn sqlite_micro_dollar_rows_migrate_to_nanos() {
+    micro_dollar_rows_migrate_to_nanos(Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_micro_dollar_rows_migrate_to_nanos() {
+    micro_dollar_rows_migrate_to_nanos(Engine::Postgres).await;
+}
 
 fn engine(db: &TestDb) -> Engine {
     match db.store.backend() {
@@ -73,7 +86,7 @@ pub(super) fn ids(events: &[UsageEvent]) -> Vec<&str> {
 async fn round_trip_keeps_every_field(db: &TestDb) {
     let full = full_event();
     let mut minimal = event(2, 1_000);
-    minimal.cost_micros = None;
+    minimal.cost_nanos = None;
     minimal.price_version = None;
     minimal.http_status = None;
     minimal.model = String::new();
