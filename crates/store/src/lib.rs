@@ -400,8 +400,36 @@ impl Store {
         })
     }
 
-    /// Closes every connection (used by tests and shutdown).
+    /// Closes every connection (every command calls it on exit; tests too). On a SQLite file the
+    /// write-ahead log is first folded into the database and truncated
+    /// (`PRAGMA wal_checkpoint(TRUNCATE)`), so a finished command leaves no `-wal` file of
+    /// committed pages behind; a checkpoint another process blocks is only logged, since the
+    /// data is safe in the log either way.
     pub async fn close(&self) {
+        // The proxy writer's kept connection first: it is a connection to the same file.
+        drop(
+            self.batch_conn
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(),
+        );
+        if let Pool::Sqlite(pool) = &self.pool
+            && !self.sqlite_memory
+        {
+            let checkpoint: Result<(i64, i64, i64), _> =
+                sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .fetch_one(pool)
+                    .await;
+            match checkpoint {
+                Ok((0, _, _)) => {}
+                Ok(_) => {
+                    tracing::debug!("the WAL checkpoint on exit was blocked by another connection")
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot checkpoint the database's WAL on exit")
+                }
+            }
+        }
         with_pool!(self, pool => pool.close().await)
     }
 }

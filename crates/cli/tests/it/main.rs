@@ -8,6 +8,7 @@
 
 mod alerts;
 mod budgets;
+mod clean_exit;
 mod cli;
 mod dashboard;
 mod faults;
