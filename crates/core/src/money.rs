@@ -111,7 +111,7 @@ impl Nanos {
     /// to the nano-dollar (`$0.00000825`), so a small non-zero cost never shows as `$0.00`.
     pub fn to_usd_string(self) -> String {
         let abs = self.0.unsigned_abs();
-        if abs >= 1_000_000_000 || abs % 1_000 == 0 {
+        if abs >= 1_000_000_000 || abs.is_multiple_of(1_000) {
             return self.to_micros().to_usd_string();
         }
         let sign = if self.0 < 0 { "-" } else { "" };
