@@ -101,7 +101,7 @@ fn event(i: u64, n: u64, start_ms: i64, span_ms: i64) -> UsageEvent {
             reasoning_tokens: 0,
             web_search_requests: 0,
         },
-        cost_micros: if x.is_multiple_of(100) {
+        cost_nanos: if x.is_multiple_of(100) {
             None
         } else {
             Some(100 + small * 37)
@@ -146,7 +146,7 @@ fn add(s: &mut AggSums, e: &UsageEvent) {
     s.output_tokens += e.usage.output_tokens;
     s.cache_read_tokens += e.usage.cache_read_tokens;
     s.cache_write_5m_tokens += e.usage.cache_write_5m_tokens;
-    s.cost_micros += e.cost_micros.unwrap_or(0);
+    s.cost_nanos += e.cost_nanos.unwrap_or(0);
 }
 
 /// Inserts events `have..n`; returns the sums of the 30-day window (when all were generated
@@ -265,14 +265,14 @@ async fn bench_engine(
                 fast.input_tokens,
                 fast.output_tokens,
                 fast.cache_read_tokens,
-                fast.cost_micros,
+                fast.cost_nanos,
             );
             let exp = (
                 want.events,
                 want.input_tokens,
                 want.output_tokens,
                 want.cache_read_tokens,
-                want.cost_micros,
+                want.cost_nanos,
             );
             if got != exp {
                 bail!("{name} 30d: totals {got:?} differ from the generated {exp:?}");

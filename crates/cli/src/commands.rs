@@ -24,8 +24,33 @@ pub async fn open_store(
 ) -> anyhow::Result<(Store, settings::Loaded)> {
     let loaded = settings::load(global.config.as_deref(), global.db.as_deref())?;
     let url = settings::database_url(&loaded.config)?;
-    let store = Store::open(&url).await?;
-    Ok((store, loaded))
+    Ok((open_url(&url).await?, loaded))
+}
+
+/// Every store a command opened, closed by [`close_stores`] when the command ends (in success
+/// or error), so no command leaves a SQLite `-wal` file behind.
+static OPENED: std::sync::Mutex<Vec<Store>> = std::sync::Mutex::new(Vec::new());
+
+/// Opens a database by URL and registers it to be closed on exit.
+pub async fn open_url(url: &str) -> anyhow::Result<Store> {
+    let store = Store::open(url).await?;
+    OPENED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(store.clone());
+    Ok(store)
+}
+
+/// Closes (and on SQLite checkpoints) every store opened through [`open_url`].
+pub async fn close_stores() {
+    let opened = std::mem::take(
+        &mut *OPENED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    for store in opened {
+        store.close().await;
+    }
 }
 
 /// Turns CLI filter flags into a store filter, with the API's parsing and messages.

@@ -1,8 +1,8 @@
 //! Budgets: what they cover (scope), when they reset (period, in the user's time zone), how much
 //! they allow, and the pure maths around them: period bounds, threshold crossings, forecasts.
 //!
-//! Invariants: money is integer micro-USD (a limit written as `"12.50"` or `12.5` becomes
-//! 12_500_000 exactly, or is rejected); day/week/month periods start at local midnight of the
+//! Invariants: limits are integer micro-USD (a limit written as `"12.50"` or `12.5` becomes
+//! 12_500_000 exactly, or is rejected) and are compared with spend in nano-USD ([`Usd::nanos`]); day/week/month periods start at local midnight of the
 //! budget's zone, so a DST change makes a day 23 or 25 hours long, never shifts its start;
 //! weeks start on Monday. Nothing here reads a clock: `now_ms` is always an argument.
 
@@ -19,6 +19,13 @@ use crate::money::Micros;
 /// kept as exact micro-USD; serialised as a decimal string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Usd(pub i64);
+
+impl Usd {
+    /// The amount in nano-USD, the unit spend is summed in.
+    pub fn nanos(self) -> i64 {
+        self.0.saturating_mul(1_000)
+    }
+}
 
 impl Serialize for Usd {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -412,22 +419,24 @@ pub fn crossed(limit: i64, before: i64, after: i64, percents: &[u32]) -> Vec<u32
         .collect()
 }
 
-/// A budget's projection to the end of its period.
+/// A budget's projection to the end of its period, in the unit of its inputs (nano-USD for
+/// spend).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Forecast {
-    /// Spend per hour over the recent window, micro-USD.
-    pub burn_micros_per_hour: i64,
+    /// Spend per hour over the recent window.
+    pub burn_per_hour: i64,
     /// Spend at the end of the period at that rate.
-    pub projected_micros: i64,
+    pub projected: i64,
     /// When the limit is reached at that rate, if within the period (and not already).
     pub hits_limit_ms: Option<i64>,
 }
 
-/// Projects `spent` (at `now_ms`) to `end_ms` at the rate `recent_micros` per `recent_ms`.
+/// Projects `spent` (at `now_ms`) to `end_ms` at the rate `recent` per `recent_ms`; `spent`,
+/// `limit` and `recent` share one unit.
 pub fn forecast(
     spent: i64,
     limit: i64,
-    recent_micros: i64,
+    recent: i64,
     recent_ms: i64,
     now_ms: i64,
     end_ms: i64,
@@ -435,14 +444,13 @@ pub fn forecast(
     let recent_ms = recent_ms.max(1);
     let remaining_ms = (end_ms - now_ms).max(0);
     let rate = |ms: i64| -> i64 {
-        i64::try_from(i128::from(recent_micros) * i128::from(ms) / i128::from(recent_ms))
+        i64::try_from(i128::from(recent) * i128::from(ms) / i128::from(recent_ms))
             .unwrap_or(i64::MAX)
     };
     let projected = spent.saturating_add(rate(remaining_ms));
-    let hits_limit_ms = if spent < limit && recent_micros > 0 {
+    let hits_limit_ms = if spent < limit && recent > 0 {
         let needed = i128::from(limit - spent);
-        let ms = (needed * i128::from(recent_ms) + i128::from(recent_micros) - 1)
-            / i128::from(recent_micros);
+        let ms = (needed * i128::from(recent_ms) + i128::from(recent) - 1) / i128::from(recent);
         i64::try_from(ms)
             .ok()
             .map(|ms| now_ms.saturating_add(ms))
@@ -451,8 +459,8 @@ pub fn forecast(
         None
     };
     Forecast {
-        burn_micros_per_hour: rate(3_600_000),
-        projected_micros: projected,
+        burn_per_hour: rate(3_600_000),
+        projected,
         hits_limit_ms,
     }
 }

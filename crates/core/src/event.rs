@@ -152,9 +152,10 @@ pub struct UsageEvent {
     pub agent: Option<String>,
     pub session_id: Option<String>,
     pub usage: Usage,
-    /// `None` when the model has no price: the event is "unpriced", never a silent $0.
-    pub cost_micros: Option<i64>,
-    /// Version of the price table that produced `cost_micros`.
+    /// Cost in nano-USD. `None` when the model has no price: the event is "unpriced", never a
+    /// silent $0.
+    pub cost_nanos: Option<i64>,
+    /// Version of the price table that produced `cost_nanos`.
     pub price_version: Option<String>,
     pub duration_ms: Option<i64>,
     pub ttft_ms: Option<i64>,
@@ -218,7 +219,7 @@ impl UsageEvent {
             agent: None,
             session_id: None,
             usage: Usage::default(),
-            cost_micros: None,
+            cost_nanos: None,
             price_version: None,
             duration_ms: None,
             ttft_ms: None,

@@ -1,7 +1,7 @@
 //! tokenwatch-core: the domain of "where did every token and every cent go".
 //!
 //! This crate owns the normalised [`UsageEvent`], the [`Usage`] token counts, money as integer
-//! micro-USD, the shipped price table and cost computation, and the provider adapters that read
+//! nano-USD, the shipped price table and cost computation, and the provider adapters that read
 //! usage out of request/response bodies and SSE streams. It performs no I/O and has no async
 //! runtime: everything here is a pure function of its inputs, so it is cheap to test exhaustively.
 
@@ -18,5 +18,5 @@ pub mod tags;
 pub mod usage;
 
 pub use event::{EventStatus, Source, UsageEvent};
-pub use money::Micros;
+pub use money::{Micros, Nanos};
 pub use usage::Usage;

@@ -1,8 +1,12 @@
-//! Money as integers: `Micros` is an amount in micro-USD (1 USD = 1_000_000).
+//! Money as integers: `Nanos` is an amount in nano-USD (1 USD = 1_000_000_000), the unit every
+//! cost is computed, stored and summed in; `Micros` (1 USD = 1_000_000) is the unit of amounts
+//! people type (limits, subscription prices) and of the `*_micros` compatibility fields.
 //!
 //! Floating point never touches a stored amount. Formatting to a decimal string is exact.
 //! [`parse_usd_units`] and [`format_usd_units`] convert between decimal text and an integer
 //! count of any unit (`10^-scale` USD), so a change of the stored unit changes one argument.
+//! The only rounding from nanos to micros is [`Nanos::to_micros`] (half away from zero), used
+//! for compatibility fields and display, never for a stored amount or a sum.
 
 use std::fmt;
 
@@ -71,6 +75,9 @@ impl Micros {
 
 /// Decimal places of a micro-USD amount.
 pub const MICROS_SCALE: u32 = 6;
+
+/// Decimal places of a nano-USD amount (what costs are stored in).
+pub const NANOS_SCALE: u32 = 9;
 
 /// Exponents beyond this are clamped: 10^10000 overflows any unit and 10^-10000 rounds to zero,
 /// so the clamp changes no result and keeps the arithmetic small.
@@ -177,6 +184,59 @@ pub fn parse_usd_units(text: &str, scale: u32) -> Result<i64, MoneyError> {
     Ok(if negative { -value } else { value })
 }
 
+impl Micros {
+    /// The same amount in nano-USD (exact).
+    pub fn to_nanos(self) -> Nanos {
+        Nanos(self.0.saturating_mul(1_000))
+    }
+}
+
+/// An amount of US dollars in billionths of a dollar: an i64 holds ±9.2 billion dollars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Nanos(pub i64);
+
+impl Nanos {
+    /// Rounded half away from zero to micro-USD: for `*_micros` compatibility fields and
+    /// display only. Sums are taken in nanos first and rounded once.
+    pub fn to_micros(self) -> Micros {
+        let rounded = if self.0 >= 0 {
+            self.0.saturating_add(500) / 1_000
+        } else {
+            self.0.saturating_sub(500) / 1_000
+        };
+        Micros(rounded)
+    }
+
+    /// Exact decimal representation with six to nine fractional digits: as many as the amount
+    /// needs, at least six, so a whole number of micro-dollars reads as [`Micros`] does
+    /// (`0.014625`) and a finer one keeps every digit (`0.00000825`).
+    pub fn to_decimal_string(self) -> String {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        let frac = format!("{:09}", abs % 1_000_000_000);
+        let kept = frac.trim_end_matches('0').len().max(6);
+        format!("{sign}{}.{}", abs / 1_000_000_000, &frac[..kept])
+    }
+
+    /// For people, as [`Micros::to_usd_string`]; below a micro-dollar every significant digit
+    /// to the nano-dollar (`$0.00000825`), so a small non-zero cost never shows as `$0.00`.
+    pub fn to_usd_string(self) -> String {
+        let abs = self.0.unsigned_abs();
+        if abs >= 1_000_000_000 || abs.is_multiple_of(1_000) {
+            return self.to_micros().to_usd_string();
+        }
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let digits = format!("{abs:09}");
+        format!("{sign}$0.{}", digits.trim_end_matches('0'))
+    }
+}
+
+impl fmt::Display for Nanos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_decimal_string())
+    }
+}
+
 impl fmt::Display for Micros {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_decimal_string())
@@ -210,6 +270,30 @@ mod tests {
         assert_eq!(Micros(999_999).to_usd_string(), "$0.999999");
     }
     use super::*;
+
+    #[test]
+    fn nanos_round_to_micros_half_away_from_zero() {
+        assert_eq!(Nanos(8_250).to_micros(), Micros(8));
+        assert_eq!(Nanos(8_500).to_micros(), Micros(9));
+        assert_eq!(Nanos(8_499).to_micros(), Micros(8));
+        assert_eq!(Nanos(-8_500).to_micros(), Micros(-9));
+        assert_eq!(Nanos(1_650_000).to_micros(), Micros(1_650));
+        assert_eq!(Micros(8).to_nanos(), Nanos(8_000));
+    }
+
+    #[test]
+    fn nanos_format_exactly() {
+        assert_eq!(Nanos(8_250).to_decimal_string(), "0.00000825");
+        assert_eq!(Nanos(-1_500_000_001).to_decimal_string(), "-1.500000001");
+        assert_eq!(Nanos(14_625_000).to_decimal_string(), "0.014625");
+        assert_eq!(Nanos(0).to_decimal_string(), "0.000000");
+        assert_eq!(Nanos(2_000_000_000).to_decimal_string(), "2.000000");
+        assert_eq!(Nanos(8_250).to_usd_string(), "$0.00000825");
+        assert_eq!(Nanos(1).to_usd_string(), "$0.000000001");
+        assert_eq!(Nanos(50_000_000).to_usd_string(), "$0.05");
+        assert_eq!(Nanos(1_234_567_891).to_usd_string(), "$1.23");
+        assert_eq!(Nanos(0).to_usd_string(), "$0.00");
+    }
 
     #[test]
     fn formats_exactly() {

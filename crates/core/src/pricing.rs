@@ -1,14 +1,18 @@
 //! Prices and cost.
 //!
 //! The shipped table (`pricing/prices.toml`, dated by its `version`) is parsed exactly: a price
-//! in USD per million tokens becomes integer micro-USD per million tokens, so `0.075` is 75_000.
-//! Cost is Σ(tokens × price) in i128, with the batch discount applied, divided by 10^6 ONCE and
-//! rounded half-up to a micro-dollar. No float touches an amount. A model without a price yields
+//! in USD per million tokens becomes integer micro-USD per million tokens, so `0.075` is 75_000
+//! (numerically nano-USD per thousand tokens). Cost is Σ(tokens × price) in i128, with the batch
+//! discount applied, divided ONCE and rounded half-up to a nano-dollar. That one rounding only
+//! ever changes a result when a price has more than 3 decimals per million tokens or a batch
+//! discount leaves a fraction of a nano-dollar; every shipped price has at most 3, so a
+//! non-batch cost is exact (19 input + 9 output tokens of gpt-4o-mini: 8_250 nano-USD,
+//! $0.00000825). No float touches an amount. A model without a price yields
 //! `None`: the event is recorded as unpriced, never as a silent $0.
 
 use serde::Deserialize;
 
-use crate::money::{Micros, MoneyError};
+use crate::money::{Micros, MoneyError, Nanos};
 use crate::usage::Usage;
 
 const SHIPPED: &str = include_str!("pricing/prices.toml");
@@ -122,17 +126,18 @@ pub struct CostOptions {
     pub batch: bool,
 }
 
-/// A computed cost. `total` is the exact sum rounded once; components are each rounded for
-/// display and may differ from `total` by rounding.
+/// A computed cost in nano-USD. `total` is the exact sum rounded once; components are each
+/// rounded and may differ from `total` by rounding (only where a price has more than 3
+/// decimals per million tokens, or under a batch discount).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cost {
-    pub total: Micros,
-    pub input: Micros,
-    pub output: Micros,
-    pub cache_read: Micros,
-    pub cache_write_5m: Micros,
-    pub cache_write_1h: Micros,
-    pub web_search: Micros,
+    pub total: Nanos,
+    pub input: Nanos,
+    pub output: Nanos,
+    pub cache_read: Nanos,
+    pub cache_write_5m: Nanos,
+    pub cache_write_1h: Nanos,
+    pub web_search: Nanos,
     pub price_version: String,
     /// The long-context threshold whose tier applied, if any.
     pub tier: Option<i64>,
@@ -452,8 +457,9 @@ impl PriceTable {
                 * 1000
                 * i128::from(keep),
         ];
+        // tokens × (micro-USD per million) = nano-USD × 10^3; × percent = × 10^2 more.
         let round = |scaled: i128| {
-            Micros(i64::try_from(div_round_half_up(scaled, 100_000_000)).unwrap_or(i64::MAX))
+            Nanos(i64::try_from(div_round_half_up(scaled, 100_000)).unwrap_or(i64::MAX))
         };
         Cost {
             total: round(parts.iter().sum()),
@@ -533,7 +539,7 @@ mod tests {
                 CostOptions::default(),
             )
             .unwrap();
-        assert_eq!(c.total, Micros(14_625));
+        assert_eq!(c.total, Nanos(14_625_000));
         assert_eq!(
             (
                 c.input,
@@ -543,11 +549,11 @@ mod tests {
                 c.cache_write_1h
             ),
             (
-                Micros(3000),
-                Micros(7500),
-                Micros(600),
-                Micros(1125),
-                Micros(2400)
+                Nanos(3_000_000),
+                Nanos(7_500_000),
+                Nanos(600_000),
+                Nanos(1_125_000),
+                Nanos(2_400_000)
             )
         );
         assert_eq!(c.tier, None);
@@ -564,7 +570,7 @@ mod tests {
                 CostOptions::default(),
             )
             .unwrap();
-        assert_eq!(c.total, Micros(900_000 + 36_000 + 22_500));
+        assert_eq!(c.total, Nanos((900_000 + 36_000 + 22_500) * 1_000));
         assert_eq!(c.tier, Some(200_000));
         // Gemini 2.5 Pro at exactly 200k stays in the base tier.
         let g = table()
@@ -575,7 +581,7 @@ mod tests {
                 CostOptions::default(),
             )
             .unwrap();
-        assert_eq!(g.total, Micros(250_000 + 100));
+        assert_eq!(g.total, Nanos((250_000 + 100) * 1_000));
         let g = table()
             .cost(
                 "gemini",
@@ -584,7 +590,8 @@ mod tests {
                 CostOptions::default(),
             )
             .unwrap();
-        assert_eq!(g.total, Micros(500_003 + 150));
+        // 200_001 × 2.5 = 500_002.5 µ$: exact in nanos.
+        assert_eq!(g.total, Nanos(500_002_500 + 150_000));
     }
 
     #[test]
@@ -598,7 +605,7 @@ mod tests {
                 CostOptions::default(),
             )
             .unwrap();
-        assert_eq!(c.total, Micros(2_520));
+        assert_eq!(c.total, Nanos(2_520_000));
         // o3: reasoning is part of output and not priced again: 300×2 + 200×0.5 + 900×8
         let mut u = usage(300, 900, 200, 0, 0);
         u.reasoning_tokens = 700;
@@ -607,7 +614,7 @@ mod tests {
                 .cost("openai", "o3-2025-04-16", &u, CostOptions::default())
                 .unwrap()
                 .total,
-            Micros(600 + 100 + 7200)
+            Nanos((600 + 100 + 7200) * 1_000)
         );
     }
 
@@ -622,34 +629,44 @@ mod tests {
                 CostOptions { batch: true },
             )
             .unwrap();
-        assert_eq!(b.total, Micros(3));
-        // gpt-4o-mini: 1 token × 0.15 = 0.15 µ$ → 0; 3 tokens = 0.45 → 0; 4 tokens = 0.6 → 1
+        assert_eq!(b.total, Nanos(3_000));
+        // gpt-4o-mini: a token costs 0.15 µ$ in, 0.60 µ$ out, kept exactly in nanos.
         let t = table();
-        let cost = |n| {
+        let cost = |input, output| {
             t.cost(
                 "openai",
                 "gpt-4o-mini",
-                &usage(n, 0, 0, 0, 0),
+                &usage(input, output, 0, 0, 0),
                 CostOptions::default(),
             )
             .unwrap()
             .total
         };
         assert_eq!(
-            (cost(1), cost(3), cost(4), cost(10)),
-            (Micros(0), Micros(0), Micros(1), Micros(2))
+            (cost(1, 0), cost(3, 0), cost(0, 1)),
+            (Nanos(150), Nanos(450), Nanos(600))
         );
-        // exactly half rounds up: gpt-5-nano input 0.05 × 10 = 0.5 → 1
+        // The call from issue 17: 19 in, 9 out = $0.00000825, not 8 µ$.
+        assert_eq!(cost(19, 9), Nanos(8_250));
+        // The one rounding: half a nano-dollar left by a batch discount rounds up, and a price
+        // finer than 3 decimals per million rounds to the nano-dollar.
+        let fine =
+            |input: &str| ModelPrice::from_decimal_strs(input, input, None, None, None).unwrap();
+        let one_token = usage(1, 0, 0, 0, 0);
+        let batch = CostOptions { batch: true };
         assert_eq!(
-            t.cost(
-                "openai",
-                "gpt-5-nano",
-                &usage(10, 0, 0, 0, 0),
-                CostOptions::default()
-            )
-            .unwrap()
-            .total,
-            Micros(1)
+            t.cost_with(&fine("0.001"), &one_token, batch).total,
+            Nanos(1)
+        );
+        assert_eq!(
+            t.cost_with(&fine("0.000499"), &one_token, CostOptions::default())
+                .total,
+            Nanos(0)
+        );
+        assert_eq!(
+            t.cost_with(&fine("0.0005"), &one_token, CostOptions::default())
+                .total,
+            Nanos(1)
         );
     }
 
@@ -662,7 +679,7 @@ mod tests {
                 .cost("anthropic", "claude-sonnet-4-5", &u, CostOptions::default())
                 .unwrap()
                 .total,
-            Micros(30_000)
+            Nanos(30_000_000)
         );
     }
 

@@ -147,19 +147,19 @@ impl<'a> Pricer<'a> {
         }
     }
 
-    /// `(cost_micros, price_version)` of a record under the cost mode.
+    /// `(cost_nanos, price_version)` of a record under the cost mode.
     pub fn cost(&mut self, r: &Record) -> (Option<i64>, Option<String>) {
         if r.synthetic {
             return (Some(0), None);
         }
         let from_line = |usd: f64| {
-            // The line's own figure is a float of dollars; one rounding to micro-dollars.
+            // The line's own figure is a float of dollars; one rounding to nano-dollars.
             #[expect(
                 clippy::cast_possible_truncation,
-                reason = "a log's cost in micro-USD fits i64 by orders of magnitude"
+                reason = "a log's cost in nano-USD fits i64 by orders of magnitude"
             )]
-            let micros = (usd * 1_000_000.0).round() as i64;
-            (Some(micros), Some("log:costUSD".to_owned()))
+            let nanos = (usd * 1_000_000_000.0).round() as i64;
+            (Some(nanos), Some("log:costUSD".to_owned()))
         };
         match (self.cost_mode, r.line_cost_usd) {
             (CostMode::Auto | CostMode::Display, Some(usd)) => from_line(usd),
@@ -197,7 +197,7 @@ impl<'a> Pricer<'a> {
             r.key.to_string(),
         );
         e.usage = r.usage;
-        (e.cost_micros, e.price_version) = self.cost(r);
+        (e.cost_nanos, e.price_version) = self.cost(r);
         if r.synthetic {
             e.status = EventStatus::UpstreamError;
             e.error_type = Some("api_error_message".to_owned());
@@ -828,7 +828,7 @@ struct Kept {
     chunk: u32,
     pos: usize,
     tokens: i64,
-    cost_micros: i64,
+    cost_nanos: i64,
 }
 
 impl Kept {
@@ -837,7 +837,7 @@ impl Kept {
             chunk,
             pos,
             tokens: r.usage.total_tokens(),
-            cost_micros: pricer.cost(r).0.unwrap_or(0),
+            cost_nanos: pricer.cost(r).0.unwrap_or(0),
         }
     }
 
@@ -846,7 +846,7 @@ impl Kept {
     fn is_beaten_by(&self, r: &Record, pricer: &mut Pricer<'_>) -> bool {
         let tokens = r.usage.total_tokens();
         tokens > self.tokens
-            || (tokens == self.tokens && pricer.cost(r).0.unwrap_or(0) > self.cost_micros)
+            || (tokens == self.tokens && pricer.cost(r).0.unwrap_or(0) > self.cost_nanos)
     }
 }
 

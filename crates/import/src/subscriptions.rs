@@ -4,7 +4,7 @@
 
 use jiff::tz::TimeZone;
 use jiff::{Span, Timestamp};
-use tokenwatch_core::{Source, UsageEvent};
+use tokenwatch_core::{Micros, Source, UsageEvent};
 use tokenwatch_store::Subscription;
 
 use crate::{ImportError, new_id};
@@ -54,7 +54,7 @@ pub fn charges(sub: &Subscription, now_ms: i64) -> Result<Vec<UsageEvent>, Impor
             format!("manual:subscription:{}:{n}", sub.id),
         );
         e.requests = 0;
-        e.cost_micros = Some(sub.cost_micros);
+        e.cost_nanos = Some(Micros(sub.cost_micros).to_nanos().0);
         e.price_version = Some("subscription".to_owned());
         e.tags.push(("account".to_owned(), sub.account.clone()));
         e.tags.push(("period".to_owned(), sub.period.clone()));

@@ -21,9 +21,9 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use tokenwatch_core::money::{MoneyError, format_usd_units, parse_usd_units};
+use tokenwatch_core::money::{MoneyError, parse_usd_units};
 use tokenwatch_core::pricing::PriceTable;
-use tokenwatch_core::{EventStatus, Source, UsageEvent};
+use tokenwatch_core::{EventStatus, Nanos, Source, UsageEvent};
 
 use crate::{fnv1a, new_id, parse_ts_ms};
 
@@ -31,8 +31,8 @@ mod json;
 
 pub use json::read_json;
 
-/// Decimal places of the stored cost unit (micro-USD), in which `cost_usd` is read and written.
-pub const COST_SCALE: u32 = 6;
+/// Decimal places of the stored cost unit (nano-USD), to which `cost_usd` is rounded on import.
+pub const COST_SCALE: u32 = tokenwatch_core::money::NANOS_SCALE;
 
 /// The largest `cost_usd` one row may carry, in whole dollars: a bigger amount is a mistake in
 /// the file (a unit mix-up, a total pasted as a row), not one call.
@@ -186,8 +186,8 @@ impl Row {
             web_search_requests: n(e.usage.web_search_requests),
             requests: n(e.requests),
             cost_usd: Cell(
-                e.cost_micros
-                    .map(|c| format_usd_units(c, COST_SCALE))
+                e.cost_nanos
+                    .map(|c| Nanos(c).to_decimal_string())
                     .unwrap_or_default(),
             ),
             price_version: e.price_version.clone().unwrap_or_default(),
@@ -336,14 +336,14 @@ impl Row {
         let cost = self.cost_usd.0.trim();
         if cost.is_empty() {
             if e.usage.is_empty() {
-                e.cost_micros = Some(0);
+                e.cost_nanos = Some(0);
             } else if let Some(c) = prices.cost(&e.provider, &e.model, &e.usage, Default::default())
             {
-                e.cost_micros = Some(c.total.0);
+                e.cost_nanos = Some(c.total.0);
                 e.price_version = Some(c.price_version);
             }
         } else {
-            e.cost_micros = Some(parse_cost(cost).map_err(|why| err("cost_usd", why))?);
+            e.cost_nanos = Some(parse_cost(cost).map_err(|why| err("cost_usd", why))?);
             e.price_version = opt(&self.price_version);
         }
         Ok(e)

@@ -270,10 +270,10 @@ async fn claude_code_counts_each_response_once_with_its_largest_usage() {
         expected.add(u);
     }
     assert_eq!(sum_tokens(&events), expected);
-    let cost: i64 = events.iter().map(|e| e.cost_micros.unwrap()).sum();
+    let cost: i64 = events.iter().map(|e| e.cost_nanos.unwrap()).sum();
     let expected_cost: f64 = [r1, r2, r3, r4, r5a, r5b]
         .iter()
-        .map(|u| u.sonnet_micros().round())
+        .map(|u| (u.sonnet_micros() * 1_000.0).round())
         .sum();
     assert_eq!(cost as f64, expected_cost);
 
@@ -300,7 +300,7 @@ async fn claude_code_counts_each_response_once_with_its_largest_usage() {
     );
     let syn = by_key["claude_code:msg_syn:req_syn"];
     assert_eq!(
-        (syn.cost_micros, syn.status.as_str()),
+        (syn.cost_nanos, syn.status.as_str()),
         (Some(0), "upstream_error")
     );
 
@@ -426,9 +426,9 @@ async fn appends_partial_lines_growing_usage_rotation_and_deletion() {
 #[tokio::test]
 async fn cost_modes_use_cost_usd_only_when_asked() {
     for (mode, expected) in [
-        (CostMode::Calculate, 3_000i64 * 3), // 3,000 input tokens at $3/MTok
-        (CostMode::Auto, 1_250_000),
-        (CostMode::Display, 1_250_000),
+        (CostMode::Calculate, 3_000i64 * 3_000), // 3,000 input tokens at $3/MTok
+        (CostMode::Auto, 1_250_000_000),
+        (CostMode::Display, 1_250_000_000),
     ] {
         let fx = Fixture::new().await;
         let mut line = assistant(
@@ -457,10 +457,14 @@ async fn cost_modes_use_cost_usd_only_when_asked() {
         let events = fx.events().await;
         let by: HashMap<&str, i64> = events
             .iter()
-            .map(|e| (e.dedup_key.as_str(), e.cost_micros.unwrap()))
+            .map(|e| (e.dedup_key.as_str(), e.cost_nanos.unwrap()))
             .collect();
         assert_eq!(by["claude_code:m1:r1"], expected, "{mode:?}");
-        let plain = if mode == CostMode::Display { 0 } else { 9_000 };
+        let plain = if mode == CostMode::Display {
+            0
+        } else {
+            9_000_000
+        };
         assert_eq!(by["claude_code:m2:r2"], plain, "{mode:?}");
     }
 }

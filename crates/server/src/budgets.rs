@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use jiff::tz::TimeZone;
 use tokenwatch_core::budget::{self, BudgetSpec, Period, Subject, Window};
-use tokenwatch_core::{Micros, UsageEvent};
+use tokenwatch_core::{Micros, Nanos, UsageEvent};
 
 /// Rolling windows keep this many buckets: the window's edge is exact to 1/120 of its width.
 const ROLLING_BUCKETS: i64 = 120;
@@ -34,10 +34,11 @@ pub struct LiveBudget {
 #[derive(Debug, Clone, Default)]
 struct Counter {
     window: Option<Window>,
-    spent_micros: i64,
+    /// Nano-USD, the unit events are priced in (limits are compared via [`Usd::nanos`]).
+    spent_nanos: i64,
     tokens: i64,
     requests: i64,
-    /// Rolling windows only: (bucket start, micros, tokens, requests), oldest first.
+    /// Rolling windows only: (bucket start, nanos, tokens, requests), oldest first.
     buckets: VecDeque<(i64, i64, i64, i64)>,
     inflight_at_limit: Option<i64>,
     /// Requests admitted after the limit was first reached in this period (always 0 for a hard
@@ -49,7 +50,8 @@ struct Counter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
     pub window: Window,
-    pub spent_micros: i64,
+    /// Exact, in nano-USD.
+    pub spent_nanos: i64,
     pub tokens: i64,
     pub requests: i64,
     pub inflight: i64,
@@ -82,7 +84,7 @@ pub struct Crossing {
     pub budget: Arc<LiveBudget>,
     pub measure: Measure,
     pub percent: u32,
-    /// Spend (micro-USD) or tokens after the increment.
+    /// Spend (nano-USD) or tokens after the increment; `limit` in the same unit.
     pub value: i64,
     pub limit: i64,
     pub window: Window,
@@ -139,11 +141,11 @@ impl LiveBudget {
                         break;
                     }
                     c.buckets.pop_front();
-                    c.spent_micros -= m;
+                    c.spent_nanos -= m;
                     c.tokens -= t;
                     c.requests -= r;
                 }
-                if c.spent_micros < self.spec.limit_usd.0 {
+                if c.spent_nanos < self.spec.limit_usd.nanos() {
                     c.inflight_at_limit = None;
                 }
                 c.window = Some(w);
@@ -166,19 +168,19 @@ impl LiveBudget {
         }
     }
 
-    fn add(&self, c: &mut Counter, ts_ms: i64, micros: i64, tokens: i64, requests: i64) {
-        c.spent_micros += micros;
+    fn add(&self, c: &mut Counter, ts_ms: i64, nanos: i64, tokens: i64, requests: i64) {
+        c.spent_nanos += nanos;
         c.tokens += tokens;
         c.requests += requests;
         if let Period::Rolling(_) = self.spec.period {
             let start = ts_ms - ts_ms.rem_euclid(self.bucket_ms());
             match c.buckets.back_mut() {
                 Some(b) if b.0 == start => {
-                    b.1 += micros;
+                    b.1 += nanos;
                     b.2 += tokens;
                     b.3 += requests;
                 }
-                _ => c.buckets.push_back((start, micros, tokens, requests)),
+                _ => c.buckets.push_back((start, nanos, tokens, requests)),
             }
         }
     }
@@ -186,10 +188,10 @@ impl LiveBudget {
     /// The first limit reached, if any.
     fn exhausted(&self, c: &Counter) -> Option<String> {
         let s = &self.spec;
-        if s.limit_usd.0 > 0 && c.spent_micros >= s.limit_usd.0 {
+        if s.limit_usd.0 > 0 && c.spent_nanos >= s.limit_usd.nanos() {
             return Some(format!(
                 "spent {} of its {} limit",
-                Micros(c.spent_micros).to_usd_string(),
+                Nanos(c.spent_nanos).to_usd_string(),
                 Micros(s.limit_usd.0).to_usd_string()
             ));
         }
@@ -265,7 +267,7 @@ impl LiveBudget {
         was_admitted: bool,
         now_ms: i64,
     ) -> Vec<(Measure, u32)> {
-        let micros = event.cost_micros.unwrap_or(0);
+        let nanos = event.cost_nanos.unwrap_or(0);
         let tokens = event.usage.total_tokens();
         let mut c = self.lock();
         self.roll(&mut c, now_ms);
@@ -282,14 +284,14 @@ impl LiveBudget {
             // Began in an earlier period: that period's spend, not this one's.
             return Vec::new();
         }
-        let (before, tokens_before) = (c.spent_micros, c.tokens);
+        let (before, tokens_before) = (c.spent_nanos, c.tokens);
         // Admission already counted the request of a proxied call.
         let requests = if was_admitted { 0 } else { event.requests };
-        self.add(&mut c, event.ts_ms, micros, tokens, requests);
+        self.add(&mut c, event.ts_ms, nanos, tokens, requests);
         let mut crossed: Vec<(Measure, u32)> = budget::crossed(
-            self.spec.limit_usd.0,
+            self.spec.limit_usd.nanos(),
             before,
-            c.spent_micros,
+            c.spent_nanos,
             &self.spec.alert_at,
         )
         .into_iter()
@@ -302,16 +304,18 @@ impl LiveBudget {
                     .map(|p| (Measure::Tokens, p)),
             );
         }
-        if before < self.spec.limit_usd.0 && c.spent_micros >= self.spec.limit_usd.0 {
+        let limit = self.spec.limit_usd.nanos();
+        if before < limit && c.spent_nanos >= limit {
             c.inflight_at_limit = Some(self.inflight.load(Ordering::Relaxed));
         }
         crossed
     }
 
-    /// Raises the counters to at least the stored totals of the current period.
+    /// Raises the counters to at least the stored totals of the current period (spend in
+    /// nano-USD).
     pub fn reconcile(
         &self,
-        stored_micros: i64,
+        stored_nanos: i64,
         stored_tokens: i64,
         stored_requests: i64,
         now_ms: i64,
@@ -319,7 +323,7 @@ impl LiveBudget {
         let mut c = self.lock();
         self.roll(&mut c, now_ms);
         let (dm, dt, dr) = (
-            (stored_micros - c.spent_micros).max(0),
+            (stored_nanos - c.spent_nanos).max(0),
             (stored_tokens - c.tokens).max(0),
             (stored_requests - c.requests).max(0),
         );
@@ -330,13 +334,13 @@ impl LiveBudget {
         }
     }
 
-    /// Rebuilds a rolling window from stored buckets `(start, micros, tokens, requests)`, so
+    /// Rebuilds a rolling window from stored buckets `(start, nanos, tokens, requests)`, so
     /// old spend leaves the window when it should (a fresh budget after start-up or a change).
     pub fn load_buckets(&self, buckets: &[(i64, i64, i64, i64)], now_ms: i64) {
         let mut c = self.lock();
         self.roll(&mut c, now_ms);
-        for &(start, micros, tokens, requests) in buckets {
-            self.add(&mut c, start, micros, tokens, requests);
+        for &(start, nanos, tokens, requests) in buckets {
+            self.add(&mut c, start, nanos, tokens, requests);
         }
         self.roll(&mut c, now_ms);
     }
@@ -353,7 +357,7 @@ impl LiveBudget {
             window: c
                 .window
                 .unwrap_or(budget::window(self.spec.period, &self.tz, now_ms)),
-            spent_micros: c.spent_micros,
+            spent_nanos: c.spent_nanos,
             tokens: c.tokens,
             requests: c.requests,
             inflight: self.inflight.load(Ordering::Relaxed),
@@ -456,7 +460,7 @@ impl BudgetBook {
             for (measure, percent) in b.priced(event, was_admitted, now_ms) {
                 let u = b.usage(now_ms);
                 let (value, limit) = match measure {
-                    Measure::Usd => (u.spent_micros, b.spec.limit_usd.0),
+                    Measure::Usd => (u.spent_nanos, b.spec.limit_usd.nanos()),
                     Measure::Tokens => (u.tokens, b.spec.token_limit.unwrap_or(0)),
                 };
                 crossings.push(Crossing {

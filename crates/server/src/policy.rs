@@ -22,7 +22,7 @@ use jiff::tz::TimeZone;
 use tokenwatch_core::alerting::{AlertKind, AlertRuleSpec, ChannelSpec};
 use tokenwatch_core::budget::{self, BudgetSpec, Subject};
 use tokenwatch_core::tag_rules::{self, RuleInput, TagRule, TagRuleSpec};
-use tokenwatch_core::{EventStatus, Micros, UsageEvent};
+use tokenwatch_core::{EventStatus, Nanos, UsageEvent};
 use tokenwatch_store::{DefKind, Store, StoreError};
 
 use crate::alerts::{AlertDraft, Alerts};
@@ -295,7 +295,7 @@ impl Policy {
                 .store
                 .window_totals(&b.spec.scope, w.start_ms, w.end_ms.max(now_ms + 1))
                 .await?;
-            b.reconcile(t.cost_micros, t.tokens, t.requests, now_ms);
+            b.reconcile(t.cost_nanos, t.tokens, t.requests, now_ms);
             for c in passed_since(b, before, now_ms) {
                 self.alerts.raise(threshold_draft(&c, now_ms));
             }
@@ -331,18 +331,26 @@ fn passed_since(b: &Arc<LiveBudget>, before: (i64, i64), now_ms: i64) -> Vec<Cro
 /// The alert for a budget threshold crossing.
 fn threshold_draft(c: &Crossing, now_ms: i64) -> AlertDraft {
     let spec = &c.budget.spec;
-    let (what, unit, limit_text, value_text) = match c.measure {
+    // Alerts keep spend in micro-USD (their `unit`); the crossing itself was decided in nanos.
+    let threshold = |limit: i64| {
+        i64::try_from(i128::from(limit) * i128::from(c.percent) / 100).unwrap_or(i64::MAX)
+    };
+    let (what, unit, limit_text, value_text, value, threshold) = match c.measure {
         Measure::Usd => (
             "usd",
             "micros",
-            Micros(c.limit).to_usd_string(),
-            format!("{} spent", Micros(c.value).to_usd_string()),
+            Nanos(c.limit).to_usd_string(),
+            format!("{} spent", Nanos(c.value).to_usd_string()),
+            Nanos(c.value).to_micros().0,
+            Nanos(threshold(c.limit)).to_micros().0,
         ),
         Measure::Tokens => (
             "tokens",
             "tokens",
             format!("{} token", c.limit),
             format!("{} tokens used", c.value),
+            c.value,
+            threshold(c.limit),
         ),
     };
     let resets = if c.window.resets {
@@ -366,9 +374,8 @@ fn threshold_draft(c: &Crossing, now_ms: i64) -> AlertDraft {
             "budget '{}' ({}) reached {}% of its {limit_text} {} limit: {value_text}{resets}",
             spec.name, spec.scope, c.percent, spec.period
         ),
-        value: c.value,
-        threshold: i64::try_from(i128::from(c.limit) * i128::from(c.percent) / 100)
-            .unwrap_or(i64::MAX),
+        value,
+        threshold,
         unit,
         period_start_ms: Some(c.window.start_ms),
         detail: serde_json::json!({ "percent": c.percent, "measure": what, "budget": spec.name, "hard": spec.hard }),

@@ -300,7 +300,7 @@ pub fn build_events(prices: &PriceTable, finished: Finished) -> Vec<UsageEvent> 
         .or_else(|| exchange.quick.model.clone())
         .unwrap_or_else(|| "unknown".to_owned());
     let mut usage = facts.usage;
-    let (cost_micros, price_version) = if exchange.endpoint == Endpoint::CountTokens {
+    let (cost_nanos, price_version) = if exchange.endpoint == Endpoint::CountTokens {
         // Token counting is free; its count is not usage.
         usage = Usage::default();
         (Some(0), None)
@@ -334,7 +334,7 @@ pub fn build_events(prices: &PriceTable, finished: Finished) -> Vec<UsageEvent> 
         .or_else(|| unreadable.then(|| "usage_unreadable".to_owned()))
         .or_else(|| usage_unknown.then(|| USAGE_UNKNOWN.to_owned()));
     let mut event = base_event(&exchange, model, usage, shape);
-    event.cost_micros = cost_micros;
+    event.cost_nanos = cost_nanos;
     event.price_version = price_version;
     event.duration_ms = Some(duration_ms);
     event.ttft_ms = ttft_ms;
@@ -407,7 +407,7 @@ fn base_event(exchange: &Exchange, model: String, usage: Usage, shape: RequestSh
         agent: exchange.meta.agent.clone(),
         session_id: exchange.meta.session.clone(),
         usage,
-        cost_micros: None,
+        cost_nanos: None,
         price_version: None,
         duration_ms: None,
         ttft_ms: None,
@@ -455,7 +455,7 @@ fn batch_events(
                 "batch:{}:{}:{}",
                 exchange.provider, batch_id, item.custom_id
             );
-            event.cost_micros = cost;
+            event.cost_nanos = cost;
             event.price_version = version;
             event.batch = true;
             event.stop_reason = item.stop_reason.clone();

@@ -14,6 +14,7 @@ const DAY: i64 = 24 * HOUR;
 /// 2026-11-20T00:00:00Z.
 const DAY0: i64 = 1_795_132_800_000;
 
+/// An event costing `cost` micro-USD.
 fn event(n: &mut u32, ts_ms: i64, cost: i64) -> UsageEvent {
     *n += 1;
     let mut e = UsageEvent::blank(
@@ -25,7 +26,7 @@ fn event(n: &mut u32, ts_ms: i64, cost: i64) -> UsageEvent {
         "messages",
         format!("k{n}"),
     );
-    e.cost_micros = Some(cost);
+    e.cost_nanos = Some(cost * 1_000);
     e.usage.input_tokens = 100;
     e.usage.output_tokens = 10;
     e

@@ -47,8 +47,8 @@ fn rollup_choice(filter: &EventFilter, key: &AggKey) -> Option<(&'static str, &'
     let other = filter.status.is_some()
         || filter.session_id.is_some()
         || filter.tag.is_some()
-        || filter.min_cost_micros.is_some()
-        || filter.max_cost_micros.is_some()
+        || filter.min_cost_nanos.is_some()
+        || filter.max_cost_nanos.is_some()
         || filter.search.is_some();
     if other {
         return None;
@@ -88,7 +88,7 @@ impl AggKey {
     }
 }
 
-/// Sums over a set of events. Money in micro-USD; unpriced events are counted, never summed.
+/// Sums over a set of events. Money in nano-USD; unpriced events are counted, never summed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct AggSums {
     pub events: i64,
@@ -102,7 +102,7 @@ pub struct AggSums {
     pub cache_write_1h_tokens: i64,
     pub reasoning_tokens: i64,
     pub web_search_requests: i64,
-    pub cost_micros: i64,
+    pub cost_nanos: i64,
     pub unpriced_events: i64,
     pub duration_sum_ms: i64,
     pub duration_count: i64,
@@ -131,7 +131,7 @@ impl AggSums {
         self.cache_write_1h_tokens += o.cache_write_1h_tokens;
         self.reasoning_tokens += o.reasoning_tokens;
         self.web_search_requests += o.web_search_requests;
-        self.cost_micros += o.cost_micros;
+        self.cost_nanos += o.cost_nanos;
         self.unpriced_events += o.unpriced_events;
         self.duration_sum_ms += o.duration_sum_ms;
         self.duration_count += o.duration_count;
@@ -156,7 +156,7 @@ pub struct TagTotal {
     pub value: String,
     pub events: i64,
     pub total_tokens: i64,
-    pub cost_micros: i64,
+    pub cost_nanos: i64,
 }
 
 /// The sixteen sums over raw events, in [`AggSums`] field order.
@@ -165,8 +165,8 @@ CAST(COALESCE(SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), 0) AS BIGINT), \
 CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), \
 CAST(COALESCE(SUM(cache_read_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cache_write_5m_tokens), 0) AS BIGINT), \
 CAST(COALESCE(SUM(cache_write_1h_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), \
-CAST(COALESCE(SUM(web_search_requests), 0) AS BIGINT), CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT), \
-CAST(COALESCE(SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT), \
+CAST(COALESCE(SUM(web_search_requests), 0) AS BIGINT), CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT), \
+CAST(COALESCE(SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT), \
 CAST(COALESCE(SUM(duration_ms), 0) AS BIGINT), COUNT(duration_ms), \
 CAST(COALESCE(SUM(ttft_ms), 0) AS BIGINT), COUNT(ttft_ms)";
 
@@ -176,7 +176,7 @@ CAST(COALESCE(SUM(errors), 0) AS BIGINT), CAST(COALESCE(SUM(input_tokens), 0) AS
 CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cache_read_tokens), 0) AS BIGINT), \
 CAST(COALESCE(SUM(cache_write_5m_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cache_write_1h_tokens), 0) AS BIGINT), \
 CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(web_search_requests), 0) AS BIGINT), \
-CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT), CAST(COALESCE(SUM(unpriced_events), 0) AS BIGINT), \
+CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT), CAST(COALESCE(SUM(unpriced_events), 0) AS BIGINT), \
 CAST(COALESCE(SUM(duration_sum_ms), 0) AS BIGINT), CAST(COALESCE(SUM(duration_count), 0) AS BIGINT), \
 CAST(COALESCE(SUM(ttft_sum_ms), 0) AS BIGINT), CAST(COALESCE(SUM(ttft_count), 0) AS BIGINT)";
 
@@ -196,7 +196,7 @@ macro_rules! decode_sums {
             cache_write_1h_tokens: r.try_get(f + 7)?,
             reasoning_tokens: r.try_get(f + 8)?,
             web_search_requests: r.try_get(f + 9)?,
-            cost_micros: r.try_get(f + 10)?,
+            cost_nanos: r.try_get(f + 10)?,
             unpriced_events: r.try_get(f + 11)?,
             duration_sum_ms: r.try_get(f + 12)?,
             duration_count: r.try_get(f + 13)?,

@@ -16,7 +16,7 @@ pub use query::{COST_ENTRIES_KEY, MAX_PAGE};
 /// Every stored column of `usage_events`, in the order [`insert`] binds and [`query`] reads.
 const COLUMNS: &str = "id, ts_ms, source, provider, model, endpoint, tenant, api_key_id, project, agent, session_id, \
 input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, \
-cost_micros, price_version, duration_ms, ttft_ms, status, http_status, stop_reason, streamed, batch, request_bytes, response_bytes, \
+cost_nanos, price_version, duration_ms, ttft_ms, status, http_status, stop_reason, streamed, batch, request_bytes, response_bytes, \
 messages_system, messages_user, messages_assistant, messages_tool, tools_offered, system_chars, tools_chars, history_chars, new_input_chars, \
 tools_used, error_type, upstream_request_id, ratelimit_remaining_requests, ratelimit_remaining_tokens, requests, cwd, git_branch, client_version, dedup_key";
 
@@ -36,8 +36,8 @@ pub struct EventFilter {
     pub session_id: Option<String>,
     pub project: Option<String>,
     pub tag: Option<(String, String)>,
-    pub min_cost_micros: Option<i64>,
-    pub max_cost_micros: Option<i64>,
+    pub min_cost_nanos: Option<i64>,
+    pub max_cost_nanos: Option<i64>,
     /// Case-insensitive substring of the model, project, session, agent, provider, id or
     /// upstream request id (`%` and `_` match themselves).
     pub search: Option<String>,
@@ -95,8 +95,8 @@ pub struct TotalsRow {
     pub cache_write_1h_tokens: i64,
     pub reasoning_tokens: i64,
     /// Sum over priced events.
-    pub cost_micros: i64,
-    /// Events without a price (`cost_micros` NULL): counted, never summed as $0.
+    pub cost_nanos: i64,
+    /// Events without a price (`cost_nanos` NULL): counted, never summed as $0.
     pub unpriced_events: i64,
 }
 
@@ -154,6 +154,6 @@ pub struct RollupRow {
     pub cache_write_5m_tokens: i64,
     pub cache_write_1h_tokens: i64,
     pub reasoning_tokens: i64,
-    pub cost_micros: i64,
+    pub cost_nanos: i64,
     pub unpriced_events: i64,
 }

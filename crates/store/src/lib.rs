@@ -5,7 +5,8 @@
 //! [`writer`] module batches writes and spills to a file when the database cannot take them, so
 //! the proxy never waits on the database and never loses an event silently.
 //!
-//! Invariants: amounts are integer micro-USD; times are UTC epoch milliseconds; `dedup_key` is
+//! Invariants: costs are integer nano-USD (limits and subscription prices, typed by people, are
+//! micro-USD); times are UTC epoch milliseconds; `dedup_key` is
 //! unique, so any import or replay can be re-run safely; no query is built from user text.
 
 mod alerts;
@@ -69,6 +70,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "import_dirs",
         include_str!("../migrations/0006_import_dirs.sql"),
+    ),
+    (
+        7,
+        "cost_nanos",
+        include_str!("../migrations/0007_cost_nanos.sql"),
     ),
 ];
 
@@ -397,8 +403,36 @@ impl Store {
         })
     }
 
-    /// Closes every connection (used by tests and shutdown).
+    /// Closes every connection (every command calls it on exit; tests too). On a SQLite file the
+    /// write-ahead log is first folded into the database and truncated
+    /// (`PRAGMA wal_checkpoint(TRUNCATE)`), so a finished command leaves no `-wal` file of
+    /// committed pages behind; a checkpoint another process blocks is only logged, since the
+    /// data is safe in the log either way.
     pub async fn close(&self) {
+        // The proxy writer's kept connection first: it is a connection to the same file.
+        drop(
+            self.batch_conn
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(),
+        );
+        if let Pool::Sqlite(pool) = &self.pool
+            && !self.sqlite_memory
+        {
+            let checkpoint: Result<(i64, i64, i64), _> =
+                sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .fetch_one(pool)
+                    .await;
+            match checkpoint {
+                Ok((0, _, _)) => {}
+                Ok(_) => {
+                    tracing::debug!("the WAL checkpoint on exit was blocked by another connection")
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot checkpoint the database's WAL on exit")
+                }
+            }
+        }
         with_pool!(self, pool => pool.close().await)
     }
 }

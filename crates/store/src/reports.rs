@@ -3,7 +3,7 @@
 //!
 //! Invariants: day boundaries are the zone's local midnights (DST days are 23 or 25 hours
 //! long); the 15-minute buckets the database returns never straddle a local midnight, because
-//! every zone's UTC offset is a multiple of 15 minutes; money stays integer micro-USD.
+//! every zone's UTC offset is a multiple of 15 minutes; money stays integer nano-USD.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -43,7 +43,7 @@ pub struct Sums {
     pub reasoning_tokens: i64,
     /// Input, output, cache reads and cache writes.
     pub total_tokens: i64,
-    pub cost_micros: i64,
+    pub cost_nanos: i64,
     pub unpriced_events: i64,
 }
 
@@ -63,7 +63,7 @@ impl Sums {
             + r.cache_read_tokens
             + r.cache_write_5m_tokens
             + r.cache_write_1h_tokens;
-        self.cost_micros += r.cost_micros;
+        self.cost_nanos += r.cost_nanos;
         self.unpriced_events += r.unpriced_events;
     }
 }
@@ -123,12 +123,12 @@ pub struct Block {
     pub active: bool,
     pub sums: Sums,
     pub models: Vec<String>,
-    /// Tokens per minute and micro-USD per hour since the block's first event (active only).
+    /// Tokens per minute and nano-USD per hour since the block's first event (active only).
     pub tokens_per_minute: Option<f64>,
-    pub cost_micros_per_hour: Option<f64>,
+    pub cost_nanos_per_hour: Option<f64>,
     /// Where the block ends up if the current rate holds until its end (active only).
     pub projected_total_tokens: Option<i64>,
-    pub projected_cost_micros: Option<i64>,
+    pub projected_cost_nanos: Option<i64>,
     pub remaining_minutes: Option<i64>,
 }
 
@@ -343,9 +343,9 @@ impl Store {
                         sums: Sums::default(),
                         models: Vec::new(),
                         tokens_per_minute: None,
-                        cost_micros_per_hour: None,
+                        cost_nanos_per_hour: None,
                         projected_total_tokens: None,
-                        projected_cost_micros: None,
+                        projected_cost_nanos: None,
                         remaining_minutes: None,
                     },
                     BTreeSet::new(),
@@ -373,10 +373,10 @@ impl Store {
                     {
                         let minutes = ((now_ms - first_ms) as f64 / 60_000.0).max(1.0);
                         let tpm = b.sums.total_tokens as f64 / minutes;
-                        let cph = b.sums.cost_micros as f64 / minutes * 60.0;
+                        let cph = b.sums.cost_nanos as f64 / minutes * 60.0;
                         let remaining = (b.end_ms - now_ms).max(0) / 60_000;
                         b.tokens_per_minute = Some(tpm);
-                        b.cost_micros_per_hour = Some(cph);
+                        b.cost_nanos_per_hour = Some(cph);
                         b.remaining_minutes = Some(remaining);
                         #[expect(
                             clippy::cast_possible_truncation,
@@ -385,8 +385,8 @@ impl Store {
                         {
                             b.projected_total_tokens =
                                 Some(b.sums.total_tokens + (tpm * remaining as f64) as i64);
-                            b.projected_cost_micros =
-                                Some(b.sums.cost_micros + (cph / 60.0 * remaining as f64) as i64);
+                            b.projected_cost_nanos =
+                                Some(b.sums.cost_nanos + (cph / 60.0 * remaining as f64) as i64);
                         }
                     }
                 }

@@ -15,7 +15,7 @@ pub struct WindowTotals {
     pub events: i64,
     /// Sum of `requests` (a manual entry may stand for many).
     pub requests: i64,
-    pub cost_micros: i64,
+    pub cost_nanos: i64,
     /// Input + output + cache read + cache writes.
     pub tokens: i64,
     /// Prompt-side tokens (input + cache read + cache writes), for the cache hit rate.
@@ -72,7 +72,7 @@ impl Store {
     ) -> Result<WindowTotals, StoreError> {
         with_pool!(self, pool => {
             let mut qb = QueryBuilder::new(format!(
-                "SELECT COUNT(*), CAST(COALESCE(SUM(requests), 0) AS BIGINT), CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT), \
+                "SELECT COUNT(*), CAST(COALESCE(SUM(requests), 0) AS BIGINT), CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT), \
                  CAST(COALESCE(SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens), 0) AS BIGINT), \
                  CAST(COALESCE(SUM(input_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens), 0) AS BIGINT), \
                  CAST(COALESCE(SUM(cache_read_tokens), 0) AS BIGINT), \
@@ -85,7 +85,7 @@ impl Store {
                 Ok(WindowTotals {
                     events: r.try_get(0)?,
                     requests: r.try_get(1)?,
-                    cost_micros: r.try_get(2)?,
+                    cost_nanos: r.try_get(2)?,
                     tokens: r.try_get(3)?,
                     prompt_tokens: r.try_get(4)?,
                     cache_read_tokens: r.try_get(5)?,
@@ -109,7 +109,7 @@ impl Store {
         with_pool!(self, pool => {
             let mut qb = QueryBuilder::new("SELECT (ts_ms / ");
             qb.push_bind(width).push(") * ").push_bind(width).push(
-                " AS b, CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT), \
+                " AS b, CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT), \
                  CAST(COALESCE(SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens), 0) AS BIGINT), \
                  CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM usage_events",
             );

@@ -4,13 +4,13 @@
 //! `alerting.refresh_secs`. Live counters (in-flight requests) are in `GET /api/v1/budgets`.
 
 use anyhow::{Context, bail};
-use tokenwatch_core::Micros;
 use tokenwatch_core::budget::{self, BudgetSpec, Period, Scope, Usd};
+use tokenwatch_core::{Micros, Nanos};
 use tokenwatch_store::DefKind;
 
 use crate::cli::{BudgetArgs, BudgetCommand, BudgetSetArgs, GlobalArgs};
 use crate::commands::open_store;
-use crate::commands::report::money;
+use crate::commands::report::{money, money_micros};
 use crate::table::Table;
 
 pub async fn run(global: &GlobalArgs, args: &BudgetArgs) -> anyhow::Result<String> {
@@ -40,7 +40,9 @@ pub async fn run(global: &GlobalArgs, args: &BudgetArgs) -> anyhow::Result<Strin
                     .map(|(spec, origin, t, w)| {
                         serde_json::json!({
                             "budget": spec, "origin": origin,
-                            "spent_usd": Micros(t.cost_micros).to_decimal_string(),
+                            "spent_usd": Nanos(t.cost_nanos).to_decimal_string(),
+                            "spent_nanos": t.cost_nanos,
+                            "spent_micros": Nanos(t.cost_nanos).to_micros().0,
                             "tokens": t.tokens, "requests": t.requests,
                             "period_start_ms": w.start_ms,
                             "resets_at_ms": w.resets.then_some(w.end_ms),
@@ -61,7 +63,7 @@ pub async fn run(global: &GlobalArgs, args: &BudgetArgs) -> anyhow::Result<Strin
                 Table::new(&["Budget", "Scope", "Period", "Spent", "Limit", "%", "Mode"]);
             for (spec, _, t, _) in &rows {
                 let pct = if spec.limit_usd.0 > 0 {
-                    t.cost_micros * 100 / spec.limit_usd.0
+                    t.cost_nanos * 100 / spec.limit_usd.nanos()
                 } else {
                     0
                 };
@@ -69,8 +71,8 @@ pub async fn run(global: &GlobalArgs, args: &BudgetArgs) -> anyhow::Result<Strin
                     spec.name.clone(),
                     spec.scope.to_string(),
                     spec.period.to_string(),
-                    money(t.cost_micros),
-                    money(spec.limit_usd.0),
+                    money(t.cost_nanos),
+                    money_micros(spec.limit_usd.0),
                     format!("{pct}%"),
                     if spec.hard { "hard" } else { "soft" }.to_owned(),
                 ]);
@@ -87,7 +89,7 @@ pub async fn run(global: &GlobalArgs, args: &BudgetArgs) -> anyhow::Result<Strin
                 "{} budget '{}': {} per {} for {}{}",
                 if created { "created" } else { "updated" },
                 spec.name,
-                money(spec.limit_usd.0),
+                money_micros(spec.limit_usd.0),
                 spec.period,
                 spec.scope,
                 if spec.hard {

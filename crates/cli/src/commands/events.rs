@@ -66,7 +66,7 @@ pub async fn run(global: &GlobalArgs, args: &EventsArgs) -> anyhow::Result<Strin
                 v.cache_read_tokens,
                 v.cache_write_5m_tokens + v.cache_write_1h_tokens
             ),
-            match v.cost_micros {
+            match v.cost_nanos {
                 Some(c) => money(c),
                 None if v.usage_unknown => "usage unknown".to_owned(),
                 None => "unpriced".to_owned(),

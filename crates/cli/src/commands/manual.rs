@@ -3,13 +3,13 @@
 
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use tokenwatch_core::{Micros, Source, UsageEvent};
+use tokenwatch_core::{Micros, Nanos, Source, UsageEvent};
 use tokenwatch_store::{Account, EventFilter, GroupBy, Subscription};
 
 use crate::cli::{AccountsArgs, AddArgs, GlobalArgs, PeriodArg};
 use crate::commands::open_store;
 use crate::commands::periods::time_zone;
-use crate::commands::report::money;
+use crate::commands::report::{money, money_micros};
 use crate::table::Table;
 
 fn usd(flag: &str, text: &str) -> anyhow::Result<i64> {
@@ -80,7 +80,10 @@ pub async fn add(global: &GlobalArgs, args: &AddArgs) -> anyhow::Result<String> 
         .await?;
     let mut said = Vec::new();
     if let Some(l) = limit {
-        said.push(format!("{service}/{account}: monthly limit {}", money(l)));
+        said.push(format!(
+            "{service}/{account}: monthly limit {}",
+            money_micros(l)
+        ));
     }
     if let (Some(period), Some(cost)) = (args.period, cost) {
         let period = match period {
@@ -112,7 +115,7 @@ pub async fn add(global: &GlobalArgs, args: &AddArgs) -> anyhow::Result<String> 
         let added = tokenwatch_import::subscriptions::materialise(&store, now).await?;
         said.push(format!(
             "{service}/{account}: subscription of {} per {period} ({added} charges so far)",
-            money(cost)
+            money_micros(cost)
         ));
     } else if cost.is_some() || usage_given {
         let ts_ms = day_start("date", args.date.as_deref(), &tz)?;
@@ -130,7 +133,7 @@ pub async fn add(global: &GlobalArgs, args: &AddArgs) -> anyhow::Result<String> 
         e.requests = args.requests.unwrap_or(if usage_given { 0 } else { 1 });
         e.usage.input_tokens = args.input_tokens.unwrap_or(0);
         e.usage.output_tokens = args.output_tokens.unwrap_or(0);
-        e.cost_micros = Some(cost.unwrap_or(0));
+        e.cost_nanos = Some(Micros(cost.unwrap_or(0)).to_nanos().0);
         e.price_version = Some("manual".to_owned());
         e.tags.push(("account".to_owned(), account.clone()));
         if let Some(note) = &args.note {
@@ -139,7 +142,8 @@ pub async fn add(global: &GlobalArgs, args: &AddArgs) -> anyhow::Result<String> 
         store.insert_events(&[e]).await?;
         said.push(format!(
             "{service}/{account}: entry added{}",
-            cost.map(|c| format!(", {}", money(c))).unwrap_or_default()
+            cost.map(|c| format!(", {}", money_micros(c)))
+                .unwrap_or_default()
         ));
     }
     Ok(said.join("\n"))
@@ -169,7 +173,7 @@ pub async fn accounts(global: &GlobalArgs, args: &AccountsArgs) -> anyhow::Resul
             .totals(&filter, GroupBy::None)
             .await?
             .iter()
-            .map(|r| r.cost_micros)
+            .map(|r| r.cost_nanos)
             .sum();
         let recurring: Vec<String> = subs
             .iter()
@@ -177,7 +181,7 @@ pub async fn accounts(global: &GlobalArgs, args: &AccountsArgs) -> anyhow::Resul
             .map(|s| {
                 format!(
                     "{}/{}{}",
-                    money(s.cost_micros),
+                    money_micros(s.cost_micros),
                     s.period,
                     s.note
                         .as_deref()
@@ -196,8 +200,9 @@ pub async fn accounts(global: &GlobalArgs, args: &AccountsArgs) -> anyhow::Resul
                     "service": a.service,
                     "account": a.name,
                     "monthly_limit_micros": a.monthly_limit_micros,
-                    "spent_this_month_micros": spent,
-                    "over_limit": a.monthly_limit_micros.is_some_and(|l| *spent > l),
+                    "spent_this_month_nanos": spent,
+                    "spent_this_month_micros": Nanos(*spent).to_micros().0,
+                    "over_limit": a.monthly_limit_micros.is_some_and(|l| *spent > Micros(l).to_nanos().0),
                     "subscriptions": recurring,
                 })
             })
@@ -219,8 +224,11 @@ pub async fn accounts(global: &GlobalArgs, args: &AccountsArgs) -> anyhow::Resul
     ]);
     for (a, spent, recurring) in rows {
         let (limit, used) = match a.monthly_limit_micros {
-            Some(l) if l > 0 => (money(l), format!("{}%", spent.saturating_mul(100) / l)),
-            Some(l) => (money(l), String::new()),
+            Some(l) if l > 0 => (
+                money_micros(l),
+                format!("{}%", spent.saturating_mul(100) / Micros(l).to_nanos().0),
+            ),
+            Some(l) => (money_micros(l), String::new()),
             None => (String::new(), String::new()),
         };
         t.row(vec![

@@ -114,10 +114,10 @@ fn local_time(ms: i64, tz: &TimeZone) -> String {
 
 #[expect(
     clippy::cast_precision_loss,
-    reason = "cost_usd is for display; cost_micros is exact"
+    reason = "cost_usd is for display; cost_nanos is exact"
 )]
-fn usd(micros: i64) -> f64 {
-    micros as f64 / 1_000_000.0
+fn usd(nanos: i64) -> f64 {
+    nanos as f64 / 1_000_000_000.0
 }
 
 fn sums_json(s: &Sums) -> serde_json::Map<String, Value> {
@@ -125,7 +125,11 @@ fn sums_json(s: &Sums) -> serde_json::Map<String, Value> {
         Ok(Value::Object(m)) => m,
         _ => serde_json::Map::new(),
     };
-    m.insert("cost_usd".into(), json!(usd(s.cost_micros)));
+    m.insert(
+        "cost_micros".into(),
+        json!(tokenwatch_core::Nanos(s.cost_nanos).to_micros().0),
+    );
+    m.insert("cost_usd".into(), json!(usd(s.cost_nanos)));
     m
 }
 
@@ -181,7 +185,7 @@ pub fn add_sums(total: &mut Sums, s: &Sums) {
     total.cache_write_1h_tokens += s.cache_write_1h_tokens;
     total.reasoning_tokens += s.reasoning_tokens;
     total.total_tokens += s.total_tokens;
-    total.cost_micros += s.cost_micros;
+    total.cost_nanos += s.cost_nanos;
     total.unpriced_events += s.unpriced_events;
 }
 
@@ -216,7 +220,7 @@ fn csv_doc(rows: &[ReportRow], session: bool, tz: &TimeZone) -> anyhow::Result<S
             s.cache_write_tokens.to_string(),
             s.reasoning_tokens.to_string(),
             s.total_tokens.to_string(),
-            tokenwatch_core::Micros(s.cost_micros).to_decimal_string(),
+            tokenwatch_core::Nanos(s.cost_nanos).to_decimal_string(),
             s.unpriced_events.to_string(),
             models.to_owned(),
             last,
@@ -290,19 +294,20 @@ fn render_blocks(
                 m.insert("models".into(), json!(b.models));
                 m.insert(
                     "burn_rate".into(),
-                    match (b.tokens_per_minute, b.cost_micros_per_hour) {
+                    match (b.tokens_per_minute, b.cost_nanos_per_hour) {
                         (Some(t), Some(c)) => {
-                            json!({"tokens_per_minute": t, "cost_usd_per_hour": c / 1_000_000.0})
+                            json!({"tokens_per_minute": t, "cost_usd_per_hour": c / 1_000_000_000.0})
                         }
                         _ => Value::Null,
                     },
                 );
                 m.insert(
                     "projection".into(),
-                    match (b.projected_total_tokens, b.projected_cost_micros) {
+                    match (b.projected_total_tokens, b.projected_cost_nanos) {
                         (Some(t), Some(c)) => json!({
                             "total_tokens": t,
-                            "cost_micros": c,
+                            "cost_nanos": c,
+                            "cost_micros": tokenwatch_core::Nanos(c).to_micros().0,
                             "cost_usd": usd(c),
                             "remaining_minutes": b.remaining_minutes,
                         }),
@@ -334,7 +339,7 @@ fn render_blocks(
                 format!(
                     "{:.0} tok/min, {}/h",
                     b.tokens_per_minute.unwrap_or(0.0),
-                    money(b.cost_micros_per_hour.map_or(0, |c| {
+                    money(b.cost_nanos_per_hour.map_or(0, |c| {
                         #[expect(clippy::cast_possible_truncation, reason = "display")]
                         let c = c as i64;
                         c
@@ -343,7 +348,7 @@ fn render_blocks(
                 format!(
                     "{} tok, {}",
                     b.projected_total_tokens.unwrap_or(0),
-                    money(b.projected_cost_micros.unwrap_or(0))
+                    money(b.projected_cost_nanos.unwrap_or(0))
                 ),
             )
         } else {

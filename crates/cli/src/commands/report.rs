@@ -1,7 +1,7 @@
 //! `tokenwatch report`: totals for a period, grouped.
 
 use serde::Serialize;
-use tokenwatch_core::Micros;
+use tokenwatch_core::{Micros, Nanos};
 use tokenwatch_store::reports::Sums;
 use tokenwatch_store::{GroupBy, TotalsRow};
 
@@ -20,6 +20,7 @@ struct ReportRow<'a> {
     cache_write_5m_tokens: i64,
     cache_write_1h_tokens: i64,
     reasoning_tokens: i64,
+    cost_nanos: i64,
     cost_micros: i64,
     cost_usd: String,
     unpriced_events: i64,
@@ -36,8 +37,9 @@ impl<'a> From<&'a TotalsRow> for ReportRow<'a> {
             cache_write_5m_tokens: r.cache_write_5m_tokens,
             cache_write_1h_tokens: r.cache_write_1h_tokens,
             reasoning_tokens: r.reasoning_tokens,
-            cost_micros: r.cost_micros,
-            cost_usd: Micros(r.cost_micros).to_decimal_string(),
+            cost_nanos: r.cost_nanos,
+            cost_micros: Nanos(r.cost_nanos).to_micros().0,
+            cost_usd: Nanos(r.cost_nanos).to_decimal_string(),
             unpriced_events: r.unpriced_events,
         }
     }
@@ -65,14 +67,15 @@ pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<Strin
     let rows = store.totals(&filter, group).await?;
     let view: Vec<ReportRow<'_>> = rows.iter().map(ReportRow::from).collect();
     if args.json {
-        let total_micros: i64 = rows.iter().map(|r| r.cost_micros).sum();
+        let total_nanos: i64 = rows.iter().map(|r| r.cost_nanos).sum();
         let doc = serde_json::json!({
             "since": filter.since_ms.map(tokenwatch_server::api::events::rfc3339_ms),
             "until": filter.until_ms.map(tokenwatch_server::api::events::rfc3339_ms),
             "group_by": format!("{:?}", args.by).to_lowercase(),
             "rows": view,
-            "total_cost_micros": total_micros,
-            "total_cost_usd": Micros(total_micros).to_decimal_string(),
+            "total_cost_nanos": total_nanos,
+            "total_cost_micros": Nanos(total_nanos).to_micros().0,
+            "total_cost_usd": Nanos(total_nanos).to_decimal_string(),
         });
         return Ok(serde_json::to_string_pretty(&doc)?);
     }
@@ -93,7 +96,7 @@ pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<Strin
                 + r.cache_read_tokens
                 + r.cache_write_5m_tokens
                 + r.cache_write_1h_tokens,
-            cost_micros: r.cost_micros,
+            cost_nanos: r.cost_nanos,
             unpriced_events: r.unpriced_events,
             ..Sums::default()
         };
@@ -131,9 +134,9 @@ pub fn header<'a>(label: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 /// The [`SUM_COLUMNS`] cells of one row.
 pub fn sum_cells(s: &Sums) -> Vec<String> {
     let cost = if s.unpriced_events > 0 {
-        format!("{} (+{} unpriced)", money(s.cost_micros), s.unpriced_events)
+        format!("{} (+{} unpriced)", money(s.cost_nanos), s.unpriced_events)
     } else {
-        money(s.cost_micros)
+        money(s.cost_nanos)
     };
     vec![
         s.events.to_string(),
@@ -155,7 +158,13 @@ fn group_name(by: GroupByArg) -> &'static str {
     }
 }
 
-/// Dollars to the cent, with sub-cent precision when the amount is tiny.
-pub fn money(micros: i64) -> String {
+/// A cost (nano-USD) for people: dollars to the cent, with sub-cent precision when the amount
+/// is tiny. The one rounding of an exact amount, for display only.
+pub fn money(nanos: i64) -> String {
+    Nanos(nanos).to_usd_string()
+}
+
+/// An amount people typed (a limit or a price, micro-USD), as [`money`] shows costs.
+pub fn money_micros(micros: i64) -> String {
     Micros(micros).to_usd_string()
 }

@@ -53,7 +53,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         .ok();
     let prices = Arc::new(price_table(&config)?);
     let url = settings::database_url(&config)?;
-    let store = Store::open(&url).await?;
+    let store = super::open_url(&url).await?;
     let spill_path = settings::spill_path(&config, &url)?;
     let secrets = Arc::new(tokenwatch_server::secrets::Secrets::new(
         settings::secret_key_source(&url)?,

@@ -32,7 +32,7 @@ pub async fn run(store: &Store, command: &TagCommand) -> anyhow::Result<String> 
                     if r.defined { "yes" } else { "no" }.to_owned(),
                     r.events.to_string(),
                     r.total_tokens.to_string(),
-                    money(r.cost_micros),
+                    money(r.cost_nanos),
                 ]);
             }
             Ok(table.render())

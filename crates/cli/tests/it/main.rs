@@ -9,6 +9,7 @@
 mod alerts;
 mod budgets;
 mod capture;
+mod clean_exit;
 mod cli;
 mod dashboard;
 mod disconnect;
@@ -17,6 +18,7 @@ mod faults;
 mod harness;
 mod importing;
 mod latency;
+mod money;
 mod policy_cli;
 mod policy_support;
 mod proxy;

@@ -89,9 +89,9 @@ fn forecast_projects_the_recent_rate() {
     // limit is reached 15 days from now.
     let day = 86_400_000;
     let f = forecast(10_000_000, 25_000_000, 1_000_000, day, 10 * day, 30 * day);
-    assert_eq!(f.projected_micros, 30_000_000);
+    assert_eq!(f.projected, 30_000_000);
     assert_eq!(f.hits_limit_ms, Some(25 * day));
-    assert_eq!(f.burn_micros_per_hour, 41_666);
+    assert_eq!(f.burn_per_hour, 41_666);
     let f = forecast(10_000_000, 50_000_000, 1_000_000, day, 10 * day, 30 * day);
     assert_eq!(f.hits_limit_ms, None);
 }

@@ -6,9 +6,9 @@
 //! the summary's local day/week), so a rule fires at most once per window until it resets.
 
 use jiff::tz::TimeZone;
-use tokenwatch_core::Micros;
 use tokenwatch_core::alerting::{AlertKind, AlertRuleSpec};
 use tokenwatch_core::budget::{self, Period};
+use tokenwatch_core::{Micros, Nanos};
 use tokenwatch_store::{Store, StoreError};
 
 use super::AlertDraft;
@@ -66,14 +66,15 @@ async fn evaluate_one(
         AlertKind::CostAbove => {
             let limit = rule.threshold_usd.map_or(0, |u| u.0);
             let t = store.window_totals(scope, since, now_ms).await?;
-            (t.cost_micros > limit).then(|| {
+            // Compared in nanos, reported (like every alert amount) in micros.
+            (t.cost_nanos > Micros(limit).to_nanos().0).then(|| {
                 draft(
-                    t.cost_micros,
+                    Nanos(t.cost_nanos).to_micros().0,
                     limit,
                     "micros",
                     format!(
                         "{scope}: {} spent in the last {}, above {}",
-                        Micros(t.cost_micros).to_usd_string(),
+                        Nanos(t.cost_nanos).to_usd_string(),
                         rule.window,
                         Micros(limit).to_usd_string()
                     ),
@@ -161,18 +162,19 @@ async fn evaluate_one(
         }
         AlertKind::Spike => spike(store, rule, now_ms).await?.map(|(current, mean)| {
             let mut d = draft(
-                current,
-                mean,
+                Nanos(current).to_micros().0,
+                Nanos(mean).to_micros().0,
                 "micros",
                 format!(
                     "{scope}: {} spent in the last {}, {:.1}× the usual {} for this time of day",
-                    Micros(current).to_usd_string(),
+                    Nanos(current).to_usd_string(),
                     rule.window,
                     current as f64 / mean.max(1) as f64,
-                    Micros(mean).to_usd_string()
+                    Nanos(mean).to_usd_string()
                 ),
             );
-            d.detail["baseline_micros"] = serde_json::json!(mean);
+            d.detail["baseline_micros"] = serde_json::json!(Nanos(mean).to_micros().0);
+            d.detail["baseline_nanos"] = serde_json::json!(mean);
             d
         }),
         AlertKind::DailySummary | AlertKind::WeeklySummary => {
@@ -187,7 +189,7 @@ async fn evaluate_one(
                 .window_totals(scope, previous.start_ms, previous.end_ms)
                 .await?;
             let mut d = draft(
-                t.cost_micros,
+                Nanos(t.cost_nanos).to_micros().0,
                 0,
                 "micros",
                 format!(
@@ -199,7 +201,7 @@ async fn evaluate_one(
                     },
                     rfc3339(previous.start_ms),
                     rfc3339(previous.end_ms),
-                    Micros(t.cost_micros).to_usd_string(),
+                    Nanos(t.cost_nanos).to_usd_string(),
                     t.requests,
                     t.tokens,
                     t.failures
@@ -208,7 +210,7 @@ async fn evaluate_one(
             d.severity = "info";
             d.dedup_key = format!("rule:{}:{}", rule.name, current.start_ms);
             d.period_start_ms = Some(previous.start_ms);
-            d.detail = serde_json::json!({ "cost_micros": t.cost_micros, "requests": t.requests, "tokens": t.tokens, "failures": t.failures });
+            d.detail = serde_json::json!({ "cost_nanos": t.cost_nanos, "cost_micros": Nanos(t.cost_nanos).to_micros().0, "requests": t.requests, "tokens": t.tokens, "failures": t.failures });
             Some(d)
         }
         AlertKind::ProviderDown => None,
@@ -230,17 +232,17 @@ async fn spike(
         let end = now_ms - day * DAY_MS;
         let t = store.window_totals(&rule.scope, end - w, end).await?;
         if t.events > 0 {
-            baseline.push(t.cost_micros);
+            baseline.push(t.cost_nanos);
         }
     }
     if baseline.len() < MIN_BASELINE_DAYS {
         return Ok(None);
     }
     let factor = rule.factor.unwrap_or(3.0);
-    let min_excess = rule.min_usd.map_or(1_000_000, |u| u.0);
+    let min_excess = rule.min_usd.map_or(1_000_000_000, |u| u.nanos());
     let mean = baseline.iter().sum::<i64>() / baseline.len() as i64;
     Ok(
-        budget::is_spike(current.cost_micros, &baseline, factor, min_excess)
-            .then_some((current.cost_micros, mean)),
+        budget::is_spike(current.cost_nanos, &baseline, factor, min_excess)
+            .then_some((current.cost_nanos, mean)),
     )
 }

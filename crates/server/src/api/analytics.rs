@@ -3,7 +3,8 @@
 //! Every endpoint takes the same query ([`AnalyticsQuery`]): a range (`since`, `until`, default
 //! the last 30 days up to now), a time zone (`tz`, IANA name, default UTC) that decides where
 //! local hours, days, weeks (Monday first) and months begin, and the event filters of
-//! `/api/v1/events`. Money is exact integer micro-USD (`*_micros`) with a convenience USD number
+//! `/api/v1/events`. Money is exact integer nano-USD (`*_nanos`), with the same amount rounded
+//! half-up to micro-USD (`*_micros`, kept for older clients) and a convenience USD number
 //! (`*_usd`) beside it. Handlers only parse, ask the store, and shape; sums come from the store.
 
 pub mod models;
@@ -171,14 +172,19 @@ pub fn base_width(tz: &TimeZone, since_ms: i64, until_ms: i64) -> i64 {
     HOUR_MS
 }
 
-/// USD as a number (for charts); the exact amount is always beside it in micro-USD.
-pub fn usd(micros: i64) -> f64 {
+/// USD as a number (for charts) from nano-USD; the exact amount is always beside it.
+pub fn usd(nanos: i64) -> f64 {
     #[expect(
         clippy::cast_precision_loss,
-        reason = "a display number; exact micros are sent too"
+        reason = "a display number; exact nanos are sent too"
     )]
-    let v = micros as f64 / 1_000_000.0;
+    let v = nanos as f64 / 1_000_000_000.0;
     v
+}
+
+/// The `*_micros` compatibility value of an exact nano-USD amount: rounded once, half-up.
+pub fn micros(nanos: i64) -> i64 {
+    tokenwatch_core::Nanos(nanos).to_micros().0
 }
 
 /// `a / b`, or `None` when `b` is zero.
@@ -205,6 +211,9 @@ pub struct SumsView {
     pub reasoning_tokens: i64,
     pub web_search_requests: i64,
     pub total_tokens: i64,
+    /// Exact.
+    pub cost_nanos: i64,
+    /// `cost_nanos` rounded half-up to micro-USD, for older clients.
     pub cost_micros: i64,
     pub cost_usd: f64,
     pub unpriced_events: i64,
@@ -230,10 +239,11 @@ impl From<&AggSums> for SumsView {
             reasoning_tokens: s.reasoning_tokens,
             web_search_requests: s.web_search_requests,
             total_tokens: s.total_tokens(),
-            cost_micros: s.cost_micros,
-            cost_usd: usd(s.cost_micros),
+            cost_nanos: s.cost_nanos,
+            cost_micros: micros(s.cost_nanos),
+            cost_usd: usd(s.cost_nanos),
             unpriced_events: s.unpriced_events,
-            avg_cost_usd_per_request: ratio(s.cost_micros, s.requests).map(|v| v / 1_000_000.0),
+            avg_cost_usd_per_request: ratio(s.cost_nanos, s.requests).map(|v| v / 1_000_000_000.0),
             avg_tokens_per_request: ratio(s.total_tokens(), s.requests),
             avg_duration_ms: ratio(s.duration_sum_ms, s.duration_count),
             avg_ttft_ms: ratio(s.ttft_sum_ms, s.ttft_count),

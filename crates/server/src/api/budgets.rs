@@ -10,8 +10,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use http::StatusCode;
 use serde::Serialize;
-use tokenwatch_core::Micros;
 use tokenwatch_core::budget::{self, BudgetSpec};
+use tokenwatch_core::{Micros, Nanos};
 use tokenwatch_store::DefKind;
 
 use super::definitions::{delete_named, store_spec};
@@ -34,7 +34,11 @@ pub struct BudgetView {
 
 #[derive(Debug, Serialize)]
 pub struct BudgetStatus {
+    /// Exact decimal USD (six to nine decimals).
     pub spent_usd: String,
+    /// Exact, in nano-USD.
+    pub spent_nanos: i64,
+    /// `spent_nanos` rounded half-up to micro-USD, for older clients.
     pub spent_micros: i64,
     pub limit_usd: String,
     pub limit_micros: i64,
@@ -59,6 +63,7 @@ pub struct ForecastView {
     pub burn_usd_per_hour: String,
     /// Spend at the end of the period at the recent rate.
     pub projected_usd: String,
+    pub projected_nanos: i64,
     pub projected_micros: i64,
     /// When the limit is reached at that rate, if within this period.
     pub hits_limit_at: Option<String>,
@@ -68,7 +73,8 @@ pub struct ForecastView {
 
 async fn view(app: &AppState, b: &LiveBudget, now: i64) -> Result<BudgetView, ApiError> {
     let u = b.usage(now);
-    let limit = b.spec.limit_usd.0;
+    // Spend is compared in nano-USD, the unit it is summed in.
+    let limit = b.spec.limit_usd.nanos();
     let w = u.window;
     let forecast = if w.resets {
         let recent_since = (now - RECENT_MS).max(w.start_ms);
@@ -78,9 +84,9 @@ async fn view(app: &AppState, b: &LiveBudget, now: i64) -> Result<BudgetView, Ap
             .window_totals(&b.spec.scope, now - recent_ms, now)
             .await?;
         let f = budget::forecast(
-            u.spent_micros,
+            u.spent_nanos,
             limit,
-            recent.cost_micros,
+            recent.cost_nanos,
             recent_ms,
             now,
             w.end_ms,
@@ -88,22 +94,23 @@ async fn view(app: &AppState, b: &LiveBudget, now: i64) -> Result<BudgetView, Ap
         let summary = match f.hits_limit_ms {
             Some(at) => format!(
                 "at this rate you reach {} on {}",
-                Micros(limit).to_usd_string(),
+                Nanos(limit).to_usd_string(),
                 local_date(at, &b.tz)
             ),
-            None if u.spent_micros >= limit => {
-                format!("the {} limit is reached", Micros(limit).to_usd_string())
+            None if u.spent_nanos >= limit => {
+                format!("the {} limit is reached", Nanos(limit).to_usd_string())
             }
             None => format!(
                 "at this rate you end the period at {}, within the {} limit",
-                Micros(f.projected_micros).to_usd_string(),
-                Micros(limit).to_usd_string()
+                Nanos(f.projected).to_usd_string(),
+                Nanos(limit).to_usd_string()
             ),
         };
         Some(ForecastView {
-            burn_usd_per_hour: Micros(f.burn_micros_per_hour).to_decimal_string(),
-            projected_usd: Micros(f.projected_micros).to_decimal_string(),
-            projected_micros: f.projected_micros,
+            burn_usd_per_hour: Nanos(f.burn_per_hour).to_decimal_string(),
+            projected_usd: Nanos(f.projected).to_decimal_string(),
+            projected_nanos: f.projected,
+            projected_micros: Nanos(f.projected).to_micros().0,
             hits_limit_at: f.hits_limit_ms.map(rfc3339),
             summary,
         })
@@ -111,21 +118,22 @@ async fn view(app: &AppState, b: &LiveBudget, now: i64) -> Result<BudgetView, Ap
         None
     };
     let percent = if limit > 0 {
-        (u.spent_micros as f64 * 10_000.0 / limit as f64).round() / 100.0
+        (u.spent_nanos as f64 * 10_000.0 / limit as f64).round() / 100.0
     } else {
         0.0
     };
     let exhausted = b.spec.hard
-        && ((limit > 0 && u.spent_micros >= limit)
+        && ((limit > 0 && u.spent_nanos >= limit)
             || b.spec.token_limit.is_some_and(|t| u.tokens >= t)
             || b.spec.request_limit.is_some_and(|r| u.requests >= r));
     Ok(BudgetView {
         spec: b.spec.clone(),
         status: BudgetStatus {
-            spent_usd: Micros(u.spent_micros).to_decimal_string(),
-            spent_micros: u.spent_micros,
-            limit_usd: Micros(limit).to_decimal_string(),
-            limit_micros: limit,
+            spent_usd: Nanos(u.spent_nanos).to_decimal_string(),
+            spent_nanos: u.spent_nanos,
+            spent_micros: Nanos(u.spent_nanos).to_micros().0,
+            limit_usd: Micros(b.spec.limit_usd.0).to_decimal_string(),
+            limit_micros: b.spec.limit_usd.0,
             percent,
             tokens: u.tokens,
             requests: u.requests,

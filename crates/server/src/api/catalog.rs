@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokenwatch_core::Micros;
 use tokenwatch_store::reports::Breakdown as ReportBreakdown;
 
-use super::analytics::{AnalyticsQuery, RangeView, usd};
+use super::analytics::{AnalyticsQuery, RangeView, micros, usd};
 use super::events::rfc3339_ms;
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -28,6 +28,7 @@ pub struct SessionRow {
     pub events: i64,
     pub requests: i64,
     pub total_tokens: i64,
+    pub cost_nanos: i64,
     pub cost_micros: i64,
     pub cost_usd: f64,
     pub unpriced_events: i64,
@@ -66,8 +67,9 @@ pub async fn sessions(
             events: r.sums.events,
             requests: r.sums.requests,
             total_tokens: r.sums.total_tokens,
-            cost_micros: r.sums.cost_micros,
-            cost_usd: usd(r.sums.cost_micros),
+            cost_nanos: r.sums.cost_nanos,
+            cost_micros: micros(r.sums.cost_nanos),
+            cost_usd: usd(r.sums.cost_nanos),
             unpriced_events: r.sums.unpriced_events,
             models: r.models,
         })

@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tokenwatch_core::{Micros, UsageEvent};
+use tokenwatch_core::{Nanos, UsageEvent};
 use tokenwatch_store::{EventFilter, EventSort, Page};
 
 mod csv;
@@ -51,8 +51,11 @@ pub struct EventView {
     pub reasoning_tokens: i64,
     pub web_search_requests: i64,
     pub total_tokens: i64,
-    /// Exact decimal USD string; `null` when unpriced.
+    /// Exact decimal USD string (six to nine decimals); `null` when unpriced.
     pub cost_usd: Option<String>,
+    /// Exact cost in nano-USD.
+    pub cost_nanos: Option<i64>,
+    /// `cost_nanos` rounded half-up to micro-USD, for older clients.
     pub cost_micros: Option<i64>,
     /// Tokens were used but the model has no price: the cost is unknown, not zero.
     pub unpriced: bool,
@@ -123,9 +126,10 @@ impl From<&UsageEvent> for EventView {
             reasoning_tokens: u.reasoning_tokens,
             web_search_requests: u.web_search_requests,
             total_tokens: u.total_tokens(),
-            cost_usd: e.cost_micros.map(|m| Micros(m).to_decimal_string()),
-            cost_micros: e.cost_micros,
-            unpriced: e.cost_micros.is_none(),
+            cost_usd: e.cost_nanos.map(|n| Nanos(n).to_decimal_string()),
+            cost_nanos: e.cost_nanos,
+            cost_micros: e.cost_nanos.map(|n| Nanos(n).to_micros().0),
+            unpriced: e.cost_nanos.is_none(),
             usage_unknown: e.error_type.as_deref() == Some(crate::recording::USAGE_UNKNOWN),
             price_version: e.price_version.clone(),
             duration_ms: e.duration_ms,
@@ -243,10 +247,10 @@ impl EventsQuery {
             filter.tag = Some(parse_tag(t)?);
         }
         if let Some(s) = &self.min_cost_usd {
-            filter.min_cost_micros = Some(parse_usd("min_cost_usd", s)?);
+            filter.min_cost_nanos = Some(parse_usd("min_cost_usd", s)?.saturating_mul(1_000));
         }
         if let Some(s) = &self.max_cost_usd {
-            filter.max_cost_micros = Some(parse_usd("max_cost_usd", s)?);
+            filter.max_cost_nanos = Some(parse_usd("max_cost_usd", s)?.saturating_mul(1_000));
         }
         filter.search = self
             .q
@@ -395,10 +399,18 @@ pub struct EventDetail {
     pub cost_breakdown: Option<CostBreakdown>,
 }
 
-/// Cost components in micro-USD, each rounded on its own (their sum may differ from `total`
-/// by rounding); `matches_stored` says whether today's price table gives the stored cost.
+/// Cost components in nano-USD, each rounded on its own (their sum may differ from `total` by
+/// rounding), and each also rounded half-up to micro-USD for older clients; `matches_stored`
+/// says whether today's price table gives the stored cost.
 #[derive(Debug, Serialize)]
 pub struct CostBreakdown {
+    pub input_nanos: i64,
+    pub output_nanos: i64,
+    pub cache_read_nanos: i64,
+    pub cache_write_5m_nanos: i64,
+    pub cache_write_1h_nanos: i64,
+    pub web_search_nanos: i64,
+    pub total_nanos: i64,
     pub input_micros: i64,
     pub output_micros: i64,
     pub cache_read_micros: i64,
@@ -425,14 +437,21 @@ pub async fn get_one(
         .prices
         .cost(&event.provider, &event.model, &event.usage, options)
         .map(|c| CostBreakdown {
-            input_micros: c.input.0,
-            output_micros: c.output.0,
-            cache_read_micros: c.cache_read.0,
-            cache_write_5m_micros: c.cache_write_5m.0,
-            cache_write_1h_micros: c.cache_write_1h.0,
-            web_search_micros: c.web_search.0,
-            total_micros: c.total.0,
-            matches_stored: event.cost_micros == Some(c.total.0),
+            input_nanos: c.input.0,
+            output_nanos: c.output.0,
+            cache_read_nanos: c.cache_read.0,
+            cache_write_5m_nanos: c.cache_write_5m.0,
+            cache_write_1h_nanos: c.cache_write_1h.0,
+            web_search_nanos: c.web_search.0,
+            total_nanos: c.total.0,
+            input_micros: c.input.to_micros().0,
+            output_micros: c.output.to_micros().0,
+            cache_read_micros: c.cache_read.to_micros().0,
+            cache_write_5m_micros: c.cache_write_5m.to_micros().0,
+            cache_write_1h_micros: c.cache_write_1h.to_micros().0,
+            web_search_micros: c.web_search.to_micros().0,
+            total_micros: c.total.to_micros().0,
+            matches_stored: event.cost_nanos == Some(c.total.0),
             price_version: c.price_version,
             long_context_above_tokens: c.tier,
         });

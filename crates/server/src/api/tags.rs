@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokenwatch_core::tags::{self, TagError};
 use tokenwatch_store::{EventFilter, RenameOutcome, Store, TagDef};
 
-use super::analytics::{AnalyticsQuery, RangeView, usd};
+use super::analytics::{AnalyticsQuery, RangeView, micros, usd};
 use super::events::rfc3339_ms;
 use crate::api::json_body::JsonBody;
 use crate::app::AppState;
@@ -36,6 +36,7 @@ pub struct TagRow {
     pub defined: bool,
     pub events: i64,
     pub total_tokens: i64,
+    pub cost_nanos: i64,
     pub cost_micros: i64,
     pub cost_usd: f64,
 }
@@ -72,8 +73,9 @@ pub async fn rows(store: &Store, filter: &EventFilter) -> Result<Vec<TagRow>, Ap
         let mut row = row_of(&t.key, &t.value, def.as_ref());
         row.events = t.events;
         row.total_tokens = t.total_tokens;
-        row.cost_micros = t.cost_micros;
-        row.cost_usd = usd(t.cost_micros);
+        row.cost_nanos = t.cost_nanos;
+        row.cost_micros = micros(t.cost_nanos);
+        row.cost_usd = usd(t.cost_nanos);
         rows.push(row);
     }
     rows.extend(defs.iter().map(|d| row_of(&d.key, &d.value, Some(d))));
@@ -93,6 +95,7 @@ fn row_of(key: &str, value: &str, def: Option<&TagDef>) -> TagRow {
         defined: def.is_some(),
         events: 0,
         total_tokens: 0,
+        cost_nanos: 0,
         cost_micros: 0,
         cost_usd: 0.0,
     }

@@ -19,6 +19,7 @@ fn spec(limit: i64, hard: bool, period: Period) -> BudgetSpec {
     }
 }
 
+/// An event costing `cost` micro-USD.
 fn event(ts_ms: i64, cost: i64) -> UsageEvent {
     let mut e = UsageEvent::blank(
         "e".into(),
@@ -29,7 +30,7 @@ fn event(ts_ms: i64, cost: i64) -> UsageEvent {
         "messages",
         "k".into(),
     );
-    e.cost_micros = Some(cost);
+    e.cost_nanos = Some(cost * 1_000);
     e.status = EventStatus::Ok;
     e
 }
@@ -63,7 +64,7 @@ fn hard_budget_refuses_once_spent_and_names_itself() {
         );
     }
     assert_eq!(crossed, vec![50, 80, 90, 100]);
-    assert!(book.snapshot()[0].usage(now).spent_micros == 1_200);
+    assert!(book.snapshot()[0].usage(now).spent_nanos == 1_200_000);
     let refusal = book.admit(&subject("anthropic"), now).unwrap_err();
     assert_eq!(refusal.budget, "b");
     // Retry after the day ends: 86 399 s from 00:00:01, rounded up.
@@ -104,7 +105,7 @@ fn inflight_at_limit_is_measured() {
     book.priced(&event(now, 1_000), &admitted[1], now);
     book.priced(&event(now, 1_000), &admitted[2], now);
     let u = book.snapshot()[0].usage(now);
-    assert_eq!((u.spent_micros, u.inflight, u.requests), (3_000, 0, 3));
+    assert_eq!((u.spent_nanos, u.inflight, u.requests), (3_000_000, 0, 3));
 }
 
 #[test]
@@ -117,10 +118,10 @@ fn soft_budget_admits_and_unchanged_reload_keeps_counters() {
     assert!(book.admit(&subject("anthropic"), now).is_ok());
     let fresh = book.replace(vec![spec(100, false, Period::Month)], &TimeZone::UTC);
     assert!(fresh.is_empty());
-    assert_eq!(book.snapshot()[0].usage(now).spent_micros, 500);
+    assert_eq!(book.snapshot()[0].usage(now).spent_nanos, 500_000);
     let fresh = book.replace(vec![spec(200, false, Period::Month)], &TimeZone::UTC);
     assert_eq!(fresh.len(), 1);
-    assert_eq!(book.snapshot()[0].usage(now).spent_micros, 0);
+    assert_eq!(book.snapshot()[0].usage(now).spent_nanos, 0);
 }
 
 #[test]
@@ -146,9 +147,9 @@ fn rolling_window_forgets_old_spend_and_reconcile_only_raises() {
     );
     let b = &book.snapshot()[0];
     b.reconcile(10, 0, 0, t0 + 3_700_000);
-    assert_eq!(b.usage(t0 + 3_700_000).spent_micros, 10);
+    assert_eq!(b.usage(t0 + 3_700_000).spent_nanos, 10);
     b.reconcile(5, 0, 0, t0 + 3_700_000);
-    assert_eq!(b.usage(t0 + 3_700_000).spent_micros, 10);
+    assert_eq!(b.usage(t0 + 3_700_000).spent_nanos, 10);
 }
 
 #[test]
@@ -193,16 +194,16 @@ fn rolling_window_rebuilt_from_stored_buckets_forgets_on_time() {
     let at = |ms: i64| ms - ms.rem_euclid(width);
     b.load_buckets(
         &[
-            (at(t0 - 50 * 60_000), 600, 0, 1),
-            (at(t0 - 10 * 60_000), 500, 0, 1),
+            (at(t0 - 50 * 60_000), 600_000, 0, 1),
+            (at(t0 - 10 * 60_000), 500_000, 0, 1),
         ],
         t0,
     );
-    assert_eq!(b.usage(t0).spent_micros, 1_100);
+    assert_eq!(b.usage(t0).spent_nanos, 1_100_000);
     assert!(book.admit(&subject("anthropic"), t0).is_err());
     // Eleven minutes later the older spend has left the hour: $500 remains, so it admits.
     assert!(book.admit(&subject("anthropic"), t0 + 11 * 60_000).is_ok());
-    assert_eq!(b.usage(t0 + 11 * 60_000).spent_micros, 500);
+    assert_eq!(b.usage(t0 + 11 * 60_000).spent_nanos, 500_000);
 }
 
 #[test]
@@ -216,4 +217,34 @@ fn release_settles_requests_that_produced_no_event() {
     book.release(&a);
     let u = book.snapshot()[0].usage(now);
     assert_eq!((u.inflight, u.requests), (0, 1));
+}
+
+#[test]
+fn spend_below_a_micro_dollar_adds_up_to_the_limit_exactly() {
+    // Four calls of $0.00000825 are $0.000033: exactly a 33 µ$ limit (as whole micro-dollars,
+    // 4 × 8 = 32 µ$, they never reached it).
+    let book = BudgetBook::default();
+    book.replace(vec![spec(33, true, Period::Day)], &TimeZone::UTC);
+    let now = 9 * DAY;
+    let mut crossed = Vec::new();
+    for _ in 0..4 {
+        let admitted = book.admit(&subject("anthropic"), now).unwrap();
+        let mut e = event(now, 0);
+        e.cost_nanos = Some(8_250);
+        crossed.extend(
+            book.priced(&e, &admitted, now)
+                .into_iter()
+                .map(|c| c.percent),
+        );
+    }
+    assert_eq!(crossed, vec![50, 80, 90, 100]);
+    assert_eq!(book.snapshot()[0].usage(now).spent_nanos, 33_000);
+    let refusal = book.admit(&subject("anthropic"), now).unwrap_err();
+    assert!(
+        refusal
+            .message
+            .contains("spent $0.000033 of its $0.000033 limit"),
+        "{}",
+        refusal.message
+    );
 }

@@ -88,24 +88,24 @@ impl Store {
                 let e = merged.entry((t.key, t.value)).or_default();
                 e.0 += t.events;
                 e.1 += t.total_tokens;
-                e.2 += t.cost_micros;
+                e.2 += t.cost_nanos;
             }
         }
         let mut out: Vec<TagTotal> = merged
             .into_iter()
             .map(
-                |((key, value), (events, total_tokens, cost_micros))| TagTotal {
+                |((key, value), (events, total_tokens, cost_nanos))| TagTotal {
                     key,
                     value,
                     events,
                     total_tokens,
-                    cost_micros,
+                    cost_nanos,
                 },
             )
             .collect();
         out.sort_by(|a, b| {
-            b.cost_micros
-                .cmp(&a.cost_micros)
+            b.cost_nanos
+                .cmp(&a.cost_nanos)
                 .then(a.key.cmp(&b.key))
                 .then(a.value.cmp(&b.value))
         });
@@ -121,7 +121,7 @@ impl Store {
             let mut qb = QueryBuilder::new(
                 "SELECT k1, k2, CAST(COALESCE(SUM(events), 0) AS BIGINT), \
                  CAST(COALESCE(SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens), 0) AS BIGINT), \
-                 CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) FROM usage_rollup WHERE dim = 'tag'",
+                 CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) FROM usage_rollup WHERE dim = 'tag'",
             );
             if let Some(v) = since {
                 qb.push(" AND hour_ms >= ").push_bind(v);
@@ -132,7 +132,7 @@ impl Store {
             qb.push(" GROUP BY 1, 2");
             let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query("summing tags"))?;
             rows.iter()
-                .map(|r| Ok(TagTotal { key: r.try_get(0)?, value: r.try_get(1)?, events: r.try_get(2)?, total_tokens: r.try_get(3)?, cost_micros: r.try_get(4)? }))
+                .map(|r| Ok(TagTotal { key: r.try_get(0)?, value: r.try_get(1)?, events: r.try_get(2)?, total_tokens: r.try_get(3)?, cost_nanos: r.try_get(4)? }))
                 .collect::<Result<Vec<_>, sqlx::Error>>()
                 .map_err(StoreError::query("summing tags"))
         })
@@ -157,7 +157,7 @@ impl Store {
             let mut qb = QueryBuilder::new(
                 "SELECT event_tags.key, event_tags.value, COUNT(*), \
                  CAST(COALESCE(SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens), 0) AS BIGINT), \
-                 CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT)",
+                 CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT)",
             );
             qb.push(from);
             push_filter!(qb, filter);
@@ -170,7 +170,7 @@ impl Store {
                         value: r.try_get(1)?,
                         events: r.try_get(2)?,
                         total_tokens: r.try_get(3)?,
-                        cost_micros: r.try_get(4)?,
+                        cost_nanos: r.try_get(4)?,
                     })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()

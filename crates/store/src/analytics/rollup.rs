@@ -19,20 +19,20 @@ use super::{AggSums, HOUR_MS};
 use crate::{Store, StoreError, with_pool};
 
 /// Rollup columns in insert order.
-pub(crate) const COLUMNS: &str = "hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count";
+pub(crate) const COLUMNS: &str = "hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_nanos, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count";
 
 /// Adds `excluded` to the stored row on conflict.
-pub(crate) const UPSERT: &str = " ON CONFLICT (dim, hour_ms, k1, k2) DO UPDATE SET events = usage_rollup.events + excluded.events, requests = usage_rollup.requests + excluded.requests, errors = usage_rollup.errors + excluded.errors, input_tokens = usage_rollup.input_tokens + excluded.input_tokens, output_tokens = usage_rollup.output_tokens + excluded.output_tokens, cache_read_tokens = usage_rollup.cache_read_tokens + excluded.cache_read_tokens, cache_write_5m_tokens = usage_rollup.cache_write_5m_tokens + excluded.cache_write_5m_tokens, cache_write_1h_tokens = usage_rollup.cache_write_1h_tokens + excluded.cache_write_1h_tokens, reasoning_tokens = usage_rollup.reasoning_tokens + excluded.reasoning_tokens, web_search_requests = usage_rollup.web_search_requests + excluded.web_search_requests, cost_micros = usage_rollup.cost_micros + excluded.cost_micros, unpriced_events = usage_rollup.unpriced_events + excluded.unpriced_events, duration_sum_ms = usage_rollup.duration_sum_ms + excluded.duration_sum_ms, duration_count = usage_rollup.duration_count + excluded.duration_count, ttft_sum_ms = usage_rollup.ttft_sum_ms + excluded.ttft_sum_ms, ttft_count = usage_rollup.ttft_count + excluded.ttft_count";
+pub(crate) const UPSERT: &str = " ON CONFLICT (dim, hour_ms, k1, k2) DO UPDATE SET events = usage_rollup.events + excluded.events, requests = usage_rollup.requests + excluded.requests, errors = usage_rollup.errors + excluded.errors, input_tokens = usage_rollup.input_tokens + excluded.input_tokens, output_tokens = usage_rollup.output_tokens + excluded.output_tokens, cache_read_tokens = usage_rollup.cache_read_tokens + excluded.cache_read_tokens, cache_write_5m_tokens = usage_rollup.cache_write_5m_tokens + excluded.cache_write_5m_tokens, cache_write_1h_tokens = usage_rollup.cache_write_1h_tokens + excluded.cache_write_1h_tokens, reasoning_tokens = usage_rollup.reasoning_tokens + excluded.reasoning_tokens, web_search_requests = usage_rollup.web_search_requests + excluded.web_search_requests, cost_nanos = usage_rollup.cost_nanos + excluded.cost_nanos, unpriced_events = usage_rollup.unpriced_events + excluded.unpriced_events, duration_sum_ms = usage_rollup.duration_sum_ms + excluded.duration_sum_ms, duration_count = usage_rollup.duration_count + excluded.duration_count, ttft_sum_ms = usage_rollup.ttft_sum_ms + excluded.ttft_sum_ms, ttft_count = usage_rollup.ttft_count + excluded.ttft_count";
 
 /// The tag dimension's recompute statement up to its `WHERE`: shared by the per-hour and the
 /// per-tag recomputes so the two can never sum differently.
 macro_rules! tag_recompute_head {
     () => {
-        "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
+        "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_nanos, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
 SELECT (ts_ms / 3600000) * 3600000, 'tag', event_tags.key, event_tags.value, COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
 SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
 SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
-COALESCE(SUM(cost_micros), 0), SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), \
+COALESCE(SUM(cost_nanos), 0), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), \
 COALESCE(SUM(duration_ms), 0), COUNT(duration_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms) \
 FROM usage_events JOIN event_tags ON event_tags.event_id = usage_events.id \
 "
@@ -41,25 +41,25 @@ FROM usage_events JOIN event_tags ON event_tags.event_id = usage_events.id \
 
 /// Recomputes every dimension's rows of `[$1, $2)` (whole hours) from the events.
 pub(crate) const RECOMPUTE: [&str; 4] = [
-    "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
+    "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_nanos, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
 SELECT (ts_ms / 3600000) * 3600000, 'model', provider, model, COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
 SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
 SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
-COALESCE(SUM(cost_micros), 0), SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), \
+COALESCE(SUM(cost_nanos), 0), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), \
 COALESCE(SUM(duration_ms), 0), COUNT(duration_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms) \
 FROM usage_events WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 3, 4",
-    "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
+    "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_nanos, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
 SELECT (ts_ms / 3600000) * 3600000, 'project', COALESCE(project, ''), '', COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
 SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
 SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
-COALESCE(SUM(cost_micros), 0), SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), \
+COALESCE(SUM(cost_nanos), 0), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), \
 COALESCE(SUM(duration_ms), 0), COUNT(duration_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms) \
 FROM usage_events WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 3",
-    "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_micros, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
+    "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_nanos, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
 SELECT (ts_ms / 3600000) * 3600000, 'source', source, '', COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
 SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
 SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
-COALESCE(SUM(cost_micros), 0), SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), \
+COALESCE(SUM(cost_nanos), 0), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), \
 COALESCE(SUM(duration_ms), 0), COUNT(duration_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms) \
 FROM usage_events WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 3",
     concat!(
@@ -105,8 +105,8 @@ fn sums_of(e: &UsageEvent) -> AggSums {
         cache_write_1h_tokens: u.cache_write_1h_tokens,
         reasoning_tokens: u.reasoning_tokens,
         web_search_requests: u.web_search_requests,
-        cost_micros: e.cost_micros.unwrap_or(0),
-        unpriced_events: i64::from(e.cost_micros.is_none()),
+        cost_nanos: e.cost_nanos.unwrap_or(0),
+        unpriced_events: i64::from(e.cost_nanos.is_none()),
         duration_sum_ms: e.duration_ms.unwrap_or(0),
         duration_count: i64::from(e.duration_ms.is_some()),
         ttft_sum_ms: e.ttft_ms.unwrap_or(0),
@@ -198,7 +198,7 @@ macro_rules! apply_plan {
                     .push_bind(s.cache_write_1h_tokens)
                     .push_bind(s.reasoning_tokens)
                     .push_bind(s.web_search_requests)
-                    .push_bind(s.cost_micros)
+                    .push_bind(s.cost_nanos)
                     .push_bind(s.unpriced_events)
                     .push_bind(s.duration_sum_ms)
                     .push_bind(s.duration_count)

@@ -56,12 +56,12 @@ const DEFERRABLE_INDEXES: [(&str, &str); 6] = [
 /// columns as [`super::insert`]'s upsert) and cost.
 const STORED: &str = "SELECT id, ts_ms, \
 input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens, \
-cost_micros FROM usage_events WHERE dedup_key = ?1";
+cost_nanos FROM usage_events WHERE dedup_key = ?1";
 
 /// What a larger usage replaces in a stored row: the same columns as the pool path's upsert.
 const REPLACE: &str = "UPDATE usage_events SET ts_ms = ?1, model = ?2, input_tokens = ?3, \
 output_tokens = ?4, cache_read_tokens = ?5, cache_write_5m_tokens = ?6, cache_write_1h_tokens = ?7, \
-reasoning_tokens = ?8, web_search_requests = ?9, cost_micros = ?10, price_version = ?11, \
+reasoning_tokens = ?8, web_search_requests = ?9, cost_nanos = ?10, price_version = ?11, \
 stop_reason = ?12, tools_used = ?13 WHERE id = ?14";
 
 const INSERT_TAG: &str =
@@ -452,7 +452,7 @@ impl<'c> Writer<'c> {
             x.usage.cache_write_1h_tokens,
             x.usage.reasoning_tokens,
             x.usage.web_search_requests,
-            x.cost_micros,
+            x.cost_nanos,
             &x.price_version,
             x.duration_ms,
             x.ttft_ms,
@@ -506,7 +506,7 @@ impl<'c> Writer<'c> {
         // The same five columns as `STORED` sums.
         let tokens = u.total_tokens();
         let larger = tokens > stored_tokens
-            || (tokens == stored_tokens && e.cost_micros.unwrap_or(0) > stored_cost.unwrap_or(0));
+            || (tokens == stored_tokens && e.cost_nanos.unwrap_or(0) > stored_cost.unwrap_or(0));
         if !larger {
             self.outcome.duplicates += 1;
             return Ok(());
@@ -522,7 +522,7 @@ impl<'c> Writer<'c> {
                 u.cache_write_1h_tokens,
                 u.reasoning_tokens,
                 u.web_search_requests,
-                e.cost_micros,
+                e.cost_nanos,
                 &e.price_version,
                 &e.stop_reason,
                 std::str::from_utf8(&self.tools)
@@ -568,7 +568,7 @@ fn write_rollup(
                 s.cache_write_1h_tokens,
                 s.reasoning_tokens,
                 s.web_search_requests,
-                s.cost_micros,
+                s.cost_nanos,
                 s.unpriced_events,
                 s.duration_sum_ms,
                 s.duration_count,

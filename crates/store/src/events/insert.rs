@@ -21,13 +21,13 @@ ts_ms = excluded.ts_ms, model = excluded.model, input_tokens = excluded.input_to
 output_tokens = excluded.output_tokens, cache_read_tokens = excluded.cache_read_tokens, \
 cache_write_5m_tokens = excluded.cache_write_5m_tokens, cache_write_1h_tokens = excluded.cache_write_1h_tokens, \
 reasoning_tokens = excluded.reasoning_tokens, web_search_requests = excluded.web_search_requests, \
-cost_micros = excluded.cost_micros, price_version = excluded.price_version, stop_reason = excluded.stop_reason, \
+cost_nanos = excluded.cost_nanos, price_version = excluded.price_version, stop_reason = excluded.stop_reason, \
 tools_used = excluded.tools_used \
 WHERE (excluded.input_tokens + excluded.output_tokens + excluded.cache_read_tokens + excluded.cache_write_5m_tokens + excluded.cache_write_1h_tokens) \
 > (usage_events.input_tokens + usage_events.output_tokens + usage_events.cache_read_tokens + usage_events.cache_write_5m_tokens + usage_events.cache_write_1h_tokens) \
 OR ((excluded.input_tokens + excluded.output_tokens + excluded.cache_read_tokens + excluded.cache_write_5m_tokens + excluded.cache_write_1h_tokens) \
 = (usage_events.input_tokens + usage_events.output_tokens + usage_events.cache_read_tokens + usage_events.cache_write_5m_tokens + usage_events.cache_write_1h_tokens) \
-AND COALESCE(excluded.cost_micros, 0) > COALESCE(usage_events.cost_micros, 0)) \
+AND COALESCE(excluded.cost_nanos, 0) > COALESCE(usage_events.cost_nanos, 0)) \
 RETURNING id";
 
 /// Rows per `INSERT` statement: 100 × 48 binds stays far below both engines' bind limits
@@ -61,7 +61,7 @@ macro_rules! push_event {
             .push_bind(u.cache_write_1h_tokens)
             .push_bind(u.reasoning_tokens)
             .push_bind(u.web_search_requests)
-            .push_bind(e.cost_micros)
+            .push_bind(e.cost_nanos)
             .push_bind(&e.price_version)
             .push_bind(e.duration_ms)
             .push_bind(e.ttft_ms)

@@ -52,7 +52,7 @@ macro_rules! decode_event {
                     reasoning_tokens: get("reasoning_tokens")?,
                     web_search_requests: get("web_search_requests")?,
                 },
-                cost_micros: opt("cost_micros")?,
+                cost_nanos: opt("cost_nanos")?,
                 price_version: otext("price_version")?,
                 duration_ms: opt("duration_ms")?,
                 ttft_ms: opt("ttft_ms")?,
@@ -121,11 +121,11 @@ macro_rules! push_filter {
                 .push_bind(v.clone())
                 .push(")");
         }
-        if let Some(v) = f.min_cost_micros {
-            $qb.push(" AND cost_micros >= ").push_bind(v);
+        if let Some(v) = f.min_cost_nanos {
+            $qb.push(" AND cost_nanos >= ").push_bind(v);
         }
-        if let Some(v) = f.max_cost_micros {
-            $qb.push(" AND cost_micros <= ").push_bind(v);
+        if let Some(v) = f.max_cost_nanos {
+            $qb.push(" AND cost_nanos <= ").push_bind(v);
         }
         if let Some(text) = &f.search {
             let pattern = $crate::events::query::like_pattern(text);
@@ -235,10 +235,10 @@ impl Store {
             (EventSort::Time, true) => " ORDER BY ts_ms DESC, id DESC",
             (EventSort::Time, false) => " ORDER BY ts_ms ASC, id ASC",
             (EventSort::Cost, true) => {
-                " ORDER BY COALESCE(cost_micros, -1) DESC, ts_ms DESC, id DESC"
+                " ORDER BY COALESCE(cost_nanos, -1) DESC, ts_ms DESC, id DESC"
             }
             (EventSort::Cost, false) => {
-                " ORDER BY COALESCE(cost_micros, -1) ASC, ts_ms DESC, id DESC"
+                " ORDER BY COALESCE(cost_nanos, -1) ASC, ts_ms DESC, id DESC"
             }
             (EventSort::Tokens, true) => {
                 " ORDER BY (input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens) DESC, ts_ms DESC, id DESC"
@@ -374,8 +374,8 @@ impl Store {
                  CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), \
                  CAST(COALESCE(SUM(cache_read_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cache_write_5m_tokens), 0) AS BIGINT), \
                  CAST(COALESCE(SUM(cache_write_1h_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), \
-                 CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT) AS c, \
-                 CAST(COALESCE(SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) \
+                 CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS c, \
+                 CAST(COALESCE(SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) \
                  FROM usage_events"
             ));
             push_filter!(qb, filter);
@@ -392,7 +392,7 @@ impl Store {
                         cache_write_5m_tokens: r.try_get(5)?,
                         cache_write_1h_tokens: r.try_get(6)?,
                         reasoning_tokens: r.try_get(7)?,
-                        cost_micros: r.try_get(8)?,
+                        cost_nanos: r.try_get(8)?,
                         unpriced_events: r.try_get(9)?,
                     })
                 })
@@ -440,8 +440,8 @@ impl Store {
                  CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), \
                  CAST(COALESCE(SUM(cache_read_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cache_write_5m_tokens), 0) AS BIGINT), \
                  CAST(COALESCE(SUM(cache_write_1h_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), \
-                 CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT), \
-                 CAST(COALESCE(SUM(CASE WHEN cost_micros IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) \
+                 CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) \
                  FROM usage_events"
             ));
             push_filter!(qb, filter);
@@ -463,7 +463,7 @@ impl Store {
                         cache_write_5m_tokens: r.try_get(10)?,
                         cache_write_1h_tokens: r.try_get(11)?,
                         reasoning_tokens: r.try_get(12)?,
-                        cost_micros: r.try_get(13)?,
+                        cost_nanos: r.try_get(13)?,
                         unpriced_events: r.try_get(14)?,
                     })
                 })

@@ -149,6 +149,21 @@ pub(super) fn to_lines(events: &[UsageEvent]) -> serde_json::Result<Vec<u8>> {
     Ok(text)
 }
 
+/// An event from one spilled line. Lines written before costs were kept in nano-USD carry
+/// `cost_micros` instead of `cost_nanos`; their cost is converted (exactly) rather than read
+/// as unpriced.
+pub(super) fn from_line(line: &[u8]) -> serde_json::Result<UsageEvent> {
+    let mut value: serde_json::Value = serde_json::from_slice(line)?;
+    if let Some(fields) = value.as_object_mut()
+        && !fields.contains_key("cost_nanos")
+        && let Some(micros) = fields.remove("cost_micros")
+    {
+        let nanos = micros.as_i64().map(|m| m.saturating_mul(1_000));
+        fields.insert("cost_nanos".to_owned(), serde_json::json!(nanos));
+    }
+    serde_json::from_value(value)
+}
+
 /// Counts and logs events that could not be kept anywhere: the only way an event is lost.
 pub(super) fn lose(
     path: &Path,
@@ -171,4 +186,32 @@ fn suffixed(path: &Path, suffix: &str) -> PathBuf {
     name.push(".");
     name.push(suffix);
     path.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_spilled_in_micros_replay_in_nanos() {
+        let mut event = UsageEvent::blank(
+            "e1".to_owned(),
+            1,
+            tokenwatch_core::Source::Proxy,
+            "openai",
+            "gpt-4o-mini",
+            "chat_completions",
+            "k1".to_owned(),
+        );
+        event.cost_nanos = Some(8_250);
+        let line = to_lines(std::slice::from_ref(&event)).unwrap();
+        assert_eq!(from_line(&line).unwrap().cost_nanos, Some(8_250));
+
+        let mut old: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        fields.remove("cost_nanos");
+        fields.insert("cost_micros".to_owned(), serde_json::json!(8));
+        let old = serde_json::to_vec(&old).unwrap();
+        assert_eq!(from_line(&old).unwrap().cost_nanos, Some(8_000));
+    }
 }

@@ -251,7 +251,7 @@ impl Task {
                     return;
                 }
             };
-            match serde_json::from_slice::<UsageEvent>(&line) {
+            match super::spill::from_line(&line) {
                 Ok(event) => batch.push(event),
                 Err(err) => {
                     tracing::error!(file = %path.display(), line = index + 1, error = %err,

@@ -16,7 +16,7 @@ fn sized(n: u32, key: &str, ts_ms: i64, input: i64, output: i64, cost: Option<i6
     e.dedup_key = key.to_owned();
     e.usage.input_tokens = input;
     e.usage.output_tokens = output;
-    e.cost_micros = cost;
+    e.cost_nanos = cost;
     e.project = Some(format!("p{}", n % 3));
     e.model = if n.is_multiple_of(2) {
         "m-even"
@@ -66,7 +66,7 @@ type RollupRow = (i64, String, String, String, i64, i64, i64, i64, i64);
 async fn rollup(db: &TestDb) -> Vec<RollupRow> {
     let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
     let rows = sqlx::query_as(
-        "SELECT hour_ms, dim, k1, k2, events, input_tokens, output_tokens, cost_micros, unpriced_events \
+        "SELECT hour_ms, dim, k1, k2, events, input_tokens, output_tokens, cost_nanos, unpriced_events \
          FROM usage_rollup ORDER BY dim, hour_ms, k1, k2",
     )
     .fetch_all(&pool)

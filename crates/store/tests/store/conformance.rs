@@ -9,6 +9,7 @@ use crate::support::{Engine, TestDb, event, full_event};
 
 mod analytics;
 mod imports;
+mod money;
 mod reads;
 mod tags;
 use analytics::{
@@ -21,6 +22,7 @@ use imports::{
     cursors_accounts_and_subscriptions_persist, keep_largest_replaces_only_a_larger_usage,
     rollups_and_reports_follow_the_zone,
 };
+use money::{micro_dollar_rows_migrate_to_nanos, tiny_costs_sum_exactly_in_rollups};
 use reads::{
     cursor_and_offset_pages_walk_newest_first, each_filter_selects_exactly, limit_is_capped,
     totals_by_model_project_and_none,
@@ -48,7 +50,18 @@ crate::support::both_engines!(
     rename_moves_events_rollup_and_definition,
     a_failed_rename_changes_nothing,
     cost_entries_count_in_totals_but_not_in_usage_views,
+    tiny_costs_sum_exactly_in_rollups,
 );
+
+#[tokio::test]
+async fn sqlite_micro_dollar_rows_migrate_to_nanos() {
+    micro_dollar_rows_migrate_to_nanos(Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_micro_dollar_rows_migrate_to_nanos() {
+    micro_dollar_rows_migrate_to_nanos(Engine::Postgres).await;
+}
 
 fn engine(db: &TestDb) -> Engine {
     match db.store.backend() {
@@ -75,7 +88,7 @@ pub(super) fn ids(events: &[UsageEvent]) -> Vec<&str> {
 async fn round_trip_keeps_every_field(db: &TestDb) {
     let full = full_event();
     let mut minimal = event(2, 1_000);
-    minimal.cost_micros = None;
+    minimal.cost_nanos = None;
     minimal.price_version = None;
     minimal.http_status = None;
     minimal.model = String::new();

@@ -228,7 +228,7 @@ async fn window_totals_follow_the_scope(db: &TestDb) {
     let mut events = Vec::new();
     for n in 0..6u32 {
         let mut e = event(n, 10_000 * i64::from(n));
-        e.cost_micros = Some(100 * i64::from(n + 1));
+        e.cost_nanos = Some(100 * i64::from(n + 1));
         e.provider = if n % 2 == 0 {
             "anthropic".into()
         } else {
@@ -248,11 +248,11 @@ async fn window_totals_follow_the_scope(db: &TestDb) {
     }
     let mut refused = event(99, 20_000);
     refused.status = EventStatus::Refused;
-    refused.cost_micros = Some(1_000_000);
+    refused.cost_nanos = Some(1_000_000);
     events.push(refused);
     s.insert_events(&events).await.unwrap();
     let all = s.window_totals(&Scope::Global, 0, 100_000).await.unwrap();
-    assert_eq!((all.events, all.cost_micros, all.failures), (6, 2_100, 1));
+    assert_eq!((all.events, all.cost_nanos, all.failures), (6, 2_100, 1));
     // Each event: input 10 + output 5 + cache read 20.
     assert_eq!(
         (all.tokens, all.prompt_tokens, all.cache_read_tokens),
@@ -262,22 +262,22 @@ async fn window_totals_follow_the_scope(db: &TestDb) {
         .window_totals(&Scope::Provider("anthropic".into()), 0, 100_000)
         .await
         .unwrap();
-    assert_eq!(a.cost_micros, 100 + 300 + 500);
+    assert_eq!(a.cost_nanos, 100 + 300 + 500);
     let p = s
         .window_totals(&Scope::Project("billing".into()), 0, 100_000)
         .await
         .unwrap();
-    assert_eq!(p.cost_micros, 600);
+    assert_eq!(p.cost_nanos, 600);
     let t = s
         .window_totals(&Scope::Tag("env".into(), "prod".into()), 0, 100_000)
         .await
         .unwrap();
-    assert_eq!(t.cost_micros, 1_100);
+    assert_eq!(t.cost_nanos, 1_100);
     let w = s
         .window_totals(&Scope::Global, 10_000, 30_000)
         .await
         .unwrap();
-    assert_eq!(w.cost_micros, 200 + 300);
+    assert_eq!(w.cost_nanos, 200 + 300);
     let d = s
         .window_durations(&Scope::Global, 0, 100_000, 10)
         .await

@@ -43,19 +43,49 @@ impl TestDb {
     }
 
     pub async fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().unwrap();
-        // A nested, not yet existing directory: `open` must create it.
-        let url = format!("sqlite://{}", dir.path().join("data/tw.db").display());
-        let store = Store::open(&url).await.unwrap();
-        TestDb {
-            store,
-            url,
-            dir,
-            pg: None,
-        }
+        Fresh::sqlite().open().await
     }
 
     pub async fn postgres() -> Option<TestDb> {
+        Some(Fresh::postgres().await?.open().await)
+    }
+
+    /// A connection to the maintenance database (PostgreSQL tests only).
+    pub async fn admin(&self) -> sqlx::PgPool {
+        let pg = self.pg.as_ref().unwrap();
+        sqlx::PgPool::connect(&pg.admin_url).await.unwrap()
+    }
+
+    /// The PostgreSQL database name (PostgreSQL tests only).
+    pub fn pg_name(&self) -> &str {
+        &self.pg.as_ref().unwrap().name
+    }
+}
+
+/// A fresh, empty database that no store has opened (and so not migrated) yet: for tests that
+/// build an older schema first.
+pub struct Fresh {
+    pub url: String,
+    dir: tempfile::TempDir,
+    pg: Option<PgDatabase>,
+}
+
+impl Fresh {
+    pub async fn new(engine: Engine) -> Option<Fresh> {
+        match engine {
+            Engine::Sqlite => Some(Fresh::sqlite()),
+            Engine::Postgres => Fresh::postgres().await,
+        }
+    }
+
+    fn sqlite() -> Fresh {
+        let dir = tempfile::tempdir().unwrap();
+        // A nested, not yet existing directory: `open` must create it.
+        let url = format!("sqlite://{}", dir.path().join("data/tw.db").display());
+        Fresh { url, dir, pg: None }
+    }
+
+    async fn postgres() -> Option<Fresh> {
         let admin_url = postgres_admin_url().await?;
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let name = format!(
@@ -73,24 +103,22 @@ impl TestDb {
         admin_exec(&admin, &format!("CREATE DATABASE {name}")).await;
         admin.close().await;
         let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
-        let store = Store::open(&url).await.unwrap();
-        Some(TestDb {
-            store,
+        Some(Fresh {
             url,
             dir: tempfile::tempdir().unwrap(),
             pg: Some(PgDatabase { admin_url, name }),
         })
     }
 
-    /// A connection to the maintenance database (PostgreSQL tests only).
-    pub async fn admin(&self) -> sqlx::PgPool {
-        let pg = self.pg.as_ref().unwrap();
-        sqlx::PgPool::connect(&pg.admin_url).await.unwrap()
-    }
-
-    /// The PostgreSQL database name (PostgreSQL tests only).
-    pub fn pg_name(&self) -> &str {
-        &self.pg.as_ref().unwrap().name
+    /// Opens (and so migrates) the store on it.
+    pub async fn open(self) -> TestDb {
+        let store = Store::open(&self.url).await.unwrap();
+        TestDb {
+            store,
+            url: self.url,
+            dir: self.dir,
+            pg: self.pg,
+        }
     }
 }
 
@@ -173,7 +201,7 @@ pub fn event(n: u32, ts_ms: i64) -> UsageEvent {
             output_tokens: 5,
             ..Usage::default()
         },
-        cost_micros: Some(100),
+        cost_nanos: Some(100),
         price_version: Some("2025-01".to_owned()),
         duration_ms: None,
         ttft_ms: None,
@@ -223,7 +251,7 @@ pub fn full_event() -> UsageEvent {
             reasoning_tokens: 606,
             web_search_requests: 7,
         },
-        cost_micros: Some(9_876_543_210),
+        cost_nanos: Some(9_876_543_210),
         price_version: Some("2025-08-01".to_owned()),
         duration_ms: Some(12_345),
         ttft_ms: Some(678),

@@ -13,7 +13,7 @@ use axum::extract::{Query, State};
 use serde::Serialize;
 use tokenwatch_store::AggKey;
 
-use super::{AnalyticsQuery, RangeView, ratio, usd};
+use super::{AnalyticsQuery, RangeView, micros, ratio, usd};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::proxy::now_ms;
@@ -144,10 +144,11 @@ pub struct Cache {
     pub models: Vec<ModelCache>,
 }
 
-/// `tokens × rate / 10^6`, rounded half away from zero (rates are micro-USD per million).
+/// `tokens × rate / 10^3` in nano-USD, rounded half away from zero (rates are micro-USD per
+/// million tokens, so this is exact for rates with at most 3 decimals per million).
 fn cost_of(tokens: i64, rate_micros_per_million: i64) -> i64 {
     let x = i128::from(tokens) * i128::from(rate_micros_per_million);
-    let r = (x.abs() + 500_000) / 1_000_000;
+    let r = (x.abs() + 500) / 1_000;
     i64::try_from(if x < 0 { -r } else { r }).unwrap_or(i64::MAX)
 }
 
@@ -186,9 +187,9 @@ pub async fn cache(
                 cache_read_tokens: s.cache_read_tokens,
                 cache_write_tokens: writes,
                 hit_rate: ratio(s.cache_read_tokens, prompt),
-                read_savings_micros: read_savings,
-                write_premium_micros: premium,
-                net_savings_micros: net,
+                read_savings_micros: read_savings.map(micros),
+                write_premium_micros: premium.map(micros),
+                net_savings_micros: net.map(micros),
                 net_savings_usd: net.map(usd),
             }
         })
@@ -203,7 +204,7 @@ pub async fn cache(
     Ok(Json(Cache {
         range: scope.range(),
         hit_rate: ratio(read_all, prompt_all),
-        net_savings_micros: net_all,
+        net_savings_micros: micros(net_all),
         net_savings_usd: usd(net_all),
         models,
     }))
@@ -253,7 +254,10 @@ mod tests {
         assert_eq!(percentile(&v, 95), Some(1000));
         assert_eq!(percentile(&[7], 99), Some(7));
         assert_eq!(percentile(&[], 50), None);
-        assert_eq!(cost_of(1_000_000, 2_700_000), 2_700_000);
-        assert_eq!(cost_of(1, 1_500_000), 2);
+        // Nano-USD: a million tokens at $2.70 / MTok, one token at $1.50 and at $0.15.
+        assert_eq!(cost_of(1_000_000, 2_700_000), 2_700_000_000);
+        assert_eq!(cost_of(1, 1_500_000), 1_500);
+        assert_eq!(cost_of(1, 150_000), 150);
+        assert_eq!(cost_of(1, 1), 0);
     }
 }

@@ -16,7 +16,7 @@ use jiff::{Timestamp, ToSpan, Zoned};
 use serde::Serialize;
 use tokenwatch_store::{AggKey, AggRow, AggSums, EventFilter, Store};
 
-use super::{AnalyticsQuery, RangeView, Scope, base_width, usd};
+use super::{AnalyticsQuery, RangeView, Scope, base_width, micros, usd};
 use crate::api::events::rfc3339_ms;
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -125,6 +125,7 @@ fn label(start_ms: i64, tz: &TimeZone, bucket: Bucket) -> String {
 /// One series' value in one bucket.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SeriesValue {
+    pub cost_nanos: i64,
     pub cost_micros: i64,
     pub cost_usd: f64,
     pub total_tokens: i64,
@@ -145,6 +146,7 @@ pub struct Point {
     pub cache_read_tokens: i64,
     pub cache_write_tokens: i64,
     pub total_tokens: i64,
+    pub cost_nanos: i64,
     pub cost_micros: i64,
     pub cost_usd: f64,
     /// Per key of `by` (absent for `by=none`).
@@ -256,7 +258,7 @@ pub async fn build(
     let rows = rows(store, scope, bucket, &key).await?;
     let mut per_key: BTreeMap<String, i64> = BTreeMap::new();
     for r in &rows {
-        *per_key.entry(r.key.clone()).or_default() += r.sums.cost_micros;
+        *per_key.entry(r.key.clone()).or_default() += r.sums.cost_nanos;
     }
     let mut ranked: Vec<(String, i64)> = per_key.into_iter().collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -300,16 +302,18 @@ pub async fn build(
             cache_read_tokens: s.cache_read_tokens,
             cache_write_tokens: s.cache_write_5m_tokens + s.cache_write_1h_tokens,
             total_tokens: s.total_tokens(),
-            cost_micros: s.cost_micros,
-            cost_usd: usd(s.cost_micros),
+            cost_nanos: s.cost_nanos,
+            cost_micros: micros(s.cost_nanos),
+            cost_usd: usd(s.cost_nanos),
             series: series
                 .into_iter()
                 .map(|(k, v)| {
                     (
                         k,
                         SeriesValue {
-                            cost_micros: v.cost_micros,
-                            cost_usd: usd(v.cost_micros),
+                            cost_nanos: v.cost_nanos,
+                            cost_micros: micros(v.cost_nanos),
+                            cost_usd: usd(v.cost_nanos),
                             total_tokens: v.total_tokens(),
                             requests: v.requests,
                         },
@@ -335,6 +339,7 @@ pub struct Cell {
     pub hour: i8,
     pub requests: i64,
     pub total_tokens: i64,
+    pub cost_nanos: i64,
     pub cost_micros: i64,
     pub cost_usd: f64,
 }
@@ -374,8 +379,9 @@ pub async fn heatmap(
             hour: i8::try_from(i % 24).unwrap_or(0),
             requests: s.requests,
             total_tokens: s.total_tokens(),
-            cost_micros: s.cost_micros,
-            cost_usd: usd(s.cost_micros),
+            cost_nanos: s.cost_nanos,
+            cost_micros: micros(s.cost_nanos),
+            cost_usd: usd(s.cost_nanos),
         })
         .collect();
     Ok(Json(Heatmap {

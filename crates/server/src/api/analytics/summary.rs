@@ -13,7 +13,7 @@ use jiff::{Timestamp, ToSpan};
 use serde::Serialize;
 use tokenwatch_store::{AggKey, AggSums, EventFilter, Store};
 
-use super::{AnalyticsQuery, RangeView, Scope, SumsView, ratio, usd};
+use super::{AnalyticsQuery, RangeView, Scope, SumsView, micros, ratio, usd};
 use crate::api::events::rfc3339_ms;
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -47,6 +47,7 @@ pub struct Burn {
     pub window_days: i64,
     pub since: String,
     pub until: String,
+    pub cost_nanos_per_day: i64,
     pub cost_micros_per_day: i64,
     pub cost_usd_per_day: f64,
 }
@@ -56,9 +57,11 @@ pub struct Month {
     /// Local month start and end in `tz`.
     pub start: String,
     pub end: String,
+    pub cost_nanos_to_date: i64,
     pub cost_micros_to_date: i64,
     pub cost_usd_to_date: f64,
     /// Month to date plus the burn rate for the rest of the month.
+    pub projected_cost_nanos: i64,
     pub projected_cost_micros: i64,
     pub projected_cost_usd: f64,
 }
@@ -105,19 +108,19 @@ pub async fn breakdown_rows(
     limit: usize,
 ) -> Result<Vec<BreakdownRow>, ApiError> {
     let rows = store.aggregate(filter, None, key).await?;
-    let total: i64 = rows.iter().map(|r| r.sums.cost_micros).sum();
+    let total: i64 = rows.iter().map(|r| r.sums.cost_nanos).sum();
     let mut out: Vec<BreakdownRow> = rows
         .iter()
         .map(|r| BreakdownRow {
             key: r.key.clone(),
             sums: SumsView::from(&r.sums),
-            cost_share: ratio(r.sums.cost_micros, total),
+            cost_share: ratio(r.sums.cost_nanos, total),
         })
         .collect();
     out.sort_by(|a, b| {
         b.sums
-            .cost_micros
-            .cmp(&a.sums.cost_micros)
+            .cost_nanos
+            .cmp(&a.sums.cost_nanos)
             .then(b.sums.total_tokens.cmp(&a.sums.total_tokens))
             .then(a.key.cmp(&b.key))
     });
@@ -160,7 +163,7 @@ pub async fn build(store: &Store, scope: &Scope) -> Result<Summary, ApiError> {
         ..filter.clone()
     };
     let burn = sums(store, &burn_filter).await?;
-    let per_day = burn.cost_micros / BURN_WINDOW_DAYS;
+    let per_day = burn.cost_nanos / BURN_WINDOW_DAYS;
 
     let local = Timestamp::from_millisecond(end)
         .unwrap_or(Timestamp::UNIX_EPOCH)
@@ -190,7 +193,7 @@ pub async fn build(store: &Store, scope: &Scope) -> Result<Summary, ApiError> {
     )
     .await?;
     let remaining_ms = i128::from((month_end_ms - end).max(0));
-    let projected = mtd.cost_micros
+    let projected = mtd.cost_nanos
         + i64::try_from(i128::from(per_day) * remaining_ms / i128::from(DAY_MS))
             .unwrap_or(i64::MAX);
 
@@ -208,7 +211,7 @@ pub async fn build(store: &Store, scope: &Scope) -> Result<Summary, ApiError> {
     Ok(Summary {
         range: scope.range(),
         change: Change {
-            cost_pct: pct(totals.cost_micros, previous.cost_micros),
+            cost_pct: pct(totals.cost_nanos, previous.cost_nanos),
             total_tokens_pct: pct(totals.total_tokens(), previous.total_tokens()),
             requests_pct: pct(totals.requests, previous.requests),
         },
@@ -219,15 +222,18 @@ pub async fn build(store: &Store, scope: &Scope) -> Result<Summary, ApiError> {
             window_days: BURN_WINDOW_DAYS,
             since: rfc3339_ms(end - BURN_WINDOW_DAYS * DAY_MS),
             until: rfc3339_ms(end),
-            cost_micros_per_day: per_day,
+            cost_nanos_per_day: per_day,
+            cost_micros_per_day: micros(per_day),
             cost_usd_per_day: usd(per_day),
         },
         month: Month {
             start: rfc3339_ms(month_start_ms),
             end: rfc3339_ms(month_end_ms),
-            cost_micros_to_date: mtd.cost_micros,
-            cost_usd_to_date: usd(mtd.cost_micros),
-            projected_cost_micros: projected,
+            cost_nanos_to_date: mtd.cost_nanos,
+            cost_micros_to_date: micros(mtd.cost_nanos),
+            cost_usd_to_date: usd(mtd.cost_nanos),
+            projected_cost_nanos: projected,
+            projected_cost_micros: micros(projected),
             projected_cost_usd: usd(projected),
         },
         top,
@@ -268,14 +274,14 @@ pub async fn breakdown(
 
 async fn top_tags_all(store: &Store, filter: &EventFilter) -> Result<Vec<BreakdownRow>, ApiError> {
     let tags = store.tag_totals(filter).await?;
-    let total: i64 = tags.iter().map(|t| t.cost_micros).sum();
+    let total: i64 = tags.iter().map(|t| t.cost_nanos).sum();
     Ok(tags
         .into_iter()
         .map(|t| {
             let sums = AggSums {
                 events: t.events,
                 requests: t.events,
-                cost_micros: t.cost_micros,
+                cost_nanos: t.cost_nanos,
                 ..AggSums::default()
             };
             let mut view = SumsView::from(&sums);
@@ -283,7 +289,7 @@ async fn top_tags_all(store: &Store, filter: &EventFilter) -> Result<Vec<Breakdo
             BreakdownRow {
                 key: format!("{}={}", t.key, t.value),
                 sums: view,
-                cost_share: ratio(t.cost_micros, total),
+                cost_share: ratio(t.cost_nanos, total),
             }
         })
         .collect())

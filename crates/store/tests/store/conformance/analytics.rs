@@ -35,7 +35,7 @@ fn corpus() -> Vec<UsageEvent> {
             e.usage.cache_write_5m_tokens = 7 * (i % 2);
             e.usage.cache_write_1h_tokens = 3 * (i % 4);
             e.usage.reasoning_tokens = i % 5;
-            e.cost_micros = (n % 7 != 0).then_some(1_000 + 37 * i);
+            e.cost_nanos = (n % 7 != 0).then_some(1_000 + 37 * i);
             e.status = if n % 9 == 0 {
                 EventStatus::UpstreamError
             } else {
@@ -72,8 +72,8 @@ pub(super) fn expect(events: &[UsageEvent], keep: impl Fn(&UsageEvent) -> bool) 
         s.cache_write_1h_tokens += e.usage.cache_write_1h_tokens;
         s.reasoning_tokens += e.usage.reasoning_tokens;
         s.web_search_requests += e.usage.web_search_requests;
-        s.cost_micros += e.cost_micros.unwrap_or(0);
-        s.unpriced_events += i64::from(e.cost_micros.is_none());
+        s.cost_nanos += e.cost_nanos.unwrap_or(0);
+        s.unpriced_events += i64::from(e.cost_nanos.is_none());
         s.duration_sum_ms += e.duration_ms.unwrap_or(0);
         s.duration_count += i64::from(e.duration_ms.is_some());
         s.ttft_sum_ms += e.ttft_ms.unwrap_or(0);
@@ -289,7 +289,7 @@ pub async fn rollup_follows_keep_largest_replacements(db: &TestDb) {
     grown.id = "other-id".into();
     grown.ts_ms += 2 * H;
     grown.usage.output_tokens += 5_000;
-    grown.cost_micros = Some(99_999);
+    grown.cost_nanos = Some(99_999);
     let mut smaller = events[4].clone();
     smaller.id = "smaller-id".into();
     smaller.usage.input_tokens = 1;
@@ -306,7 +306,7 @@ pub async fn rollup_follows_keep_largest_replacements(db: &TestDb) {
     let stored = &mut events[3];
     stored.ts_ms = grown.ts_ms;
     stored.usage = grown.usage;
-    stored.cost_micros = grown.cost_micros;
+    stored.cost_nanos = grown.cost_nanos;
     events.push(fresh);
     let all = EventFilter {
         since_ms: Some(T0),
@@ -343,11 +343,11 @@ pub async fn tags_tools_latency_search_and_sorting(db: &TestDb) {
         assert_eq!(t.key, "team");
         assert_eq!(t.events, events.iter().filter(of).count() as i64);
         assert_eq!(
-            t.cost_micros,
+            t.cost_nanos,
             events
                 .iter()
                 .filter(of)
-                .map(|e| e.cost_micros.unwrap_or(0))
+                .map(|e| e.cost_nanos.unwrap_or(0))
                 .sum::<i64>()
         );
         assert_eq!(
@@ -359,7 +359,7 @@ pub async fn tags_tools_latency_search_and_sorting(db: &TestDb) {
                 .sum::<i64>()
         );
     }
-    assert!(tags[0].cost_micros >= tags[1].cost_micros);
+    assert!(tags[0].cost_nanos >= tags[1].cost_nanos);
 
     // Each event counts once per distinct tool: n % 3 == 0 → bash, edit; n % 3 == 1 → web_search.
     let tools = store.tool_counts(&f).await.unwrap();
@@ -435,10 +435,7 @@ pub async fn tags_tools_latency_search_and_sorting(db: &TestDb) {
         .list_events_sorted(&f, &page, EventSort::Cost, true)
         .await
         .unwrap();
-    let costs: Vec<i64> = by_cost
-        .iter()
-        .map(|e| e.cost_micros.unwrap_or(-1))
-        .collect();
+    let costs: Vec<i64> = by_cost.iter().map(|e| e.cost_nanos.unwrap_or(-1)).collect();
     let mut sorted = costs.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(costs, sorted);

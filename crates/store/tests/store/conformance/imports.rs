@@ -17,7 +17,7 @@ fn sized(n: u32, key: &str, input: i64, output: i64, cost: Option<i64>) -> Usage
     e.usage = Default::default();
     e.usage.input_tokens = input;
     e.usage.output_tokens = output;
-    e.cost_micros = cost;
+    e.cost_nanos = cost;
     e.tags = vec![("first".into(), n.to_string())];
     e
 }
@@ -83,7 +83,7 @@ pub async fn keep_largest_replaces_only_a_larger_usage(db: &TestDb) {
         .unwrap();
     let k = all.iter().find(|e| e.dedup_key == "k").unwrap();
     assert_eq!((k.usage.input_tokens, k.usage.output_tokens), (10, 500));
-    assert_eq!(k.cost_micros, Some(9_000));
+    assert_eq!(k.cost_nanos, Some(9_000));
     assert_eq!(k.ts_ms, 1_005, "the larger line's time wins");
     assert_eq!(
         k.id,
@@ -114,7 +114,7 @@ pub async fn rollups_and_reports_follow_the_zone(db: &TestDb) {
         e.project = Some(project.into());
         e.usage = Default::default();
         e.usage.input_tokens = tokens;
-        e.cost_micros = Some(cost);
+        e.cost_nanos = Some(cost);
         e.requests = 2;
         events.push(e);
     }
@@ -139,7 +139,7 @@ pub async fn rollups_and_reports_follow_the_zone(db: &TestDb) {
         .unwrap();
     let got: Vec<(&str, i64, i64)> = days
         .iter()
-        .map(|r| (r.label.as_str(), r.sums.input_tokens, r.sums.cost_micros))
+        .map(|r| (r.label.as_str(), r.sums.input_tokens, r.sums.cost_nanos))
         .collect();
     assert_eq!(
         got,
@@ -225,7 +225,7 @@ pub async fn blocks_are_five_hours_from_the_first_hour(db: &TestDb) {
         let mut e = event(u32::try_from(n).unwrap() + 1, ts(t));
         e.usage = Default::default();
         e.usage.output_tokens = 100;
-        e.cost_micros = Some(1_000);
+        e.cost_nanos = Some(1_000);
         events.push(e);
     }
     s.insert_events(&events).await.unwrap();

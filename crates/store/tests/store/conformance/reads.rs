@@ -14,7 +14,7 @@ fn filter_fixture() -> Vec<UsageEvent> {
     e1.session_id = Some("s1".to_owned());
     e1.project = Some("p1".to_owned());
     e1.model = "m-a".to_owned();
-    e1.cost_micros = Some(100);
+    e1.cost_nanos = Some(100);
     e1.tags = vec![tag("team", "a")];
     let mut e2 = event(2, 2_000);
     e2.provider = "openai".to_owned();
@@ -23,14 +23,14 @@ fn filter_fixture() -> Vec<UsageEvent> {
     e2.status = EventStatus::UpstreamError;
     e2.session_id = Some("s2".to_owned());
     e2.project = Some("p2".to_owned());
-    e2.cost_micros = Some(200);
+    e2.cost_nanos = Some(200);
     e2.tags = vec![tag("team", "b")];
     let mut e3 = event(3, 3_000);
     e3.provider = "openai".to_owned();
     e3.model = "m-a".to_owned();
     e3.source = Source::Csv;
     e3.session_id = Some("s1".to_owned());
-    e3.cost_micros = None;
+    e3.cost_nanos = None;
     e3.tags = vec![tag("tag", "x"), tag("team", "a")];
     let mut e4 = event(4, 4_000);
     e4.provider = "gemini".to_owned();
@@ -38,7 +38,7 @@ fn filter_fixture() -> Vec<UsageEvent> {
     e4.source = Source::Manual;
     e4.status = EventStatus::Timeout;
     e4.project = Some("p1".to_owned());
-    e4.cost_micros = Some(400);
+    e4.cost_nanos = Some(400);
     vec![e1, e2, e3, e4]
 }
 
@@ -142,7 +142,7 @@ pub(super) async fn each_filter_selects_exactly(db: &TestDb) {
         (
             "min cost excludes unpriced",
             EventFilter {
-                min_cost_micros: Some(200),
+                min_cost_nanos: Some(200),
                 ..none()
             },
             &[4, 2],
@@ -150,7 +150,7 @@ pub(super) async fn each_filter_selects_exactly(db: &TestDb) {
         (
             "max cost excludes unpriced",
             EventFilter {
-                max_cost_micros: Some(200),
+                max_cost_nanos: Some(200),
                 ..none()
             },
             &[2, 1],
@@ -330,7 +330,7 @@ fn totals_fixture() -> Vec<UsageEvent> {
         e.usage.cache_write_5m_tokens = t[3];
         e.usage.cache_write_1h_tokens = t[4];
         e.usage.reasoning_tokens = t[5];
-        e.cost_micros = cost;
+        e.cost_nanos = cost;
         e
     }
     vec![
@@ -342,7 +342,7 @@ fn totals_fixture() -> Vec<UsageEvent> {
     ]
 }
 
-fn row(key: &str, events: i64, t: [i64; 6], cost_micros: i64, unpriced_events: i64) -> TotalsRow {
+fn row(key: &str, events: i64, t: [i64; 6], cost_nanos: i64, unpriced_events: i64) -> TotalsRow {
     TotalsRow {
         key: key.to_owned(),
         events,
@@ -352,7 +352,7 @@ fn row(key: &str, events: i64, t: [i64; 6], cost_micros: i64, unpriced_events: i
         cache_write_5m_tokens: t[3],
         cache_write_1h_tokens: t[4],
         reasoning_tokens: t[5],
-        cost_micros,
+        cost_nanos,
         unpriced_events,
     }
 }

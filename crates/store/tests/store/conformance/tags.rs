@@ -20,7 +20,7 @@ fn corpus() -> Vec<UsageEvent> {
             e.usage.input_tokens = 50 + 3 * i;
             e.usage.output_tokens = 7 * i;
             e.usage.cache_read_tokens = 100 * (i % 4);
-            e.cost_micros = (n % 7 != 3).then_some(500 + 41 * i);
+            e.cost_nanos = (n % 7 != 3).then_some(500 + 41 * i);
             e.duration_ms = Some(10 * i);
             let mut tags = Vec::new();
             if n % 2 == 0 {
