@@ -288,7 +288,7 @@ impl Policy {
                 (0, 0)
             } else {
                 let u = b.usage(now_ms);
-                (u.spent_micros, u.tokens)
+                (u.spent_nanos, u.tokens)
             };
             let w = b.usage(now_ms).window;
             let t = self
@@ -305,10 +305,10 @@ impl Policy {
 }
 
 /// The alert thresholds a budget's counters passed since they stood at `before` (spend in
-/// micro-USD, tokens).
+/// nano-USD, tokens).
 fn passed_since(b: &Arc<LiveBudget>, before: (i64, i64), now_ms: i64) -> Vec<Crossing> {
     let u = b.usage(now_ms);
-    let mut measures = vec![(Measure::Usd, b.spec.limit_usd.0, before.0, u.spent_micros)];
+    let mut measures = vec![(Measure::Usd, b.spec.limit_usd.nanos(), before.0, u.spent_nanos)];
     if let Some(limit) = b.spec.token_limit {
         measures.push((Measure::Tokens, limit, before.1, u.tokens));
     }

@@ -323,10 +323,10 @@ pub fn build_events(prices: &PriceTable, finished: Finished) -> Vec<UsageEvent> 
             .is_some_and(|s| (200..300).contains(&s))
         && !facts.usage_seen
         && exchange.endpoint != Endpoint::CountTokens;
-    let (cost_micros, price_version) = if usage_unknown {
+    let (cost_nanos, price_version) = if usage_unknown {
         (None, None)
     } else {
-        (cost_micros, price_version)
+        (cost_nanos, price_version)
     };
     let error_type = facts
         .error_type

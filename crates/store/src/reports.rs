@@ -164,7 +164,7 @@ fn usage_of(r: &RollupRow, entries: &RowIndex) -> RollupRow {
         cache_write_5m_tokens: r.cache_write_5m_tokens - e.cache_write_5m_tokens,
         cache_write_1h_tokens: r.cache_write_1h_tokens - e.cache_write_1h_tokens,
         reasoning_tokens: r.reasoning_tokens - e.reasoning_tokens,
-        cost_micros: r.cost_micros - e.cost_micros,
+        cost_nanos: r.cost_nanos - e.cost_nanos,
         unpriced_events: r.unpriced_events - e.unpriced_events,
         ..r.clone()
     }

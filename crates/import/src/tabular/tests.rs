@@ -53,18 +53,18 @@ fn impossible_costs_are_refused_by_row_and_column() {
 #[test]
 fn any_precision_and_notation_rounds_once_to_the_stored_unit() {
     let prices = PriceTable::shipped().unwrap();
-    let text = "ts,model,cost_usd\n2026-11-01,a,1e-6\n2026-11-01,b,0.0000015\n2026-11-01,c,0.12345649\n2026-11-01,d,1000000\n2026-11-01,e,2.5E-3\n";
+    let text = "ts,model,cost_usd\n2026-11-01,a,1e-6\n2026-11-01,b,0.0000000015\n2026-11-01,c,0.12345649\n2026-11-01,d,1000000\n2026-11-01,e,2.5E-3\n";
     let (events, errors) = validate(read_csv(text.as_bytes()).unwrap(), Source::Csv, &prices, 1);
     assert!(errors.is_empty(), "{errors:?}");
-    let costs: Vec<Option<i64>> = events.iter().map(|e| e.cost_micros).collect();
+    let costs: Vec<Option<i64>> = events.iter().map(|e| e.cost_nanos).collect();
     assert_eq!(
         costs,
         [
-            Some(1),
+            Some(1_000),
             Some(2),
-            Some(123_456),
-            Some(1_000_000_000_000),
-            Some(2_500)
+            Some(123_456_490),
+            Some(1_000_000_000_000_000),
+            Some(2_500_000)
         ]
     );
 }
@@ -74,11 +74,12 @@ fn exported_rows_import_exactly_from_csv_and_json() {
     let prices = PriceTable::shipped().unwrap();
     let mut originals = Vec::new();
     for (n, cost) in [
-        Some(1),
+        Some(1_000),
         Some(0),
         Some(123_456_789),
         None,
         Some(1_000_000_000_000),
+        Some(1),
     ]
     .into_iter()
     .enumerate()
@@ -97,12 +98,13 @@ fn exported_rows_import_exactly_from_csv_and_json() {
             format!("k{n}"),
         );
         e.usage.input_tokens = 50;
-        e.cost_micros = cost;
+        e.cost_nanos = cost;
         e.tags = vec![("team".into(), "a".into())];
         originals.push(e);
     }
     let rows: Vec<Row> = originals.iter().map(Row::from_event).collect();
     assert_eq!(rows[0].cost_usd.0, "0.000001", "no exponent");
+    assert_eq!(rows[5].cost_usd.0, "0.000000001", "a nano-dollar is kept");
     let mut csv = csv::Writer::from_writer(Vec::new());
     for r in &rows {
         csv.serialize(r).unwrap();

@@ -43,7 +43,7 @@ impl AggSums {
         self.cache_write_1h_tokens -= o.cache_write_1h_tokens;
         self.reasoning_tokens -= o.reasoning_tokens;
         self.web_search_requests -= o.web_search_requests;
-        self.cost_micros -= o.cost_micros;
+        self.cost_nanos -= o.cost_nanos;
         self.unpriced_events -= o.unpriced_events;
         self.duration_sum_ms -= o.duration_sum_ms;
         self.duration_count -= o.duration_count;

@@ -334,7 +334,7 @@ impl Store {
                     r.cache_write_5m_tokens -= e.cache_write_5m_tokens;
                     r.cache_write_1h_tokens -= e.cache_write_1h_tokens;
                     r.reasoning_tokens -= e.reasoning_tokens;
-                    r.cost_micros -= e.cost_micros;
+                    r.cost_nanos -= e.cost_nanos;
                     r.unpriced_events -= e.unpriced_events;
                 }
                 all.events += e.events;
@@ -344,11 +344,11 @@ impl Store {
                 all.cache_write_5m_tokens += e.cache_write_5m_tokens;
                 all.cache_write_1h_tokens += e.cache_write_1h_tokens;
                 all.reasoning_tokens += e.reasoning_tokens;
-                all.cost_micros += e.cost_micros;
+                all.cost_nanos += e.cost_nanos;
                 all.unpriced_events += e.unpriced_events;
             }
             rows.retain(|r| r.events > 0);
-            rows.sort_by(|a, b| b.cost_micros.cmp(&a.cost_micros).then(a.key.cmp(&b.key)));
+            rows.sort_by(|a, b| b.cost_nanos.cmp(&a.cost_nanos).then(a.key.cmp(&b.key)));
             if all.events > 0 {
                 rows.push(all);
             }

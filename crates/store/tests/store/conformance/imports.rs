@@ -415,7 +415,7 @@ pub async fn cost_entries_count_in_totals_but_not_in_usage_views(db: &TestDb) {
     let day = 1_793_491_200_000; // 2026-11-01T00:00:00Z
     let mut proxied = event(1, day + 3_600_000);
     proxied.session_id = Some("s1".into());
-    proxied.cost_micros = Some(500);
+    proxied.cost_nanos = Some(500);
     let mut subscription = event(2, day);
     subscription.source = tokenwatch_core::Source::Manual;
     subscription.provider = "chatgpt".into();
@@ -423,13 +423,13 @@ pub async fn cost_entries_count_in_totals_but_not_in_usage_views(db: &TestDb) {
     subscription.endpoint = "subscription".into();
     subscription.usage = Default::default();
     subscription.requests = 0;
-    subscription.cost_micros = Some(20_000_000);
+    subscription.cost_nanos = Some(20_000_000);
     s.insert_events(&[proxied, subscription]).await.unwrap();
     let all = EventFilter::default();
 
     let total = s.aggregate(&all, None, &AggKey::None).await.unwrap();
     assert_eq!(
-        total[0].sums.cost_micros, 20_000_500,
+        total[0].sums.cost_nanos, 20_000_500,
         "spend keeps the subscription"
     );
     for key in [
@@ -445,7 +445,7 @@ pub async fn cost_entries_count_in_totals_but_not_in_usage_views(db: &TestDb) {
             !keys[0].contains("chatgpt") && !keys[0].is_empty(),
             "{key:?}: {keys:?}"
         );
-        assert_eq!(rows[0].sums.cost_micros, 500, "{key:?}");
+        assert_eq!(rows[0].sums.cost_nanos, 500, "{key:?}");
     }
     let hourly = s
         .aggregate(&all, Some(3_600_000), &AggKey::Model)
@@ -463,7 +463,7 @@ pub async fn cost_entries_count_in_totals_but_not_in_usage_views(db: &TestDb) {
         .period_report(&all, Period::Day, &TimeZone::UTC, Breakdown::Model)
         .await
         .unwrap();
-    assert_eq!(days[0].sums.cost_micros, 20_000_500);
+    assert_eq!(days[0].sums.cost_nanos, 20_000_500);
     assert_eq!(days[0].models, ["claude-sonnet-4-5"]);
     let keys: Vec<&String> = days[0].breakdown.keys().collect();
     assert_eq!(keys, ["claude-sonnet-4-5"]);
@@ -471,7 +471,7 @@ pub async fn cost_entries_count_in_totals_but_not_in_usage_views(db: &TestDb) {
         .period_report(&all, Period::Day, &TimeZone::UTC, Breakdown::Source)
         .await
         .unwrap();
-    assert_eq!(by_source[0].breakdown["manual"].cost_micros, 20_000_000);
+    assert_eq!(by_source[0].breakdown["manual"].cost_nanos, 20_000_000);
     let sessions = s.session_report(&all, Breakdown::None).await.unwrap();
     let labels: Vec<&str> = sessions.iter().map(|r| r.label.as_str()).collect();
     assert_eq!(labels, ["s1"], "no \"(no session)\" row for a subscription");
@@ -479,7 +479,7 @@ pub async fn cost_entries_count_in_totals_but_not_in_usage_views(db: &TestDb) {
     let totals = s.totals(&all, GroupBy::Provider).await.unwrap();
     let got: Vec<(&str, i64)> = totals
         .iter()
-        .map(|r| (r.key.as_str(), r.cost_micros))
+        .map(|r| (r.key.as_str(), r.cost_nanos))
         .collect();
     assert_eq!(
         got,
