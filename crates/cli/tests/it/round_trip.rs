@@ -128,8 +128,8 @@ async fn every_kind_of_event_round_trips_through_csv_and_json_on_both_engines() 
     }
     assert!(csv.contains(",0.000001,"), "{csv}");
     assert!(
-        csv.contains(",0.123457,"),
-        "7 decimals rounded once:\n{csv}"
+        csv.contains(",0.1234567,"),
+        "7 decimals kept exactly (costs are nano-USD):\n{csv}"
     );
     let exported: Value =
         serde_json::from_str(&std::fs::read_to_string(path("all.json")).unwrap()).unwrap();
