@@ -308,7 +308,12 @@ impl Policy {
 /// nano-USD, tokens).
 fn passed_since(b: &Arc<LiveBudget>, before: (i64, i64), now_ms: i64) -> Vec<Crossing> {
     let u = b.usage(now_ms);
-    let mut measures = vec![(Measure::Usd, b.spec.limit_usd.nanos(), before.0, u.spent_nanos)];
+    let mut measures = vec![(
+        Measure::Usd,
+        b.spec.limit_usd.nanos(),
+        before.0,
+        u.spent_nanos,
+    )];
     if let Some(limit) = b.spec.token_limit {
         measures.push((Measure::Tokens, limit, before.1, u.tokens));
     }
