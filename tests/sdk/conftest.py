@@ -188,8 +188,9 @@ def price_entry(model):
     return table["version"], best
 
 
-def expected_cost_micros(model, input=0, output=0, cache_read=0, cache_write_5m=0, cache_write_1h=0):
-    """USD/MTok × tokens is micro-dollars; the total is rounded half-up once. Cache prices
+def expected_cost_nanos(model, input=0, output=0, cache_read=0, cache_write_5m=0, cache_write_1h=0):
+    """USD/MTok × tokens is micro-dollars, × 1000 nano-dollars, the unit costs are stored in;
+    the total is rounded half-up once (exact for every shipped price). Cache prices
     default to the input price; a long-context tier applies to all tokens of a request whose
     prompt (input + cache read + cache writes) exceeds its threshold."""
     _, m = price_entry(model)
@@ -203,7 +204,7 @@ def expected_cost_micros(model, input=0, output=0, cache_read=0, cache_write_5m=
         input * rate("input") + output * rate("output") + cache_read * rate("cache_read")
         + cache_write_5m * rate("cache_write_5m") + cache_write_1h * rate("cache_write_1h")
     )
-    return int(total.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return int((total * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def usage_header(**u):
@@ -224,7 +225,9 @@ def assert_usage(event, model, mock_log, **u):
     got = {k: event[c] for k, c in EVENT_COLUMNS.items()}
     assert got == reported, f"event tokens {got} != mock-reported {reported}\n{json.dumps(event, indent=1)}"
     priced = {k: v for k, v in u.items() if k != "reasoning"}
-    assert event["cost_micros"] == expected_cost_micros(model, **priced), event
-    assert Decimal(event["cost_usd"]) == Decimal(event["cost_micros"]) / 1_000_000
+    nanos = expected_cost_nanos(model, **priced)
+    assert event["cost_nanos"] == nanos, event
+    assert event["cost_micros"] == int((Decimal(nanos) / 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP)), event
+    assert Decimal(event["cost_usd"]) == Decimal(nanos) / 1_000_000_000
     assert event["unpriced"] is False
     assert event["price_version"] == price_table()["version"]
