@@ -9,6 +9,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::harness::{parse_response, post, raw, run_cli};
+use crate::policy_support::send_message;
 use crate::policy_support::{
     MESSAGE_COST_MICROS, anthropic_headers, api, message_upstream, start, wait_alerts,
 };
@@ -397,16 +398,7 @@ async fn a_provider_that_keeps_failing_raises_one_alert() {
     }))).await;
     assert_eq!(status, 201, "{body}");
     for _ in 0..5 {
-        let resp = raw(
-            &server.addr,
-            &post(
-                "/anthropic/v1/messages",
-                &anthropic_headers(&[]),
-                REQUEST_JSON.as_bytes(),
-            ),
-        )
-        .await;
-        assert_eq!(parse_response(&resp).0, 502);
+        assert_eq!(send_message(&server).await, 502);
     }
     server.wait_events(5).await;
     let alerts = wait_alerts(&server, "provider_down", |l| !l.is_empty()).await;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use crate::harness::{parse_response, post, raw};
+use crate::policy_support::send_message;
 use crate::policy_support::{MESSAGE_COST_MICROS, anthropic_headers, api, message_upstream, start};
 use crate::proxy::REQUEST_JSON;
 
@@ -263,16 +264,7 @@ async fn refusals_take_each_providers_error_shape() {
         }
     }
     // Anthropic is in neither scope.
-    let resp = raw(
-        &server.addr,
-        &post(
-            "/anthropic/v1/messages",
-            &anthropic_headers(&[]),
-            REQUEST_JSON.as_bytes(),
-        ),
-    )
-    .await;
-    assert_eq!(parse_response(&resp).0, 200);
+    assert_eq!(send_message(&server).await, 200);
     // Bad definitions are refused by name.
     let (status, err) = api(
         &server.addr,

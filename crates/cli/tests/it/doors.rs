@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::harness::{Server, ServerOptions, get, parse_response, post, raw};
+use crate::policy_support::send_message;
 use crate::policy_support::{anthropic_headers, api, message_upstream, start, wait_alerts};
 use crate::proxy::REQUEST_JSON;
 
@@ -96,16 +97,7 @@ async fn only_allowed_host_names_are_answered_on_every_route() {
         .await;
         assert_eq!(status, 200, "{host}: {body}");
     }
-    let resp = raw(
-        &server.addr,
-        &post(
-            "/anthropic/v1/messages",
-            &anthropic_headers(&[]),
-            REQUEST_JSON.as_bytes(),
-        ),
-    )
-    .await;
-    assert_eq!(parse_response(&resp).0, 200);
+    assert_eq!(send_message(&server).await, 200);
     assert_eq!(upstream.requests().len(), 1);
 }
 
@@ -122,16 +114,7 @@ async fn cross_site_writes_to_the_api_are_refused() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    let resp = raw(
-        &server.addr,
-        &post(
-            "/anthropic/v1/messages",
-            &anthropic_headers(&[]),
-            REQUEST_JSON.as_bytes(),
-        ),
-    )
-    .await;
-    assert_eq!(parse_response(&resp).0, 200);
+    assert_eq!(send_message(&server).await, 200);
     wait_alerts(&server, "4 alerts", |list| list.len() == 4).await;
 
     // A form on another site posts to the acknowledge endpoint: refused, nothing acknowledged.

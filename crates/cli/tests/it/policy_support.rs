@@ -82,6 +82,16 @@ pub fn anthropic_headers(
     h
 }
 
+/// Sends the test's Anthropic request through the proxy on a fresh connection; the status.
+pub async fn send_message(server: &Server) -> u16 {
+    let request = crate::harness::post(
+        "/anthropic/v1/messages",
+        &anthropic_headers(&[]),
+        crate::proxy::REQUEST_JSON.as_bytes(),
+    );
+    parse_response(&raw(&server.addr, &request).await).0
+}
+
 /// Polls `GET /api/v1/alerts` until `check` accepts the list, or fails after 20 s.
 pub async fn wait_alerts(
     server: &Server,

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use crate::harness::{parse_response, post, raw};
+use crate::policy_support::send_message;
 use crate::policy_support::{
-    MESSAGE_COST_MICROS, anthropic_headers, api, message_upstream, start, start_on, wait_alerts,
+    MESSAGE_COST_MICROS, api, message_upstream, start, start_on, wait_alerts,
 };
-use crate::proxy::REQUEST_JSON;
 
 fn percents_of(alerts: &[serde_json::Value], budget: &str) -> Vec<i64> {
     let mut p: Vec<i64> = alerts
@@ -23,16 +22,7 @@ fn percents_of(alerts: &[serde_json::Value], budget: &str) -> Vec<i64> {
 async fn a_budget_created_past_its_thresholds_alerts_once_each_even_after_a_restart() {
     let upstream = message_upstream(Duration::ZERO).await;
     let mut server = start(&upstream.url, vec![]);
-    let resp = raw(
-        &server.addr,
-        &post(
-            "/anthropic/v1/messages",
-            &anthropic_headers(&[]),
-            REQUEST_JSON.as_bytes(),
-        ),
-    )
-    .await;
-    assert_eq!(parse_response(&resp).0, 200);
+    assert_eq!(send_message(&server).await, 200);
     server.wait_events(1).await;
 
     // The month's spend (14_625 µ$) is already 150 % of this budget's 9_750 µ$.
