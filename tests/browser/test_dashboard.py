@@ -209,3 +209,43 @@ def test_empty_database_tells_a_new_user_what_to_do(mock_url, tmp_path, browser)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_failed_call_is_visible_on_a_phone(mock_url, tmp_path, browser):
+    """At 375 px the status column is hidden; a failed call must still say so in its row, and an
+    ordinary one must not."""
+    from conftest import BIN, _start
+    import os
+    env = dict(os.environ, TOKENWATCH_RECORDING__SPILL_PATH=str(tmp_path / "spill.jsonl"))
+    for name in ("ANTHROPIC", "OPENAI", "GEMINI"):
+        env[f"TOKENWATCH_PROVIDERS__{name}__BASE_URL"] = mock_url
+    proc, url = _start([str(BIN), "serve", "--listen", "127.0.0.1:0", "--db", str(tmp_path / "fail.db")], env=env)
+    try:
+        headers = {"x-api-key": "sk-ant-browser-test", "anthropic-version": "2023-06-01",
+                   "content-type": "application/json"}
+        body = {"model": "claude-sonnet-4-5", "max_tokens": 32, "messages": [{"role": "user", "content": "hi"}]}
+        assert httpx.post(f"{url}/anthropic/v1/messages", headers=headers, json=body, timeout=30).status_code == 200
+        failed = httpx.post(f"{url}/anthropic/v1/messages", headers={**headers, "x-mock-scenario": "error-500"},
+                            json=body, timeout=30)
+        assert failed.status_code == 500, failed.text
+        deadline = time.time() + 15
+        while len(httpx.get(f"{url}/api/v1/events", timeout=10).json()["events"]) < 2:
+            assert time.time() < deadline, "the two calls were not recorded"
+            time.sleep(0.1)
+        browser.set_window_size(375, 812)
+        open_view(browser, f"{url}/ui/requests?range=24h&tz=UTC", "requests")
+        marks = {r.get_attribute("class"): r.find_elements(By.CSS_SELECTOR, '[data-testid="row-status"]')
+                 for r in rows(browser)}
+        assert set(marks) == {"event-row", "event-row failed"}, marks
+        assert marks["event-row"] == []
+        (status,) = marks["event-row failed"]
+        assert status.is_displayed() and "upstream_error" in status.text and "500" in status.text, status.text
+        browser.save_screenshot(str(SHOTS / "phone-dark-requests-failed.png"))
+        browser.set_window_size(1366, 900)
+        open_view(browser, f"{url}/ui/requests?range=24h&tz=UTC", "requests")
+        (status,) = browser.find_elements(By.CSS_SELECTOR, '[data-testid="row-status"]')
+        assert not status.is_displayed(), "on a desktop the status column says it"
+    finally:
+        browser.set_window_size(1366, 900)
+        proc.terminate()
+        proc.wait(timeout=30)
