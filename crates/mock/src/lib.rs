@@ -79,6 +79,30 @@ struct Mock {
     counter: AtomicU64,
 }
 
+impl Mock {
+    /// Keeps a received request for `/__mock/requests` (when recording is on).
+    fn record(
+        &self,
+        parts: axum::http::request::Parts,
+        body: bytes::Bytes,
+        request_id: String,
+        ask: Option<Ask>,
+        usage: Option<usage::MockUsage>,
+    ) {
+        if let Some(log) = &self.log {
+            log.push(Seen {
+                request_id,
+                method: parts.method,
+                uri: parts.uri,
+                headers: parts.headers,
+                body,
+                ask,
+                usage,
+            });
+        }
+    }
+}
+
 /// The mock's router (every route is handled by one fallback that dispatches on the path).
 pub fn router(cfg: MockConfig) -> Router {
     let whole = formats::text(cfg.body_bytes);
@@ -147,17 +171,7 @@ async fn handle(State(mock): State<Arc<Mock>>, request: Request) -> Response {
         let provider = endpoint.map_or(Provider::OpenAi, Endpoint::provider);
         respond::provider_headers(response.headers_mut(), provider, &request_id, false);
     }
-    if let Some(log) = &mock.log {
-        log.push(Seen {
-            request_id,
-            method: parts.method,
-            uri: parts.uri,
-            headers: parts.headers,
-            body,
-            ask,
-            usage,
-        });
-    }
+    mock.record(parts, body, request_id, ask, usage);
     if mock.cfg.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(mock.cfg.latency_ms)).await;
     }
@@ -181,17 +195,7 @@ fn models(
     };
     let mut response = respond::json_response(StatusCode::OK, &list, false);
     respond::provider_headers(response.headers_mut(), provider, &request_id, false);
-    if let Some(log) = &mock.log {
-        log.push(Seen {
-            request_id,
-            method: parts.method,
-            uri: parts.uri,
-            headers: parts.headers,
-            body,
-            ask: None,
-            usage: None,
-        });
-    }
+    mock.record(parts, body, request_id, None, None);
     response
 }
 

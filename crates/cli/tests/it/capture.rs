@@ -6,20 +6,11 @@
 
 use sha2::Digest;
 
-use crate::harness::{Server, ServerOptions, all_bytes, parse_response, post, raw, run_cli};
+use crate::harness::{
+    Server, ServerOptions, all_bytes, parse_response, post, raw, run_cli, start_mock,
+};
 use crate::policy_support::{anthropic_headers, api, start};
 use crate::proxy::REQUEST_JSON;
-
-/// Starts the provider mock on a free port; returns its base URL.
-async fn mock() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tokenwatch_mock::serve(
-        listener,
-        tokenwatch_mock::MockConfig::default(),
-    ));
-    url
-}
 
 /// The requests the mock received, oldest first.
 async fn mock_requests(mock: &str) -> Vec<serde_json::Value> {
@@ -65,7 +56,7 @@ async fn chat_stream(server: &Server) -> String {
 
 #[tokio::test]
 async fn an_openai_stream_without_stream_options_is_recorded_with_its_tokens() {
-    let mock = mock().await;
+    let mock = start_mock().await;
     let server = server_on(&mock, vec![]);
     let body = chat_stream(&server).await;
     assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
@@ -98,7 +89,7 @@ async fn an_openai_stream_without_stream_options_is_recorded_with_its_tokens() {
 
 #[tokio::test]
 async fn a_stream_that_ends_without_usage_is_usage_unknown_not_zero_dollars() {
-    let mock = mock().await;
+    let mock = start_mock().await;
     let server = server_on(
         &mock,
         vec![(
@@ -153,7 +144,7 @@ fn key_id(key: &str) -> String {
 
 #[tokio::test]
 async fn api_key_budgets_match_the_clients_key_and_the_key_is_never_stored() {
-    let mock = mock().await;
+    let mock = start_mock().await;
     let server = start(&mock, vec![]);
     let planted = "sk-ant-KEYID-PLANTED-77";
     let id = key_id(planted);
@@ -219,7 +210,7 @@ async fn api_key_budgets_match_the_clients_key_and_the_key_is_never_stored() {
 
 #[tokio::test]
 async fn the_bare_model_list_reaches_the_provider_in_its_own_format() {
-    let mock = mock().await;
+    let mock = start_mock().await;
     let server = server_on(&mock, vec![]);
     let get = |headers: &'static str| {
         let addr = server.addr.clone();

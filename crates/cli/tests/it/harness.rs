@@ -266,3 +266,14 @@ pub fn all_bytes(dir: &Path) -> Vec<u8> {
     }
     out
 }
+
+/// Starts the provider mock in-process on a free port; returns its base URL.
+pub async fn start_mock() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(tokenwatch_mock::serve(
+        listener,
+        tokenwatch_mock::MockConfig::default(),
+    ));
+    url
+}

@@ -2,22 +2,12 @@
 //! mock upstream (OpenAI wire format, usage chosen per request) and every sum it keeps, in the
 //! API and in the database, is exact to the nano-dollar.
 
-use crate::harness::{Server, get, parse_response, post, raw};
+use crate::harness::{Server, get, parse_response, post, raw, start_mock};
 
 /// gpt-4o-mini lists $0.15 input and $0.60 output per million tokens: 19 input and 9 output
 /// tokens cost 19 × 0.15 + 9 × 0.60 = 8.25 micro-dollars, $0.00000825.
 const CALL_NANOS: i64 = 8_250;
 const CALLS: i64 = 200;
-
-async fn start_mock() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tokenwatch_mock::serve(
-        listener,
-        tokenwatch_mock::MockConfig::default(),
-    ));
-    url
-}
 
 async fn json(addr: &str, path: &str) -> serde_json::Value {
     let (status, body) = get(addr, path).await;
