@@ -7,8 +7,9 @@
 //! maintained by the production code and the insert rate includes that cost. An existing
 //! database with at least the requested number of events is reused. For each engine and range
 //! (30 and 90 days) it times the summary and the daily timeseries stacked by model (exactly the
-//! API's computations, without HTTP), and the per-model breakdown. Before timing, the totals from the
-//! rollup must equal the totals from the raw events, and (when generated in this run) the sums
+//! API's computations, without HTTP), the per-model breakdown, and `report daily` by model (the
+//! CLI's computation). Before timing, the totals from the rollup must equal the totals from the
+//! raw events, the daily report must equal the one summed from the events, and (when generated in this run) the sums
 //! the generator computed: a mismatch fails the run; timings never do.
 
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use tokenwatch_core::event::RequestShape;
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
 use tokenwatch_server::api::analytics::series::{self, Bucket};
 use tokenwatch_server::api::analytics::{Scope, summary};
+use tokenwatch_store::reports::{Breakdown, Period};
 use tokenwatch_store::{AggKey, AggSums, EventFilter, Store};
 
 const DAY_MS: i64 = 86_400_000;
@@ -358,6 +360,43 @@ async fn bench_engine(
         })
         .await?;
         push("tags (part of summary)", "rollup", runs, t);
+
+        // `report daily --breakdown model`, from the rollup and (the baseline) from the events;
+        // the two must agree before either is timed.
+        let utc = jiff::tz::TimeZone::UTC;
+        let daily = |raw: bool| {
+            let (store, filter, utc) = (&store, &filter, &utc);
+            async move {
+                if raw {
+                    store
+                        .period_report_raw(filter, Period::Day, utc, Breakdown::Model)
+                        .await
+                } else {
+                    store
+                        .period_report(filter, Period::Day, utc, Breakdown::Model)
+                        .await
+                }
+            }
+        };
+        let shape = |rows: Vec<tokenwatch_store::reports::ReportRow>| {
+            rows.into_iter()
+                .map(|r| (r.label, r.sums, r.models, r.breakdown))
+                .collect::<Vec<_>>()
+        };
+        let (fast, slow) = (shape(daily(false).await?), shape(daily(true).await?));
+        if fast != slow {
+            bail!("{name} {days}d: report daily from the rollup differs from the events");
+        }
+        let t = time(runs, || async {
+            daily(false).await.map(|_| ()).map_err(Into::into)
+        })
+        .await?;
+        push("report daily (by model)", "rollup", runs, t);
+        let t = time(raw_runs, || async {
+            daily(true).await.map(|_| ()).map_err(Into::into)
+        })
+        .await?;
+        push("report daily (by model)", "raw", raw_runs, t);
     }
     store.close().await;
     Ok(EngineReport {

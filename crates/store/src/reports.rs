@@ -1,9 +1,12 @@
 //! Calendar reports (daily, weekly, monthly), sessions and 5-hour billing blocks, in any time
-//! zone, built from [`Store::rollup`] so the database does the heavy summing.
+//! zone. Calendar reports are built from hourly sums ([`Store::aggregate`], answered by the
+//! hourly rollup for whole hours); sessions and blocks from [`Store::rollup`] over the events.
 //!
 //! Invariants: day boundaries are the zone's local midnights (DST days are 23 or 25 hours
-//! long); the 15-minute buckets the database returns never straddle a local midnight, because
-//! every zone's UTC offset is a multiple of 15 minutes; money stays integer nano-USD.
+//! long). An hour bucket is used only when no hour of the report straddles a local midnight
+//! (zones whose offset is a whole number of hours); otherwise 15-minute buckets, which never
+//! straddle one, because every zone's UTC offset is a multiple of 15 minutes. Money stays
+//! integer nano-USD.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -11,8 +14,8 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, Zoned};
 use serde::Serialize;
 
-use crate::analytics::{COST_ENTRY_SOURCE, is_listed_model};
-use crate::{EventFilter, RollupKey, RollupRow, Store, StoreError};
+use crate::analytics::{COST_ENTRY_SOURCE, HOUR_MS, is_listed_model};
+use crate::{AggKey, AggRow, AggSums, EventFilter, RollupKey, RollupRow, Store, StoreError};
 
 /// Width of the time buckets calendar reports are built from.
 const QUARTER_HOUR_MS: i64 = 15 * 60 * 1000;
@@ -66,6 +69,21 @@ impl Sums {
         self.cost_nanos += r.cost_nanos;
         self.unpriced_events += r.unpriced_events;
     }
+
+    fn add_agg(&mut self, s: &AggSums) {
+        self.events += s.events;
+        self.requests += s.requests;
+        self.input_tokens += s.input_tokens;
+        self.output_tokens += s.output_tokens;
+        self.cache_read_tokens += s.cache_read_tokens;
+        self.cache_write_5m_tokens += s.cache_write_5m_tokens;
+        self.cache_write_1h_tokens += s.cache_write_1h_tokens;
+        self.cache_write_tokens += s.cache_write_5m_tokens + s.cache_write_1h_tokens;
+        self.reasoning_tokens += s.reasoning_tokens;
+        self.total_tokens += s.total_tokens();
+        self.cost_nanos += s.cost_nanos;
+        self.unpriced_events += s.unpriced_events;
+    }
 }
 
 /// One period (or session) of a report.
@@ -78,6 +96,8 @@ pub struct ReportRow {
     pub models: Vec<String>,
     /// Per breakdown key (model, project, source or provider), when asked for.
     pub breakdown: BTreeMap<String, Sums>,
+    /// Sessions: the first and last event. Periods: the start of the first and of the last
+    /// time bucket with events (an hour, or a quarter hour in zones with half-hour offsets).
     pub first_ms: i64,
     pub last_ms: i64,
     /// Sessions only: the project the session ran in.
@@ -101,6 +121,16 @@ impl Breakdown {
             Breakdown::Project => RollupKey::Project,
             Breakdown::Source => RollupKey::Source,
             Breakdown::Provider => RollupKey::Provider,
+        }
+    }
+
+    /// The grouping a breakdown's sums come from, in calendar reports.
+    fn agg_key(self) -> Option<AggKey> {
+        match self {
+            Breakdown::None | Breakdown::Model => None,
+            Breakdown::Project => Some(AggKey::Project),
+            Breakdown::Source => Some(AggKey::Source),
+            Breakdown::Provider => Some(AggKey::Provider),
         }
     }
 
@@ -203,7 +233,83 @@ impl Store {
     /// Sums per local day, week or month of `tz`, oldest first. Subscriptions and manual costs
     /// count in the sums but are not listed among the models nor in a model or provider
     /// breakdown.
+    ///
+    /// Whole hours come from the hourly rollup when the filter allows it (a range, plus
+    /// provider/model, project or source), so a report over millions of events reads a few
+    /// thousand rows. Equal to [`Store::period_report_raw`] in everything but `first_ms` and
+    /// `last_ms`, which are bucket starts here.
     pub async fn period_report(
+        &self,
+        filter: &EventFilter,
+        period: Period,
+        tz: &TimeZone,
+        breakdown: Breakdown,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        let mut width = HOUR_MS;
+        let mut totals = self.aggregate(filter, Some(width), &AggKey::None).await?;
+        let straddles = |rows: &[AggRow]| {
+            rows.iter().any(|r| {
+                local_label(r.bucket_ms, tz, Period::Day)
+                    != local_label(r.bucket_ms + HOUR_MS - 1, tz, Period::Day)
+            })
+        };
+        if straddles(&totals) {
+            width = QUARTER_HOUR_MS;
+            totals = self.aggregate(filter, Some(width), &AggKey::None).await?;
+        }
+        let models = self.aggregate(filter, Some(width), &AggKey::Model).await?;
+        let parts = match breakdown.agg_key() {
+            Some(key) => self.aggregate(filter, Some(width), &key).await?,
+            None if breakdown == Breakdown::Model => models.clone(),
+            None => Vec::new(),
+        };
+
+        let mut labels: HashMap<i64, String> = HashMap::new();
+        let mut label_of = |bucket_ms: i64| {
+            labels
+                .entry(bucket_ms)
+                .or_insert_with(|| local_label(bucket_ms, tz, period))
+                .clone()
+        };
+        let mut out: BTreeMap<String, ReportRow> = BTreeMap::new();
+        for r in &totals {
+            let label = label_of(r.bucket_ms);
+            let row = out.entry(label.clone()).or_insert_with(|| ReportRow {
+                label,
+                first_ms: r.bucket_ms,
+                last_ms: r.bucket_ms,
+                ..ReportRow::default()
+            });
+            row.sums.add_agg(&r.sums);
+            row.first_ms = row.first_ms.min(r.bucket_ms);
+            row.last_ms = row.last_ms.max(r.bucket_ms);
+        }
+        let mut listed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for r in &models {
+            listed
+                .entry(label_of(r.bucket_ms))
+                .or_default()
+                .insert(r.key.clone());
+        }
+        for r in &parts {
+            if let Some(row) = out.get_mut(&label_of(r.bucket_ms)) {
+                row.breakdown
+                    .entry(r.key.clone())
+                    .or_default()
+                    .add_agg(&r.sums);
+            }
+        }
+        for (label, models) in listed {
+            if let Some(row) = out.get_mut(&label) {
+                row.models = models.into_iter().collect();
+            }
+        }
+        Ok(out.into_values().collect())
+    }
+
+    /// [`Store::period_report`] summed from the events in 15-minute buckets: the reference the
+    /// rollup-served report must equal (and what benchmarks compare against).
+    pub async fn period_report_raw(
         &self,
         filter: &EventFilter,
         period: Period,

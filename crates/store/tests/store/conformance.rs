@@ -20,7 +20,7 @@ use imports::{
     blocks_are_five_hours_from_the_first_hour, chunks_are_one_transaction,
     cost_entries_count_in_totals_but_not_in_usage_views,
     cursors_accounts_and_subscriptions_persist, keep_largest_replaces_only_a_larger_usage,
-    rollups_and_reports_follow_the_zone,
+    period_reports_from_the_rollup_equal_the_events, rollups_and_reports_follow_the_zone,
 };
 use money::{micro_dollar_rows_migrate_to_nanos, tiny_costs_sum_exactly_in_rollups};
 use reads::{
@@ -51,6 +51,7 @@ crate::support::both_engines!(
     a_failed_rename_changes_nothing,
     cost_entries_count_in_totals_but_not_in_usage_views,
     tiny_costs_sum_exactly_in_rollups,
+    period_reports_from_the_rollup_equal_the_events,
 );
 
 #[tokio::test]

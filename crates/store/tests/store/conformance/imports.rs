@@ -1,9 +1,11 @@
 //! Conformance of what importers and reports rely on: the keep-largest upsert, rollups in
 //! time buckets, calendar reports in a zone, cursors, accounts and subscriptions.
 
+use std::collections::BTreeMap;
+
 use jiff::tz::TimeZone;
 use tokenwatch_core::UsageEvent;
-use tokenwatch_store::reports::{Breakdown, Period};
+use tokenwatch_store::reports::{Breakdown, Period, ReportRow, Sums};
 use tokenwatch_store::{
     Account, AggKey, EventFilter, GroupBy, ImportCursor, ImportDir, InsertOutcome, OnConflict,
     RollupKey, Subscription,
@@ -488,4 +490,127 @@ pub async fn cost_entries_count_in_totals_but_not_in_usage_views(db: &TestDb) {
             (tokenwatch_store::COST_ENTRIES_KEY, 20_000_000)
         ]
     );
+}
+
+/// What a calendar report row says: label, sums, models, breakdown.
+type Shape = (String, Sums, Vec<String>, BTreeMap<String, Sums>);
+
+/// Calendar reports read whole hours from the rollup; the same report summed from the events
+/// in 15-minute buckets is the reference. Events sit on and around hour edges, over DST changes,
+/// in zones with whole-hour and half-hour offsets, with cost entries and `<synthetic>` lines.
+pub async fn period_reports_from_the_rollup_equal_the_events(db: &TestDb) {
+    let s = &db.store;
+    let start = 1_792_540_800_000; // 2026-10-21T00:00:00Z, before Berlin's and New York's DST changes
+    let models = [
+        ("anthropic", "claude-sonnet-4-5"),
+        ("anthropic", "<synthetic>"),
+        ("openai", "gpt-4o-mini"),
+        ("gemini", "gemini-2.5-pro"),
+    ];
+    let mut events = Vec::new();
+    let mut x: u64 = 7;
+    for n in 0..600u32 {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let r = x >> 33;
+        // Spread over 16 days; one in four lands within a second of an hour edge.
+        let hour = i64::try_from(r % (16 * 24)).unwrap();
+        let within = match r % 4 {
+            0 => 0,
+            1 => 3_599_999,
+            _ => i64::try_from(r % 3_600_000).unwrap(),
+        };
+        let mut e = event(n + 1, start + hour * 3_600_000 + within);
+        let (provider, model) = models[usize::try_from(r % 4).unwrap()];
+        e.provider = provider.into();
+        e.model = model.into();
+        e.project = Some(format!("p{}", r % 3));
+        e.usage.input_tokens = i64::try_from(r % 1000).unwrap();
+        e.usage.output_tokens = i64::try_from(r % 77).unwrap();
+        e.usage.cache_read_tokens = i64::try_from(r % 13).unwrap();
+        e.cost_nanos = (!r.is_multiple_of(10)).then(|| i64::try_from(r % 100_000).unwrap());
+        if r.is_multiple_of(9) {
+            e.source = tokenwatch_core::Source::Manual;
+            e.provider = "chatgpt".into();
+            e.model = "chatgpt".into();
+            e.endpoint = "subscription".into();
+            e.project = None;
+        } else if r.is_multiple_of(5) {
+            e.source = tokenwatch_core::Source::ClaudeCode;
+        }
+        events.push(e);
+    }
+    s.insert_events(&events).await.unwrap();
+
+    let h = 3_600_000;
+    let filters = [
+        EventFilter::default(),
+        EventFilter {
+            since_ms: Some(start + 30 * h + 1_234),
+            until_ms: Some(start + 300 * h + 59_999),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            provider: Some("anthropic".into()),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            project: Some("p1".into()),
+            since_ms: Some(start + 5 * h),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            source: Some("manual".into()),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            source: Some("claude_code".into()),
+            ..EventFilter::default()
+        },
+    ];
+    let zones = [
+        "UTC",
+        "Europe/Berlin",
+        "America/New_York",
+        "Asia/Kolkata",
+        "America/St_Johns",
+    ];
+    let shape = |rows: Vec<ReportRow>| -> Vec<Shape> {
+        rows.into_iter()
+            .map(|r| (r.label, r.sums, r.models, r.breakdown))
+            .collect()
+    };
+    let mut compared = 0;
+    for filter in &filters {
+        for zone in zones {
+            let tz = TimeZone::get(zone).unwrap();
+            for period in [Period::Day, Period::Week, Period::Month] {
+                for breakdown in [
+                    Breakdown::None,
+                    Breakdown::Model,
+                    Breakdown::Project,
+                    Breakdown::Source,
+                    Breakdown::Provider,
+                ] {
+                    let fast = s
+                        .period_report(filter, period, &tz, breakdown)
+                        .await
+                        .unwrap();
+                    let raw = s
+                        .period_report_raw(filter, period, &tz, breakdown)
+                        .await
+                        .unwrap();
+                    assert!(!raw.is_empty(), "{filter:?} {zone}");
+                    assert_eq!(
+                        shape(fast),
+                        shape(raw),
+                        "{filter:?} {zone} {period:?} {breakdown:?}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(compared, 6 * 5 * 3 * 5);
 }
