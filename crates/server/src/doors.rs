@@ -10,7 +10,9 @@
 //! Cross-site requests: a page on another origin can make the browser send a form-encoded POST
 //! without asking first. So a state-changing API request (POST, PUT, PATCH or DELETE under
 //! `/api/v1`) is refused when it carries an `Origin` that is not an allowed host (403), and when
-//! it has a body that is not `application/json` (415).
+//! it has a body that is not `application/json` (415). The proxy refuses the same foreign
+//! origins on every method but GET, HEAD and OPTIONS, so a page cannot spend the owner's
+//! provider key through a local tokenwatch.
 //!
 //! Both checks compare header text with a short list: no I/O, no allocation on success, cheap
 //! enough for the proxy's hot path.
@@ -115,29 +117,11 @@ impl AllowedHosts {
         if !writes || !(path == "/api/v1" || path.starts_with("/api/v1/")) {
             return Ok(());
         }
-        if let Some(origin) = headers.get(header::ORIGIN) {
-            let allowed = origin
-                .to_str()
-                .ok()
-                .and_then(origin_authority)
-                .is_some_and(|a| self.allows(a));
-            if !allowed {
-                let shown: String = origin
-                    .to_str()
-                    .unwrap_or("(not text)")
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(100)
-                    .collect();
-                return Err(Refusal {
-                    status: StatusCode::FORBIDDEN,
-                    code: "foreign_origin",
-                    message: format!(
-                        "tokenwatch: {method} {path} from the web page at '{shown}' is refused: only pages served by tokenwatch itself (or a host in server.allowed_hosts) may change its data"
-                    ),
-                });
-            }
-        }
+        self.check_origin(headers, || {
+            format!(
+                "tokenwatch: {method} {path} from the web page at '{{origin}}' is refused: only pages served by tokenwatch itself (or a host in server.allowed_hosts) may change its data"
+            )
+        })?;
         if has_body(headers) && !is_json(headers) {
             return Err(Refusal {
                 status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -148,6 +132,53 @@ impl AllowedHosts {
             });
         }
         Ok(())
+    }
+}
+
+impl AllowedHosts {
+    /// The cross-site check for the proxy: a web page on another origin may not send requests
+    /// upstream through tokenwatch, where they would spend the configured provider key (a
+    /// browser sends a plain-text POST to any address without asking first). Reads pass: the
+    /// page cannot see their answers.
+    pub fn check_proxy_origin(&self, method: &Method, headers: &HeaderMap) -> Result<(), Refusal> {
+        if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            return Ok(());
+        }
+        self.check_origin(headers, || {
+            "tokenwatch: a request from the web page at '{origin}' is refused: web pages on other sites may not call providers through tokenwatch. If that page is yours, add its host to server.allowed_hosts (TOKENWATCH_SERVER__ALLOWED_HOSTS).".to_owned()
+        })
+    }
+
+    /// Refuses (403) a request whose `Origin` is present and not an allowed host; `message`
+    /// gives the text, where `{origin}` stands for the origin as sent (printable, cut short).
+    fn check_origin(
+        &self,
+        headers: &HeaderMap,
+        message: impl FnOnce() -> String,
+    ) -> Result<(), Refusal> {
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return Ok(());
+        };
+        let allowed = origin
+            .to_str()
+            .ok()
+            .and_then(origin_authority)
+            .is_some_and(|a| self.allows(a));
+        if allowed {
+            return Ok(());
+        }
+        let shown: String = origin
+            .to_str()
+            .unwrap_or("(not text)")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(100)
+            .collect();
+        Err(Refusal {
+            status: StatusCode::FORBIDDEN,
+            code: "foreign_origin",
+            message: message().replace("{origin}", &shown),
+        })
     }
 }
 
@@ -350,5 +381,25 @@ mod tests {
             h.check_api_write(&Method::DELETE, "/api/v1/budgets/x", &foreign)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_proxy_refuses_calls_from_foreign_pages() {
+        let h = hosts();
+        let foreign = headers(&[("origin", "http://evil.example")]);
+        let refused = h.check_proxy_origin(&Method::POST, &foreign).unwrap_err();
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert!(
+            refused.message.contains("'http://evil.example'"),
+            "{}",
+            refused.message
+        );
+        assert!(h.check_proxy_origin(&Method::GET, &foreign).is_ok());
+        assert!(
+            h.check_proxy_origin(&Method::POST, &HeaderMap::new())
+                .is_ok()
+        );
+        let local = headers(&[("origin", "http://localhost:3000")]);
+        assert!(h.check_proxy_origin(&Method::POST, &local).is_ok());
     }
 }

@@ -207,7 +207,14 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
     let started = Instant::now();
     let ts_ms = now_ms();
     let resolved = app.routes.resolve(request.uri().path(), request.headers());
-    if let Err(refusal) = app.hosts.check_host(request.headers(), request.uri()) {
+    let door = app
+        .hosts
+        .check_host(request.headers(), request.uri())
+        .and_then(|()| {
+            app.hosts
+                .check_proxy_origin(request.method(), request.headers())
+        });
+    if let Err(refusal) = door {
         return match resolved {
             Some((upstream, _)) => provider_error(upstream.kind, refusal.status, &refusal.message),
             None => refusal.into_response(),

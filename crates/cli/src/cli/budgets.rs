@@ -137,7 +137,13 @@ pub enum TagCommand {
     /// Delete an auto-tag rule.
     RmRule { name: String },
     /// Add or remove tags on every event matching the filters; prints how many changed.
-    /// Idempotent: running it again changes nothing.
+    /// Idempotent: running it again changes nothing. With no filter, --all is required.
+    ///
+    /// Examples:
+    ///   tokenwatch tag retag --project billing --since 7d --add team=payments
+    ///   tokenwatch tag retag --tag tag=batch-job --remove tag=batch-job
+    ///   tokenwatch tag retag --all --apply-rules      (run the auto-tag rules over everything)
+    #[command(verbatim_doc_comment)]
     Retag(RetagArgs),
     /// Tags in use (events, tokens, cost in the period) and defined tags, with their colours.
     ///
@@ -214,6 +220,10 @@ pub struct RetagArgs {
     /// Also run the auto-tag rules over the selected events.
     #[arg(long)]
     pub apply_rules: bool,
+    /// Mean every stored event. Without a filter, a retag is refused unless this is given, so
+    /// a forgotten filter never rewrites the whole history.
+    #[arg(long)]
+    pub all: bool,
     #[arg(long)]
     pub json: bool,
 }

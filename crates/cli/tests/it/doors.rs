@@ -1,5 +1,5 @@
 //! Local doors through the real binary: only allowed host names are answered (API, dashboard
-//! and proxy), cross-site writes to the API are refused, the listen address may be a name, a
+//! and proxy), cross-site writes to the API and cross-site calls through the proxy are refused, the listen address may be a name, a
 //! port open to other machines with a configured key is announced loudly, logs written to a
 //! file carry no colour codes, and `/metrics` exports the lost-events counter from the start.
 
@@ -98,6 +98,46 @@ async fn only_allowed_host_names_are_answered_on_every_route() {
         assert_eq!(status, 200, "{host}: {body}");
     }
     assert_eq!(send_message(&server).await, 200);
+    assert_eq!(upstream.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_page_on_another_site_cannot_spend_the_key_through_the_proxy() {
+    let upstream = message_upstream(Duration::ZERO).await;
+    let server = start(&upstream.url, vec![]);
+    // What a page's fetch() sends without a preflight: a plain-text POST with its Origin.
+    for origin in ["http://evil.example", "null"] {
+        let mut headers = anthropic_headers(&[]);
+        headers.push(("origin", origin));
+        headers.retain(|(k, _)| *k != "content-type");
+        headers.push(("content-type", "text/plain"));
+        let resp = raw(
+            &server.addr,
+            &post("/anthropic/v1/messages", &headers, REQUEST_JSON.as_bytes()),
+        )
+        .await;
+        let (status, _, body) = parse_response(&resp);
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(status, 403, "{origin}: {body}");
+        assert_eq!(body["type"], "error", "the provider's error shape: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("server.allowed_hosts"),
+            "{body}"
+        );
+    }
+    assert!(upstream.requests().is_empty(), "nothing was forwarded");
+    // A page served from a loopback name (a local app on another port) may.
+    let mut headers = anthropic_headers(&[]);
+    headers.push(("origin", "http://localhost:3000"));
+    let resp = raw(
+        &server.addr,
+        &post("/anthropic/v1/messages", &headers, REQUEST_JSON.as_bytes()),
+    )
+    .await;
+    assert_eq!(parse_response(&resp).0, 200);
     assert_eq!(upstream.requests().len(), 1);
 }
 

@@ -261,8 +261,23 @@ fn cli_rules_apply_to_stored_events_and_reject_bad_regex() {
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["events"].as_array().unwrap().len(), 1);
     assert_eq!(doc["events"][0]["model"], "claude-opus-4-1");
+    // Without a filter, a retag would touch every stored event: it needs --all.
+    let out = std::process::Command::new(crate::harness::BIN)
+        .args(["tag", "retag", "--add", "oops", "--db", &db])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--all"), "{err}");
+    let out = run_cli(&db, &["events", "--tag", "tag=oops", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["events"].as_array().unwrap().len(),
+        0,
+        "a refused retag changed events"
+    );
     // Re-applying the rules changes nothing.
-    let out = run_cli(&db, &["tag", "retag", "--apply-rules"]);
+    let out = run_cli(&db, &["tag", "retag", "--apply-rules", "--all"]);
     assert_eq!(
         out.trim(),
         "2 events matched, 0 changed (0 tags added by rules)"
