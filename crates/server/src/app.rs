@@ -19,7 +19,7 @@ use crate::config::{Config, split_listen};
 use crate::doors::AllowedHosts;
 use crate::live::LiveBus;
 use crate::proxy::background::Background;
-use crate::proxy::{self, HttpClient, Routes, Upstream};
+use crate::proxy::{self, HttpClient, Routes, Upstream, UpstreamTls};
 use crate::recording::{Enricher, EventSink};
 use crate::secrets::{SecretError, Secrets};
 use crate::{api, doors, health, lanes, web};
@@ -30,6 +30,8 @@ pub struct AppState {
     pub config: Config,
     pub routes: Routes,
     pub client: HttpClient,
+    /// The upstream client's TLS settings, for each lane's own client.
+    pub tls: UpstreamTls,
     pub sink: EventSink,
     pub store: Store,
     pub writer_stats: WriterStats,
@@ -96,6 +98,9 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("provider '{0}' has a base_url that cannot be used")]
     BadProvider(String),
+    /// The message names the setting and the file.
+    #[error("{0}")]
+    Tls(String),
     #[error("cannot load budgets, tag rules and alerts: {0}")]
     Policy(#[from] tokenwatch_store::StoreError),
     /// The message names the key's source or the channel.
@@ -125,7 +130,9 @@ pub async fn serve(
         upstreams
             .push(Upstream::new(name, cfg).ok_or_else(|| ServeError::BadProvider(name.clone()))?);
     }
-    let client = proxy::http_client();
+    let tls =
+        UpstreamTls::new(config.server.upstream_ca_file.as_deref()).map_err(ServeError::Tls)?;
+    let client = proxy::http_client(&tls);
     let running =
         crate::policy::runtime::start(&config, store.clone(), client.clone(), Arc::clone(&secrets))
             .await?;
@@ -150,6 +157,7 @@ pub async fn serve(
     let state = AppState {
         routes: Routes::new(upstreams),
         client,
+        tls,
         sink,
         writer_stats: writer.stats(),
         store,

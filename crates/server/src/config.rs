@@ -88,6 +88,9 @@ pub struct ServerConfig {
     /// and upstream connection pool, so a request and its upstream exchange stay on one thread.
     /// 0 means one per available core.
     pub lanes: usize,
+    /// A PEM file of certificate authorities trusted for upstream HTTPS besides the public web
+    /// roots: a company gateway, or a local upstream with its own certificate.
+    pub upstream_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -98,6 +101,7 @@ impl Default for ServerConfig {
             max_request_bytes: 64 * 1024 * 1024,
             max_capture_bytes: 16 * 1024 * 1024,
             lanes: 0,
+            upstream_ca_file: None,
         }
     }
 }

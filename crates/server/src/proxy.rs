@@ -44,14 +44,58 @@ use headers::ResponseHeaderFacts;
 /// The pooled HTTP(S) client used for every upstream.
 pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
 
-/// Builds the upstream client: keep-alive pooling, HTTP/1.1 and HTTP/2 (by ALPN), webpki roots.
-pub fn http_client() -> HttpClient {
+/// TLS settings for every upstream connection: the public web roots, plus the certificate
+/// authorities of `server.upstream_ca_file` when set (a company gateway, a local upstream with
+/// its own certificate). Built once at start-up; each serving lane's client shares it.
+#[derive(Clone)]
+pub struct UpstreamTls(Arc<rustls::ClientConfig>);
+
+impl UpstreamTls {
+    /// The web roots, and the certificates of the PEM file `ca_file` when given. The error
+    /// names the file and what is wrong with it.
+    pub fn new(ca_file: Option<&std::path::Path>) -> Result<Self, String> {
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        if let Some(path) = ca_file {
+            use rustls::pki_types::CertificateDer;
+            use rustls::pki_types::pem::PemObject;
+            let shown = path.display();
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("server.upstream_ca_file: cannot read '{shown}': {e}"))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("server.upstream_ca_file: '{shown}' is not PEM: {e}"))?;
+            if certs.is_empty() {
+                return Err(format!(
+                    "server.upstream_ca_file: '{shown}' holds no certificate (expected PEM blocks starting with -----BEGIN CERTIFICATE-----)"
+                ));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|e| {
+                    format!(
+                        "server.upstream_ca_file: a certificate in '{shown}' cannot be used: {e}"
+                    )
+                })?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS settings: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self(Arc::new(config)))
+    }
+}
+
+/// Builds the upstream client: keep-alive pooling, HTTP/1.1 and HTTP/2 (by ALPN), `tls`'s roots.
+pub fn http_client(tls: &UpstreamTls) -> HttpClient {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_keepalive(Some(Duration::from_secs(60)));
     let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
+        .with_tls_config((*tls.0).clone())
         .https_or_http()
         .enable_http1()
         .enable_http2()
@@ -100,6 +144,15 @@ impl Upstream {
             timeout: Duration::from_secs(cfg.timeout_secs),
             inject_stream_usage: cfg.inject_stream_usage && cfg.kind == ProviderKind::Openai,
         })
+    }
+
+    /// `scheme://host:port` of the base URL, for messages (never its path or credentials).
+    pub fn origin(&self) -> String {
+        format!(
+            "{}://{}",
+            self.scheme,
+            self.authority.as_str().rsplit('@').next().unwrap_or("")
+        )
     }
 
     fn uri(&self, rest: &str, query: Option<&str>) -> Option<Uri> {

@@ -28,4 +28,5 @@ mod smtp_sink;
 mod tag_admin;
 mod tagging;
 mod thresholds;
+mod tls;
 mod upstream;

@@ -72,10 +72,17 @@ impl Sent {
                 if record {
                     app.sink.finish(finished(exchange, status, started));
                 }
+                let chain = error_chain(&err);
+                // rustls says "invalid peer certificate: UnknownIssuer" and the like.
+                let hint = if chain.contains("certificate") {
+                    " (if this upstream's certificate comes from a private certificate authority, name its PEM file in server.upstream_ca_file)"
+                } else {
+                    ""
+                };
                 let message = format!(
-                    "tokenwatch: could not reach upstream '{}': {}",
+                    "tokenwatch: could not reach upstream '{}' at {}: {chain}{hint}",
                     upstream.name,
-                    error_chain(&err)
+                    upstream.origin(),
                 );
                 return provider_error(upstream.kind, StatusCode::BAD_GATEWAY, &message);
             }
