@@ -39,8 +39,8 @@ enum Bench {
         #[arg(long, default_value = "bench-out/proxy.json")]
         out: PathBuf,
         /// Run only these scenarios (comma-separated: small, body_100kb, real_small,
-        /// real_small_newconn, real_stream, stream_50, streams_1000, saturation,
-        /// sustained_60s), e.g. while profiling one of them.
+        /// real_small_newconn, real_small_tls, real_small_h2, real_stream, stream_50,
+        /// streams_1000, saturation, sustained_60s), e.g. while profiling one of them.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// Open-loop arrival rate of the small and sustained scenarios in requests per second

@@ -23,9 +23,82 @@ pub struct Seen {
 /// A request that takes this much longer than going direct waited on something it should not.
 pub const STALL_US: f64 = 30_000.0;
 
-/// `host:port` of an `http://host:port` base URL.
+/// `host:port` of an `http://host:port` or `https://host:port` base URL.
 fn authority(url: &str) -> &str {
-    url.trim_start_matches("http://").trim_end_matches('/')
+    url.trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+}
+
+/// Where to connect for `authority`: `localhost` means 127.0.0.1, where the benchmark's
+/// servers listen (not `::1` first, then 127.0.0.1).
+fn connect_to(authority: &str) -> String {
+    authority.replacen("localhost", "127.0.0.1", 1)
+}
+
+/// A client connection, in clear or over TLS (rustls, as a provider's SDK would speak it).
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn open(side: &Side) -> Result<Self, String> {
+        let host = authority(&side.base);
+        let tcp = TcpStream::connect(connect_to(host)).map_err(|e| e.to_string())?;
+        tcp.set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| e.to_string())?;
+        let Some(config) = &side.tls else {
+            return Ok(Stream::Plain(tcp));
+        };
+        let name = host.rsplit_once(':').map_or(host, |(h, _)| h).to_owned();
+        let name = rustls::pki_types::ServerName::try_from(name).map_err(|e| e.to_string())?;
+        let conn = rustls::ClientConnection::new(std::sync::Arc::clone(config), name)
+            .map_err(|e| e.to_string())?;
+        Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))))
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// A client TLS configuration trusting `ca` (PEM) and offering HTTP/1.1 only.
+pub fn client_tls(ca: &std::path::Path) -> anyhow::Result<std::sync::Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca)? {
+        roots.add(cert?)?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(std::sync::Arc::new(config))
 }
 
 fn request(path: &str, host: &str, body: &[u8], close: bool) -> Vec<u8> {
@@ -44,7 +117,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Reads one content-length response; errors name what went wrong.
-fn read_sized(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), String> {
+fn read_sized(stream: &mut impl Read, buf: &mut Vec<u8>) -> Result<(), String> {
     buf.clear();
     let mut tmp = [0u8; 16 * 1024];
     loop {
@@ -70,25 +143,24 @@ fn read_sized(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), String> {
     }
 }
 
-/// One side of the comparison: a base URL and the path to post to.
+/// One side of the comparison: a base URL, the path to post to, and (for `https://`) the
+/// client's TLS configuration.
 #[derive(Clone)]
 pub struct Side {
     pub base: String,
     pub path: String,
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 struct Conn {
     side: Side,
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
 }
 
 impl Conn {
-    fn stream(&mut self) -> Result<&mut TcpStream, String> {
+    fn stream(&mut self) -> Result<&mut Stream, String> {
         if self.stream.is_none() {
-            let s = TcpStream::connect(authority(&self.side.base)).map_err(|e| e.to_string())?;
-            s.set_read_timeout(Some(Duration::from_secs(30)))
-                .map_err(|e| e.to_string())?;
-            self.stream = Some(s);
+            self.stream = Some(Stream::open(&self.side)?);
         }
         self.stream
             .as_mut()
@@ -155,10 +227,7 @@ pub fn small(direct: Side, proxied: Side, count: usize, keep_alive: bool, body: 
 /// content event's `arrival − stamp` in µs.
 pub fn stream_lateness(side: &Side, body: &[u8]) -> Result<Vec<f64>, String> {
     let host = authority(&side.base);
-    let mut stream = TcpStream::connect(host).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
+    let mut stream = Stream::open(side)?;
     stream
         .write_all(&request(&side.path, host, body, true))
         .map_err(|e| e.to_string())?;
@@ -247,6 +316,7 @@ mod tests {
         let side = Side {
             base: url,
             path: "/v1/messages".into(),
+            tls: None,
         };
         let lateness = stream_lateness(&side, b"{}").unwrap();
         assert_eq!(lateness.len(), 3, "{lateness:?}");

@@ -38,6 +38,36 @@ pub fn start(upstream: &str) -> anyhow::Result<String> {
 /// recording. Against it, the proxy's figures split into what the HTTP stack costs and what
 /// tokenwatch adds on top. Returns its own base URL.
 pub fn start_http(upstream: &str) -> anyhow::Result<String> {
+    serve_http(upstream, None)
+}
+
+/// The same bare proxy behind TLS with `certs`' `localhost` certificate, offering `alpn`
+/// (`h2` and/or `http/1.1`): a provider's HTTPS front end, whose write pattern is the upstream's
+/// behind it (each piece forwarded as it arrives). Returns `https://localhost:<port>`.
+pub fn start_tls_front(
+    upstream: &str,
+    certs: &tokenwatch_mock::tls::TestCerts,
+    alpn: &[&[u8]],
+) -> anyhow::Result<String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(&certs.cert)?.collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(&certs.key)?;
+    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(
+        std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider()),
+    )
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let url = serve_http(
+        upstream,
+        Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))),
+    )?;
+    Ok(url.replace("http://127.0.0.1", "https://localhost"))
+}
+
+fn serve_http(upstream: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::Result<String> {
     let base: http::Uri = upstream.parse()?;
     on_own_thread(move |listener| async move {
         let mut connector = HttpConnector::new();
@@ -46,7 +76,7 @@ pub fn start_http(upstream: &str) -> anyhow::Result<String> {
             Client::builder(TokioExecutor::new()).build(connector);
         while let Ok((tcp, _)) = listener.accept().await {
             let _ = tcp.set_nodelay(true);
-            let (client, base) = (client.clone(), base.clone());
+            let (client, base, tls) = (client.clone(), base.clone(), tls.clone());
             tokio::spawn(async move {
                 let service = service_fn(move |mut req: http::Request<Incoming>| {
                     let (client, base) = (client.clone(), base.clone());
@@ -54,13 +84,21 @@ pub fn start_http(upstream: &str) -> anyhow::Result<String> {
                         let mut parts = base.into_parts();
                         parts.path_and_query = req.uri().path_and_query().cloned();
                         *req.uri_mut() = http::Uri::from_parts(parts)?;
+                        // HTTP/2 in front, HTTP/1.1 behind: the version is the connection's.
+                        *req.version_mut() = http::Version::HTTP_11;
+                        req.headers_mut().remove(http::header::HOST);
                         let resp = client.request(req).await?;
                         anyhow::Ok(resp)
                     }
                 });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tcp), service)
-                    .await;
+                let server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let _ = match tls {
+                    Some(acceptor) => match acceptor.accept(tcp).await {
+                        Ok(stream) => server.serve_connection(TokioIo::new(stream), service).await,
+                        Err(_) => return,
+                    },
+                    None => server.serve_connection(TokioIo::new(tcp), service).await,
+                };
             });
         }
     })

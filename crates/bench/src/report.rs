@@ -31,7 +31,7 @@ fn pcts(p: &Option<Pcts>) -> String {
 fn target(name: &str, added: Option<&Pcts>) -> String {
     let (text, ok) = match name {
         "small" => ("target p50 ≤ 0.1", added.is_some_and(|a| a.p50 <= 100.0)),
-        "real_small" | "real_small_newconn" => {
+        "real_small" | "real_small_newconn" | "real_small_tls" | "real_small_h2" => {
             ("target p50 ≤ 0.5", added.is_some_and(|a| a.p50 <= 500.0))
         }
         "real_stream" => ("target p99 ≤ 1", added.is_some_and(|a| a.p99 <= 1000.0)),

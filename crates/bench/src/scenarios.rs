@@ -126,6 +126,12 @@ struct Setup {
     real: Proc,
     /// In-process upstream streaming stamped events ~20 ms apart, with jitter.
     cadence: String,
+    /// HTTPS fronts (a local CA's `localhost` certificate) before `real`: HTTP/1.1 only, and
+    /// HTTP/2 or HTTP/1.1 by ALPN, as provider front ends offer.
+    tls_h1: String,
+    tls_h2: String,
+    /// The client side's TLS settings, trusting the local CA (HTTP/1.1, like the SDKs).
+    client_tls: std::sync::Arc<rustls::ClientConfig>,
     db: std::path::PathBuf,
     _dir: tempfile::TempDir,
     expected_events: i64,
@@ -192,8 +198,18 @@ fn setup(smoke: bool) -> anyhow::Result<Setup> {
     let relay = crate::relay::start(&fast.url)?;
     let bare_http = crate::relay::start_http(&fast.url)?;
     let dir = tempfile::tempdir()?;
+    let certs = tokenwatch_mock::tls::try_make_certs(dir.path())?;
+    let tls_h1 = crate::relay::start_tls_front(&real.url, &certs, &[b"http/1.1"])?;
+    let tls_h2 = crate::relay::start_tls_front(&real.url, &certs, &[b"h2", b"http/1.1"])?;
+    let client_tls = realistic::client_tls(&certs.ca)?;
     let db = dir.path().join("bench.db");
-    let mut env = vec![("TOKENWATCH_LOG".to_owned(), "warn".to_owned())];
+    let mut env = vec![
+        ("TOKENWATCH_LOG".to_owned(), "warn".to_owned()),
+        (
+            "TOKENWATCH_SERVER__UPSTREAM_CA_FILE".to_owned(),
+            certs.ca.display().to_string(),
+        ),
+    ];
     for (name, url) in [
         ("FAST", &fast.url),
         ("STREAM", &stream.url),
@@ -201,6 +217,8 @@ fn setup(smoke: bool) -> anyhow::Result<Setup> {
         ("PACED", &paced),
         ("REAL", &real.url),
         ("CADENCE", &cadence),
+        ("REAL_TLS", &tls_h1),
+        ("REAL_H2", &tls_h2),
     ] {
         env.push((
             format!("TOKENWATCH_PROVIDERS__{name}__KIND"),
@@ -227,6 +245,9 @@ fn setup(smoke: bool) -> anyhow::Result<Setup> {
         bare_http,
         real,
         cadence,
+        tls_h1,
+        tls_h2,
+        client_tls,
         db,
         _dir: dir,
         expected_events: 0,
@@ -271,6 +292,8 @@ pub async fn run(smoke: bool, only: &[String], rate: f64) -> anyhow::Result<Resu
         "sustained_60s",
         "real_small",
         "real_small_newconn",
+        "real_small_tls",
+        "real_small_h2",
         "real_stream",
     ];
     if let Some(bad) = only.iter().find(|n| !known.contains(&n.as_str())) {
@@ -350,6 +373,7 @@ pub async fn run(smoke: bool, only: &[String], rate: f64) -> anyhow::Result<Resu
         scenarios.push(sc);
     }
 
+    let count = if smoke { 50 } else { 2000 };
     for keep_alive in [true, false] {
         let name = if keep_alive {
             "real_small"
@@ -357,8 +381,55 @@ pub async fn run(smoke: bool, only: &[String], rate: f64) -> anyhow::Result<Resu
             "real_small_newconn"
         };
         if wanted(name) {
-            let count = if smoke { 50 } else { 2000 };
-            scenarios.push(realistic_small(&mut setup, name, count, keep_alive).await?);
+            let direct = realistic::Side {
+                base: setup.real.url.clone(),
+                path: "/v1/messages".into(),
+                tls: None,
+            };
+            let how = if keep_alive {
+                "keep-alive"
+            } else {
+                "a new connection per request"
+            };
+            let description = format!(
+                "upstream sends headers, the body 2 ms later; client without TCP_NODELAY, {how}, {count} pairs one at a time"
+            );
+            scenarios.push(
+                realistic_small(
+                    &mut setup,
+                    name,
+                    description,
+                    direct,
+                    "real",
+                    count,
+                    keep_alive,
+                )
+                .await?,
+            );
+        }
+    }
+    for (name, provider, protocol) in [
+        ("real_small_tls", "real_tls", "HTTP/1.1"),
+        ("real_small_h2", "real_h2", "HTTP/2"),
+    ] {
+        if wanted(name) {
+            let front = if provider == "real_tls" {
+                &setup.tls_h1
+            } else {
+                &setup.tls_h2
+            };
+            let direct = realistic::Side {
+                base: front.clone(),
+                path: "/v1/messages".into(),
+                tls: Some(std::sync::Arc::clone(&setup.client_tls)),
+            };
+            let description = format!(
+                "the same upstream behind an HTTPS front (local CA); direct: the client speaks TLS to it; proxied: the client speaks plain HTTP to tokenwatch, which speaks {protocol} over TLS to it; keep-alive, {count} pairs one at a time"
+            );
+            scenarios.push(
+                realistic_small(&mut setup, name, description, direct, provider, count, true)
+                    .await?,
+            );
         }
     }
     if wanted("real_stream") {
@@ -405,34 +476,28 @@ pub async fn run(smoke: bool, only: &[String], rate: f64) -> anyhow::Result<Resu
     })
 }
 
-/// Headers first, the body 2 ms later; a plain socket client with Nagle on.
+/// Headers first, the body 2 ms later; a socket client with Nagle on, one request at a time,
+/// to `direct` and through tokenwatch's `provider` route alternately.
 async fn realistic_small(
     setup: &mut Setup,
     name: &str,
+    description: String,
+    direct: realistic::Side,
+    provider: &str,
     count: usize,
     keep_alive: bool,
 ) -> anyhow::Result<Scenario> {
     let mut sc = Scenario {
         name: name.into(),
-        description: format!(
-            "upstream sends headers, the body 2 ms later; client without TCP_NODELAY, {}, {count} pairs one at a time",
-            if keep_alive {
-                "keep-alive"
-            } else {
-                "a new connection per request"
-            }
-        ),
+        description,
         ..Scenario::default()
     };
     let cpu = procs::cpu_seconds(setup.pid());
     procs::reset_peak(setup.pid());
-    let direct = realistic::Side {
-        base: setup.real.url.clone(),
-        path: "/v1/messages".into(),
-    };
     let proxied = realistic::Side {
         base: setup.tw.url.clone(),
-        path: "/real/v1/messages".into(),
+        path: format!("/{provider}/v1/messages"),
+        tls: None,
     };
     let body = body(false, 2);
     let seen = tokio::task::spawn_blocking(move || {
@@ -460,10 +525,12 @@ async fn realistic_stream(setup: &mut Setup, pairs: usize) -> anyhow::Result<Sce
     let direct = realistic::Side {
         base: setup.cadence.clone(),
         path: "/v1/messages".into(),
+        tls: None,
     };
     let proxied = realistic::Side {
         base: setup.tw.url.clone(),
         path: "/cadence/v1/messages".into(),
+        tls: None,
     };
     let body = body(true, 2);
     let seen =

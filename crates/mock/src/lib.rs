@@ -21,6 +21,7 @@ pub mod record;
 pub mod request;
 pub mod respond;
 pub mod stream;
+pub mod tls;
 pub mod usage;
 
 use std::sync::Arc;

@@ -1,9 +1,7 @@
 //! A minimal SMTP server for tests: it answers EHLO/MAIL/RCPT/DATA/QUIT, offers STARTTLS when
-//! given a certificate (made here with the `openssl` command, signed by a test CA), and keeps
+//! given a certificate (made with the `openssl` command, signed by a test CA), and keeps
 //! each message's envelope, raw data and whether it arrived over TLS.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use rustls_pki_types::pem::PemObject;
@@ -51,88 +49,11 @@ pub struct SmtpSink {
     pub mails: Mails,
 }
 
-/// A test CA and a `localhost` certificate it signed (P-256), as PEM files in `dir`.
-pub struct TestCerts {
-    pub ca: PathBuf,
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
+pub use tokenwatch_mock::tls::TestCerts;
 
-pub fn make_certs(dir: &Path) -> TestCerts {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &[
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=tokenwatch test CA",
-        ],
-    ]
-    .concat());
-    run(&[
-        &["req"][..],
-        &ec,
-        &[
-            "-keyout",
-            "leaf.key",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    ]
-    .concat());
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "leaf.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "leaf.ext",
-    ]);
-    TestCerts {
-        ca: dir.join("ca.pem"),
-        cert: dir.join("leaf.pem"),
-        key: dir.join("leaf.key"),
-    }
+/// A test CA and a `localhost` certificate it signed, in `dir`.
+pub fn make_certs(dir: &std::path::Path) -> TestCerts {
+    tokenwatch_mock::tls::try_make_certs(dir).unwrap()
 }
 
 impl SmtpSink {
