@@ -65,7 +65,7 @@ pub fn filter_from(args: &FilterArgs) -> anyhow::Result<EventFilter> {
         ..Default::default()
     };
     let (filter, _) = query
-        .to_filter(tokenwatch_server::proxy::now_ms())
+        .to_filter(tokenwatch_core::time::now_ms())
         .map_err(|e| anyhow::anyhow!("--{e}"))?;
     Ok(filter)
 }

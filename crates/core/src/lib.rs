@@ -15,6 +15,7 @@ pub mod sse;
 pub mod suggest;
 pub mod tag_rules;
 pub mod tags;
+pub mod time;
 pub mod usage;
 
 pub use event::{EventStatus, Source, UsageEvent};

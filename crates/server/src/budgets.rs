@@ -215,7 +215,7 @@ impl LiveBudget {
             .window
             .unwrap_or(budget::window(self.spec.period, &self.tz, now_ms));
         let resets = if w.resets {
-            format!("it resets at {}", rfc3339(w.end_ms))
+            format!("it resets at {}", tokenwatch_core::time::rfc3339(w.end_ms))
         } else {
             format!("it is a {} window", self.spec.period)
         };
@@ -375,11 +375,6 @@ fn format_limit(spec: &BudgetSpec) -> String {
         parts.push(format!("{r} requests"));
     }
     parts.join(", ")
-}
-
-/// RFC 3339 UTC with milliseconds.
-pub fn rfc3339(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 
 /// Every live budget. Readers take a cheap snapshot (an `Arc` of the list).

@@ -23,9 +23,10 @@ use sha2::Sha256;
 use tokenwatch_core::alerting::{ChannelKind, ChannelSpec};
 use tokenwatch_store::{NewAlert, Store};
 
-use crate::budgets::rfc3339;
-use crate::proxy::{HttpClient, now_ms};
+use crate::proxy::HttpClient;
 use crate::secrets::Secrets;
+use tokenwatch_core::time::now_ms;
+use tokenwatch_core::time::rfc3339;
 
 /// The header carrying a webhook body's signature: `sha256=<hex of HMAC-SHA256(secret, body)>`.
 pub const SIGNATURE_HEADER: &str = "x-tokenwatch-signature";

@@ -250,15 +250,10 @@ impl Routes {
     }
 }
 
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
-
 /// The proxy handler: everything that is not one of tokenwatch's own routes lands here.
 pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Response {
     let started = Instant::now();
-    let ts_ms = now_ms();
+    let ts_ms = tokenwatch_core::time::now_ms();
     let resolved = app.routes.resolve(request.uri().path(), request.headers());
     let door = app
         .hosts

@@ -136,7 +136,7 @@ impl Enricher {
         let mut ctx = self
             .policy
             .context(&ex.path, &ex.meta, ex.request_body.as_ref());
-        let now_ms = crate::proxy::now_ms();
+        let now_ms = tokenwatch_core::time::now_ms();
         for mut event in build_events(&self.prices, finished) {
             self.policy.on_event(&mut event, &mut ctx, now_ms);
             metrics::counter!("tokenwatch_proxy_events_total", "status" => event.status.as_str())

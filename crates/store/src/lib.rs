@@ -437,11 +437,7 @@ impl Store {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub(crate) use tokenwatch_core::time::now_ms;
 
 #[cfg(test)]
 mod tests {

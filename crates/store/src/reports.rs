@@ -14,11 +14,11 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, Zoned};
 use serde::Serialize;
 
-use crate::analytics::{COST_ENTRY_SOURCE, HOUR_MS, is_listed_model};
+use tokenwatch_core::time::{HOUR_MS, QUARTER_HOUR_MS};
+
+use crate::analytics::{COST_ENTRY_SOURCE, is_listed_model};
 use crate::{AggKey, AggRow, AggSums, EventFilter, RollupKey, RollupRow, Store, StoreError};
 
-/// Width of the time buckets calendar reports are built from.
-const QUARTER_HOUR_MS: i64 = 15 * 60 * 1000;
 /// A billing block lasts five hours from the hour of its first request.
 pub const BLOCK_MS: i64 = 5 * 60 * 60 * 1000;
 

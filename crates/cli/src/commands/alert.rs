@@ -15,7 +15,7 @@ use crate::table::Table;
 
 pub async fn run(global: &GlobalArgs, args: &AlertArgs) -> anyhow::Result<String> {
     let (store, loaded) = open_store(global).await?;
-    let now = tokenwatch_server::proxy::now_ms();
+    let now = tokenwatch_core::time::now_ms();
     match &args.command {
         AlertCommand::List {
             unacknowledged,

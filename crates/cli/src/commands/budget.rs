@@ -18,7 +18,7 @@ pub async fn run(global: &GlobalArgs, args: &BudgetArgs) -> anyhow::Result<Strin
     match &args.command {
         BudgetCommand::List { json } => {
             let tz = loaded.config.time_zone();
-            let now = tokenwatch_server::proxy::now_ms();
+            let now = tokenwatch_core::time::now_ms();
             let mut rows = Vec::new();
             for def in store.list_definitions(DefKind::Budget).await? {
                 let spec: BudgetSpec = serde_json::from_str(&def.spec)

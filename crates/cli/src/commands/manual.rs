@@ -69,7 +69,7 @@ pub async fn add(global: &GlobalArgs, args: &AddArgs) -> anyhow::Result<String> 
         );
     }
     let (store, _) = open_store(global).await?;
-    let now = tokenwatch_server::proxy::now_ms();
+    let now = tokenwatch_core::time::now_ms();
     store
         .upsert_account(&Account {
             service: service.clone(),
@@ -152,7 +152,7 @@ pub async fn add(global: &GlobalArgs, args: &AddArgs) -> anyhow::Result<String> 
 pub async fn accounts(global: &GlobalArgs, args: &AccountsArgs) -> anyhow::Result<String> {
     let tz = time_zone(args.tz.as_deref())?;
     let (store, _) = open_store(global).await?;
-    let now = tokenwatch_server::proxy::now_ms();
+    let now = tokenwatch_core::time::now_ms();
     tokenwatch_import::subscriptions::materialise(&store, now).await?;
     let today = jiff::Timestamp::now().to_zoned(tz.clone()).date();
     let month_start = today

@@ -6,6 +6,7 @@
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
+use tokenwatch_core::time::local_time;
 use tokenwatch_store::reports::{Block, Breakdown, Period, ReportRow, Sums};
 
 use crate::cli::{BlocksArgs, BreakdownArg, GlobalArgs, ReportKind};
@@ -36,7 +37,7 @@ pub async fn run(global: &GlobalArgs, kind: &ReportKind) -> anyhow::Result<Strin
     };
     let tz_name = tz.iana_name().unwrap_or("local").to_owned();
     if let ReportKind::Blocks(b) = kind {
-        let now = tokenwatch_server::proxy::now_ms();
+        let now = tokenwatch_core::time::now_ms();
         let mut blocks = store.blocks_report(&filter, now).await?;
         if b.active {
             blocks.retain(|b| b.active);
@@ -100,16 +101,6 @@ fn local_day(value: Option<String>, tz: &TimeZone, flag: &str) -> anyhow::Result
         return Ok(Some(zoned.timestamp().to_string()));
     }
     Ok(Some(v))
-}
-
-fn local_time(ms: i64, tz: &TimeZone) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| {
-            t.to_zoned(tz.clone())
-                .strftime("%Y-%m-%dT%H:%M:%S%:z")
-                .to_string()
-        })
-        .unwrap_or_default()
 }
 
 #[expect(

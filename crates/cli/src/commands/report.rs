@@ -48,8 +48,7 @@ impl<'a> From<&'a TotalsRow> for ReportRow<'a> {
 pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<String> {
     let (store, _) = open_store(global).await?;
     // Subscriptions charge at the start of each period; make the elapsed ones visible.
-    tokenwatch_import::subscriptions::materialise(&store, tokenwatch_server::proxy::now_ms())
-        .await?;
+    tokenwatch_import::subscriptions::materialise(&store, tokenwatch_core::time::now_ms()).await?;
     if let Some(kind) = &args.kind {
         return super::periods::run(global, kind).await;
     }
@@ -69,8 +68,8 @@ pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<Strin
     if args.json {
         let total_nanos: i64 = rows.iter().map(|r| r.cost_nanos).sum();
         let doc = serde_json::json!({
-            "since": filter.since_ms.map(tokenwatch_server::api::events::rfc3339_ms),
-            "until": filter.until_ms.map(tokenwatch_server::api::events::rfc3339_ms),
+            "since": filter.since_ms.map(tokenwatch_core::time::rfc3339_ms),
+            "until": filter.until_ms.map(tokenwatch_core::time::rfc3339_ms),
             "group_by": format!("{:?}", args.by).to_lowercase(),
             "rows": view,
             "total_cost_nanos": total_nanos,

@@ -190,7 +190,7 @@ fn spawn_importers(config: &Config, store: &Store, prices: &Arc<PriceTable>) {
             }
             if let Err(e) = tokenwatch_import::subscriptions::materialise(
                 &store,
-                tokenwatch_server::proxy::now_ms(),
+                tokenwatch_core::time::now_ms(),
             )
             .await
             {

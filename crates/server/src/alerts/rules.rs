@@ -12,7 +12,7 @@ use tokenwatch_core::{Micros, Nanos};
 use tokenwatch_store::{Store, StoreError};
 
 use super::AlertDraft;
-use crate::budgets::rfc3339;
+use tokenwatch_core::time::rfc3339;
 
 const DAY_MS: i64 = 86_400_000;
 /// Days of history a spike is measured against.

@@ -14,9 +14,9 @@ use tokenwatch_store::{AlertRow, DefKind};
 use super::definitions::{delete_named, list_specs, store_spec};
 use crate::api::json_body::JsonBody;
 use crate::app::AppState;
-use crate::budgets::rfc3339;
 use crate::error::ApiError;
-use crate::proxy::now_ms;
+use tokenwatch_core::time::now_ms;
+use tokenwatch_core::time::rfc3339;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

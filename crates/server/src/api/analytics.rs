@@ -11,18 +11,16 @@ pub mod models;
 pub mod series;
 pub mod summary;
 
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
-use tokenwatch_store::{AggKey, AggSums, EventFilter, analytics::HOUR_MS};
+use tokenwatch_store::{AggKey, AggSums, EventFilter};
 
-use super::events::{EventsQuery, rfc3339_ms};
+use super::events::EventsQuery;
 use crate::error::ApiError;
+use tokenwatch_core::time::rfc3339_ms;
 
 /// Default range: the last 30 days.
 const DEFAULT_RANGE_MS: i64 = 30 * 86_400_000;
-/// Quarter hours: every zone's UTC offset is a multiple of 15 minutes.
-pub const QUARTER_HOUR_MS: i64 = 900_000;
 
 /// Query parameters shared by every analytics endpoint.
 #[derive(Debug, Default, Deserialize)]
@@ -139,37 +137,7 @@ impl AnalyticsQuery {
 
 /// An IANA zone name (default UTC).
 pub fn parse_tz(name: Option<&str>) -> Result<(TimeZone, String), ApiError> {
-    let name = name
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .unwrap_or("UTC");
-    TimeZone::get(name).map(|tz| (tz, name.to_owned())).map_err(|_| {
-        ApiError::bad(
-            "tz",
-            format!("tz: '{name}' is not an IANA time zone name (e.g. Europe/Berlin, America/New_York, UTC)"),
-        )
-    })
-}
-
-/// The widest bucket the store can return that never straddles a local hour of `tz` in the
-/// range: an hour when the zone's offset stays a whole number of hours, else a quarter hour.
-pub fn base_width(tz: &TimeZone, since_ms: i64, until_ms: i64) -> i64 {
-    let whole = |seconds: i32| seconds % 3600 == 0;
-    let Ok(start) = Timestamp::from_millisecond(since_ms) else {
-        return QUARTER_HOUR_MS;
-    };
-    if !whole(tz.to_offset(start).seconds()) {
-        return QUARTER_HOUR_MS;
-    }
-    for transition in tz.following(start) {
-        if transition.timestamp().as_millisecond() >= until_ms {
-            break;
-        }
-        if !whole(transition.offset().seconds()) {
-            return QUARTER_HOUR_MS;
-        }
-    }
-    HOUR_MS
+    tokenwatch_core::time::zone(name).map_err(|e| ApiError::bad("tz", format!("tz: {e}")))
 }
 
 /// USD as a number (for charts) from nano-USD; the exact amount is always beside it.
@@ -276,21 +244,6 @@ impl Scope {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn zones_with_half_hour_offsets_use_quarter_hours() {
-        let day = 86_400_000;
-        let t0 = 1_790_000_000_000;
-        let utc = TimeZone::get("UTC").unwrap();
-        let berlin = TimeZone::get("Europe/Berlin").unwrap();
-        let kolkata = TimeZone::get("Asia/Kolkata").unwrap();
-        let lord_howe = TimeZone::get("Australia/Lord_Howe").unwrap();
-        assert_eq!(base_width(&utc, t0, t0 + 90 * day), HOUR_MS);
-        assert_eq!(base_width(&berlin, t0, t0 + 365 * day), HOUR_MS);
-        assert_eq!(base_width(&kolkata, t0, t0 + day), QUARTER_HOUR_MS);
-        // +10:30 / +11:00: half-hour offsets half the year.
-        assert_eq!(base_width(&lord_howe, t0, t0 + 365 * day), QUARTER_HOUR_MS);
-    }
 
     #[test]
     fn bad_parameters_are_named() {

@@ -17,9 +17,10 @@ use tokenwatch_store::DefKind;
 use super::definitions::{delete_named, store_spec};
 use crate::api::json_body::JsonBody;
 use crate::app::AppState;
-use crate::budgets::{LiveBudget, rfc3339};
+use crate::budgets::LiveBudget;
 use crate::error::ApiError;
-use crate::proxy::now_ms;
+use tokenwatch_core::time::now_ms;
+use tokenwatch_core::time::rfc3339;
 
 /// Longest look-back for the burn rate.
 const RECENT_MS: i64 = 24 * 3_600_000;

@@ -13,10 +13,10 @@ use tokenwatch_core::Micros;
 use tokenwatch_store::reports::Breakdown as ReportBreakdown;
 
 use super::analytics::{AnalyticsQuery, RangeView, micros, usd};
-use super::events::rfc3339_ms;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::proxy::now_ms;
+use tokenwatch_core::time::now_ms;
+use tokenwatch_core::time::rfc3339_ms;
 
 #[derive(Debug, Serialize)]
 pub struct SessionRow {

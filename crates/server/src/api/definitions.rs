@@ -8,7 +8,7 @@ use tokenwatch_store::DefKind;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::proxy::now_ms;
+use tokenwatch_core::time::now_ms;
 
 /// Every stored spec of a kind, parsed (unreadable ones are skipped with a warning).
 pub async fn list_specs<T: serde::de::DeserializeOwned>(

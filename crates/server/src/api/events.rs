@@ -20,7 +20,7 @@ pub use csv::{CSV_COLUMNS, csv_response};
 use super::params::{parse_tag, parse_time, parse_usd};
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::proxy::now_ms;
+use tokenwatch_core::time::{now_ms, rfc3339_ms};
 
 /// Largest page the API returns.
 pub const MAX_LIMIT: u32 = 1000;
@@ -93,14 +93,6 @@ pub struct EventView {
     pub ratelimit_remaining_tokens: Option<i64>,
     /// `key=value` strings.
     pub tags: Vec<String>,
-}
-
-/// RFC 3339 with milliseconds, UTC.
-pub fn rfc3339_ms(ts_ms: i64) -> String {
-    match jiff::Timestamp::from_millisecond(ts_ms) {
-        Ok(ts) => format!("{ts:.3}"),
-        Err(_) => ts_ms.to_string(),
-    }
 }
 
 impl From<&UsageEvent> for EventView {

@@ -18,8 +18,8 @@ use super::params::parse_tag;
 use crate::api::json_body::JsonBody;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::proxy::now_ms;
 use crate::retag::{RetagReport, retag};
+use tokenwatch_core::time::now_ms;
 
 pub async fn list(State(app): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
     let rules: Vec<TagRuleSpec> = list_specs(&app, DefKind::TagRule).await?;

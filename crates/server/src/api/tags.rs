@@ -16,11 +16,11 @@ use tokenwatch_core::tags::{self, TagError};
 use tokenwatch_store::{EventFilter, RenameOutcome, Store, TagDef};
 
 use super::analytics::{AnalyticsQuery, RangeView, micros, usd};
-use super::events::rfc3339_ms;
 use crate::api::json_body::JsonBody;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::proxy::now_ms;
+use tokenwatch_core::time::now_ms;
+use tokenwatch_core::time::rfc3339_ms;
 
 /// A tag as listed: its totals in the range, and its colour (chosen, or the default).
 #[derive(Debug, Serialize)]

@@ -13,8 +13,9 @@ use crate::alerts::{self, Alerts};
 use crate::app::ServeError;
 use crate::config::Config;
 use crate::notify::Notifier;
-use crate::proxy::{HttpClient, now_ms};
+use crate::proxy::HttpClient;
 use crate::secrets::{SecretError, Secrets};
+use tokenwatch_core::time::now_ms;
 
 /// Writes `[[budgets]]`, `[[tag_rules]]`, `[[alert_rules]]` and `[[channels]]` (secrets sealed)
 /// to the database with origin `config`, and removes config-made ones no longer in the file.

@@ -16,7 +16,7 @@ use tokenwatch_store::AggKey;
 use super::{AnalyticsQuery, RangeView, micros, ratio, usd};
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::proxy::now_ms;
+use tokenwatch_core::time::now_ms;
 
 /// Upper edges (ms, inclusive) of the latency histogram; the last bucket is everything above.
 pub const HISTOGRAM_EDGES_MS: &[i64] = &[250, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000];

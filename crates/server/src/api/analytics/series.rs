@@ -16,13 +16,11 @@ use jiff::{Timestamp, ToSpan, Zoned};
 use serde::Serialize;
 use tokenwatch_store::{AggKey, AggRow, AggSums, EventFilter, Store};
 
-use super::{AnalyticsQuery, RangeView, Scope, base_width, micros, usd};
-use crate::api::events::rfc3339_ms;
+use super::{AnalyticsQuery, RangeView, Scope, micros, usd};
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::proxy::now_ms;
+use tokenwatch_core::time::{HOUR_MS, local_bucket_width, now_ms, rfc3339_ms};
 
-const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 /// Series kept by name; the rest are summed as `(other)`.
 pub const MAX_SERIES: usize = 8;
@@ -196,7 +194,7 @@ pub async fn rows(
     bucket: Bucket,
     key: &AggKey,
 ) -> Result<Vec<AggRow>, ApiError> {
-    let width = base_width(&scope.tz, scope.since_ms, scope.until_ms);
+    let width = local_bucket_width(&scope.tz, scope.since_ms, scope.until_ms);
     if bucket == Bucket::Hour || width != HOUR_MS {
         return Ok(store.aggregate(&scope.filter, Some(width), key).await?);
     }
@@ -357,7 +355,7 @@ pub async fn heatmap(
 ) -> Result<Json<Heatmap>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
     let scope = query.scope(now_ms())?;
-    let width = base_width(&scope.tz, scope.since_ms, scope.until_ms);
+    let width = local_bucket_width(&scope.tz, scope.since_ms, scope.until_ms);
     let rows = app
         .store
         .aggregate(&scope.filter, Some(width), &AggKey::None)

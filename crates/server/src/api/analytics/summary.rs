@@ -14,10 +14,10 @@ use serde::Serialize;
 use tokenwatch_store::{AggKey, AggSums, EventFilter, Store};
 
 use super::{AnalyticsQuery, RangeView, Scope, SumsView, micros, ratio, usd};
-use crate::api::events::rfc3339_ms;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::proxy::now_ms;
+use tokenwatch_core::time::now_ms;
+use tokenwatch_core::time::rfc3339_ms;
 
 const DAY_MS: i64 = 86_400_000;
 /// The burn rate is the average cost per day over this many days.
