@@ -160,6 +160,9 @@
     if (a >= 1e3) return (n / 1e3).toFixed(1) + "k";
     return String(Math.round(n));
   };
+  // Escaped text whose dates and timestamps ("2026-12-03", "2026-12-03T00:00:00Z") never break
+  // at their hyphens when the text wraps.
+  TW.escDates = (text) => esc(text).replace(/\d{4}-\d\d-\d\d(?:T[\d:.]+Z?)?/g, (d) => `<span class="nw">${d}</span>`);
   TW.pct = (v) => (v === null || v === undefined ? "—" : (v > 0 ? "+" : "") + v.toFixed(1) + "%");
   TW.ms = (v) => (v === null || v === undefined ? "—" : v >= 10000 ? (v / 1000).toFixed(1) + "s" : Math.round(v) + "ms");
   // "11-24 07:11" in the selected zone, for tables on narrow screens.
@@ -323,7 +326,24 @@ ${mounts ? `<p>Mounted providers:</p><pre>${esc(mounts)}</pre>` : ""}
     try { localStorage.setItem("tw-theme", t); } catch (_) { /* private mode */ }
   }
 
+  // A table wider than its box scrolls inside it; the box then shows a cue on the side that
+  // has more (class more-right / more-left), checked once per frame after any change.
+  let cueQueued = false;
+  const markScrolls = () => {
+    cueQueued = false;
+    document.querySelectorAll("#view .scroll").forEach((el) => {
+      const over = el.scrollWidth - el.clientWidth;
+      el.classList.toggle("more-right", over > 1 && el.scrollLeft < over - 1);
+      el.classList.toggle("more-left", over > 1 && el.scrollLeft > 1);
+    });
+  };
+  const queueCues = () => { if (!cueQueued) { cueQueued = true; requestAnimationFrame(markScrolls); } };
+
   document.addEventListener("DOMContentLoaded", () => {
+    const view = document.getElementById("view");
+    new MutationObserver(queueCues).observe(view, { childList: true, subtree: true });
+    view.addEventListener("scroll", queueCues, true);
+    window.addEventListener("resize", queueCues);
     let saved = null;
     try { saved = localStorage.getItem("tw-theme"); } catch (_) { /* private mode */ }
     setTheme(TW.param("theme", saved || "dark"));

@@ -40,7 +40,7 @@
       const fc = st.forecast;
       return `<div class="hb full" data-budget="${esc(b.name)}"><span class="name">${esc(b.name)}${b.hard ? " (hard)" : ""}${flag}</span><span class="${cls}">${TW.usd(st.spent_micros)} / ${TW.usd(st.limit_micros)} · ${(st.percent || 0).toFixed(0)}%</span>` +
         `<span class="meter ${cls}">${"█".repeat(full)}${"░".repeat(w - full)}</span>` +
-        (fc ? `<span class="muted" title="${esc(forecastHelp(fc.window_days || days))}" data-testid="budget-forecast">forecast ${TW.usd(fc.projected_micros)} at period end${over ? "" : fc.hits_limit_at ? " · " + esc(fc.summary) : `, within the ${TW.usd(st.limit_micros)} limit`}</span>` : "") + `</div>`;
+        (fc ? `<span class="muted" title="${esc(forecastHelp(fc.window_days || days))}" data-testid="budget-forecast">forecast ${TW.usd(fc.projected_micros)} at period end${over ? "" : fc.hits_limit_at ? " · " + TW.escDates(fc.summary) : `, within the ${TW.usd(st.limit_micros)} limit`}</span>` : "") + `</div>`;
     }).join("")}${TW.exportButtons("budgets", () => list)}</div>`;
   }
 

@@ -165,7 +165,7 @@
         list.map((a) => `<tr data-alert="${esc(a.id)}"${a.acknowledged_at ? "" : ' class="unread"'}>` +
           `<td>${a.acknowledged_at ? '<span class="muted">acked</span>' : `<button type="button" class="btn" data-ack="${esc(a.id)}">ack</button>`}</td>` +
           `<td class="hide-sm">${esc(TW.shortTime(Date.parse(a.fired_at)))}</td><td class="hide-sm">${esc(a.rule)}</td>` +
-          `<td class="wrap"><span class="show-sm sub">${esc(TW.shortTime(Date.parse(a.fired_at)))} · ${esc(a.rule)}</span><span data-testid="alert-message">${esc(a.message)}</span><span class="show-sm sub">${measure(a, a.value)} / ${measure(a, a.threshold)}${deliveries(a) ? " · " + esc(deliveries(a)) : ""}</span></td>` +
+          `<td class="wrap"><span class="show-sm sub">${esc(TW.shortTime(Date.parse(a.fired_at)))} · ${esc(a.rule)}</span><span data-testid="alert-message">${TW.escDates(a.message)}</span><span class="show-sm sub">${measure(a, a.value)} / ${measure(a, a.threshold)}${deliveries(a) ? " · " + esc(deliveries(a)) : ""}</span></td>` +
           `<td class="n hide-sm">${measure(a, a.value)} / ${measure(a, a.threshold)}</td><td class="wrap hide-sm">${esc(deliveries(a) || "—")}</td></tr>`).join("") +
         `</tbody></table></div>` : `<p class="muted">no alerts yet</p>`) +
       `<p class="actions">${data.unread ? '<button type="button" class="btn" data-ack-all>acknowledge all</button>' : ""}${TW.exportButtons("alerts", () => list)}</p><p class="err" hidden></p>`;
@@ -196,8 +196,8 @@
     const q = Object.assign(TW.rangeQuery(), { limit: 1000 });
     main.innerHTML = `<div class="grid">` +
       `<div class="panel wide" id="alerts-panel" data-testid="alerts-panel"><p class="loading">loading</p></div>` +
-      `<div class="panel wide"><h2>providers</h2><div class="scroll"><table><thead><tr><th>name</th><th>kind</th><th>point your client at</th><th>upstream</th><th>key</th><th class="n">price overrides</th></tr></thead><tbody>` +
-      prov.providers.map((p) => `<tr><td>${esc(p.name)}</td><td>${esc(p.kind)}</td><td><code>http://${esc(host)}${esc(p.mount)}${p.kind === "openai" ? "/v1" : ""}</code></td><td>${esc(p.upstream)}</td><td>${p.has_api_key ? "configured" : "client's"}</td><td class="n">${p.price_overrides}</td></tr>`).join("") +
+      `<div class="panel wide"><h2>providers</h2><div class="scroll"><table><thead><tr><th>name</th><th class="hide-sm">kind</th><th>point your client at</th><th class="hide-sm">upstream</th><th class="hide-sm">key</th><th class="n hide-sm">price overrides</th></tr></thead><tbody>` +
+      prov.providers.map((p) => `<tr><td>${esc(p.name)}</td><td class="hide-sm">${esc(p.kind)}</td><td class="id"><code>http://${esc(host)}${esc(p.mount)}${p.kind === "openai" ? "/v1" : ""}</code></td><td class="hide-sm">${esc(p.upstream)}</td><td class="hide-sm">${p.has_api_key ? "configured" : "client's"}</td><td class="n hide-sm">${p.price_overrides}</td></tr>`).join("") +
       `</tbody></table></div>${TW.exportButtons("providers", () => prov.providers)}</div>` +
       `<div class="panel wide"><h2>price table ${esc(prices.version)}</h2><p class="muted">USD per million tokens; overrides come from [providers.NAME.prices] in tokenwatch.toml and win over shipped prices.</p>` +
       `<div class="scroll"><table data-testid="prices"><thead><tr><th>model</th><th class="n">input</th><th class="n">output</th><th class="n">cache read</th><th class="n">write 5m</th><th class="n">write 1h</th><th>providers</th><th></th></tr></thead><tbody>` +

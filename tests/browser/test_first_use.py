@@ -372,3 +372,16 @@ def test_alert_rule_form_names_every_bad_number_at_once(fresh, browser):
     assert "threshold: 'lots' is not a number" in err.text and "factor: 'x3'" in err.text and "min_usd: 'a dollar'" in err.text
     assert all(r["name"] != "ui-nums" for r in fresh.api("alert-rules")["alert_rules"])
     assert_no_js_errors(browser)
+
+
+def test_a_table_wider_than_a_phone_shows_which_side_has_more(fresh, phone):
+    open_view(phone, f"{fresh.url}/ui/settings?range=7d&tz=UTC&theme=dark", "settings")
+    box = phone.find_element(By.CSS_SELECTOR, '[data-testid="prices"]').find_element(By.XPATH, "..")
+    assert phone.execute_script("return arguments[0].scrollWidth > arguments[0].clientWidth", box)
+    cue = lambda: set(box.get_attribute("class").split()) & {"more-left", "more-right"}
+    WebDriverWait(phone, 10).until(lambda d: cue() == {"more-right"})
+    assert box.value_of_css_property("border-right-style") == "dashed"
+    phone.execute_script("arguments[0].scrollLeft = arguments[0].scrollWidth", box)
+    WebDriverWait(phone, 10).until(lambda d: cue() == {"more-left"})
+    phone.execute_script("arguments[0].scrollIntoView()", box)
+    phone.save_screenshot(str(SHOTS / "phone-dark-settings-prices-scrolled.png"))
