@@ -13,10 +13,6 @@
     return 10 * p;
   }
 
-  // Stacked bars. points: [{label}], keys: series names, value(point, key) -> number,
-  // fmt: axis number formatter. Without keys, one series from total(point). colors: optional
-  // { key: css colour } (tags' own colours); other keys take the theme's series colours.
-  // Drawn at the width it is shown at (see TW.chartWidth), so text stays 11 px on a phone.
   // The y axis: 5 gridlines from 0 to a nice maximum, labelled; the left margin fits the
   // longest label. Over nothing but zeros only the baseline is drawn, with a note.
   function yAxis(max, fmt, { W, H, T, B, R }, empty) {
@@ -31,6 +27,10 @@
     return { L, out };
   }
 
+  // Stacked bars. points: [{label}], keys: series names, value(point, key) -> number,
+  // fmt: axis number formatter. Without keys, one series from total(point). colors: optional
+  // { key: css colour } (tags' own colours); other keys take the theme's series colours.
+  // Drawn at the width it is shown at (see TW.chartWidth), so text stays 11 px on a phone.
   function bars({ points, keys, value, total, fmt, colors = {}, height = 220, width = 800 }) {
     const W = width, H = height, B = 34, T = 8, R = 6;
     const series = keys && keys.length ? keys : ["total"];
@@ -110,8 +110,8 @@
     }).join("")}</div>`;
   }
 
-  // Weekday × hour grid; intensity from value(cell). It fills its panel's width (the caller
-  // gives it a wide panel) with cells at most twice as wide as tall, and a scale below.
+  // Weekday × hour grid; intensity from value(cell), with a scale below. It fills its panel's
+  // width (the caller gives it a wide panel); cell height grows with the viewport (app.css).
   function heatmap(cells, { value, fmt }) {
     const max = Math.max(...cells.map(value), 0) || 1;
     const days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];

@@ -21,20 +21,25 @@
   const forecastHelp = (days) => `Forecast: spend so far in the period plus the average spend per day over the last ${days} days, for each day left. The month projection and every budget use this same method.`;
   const info = (days) => `<span class="info" tabindex="0" role="note" title="${esc(forecastHelp(days))}" aria-label="${esc(forecastHelp(days))}" data-testid="forecast-info">how?</span>`;
 
-  async function budgets(days) {
-    // GET /api/v1/budgets: {budgets: [{name, scope, period, hard, status: {spent_nanos,
-    // spent_micros, limit_micros, percent, exhausted, forecast: {projected_micros, summary}}}]}.
-    let list;
+  // GET /api/v1/budgets: {budgets: [{name, scope, period, hard, status: {spent_nanos,
+  // spent_micros, limit_micros, percent, exhausted, forecast: {projected_micros, summary}}}]};
+  // null when the API has no budgets.
+  async function loadBudgets() {
     try {
-      list = (await TW.api("budgets")).budgets || [];
+      return (await TW.api("budgets")).budgets || [];
     } catch (_) {
-      return "";
+      return null;
     }
+  }
+
+  function budgets(list, days) {
+    if (list === null) return "";
     if (!list.length) return `<div class="panel"><h2>budgets</h2><p class="muted">no budgets yet: <code>tokenwatch budget set monthly --limit 50 --period month</code></p></div>`;
     return `<div class="panel" data-testid="budgets"><h2>budgets</h2>${list.map((b) => {
       const st = b.status || {}, f = Math.min((st.percent || 0) / 100, 1), w = 24, full = Math.round(f * w);
       // Spend at or over the limit, hard or soft; a hard budget then refuses requests.
-      const over = st.spent_nanos !== undefined ? st.spent_nanos >= st.limit_micros * 1000 : (st.percent || 0) >= 100;
+      // (A hard budget is also exhausted by its token or request limit.)
+      const over = st.exhausted || (st.spent_nanos !== undefined ? st.spent_nanos >= st.limit_micros * 1000 : (st.percent || 0) >= 100);
       const cls = over ? "bad" : (st.percent || 0) >= 80 ? "up" : "";
       const flag = over ? ` <span class="flag" data-testid="budget-exhausted" title="${b.hard ? "the limit is reached: requests in this budget's scope are refused until it resets" : "spend reached the limit (a soft budget only alerts)"}">${b.hard ? "EXHAUSTED · refusing" : "OVER LIMIT"}</span>` : "";
       const fc = st.forecast;
@@ -52,8 +57,8 @@
 
   async function render(main) {
     const q = TW.rangeQuery();
-    const [s, ts] = await Promise.all([TW.api("analytics/summary", q), TW.api("analytics/timeseries", q)]);
-    const budgetHtml = await budgets(s.burn_rate.window_days);
+    const [s, ts, budgetList] = await Promise.all([TW.api("analytics/summary", q), TW.api("analytics/timeseries", q), loadBudgets()]);
+    const budgetHtml = budgets(budgetList, s.burn_rate.window_days);
     const t = s.totals;
     if (t.events === 0 && !(await TW.anyEvents())) {
       main.innerHTML = await TW.emptyState();
