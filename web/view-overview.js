@@ -19,7 +19,8 @@
   // The one forecast method, computed by the API for the month projection and for every
   // budget alike; said here in words.
   const forecastHelp = (days) => `Forecast: spend so far in the period plus the average spend per day over the last ${days} days, for each day left. The month projection and every budget use this same method.`;
-  const info = (days) => `<span class="info" tabindex="0" role="note" title="${esc(forecastHelp(days))}" aria-label="${esc(forecastHelp(days))}" data-testid="forecast-info">how?</span>`;
+  // A title for a pointer, and a tap or Enter to read it on a phone or keyboard.
+  const info = (days) => `<details class="info-box"><summary class="info" title="${esc(forecastHelp(days))}" data-testid="forecast-info">how is this forecast made?</summary><p class="muted">${esc(forecastHelp(days))}</p></details>`;
 
   // GET /api/v1/budgets: {budgets: [{name, scope, period, hard, status: {spent_nanos,
   // spent_micros, limit_micros, percent, exhausted, forecast: {projected_micros, summary}}}]};
@@ -76,7 +77,7 @@
       (t.unpriced_events ? `<p class="up">${TW.int(t.unpriced_events)} events have no price (unknown model): their cost is not in these totals.</p>` : "") +
       `<div class="grid">` +
       `<div class="panel"><h2>burn rate (${burn.window_days}-day avg)</h2><p><span class="big" data-testid="burn-rate">${TW.usd(burn.cost_micros_per_day)}</span>/day</p>` +
-      `<p>month to date <b>${TW.usd(month.cost_micros_to_date)}</b> → forecast <b data-testid="projection" title="${esc(forecastHelp(burn.window_days))}">${TW.usd(month.projected_cost_micros)}</b> by month end ${info(burn.window_days)}</p></div>` +
+      `<p>month to date <b>${TW.usd(month.cost_micros_to_date)}</b> → forecast <b data-testid="projection" title="${esc(forecastHelp(burn.window_days))}">${TW.usd(month.projected_cost_micros)}</b> by month end</p>${info(burn.window_days)}</div>` +
       budgetHtml +
       `<div class="panel wide chart"><h2>cost per ${esc(ts.bucket)}</h2>${C.bars({ points: ts.points, total: (p) => p.cost_usd, fmt: TW.usdAxis, width: TW.chartWidth() })}${TW.exportButtons("cost-trend", () => ts.points)}</div>` +
       top("top models", "models", s.top.models) +

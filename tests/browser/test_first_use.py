@@ -179,6 +179,8 @@ def test_one_forecast_method_explained_and_budgets_named_in_full(fresh, browser)
             info = browser.find_element(By.CSS_SELECTOR, '[data-testid="forecast-info"]')
             assert "last 7 days" in info.get_attribute("title") and "same method" in info.get_attribute("title")
             assert projection.get_attribute("title") == info.get_attribute("title")
+            info.click()  # on a phone there is no hover: a tap shows the same words
+            assert "last 7 days" in info.find_element(By.XPATH, "..").text
             line = browser.find_element(By.CSS_SELECTOR, '[data-budget="everything-month"] [data-testid="budget-forecast"]')
             assert line.get_attribute("title") == info.get_attribute("title")
             assert abs(dollars(line.text) - dollars(projection.text)) <= Decimal("0.01"), (line.text, projection.text)
