@@ -55,15 +55,72 @@
   };
 
   // Writes (POST/DELETE with a JSON body); errors carry the API's message, which names the
-  // bad parameter, so forms can show it as is.
+  // bad parameter, and its list of bad fields (`fields`: [{field, message}]) when a body did not
+  // fit, so forms can show every problem next to its field.
   TW.send = async (method, path, body) => {
     const init = { method, headers: { accept: "application/json" } };
     if (body !== undefined) { init.headers["content-type"] = "application/json"; init.body = JSON.stringify(body); }
     const res = await fetch("/api/v1/" + path, init);
     let out = null;
     try { out = await res.json(); } catch (_) { /* 204 or not JSON */ }
-    if (!res.ok) throw new Error((out && out.error && out.error.message) || `${res.status} ${res.statusText}`);
+    if (!res.ok) {
+      const api = (out && out.error) || {};
+      const e = new Error(api.message || `${res.status} ${res.statusText}`);
+      e.fields = Array.isArray(api.fields) ? api.fields : [];
+      e.param = api.param;
+      throw e;
+    }
     return out;
+  };
+
+  // A refusal found before sending: every problem, each naming its field, shaped like the
+  // API's, so TW.showFormErrors shows both the same way.
+  TW.formProblems = (problems) => {
+    const e = new Error(problems.map((p) => p.message).join("; "));
+    e.fields = problems;
+    return e;
+  };
+
+  // Shows an error from TW.send (or TW.formProblems) for `form`: each problem under the input
+  // it names (marked aria-invalid), and all of them listed in `box`. A problem the API does
+  // not tie to a field of the form is shown in the list only. Backquotes are the API's
+  // quoting of field names; people read the names plain.
+  TW.clearFormErrors = (form, box) => {
+    form.querySelectorAll(".field-err").forEach((el) => el.remove());
+    form.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
+    if (box) { box.hidden = true; box.textContent = ""; }
+  };
+  TW.showFormErrors = (form, box, e) => {
+    TW.clearFormErrors(form, box);
+    // "`period`: period 'x' must be …" reads "period 'x' must be …".
+    const plain = (m) => String(m).replace(/`([^`]*)`/g, "$1").replace(/^([\w.[\]]+): (\w+) '/, (all, f, w) => (f === w ? `${w} '` : all));
+    const input = (name) => {
+      const el = name && form.elements[name];
+      return el && el.tagName ? el : null;
+    };
+    let problems = (e.fields || []).map((f) => ({ field: f.field, message: plain(f.message) }));
+    if (!problems.length) {
+      // One message: tie it to a field when the API names one of this form's fields, either
+      // as its parameter or as the message's subject ("… : window 'soon' must be …").
+      const m = /:\s+([a-z_]+)\s+'/.exec(e.message || "");
+      const field = input(e.param) ? e.param : m && input(m[1]) ? m[1] : null;
+      problems = [{ field, message: plain(e.message || e) }];
+    }
+    for (const p of problems) {
+      const el = input(String(p.field || "").split(/[.[]/)[0]);
+      if (!el) continue;
+      el.setAttribute("aria-invalid", "true");
+      const note = document.createElement("span");
+      note.className = "field-err";
+      note.dataset.fieldErr = el.name;
+      // Beside its field, the field's name in front is said already.
+      note.textContent = p.field && p.message.startsWith(p.field + ": ") ? p.message.slice(p.field.length + 2) : p.message;
+      const label = el.closest("label");
+      if (label) label.appendChild(note); else el.after(note);
+    }
+    box.hidden = false;
+    box.innerHTML = problems.length === 1 ? esc(problems[0].message)
+      : `${problems.length} problems:<ul>${problems.map((p) => `<li>${esc(p.message)}</li>`).join("")}</ul>`;
   };
 
   // ---- alerts badge: unread count in the top bar (on load, every 30 s, after live events) --
@@ -86,7 +143,15 @@
     if (a < 10000) return sign + "$" + (a / 1e6).toFixed(6).replace(/0+$/, "");
     return sign + "$" + (a / 1e6).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   };
-  TW.usdAxis = (v) => (v === 0 ? "$0" : v < 0.01 ? "$" + v.toPrecision(2) : "$" + (v >= 100 ? v.toFixed(0) : v.toFixed(2)));
+  // Money from exact nano-USD: like TW.usd, with up to nine decimals under a cent.
+  TW.usdNanos = (nanos) => {
+    if (nanos === null || nanos === undefined) return "—";
+    const a = Math.abs(nanos), sign = nanos < 0 ? "-" : "";
+    if (a === 0) return "$0.00";
+    if (a < 10000000) return sign + "$" + (a / 1e9).toFixed(9).replace(/0+$/, "");
+    return sign + "$" + (a / 1e9).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  };
+  TW.usdAxis = (v) => (v === 0 ? "$0" : v < 0.01 ? "$" + String(Number(v.toPrecision(2))) : "$" + (v >= 100 ? v.toFixed(0) : v.toFixed(2)));
   TW.int = (n) => (n === null || n === undefined ? "—" : Number(n).toLocaleString("en-US"));
   TW.compact = (n) => {
     const a = Math.abs(n);
@@ -95,6 +160,9 @@
     if (a >= 1e3) return (n / 1e3).toFixed(1) + "k";
     return String(Math.round(n));
   };
+  // Escaped text whose dates and timestamps ("2026-12-03", "2026-12-03T00:00:00Z") never break
+  // at their hyphens when the text wraps.
+  TW.escDates = (text) => esc(text).replace(/\d{4}-\d\d-\d\d(?:T[\d:.]+Z?)?/g, (d) => `<span class="nw">${d}</span>`);
   TW.pct = (v) => (v === null || v === undefined ? "—" : (v > 0 ? "+" : "") + v.toFixed(1) + "%");
   TW.ms = (v) => (v === null || v === undefined ? "—" : v >= 10000 ? (v / 1000).toFixed(1) + "s" : Math.round(v) + "ms");
   // "11-24 07:11" in the selected zone, for tables on narrow screens.
@@ -258,7 +326,24 @@ ${mounts ? `<p>Mounted providers:</p><pre>${esc(mounts)}</pre>` : ""}
     try { localStorage.setItem("tw-theme", t); } catch (_) { /* private mode */ }
   }
 
+  // A table wider than its box scrolls inside it; the box then shows a cue on the side that
+  // has more (class more-right / more-left), checked once per frame after any change.
+  let cueQueued = false;
+  const markScrolls = () => {
+    cueQueued = false;
+    document.querySelectorAll("#view .scroll").forEach((el) => {
+      const over = el.scrollWidth - el.clientWidth;
+      el.classList.toggle("more-right", over > 1 && el.scrollLeft < over - 1);
+      el.classList.toggle("more-left", over > 1 && el.scrollLeft > 1);
+    });
+  };
+  const queueCues = () => { if (!cueQueued) { cueQueued = true; requestAnimationFrame(markScrolls); } };
+
   document.addEventListener("DOMContentLoaded", () => {
+    const view = document.getElementById("view");
+    new MutationObserver(queueCues).observe(view, { childList: true, subtree: true });
+    view.addEventListener("scroll", queueCues, true);
+    window.addEventListener("resize", queueCues);
     let saved = null;
     try { saved = localStorage.getItem("tw-theme"); } catch (_) { /* private mode */ }
     setTheme(TW.param("theme", saved || "dark"));

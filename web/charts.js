@@ -13,23 +13,35 @@
     return 10 * p;
   }
 
+  // The y axis: 5 gridlines from 0 to a nice maximum, labelled; the left margin fits the
+  // longest label. Over nothing but zeros only the baseline is drawn, with a note.
+  function yAxis(max, fmt, { W, H, T, B, R }, empty) {
+    const labels = [0, 1, 2, 3, 4].map((i) => fmt(max * i / 4));
+    const L = Math.max(40, Math.max(...labels.map((l) => l.length)) * 7 + 10);
+    let out = "";
+    for (let i = empty ? 0 : 4; i >= 0; i--) {
+      const y = T + (H - T - B) * (1 - i / 4);
+      out += `<line class="axis" x1="${L}" x2="${W - R}" y1="${y}" y2="${y}"/><text x="${L - 4}" y="${y + 4}" text-anchor="end">${esc(labels[i])}</text>`;
+    }
+    if (empty) out += `<text x="${(L + W) / 2}" y="${(T + H - B) / 2}" text-anchor="middle">nothing in this range</text>`;
+    return { L, out };
+  }
+
   // Stacked bars. points: [{label}], keys: series names, value(point, key) -> number,
   // fmt: axis number formatter. Without keys, one series from total(point). colors: optional
   // { key: css colour } (tags' own colours); other keys take the theme's series colours.
   // Drawn at the width it is shown at (see TW.chartWidth), so text stays 11 px on a phone.
   function bars({ points, keys, value, total, fmt, colors = {}, height = 220, width = 800 }) {
-    const W = width, H = height, L = 64, B = 34, T = 8, R = 6;
+    const W = width, H = height, B = 34, T = 8, R = 6;
     const series = keys && keys.length ? keys : ["total"];
     const val = keys && keys.length ? value : (p) => total(p);
     const sums = points.map((p) => series.reduce((a, k) => a + Math.max(0, val(p, k) || 0), 0));
     const max = niceMax(Math.max(0, ...sums));
+    const axis = yAxis(max, fmt, { W, H, T, B, R }, sums.every((v) => v === 0)), L = axis.L;
     const n = Math.max(points.length, 1), bw = (W - L - R) / n;
-    let out = `<svg viewBox="0 0 ${W} ${H}" role="img" preserveAspectRatio="xMidYMid meet">`;
-    for (let i = 0; i <= 4; i++) {
-      const y = T + (H - T - B) * (1 - i / 4);
-      out += `<line class="axis" x1="${L}" x2="${W - R}" y1="${y}" y2="${y}"/><text x="${L - 4}" y="${y + 4}" text-anchor="end">${esc(fmt(max * i / 4))}</text>`;
-    }
-    const every = Math.ceil(n / Math.max(2, Math.floor((W - L) / 80)));
+    let out = `<svg viewBox="0 0 ${W} ${H}" role="img" preserveAspectRatio="xMidYMid meet">` + axis.out;
+    const withYear = needsYear(points.map((p) => p.label));
+    const every = Math.ceil(n / Math.max(2, Math.floor((W - L) / (withYear ? 110 : 80))));
     points.forEach((p, i) => {
       let y = H - B;
       const x = L + i * bw;
@@ -39,17 +51,31 @@
         if (h > 0) out += `<rect x="${(x + bw * 0.1).toFixed(1)}" y="${(y - h).toFixed(1)}" width="${Math.max(bw * 0.8, 1).toFixed(1)}" height="${h.toFixed(1)}" style="fill:${esc(colors[k] || color(si))}"><title>${esc(p.label)} ${esc(k)}: ${esc(fmt(v))}</title></rect>`;
         y -= h;
       });
-      if (i % every === 0) out += `<text x="${(x + bw / 2).toFixed(1)}" y="${H - B + 14}" text-anchor="middle">${esc(shortLabel(p.label))}</text>`;
+      if (i % every === 0) out += `<text x="${(x + bw / 2).toFixed(1)}" y="${H - B + 14}" text-anchor="middle">${esc(shortLabel(p.label, withYear))}</text>`;
     });
     out += `</svg>`;
     return out + legend(keys && keys.length ? keys : [], colors);
   }
 
-  function shortLabel(l) {
-    // "2026-11-01 14:00" -> "11-01 14h"; "2026-11-01" -> "11-01"; "2026-11" stays.
-    const m = /^(\d{4})-(\d\d)-(\d\d)(?: (\d\d):(\d\d))?$/.exec(l);
-    if (!m) return l;
-    return m[4] ? `${m[2]}-${m[3]} ${m[4]}h` : `${m[2]}-${m[3]}`;
+  // Bucket labels ("2026-11-01 14:00", "2026-11-01", "2026-11") shortened for the axis. The
+  // year is kept when the labels span more than one year or more than 180 days, so a long range
+  // never leaves the reader guessing which November a bar is.
+  const LABEL = /^(\d{4})-(\d\d)(?:-(\d\d)(?: (\d\d):(\d\d))?)?$/;
+  function needsYear(labels) {
+    const parsed = labels.map((l) => LABEL.exec(l)).filter(Boolean);
+    if (parsed.length < 2) return false;
+    const first = parsed[0], last = parsed[parsed.length - 1];
+    if (first[1] !== last[1]) return true;
+    const day = (m) => Date.UTC(+m[1], +m[2] - 1, +(m[3] || 1));
+    return day(last) - day(first) > 180 * 86400000;
+  }
+  function shortLabel(l, withYear) {
+    // "2026-11-01 14:00" -> "11-01 14h"; "2026-11-01" -> "11-01"; "2026-11" stays. With the
+    // year: "2025-11-01 14h", "2025-11-01".
+    const m = LABEL.exec(l);
+    if (!m || !m[3]) return l;
+    const date = withYear ? `${m[1]}-${m[2]}-${m[3]}` : `${m[2]}-${m[3]}`;
+    return m[4] ? `${date} ${m[4]}h` : date;
   }
 
   function legend(keys, colors = {}) {
@@ -59,15 +85,12 @@
 
   // A line of (x index, y) values, e.g. cumulative cost over a session's turns.
   function line({ values, labels, fmt, height = 180, width = 800 }) {
-    const W = width, H = height, L = 64, B = 24, T = 8, R = 6;
+    const W = width, H = height, B = 24, T = 8, R = 6;
     const max = niceMax(Math.max(0, ...values));
+    const axis = yAxis(max, fmt, { W, H, T, B, R }, false), L = axis.L;
     const n = Math.max(values.length - 1, 1);
     const pts = values.map((v, i) => `${(L + (W - L - R) * i / n).toFixed(1)},${(T + (H - T - B) * (1 - v / max)).toFixed(1)}`);
-    let out = `<svg viewBox="0 0 ${W} ${H}" role="img">`;
-    for (let i = 0; i <= 4; i++) {
-      const y = T + (H - T - B) * (1 - i / 4);
-      out += `<line class="axis" x1="${L}" x2="${W - R}" y1="${y}" y2="${y}"/><text x="${L - 4}" y="${y + 4}" text-anchor="end">${esc(fmt(max * i / 4))}</text>`;
-    }
+    let out = `<svg viewBox="0 0 ${W} ${H}" role="img">` + axis.out;
     out += `<polyline style="fill:none;stroke:var(--s0);stroke-width:2" points="${pts.join(" ")}"/>`;
     values.forEach((v, i) => {
       const [x, y] = pts[i].split(",");
@@ -87,20 +110,22 @@
     }).join("")}</div>`;
   }
 
-  // Weekday × hour grid; intensity from value(cell).
+  // Weekday × hour grid; intensity from value(cell), with a scale below. It fills its panel's
+  // width (the caller gives it a wide panel); cell height grows with the viewport (app.css).
   function heatmap(cells, { value, fmt }) {
     const max = Math.max(...cells.map(value), 0) || 1;
     const days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     let out = `<div class="heat" role="img" aria-label="usage by weekday and hour"><div class="lab"></div>`;
-    for (let h = 0; h < 24; h++) out += `<div class="lab">${h % 6 === 0 ? h : ""}</div>`;
+    for (let h = 0; h < 24; h++) out += `<div class="lab hour">${h % 3 === 0 ? h : ""}</div>`;
     for (let d = 0; d < 7; d++) {
       out += `<div class="lab">${days[d]}</div>`;
       for (let h = 0; h < 24; h++) {
         const c = cells[d * 24 + h], v = value(c), a = v > 0 ? 0.15 + 0.85 * v / max : 0;
-        out += `<div style="background:var(--s0);opacity:${a.toFixed(2)};outline:1px solid var(--line)" title="${days[d]} ${h}:00 ${esc(fmt(v))}"></div>`;
+        out += `<div class="cell" title="${days[d]} ${h}:00–${h + 1}:00 · ${esc(fmt(v))}"><i style="opacity:${a.toFixed(2)}"></i></div>`;
       }
     }
-    return out + `</div>`;
+    out += `</div><div class="heat-scale muted"><span>0</span><span class="ramp" aria-hidden="true">${[0.15, 0.36, 0.58, 0.79, 1].map((a) => `<i style="opacity:${a}"></i>`).join("")}</span><span>${esc(fmt(Math.max(...cells.map(value), 0)))}</span></div>`;
+    return out;
   }
 
   // A single stacked strip of parts [{name, value}] (prompt composition, token kinds).

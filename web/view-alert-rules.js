@@ -1,6 +1,6 @@
 // Settings: the alert-rules form (create, replace, delete through /api/v1/alert-rules), added
 // to the definition panels view-sessions.js draws. Which fields a kind needs is checked by the
-// API, whose message names the field; numbers are checked here first, so a typo is named
+// API, whose message names the field; numbers are checked here first, so every typo is named
 // before anything is sent.
 "use strict";
 (function () {
@@ -9,18 +9,19 @@
   const field = (name, label, attrs = "") => `<label>${label}<input name="${name}" ${attrs}></label>`;
   const list = (v) => v.split(",").map((x) => x.trim()).filter(Boolean);
 
-  // A number field's value, or undefined when empty; anything else is refused by its name.
-  const number = (f, name) => {
+  // A number field's value, or undefined when empty; anything else is a problem named by the
+  // field, collected in `problems` so every bad field is reported at once.
+  const number = (f, name, problems) => {
     const v = f[name].value.trim();
     if (!v) return undefined;
-    if (!/^-?\d+(\.\d+)?$/.test(v)) throw new Error(`${name}: '${v}' is not a number`);
+    if (!/^-?\d+(\.\d+)?$/.test(v)) { problems.push({ field: name, message: `${name}: '${v}' is not a number` }); return undefined; }
     return Number(v);
   };
   // USD amounts go as text, so the API parses them exactly.
-  const usd = (f, name) => {
+  const usd = (f, name, problems) => {
     const v = f[name].value.trim().replace(/^\$/, "");
     if (!v) return undefined;
-    if (!/^\d+(\.\d+)?$/.test(v)) throw new Error(`${name}: '${v}' is not an amount in USD`);
+    if (!/^\d+(\.\d+)?$/.test(v)) { problems.push({ field: name, message: `${name}: '${v}' is not an amount in USD` }); return undefined; }
     return v;
   };
   // The API's 6-decimal USD text shown as money ($2.50), like the budgets panel.
@@ -43,7 +44,9 @@
       const b = { name: f.name.value.trim(), kind: f.kind.value, enabled: f.enabled.checked, channels: list(f.channels.value) };
       if (f.scope.value.trim()) b.scope = f.scope.value.trim();
       if (f.window.value.trim()) b.window = f.window.value.trim();
-      const values = { threshold_usd: usd(f, "threshold_usd"), min_usd: usd(f, "min_usd"), threshold: number(f, "threshold"), factor: number(f, "factor"), min_requests: number(f, "min_requests") };
+      const problems = [];
+      const values = { threshold_usd: usd(f, "threshold_usd", problems), min_usd: usd(f, "min_usd", problems), threshold: number(f, "threshold", problems), factor: number(f, "factor", problems), min_requests: number(f, "min_requests", problems) };
+      if (problems.length) throw TW.formProblems(problems);
       for (const [k, v] of Object.entries(values)) if (v !== undefined) b[k] = v;
       return b;
     },

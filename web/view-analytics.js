@@ -42,7 +42,7 @@
       TW.exportButtons("token-series", () => ts.points.map((p) => ({ label: p.label, start: p.start, input_tokens: p.input_tokens, output_tokens: p.output_tokens, cache_read_tokens: p.cache_read_tokens, cache_write_tokens: p.cache_write_tokens, total_tokens: p.total_tokens }))) + `</div>` +
       `<div class="panel"><h2>model distribution</h2>${C.hbars(dist.rows, { name: (r) => r.key, value: (r) => r.cost_micros, fmt: TW.usd, share: (r) => r.cost_share || 0 })}` +
       TW.exportButtons("models", () => dist.rows) + `</div>` +
-      `<div class="panel"><h2>requests by hour × weekday (${esc(heat.range.tz)})</h2>${C.heatmap(heat.cells, { value: (c) => c.requests, fmt: (v) => TW.int(v) + " requests" })}` +
+      `<div class="panel wide" data-testid="heatmap"><h2>requests by hour × weekday (${esc(heat.range.tz)})</h2>${C.heatmap(heat.cells, { value: (c) => c.requests, fmt: (v) => TW.int(v) + " requests" })}` +
       TW.exportButtons("heatmap", () => heat.cells) + `</div>` +
       `<div class="panel wide"><h2>latency per model</h2>${latencyTable(lat)}${TW.exportButtons("latency", () => lat.models.map((m) => ({ model: m.model, count: m.duration_ms.count, p50_ms: m.duration_ms.p50, p90_ms: m.duration_ms.p90, p99_ms: m.duration_ms.p99, ttft_p50_ms: m.ttft_ms.p50, ttft_p90_ms: m.ttft_ms.p90, histogram: m.histogram.join(" ") })))}</div>` +
       `<div class="panel wide"><h2>prompt cache</h2><p>hit rate <b>${cache.hit_rate === null ? "—" : (cache.hit_rate * 100).toFixed(1) + "%"}</b> · net savings <b data-testid="cache-savings">${TW.usd(cache.net_savings_micros)}</b></p>${cacheTable(cache)}${TW.exportButtons("cache", () => cache.models)}</div>` +
@@ -62,18 +62,18 @@
   function latencyTable(lat) {
     if (!lat.models.length) return `<p class="muted">no timed requests in this range (imported logs carry no latency)</p>`;
     const edges = lat.histogram_edges_ms.map((e) => "≤" + TW.ms(e)).concat([">" + TW.ms(lat.histogram_edges_ms[lat.histogram_edges_ms.length - 1])]);
-    return `<div class="scroll"><table><thead><tr><th>model</th><th class="n">n</th><th class="n">p50</th><th class="n">p90</th><th class="n">p99</th><th class="n">ttft p50</th><th class="n">ttft p90</th><th>distribution (${esc(edges[0])} … ${esc(edges[edges.length - 1])})</th></tr></thead><tbody>` +
+    return `<div class="scroll"><table><thead><tr><th>model</th><th class="n">n</th><th class="n">p50</th><th class="n">p90</th><th class="n hide-sm">p99</th><th class="n">ttft p50</th><th class="n hide-sm">ttft p90</th><th class="hide-sm">distribution (${esc(edges[0])} … ${esc(edges[edges.length - 1])})</th></tr></thead><tbody>` +
       lat.models.map((m) => {
         const max = Math.max(...m.histogram, 1), blocks = " ▁▂▃▄▅▆▇█";
         const spark = m.histogram.map((c) => blocks[Math.round((c / max) * 8)]).join("");
-        return `<tr><td>${esc(m.model)}</td><td class="n">${TW.int(m.duration_ms.count)}</td><td class="n">${TW.ms(m.duration_ms.p50)}</td><td class="n">${TW.ms(m.duration_ms.p90)}</td><td class="n">${TW.ms(m.duration_ms.p99)}</td><td class="n">${TW.ms(m.ttft_ms.p50)}</td><td class="n">${TW.ms(m.ttft_ms.p90)}</td><td title="${esc(m.histogram.map((c, i) => edges[i] + ": " + c).join(", "))}">${spark}</td></tr>`;
+        return `<tr><td class="id" title="${esc(m.model)}">${esc(m.model)}</td><td class="n">${TW.int(m.duration_ms.count)}</td><td class="n">${TW.ms(m.duration_ms.p50)}</td><td class="n">${TW.ms(m.duration_ms.p90)}</td><td class="n hide-sm">${TW.ms(m.duration_ms.p99)}</td><td class="n">${TW.ms(m.ttft_ms.p50)}</td><td class="n hide-sm">${TW.ms(m.ttft_ms.p90)}</td><td class="hide-sm" title="${esc(m.histogram.map((c, i) => edges[i] + ": " + c).join(", "))}">${spark}</td></tr>`;
       }).join("") + `</tbody></table></div>`;
   }
 
   function cacheTable(cache) {
     if (!cache.models.length) return "";
-    return `<div class="scroll"><table><thead><tr><th>model</th><th class="n">hit rate</th><th class="n">cache read</th><th class="n">cache write</th><th class="n">input</th><th class="n">net savings</th></tr></thead><tbody>` +
-      cache.models.map((m) => `<tr><td>${esc(m.model)}</td><td class="n">${m.hit_rate === null ? "—" : (m.hit_rate * 100).toFixed(1) + "%"}</td><td class="n">${TW.int(m.cache_read_tokens)}</td><td class="n">${TW.int(m.cache_write_tokens)}</td><td class="n">${TW.int(m.input_tokens)}</td><td class="n">${TW.usd(m.net_savings_micros)}</td></tr>`).join("") +
+    return `<div class="scroll"><table><thead><tr><th>model</th><th class="n">hit rate</th><th class="n">cache read</th><th class="n hide-sm">cache write</th><th class="n hide-sm">input</th><th class="n">net savings</th></tr></thead><tbody>` +
+      cache.models.map((m) => `<tr><td class="id" title="${esc(m.provider ? m.provider + " / " + m.model : m.model)}" data-testid="cache-model">${esc(m.model)}</td><td class="n">${m.hit_rate === null ? "—" : (m.hit_rate * 100).toFixed(1) + "%"}</td><td class="n">${TW.int(m.cache_read_tokens)}</td><td class="n hide-sm">${TW.int(m.cache_write_tokens)}</td><td class="n hide-sm">${TW.int(m.input_tokens)}</td><td class="n">${TW.usd(m.net_savings_micros)}</td></tr>`).join("") +
       `</tbody></table></div>`;
   }
 

@@ -16,22 +16,37 @@
       TW.exportButtons("top-" + name, () => rows) + `</div>`;
   }
 
-  async function budgets() {
-    // GET /api/v1/budgets: {budgets: [{name, scope, period, hard, status: {spent_micros,
-    // limit_micros, percent, exhausted, forecast: {summary}}}]}.
-    let list;
+  // The one forecast method, computed by the API for the month projection and for every
+  // budget alike; said here in words.
+  const forecastHelp = (days) => `Forecast: spend so far in the period plus the average spend per day over the last ${days} days, for each day left. The month projection and every budget use this same method.`;
+  // A title for a pointer, and a tap or Enter to read it on a phone or keyboard.
+  const info = (days) => `<details class="info-box"><summary class="info" title="${esc(forecastHelp(days))}" data-testid="forecast-info">how is this forecast made?</summary><p class="muted">${esc(forecastHelp(days))}</p></details>`;
+
+  // GET /api/v1/budgets: {budgets: [{name, scope, period, hard, status: {spent_nanos,
+  // spent_micros, limit_micros, percent, exhausted, forecast: {projected_micros, summary}}}]};
+  // null when the API has no budgets.
+  async function loadBudgets() {
     try {
-      list = (await TW.api("budgets")).budgets || [];
+      return (await TW.api("budgets")).budgets || [];
     } catch (_) {
-      return "";
+      return null;
     }
+  }
+
+  function budgets(list, days) {
+    if (list === null) return "";
     if (!list.length) return `<div class="panel"><h2>budgets</h2><p class="muted">no budgets yet: <code>tokenwatch budget set monthly --limit 50 --period month</code></p></div>`;
     return `<div class="panel" data-testid="budgets"><h2>budgets</h2>${list.map((b) => {
       const st = b.status || {}, f = Math.min((st.percent || 0) / 100, 1), w = 24, full = Math.round(f * w);
-      const cls = st.exhausted ? "bad" : (st.percent || 0) >= 80 ? "up" : "";
-      return `<div class="hb"><span class="name">${esc(b.name)}${b.hard ? " (hard)" : ""}</span><span class="${cls}">${TW.usd(st.spent_micros)} / ${TW.usd(st.limit_micros)} · ${(st.percent || 0).toFixed(0)}%</span>` +
+      // Spend at or over the limit, hard or soft; a hard budget then refuses requests.
+      // (A hard budget is also exhausted by its token or request limit.)
+      const over = st.exhausted || (st.spent_nanos !== undefined ? st.spent_nanos >= st.limit_micros * 1000 : (st.percent || 0) >= 100);
+      const cls = over ? "bad" : (st.percent || 0) >= 80 ? "up" : "";
+      const flag = over ? ` <span class="flag" data-testid="budget-exhausted" title="${b.hard ? "the limit is reached: requests in this budget's scope are refused until it resets" : "spend reached the limit (a soft budget only alerts)"}">${b.hard ? "EXHAUSTED · refusing" : "OVER LIMIT"}</span>` : "";
+      const fc = st.forecast;
+      return `<div class="hb full" data-budget="${esc(b.name)}"><span class="name">${esc(b.name)}${b.hard ? " (hard)" : ""}${flag}</span><span class="${cls}">${TW.usd(st.spent_micros)} / ${TW.usd(st.limit_micros)} · ${(st.percent || 0).toFixed(0)}%</span>` +
         `<span class="meter ${cls}">${"█".repeat(full)}${"░".repeat(w - full)}</span>` +
-        (st.forecast && st.forecast.summary ? `<span class="muted" style="grid-column:1/-1">${esc(st.forecast.summary)}</span>` : "") + `</div>`;
+        (fc ? `<span class="muted" title="${esc(forecastHelp(fc.window_days || days))}" data-testid="budget-forecast">forecast ${TW.usd(fc.projected_micros)} at period end${over ? "" : fc.hits_limit_at ? " · " + TW.escDates(fc.summary) : `, within the ${TW.usd(st.limit_micros)} limit`}</span>` : "") + `</div>`;
     }).join("")}${TW.exportButtons("budgets", () => list)}</div>`;
   }
 
@@ -43,7 +58,8 @@
 
   async function render(main) {
     const q = TW.rangeQuery();
-    const [s, ts, budgetHtml] = await Promise.all([TW.api("analytics/summary", q), TW.api("analytics/timeseries", q), budgets()]);
+    const [s, ts, budgetList] = await Promise.all([TW.api("analytics/summary", q), TW.api("analytics/timeseries", q), loadBudgets()]);
+    const budgetHtml = budgets(budgetList, s.burn_rate.window_days);
     const t = s.totals;
     if (t.events === 0 && !(await TW.anyEvents())) {
       main.innerHTML = await TW.emptyState();
@@ -61,7 +77,7 @@
       (t.unpriced_events ? `<p class="up">${TW.int(t.unpriced_events)} events have no price (unknown model): their cost is not in these totals.</p>` : "") +
       `<div class="grid">` +
       `<div class="panel"><h2>burn rate (${burn.window_days}-day avg)</h2><p><span class="big" data-testid="burn-rate">${TW.usd(burn.cost_micros_per_day)}</span>/day</p>` +
-      `<p>month to date <b>${TW.usd(month.cost_micros_to_date)}</b> → projected <b data-testid="projection">${TW.usd(month.projected_cost_micros)}</b> by month end</p></div>` +
+      `<p>month to date <b>${TW.usd(month.cost_micros_to_date)}</b> → forecast <b data-testid="projection" title="${esc(forecastHelp(burn.window_days))}">${TW.usd(month.projected_cost_micros)}</b> by month end</p>${info(burn.window_days)}</div>` +
       budgetHtml +
       `<div class="panel wide chart"><h2>cost per ${esc(ts.bucket)}</h2>${C.bars({ points: ts.points, total: (p) => p.cost_usd, fmt: TW.usdAxis, width: TW.chartWidth() })}${TW.exportButtons("cost-trend", () => ts.points)}</div>` +
       top("top models", "models", s.top.models) +

@@ -10,14 +10,26 @@
     const page = await TW.api("events", { session: id, sort: "time", order: "asc", limit: 1000 });
     const ev = page.events;
     if (!ev.length) return `<p class="muted">no turns</p>`;
+    // Sums the exact nano-USD costs and rounds once, when shown; each event's micro-USD is
+    // already rounded, and a sum of rounded parts drifts from the session's true cost.
     let sum = 0;
-    const cum = ev.map((e) => (sum += e.cost_micros || 0) / 1e6);
-    const rows = ev.map((e, i) => Object.assign({ turn: i + 1, cumulative_cost_usd: cum[i] }, e));
-    return `<div class="panel wide" data-testid="timeline"><h2>session ${esc(id)} · ${ev.length} turns · ${TW.usd(sum)}</h2>` +
-      `<div class="chart">${C.line({ values: cum, labels: ev.map((e, i) => `turn ${i + 1} ${e.model}`), fmt: TW.usdAxis, width: TW.chartWidth() })}</div>` +
-      `<div class="scroll"><table><thead><tr><th class="n">#</th><th>time</th><th>model</th><th class="n">input</th><th class="n">output</th><th class="n">cache read</th><th class="n">cost</th><th class="n">cumulative</th></tr></thead><tbody>` +
-      ev.map((e, i) => `<tr><td class="n">${i + 1}</td><td>${esc(TW.time(e.ts_ms))}</td><td>${esc(e.model)}</td><td class="n">${TW.int(e.input_tokens)}</td><td class="n">${TW.int(e.output_tokens)}</td><td class="n">${TW.int(e.cache_read_tokens)}</td><td class="n">${TW.usd(e.cost_micros)}</td><td class="n">${TW.usd(Math.round(cum[i] * 1e6))}</td></tr>`).join("") +
+    const cum = ev.map((e) => (sum += e.cost_nanos || 0));
+    const rows = ev.map((e, i) => Object.assign({ turn: i + 1, cumulative_cost_nanos: cum[i] }, e));
+    return `<div class="panel wide" data-testid="timeline"><h2>session <span class="id" data-testid="timeline-id">${esc(id)}</span> · ${ev.length} turns · <span data-testid="timeline-cost">${TW.usdNanos(sum)}</span></h2>` +
+      `<div class="chart">${C.line({ values: cum.map((n) => n / 1e9), labels: ev.map((e, i) => `turn ${i + 1} ${e.model}`), fmt: TW.usdAxis, width: TW.chartWidth() })}</div>` +
+      `<div class="scroll"><table><thead><tr><th class="n">#</th><th class="hide-sm">time</th><th>model</th><th class="n hide-sm">input</th><th class="n hide-sm">output</th><th class="n hide-sm">cache read</th><th class="n">cost</th><th class="n">cumulative</th></tr></thead><tbody>` +
+      ev.map((e, i) => `<tr><td class="n">${i + 1}</td><td class="hide-sm">${esc(TW.time(e.ts_ms))}</td><td class="id">${esc(e.model)}<span class="show-sm sub">${esc(TW.shortTime(e.ts_ms))}</span></td><td class="n hide-sm">${TW.int(e.input_tokens)}</td><td class="n hide-sm">${TW.int(e.output_tokens)}</td><td class="n hide-sm">${TW.int(e.cache_read_tokens)}</td><td class="n">${TW.usdNanos(e.cost_nanos)}</td><td class="n">${TW.usdNanos(cum[i])}</td></tr>`).join("") +
       `</tbody></table></div>${TW.exportButtons("session-turns", () => rows)}</div>`;
+  }
+
+  // On a phone the numbers (tokens, cost) stay on screen: project, last activity and turns
+  // move under the session id, which wraps, and the models column is hidden.
+  function sessionRow(x) {
+    const when = TW.time(Date.parse(x.last_activity));
+    const sub = [x.project, TW.shortTime(Date.parse(x.last_activity)), `${TW.int(x.events)} turns`].filter(Boolean).join(" · ");
+    return `<tr class="event-row" data-session="${esc(x.session)}"><td class="id">${esc(x.session)}<span class="show-sm sub">${esc(sub)}</span></td>` +
+      `<td class="hide-sm">${esc(x.project || "")}</td><td class="hide-sm">${esc(when)}</td><td class="n hide-sm">${TW.int(x.events)}</td>` +
+      `<td class="n" data-testid="session-tokens">${TW.int(x.total_tokens)}</td><td class="n" data-testid="session-cost">${TW.usdNanos(x.cost_nanos)}</td><td class="hide-sm">${esc(x.models.join(", "))}</td></tr>`;
   }
 
   async function sessions(main) {
@@ -29,10 +41,12 @@
     }
     const open = TW.param("session");
     main.innerHTML = `<div class="grid"><div id="timeline" class="wide"${open ? "" : " hidden"}></div>` +
-      `<div class="panel wide"><h2>sessions</h2>${s.sessions.length ? `<div class="scroll"><table><thead><tr><th>session</th><th>project</th><th>last activity</th><th class="n">turns</th><th class="n">tokens</th><th class="n">cost</th><th class="hide-sm">models</th></tr></thead><tbody>` +
-      s.sessions.map((x) => `<tr class="event-row" data-session="${esc(x.session)}"><td>${esc(x.session)}</td><td>${esc(x.project || "")}</td><td>${esc(TW.time(Date.parse(x.last_activity)))}</td><td class="n">${TW.int(x.events)}</td><td class="n">${TW.int(x.total_tokens)}</td><td class="n">${TW.usd(x.cost_micros)}</td><td class="hide-sm">${esc(x.models.join(", "))}</td></tr>`).join("") +
+      `<div class="panel wide"><h2>sessions</h2>${s.sessions.length ? `<div class="scroll"><table data-testid="sessions"><thead><tr><th>session</th><th class="hide-sm">project</th><th class="hide-sm">last activity</th><th class="n hide-sm">turns</th><th class="n">tokens</th><th class="n">cost</th><th class="hide-sm">models</th></tr></thead><tbody>` +
+      s.sessions.map(sessionRow).join("") +
       `</tbody></table></div>` : `<p class="muted">no sessions in this range (sessions come from Claude Code/Codex logs or the X-Tokenwatch-Session header)</p>`}${TW.exportButtons("sessions", () => s.sessions)}</div>` +
       `<div class="panel wide"><h2>projects</h2>${C.hbars(projects.rows, { name: (r) => r.key || "(no project)", value: (r) => r.cost_micros, fmt: TW.usd, share: (r) => r.cost_share || 0 })}${TW.exportButtons("projects", () => projects.rows)}</div></div>`;
+    // Opening a session shows its timeline from its first column: every table in the view
+    // scrolls back to its left edge, and the timeline (above the list) is brought into view.
     const show = async (id) => {
       const box = document.getElementById("timeline");
       box.hidden = false;
@@ -41,6 +55,8 @@
         box.className = "wide";
         box.innerHTML = await timeline(id);
       } catch (e) { box.innerHTML = TW.errorBox(e); }
+      main.querySelectorAll(".scroll").forEach((el) => { el.scrollLeft = 0; });
+      box.scrollIntoView({ block: "start" });
     };
     main.querySelectorAll("tr[data-session]").forEach((tr) => tr.addEventListener("click", () => {
       TW.setParams({ session: tr.dataset.session }, true);
@@ -65,8 +81,10 @@
       form: field("name", "name", 'required placeholder="team-month"') + field("scope", "scope", 'required value="global" placeholder="provider:openai, tag:team=red"') +
         field("period", "period", 'required value="month" placeholder="day, week, month, rolling:24h"') + field("limit_usd", "limit USD", 'required inputmode="decimal" placeholder="50.00"') +
         field("alert_at", "alert at %", 'value="50, 80, 90, 100"') + `<label class="check"><input type="checkbox" name="hard"> hard (refuse at limit)</label>`,
+      // Percentages that are not whole numbers go as typed, so the API names them; an item
+      // turned into null by Number() would only say "not null".
       body: (f) => ({ name: f.name.value.trim(), scope: f.scope.value.trim(), period: f.period.value.trim(), limit_usd: f.limit_usd.value.trim(),
-        hard: f.hard.checked, alert_at: list(f.alert_at.value).map(Number) }),
+        hard: f.hard.checked, alert_at: list(f.alert_at.value).map((x) => (/^\d+$/.test(x) ? Number(x) : x)) }),
     },
     "tag-rules": {
       title: "tag rules", key: "tag_rules",
@@ -106,20 +124,24 @@
       `${TW.exportButtons(path, () => rows)}</div>`;
   }
 
-  // Saves or deletes, then re-reads the settings; a refusal shows the API's message (it names
-  // the bad field) under the form and keeps what was typed.
+  // Saves or deletes, then re-reads the settings; a refusal shows every problem the API (or
+  // the form's own checks) found, each under its field and all of them under the form, and
+  // keeps what was typed.
   function wireDefs(main) {
+    const errBox = (path) => main.querySelector(`[data-testid="err-${path}"]`);
     const fail = (path, e) => {
-      const err = main.querySelector(`[data-testid="err-${path}"]`);
+      const err = errBox(path);
       err.hidden = false;
       err.textContent = e.message;
     };
     main.querySelectorAll("form[data-def]").forEach((f) => f.addEventListener("submit", async (e) => {
       e.preventDefault();
+      const path = f.dataset.def;
       try {
-        await TW.send("POST", f.dataset.def, DEFS[f.dataset.def].body(f));
+        TW.clearFormErrors(f, errBox(path));
+        await TW.send("POST", path, DEFS[path].body(f));
         await TW.render();
-      } catch (x) { fail(f.dataset.def, x); }
+      } catch (x) { TW.showFormErrors(f, errBox(path), x); }
     }));
     main.querySelectorAll("button[data-del]").forEach((b) => b.addEventListener("click", async () => {
       try {
@@ -133,15 +155,18 @@
   const measure = (a, v) => (a.unit === "micros" ? TW.usd(v) : TW.int(v));
   const deliveries = (a) => a.deliveries.map((d) => `${d.channel}: ${d.status}${d.last_error ? " (" + d.last_error + ")" : ""}`).join(", ");
 
-  // The ack button comes first so a phone reaches it without scrolling the table.
+  // The ack button comes first so a phone reaches it without scrolling the table. On a phone
+  // the time and rule stand above the message, which wraps between words, and the value and
+  // deliveries below it.
   function alertsPanel(data) {
     const list = data.alerts;
     return `<h2>alerts · ${data.unread} unread</h2>` +
-      (list.length ? `<div class="scroll"><table data-testid="alerts"><thead><tr><th></th><th>time</th><th>rule</th><th>message</th><th class="n">value / threshold</th><th>delivery</th></tr></thead><tbody>` +
+      (list.length ? `<div class="scroll"><table data-testid="alerts"><thead><tr><th></th><th class="hide-sm">time</th><th class="hide-sm">rule</th><th>message</th><th class="n hide-sm">value / threshold</th><th class="hide-sm">delivery</th></tr></thead><tbody>` +
         list.map((a) => `<tr data-alert="${esc(a.id)}"${a.acknowledged_at ? "" : ' class="unread"'}>` +
           `<td>${a.acknowledged_at ? '<span class="muted">acked</span>' : `<button type="button" class="btn" data-ack="${esc(a.id)}">ack</button>`}</td>` +
-          `<td>${esc(TW.shortTime(Date.parse(a.fired_at)))}</td><td>${esc(a.rule)}</td><td class="wrap">${esc(a.message)}</td>` +
-          `<td class="n">${measure(a, a.value)} / ${measure(a, a.threshold)}</td><td class="wrap">${esc(deliveries(a) || "—")}</td></tr>`).join("") +
+          `<td class="hide-sm">${esc(TW.shortTime(Date.parse(a.fired_at)))}</td><td class="hide-sm">${esc(a.rule)}</td>` +
+          `<td class="wrap"><span class="show-sm sub">${esc(TW.shortTime(Date.parse(a.fired_at)))} · ${esc(a.rule)}</span><span data-testid="alert-message">${TW.escDates(a.message)}</span><span class="show-sm sub">${measure(a, a.value)} / ${measure(a, a.threshold)}${deliveries(a) ? " · " + esc(deliveries(a)) : ""}</span></td>` +
+          `<td class="n hide-sm">${measure(a, a.value)} / ${measure(a, a.threshold)}</td><td class="wrap hide-sm">${esc(deliveries(a) || "—")}</td></tr>`).join("") +
         `</tbody></table></div>` : `<p class="muted">no alerts yet</p>`) +
       `<p class="actions">${data.unread ? '<button type="button" class="btn" data-ack-all>acknowledge all</button>' : ""}${TW.exportButtons("alerts", () => list)}</p><p class="err" hidden></p>`;
   }
@@ -171,8 +196,8 @@
     const q = Object.assign(TW.rangeQuery(), { limit: 1000 });
     main.innerHTML = `<div class="grid">` +
       `<div class="panel wide" id="alerts-panel" data-testid="alerts-panel"><p class="loading">loading</p></div>` +
-      `<div class="panel wide"><h2>providers</h2><div class="scroll"><table><thead><tr><th>name</th><th>kind</th><th>point your client at</th><th>upstream</th><th>key</th><th class="n">price overrides</th></tr></thead><tbody>` +
-      prov.providers.map((p) => `<tr><td>${esc(p.name)}</td><td>${esc(p.kind)}</td><td><code>http://${esc(host)}${esc(p.mount)}${p.kind === "openai" ? "/v1" : ""}</code></td><td>${esc(p.upstream)}</td><td>${p.has_api_key ? "configured" : "client's"}</td><td class="n">${p.price_overrides}</td></tr>`).join("") +
+      `<div class="panel wide"><h2>providers</h2><div class="scroll"><table><thead><tr><th>name</th><th class="hide-sm">kind</th><th>point your client at</th><th class="hide-sm">upstream</th><th class="hide-sm">key</th><th class="n hide-sm">price overrides</th></tr></thead><tbody>` +
+      prov.providers.map((p) => `<tr><td>${esc(p.name)}</td><td class="hide-sm">${esc(p.kind)}</td><td class="id"><code>http://${esc(host)}${esc(p.mount)}${p.kind === "openai" ? "/v1" : ""}</code></td><td class="hide-sm">${esc(p.upstream)}</td><td class="hide-sm">${p.has_api_key ? "configured" : "client's"}</td><td class="n hide-sm">${p.price_overrides}</td></tr>`).join("") +
       `</tbody></table></div>${TW.exportButtons("providers", () => prov.providers)}</div>` +
       `<div class="panel wide"><h2>price table ${esc(prices.version)}</h2><p class="muted">USD per million tokens; overrides come from [providers.NAME.prices] in tokenwatch.toml and win over shipped prices.</p>` +
       `<div class="scroll"><table data-testid="prices"><thead><tr><th>model</th><th class="n">input</th><th class="n">output</th><th class="n">cache read</th><th class="n">write 5m</th><th class="n">write 1h</th><th>providers</th><th></th></tr></thead><tbody>` +

@@ -419,6 +419,11 @@ pub fn crossed(limit: i64, before: i64, after: i64, percents: &[u32]) -> Vec<u32
         .collect()
 }
 
+/// The look-back of every spend forecast (budgets and the month-end projection alike): the
+/// average rate over the last 7 days. One window everywhere, so two forecasts of the same spend
+/// never disagree; a week smooths out nights and weekends that a day-long window would project.
+pub const FORECAST_WINDOW_MS: i64 = 7 * 86_400_000;
+
 /// A budget's projection to the end of its period, in the unit of its inputs (nano-USD for
 /// spend).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -431,8 +436,8 @@ pub struct Forecast {
     pub hits_limit_ms: Option<i64>,
 }
 
-/// Projects `spent` (at `now_ms`) to `end_ms` at the rate `recent` per `recent_ms`; `spent`,
-/// `limit` and `recent` share one unit.
+/// Projects `spent` (at `now_ms`) to `end_ms` at the rate `recent` per `recent_ms` (callers pass
+/// the spend of the last [`FORECAST_WINDOW_MS`]); `spent`, `limit` and `recent` share one unit.
 pub fn forecast(
     spent: i64,
     limit: i64,

@@ -4,7 +4,8 @@
 //! Invariants: a tag key is trimmed and lower-case, a value trimmed, neither empty nor longer
 //! than [`MAX_TAG_PART`]; a bare name `x` means `tag=x`. A colour is `#rrggbb`, stored
 //! lower-case. The default colour is a pure function of the tag, so every reader (API, CLI,
-//! dashboard) shows the same colour for an undefined tag without storing it.
+//! dashboard) shows the same colour for an undefined tag without storing it; tags listed
+//! together ([`distinct_colors`]) move off a default another listed tag already shows.
 
 /// Longest key or value, in characters (the proxy caps header tags at the same length).
 pub const MAX_TAG_PART: usize = 200;
@@ -16,6 +17,13 @@ pub const MAX_DESCRIPTION: usize = 500;
 const PALETTE: [&str; 12] = [
     "#2e9e4f", "#1f8fd6", "#d4a017", "#d0459b", "#e0702a", "#8a6ee0", "#1aa89e", "#c0392b",
     "#6d8f1f", "#b5651d", "#4f6fd6", "#a04fb5",
+];
+
+/// Colours a tag takes when its default colour is already shown for another tag: distinct
+/// from the defaults and from each other, mid-tone like them.
+const SPARE: [&str; 12] = [
+    "#7fa81e", "#0097a7", "#f06292", "#8d6e63", "#5c6bc0", "#ff8f00", "#26a69a", "#ab47bc",
+    "#9e9d24", "#ef5350", "#42a5f5", "#78909c",
 ];
 
 /// Why a tag name, colour or description was refused. Each names what was wrong.
@@ -77,6 +85,38 @@ pub fn default_color(key: &str, value: &str) -> &'static str {
     PALETTE[usize::try_from(hash % len).unwrap_or(0)]
 }
 
+/// The colours of tags shown together (a table, a chart's legend): `(key, value, chosen)` in,
+/// one colour per tag out, in the same order.
+///
+/// A chosen colour is kept. A tag without one keeps its [`default_color`] unless another tag of
+/// the list already shows that colour; then it takes the next colour of the palette (defaults,
+/// then spares) that no tag of the list shows. Tags are settled in name order, not list order,
+/// so the same set of tags gets the same colours however it is sorted. Only past 24 undefined
+/// tags with taken colours do two tags share one.
+pub fn distinct_colors(tags: &[(&str, &str, Option<&str>)]) -> Vec<String> {
+    let mut out: Vec<Option<String>> = tags
+        .iter()
+        .map(|(_, _, chosen)| chosen.map(str::to_owned))
+        .collect();
+    let mut used: std::collections::HashSet<String> = out.iter().flatten().cloned().collect();
+    let mut open: Vec<usize> = (0..tags.len()).filter(|i| out[*i].is_none()).collect();
+    open.sort_by(|a, b| (tags[*a].0, tags[*a].1).cmp(&(tags[*b].0, tags[*b].1)));
+    let all: Vec<&str> = PALETTE.iter().chain(SPARE.iter()).copied().collect();
+    for i in open {
+        let (key, value, _) = tags[i];
+        let preferred = default_color(key, value);
+        let start = all.iter().position(|c| *c == preferred).unwrap_or(0);
+        let color = (0..all.len())
+            .map(|step| all[(start + step) % all.len()])
+            .find(|c| !used.contains(*c))
+            .unwrap_or(preferred)
+            .to_owned();
+        used.insert(color.clone());
+        out[i] = Some(color);
+    }
+    out.into_iter().map(Option::unwrap_or_default).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +161,34 @@ mod tests {
             parse_description(&"d".repeat(MAX_DESCRIPTION + 1)),
             Err(TagError::LongDescription)
         );
+    }
+
+    #[test]
+    fn tags_shown_together_get_distinct_colours() {
+        let names: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+        let tags: Vec<(&str, &str, Option<&str>)> =
+            names.iter().map(|n| ("k", n.as_str(), None)).collect();
+        // Twenty tags in twelve default colours must collide; spread, they must not.
+        let defaults: std::collections::BTreeSet<&str> =
+            names.iter().map(|n| default_color("k", n)).collect();
+        assert!(defaults.len() < names.len());
+        let colors = distinct_colors(&tags);
+        let unique: std::collections::BTreeSet<&String> = colors.iter().collect();
+        assert_eq!(unique.len(), names.len(), "{colors:?}");
+        for c in &colors {
+            assert_eq!(parse_color(c).unwrap(), *c);
+        }
+        // The same set in another order gets the same colours.
+        let mut reversed = tags.clone();
+        reversed.reverse();
+        let mut again = distinct_colors(&reversed);
+        again.reverse();
+        assert_eq!(again, colors);
+        // A tag alone keeps its default; a chosen colour is kept and is taken by nobody else.
+        assert_eq!(distinct_colors(&[("team", "red", None)]), ["#1aa89e"]);
+        let chosen = distinct_colors(&[("team", "red", None), ("team", "blue", Some("#1aa89e"))]);
+        assert_eq!(chosen[1], "#1aa89e");
+        assert_ne!(chosen[0], "#1aa89e");
     }
 
     #[test]

@@ -193,8 +193,9 @@ async fn soft_thresholds_fire_once_each_to_signed_webhook_slack_and_a_failing_ch
         "{st}"
     );
     assert_eq!(st["forecast"]["summary"], "the $0.05 limit is reached");
-    // A budget not yet reached projects the recent burn rate (the last 24 h of the period, at
-    // least an hour) to the period's end: spent + spent × remaining / recent.
+    // A budget not yet reached projects the burn rate of the last 7 days (the one forecast
+    // method, shared with the month-end projection) to the period's end:
+    // spent + spent × remaining / 7 days.
     let (_, fc) = api(
         &server.addr,
         "POST",
@@ -209,11 +210,6 @@ async fn soft_thresholds_fire_once_each_to_signed_webhook_slack_and_a_failing_ch
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date()
         .first_of_month();
-    let start_ms = month_start
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .unwrap()
-        .timestamp()
-        .as_millisecond();
     let end = month_start
         .checked_add(jiff::Span::new().months(1))
         .unwrap();
@@ -222,7 +218,7 @@ async fn soft_thresholds_fire_once_each_to_signed_webhook_slack_and_a_failing_ch
         .unwrap()
         .timestamp()
         .as_millisecond();
-    let recent_ms = (now - (now - 86_400_000).max(start_ms)).max(3_600_000);
+    let recent_ms = 7 * 86_400_000;
     let spent = 7 * MESSAGE_COST_MICROS;
     let expected = spent as f64 + spent as f64 * (end_ms - now) as f64 / recent_ms as f64;
     let projected = fc["status"]["forecast"]["projected_micros"]

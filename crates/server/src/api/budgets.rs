@@ -1,5 +1,7 @@
 //! `/api/v1/budgets`: definitions with their live status — spent, limit, percent, tokens,
-//! requests, when the period resets, and a forecast from the recent burn rate.
+//! requests, when the period resets, and a forecast: spend so far plus the average rate of the
+//! last 7 days ([`budget::FORECAST_WINDOW_MS`]) for the rest of the period, the same method as
+//! the month-end projection of `/analytics/summary`.
 //!
 //! Status comes from the in-memory counters the proxy enforces with, so what the API shows is
 //! exactly what admission sees.
@@ -21,9 +23,6 @@ use crate::budgets::LiveBudget;
 use crate::error::ApiError;
 use tokenwatch_core::time::now_ms;
 use tokenwatch_core::time::rfc3339;
-
-/// Longest look-back for the burn rate.
-const RECENT_MS: i64 = 24 * 3_600_000;
 
 /// A budget and where it stands.
 #[derive(Debug, Serialize)]
@@ -61,7 +60,10 @@ pub struct BudgetStatus {
 
 #[derive(Debug, Serialize)]
 pub struct ForecastView {
+    /// Average spend per hour over the last `window_days` days.
     pub burn_usd_per_hour: String,
+    /// The look-back of the burn rate, in days.
+    pub window_days: i64,
     /// Spend at the end of the period at the recent rate.
     pub projected_usd: String,
     pub projected_nanos: i64,
@@ -78,8 +80,7 @@ async fn view(app: &AppState, b: &LiveBudget, now: i64) -> Result<BudgetView, Ap
     let limit = b.spec.limit_usd.nanos();
     let w = u.window;
     let forecast = if w.resets {
-        let recent_since = (now - RECENT_MS).max(w.start_ms);
-        let recent_ms = (now - recent_since).max(3_600_000);
+        let recent_ms = budget::FORECAST_WINDOW_MS;
         let recent = app
             .store
             .window_totals(&b.spec.scope, now - recent_ms, now)
@@ -109,6 +110,7 @@ async fn view(app: &AppState, b: &LiveBudget, now: i64) -> Result<BudgetView, Ap
         };
         Some(ForecastView {
             burn_usd_per_hour: Nanos(f.burn_per_hour).to_decimal_string(),
+            window_days: budget::FORECAST_WINDOW_MS / 86_400_000,
             projected_usd: Nanos(f.projected).to_decimal_string(),
             projected_nanos: f.projected,
             projected_micros: Nanos(f.projected).to_micros().0,

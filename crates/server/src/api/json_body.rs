@@ -92,6 +92,10 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if problems.len() >= MAX_PROBLEMS || !remove(&mut value, &path) {
             break;
         }
+        // A bad list item removes its whole list (see `remove`): the list is then missing.
+        if let [parent @ .., Segment::Seq { .. }] = path.as_slice() {
+            removed.push(join(parent, None));
+        }
         removed.push(field);
     }
     Err(ApiError::BadFields(problems))
@@ -125,10 +129,15 @@ fn join(path: &[Segment], last: Option<&str>) -> String {
     }
 }
 
-/// Removes the value at `path` from the body; false when there is none to remove.
+/// Removes the value at `path` from the body; false when there is none to remove. A bad item
+/// of a list in an object removes the list, so the rest of the body is still read (its other
+/// items are not: one problem per list is enough to fix it).
 fn remove(value: &mut serde_json::Value, path: &[Segment]) -> bool {
     match path {
         [] => false,
+        [Segment::Map { key }, Segment::Seq { .. }] => value
+            .as_object_mut()
+            .is_some_and(|m| m.remove(key).is_some()),
         [Segment::Map { key }] => value
             .as_object_mut()
             .is_some_and(|m| m.remove(key).is_some()),
@@ -317,6 +326,25 @@ mod tests {
         );
         assert!(all.contains("`period` cannot be \"wek\""), "{all}");
         assert!(!all.contains("Spec") && !all.contains("line 1"), "{all}");
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[expect(dead_code, reason = "only read to be checked")]
+    struct WithList {
+        name: String,
+        percents: Vec<u32>,
+        rate: u64,
+    }
+
+    #[test]
+    fn a_bad_list_item_does_not_hide_the_other_fields() {
+        let got = match parse::<WithList>(br#"{"name": 1, "percents": [50, "x"], "rate": "lots"}"#)
+        {
+            Err(ApiError::BadFields(p)) => p.into_iter().map(|p| p.field).collect::<Vec<_>>(),
+            other => panic!("expected field problems, got {other:?}"),
+        };
+        // Fields are read in name order: `rate` comes after the list.
+        assert_eq!(got, ["name", "percents[1]", "rate"]);
     }
 
     #[test]

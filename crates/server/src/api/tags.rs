@@ -22,7 +22,8 @@ use crate::error::ApiError;
 use tokenwatch_core::time::now_ms;
 use tokenwatch_core::time::rfc3339_ms;
 
-/// A tag as listed: its totals in the range, and its colour (chosen, or the default).
+/// A tag as listed: its totals in the range, and its colour (chosen, or the default unless
+/// another listed tag shows that colour: see `tags::distinct_colors`).
 #[derive(Debug, Serialize)]
 pub struct TagRow {
     pub key: String,
@@ -79,6 +80,21 @@ pub async fn rows(store: &Store, filter: &EventFilter) -> Result<Vec<TagRow>, Ap
         rows.push(row);
     }
     rows.extend(defs.iter().map(|d| row_of(&d.key, &d.value, Some(d))));
+    // Tags listed together never share a default colour while a free one is left.
+    let listed: Vec<(&str, &str, Option<&str>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.key.as_str(),
+                r.value.as_str(),
+                r.defined.then_some(r.color.as_str()),
+            )
+        })
+        .collect();
+    let colors = tags::distinct_colors(&listed);
+    for (row, color) in rows.iter_mut().zip(colors) {
+        row.color = color;
+    }
     Ok(rows)
 }
 

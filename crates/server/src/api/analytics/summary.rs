@@ -3,7 +3,7 @@
 //! Summary: totals of the range; the same totals for the previous range of equal length and the
 //! change in percent; the burn rate (cost per day over the 7 days ending at the range's end, or
 //! now if earlier); month to date in `tz` and the projection to the month's end at that burn
-//! rate; the top five models, providers, projects, sources and tags by cost.
+//! rate (`budget::forecast`, the method budget forecasts use); the top five models, providers, projects, sources and tags by cost.
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use jiff::{Timestamp, ToSpan};
 use serde::Serialize;
+use tokenwatch_core::budget;
 use tokenwatch_store::{AggKey, AggSums, EventFilter, Store};
 
 use super::{AnalyticsQuery, RangeView, Scope, SumsView, micros, ratio, usd};
@@ -20,8 +21,8 @@ use tokenwatch_core::time::now_ms;
 use tokenwatch_core::time::rfc3339_ms;
 
 const DAY_MS: i64 = 86_400_000;
-/// The burn rate is the average cost per day over this many days.
-pub const BURN_WINDOW_DAYS: i64 = 7;
+/// The burn rate is the average cost per day over this many days: the window of every forecast.
+pub const BURN_WINDOW_DAYS: i64 = budget::FORECAST_WINDOW_MS / DAY_MS;
 const TOP: usize = 5;
 
 /// A group's totals and its share of the whole.
@@ -192,10 +193,16 @@ pub async fn build(store: &Store, scope: &Scope) -> Result<Summary, ApiError> {
         },
     )
     .await?;
-    let remaining_ms = i128::from((month_end_ms - end).max(0));
-    let projected = mtd.cost_nanos
-        + i64::try_from(i128::from(per_day) * remaining_ms / i128::from(DAY_MS))
-            .unwrap_or(i64::MAX);
+    // The one forecast method budgets use too; the projection has no limit to reach.
+    let projected = budget::forecast(
+        mtd.cost_nanos,
+        0,
+        burn.cost_nanos,
+        budget::FORECAST_WINDOW_MS,
+        end,
+        month_end_ms,
+    )
+    .projected;
 
     let top = Top {
         models: breakdown_rows(store, filter, &AggKey::Model, TOP).await?,
