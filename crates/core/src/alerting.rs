@@ -109,18 +109,30 @@ impl AlertRuleSpec {
         parse_duration_ms(&self.window).unwrap_or(3_600_000)
     }
 
-    /// Checks what serde cannot; the message names the rule and field.
+    /// Checks what serde cannot; the message names the rule and field. Every problem, joined
+    /// by "; ".
     pub fn validate(&self) -> Result<(), String> {
+        crate::suggest::Problem::join(self.problems())
+    }
+
+    /// Every problem serde cannot see, each with the field it is about.
+    pub fn problems(&self) -> Vec<crate::suggest::Problem> {
+        use crate::suggest::Problem;
+        let mut out = Vec::new();
         let name = &self.name;
         if !valid_name(name) {
-            return Err(format!(
-                "alert rule name '{name}' must be 1-64 letters, digits, '-', '_' or '.'"
+            out.push(Problem::new(
+                "name",
+                format!("alert rule name '{name}' must be 1-64 letters, digits, '-', '_' or '.'"),
             ));
         }
         if parse_duration_ms(&self.window).is_none_or(|ms| ms <= 0) {
-            return Err(format!(
-                "alert rule '{name}': window '{}' must be like 15m, 1h or 1d",
-                self.window
+            out.push(Problem::new(
+                "window",
+                format!(
+                    "alert rule '{name}': window '{}' must be like 15m, 1h or 1d",
+                    self.window
+                ),
             ));
         }
         let needs = |what: &str| {
@@ -130,23 +142,32 @@ impl AlertRuleSpec {
             )
         };
         match self.kind {
-            AlertKind::CostAbove if self.threshold_usd.is_none() => Err(needs("threshold_usd")),
+            AlertKind::CostAbove if self.threshold_usd.is_none() => {
+                out.push(Problem::new("threshold_usd", needs("threshold_usd")));
+            }
             AlertKind::TokensAbove
             | AlertKind::ErrorRate
             | AlertKind::P95Latency
             | AlertKind::CacheHitRate
                 if self.threshold.is_none() =>
             {
-                Err(needs("threshold"))
+                out.push(Problem::new("threshold", needs("threshold")));
             }
-            _ if self.threshold.is_some_and(|t| !t.is_finite() || t < 0.0) => Err(format!(
-                "alert rule '{name}': threshold must be a number ≥ 0"
-            )),
-            _ if self.factor.is_some_and(|f| !f.is_finite() || f <= 1.0) => {
-                Err(format!("alert rule '{name}': factor must be above 1"))
-            }
-            _ => Ok(()),
+            _ => {}
         }
+        if self.threshold.is_some_and(|t| !t.is_finite() || t < 0.0) {
+            out.push(Problem::new(
+                "threshold",
+                format!("alert rule '{name}': threshold must be a number ≥ 0"),
+            ));
+        }
+        if self.factor.is_some_and(|f| !f.is_finite() || f <= 1.0) {
+            out.push(Problem::new(
+                "factor",
+                format!("alert rule '{name}': factor must be above 1"),
+            ));
+        }
+        out
     }
 }
 

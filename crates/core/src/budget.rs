@@ -99,38 +99,55 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 impl BudgetSpec {
-    /// Checks what serde cannot; the message names the field.
+    /// Checks what serde cannot; the message names the field. Every problem, joined by "; ".
     pub fn validate(&self) -> Result<(), String> {
-        if !valid_name(&self.name) {
-            return Err(format!(
-                "budget name '{}' must be 1-64 letters, digits, '-', '_' or '.'",
-                self.name
+        crate::suggest::Problem::join(self.problems())
+    }
+
+    /// Every problem serde cannot see, each with the field it is about.
+    pub fn problems(&self) -> Vec<crate::suggest::Problem> {
+        use crate::suggest::Problem;
+        let mut out = Vec::new();
+        let name = &self.name;
+        if !valid_name(name) {
+            out.push(Problem::new(
+                "name",
+                format!("budget name '{name}' must be 1-64 letters, digits, '-', '_' or '.'"),
             ));
         }
         if self.limit_usd.0 == 0 && self.token_limit.is_none() && self.request_limit.is_none() {
-            return Err(format!("budget '{}': limit_usd must be above 0", self.name));
+            out.push(Problem::new(
+                "limit_usd",
+                format!("budget '{name}': limit_usd must be above 0"),
+            ));
         }
-        if self.token_limit.is_some_and(|v| v <= 0) || self.request_limit.is_some_and(|v| v <= 0) {
-            return Err(format!(
-                "budget '{}': token_limit and request_limit must be above 0",
-                self.name
+        if self.token_limit.is_some_and(|v| v <= 0) {
+            out.push(Problem::new(
+                "token_limit",
+                format!("budget '{name}': token_limit must be above 0"),
+            ));
+        }
+        if self.request_limit.is_some_and(|v| v <= 0) {
+            out.push(Problem::new(
+                "request_limit",
+                format!("budget '{name}': request_limit must be above 0"),
             ));
         }
         if let Some(p) = self.alert_at.iter().find(|p| **p == 0 || **p > 1000) {
-            return Err(format!(
-                "budget '{}': alert_at {p} must be 1-1000 (percent)",
-                self.name
+            out.push(Problem::new(
+                "alert_at",
+                format!("budget '{name}': alert_at {p} must be 1-1000 (percent)"),
             ));
         }
         if let Some(tz) = &self.tz
             && TimeZone::get(tz).is_err()
         {
-            return Err(format!(
-                "budget '{}': tz '{tz}' is not a known IANA time zone",
-                self.name
+            out.push(Problem::new(
+                "tz",
+                format!("budget '{name}': tz '{tz}' is not a known IANA time zone"),
             ));
         }
-        Ok(())
+        out
     }
 }
 

@@ -33,6 +33,34 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// One thing wrong with a value a person wrote, and the field it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// `Ok` when there is nothing wrong, else every message joined by "; ".
+    pub fn join(problems: Vec<Problem>) -> Result<(), String> {
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(problems
+            .into_iter()
+            .map(|p| p.message)
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

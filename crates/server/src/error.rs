@@ -44,6 +44,22 @@ impl ApiError {
         }
     }
 
+    /// `Ok` when `problems` is empty, else every problem with its field (400).
+    pub fn check(problems: Vec<tokenwatch_core::suggest::Problem>) -> Result<(), ApiError> {
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(ApiError::BadFields(
+            problems
+                .into_iter()
+                .map(|p| FieldProblem {
+                    field: p.field.to_owned(),
+                    message: p.message,
+                })
+                .collect(),
+        ))
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             ApiError::BadParameter { .. } | ApiError::BadFields(_) => StatusCode::BAD_REQUEST,

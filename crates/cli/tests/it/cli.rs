@@ -302,6 +302,54 @@ async fn api_bodies_name_every_bad_field_in_words() {
         doc["error"]["message"], "`body` must be an object, not a list",
         "{doc}"
     );
+
+    // Well-formed bodies with several values out of range: each is named, not only the first.
+    let fields_of = |doc: &serde_json::Value| -> Vec<String> {
+        doc["error"]["fields"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|f| f["field"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (status, doc) = crate::policy_support::api(
+        &server.addr,
+        "POST",
+        "/api/v1/budgets",
+        Some(serde_json::json!({
+            "name": "no spaces allowed", "period": "day", "limit_usd": "0",
+            "alert_at": [50, 0], "tz": "Mars/Olympus"
+        })),
+    )
+    .await;
+    assert_eq!(status, 400, "{doc}");
+    assert_eq!(
+        fields_of(&doc),
+        ["name", "limit_usd", "alert_at", "tz"],
+        "{doc}"
+    );
+    let (status, doc) = crate::policy_support::api(
+        &server.addr,
+        "POST",
+        "/api/v1/alert-rules",
+        Some(serde_json::json!({
+            "name": "r", "kind": "cost_above", "window": "soon", "factor": 0.5
+        })),
+    )
+    .await;
+    assert_eq!(status, 400, "{doc}");
+    assert_eq!(
+        fields_of(&doc),
+        ["window", "threshold_usd", "factor"],
+        "{doc}"
+    );
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("window 'soon' must be like 15m"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

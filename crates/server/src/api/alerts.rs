@@ -138,7 +138,7 @@ pub async fn put_rule(
     body: JsonBody<AlertRuleSpec>,
 ) -> Result<(StatusCode, Json<AlertRuleSpec>), ApiError> {
     let JsonBody(spec) = body;
-    spec.validate().map_err(|m| ApiError::bad("body", m))?;
+    ApiError::check(spec.problems())?;
     let status = store_spec(&app, DefKind::AlertRule, &spec.name, &spec).await?;
     Ok((status, Json(spec)))
 }

@@ -182,7 +182,7 @@ pub async fn put(
     body: JsonBody<BudgetSpec>,
 ) -> Result<(StatusCode, Json<BudgetView>), ApiError> {
     let JsonBody(spec) = body;
-    spec.validate().map_err(|m| ApiError::bad("body", m))?;
+    ApiError::check(spec.problems())?;
     let status = store_spec(&app, DefKind::Budget, &spec.name, &spec).await?;
     let list = app.policy.budgets.snapshot();
     let b = list
