@@ -429,7 +429,9 @@ pub async fn run(
         } else {
             (soak_plan.load, soak_plan.idle)
         };
-        scenarios.push(soak::soak(&mut setup, &client, load, idle).await?);
+        // The soak's idle phase is measured with no client connection open.
+        drop(client);
+        scenarios.push(soak::soak(&mut setup, load, idle).await?);
     }
     Ok(Results {
         mode: if smoke { "smoke" } else { "full" },

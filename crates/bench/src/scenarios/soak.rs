@@ -108,13 +108,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// `load` of closed-loop saturation through tokenwatch, then `idle` with no traffic.
-pub async fn soak(
-    setup: &mut Setup,
-    client: &HttpClient,
-    load: Duration,
-    idle: Duration,
-) -> anyhow::Result<Scenario> {
+/// `load` of closed-loop saturation through tokenwatch, then `idle` with no traffic and no
+/// client connection left open: the load's own client is dropped when the load ends (and any
+/// other the caller held must be dropped before), so the idle figure is what tokenwatch keeps
+/// once its clients have gone, not the buffers of keep-alive connections waiting for more.
+pub async fn soak(setup: &mut Setup, load: Duration, idle: Duration) -> anyhow::Result<Scenario> {
     let mut sc = Scenario {
         name: "soak".into(),
         description: format!(
@@ -131,7 +129,9 @@ pub async fn soak(
     let rss_before_mib = procs::status_mib(pid, "VmRSS");
     let origin = Instant::now();
     let sampler = Sampler::start(pid, origin);
-    let (ok, bad) = load::closed_loop(client, &proxied, WORKERS, load).await;
+    let client = load::client();
+    let (ok, bad) = load::closed_loop(&client, &proxied, WORKERS, load).await;
+    drop(client);
     let load_secs = origin.elapsed().as_secs_f64();
     let rss_end_of_load_mib = procs::status_mib(pid, "VmRSS");
     tokio::time::sleep(idle).await;
@@ -145,7 +145,7 @@ pub async fn soak(
         .filter(|(t, _)| *t <= load_secs)
         .map(|(_, rss)| *rss)
         .collect();
-    let page = metrics_page(client, &setup.tw.url).await;
+    let page = metrics_page(&load::client(), &setup.tw.url).await;
     sc.soak = Some(SoakFigures {
         load_secs,
         idle_secs: idle.as_secs_f64(),
