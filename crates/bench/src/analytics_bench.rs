@@ -448,7 +448,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     }
     std::fs::write(&plan.out, serde_json::to_string_pretty(&reports)?)?;
     let figures: usize = reports.iter().map(|r| r.timings.len()).sum();
-    if figures != reports.len() * 12 {
+    if figures != reports.len() * 16 {
         bail!("only {figures} figures were produced");
     }
     Ok(())

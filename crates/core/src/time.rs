@@ -81,6 +81,38 @@ pub fn local_bucket_width(tz: &TimeZone, since_ms: i64, until_ms: i64) -> i64 {
     HOUR_MS
 }
 
+/// `[since_ms, until_ms)` cut where `tz`'s UTC offset changes: `(start, end, offset_ms)` per
+/// stretch of constant offset, in order (one stretch when the offset never changes in range).
+pub fn offset_segments(tz: &TimeZone, since_ms: i64, until_ms: i64) -> Vec<(i64, i64, i64)> {
+    let offset_at = |ms: i64| {
+        Timestamp::from_millisecond(ms).map_or(0, |t| i64::from(tz.to_offset(t).seconds()) * 1000)
+    };
+    let mut out = Vec::new();
+    let (mut start, mut offset) = (since_ms, offset_at(since_ms));
+    if let Ok(from) = Timestamp::from_millisecond(since_ms) {
+        for t in tz.following(from) {
+            let at = t.timestamp().as_millisecond();
+            if at >= until_ms {
+                break;
+            }
+            let next = i64::from(t.offset().seconds()) * 1000;
+            if next != offset && at > start {
+                out.push((start, at, offset));
+                start = at;
+            }
+            offset = next;
+        }
+    }
+    out.push((start, until_ms, offset));
+    out
+}
+
+/// Whether `tz` has always had, and will keep, one UTC offset (UTC, `Etc/GMT+5`, fixed
+/// offsets): then its local days are one shift of UTC days, however long the range.
+pub fn is_fixed_offset(tz: &TimeZone) -> bool {
+    tz.following(Timestamp::MIN).next().is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +135,21 @@ mod tests {
         assert_eq!(zone(Some("Asia/Kolkata")).unwrap().1, "Asia/Kolkata");
         let err = zone(Some("Mars/Olympus")).unwrap_err();
         assert!(err.to_string().contains("'Mars/Olympus'"), "{err}");
+    }
+
+    #[test]
+    fn offsets_split_at_dst_changes() {
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        let t0 = 1_792_540_800_000; // 2026-10-21T00:00:00Z, CEST
+        let change = 1_792_890_000_000; // 2026-10-25T01:00:00Z, CEST → CET
+        let t1 = t0 + 10 * 86_400_000;
+        assert_eq!(
+            offset_segments(&berlin, t0, t1),
+            vec![(t0, change, 7_200_000), (change, t1, 3_600_000)]
+        );
+        assert_eq!(offset_segments(&TimeZone::UTC, t0, t1), vec![(t0, t1, 0)]);
+        assert!(is_fixed_offset(&TimeZone::UTC));
+        assert!(!is_fixed_offset(&berlin));
     }
 
     #[test]

@@ -16,6 +16,9 @@ use serde::Serialize;
 
 use tokenwatch_core::time::{HOUR_MS, QUARTER_HOUR_MS};
 
+/// One day in milliseconds.
+const DAY_MS: i64 = 86_400_000;
+
 use crate::analytics::{COST_ENTRY_SOURCE, is_listed_model};
 use crate::{AggKey, AggRow, AggSums, EventFilter, RollupKey, RollupRow, Store, StoreError};
 
@@ -200,6 +203,46 @@ fn usage_of(r: &RollupRow, entries: &RowIndex) -> RollupRow {
     }
 }
 
+/// The range of `filter` cut into stretches of one whole-hour UTC offset of `tz`, so each can be
+/// summed in local days straight from the hourly rollup: `(since, until, offset_ms)`. `None`
+/// when that does not hold (an offset of a half or quarter hour, an open start in a zone with
+/// daylight saving time, or more changes than are worth a query each).
+fn day_segments(
+    filter: &EventFilter,
+    tz: &TimeZone,
+) -> Option<Vec<(Option<i64>, Option<i64>, i64)>> {
+    const MOST_SEGMENTS: usize = 8;
+    let whole = |offset_ms: i64| offset_ms % HOUR_MS == 0;
+    if tokenwatch_core::time::is_fixed_offset(tz) {
+        let offset_ms = i64::from(tz.to_offset(Timestamp::UNIX_EPOCH).seconds()) * 1000;
+        return whole(offset_ms).then(|| vec![(filter.since_ms, filter.until_ms, offset_ms)]);
+    }
+    let since = filter.since_ms?;
+    // An open end: the offsets up to a day from now (later events fall in the last stretch).
+    let until = filter
+        .until_ms
+        .unwrap_or_else(|| tokenwatch_core::time::now_ms() + DAY_MS);
+    let segments = tokenwatch_core::time::offset_segments(tz, since, until);
+    if segments.len() > MOST_SEGMENTS || !segments.iter().all(|s| whole(s.2)) {
+        return None;
+    }
+    let last = segments.len() - 1;
+    Some(
+        segments
+            .into_iter()
+            .enumerate()
+            .map(|(i, (start, end, offset_ms))| {
+                let end = if i == last {
+                    filter.until_ms
+                } else {
+                    Some(end)
+                };
+                (Some(start), end, offset_ms)
+            })
+            .collect(),
+    )
+}
+
 fn add_model(models: &mut BTreeSet<String>, model: &str) {
     if is_listed_model(model) {
         models.insert(model.to_owned());
@@ -245,30 +288,48 @@ impl Store {
         tz: &TimeZone,
         breakdown: Breakdown,
     ) -> Result<Vec<ReportRow>, StoreError> {
-        let mut width = HOUR_MS;
-        let mut totals = self.aggregate(filter, Some(width), &AggKey::None).await?;
-        let straddles = |rows: &[AggRow]| {
-            rows.iter().any(|r| {
-                local_label(r.bucket_ms, tz, Period::Day)
-                    != local_label(r.bucket_ms + HOUR_MS - 1, tz, Period::Day)
-            })
-        };
-        if straddles(&totals) {
-            width = QUARTER_HOUR_MS;
-            totals = self.aggregate(filter, Some(width), &AggKey::None).await?;
-        }
-        let models = self.aggregate(filter, Some(width), &AggKey::Model).await?;
-        let parts = match breakdown.agg_key() {
-            Some(key) => self.aggregate(filter, Some(width), &key).await?,
-            None if breakdown == Breakdown::Model => models.clone(),
-            None => Vec::new(),
+        // Day buckets start at the local midnight of their stretch's offset, which near a DST
+        // change may read as the evening before in the zone: labelled by their middle.
+        let (label_shift, (totals, models, parts)) = match day_segments(filter, tz) {
+            Some(segments) => {
+                let mut sums = (Vec::new(), Vec::new(), Vec::new());
+                for (since_ms, until_ms, offset_ms) in segments {
+                    let f = EventFilter {
+                        since_ms,
+                        until_ms,
+                        ..filter.clone()
+                    };
+                    let (t, m, p) = self
+                        .calendar_sums(&f, breakdown, Some((DAY_MS, offset_ms)))
+                        .await?;
+                    sums.0.extend(t);
+                    sums.1.extend(m);
+                    sums.2.extend(p);
+                }
+                (DAY_MS / 2, sums)
+            }
+            None => {
+                let hourly = self.calendar_sums(filter, breakdown, None).await?;
+                let straddles = hourly.0.iter().any(|r| {
+                    local_label(r.bucket_ms, tz, Period::Day)
+                        != local_label(r.bucket_ms + HOUR_MS - 1, tz, Period::Day)
+                });
+                if straddles {
+                    let quarters = self
+                        .calendar_sums(filter, breakdown, Some((QUARTER_HOUR_MS, 0)))
+                        .await?;
+                    (0, quarters)
+                } else {
+                    (0, hourly)
+                }
+            }
         };
 
         let mut labels: HashMap<i64, String> = HashMap::new();
         let mut label_of = |bucket_ms: i64| {
             labels
                 .entry(bucket_ms)
-                .or_insert_with(|| local_label(bucket_ms, tz, period))
+                .or_insert_with(|| local_label(bucket_ms + label_shift, tz, period))
                 .clone()
         };
         let mut out: BTreeMap<String, ReportRow> = BTreeMap::new();
@@ -305,6 +366,29 @@ impl Store {
             }
         }
         Ok(out.into_values().collect())
+    }
+
+    /// A calendar report's three sums per bucket (`None`: hours): totals, per listed model, and
+    /// per breakdown key.
+    async fn calendar_sums(
+        &self,
+        filter: &EventFilter,
+        breakdown: Breakdown,
+        bucket: Option<(i64, i64)>,
+    ) -> Result<(Vec<AggRow>, Vec<AggRow>, Vec<AggRow>), StoreError> {
+        let (width, shift) = bucket.unwrap_or((HOUR_MS, 0));
+        let totals = self
+            .aggregate_shifted(filter, width, shift, &AggKey::None)
+            .await?;
+        let models = self
+            .aggregate_shifted(filter, width, shift, &AggKey::Model)
+            .await?;
+        let parts = match breakdown.agg_key() {
+            Some(key) => self.aggregate_shifted(filter, width, shift, &key).await?,
+            None if breakdown == Breakdown::Model => models.clone(),
+            None => Vec::new(),
+        };
+        Ok((totals, models, parts))
     }
 
     /// [`Store::period_report`] summed from the events in 15-minute buckets: the reference the

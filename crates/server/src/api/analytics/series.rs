@@ -19,7 +19,7 @@ use tokenwatch_store::{AggKey, AggRow, AggSums, EventFilter, Store};
 use super::{AnalyticsQuery, RangeView, Scope, micros, usd};
 use crate::app::AppState;
 use crate::error::ApiError;
-use tokenwatch_core::time::{HOUR_MS, local_bucket_width, now_ms, rfc3339_ms};
+use tokenwatch_core::time::{HOUR_MS, local_bucket_width, now_ms, offset_segments, rfc3339_ms};
 
 const DAY_MS: i64 = 86_400_000;
 /// Series kept by name; the rest are summed as `(other)`.
@@ -160,29 +160,6 @@ pub struct Timeseries {
     /// Series names, most expensive first (`(other)` last when present).
     pub keys: Vec<String>,
     pub points: Vec<Point>,
-}
-
-/// `[since, until)` cut where the zone's UTC offset changes: `(start, end, offset_ms)`.
-fn offset_segments(tz: &TimeZone, since_ms: i64, until_ms: i64) -> Vec<(i64, i64, i64)> {
-    let offset_at = |ms: i64| i64::from(zoned(ms, tz).offset().seconds()) * 1000;
-    let mut out = Vec::new();
-    let (mut start, mut offset) = (since_ms, offset_at(since_ms));
-    if let Ok(from) = Timestamp::from_millisecond(since_ms) {
-        for t in tz.following(from) {
-            let at = t.timestamp().as_millisecond();
-            if at >= until_ms {
-                break;
-            }
-            let next = i64::from(t.offset().seconds()) * 1000;
-            if next != offset && at > start {
-                out.push((start, at, offset));
-                start = at;
-            }
-            offset = next;
-        }
-    }
-    out.push((start, until_ms, offset));
-    out
 }
 
 /// The store rows behind a timeseries: local days (per constant-offset stretch of the range)

@@ -541,6 +541,22 @@ pub async fn period_reports_from_the_rollup_equal_the_events(db: &TestDb) {
         }
         events.push(e);
     }
+    // Spring changes too (New York 2026-03-08, Berlin 2026-03-29): 200 events in March.
+    let march = 1_772_323_200_000; // 2026-03-01T00:00:00Z
+    for n in 0..200u32 {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let r = x >> 33;
+        let hour = i64::try_from(r % (31 * 24)).unwrap();
+        let mut e = event(
+            1_000 + n,
+            march + hour * 3_600_000 + i64::try_from(r % 3_600_000).unwrap(),
+        );
+        e.model = models[usize::try_from(r % 4).unwrap()].1.into();
+        e.usage.input_tokens = i64::try_from(r % 1000).unwrap();
+        events.push(e);
+    }
     s.insert_events(&events).await.unwrap();
 
     let h = 3_600_000;
@@ -558,6 +574,10 @@ pub async fn period_reports_from_the_rollup_equal_the_events(db: &TestDb) {
         EventFilter {
             project: Some("p1".into()),
             since_ms: Some(start + 5 * h),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            since_ms: Some(march + 3 * h + 17),
             ..EventFilter::default()
         },
         EventFilter {
@@ -612,5 +632,5 @@ pub async fn period_reports_from_the_rollup_equal_the_events(db: &TestDb) {
             }
         }
     }
-    assert_eq!(compared, 6 * 5 * 3 * 5);
+    assert_eq!(compared, 7 * 5 * 3 * 5);
 }
