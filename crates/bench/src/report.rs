@@ -132,6 +132,34 @@ pub fn print(r: &Results, smoke: bool) {
                 mark(p >= 10_000.0)
             );
         }
+        if let Some(k) = &s.soak {
+            println!(
+                "{:16}served {} ({:.0} req/s) over {:.0} s, {} errors; events lost per /metrics {}, spilled {}",
+                "",
+                k.served,
+                k.served_rps,
+                k.load_secs,
+                s.errors,
+                k.metrics_lost,
+                k.metrics_spilled
+            );
+            println!(
+                "{:16}RSS MiB: before {:.1}, load median {:.1}, sampled peak {:.1} (VmHWM {:.1}), end of load {:.1}, after {:.0} s idle {:.1}",
+                "",
+                k.rss_before_mib,
+                k.rss_median_load_mib,
+                k.rss_peak_sampled_mib,
+                s.peak_rss_mib,
+                k.rss_end_of_load_mib,
+                k.idle_secs,
+                k.rss_after_idle_mib
+            );
+            println!(
+                "{:16}target peak < 256 {}",
+                "",
+                mark(s.peak_rss_mib < 256.0)
+            );
+        }
         if let Some(done) = s.streams_completed {
             println!(
                 "{:16}{done} of {} streams completed; peak RSS {:.1} MiB   target < 256 {}",
@@ -172,14 +200,34 @@ pub fn check(r: &Results, smoke: bool) -> anyhow::Result<()> {
             &s.chunk_delay,
             &s.total_added,
         ];
+        let soak_missing = s.soak.as_ref().is_some_and(|k| {
+            k.samples.is_empty()
+                || [
+                    k.rss_before_mib,
+                    k.rss_median_load_mib,
+                    k.rss_peak_sampled_mib,
+                    k.rss_end_of_load_mib,
+                    k.rss_after_idle_mib,
+                    k.metrics_lost,
+                ]
+                .iter()
+                .any(|v| v.is_nan())
+        });
         if figures
             .iter()
             .flat_map(|f| f.iter())
             .any(|p| [p.p50, p.p90, p.p99, p.p999].iter().any(|v| v.is_nan()))
             || s.cpu_seconds.is_nan()
             || s.peak_rss_mib.is_nan()
+            || soak_missing
         {
             problems.push(format!("{}: a figure is missing", s.name));
+        }
+        if let Some(k) = s.soak.as_ref().filter(|k| k.metrics_lost > 0.0) {
+            problems.push(format!(
+                "{}: /metrics counts {} events lost",
+                s.name, k.metrics_lost
+            ));
         }
         if smoke && s.errors > 0 {
             problems.push(format!(

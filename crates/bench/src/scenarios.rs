@@ -1,5 +1,7 @@
 //! The scenarios, the processes they run against, and the zero-loss check after each.
 
+mod soak;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -10,6 +12,7 @@ use tokenwatch_store::{EventFilter, Store};
 use crate::load::{self, HttpClient, Target};
 use crate::procs::{self, Proc};
 use crate::realistic;
+pub use soak::SoakFigures;
 
 /// Percentiles in microseconds.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -102,6 +105,8 @@ pub struct Scenario {
     pub stalled: Option<u64>,
     /// The first failure seen, for diagnosis.
     pub first_error: Option<String>,
+    /// The soak's memory over time.
+    pub soak: Option<SoakFigures>,
 }
 
 #[derive(Debug, Serialize)]
@@ -259,14 +264,21 @@ impl Setup {
         self.tw.child.id()
     }
 
-    /// Waits for the writer, then compares recorded events with proxied requests.
+    /// Waits for the writer (until every event is stored, or for 60 s without one more), then
+    /// compares recorded events with proxied requests.
     async fn settle(&mut self, s: &mut Scenario, cpu_before: f64) -> anyhow::Result<()> {
         self.expected_events += s.proxied_requests as i64;
         let store = Store::open(&self.db.display().to_string()).await?;
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let patience = Duration::from_secs(60);
+        let mut deadline = Instant::now() + patience;
         let mut count = 0;
         while Instant::now() < deadline {
-            count = store.count_events(&EventFilter::default()).await?;
+            let now = store.count_events(&EventFilter::default()).await?;
+            if now > count {
+                // A long backlog (a soak's spill file being replayed) is still progressing.
+                deadline = Instant::now() + patience;
+                count = now;
+            }
             if count >= self.expected_events {
                 break;
             }
@@ -281,8 +293,20 @@ impl Setup {
     }
 }
 
-/// Runs every scenario, or only those named in `only`.
-pub async fn run(smoke: bool, only: &[String], rate: f64) -> anyhow::Result<Results> {
+/// How long the soak saturates tokenwatch, then leaves it idle.
+pub struct SoakPlan {
+    pub load: Duration,
+    pub idle: Duration,
+}
+
+/// Runs every scenario, or only those named in `only`. The soak runs only when named, or in
+/// smoke mode with every scenario (a few seconds then).
+pub async fn run(
+    smoke: bool,
+    only: &[String],
+    rate: f64,
+    soak_plan: &SoakPlan,
+) -> anyhow::Result<Results> {
     let known = [
         "small",
         "body_100kb",
@@ -295,6 +319,7 @@ pub async fn run(smoke: bool, only: &[String], rate: f64) -> anyhow::Result<Resu
         "real_small_tls",
         "real_small_h2",
         "real_stream",
+        "soak",
     ];
     if let Some(bad) = only.iter().find(|n| !known.contains(&n.as_str())) {
         anyhow::bail!(
@@ -468,6 +493,16 @@ pub async fn run(smoke: bool, only: &[String], rate: f64) -> anyhow::Result<Resu
         sc.errors = out.errors;
         setup.settle(&mut sc, cpu).await?;
         scenarios.push(sc);
+    }
+    if only.iter().any(|n| n == "soak") || (smoke && only.is_empty()) {
+        let (load, idle) = if smoke {
+            (Duration::from_secs(3), Duration::from_secs(2))
+        } else {
+            (soak_plan.load, soak_plan.idle)
+        };
+        // The soak's idle phase is measured with no client connection open.
+        drop(client);
+        scenarios.push(soak::soak(&mut setup, load, idle).await?);
     }
     Ok(Results {
         mode: if smoke { "smoke" } else { "full" },

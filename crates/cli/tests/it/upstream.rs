@@ -1,6 +1,7 @@
 //! A scripted upstream on raw TCP. Each connection reads one request (headers + content-length
 //! body), records its raw bytes, and answers with the script the test gave: exact byte chunks
-//! with pauses, then either a clean end or a hard reset.
+//! with pauses, then either a clean end or a hard reset. A route gives the requests whose bytes
+//! contain a marker a script of their own.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -64,11 +65,15 @@ impl Script {
     }
 }
 
+/// Scripts for the requests whose raw bytes contain a marker; the first match wins.
+type Routes = Vec<(Vec<u8>, Script)>;
+
 /// The upstream server; `requests()` gives the raw bytes of every request received.
 pub struct Upstream {
     pub url: String,
     requests: Arc<Mutex<Vec<Vec<u8>>>>,
     script: Arc<Mutex<Script>>,
+    routes: Arc<Mutex<Routes>>,
 }
 
 impl Upstream {
@@ -77,20 +82,30 @@ impl Upstream {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(script));
-        let (reqs, scr) = (Arc::clone(&requests), Arc::clone(&script));
+        let routes = Arc::new(Mutex::new(Vec::new()));
+        let shared = (
+            Arc::clone(&requests),
+            Arc::clone(&script),
+            Arc::clone(&routes),
+        );
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (reqs, scr) = (Arc::clone(&reqs), Arc::clone(&scr));
-                tokio::spawn(async move { serve_connection(stream, reqs, scr).await });
+                let (reqs, scr, routes) = (
+                    Arc::clone(&shared.0),
+                    Arc::clone(&shared.1),
+                    Arc::clone(&shared.2),
+                );
+                tokio::spawn(async move { serve_connection(stream, reqs, scr, routes).await });
             }
         });
         Upstream {
             url,
             requests,
             script,
+            routes,
         }
     }
 
@@ -98,8 +113,27 @@ impl Upstream {
         *self.script.lock().unwrap() = script;
     }
 
+    /// Answers the requests containing `marker` with `script` instead of the default one.
+    pub fn route(&self, marker: &[u8], script: Script) {
+        self.routes.lock().unwrap().push((marker.to_vec(), script));
+    }
+
     pub fn requests(&self) -> Vec<Vec<u8>> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// How many requests arrived (without copying them).
+    pub fn request_count(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+
+    /// Whether a request containing `marker` has arrived.
+    pub fn received(&self, marker: &[u8]) -> bool {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| find(r, marker).is_some())
     }
 }
 
@@ -107,6 +141,7 @@ async fn serve_connection(
     mut stream: TcpStream,
     reqs: Arc<Mutex<Vec<Vec<u8>>>>,
     scr: Arc<Mutex<Script>>,
+    routes: Arc<Mutex<Routes>>,
 ) {
     // As real servers do: each piece leaves when written, not when the last one is ACKed.
     let _ = stream.set_nodelay(true);
@@ -114,8 +149,14 @@ async fn serve_connection(
         let Some(request) = read_request(&mut stream).await else {
             return;
         };
+        let routed = routes
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(marker, _)| find(&request, marker).is_some())
+            .map(|(_, script)| script.clone());
         reqs.lock().unwrap().push(request);
-        let script = scr.lock().unwrap().clone();
+        let script = routed.unwrap_or_else(|| scr.lock().unwrap().clone());
         for (pause, piece) in &script.pieces {
             if !pause.is_zero() {
                 tokio::time::sleep(*pause).await;
