@@ -55,7 +55,7 @@ pub async fn close_stores() {
 
 /// Turns CLI filter flags into a store filter, with the API's parsing and messages.
 pub fn filter_from(args: &FilterArgs) -> anyhow::Result<EventFilter> {
-    let query = tokenwatch_server::api::events::EventsQuery {
+    let query = tokenwatch_app::events::EventsQuery {
         since: args.since.clone(),
         until: args.until.clone(),
         provider: args.provider.clone(),

@@ -48,6 +48,10 @@ impl Source {
     }
 }
 
+/// `error_type` of an event whose response ended without a usage report: its cost is unknown
+/// (null), not zero. The proxy records it; every view of an event reads it.
+pub const USAGE_UNKNOWN: &str = "usage_unknown";
+
 /// How a call ended. Every outcome is recorded, including failures, with the usage seen so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -11,7 +11,6 @@ pub mod definitions;
 pub mod events;
 pub mod json_body;
 pub mod openapi;
-pub mod params;
 pub mod tag_rules;
 pub mod tags;
 

@@ -5,75 +5,65 @@
 //! that does not fit adds `"fields": [{"field": "limit_usd", "message": "…"}]`, one per bad
 //! field, and its message joins theirs. Messages name the bad parameter and never contain secrets or database internals beyond the failing
 //! operation.
+//!
+//! The use-cases' [`AppError`] is one variant of it (`?` converts), so the statuses of the
+//! domain's failures are decided here, in [`ApiError::status`], and nowhere else.
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
+use tokenwatch_app::AppError;
+
+pub use tokenwatch_app::FieldProblem;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{message}")]
-    BadParameter {
-        param: &'static str,
-        message: String,
-    },
-    /// A JSON body that does not fit its spec: every bad field found, in words.
-    #[error("{}", .0.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "))]
-    BadFields(Vec<FieldProblem>),
-    #[error("not found: {0}")]
-    NotFound(String),
-    #[error("storage error: {0}")]
-    Store(#[from] tokenwatch_store::StoreError),
+    /// A failure of a use-case, or of the request's own parameters (same kinds, same words).
+    #[error(transparent)]
+    App(#[from] AppError),
     /// The channel secret key cannot be read or created (a server-side problem).
     #[error("{0}")]
     Secrets(#[from] crate::secrets::SecretError),
 }
 
-/// One bad field of a JSON body: its path (`limit_usd`, `thresholds[1]`) and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct FieldProblem {
-    pub field: String,
-    pub message: String,
+impl From<tokenwatch_store::StoreError> for ApiError {
+    fn from(e: tokenwatch_store::StoreError) -> Self {
+        ApiError::App(AppError::Store(e))
+    }
 }
 
 impl ApiError {
+    /// A bad parameter (400), named in `param`.
     pub fn bad(param: &'static str, message: impl Into<String>) -> Self {
-        ApiError::BadParameter {
-            param,
-            message: message.into(),
-        }
+        ApiError::App(AppError::bad(param, message))
+    }
+
+    /// Nothing by that name (404); `what` names it.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        ApiError::App(AppError::NotFound(what.into()))
     }
 
     /// `Ok` when `problems` is empty, else every problem with its field (400).
     pub fn check(problems: Vec<tokenwatch_core::suggest::Problem>) -> Result<(), ApiError> {
-        if problems.is_empty() {
-            return Ok(());
-        }
-        Err(ApiError::BadFields(
-            problems
-                .into_iter()
-                .map(|p| FieldProblem {
-                    field: p.field.to_owned(),
-                    message: p.message,
-                })
-                .collect(),
-        ))
+        Ok(AppError::check(problems)?)
     }
 
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadParameter { .. } | ApiError::BadFields(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::App(AppError::BadInput { .. } | AppError::BadFields(_)) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::App(AppError::NotFound(_)) => StatusCode::NOT_FOUND,
+            ApiError::App(AppError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Secrets(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn code(&self) -> &'static str {
         match self {
-            ApiError::BadParameter { .. } | ApiError::BadFields(_) => "bad_parameter",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::Store(_) => "storage_unavailable",
+            ApiError::App(AppError::BadInput { .. } | AppError::BadFields(_)) => "bad_parameter",
+            ApiError::App(AppError::NotFound(_)) => "not_found",
+            ApiError::App(AppError::Store(_)) => "storage_unavailable",
             ApiError::Secrets(_) => "secrets_unavailable",
         }
     }
@@ -82,7 +72,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
-            ApiError::Store(err) => {
+            ApiError::App(AppError::Store(err)) => {
                 tracing::error!(error = %err, "API request failed in the store")
             }
             ApiError::Secrets(err) => {
@@ -91,17 +81,69 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let param = match &self {
-            ApiError::BadParameter { param, .. } => Some(*param),
-            ApiError::BadFields(_) => Some("body"),
+            ApiError::App(AppError::BadInput { field, .. }) => Some(*field),
+            ApiError::App(AppError::BadFields(_)) => Some("body"),
             _ => None,
         };
         let mut error = serde_json::json!({
             "code": self.code(), "message": self.to_string(), "param": param
         });
-        if let ApiError::BadFields(fields) = &self {
+        if let ApiError::App(AppError::BadFields(fields)) = &self {
             error["fields"] = serde_json::json!(fields);
         }
         let body = serde_json::json!({ "error": error });
         (self.status(), Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+    use serde_json::json;
+
+    use super::*;
+
+    async fn shown(error: impl Into<ApiError>) -> (StatusCode, serde_json::Value) {
+        let response = error.into().into_response();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn use_case_errors_keep_their_status_code_and_words() {
+        let (status, body) = shown(AppError::bad("since", "since: 'x' is not a time")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            body,
+            json!({"error": {"code": "bad_parameter", "message": "since: 'x' is not a time", "param": "since"}})
+        );
+
+        let (status, body) = shown(AppError::NotFound("event e1".into())).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            body,
+            json!({"error": {"code": "not_found", "message": "not found: event e1", "param": null}})
+        );
+
+        let fields = vec![
+            FieldProblem {
+                field: "limit_usd".into(),
+                message: "`limit_usd` is required".into(),
+            },
+            FieldProblem {
+                field: "period".into(),
+                message: "`period` cannot be \"wek\"".into(),
+            },
+        ];
+        let (status, body) = shown(AppError::BadFields(fields)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["code"], "bad_parameter");
+        assert_eq!(body["error"]["param"], "body");
+        assert_eq!(
+            body["error"]["message"],
+            "`limit_usd` is required; `period` cannot be \"wek\""
+        );
+        assert_eq!(body["error"]["fields"][1]["field"], "period");
     }
 }

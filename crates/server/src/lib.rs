@@ -20,7 +20,6 @@ pub mod notify;
 pub mod policy;
 pub mod proxy;
 pub mod recording;
-pub mod retag;
 pub mod secrets;
 pub mod tags;
 pub mod web;

@@ -28,8 +28,8 @@ use tokenwatch_core::UsageEvent;
 use tokenwatch_store::Store;
 use tokio::sync::{broadcast, watch};
 
-use crate::api::events::EventView;
 use crate::app::AppState;
+use tokenwatch_app::events::EventView;
 
 /// Events a slow subscriber may fall behind by before it is told it lagged.
 pub const LIVE_CAPACITY: usize = 4096;

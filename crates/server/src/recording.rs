@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokenwatch_core::event::RequestShape;
+use tokenwatch_core::event::USAGE_UNKNOWN;
 use tokenwatch_core::pricing::{CostOptions, PriceTable};
 use tokenwatch_core::providers::{Endpoint, ProviderKind, QuickFacts, ResponseFacts};
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
@@ -25,10 +26,6 @@ use crate::live::LiveBus;
 use crate::proxy::decode::decode_all;
 use crate::proxy::headers::ResponseHeaderFacts;
 use crate::tags::RequestMeta;
-
-/// `error_type` of an event whose response ended without a usage report: its cost is unknown
-/// (null), not zero.
-pub const USAGE_UNKNOWN: &str = "usage_unknown";
 
 /// What the proxy knew about a request when it sent it.
 pub struct Exchange {

@@ -6,6 +6,8 @@
 //! them in clear).
 
 use anyhow::{Context, bail};
+use tokenwatch_app::AppError;
+use tokenwatch_app::alerts::{self, AlertList};
 use tokenwatch_core::alerting::{AlertRuleSpec, ChannelSpec};
 use tokenwatch_store::DefKind;
 
@@ -22,17 +24,14 @@ pub async fn run(global: &GlobalArgs, args: &AlertArgs) -> anyhow::Result<String
             last,
             json,
         } => {
-            let rows = store.list_alerts(*unacknowledged, *last).await?;
-            let unread = store.unacknowledged_alerts().await?;
-            let views: Vec<_> = rows
-                .into_iter()
-                .map(tokenwatch_server::api::alerts::AlertView::from)
-                .collect();
+            let list = alerts::list(&store, *unacknowledged, *last).await?;
             if *json {
-                return Ok(serde_json::to_string_pretty(
-                    &serde_json::json!({ "alerts": views, "unread": unread }),
-                )?);
+                return Ok(serde_json::to_string_pretty(&list)?);
             }
+            let AlertList {
+                alerts: views,
+                unread,
+            } = list;
             if views.is_empty() {
                 return Ok("no alerts".to_owned());
             }
@@ -64,13 +63,11 @@ pub async fn run(global: &GlobalArgs, args: &AlertArgs) -> anyhow::Result<String
         }
         AlertCommand::Ack { id, all } => {
             let changed = match (id, all) {
-                (Some(id), false) => {
-                    if !store.alert_exists(id).await? {
-                        bail!("no alert with id '{id}'");
-                    }
-                    store.acknowledge_alerts(Some(id), now).await?
-                }
-                (None, true) => store.acknowledge_alerts(None, now).await?,
+                (Some(id), false) => match alerts::acknowledge(&store, Some(id), now).await {
+                    Err(AppError::NotFound(what)) => bail!("{what}"),
+                    done => done?,
+                },
+                (None, true) => alerts::acknowledge(&store, None, now).await?,
                 _ => bail!("give an alert id, or --all"),
             };
             Ok(format!("acknowledged {changed} alert(s)"))

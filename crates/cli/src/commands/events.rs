@@ -1,8 +1,8 @@
 //! `tokenwatch events`: the most recent events as a table, JSON or CSV.
 
+use tokenwatch_app::events::EventView;
 use tokenwatch_core::UsageEvent;
 use tokenwatch_import::tabular::{self, Row};
-use tokenwatch_server::api::events::EventView;
 use tokenwatch_store::Page;
 
 use crate::cli::{EventsArgs, GlobalArgs};

@@ -2,9 +2,9 @@
 //! renames are in `tag_defs`).
 
 use anyhow::{Context, bail};
+use tokenwatch_app::params::parse_tag;
+use tokenwatch_app::retag::{apply_rules, parse_removal, retag};
 use tokenwatch_core::tag_rules::{self, TagRule, TagRuleSpec};
-use tokenwatch_server::api::params::parse_tag;
-use tokenwatch_server::api::tag_rules::parse_removal;
 use tokenwatch_store::DefKind;
 
 use crate::cli::{GlobalArgs, TagArgs, TagCommand};
@@ -95,9 +95,7 @@ pub async fn run(global: &GlobalArgs, args: &TagArgs) -> anyhow::Result<String> 
             } else {
                 None
             };
-            let report =
-                tokenwatch_server::retag::retag(&store, &filter, &add, &remove, rules.as_deref())
-                    .await?;
+            let report = retag(&store, &filter, &add, &remove, rules.as_deref()).await?;
             if a.json {
                 return Ok(serde_json::to_string_pretty(&report)?);
             }
@@ -137,6 +135,6 @@ pub async fn auto_tag_source(
         source: Some(source.to_owned()),
         ..Default::default()
     };
-    let (events, tags) = tokenwatch_server::retag::apply_rules(store, &filter, &rules).await?;
+    let (events, tags) = apply_rules(store, &filter, &rules).await?;
     Ok((tags > 0).then(|| format!("auto-tag rules: {tags} tags added to {events} events")))
 }

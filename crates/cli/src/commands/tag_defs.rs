@@ -1,11 +1,11 @@
 //! `tokenwatch tag list|define|rename|color|undefine`: tag management from the terminal.
 //!
-//! Every change goes through the same functions as the REST API (`tokenwatch_server::api::tags`),
-//! so the checks, the rename's transaction and the messages are the same.
+//! Every change goes through the same use-cases as the REST API (`tokenwatch_app::tags`), so the
+//! checks, the rename's transaction and the messages are the same.
 
 use anyhow::bail;
+use tokenwatch_app::tags::{define, rename, rows};
 use tokenwatch_core::tags::parse_tag;
-use tokenwatch_server::api::tags::{define, rename, rows};
 use tokenwatch_store::Store;
 
 use crate::cli::TagCommand;

@@ -7,16 +7,16 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use tokenwatch_app::alerts::{self, AlertList};
 use tokenwatch_core::alerting::{AlertRuleSpec, ChannelSpec};
-use tokenwatch_store::{AlertRow, DefKind};
+use tokenwatch_store::DefKind;
 
 use super::definitions::{delete_named, list_specs, store_spec};
 use crate::api::json_body::JsonBody;
 use crate::app::AppState;
 use crate::error::ApiError;
 use tokenwatch_core::time::now_ms;
-use tokenwatch_core::time::rfc3339;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,69 +27,11 @@ pub struct AlertsQuery {
     pub limit: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct AlertView {
-    pub id: String,
-    pub rule: String,
-    pub kind: String,
-    pub severity: String,
-    pub message: String,
-    pub value: i64,
-    pub threshold: i64,
-    pub unit: String,
-    pub fired_at: String,
-    pub period_start: Option<String>,
-    pub acknowledged_at: Option<String>,
-    pub detail: serde_json::Value,
-    pub deliveries: Vec<DeliveryView>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct DeliveryView {
-    pub channel: String,
-    /// `pending`, `delivered` or `failed`.
-    pub status: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub updated_at: String,
-}
-
-impl From<AlertRow> for AlertView {
-    fn from(r: AlertRow) -> Self {
-        let a = r.alert;
-        AlertView {
-            id: a.id,
-            rule: a.rule,
-            kind: a.kind,
-            severity: a.severity,
-            message: a.message,
-            value: a.value,
-            threshold: a.threshold,
-            unit: a.unit,
-            fired_at: rfc3339(a.fired_ms),
-            period_start: a.period_start_ms.map(rfc3339),
-            acknowledged_at: r.acknowledged_ms.map(rfc3339),
-            detail: serde_json::from_str(&a.detail).unwrap_or(serde_json::Value::Null),
-            deliveries: r
-                .deliveries
-                .into_iter()
-                .map(|d| DeliveryView {
-                    channel: d.channel,
-                    status: d.status,
-                    attempts: d.attempts,
-                    last_error: d.last_error,
-                    updated_at: rfc3339(d.updated_ms),
-                })
-                .collect(),
-        }
-    }
-}
-
 /// `GET /api/v1/alerts`: newest first, with `unread` (unacknowledged) count.
 pub async fn list(
     State(app): State<Arc<AppState>>,
     query: Result<Query<AlertsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AlertList>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > 1000 {
@@ -98,11 +40,8 @@ pub async fn list(
             format!("limit: must be between 1 and 1000, got {limit}"),
         ));
     }
-    let rows = app.store.list_alerts(q.unacknowledged, limit).await?;
-    let unread = app.store.unacknowledged_alerts().await?;
-    let alerts: Vec<AlertView> = rows.into_iter().map(AlertView::from).collect();
     Ok(Json(
-        serde_json::json!({ "alerts": alerts, "unread": unread }),
+        alerts::list(&app.store, q.unacknowledged, limit).await?,
     ))
 }
 
@@ -111,10 +50,7 @@ pub async fn ack_one(
     State(app): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if !app.store.alert_exists(&id).await? {
-        return Err(ApiError::NotFound(format!("no alert with id '{id}'")));
-    }
-    let changed = app.store.acknowledge_alerts(Some(&id), now_ms()).await?;
+    let changed = alerts::acknowledge(&app.store, Some(&id), now_ms()).await?;
     Ok(Json(serde_json::json!({ "acknowledged": changed })))
 }
 
@@ -122,7 +58,7 @@ pub async fn ack_one(
 pub async fn ack_all(
     State(app): State<Arc<AppState>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let changed = app.store.acknowledge_alerts(None, now_ms()).await?;
+    let changed = alerts::acknowledge(&app.store, None, now_ms()).await?;
     Ok(Json(serde_json::json!({ "acknowledged": changed })))
 }
 

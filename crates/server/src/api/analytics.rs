@@ -13,9 +13,11 @@ pub mod summary;
 
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
+use tokenwatch_app::events::EventsQuery;
+use tokenwatch_app::params::parse_tz;
+pub use tokenwatch_app::units::{micros, usd};
 use tokenwatch_store::{AggKey, AggSums, EventFilter};
 
-use super::events::EventsQuery;
 use crate::error::ApiError;
 use tokenwatch_core::time::rfc3339_ms;
 
@@ -133,26 +135,6 @@ impl AnalyticsQuery {
             }
         })
     }
-}
-
-/// An IANA zone name (default UTC).
-pub fn parse_tz(name: Option<&str>) -> Result<(TimeZone, String), ApiError> {
-    tokenwatch_core::time::zone(name).map_err(|e| ApiError::bad("tz", format!("tz: {e}")))
-}
-
-/// USD as a number (for charts) from nano-USD; the exact amount is always beside it.
-pub fn usd(nanos: i64) -> f64 {
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "a display number; exact nanos are sent too"
-    )]
-    let v = nanos as f64 / 1_000_000_000.0;
-    v
-}
-
-/// The `*_micros` compatibility value of an exact nano-USD amount: rounded once, half-up.
-pub fn micros(nanos: i64) -> i64 {
-    tokenwatch_core::Nanos(nanos).to_micros().0
 }
 
 /// `a / b`, or `None` when `b` is zero.

@@ -173,7 +173,7 @@ pub async fn get_one(
     let b = list
         .iter()
         .find(|b| b.spec.name == name)
-        .ok_or_else(|| ApiError::NotFound(format!("no budget named '{name}'")))?;
+        .ok_or_else(|| ApiError::not_found(format!("no budget named '{name}'")))?;
     Ok(Json(view(&app, b, now_ms()).await?))
 }
 
@@ -188,7 +188,7 @@ pub async fn put(
     let b = list
         .iter()
         .find(|b| b.spec.name == spec.name)
-        .ok_or_else(|| ApiError::NotFound(format!("budget '{}' vanished", spec.name)))?;
+        .ok_or_else(|| ApiError::not_found(format!("budget '{}' vanished", spec.name)))?;
     Ok((status, Json(view(&app, b, now_ms()).await?)))
 }
 

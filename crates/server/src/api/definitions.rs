@@ -41,7 +41,7 @@ pub async fn delete_named(
     name: &str,
 ) -> Result<StatusCode, ApiError> {
     if !app.store.delete_definition(kind, name).await? {
-        return Err(ApiError::NotFound(format!("no {kind:?} named '{name}'")));
+        return Err(ApiError::not_found(format!("no {kind:?} named '{name}'")));
     }
     refresh(app).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -11,6 +11,7 @@ use axum::extract::{FromRequest, Request};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_path_to_error::Segment;
+use tokenwatch_app::AppError;
 use tokenwatch_core::suggest::closest;
 
 use crate::error::{ApiError, FieldProblem};
@@ -98,7 +99,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         removed.push(field);
     }
-    Err(ApiError::BadFields(problems))
+    Err(AppError::BadFields(problems).into())
 }
 
 /// The field's name as a path: `thresholds[1]`, `limit_usd`, or `body` for the whole body.
@@ -295,7 +296,9 @@ mod tests {
 
     fn problems(body: &str) -> Vec<(String, String)> {
         match parse::<Spec>(body.as_bytes()) {
-            Err(ApiError::BadFields(p)) => p.into_iter().map(|p| (p.field, p.message)).collect(),
+            Err(ApiError::App(AppError::BadFields(p))) => {
+                p.into_iter().map(|p| (p.field, p.message)).collect()
+            }
             other => panic!("expected field problems, got {other:?}"),
         }
     }
@@ -340,7 +343,9 @@ mod tests {
     fn a_bad_list_item_does_not_hide_the_other_fields() {
         let got = match parse::<WithList>(br#"{"name": 1, "percents": [50, "x"], "rate": "lots"}"#)
         {
-            Err(ApiError::BadFields(p)) => p.into_iter().map(|p| p.field).collect::<Vec<_>>(),
+            Err(ApiError::App(AppError::BadFields(p))) => {
+                p.into_iter().map(|p| p.field).collect::<Vec<_>>()
+            }
             other => panic!("expected field problems, got {other:?}"),
         };
         // Fields are read in name order: `rate` comes after the list.
@@ -361,7 +366,7 @@ mod tests {
         let removed_then_missing = problems(r#"{"name": 5, "limit": 1}"#);
         assert_eq!(removed_then_missing.len(), 1, "{removed_then_missing:?}");
         match parse::<Spec>(b"{\"name\": ") {
-            Err(ApiError::BadParameter { message, .. }) => {
+            Err(ApiError::App(AppError::BadInput { message, .. })) => {
                 assert!(
                     message.starts_with("the body is not valid JSON"),
                     "{message}"

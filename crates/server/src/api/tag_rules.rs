@@ -10,15 +10,16 @@ use axum::extract::{Path, State};
 use http::StatusCode;
 use serde::Deserialize;
 use tokenwatch_core::tag_rules::{self, RuleError, TagRuleSpec};
-use tokenwatch_store::{DefKind, EventFilter, TagRemoval};
+use tokenwatch_store::{DefKind, EventFilter};
+
+use tokenwatch_app::events::EventsQuery;
+use tokenwatch_app::params::parse_tag;
+use tokenwatch_app::retag::{RetagReport, parse_removal, retag};
 
 use super::definitions::{delete_named, list_specs, store_spec};
-use super::events::EventsQuery;
-use super::params::parse_tag;
 use crate::api::json_body::JsonBody;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::retag::{RetagReport, retag};
 use tokenwatch_core::time::now_ms;
 
 pub async fn list(State(app): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
@@ -111,23 +112,4 @@ pub async fn post_retag(
     )
     .await?;
     Ok(Json(report))
-}
-
-/// `key=value`, a bare tag, or `key=*`.
-pub fn parse_removal(text: &str) -> Result<TagRemoval, ApiError> {
-    if let Some(key) = text.trim().strip_suffix("=*") {
-        let key = key.trim().to_ascii_lowercase();
-        if key.is_empty() {
-            return Err(ApiError::bad(
-                "remove",
-                format!("remove: '{text}' has no key"),
-            ));
-        }
-        return Ok(TagRemoval { key, value: None });
-    }
-    let (key, value) = parse_tag(text)?;
-    Ok(TagRemoval {
-        key,
-        value: Some(value),
-    })
 }

@@ -4,7 +4,7 @@
 use axum::response::{IntoResponse, Response};
 use http::header;
 
-use super::EventView;
+use tokenwatch_app::events::EventView;
 
 /// Columns of the CSV download, in order.
 pub const CSV_COLUMNS: &[&str] = &[

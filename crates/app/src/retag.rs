@@ -6,6 +6,9 @@
 use tokenwatch_core::tag_rules::{self, RuleInput, TagRule};
 use tokenwatch_store::{EventFilter, Page, RetagOutcome, Store, StoreError, TagRemoval};
 
+use crate::error::AppError;
+use crate::params::parse_tag;
+
 /// What a re-tag did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RetagReport {
@@ -81,4 +84,23 @@ pub async fn apply_rules(
         }
     }
     Ok((events_changed, added))
+}
+
+/// A tag to remove: `key=value`, a bare tag, or `key=*` (every value of the key).
+pub fn parse_removal(text: &str) -> Result<TagRemoval, AppError> {
+    if let Some(key) = text.trim().strip_suffix("=*") {
+        let key = key.trim().to_ascii_lowercase();
+        if key.is_empty() {
+            return Err(AppError::bad(
+                "remove",
+                format!("remove: '{text}' has no key"),
+            ));
+        }
+        return Ok(TagRemoval { key, value: None });
+    }
+    let (key, value) = parse_tag(text)?;
+    Ok(TagRemoval {
+        key,
+        value: Some(value),
+    })
 }
