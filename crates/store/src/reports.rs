@@ -203,14 +203,14 @@ fn usage_of(r: &RollupRow, entries: &RowIndex) -> RollupRow {
     }
 }
 
+/// Part of a range with one UTC offset: `(since, until, offset_ms)`.
+type Stretch = (Option<i64>, Option<i64>, i64);
+
 /// The range of `filter` cut into stretches of one whole-hour UTC offset of `tz`, so each can be
 /// summed in local days straight from the hourly rollup: `(since, until, offset_ms)`. `None`
 /// when that does not hold (an offset of a half or quarter hour, an open start in a zone with
 /// daylight saving time, or more changes than are worth a query each).
-fn day_segments(
-    filter: &EventFilter,
-    tz: &TimeZone,
-) -> Option<Vec<(Option<i64>, Option<i64>, i64)>> {
+fn day_segments(filter: &EventFilter, tz: &TimeZone) -> Option<Vec<Stretch>> {
     const MOST_SEGMENTS: usize = 8;
     let whole = |offset_ms: i64| offset_ms % HOUR_MS == 0;
     if tokenwatch_core::time::is_fixed_offset(tz) {
