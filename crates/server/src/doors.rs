@@ -84,12 +84,7 @@ impl AllowedHosts {
         match host {
             Some(h) if self.allows(h) => Ok(()),
             other => {
-                let shown: String = other
-                    .unwrap_or("(not text)")
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(100)
-                    .collect();
+                let shown = printable(other);
                 Err(Refusal {
                     status: StatusCode::FORBIDDEN,
                     code: "host_not_allowed",
@@ -167,13 +162,7 @@ impl AllowedHosts {
         if allowed {
             return Ok(());
         }
-        let shown: String = origin
-            .to_str()
-            .unwrap_or("(not text)")
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(100)
-            .collect();
+        let shown = printable(origin.to_str().ok());
         Err(Refusal {
             status: StatusCode::FORBIDDEN,
             code: "foreign_origin",
@@ -206,6 +195,16 @@ pub async fn guard(
         Ok(()) => next.run(request).await,
         Err(refusal) => refusal.into_response(),
     }
+}
+
+/// A header's text as a message may quote it: no control characters, at most 100 of them.
+fn printable(value: Option<&str>) -> String {
+    value
+        .unwrap_or("(not text)")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect()
 }
 
 /// Lower-case, no trailing dot, a bare IPv6 address put in brackets as `Host` carries it.
