@@ -141,7 +141,6 @@ pub async fn summary(
 /// The summary of a scope (also used by tests through the handler).
 pub async fn build(store: &Store, scope: &Scope) -> Result<Summary, ApiError> {
     let filter = &scope.filter;
-    let totals = sums(store, filter).await?;
     let len = scope.until_ms - scope.since_ms;
     let previous_scope = Scope {
         filter: EventFilter {
@@ -155,17 +154,12 @@ pub async fn build(store: &Store, scope: &Scope) -> Result<Summary, ApiError> {
         until_ms: scope.since_ms,
         now_ms: scope.now_ms,
     };
-    let previous = sums(store, &previous_scope.filter).await?;
-
     let end = scope.until_ms.min(scope.now_ms);
     let burn_filter = EventFilter {
         since_ms: Some(end - BURN_WINDOW_DAYS * DAY_MS),
         until_ms: Some(end),
         ..filter.clone()
     };
-    let burn = sums(store, &burn_filter).await?;
-    let per_day = burn.cost_nanos / BURN_WINDOW_DAYS;
-
     let local = Timestamp::from_millisecond(end)
         .unwrap_or(Timestamp::UNIX_EPOCH)
         .to_zoned(scope.tz.clone());
@@ -184,15 +178,24 @@ pub async fn build(store: &Store, scope: &Scope) -> Result<Summary, ApiError> {
         .map_err(|e| ApiError::bad("until", format!("until: out of range: {e}")))?;
     let month_start_ms = month_start.timestamp().as_millisecond();
     let month_end_ms = month_end.timestamp().as_millisecond();
-    let mtd = sums(
-        store,
-        &EventFilter {
-            since_ms: Some(month_start_ms),
-            until_ms: Some(end),
-            ..filter.clone()
-        },
-    )
-    .await?;
+    let mtd_filter = EventFilter {
+        since_ms: Some(month_start_ms),
+        until_ms: Some(end),
+        ..filter.clone()
+    };
+    // Nine independent reads: run together, each on its own pooled connection.
+    let (totals, previous, burn, mtd, models, providers, projects, sources, mut tags) = tokio::try_join!(
+        sums(store, filter),
+        sums(store, &previous_scope.filter),
+        sums(store, &burn_filter),
+        sums(store, &mtd_filter),
+        breakdown_rows(store, filter, &AggKey::Model, TOP),
+        breakdown_rows(store, filter, &AggKey::Provider, TOP),
+        breakdown_rows(store, filter, &AggKey::Project, TOP),
+        breakdown_rows(store, filter, &AggKey::Source, TOP),
+        top_tags_all(store, filter),
+    )?;
+    let per_day = burn.cost_nanos / BURN_WINDOW_DAYS;
     // The one forecast method budgets use too; the projection has no limit to reach.
     let projected = budget::forecast(
         mtd.cost_nanos,
@@ -203,17 +206,13 @@ pub async fn build(store: &Store, scope: &Scope) -> Result<Summary, ApiError> {
         month_end_ms,
     )
     .projected;
-
+    tags.truncate(TOP);
     let top = Top {
-        models: breakdown_rows(store, filter, &AggKey::Model, TOP).await?,
-        providers: breakdown_rows(store, filter, &AggKey::Provider, TOP).await?,
-        projects: breakdown_rows(store, filter, &AggKey::Project, TOP).await?,
-        sources: breakdown_rows(store, filter, &AggKey::Source, TOP).await?,
-        tags: {
-            let mut tags = top_tags_all(store, filter).await?;
-            tags.truncate(TOP);
-            tags
-        },
+        models,
+        providers,
+        projects,
+        sources,
+        tags,
     };
     Ok(Summary {
         range: scope.range(),
