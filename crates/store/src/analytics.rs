@@ -292,6 +292,23 @@ impl Store {
         bucket: Option<(i64, i64)>,
         key: &AggKey,
     ) -> Result<Vec<AggRow>, StoreError> {
+        let mut merged = self.merged_parts(filter, bucket, key).await?;
+        if leaves_out_cost_entries(filter, key) {
+            self.take_out_cost_entries(filter, bucket, key, &mut merged)
+                .await?;
+        }
+        let per_model = matches!(key, AggKey::Model | AggKey::ProviderModel);
+        Ok(rows_of(merged, per_model))
+    }
+
+    /// Sums per bucket and `key` over the raw and rollup parts of the range, every event
+    /// counted (cost entries and `<synthetic>` included).
+    async fn merged_parts(
+        &self,
+        filter: &EventFilter,
+        bucket: Option<(i64, i64)>,
+        key: &AggKey,
+    ) -> Result<BTreeMap<(i64, String), AggSums>, StoreError> {
         let mut merged: BTreeMap<(i64, String), AggSums> = BTreeMap::new();
         for part in plan(filter, bucket, key) {
             let rows = match part {
@@ -315,20 +332,39 @@ impl Store {
                     .add(&row.sums);
             }
         }
-        if leaves_out_cost_entries(filter, key) {
-            self.take_out_cost_entries(filter, bucket, key, &mut merged)
+        Ok(merged)
+    }
+
+    /// Per bucket (`width_ms` wide, shifted as in [`Store::aggregate_shifted`]): the totals of
+    /// every event (as `AggKey::None` gives them) and the sums per listed model (as
+    /// `AggKey::Model` gives them), from one read of the model rows. Calendar reports need
+    /// both; when the filter keeps the model rows answerable (no project or source), this reads
+    /// the rollup once instead of twice.
+    pub(crate) async fn totals_and_models(
+        &self,
+        filter: &EventFilter,
+        width_ms: i64,
+        shift_ms: i64,
+    ) -> Result<(Vec<AggRow>, Vec<AggRow>), StoreError> {
+        let bucket = Some((width_ms.max(1), shift_ms));
+        if filter.project.is_some() || filter.source.is_some() {
+            let totals = self.aggregate_in(filter, bucket, &AggKey::None).await?;
+            let models = self.aggregate_in(filter, bucket, &AggKey::Model).await?;
+            return Ok((totals, models));
+        }
+        let mut models = self.merged_parts(filter, bucket, &AggKey::Model).await?;
+        let mut totals: BTreeMap<(i64, String), AggSums> = BTreeMap::new();
+        for ((bucket_ms, _), sums) in &models {
+            totals
+                .entry((*bucket_ms, String::new()))
+                .or_default()
+                .add(sums);
+        }
+        if leaves_out_cost_entries(filter, &AggKey::Model) {
+            self.take_out_cost_entries(filter, bucket, &AggKey::Model, &mut models)
                 .await?;
         }
-        let per_model = matches!(key, AggKey::Model | AggKey::ProviderModel);
-        Ok(merged
-            .into_iter()
-            .filter(|((_, k), _)| !per_model || is_listed_model(k))
-            .map(|((bucket_ms, key), sums)| AggRow {
-                bucket_ms,
-                key,
-                sums,
-            })
-            .collect())
+        Ok((rows_of(totals, false), rows_of(models, true)))
     }
 
     /// [`Store::aggregate`] read from the raw events only (the reference the rollup must match;
@@ -426,6 +462,20 @@ impl Store {
                 .map_err(StoreError::query("aggregating the rollup"))
         })
     }
+}
+
+/// Merged sums as rows, in bucket then key order; per-model keys that are not listed models
+/// (`<synthetic>`) left out when `per_model`.
+fn rows_of(merged: BTreeMap<(i64, String), AggSums>, per_model: bool) -> Vec<AggRow> {
+    merged
+        .into_iter()
+        .filter(|((_, k), _)| !per_model || is_listed_model(k))
+        .map(|((bucket_ms, key), sums)| AggRow {
+            bucket_ms,
+            key,
+            sums,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -377,12 +377,7 @@ impl Store {
         bucket: Option<(i64, i64)>,
     ) -> Result<(Vec<AggRow>, Vec<AggRow>, Vec<AggRow>), StoreError> {
         let (width, shift) = bucket.unwrap_or((HOUR_MS, 0));
-        let totals = self
-            .aggregate_shifted(filter, width, shift, &AggKey::None)
-            .await?;
-        let models = self
-            .aggregate_shifted(filter, width, shift, &AggKey::Model)
-            .await?;
+        let (totals, models) = self.totals_and_models(filter, width, shift).await?;
         let parts = match breakdown.agg_key() {
             Some(key) => self.aggregate_shifted(filter, width, shift, &key).await?,
             None if breakdown == Breakdown::Model => models.clone(),
