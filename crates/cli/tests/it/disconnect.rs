@@ -69,18 +69,29 @@ async fn n_clients_leave(server: &Server, request: Vec<u8>, seen: fn(&[u8]) -> b
 /// Every event is a disconnect with these (input, cache read, output) tokens and cost.
 fn assert_all_disconnected(events: &[serde_json::Value], tokens: (i64, i64, i64), cost: i64) {
     for e in events {
-        assert_eq!(e["status"], "client_disconnected", "{e:#}");
-        assert_eq!(
-            (
-                e["input_tokens"].as_i64(),
-                e["cache_read_tokens"].as_i64(),
-                e["output_tokens"].as_i64()
-            ),
-            (Some(tokens.0), Some(tokens.1), Some(tokens.2)),
-            "{e:#}"
-        );
-        assert_eq!(e["cost_micros"], cost, "{e:#}");
+        assert_event(e, "client_disconnected", tokens, cost, "");
     }
+}
+
+/// One stored event's status, (input, cache read, output) tokens and cost in micro-dollars.
+fn assert_event(
+    e: &serde_json::Value,
+    status: &str,
+    tokens: (i64, i64, i64),
+    cost: i64,
+    context: &str,
+) {
+    assert_eq!(e["status"], status, "{context}{e:#}");
+    assert_eq!(
+        (
+            e["input_tokens"].as_i64(),
+            e["cache_read_tokens"].as_i64(),
+            e["output_tokens"].as_i64()
+        ),
+        (Some(tokens.0), Some(tokens.1), Some(tokens.2)),
+        "{context}{e:#}"
+    );
+    assert_eq!(e["cost_micros"], cost, "{context}{e:#}");
 }
 
 #[tokio::test]
@@ -480,17 +491,7 @@ async fn sixty_four_clients_leaving_in_every_phase_lose_nothing() {
             "ok"
         };
         let (tokens, cost) = plan.usage();
-        assert_eq!(e["status"], status, "{plan:?}: {e:#}");
-        assert_eq!(
-            (
-                e["input_tokens"].as_i64(),
-                e["cache_read_tokens"].as_i64(),
-                e["output_tokens"].as_i64()
-            ),
-            (Some(tokens.0), Some(tokens.1), Some(tokens.2)),
-            "{plan:?}: {e:#}"
-        );
-        assert_eq!(e["cost_micros"], cost, "{plan:?}: {e:#}");
+        assert_event(e, status, tokens, cost, &format!("{plan:?}: "));
     }
     let leavers = (0..LOAD_CLIENTS)
         .flat_map(|c| (0..LOAD_ROUNDS).map(move |r| Plan::of(c, r)))
