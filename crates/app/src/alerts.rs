@@ -1,5 +1,11 @@
 //! Fired alerts: their public shape with each channel's delivery, the history with its unread
-//! count, and acknowledgement. Rules and channels are definitions, checked in core.
+//! count, and acknowledgement. Rules and channels are definitions, checked in core. The engine
+//! that stores and delivers firings is [`engine`]; rule evaluation on a timer is [`rules`].
+
+pub mod engine;
+pub mod rules;
+
+pub use engine::{AlertDraft, Alerts, run_engine};
 
 use serde::Serialize;
 use tokenwatch_core::time::rfc3339;

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-mod budgets;
-pub use budgets::*;
+mod policy;
+pub use policy::*;
 
 /// See where every token and every cent of your LLM use goes.
 ///

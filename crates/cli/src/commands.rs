@@ -16,7 +16,7 @@ pub mod tag_defs;
 use tokenwatch_store::{EventFilter, Store};
 
 use crate::cli::FilterArgs;
-use crate::settings;
+use tokenwatch_app::config as settings;
 
 /// Opens the configured database (creating and migrating it if needed).
 pub async fn open_store(

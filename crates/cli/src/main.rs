@@ -2,7 +2,6 @@
 
 mod cli;
 mod commands;
-mod settings;
 mod table;
 
 use std::io::Write;

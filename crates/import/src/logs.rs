@@ -23,7 +23,6 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use rayon::prelude::*;
 use tokenwatch_core::pricing::{CostOptions, ModelPrice, PriceTable};
-use tokenwatch_core::tag_rules::{self, TagRule};
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
 use tokenwatch_store::{ImportCursor, ImportDir, InsertOutcome, Store};
 
@@ -857,9 +856,10 @@ pub struct PassOptions {
     pub progress: Arc<dyn Progress + Send>,
     /// Write nothing; the counts say what the pass would add.
     pub dry_run: bool,
-    /// Auto-tag rules, run over each event before it is written (a log has no request headers
-    /// or prompt, so rules on those never match here).
-    pub tag_rules: Arc<[TagRule]>,
+    /// The pipeline's tag stage, run over each new event before it is written (a log has no
+    /// request headers or prompt, so rules on those never match here); returns the tags it
+    /// added.
+    pub tag: Arc<dyn Fn(&mut UsageEvent) -> u64 + Send + Sync>,
 }
 
 /// Runs one pass: loads the cursors, scans on the blocking pool (tagging each chunk by the
@@ -876,7 +876,7 @@ pub async fn import(
         cost_mode,
         progress,
         dry_run,
-        tag_rules: rules,
+        tag,
     } = options;
     // Two chunks in flight: the scanner reads the next while the writer writes this one.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<UsageEvent>>(2);
@@ -894,7 +894,7 @@ pub async fn import(
         let mut rule_tags = 0;
         let mut emit = |mut chunk: Vec<UsageEvent>| {
             for e in &mut chunk {
-                rule_tags += tag_rules::tag_event(&rules, e);
+                rule_tags += tag(e);
             }
             tx.blocking_send(chunk).is_ok()
         };

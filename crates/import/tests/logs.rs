@@ -50,7 +50,7 @@ impl Fixture {
             cost_mode: mode,
             progress: Arc::new(Quiet),
             dry_run: false,
-            tag_rules: Arc::new([]),
+            tag: Arc::new(|_: &mut tokenwatch_core::UsageEvent| 0),
         };
         logs::import(&self.store, kind, roots, &self.prices, options)
             .await

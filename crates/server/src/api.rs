@@ -11,6 +11,7 @@ pub mod definitions;
 pub mod events;
 pub mod json_body;
 pub mod openapi;
+pub mod sessions;
 pub mod tag_rules;
 pub mod tags;
 
@@ -33,7 +34,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/analytics/latency", get(analytics::models::latency))
         .route("/analytics/cache", get(analytics::models::cache))
         .route("/analytics/tools", get(analytics::models::tools))
-        .route("/sessions", get(catalog::sessions))
+        .route("/sessions", get(sessions::sessions))
         .route("/tags", get(tags::list).post(tags::create))
         .route(
             "/tags/{key}/{value}",

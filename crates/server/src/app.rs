@@ -11,17 +11,20 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokenwatch_app::client::{UpstreamTls, http_client};
+use tokenwatch_app::config::{Config, split_listen};
+use tokenwatch_app::live::LiveBus;
+use tokenwatch_app::pipeline::Pipeline;
+use tokenwatch_app::secrets::Secrets;
+use tokenwatch_app::start::{Services, StartError};
 use tokenwatch_core::pricing::PriceTable;
-use tokenwatch_store::{Store, WriterHandle, WriterStats};
+use tokenwatch_store::{Store, WriterStats};
 use tokio::runtime::Handle;
 
-use crate::config::{Config, split_listen};
 use crate::doors::AllowedHosts;
-use crate::live::LiveBus;
 use crate::proxy::background::Background;
-use crate::proxy::{self, HttpClient, Routes, Upstream, UpstreamTls};
+use crate::proxy::{self, HttpClient, Routes, Upstream};
 use crate::recording::{Enricher, EventSink};
-use crate::secrets::{SecretError, Secrets};
 use crate::{api, doors, health, lanes, web};
 
 /// State shared by every handler. Each serving lane holds a clone with its own `client`.
@@ -40,7 +43,7 @@ pub struct AppState {
     /// The live event feed behind `/api/v1/stream`.
     pub live: LiveBus,
     /// Tag rules, budgets, alert rules and channels.
-    pub policy: Arc<crate::policy::Policy>,
+    pub policy: Arc<tokenwatch_app::policy::Policy>,
     /// Seals channel secrets before they are stored.
     pub secrets: Arc<Secrets>,
     /// Exchanges finishing after their client left. Each lane counts its own.
@@ -72,18 +75,6 @@ pub(crate) fn own_routes(hosts: &Arc<AllowedHosts>) -> Router<Arc<AppState>> {
         ))
 }
 
-/// Everything `serve` needs that the CLI prepares.
-pub struct ServeParts {
-    pub config: Config,
-    pub store: Store,
-    pub writer: WriterHandle,
-    pub recorder: tokenwatch_store::Recorder,
-    pub prices: Arc<PriceTable>,
-    pub metrics: Option<PrometheusHandle>,
-    /// The key for channel secrets at rest.
-    pub secrets: Arc<Secrets>,
-}
-
 /// Errors that stop the server from starting or running.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -98,53 +89,53 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("provider '{0}' has a base_url that cannot be used")]
     BadProvider(String),
-    /// The message names the setting and the file.
-    #[error("{0}")]
-    Tls(String),
-    #[error("cannot load budgets, tag rules and alerts: {0}")]
-    Policy(#[from] tokenwatch_store::StoreError),
-    /// The message names the key's source or the channel.
-    #[error("{0}")]
-    Secrets(#[from] SecretError),
+    #[error(transparent)]
+    Start(#[from] StartError),
 }
 
 /// Binds the listen address, calls `on_listening` with the bound address, serves on
 /// `server.lanes` threads (see [`lanes`]) until `shutdown` resolves or a lane fails, then drains
 /// in-flight responses and the recording pipeline.
 pub async fn serve(
-    parts: ServeParts,
+    services: Services,
+    metrics: Option<PrometheusHandle>,
     on_listening: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let ServeParts {
+    let Services {
         config,
         store,
         writer,
         recorder,
         prices,
-        metrics,
         secrets,
-    } = parts;
+        tls,
+    } = services;
     let mut upstreams = Vec::with_capacity(config.providers.len());
     for (name, cfg) in &config.providers {
         upstreams
             .push(Upstream::new(name, cfg).ok_or_else(|| ServeError::BadProvider(name.clone()))?);
     }
-    let tls =
-        UpstreamTls::new(config.server.upstream_ca_file.as_deref()).map_err(ServeError::Tls)?;
-    let client = proxy::http_client(&tls);
-    let running =
-        crate::policy::runtime::start(&config, store.clone(), client.clone(), Arc::clone(&secrets))
+    let client = http_client(&tls);
+    let mut running =
+        tokenwatch_app::policy::runtime::start(&config, store.clone(), &tls, Arc::clone(&secrets))
             .await?;
     let live = LiveBus::default();
     // The proxy's queue and the writer's share one byte budget (`recording.queue_bytes`).
     let budget = recorder.budget().clone();
-    let enricher = Enricher {
-        prices: Arc::clone(&prices),
-        recorder,
-        policy: Arc::clone(&running.policy),
-        live: live.clone(),
-    };
+    let pipeline = Arc::new(Pipeline::new(
+        Arc::clone(&prices),
+        Arc::clone(&running.policy),
+        live.clone(),
+        Some(recorder),
+    ));
+    running.tasks.push(tokenwatch_app::jobs::spawn_importers(
+        &config, &store, &pipeline,
+    ));
+    running.tasks.push(tokio::spawn(
+        live.clone().follow(store.clone(), FOLLOW_EVERY),
+    ));
+    let enricher = Enricher { pipeline };
     let (sink, recording) = EventSink::spawn(enricher, config.recording.queue_capacity, budget)?;
     let addr = resolve_listen(&config.server.listen).await?;
     let listen_host = split_listen(&config.server.listen).map_or("", |(host, _)| host);
@@ -194,6 +185,9 @@ pub async fn serve(
     served?;
     Ok(())
 }
+
+/// How often the live feed looks for events written elsewhere (imports, other processes).
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The address to bind for `server.listen`: an IP address as written, or a name resolved (its
 /// first IPv4 address when it has one, as `localhost` clients most often try 127.0.0.1).

@@ -23,7 +23,7 @@ pub enum ApiError {
     App(#[from] AppError),
     /// The channel secret key cannot be read or created (a server-side problem).
     #[error("{0}")]
-    Secrets(#[from] crate::secrets::SecretError),
+    Secrets(#[from] tokenwatch_app::secrets::SecretError),
 }
 
 impl From<tokenwatch_store::StoreError> for ApiError {

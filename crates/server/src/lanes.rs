@@ -127,7 +127,7 @@ impl Lane {
         } = self;
         let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(set_nodelay);
         // Built inside this runtime: its connections' tasks run here.
-        state.client = proxy::http_client(&state.tls);
+        state.client = tokenwatch_app::client::http_client(&state.tls);
         // Exchanges whose client left run on this runtime too (they read its connections).
         state.background = Background::default();
         let background = state.background.clone();

@@ -24,103 +24,59 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use tokenwatch_core::UsageEvent;
+use tokenwatch_app::live::LiveBus;
 use tokenwatch_store::Store;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
 use crate::app::AppState;
-use tokenwatch_app::events::EventView;
 
-/// Events a slow subscriber may fall behind by before it is told it lagged.
-pub const LIVE_CAPACITY: usize = 4096;
-
-/// The broadcast bus. Cheap to clone.
-#[derive(Clone)]
-pub struct LiveBus {
-    tx: broadcast::Sender<Arc<str>>,
-    closed: watch::Sender<bool>,
-}
-
-impl Default for LiveBus {
-    fn default() -> Self {
-        Self::new(LIVE_CAPACITY)
-    }
-}
-
-impl LiveBus {
-    pub fn new(capacity: usize) -> Self {
-        let (tx, _) = broadcast::channel(capacity.max(1));
-        let (closed, _) = watch::channel(false);
-        Self { tx, closed }
-    }
-
-    /// Sends an event to every subscriber; a no-op (not even serialised) when nobody listens.
-    pub fn publish(&self, event: &UsageEvent) {
-        if self.tx.receiver_count() == 0 {
-            return;
-        }
-        match serde_json::to_string(&EventView::from(event)) {
-            Ok(json) => {
-                let _ = self.tx.send(Arc::from(json));
-            }
-            Err(e) => tracing::warn!(error = %e, "live feed: cannot serialise an event"),
-        }
-    }
-
-    /// Ends every open stream (called at shutdown).
-    pub fn close(&self) {
-        let _ = self.closed.send(true);
-    }
-
-    /// A stream of SSE messages for one client; `store` is polled for changes made elsewhere.
-    pub fn sse_stream(
-        &self,
-        store: Store,
-    ) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
-        let rx = self.tx.subscribe();
-        let closed = self.closed.subscribe();
-        let mut tick = tokio::time::interval(POLL_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let state = Poll {
-            store,
-            tick,
-            last_count: None,
-            sent_since: 0,
-        };
-        let hello =
-            futures_util::stream::once(async { Ok(Event::default().event("hello").data("{}")) });
-        let events = futures_util::stream::unfold(
-            (rx, closed, state),
-            |(mut rx, mut closed, mut poll)| async move {
-                loop {
-                    if *closed.borrow() {
-                        return None;
-                    }
-                    let message = tokio::select! {
-                        received = rx.recv() => match received {
-                            Ok(json) => {
-                                poll.sent_since += 1;
-                                Event::default().event("usage").data(&*json)
-                            }
-                            Err(broadcast::error::RecvError::Lagged(n)) => {
-                                let n_events = i64::try_from(n).unwrap_or(i64::MAX);
-                                poll.sent_since = poll.sent_since.saturating_add(n_events);
-                                Event::default().event("lagged").data(n.to_string())
-                            }
-                            Err(broadcast::error::RecvError::Closed) => return None,
-                        },
-                        _ = closed.changed() => return None,
-                        _ = poll.tick.tick() => match poll.check().await {
-                            Some(count) => Event::default().event("changed").data(count.to_string()),
-                            None => continue,
-                        },
-                    };
-                    return Some((Ok(message), (rx, closed, poll)));
+/// A stream of SSE messages for one client; `store` is polled for changes made elsewhere.
+pub fn sse_stream(
+    bus: &LiveBus,
+    store: Store,
+) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
+    let (rx, closed) = bus.subscribe();
+    let mut tick = tokio::time::interval(POLL_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let state = Poll {
+        store,
+        tick,
+        last_count: None,
+        sent_since: 0,
+    };
+    let hello =
+        futures_util::stream::once(async { Ok(Event::default().event("hello").data("{}")) });
+    let events = futures_util::stream::unfold(
+        (rx, closed, state),
+        |(mut rx, mut closed, mut poll)| async move {
+            loop {
+                if *closed.borrow() {
+                    return None;
                 }
-            },
-        );
-        futures_util::StreamExt::chain(hello, events)
-    }
+                let message = tokio::select! {
+                    received = rx.recv() => match received {
+                        Ok(json) => {
+                            poll.sent_since += 1;
+                            Event::default().event("usage").data(&*json)
+                        }
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            let n_events = i64::try_from(n).unwrap_or(i64::MAX);
+                            poll.sent_since = poll.sent_since.saturating_add(n_events);
+                            Event::default().event("lagged").data(n.to_string())
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    },
+                    _ = closed.changed() => return None,
+                    _ = poll.tick.tick() => match poll.check().await {
+                        Some(count) => Event::default().event("changed").data(count.to_string()),
+                        None => continue,
+                    },
+                };
+                return Some((Ok(message), (rx, closed, poll)));
+            }
+        },
+    );
+    futures_util::StreamExt::chain(hello, events)
 }
 
 /// How often a stream looks for events written by someone else.
@@ -149,6 +105,6 @@ impl Poll {
 pub async fn stream(
     State(app): State<Arc<AppState>>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    Sse::new(app.live.sse_stream(app.store.clone()))
+    Sse::new(sse_stream(&app.live, app.store.clone()))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

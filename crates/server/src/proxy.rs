@@ -27,83 +27,19 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Method, StatusCode, Uri, header};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokenwatch_core::EventStatus;
 use tokenwatch_core::providers::{Endpoint, Provider, ProviderKind, openai};
 
 use crate::app::AppState;
-use crate::config::ProviderConfig;
 use crate::recording::{Captured, Exchange, Finished};
-use crate::tags::RequestMeta;
 use call::{Call, Sent};
 use errors::provider_error;
 use headers::ResponseHeaderFacts;
+use tokenwatch_app::attribution::RequestMeta;
+use tokenwatch_app::config::ProviderConfig;
 
-/// The pooled HTTP(S) client used for every upstream.
-pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
-
-/// TLS settings for every upstream connection: the public web roots, plus the certificate
-/// authorities of `server.upstream_ca_file` when set (a company gateway, a local upstream with
-/// its own certificate). Built once at start-up; each serving lane's client shares it.
-#[derive(Clone)]
-pub struct UpstreamTls(Arc<rustls::ClientConfig>);
-
-impl UpstreamTls {
-    /// The web roots, and the certificates of the PEM file `ca_file` when given. The error
-    /// names the file and what is wrong with it.
-    pub fn new(ca_file: Option<&std::path::Path>) -> Result<Self, String> {
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        if let Some(path) = ca_file {
-            use rustls::pki_types::CertificateDer;
-            use rustls::pki_types::pem::PemObject;
-            let shown = path.display();
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("server.upstream_ca_file: cannot read '{shown}': {e}"))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("server.upstream_ca_file: '{shown}' is not PEM: {e}"))?;
-            if certs.is_empty() {
-                return Err(format!(
-                    "server.upstream_ca_file: '{shown}' holds no certificate (expected PEM blocks starting with -----BEGIN CERTIFICATE-----)"
-                ));
-            }
-            for cert in certs {
-                roots.add(cert).map_err(|e| {
-                    format!(
-                        "server.upstream_ca_file: a certificate in '{shown}' cannot be used: {e}"
-                    )
-                })?;
-            }
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS settings: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(Self(Arc::new(config)))
-    }
-}
-
-/// Builds the upstream client: keep-alive pooling, HTTP/1.1 and HTTP/2 (by ALPN), `tls`'s roots.
-pub fn http_client(tls: &UpstreamTls) -> HttpClient {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_keepalive(Some(Duration::from_secs(60)));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config((*tls.0).clone())
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build(https)
-}
+/// The pooled HTTP(S) client used for every upstream (see [`tokenwatch_app::client`]).
+pub type HttpClient = tokenwatch_app::client::HttpsClient<Body>;
 
 /// One configured provider, ready to forward to.
 pub struct Upstream {
@@ -430,19 +366,6 @@ fn finished(exchange: Exchange, status: EventStatus, started: Instant) -> Finish
 
 fn header_str(headers: &http::HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// The error's own message and its causes, e.g. "client error (Connect): tcp connect error:
-/// Connection refused". Upstream URLs are not part of it, so no `?key=` can leak.
-pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn not_routed(app: &AppState, path: &str) -> Response {

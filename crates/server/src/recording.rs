@@ -15,17 +15,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokenwatch_app::pipeline::Pipeline;
 use tokenwatch_core::event::RequestShape;
 use tokenwatch_core::event::USAGE_UNKNOWN;
 use tokenwatch_core::pricing::{CostOptions, PriceTable};
 use tokenwatch_core::providers::{Endpoint, ProviderKind, QuickFacts, ResponseFacts};
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
-use tokenwatch_store::{QueueBudget, Recorder};
+use tokenwatch_store::QueueBudget;
 
-use crate::live::LiveBus;
 use crate::proxy::decode::decode_all;
 use crate::proxy::headers::ResponseHeaderFacts;
-use crate::tags::RequestMeta;
+use tokenwatch_app::attribution::RequestMeta;
 
 /// What the proxy knew about a request when it sent it.
 pub struct Exchange {
@@ -117,31 +117,22 @@ struct Queued {
     bytes: usize,
 }
 
-/// Builds events from finished exchanges and hands them to the store's recorder.
+/// Builds events from finished exchanges and hands them to the pipeline (tag rules, budget
+/// spend, alerts, the live feed, the batch writer).
 pub struct Enricher {
-    pub prices: Arc<PriceTable>,
-    pub recorder: Recorder,
-    /// Open dashboards see each event as soon as it is priced.
-    pub live: LiveBus,
-    /// Tag rules, budget spend and alerts, applied to each event before it is written.
-    pub policy: Arc<crate::policy::Policy>,
+    pub pipeline: Arc<Pipeline>,
 }
 
 impl Enricher {
     pub fn process(&self, finished: Finished) {
         let ex = &finished.exchange;
-        let mut ctx = self
-            .policy
-            .context(&ex.path, &ex.meta, ex.request_body.as_ref());
+        let policy = self.pipeline.policy();
+        let mut ctx = policy.context(&ex.path, &ex.meta, ex.request_body.as_ref());
         let now_ms = tokenwatch_core::time::now_ms();
-        for mut event in build_events(&self.prices, finished) {
-            self.policy.on_event(&mut event, &mut ctx, now_ms);
-            metrics::counter!("tokenwatch_proxy_events_total", "status" => event.status.as_str())
-                .increment(1);
-            self.live.publish(&event);
-            self.recorder.record(event);
+        for event in build_events(self.pipeline.prices(), finished) {
+            self.pipeline.proxied(event, &mut ctx, now_ms);
         }
-        self.policy.settle(&mut ctx);
+        policy.settle(&mut ctx);
     }
 }
 

@@ -94,7 +94,7 @@ pub async fn run(global: &GlobalArgs, args: &AlertArgs) -> anyhow::Result<String
             remove(&store, DefKind::AlertRule, name, "alert rule").await
         }
         AlertCommand::Channels => {
-            crate::settings::secrets(&loaded.config)?
+            tokenwatch_app::config::secrets(&loaded.config)?
                 .seal_stored_channels(&store)
                 .await?;
             let channels: Vec<ChannelSpec> =
@@ -112,7 +112,7 @@ pub async fn run(global: &GlobalArgs, args: &AlertArgs) -> anyhow::Result<String
                 )
             })?;
             spec.validate().map_err(|m| anyhow::anyhow!(m))?;
-            crate::settings::secrets(&loaded.config)?.seal_channel(&mut spec)?;
+            tokenwatch_app::config::secrets(&loaded.config)?.seal_channel(&mut spec)?;
             store
                 .put_definition(
                     DefKind::Channel,

@@ -1,79 +1,46 @@
 //! `tokenwatch import claude-code | codex | csv | json`.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tokenwatch_core::pricing::PriceTable;
-use tokenwatch_core::tag_rules::TagRule;
-use tokenwatch_import::logs::{self, CostMode, LogKind, PassOptions, Progress, Summary};
-use tokenwatch_import::{claude_code, codex};
+use tokenwatch_app::imports::{log_pass, log_roots};
+use tokenwatch_app::pipeline::Pipeline;
+use tokenwatch_app::start::CommandPipeline;
+use tokenwatch_import::codex;
+use tokenwatch_import::logs::{CostMode, LogKind, Progress, Summary};
 use tokenwatch_store::Store;
 
 use crate::cli::{CostModeArg, GlobalArgs, ImportArgs, ImportWhat, LogImportArgs};
 use crate::commands::open_store;
-use crate::commands::serve::price_table;
 
 /// At most this many malformed lines are listed; the count is always exact.
 const SHOWN_MALFORMED: usize = 20;
 
+/// Every import goes through the pipeline: the tag rules run on each new event, and once it
+/// is written its spend counts against the budgets, whose alerts are stored and delivered
+/// before the command exits.
 pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<Option<String>> {
     let (store, loaded) = open_store(global).await?;
-    let prices = Arc::new(price_table(&loaded.config)?);
     let dry_run = match &args.what {
         ImportWhat::ClaudeCode(a) | ImportWhat::Codex(a) => a.dry_run,
         ImportWhat::Csv(a) | ImportWhat::Json(a) => a.dry_run,
     };
-    let (output, source) = match &args.what {
-        ImportWhat::ClaudeCode(a) => (
-            run_logs(&store, prices, LogKind::ClaudeCode, a).await?,
-            "claude_code",
-        ),
-        ImportWhat::Codex(a) => (run_logs(&store, prices, LogKind::Codex, a).await?, "codex"),
-        ImportWhat::Csv(a) => (
-            Some(super::tabular::import(&store, &prices, a, false).await?),
-            "csv",
-        ),
-        ImportWhat::Json(a) => (
-            Some(super::tabular::import(&store, &prices, a, true).await?),
-            "json",
-        ),
+    let command = CommandPipeline::start(&loaded.config, &store, dry_run).await?;
+    let pipeline = &command.pipeline;
+    let output = match &args.what {
+        ImportWhat::ClaudeCode(a) => run_logs(&store, pipeline, LogKind::ClaudeCode, a).await,
+        ImportWhat::Codex(a) => run_logs(&store, pipeline, LogKind::Codex, a).await,
+        ImportWhat::Csv(a) => super::tabular::import(&store, pipeline, a, false)
+            .await
+            .map(Some),
+        ImportWhat::Json(a) => super::tabular::import(&store, pipeline, a, true)
+            .await
+            .map(Some),
     };
-    // A dry run writes nothing, rule tags on stored events included.
-    if dry_run {
-        return Ok(output);
-    }
-    Ok(
-        match (output, super::tag::auto_tag_source(&store, source).await?) {
-            (Some(out), Some(tagged)) => Some(format!("{out}\n{tagged}")),
-            (out, _) => out,
-        },
-    )
-}
-
-/// The directories a log import reads: `--path` values, else the agent's defaults.
-pub fn roots(kind: LogKind, paths: &[PathBuf]) -> Vec<PathBuf> {
-    if !paths.is_empty() {
-        return paths
-            .iter()
-            .map(|p| match kind {
-                LogKind::ClaudeCode if p.join("projects").is_dir() => p.join("projects"),
-                _ => p.clone(),
-            })
-            .collect();
-    }
-    let home = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
-    match kind {
-        LogKind::ClaudeCode => claude_code::default_roots(
-            std::env::var("CLAUDE_CONFIG_DIR").ok().as_deref(),
-            home.as_deref(),
-        ),
-        LogKind::Codex => {
-            codex::default_roots(std::env::var("CODEX_HOME").ok().as_deref(), home.as_deref())
-        }
-    }
+    command.finish().await;
+    output
 }
 
 /// A byte progress bar on stderr; indicatif draws nothing when stderr is not a terminal.
@@ -109,34 +76,13 @@ fn bar() -> Bar {
     Bar(pb)
 }
 
-/// One import pass (see [`logs::import`]) with the stored auto-tag rules, timed.
-pub async fn pass(
-    store: &Store,
-    prices: &Arc<PriceTable>,
-    kind: LogKind,
-    roots: &[PathBuf],
-    cost_mode: CostMode,
-    dry_run: bool,
-) -> anyhow::Result<(Summary, Duration)> {
-    let started = Instant::now();
-    let tag_rules: Arc<[TagRule]> = super::tag::stored_rules(store).await?.into();
-    let options = PassOptions {
-        cost_mode,
-        progress: Arc::new(bar()),
-        dry_run,
-        tag_rules,
-    };
-    let summary = logs::import(store, kind, roots, prices, options).await?;
-    Ok((summary, started.elapsed()))
-}
-
 async fn run_logs(
     store: &Store,
-    prices: Arc<PriceTable>,
+    pipeline: &Arc<Pipeline>,
     kind: LogKind,
     args: &LogImportArgs,
 ) -> anyhow::Result<Option<String>> {
-    let roots = roots(kind, &args.paths);
+    let roots = log_roots(kind, &args.paths);
     let cost_mode = match args.cost_mode {
         CostModeArg::Calculate => CostMode::Calculate,
         CostModeArg::Auto => CostMode::Auto,
@@ -156,8 +102,10 @@ async fn run_logs(
             );
         }
     }
-    let (summary, took) = pass(store, &prices, kind, &roots, cost_mode, args.dry_run).await?;
-    let first = render(kind, &summary, took, args.dry_run, args.json)?;
+    let checks_before = pipeline.rule_checks();
+    let (summary, took) = pass(store, pipeline, kind, &roots, cost_mode, args.dry_run).await?;
+    let checks = pipeline.rule_checks() - checks_before;
+    let first = render(kind, &summary, took, args.dry_run, args.json, checks)?;
     if !args.watch {
         return Ok(Some(first));
     }
@@ -175,9 +123,11 @@ async fn run_logs(
             () = tokio::time::sleep(interval) => {}
             _ = tokio::signal::ctrl_c() => return Ok(None),
         }
-        match pass(store, &prices, kind, &roots, cost_mode, args.dry_run).await {
+        let checks_before = pipeline.rule_checks();
+        match pass(store, pipeline, kind, &roots, cost_mode, args.dry_run).await {
             Ok((s, took)) if s.files_read > 0 || !s.malformed.is_empty() => {
-                let text = render(kind, &s, took, args.dry_run, args.json)?;
+                let checks = pipeline.rule_checks() - checks_before;
+                let text = render(kind, &s, took, args.dry_run, args.json, checks)?;
                 writeln!(std::io::stdout().lock(), "{text}")?;
             }
             Ok(_) => {}
@@ -187,12 +137,36 @@ async fn run_logs(
     }
 }
 
+/// One pass with a progress bar.
+async fn pass(
+    store: &Store,
+    pipeline: &Arc<Pipeline>,
+    kind: LogKind,
+    roots: &[std::path::PathBuf],
+    cost_mode: CostMode,
+    dry_run: bool,
+) -> anyhow::Result<(Summary, Duration)> {
+    Ok(log_pass(
+        store,
+        pipeline,
+        kind,
+        roots,
+        cost_mode,
+        dry_run,
+        Arc::new(bar()),
+    )
+    .await?)
+}
+
+/// The pass's summary for a person, or as JSON with `--json`. `rule_checks` is how many events
+/// the tag rules ran on (new events only).
 fn render(
     kind: LogKind,
     s: &Summary,
     took: Duration,
     dry_run: bool,
     json: bool,
+    rule_checks: u64,
 ) -> anyhow::Result<String> {
     let secs = took.as_secs_f64();
     #[expect(clippy::cast_precision_loss, reason = "a rate for people")]
@@ -226,6 +200,7 @@ fn render(
             "partial_lines": s.partial_lines,
             "fallback_models": s.fallback_models,
             "rule_tags": s.rule_tags,
+            "rule_checks": rule_checks,
             "malformed": malformed,
         }))?);
     }

@@ -196,7 +196,7 @@ mod tests {
             force: false,
         })
         .unwrap();
-        let loaded = crate::settings::load(Some(&path), Some("x.db")).unwrap();
+        let loaded = tokenwatch_app::config::load(Some(&path), Some("x.db")).unwrap();
         assert_eq!(loaded.config.server.listen, "127.0.0.1:4100");
         assert_eq!(loaded.config.providers.len(), 3);
         let again = run(&InitArgs { path, force: false })
@@ -222,7 +222,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokenwatch.toml");
         std::fs::write(&path, &text).unwrap();
-        let config = crate::settings::load(Some(&path), Some("x.db"))
+        let config = tokenwatch_app::config::load(Some(&path), Some("x.db"))
             .unwrap()
             .config;
         assert_eq!(config.budgets.len(), 2);

@@ -6,6 +6,9 @@ use jiff::tz::TimeZone;
 use tokenwatch_core::{Micros, Nanos, Source, UsageEvent};
 use tokenwatch_store::{Account, EventFilter, GroupBy, Subscription};
 
+use tokenwatch_app::imports::{subscription_charges, write_events};
+use tokenwatch_app::start::CommandPipeline;
+
 use crate::cli::{AccountsArgs, AddArgs, GlobalArgs, PeriodArg};
 use crate::commands::open_store;
 use crate::commands::periods::time_zone;
@@ -68,7 +71,7 @@ pub async fn add(global: &GlobalArgs, args: &AddArgs) -> anyhow::Result<String> 
             "nothing to add: give --cost (with --period for a subscription), usage (--requests, --input-tokens, --output-tokens), or --limit"
         );
     }
-    let (store, _) = open_store(global).await?;
+    let (store, loaded) = open_store(global).await?;
     let now = tokenwatch_core::time::now_ms();
     store
         .upsert_account(&Account {
@@ -112,7 +115,10 @@ pub async fn add(global: &GlobalArgs, args: &AddArgs) -> anyhow::Result<String> 
         // Validate the schedule before storing it.
         tokenwatch_import::subscriptions::charges(&sub, now)?;
         store.add_subscription(&sub).await?;
-        let added = tokenwatch_import::subscriptions::materialise(&store, now).await?;
+        let command = CommandPipeline::start(&loaded.config, &store, false).await?;
+        let added = subscription_charges(&store, &command.pipeline, now).await;
+        command.finish().await;
+        let added = added?;
         said.push(format!(
             "{service}/{account}: subscription of {} per {period} ({added} charges so far)",
             money_micros(cost)
@@ -139,7 +145,10 @@ pub async fn add(global: &GlobalArgs, args: &AddArgs) -> anyhow::Result<String> 
         if let Some(note) = &args.note {
             e.tags.push(("note".to_owned(), note.clone()));
         }
-        store.insert_events(&[e]).await?;
+        let command = CommandPipeline::start(&loaded.config, &store, false).await?;
+        let written = write_events(&store, &command.pipeline, vec![e]).await;
+        command.finish().await;
+        written?;
         said.push(format!(
             "{service}/{account}: entry added{}",
             cost.map(|c| format!(", {}", money_micros(c)))

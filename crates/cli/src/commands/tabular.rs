@@ -3,19 +3,22 @@
 use std::io::{Read, Write};
 
 use anyhow::Context;
+use tokenwatch_app::imports::import_rows;
+use tokenwatch_app::pipeline::Pipeline;
 use tokenwatch_core::Source;
-use tokenwatch_core::pricing::PriceTable;
 use tokenwatch_import::tabular::{self, Row};
-use tokenwatch_store::{OnConflict, Page, Store};
+use tokenwatch_store::{Page, Store};
 
 use crate::cli::{ExportArgs, ExportFormat, FileImportArgs, GlobalArgs};
 use crate::commands::{filter_from, open_store};
 
 const SHOWN_ERRORS: usize = 20;
 
+/// `tokenwatch import csv|json FILE`: reads the file (or standard input for `-`) and hands its
+/// rows to the import use-case; lists the bad rows.
 pub async fn import(
     store: &Store,
-    prices: &PriceTable,
+    pipeline: &Pipeline,
     args: &FileImportArgs,
     json: bool,
 ) -> anyhow::Result<String> {
@@ -35,45 +38,57 @@ pub async fn import(
         (tabular::read_csv(text.as_bytes()), Source::Csv, 1)
     };
     let rows = rows.map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
-    let total = rows.len();
-    let (events, errors) = tabular::validate(rows, source, prices, first_row);
+    let done = import_rows(
+        store,
+        pipeline,
+        rows,
+        source,
+        first_row,
+        args.skip_bad_rows,
+        args.dry_run,
+    )
+    .await?;
     let mut report = String::new();
-    if !errors.is_empty() {
+    if !done.errors.is_empty() {
         let mut listed = String::new();
-        for e in errors.iter().take(SHOWN_ERRORS) {
+        for e in done.errors.iter().take(SHOWN_ERRORS) {
             listed.push_str(&format!("\n  {shown}: {e}"));
         }
-        if errors.len() > SHOWN_ERRORS {
-            listed.push_str(&format!("\n  … and {} more", errors.len() - SHOWN_ERRORS));
+        if done.errors.len() > SHOWN_ERRORS {
+            listed.push_str(&format!(
+                "\n  … and {} more",
+                done.errors.len() - SHOWN_ERRORS
+            ));
         }
-        if !args.skip_bad_rows {
+        if done.refused {
             anyhow::bail!(
-                "{} of {total} rows are bad; nothing was imported (fix them, or pass --skip-bad-rows to import the rest):{listed}",
-                errors.len()
+                "{} of {} rows are bad; nothing was imported (fix them, or pass --skip-bad-rows to import the rest):{listed}",
+                done.errors.len(),
+                done.rows
             );
         }
-        report.push_str(&format!("skipped {} bad rows:{listed}\n", errors.len()));
+        report.push_str(&format!(
+            "skipped {} bad rows:{listed}\n",
+            done.errors.len()
+        ));
     }
     if args.dry_run {
-        let keys: Vec<String> = events.iter().map(|e| e.dedup_key.clone()).collect();
-        let existing = store.existing_dedup_keys(&keys).await?;
         report.push_str(&format!(
             "dry run: {} rows read; would add {} events, {} already stored",
-            total,
-            events.len() - existing.len(),
-            existing.len()
+            done.rows, done.inserted, done.duplicates
         ));
         return Ok(report);
     }
-    // One transaction for the whole file: a database failure half-way keeps nothing, so a
-    // re-run after fixing it starts clean.
-    let outcome = store
-        .insert_event_chunks(events.chunks(2_000), OnConflict::Skip)
-        .await?;
-    let (inserted, duplicates) = (outcome.inserted, outcome.duplicates);
     report.push_str(&format!(
-        "{shown}: {total} rows read; {inserted} events added, {duplicates} already stored"
+        "{shown}: {} rows read; {} events added, {} already stored",
+        done.rows, done.inserted, done.duplicates
     ));
+    if done.rule_tags > 0 {
+        report.push_str(&format!(
+            "\nauto-tag rules: {} tags added to {} events",
+            done.rule_tags, done.rule_tagged_events
+        ));
+    }
     Ok(report)
 }
 

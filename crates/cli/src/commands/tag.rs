@@ -3,7 +3,7 @@
 
 use anyhow::{Context, bail};
 use tokenwatch_app::params::parse_tag;
-use tokenwatch_app::retag::{apply_rules, parse_removal, retag};
+use tokenwatch_app::retag::{parse_removal, retag};
 use tokenwatch_core::tag_rules::{self, TagRule, TagRuleSpec};
 use tokenwatch_store::DefKind;
 
@@ -119,22 +119,4 @@ pub async fn stored_rules(store: &tokenwatch_store::Store) -> anyhow::Result<Vec
             Ok(tag_rules::compile(&spec)?)
         })
         .collect()
-}
-
-/// Runs the auto-tag rules over the events of one import source (after an import). `None`
-/// when there are no rules or nothing changed.
-pub async fn auto_tag_source(
-    store: &tokenwatch_store::Store,
-    source: &str,
-) -> anyhow::Result<Option<String>> {
-    let rules = stored_rules(store).await?;
-    if rules.is_empty() {
-        return Ok(None);
-    }
-    let filter = tokenwatch_store::EventFilter {
-        source: Some(source.to_owned()),
-        ..Default::default()
-    };
-    let (events, tags) = apply_rules(store, &filter, &rules).await?;
-    Ok((tags > 0).then(|| format!("auto-tag rules: {tags} tags added to {events} events")))
 }

@@ -285,7 +285,7 @@ fn cli_rules_apply_to_stored_events_and_reject_bad_regex() {
 }
 
 #[test]
-fn a_dry_run_import_adds_no_rule_tags_to_stored_events() {
+fn imports_apply_rules_to_new_events_only_and_retag_reaches_stored_ones() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tw.db").display().to_string();
     let csv = dir.path().join("usage.csv");
@@ -315,8 +315,19 @@ fn a_dry_run_import_adds_no_rule_tags_to_stored_events() {
     let out = run_cli(&db, &["events", "--tag", "tier=premium", "--json"]);
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["events"].as_array().unwrap().len(), 0, "{out}");
-    // The same import without --dry-run does apply it.
-    run_cli(&db, &["import", "csv", csv.to_str().unwrap()]);
+    // A real re-import brings nothing new, so it runs no rule either: rules run once per new
+    // event, and reaching back into stored history is the explicit retag.
+    let out = run_cli(&db, &["import", "csv", csv.to_str().unwrap()]);
+    assert!(out.contains("0 events added, 1 already stored"), "{out}");
+    assert!(!out.contains("auto-tag rules"), "{out}");
+    let out = run_cli(&db, &["events", "--tag", "tier=premium", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["events"].as_array().unwrap().len(), 0, "{out}");
+    let out = run_cli(&db, &["tag", "retag", "--apply-rules", "--all"]);
+    assert_eq!(
+        out.trim(),
+        "1 events matched, 1 changed (1 tags added by rules)"
+    );
     let out = run_cli(&db, &["events", "--tag", "tier=premium", "--json"]);
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["events"].as_array().unwrap().len(), 1, "{out}");

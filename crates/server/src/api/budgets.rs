@@ -19,8 +19,8 @@ use tokenwatch_store::DefKind;
 use super::definitions::{delete_named, store_spec};
 use crate::api::json_body::JsonBody;
 use crate::app::AppState;
-use crate::budgets::LiveBudget;
 use crate::error::ApiError;
+use tokenwatch_app::budgets::LiveBudget;
 use tokenwatch_core::time::now_ms;
 use tokenwatch_core::time::rfc3339;
 

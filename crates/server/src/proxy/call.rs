@@ -26,9 +26,10 @@ use tokio::time::error::Elapsed;
 use super::errors::provider_error;
 use super::headers::{self, ResponseHeaderFacts};
 use super::tee::{CaptureMode, TeeBody};
-use super::{Upstream, error_chain, finished, header_str};
+use super::{Upstream, finished, header_str};
 use crate::app::AppState;
 use crate::recording::Exchange;
+use tokenwatch_app::client::error_chain;
 
 /// The upstream's answer: its response, a failure, or the timeout.
 pub type Answer =

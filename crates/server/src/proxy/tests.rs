@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::builtin_providers;
+use tokenwatch_app::config::builtin_providers;
 
 fn routes() -> Routes {
     let mut cfgs = builtin_providers();

@@ -4,9 +4,7 @@
 //!
 //! [`Alerts::raise`] never blocks and never awaits: the enricher calls it on the recording
 //! path. A full queue (1024 firings waiting) drops the firing with an error log and a metric,
-//! never a silent loss. Rule evaluation on a timer lives in [`rules`].
-
-pub mod rules;
+//! never a silent loss. Rule evaluation on a timer lives in [`super::rules`].
 
 use std::sync::Arc;
 
@@ -62,14 +60,18 @@ impl Alerts {
     }
 }
 
-/// Stores each firing once and notifies its channels. Ends when every sender is dropped.
+/// Stores each firing once and notifies its channels. Ends when every sender is dropped and
+/// every delivery it started has finished (a command that exits waits for it).
 pub async fn run_engine(
     mut rx: mpsc::Receiver<AlertDraft>,
     store: Store,
     channels: impl Fn() -> Arc<Vec<ChannelSpec>> + Send + 'static,
     notifier: Arc<Notifier>,
 ) {
+    let mut deliveries = tokio::task::JoinSet::new();
     while let Some(draft) = rx.recv().await {
+        // Deliveries already finished are reaped as the engine goes.
+        while deliveries.try_join_next().is_some() {}
         let all = channels();
         let targets: Vec<ChannelSpec> = all
             .iter()
@@ -106,7 +108,7 @@ pub async fn run_engine(
                 let message = Arc::new(AlertMessage::from(&alert));
                 for channel in targets {
                     let (n, s, m) = (Arc::clone(&notifier), store.clone(), Arc::clone(&message));
-                    tokio::spawn(async move { n.deliver(&s, &m, &channel).await });
+                    deliveries.spawn(async move { n.deliver(&s, &m, &channel).await });
                 }
             }
             Ok(false) => {}
@@ -115,4 +117,5 @@ pub async fn run_engine(
             }
         }
     }
+    while deliveries.join_next().await.is_some() {}
 }

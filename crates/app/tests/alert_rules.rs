@@ -4,9 +4,9 @@
 #![expect(clippy::unwrap_used, reason = "tests fail by panicking")]
 
 use jiff::tz::TimeZone;
+use tokenwatch_app::alerts::rules::evaluate;
 use tokenwatch_core::alerting::AlertRuleSpec;
 use tokenwatch_core::{EventStatus, Source, UsageEvent};
-use tokenwatch_server::alerts::rules::evaluate;
 use tokenwatch_store::Store;
 
 const HOUR: i64 = 3_600_000;

@@ -8,11 +8,11 @@
 
 use std::path::Path;
 
+use super::Config;
 use figment::error::{Actual, Kind};
 use figment::providers::Serialized;
 use figment::{Figment, Profile};
 use tokenwatch_core::suggest::closest;
-use tokenwatch_server::config::Config;
 
 /// No configuration has this many bad keys; the bound keeps a surprise from looping.
 const MAX_ERRORS: usize = 50;

@@ -470,5 +470,12 @@ impl Config {
     }
 }
 
+mod explain;
+mod load;
+
+pub use load::{
+    LoadError, Loaded, database_url, dirs, load, secret_key_source, secrets, spill_path,
+};
+
 #[cfg(test)]
 mod tests;

@@ -26,8 +26,8 @@ use tokenwatch_core::{EventStatus, Nanos, UsageEvent};
 use tokenwatch_store::{DefKind, Store, StoreError};
 
 use crate::alerts::{AlertDraft, Alerts};
+use crate::attribution::RequestMeta;
 use crate::budgets::{BudgetBook, Crossing, LiveBudget, Measure, Refusal};
-use crate::tags::RequestMeta;
 use tokenwatch_core::time::rfc3339;
 
 /// Everything the enricher needs from an exchange to apply rules, taken before the exchange is

@@ -8,13 +8,42 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Serialized};
-use tokenwatch_server::config::{Config, builtin_providers};
-use tokenwatch_server::secrets::{KEY_FILE_NAME, KeySource, Secrets};
 
-mod explain;
+use super::explain;
+use super::{Config, ConfigError, builtin_providers};
+use crate::secrets::{KEY_FILE_NAME, KeySource, Secrets};
+
+/// Why the configuration cannot be loaded; each message names the file, key or variable.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("config file {0} does not exist (create one with `tokenwatch init --path {0}`)")]
+    Missing(String),
+    #[error("cannot read the config file {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("configuration error: {path} is not valid TOML: {message}")]
+    Toml { path: String, message: String },
+    /// Every bad key, one per line (see [`explain::extract`]).
+    #[error("{0}")]
+    Problems(String),
+    #[error("invalid configuration{}", file.as_ref().map(|f| format!(" (file {f})")).unwrap_or_default())]
+    Invalid {
+        file: Option<String>,
+        #[source]
+        source: ConfigError,
+    },
+    #[error("cannot find a home directory for the default database; pass --db PATH")]
+    NoHome,
+    #[error("cannot find a data directory for {name}; {hint}")]
+    NoDataDir { name: String, hint: String },
+    #[error("TOKENWATCH_SECRET_KEY is not valid UTF-8 base64")]
+    SecretKeyNotUtf8,
+}
 
 const SECTIONS: &[&str] = &[
     "server",
@@ -36,14 +65,10 @@ pub fn dirs() -> Option<directories::ProjectDirs> {
     directories::ProjectDirs::from("dev", "tokenwatch", "tokenwatch")
 }
 
-fn find_file(explicit: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
+fn find_file(explicit: Option<&Path>) -> Result<Option<PathBuf>, LoadError> {
     if let Some(path) = explicit {
         if !path.is_file() {
-            bail!(
-                "config file {} does not exist (create one with `tokenwatch init --path {}`)",
-                path.display(),
-                path.display()
-            );
+            return Err(LoadError::Missing(path.display().to_string()));
         }
         return Ok(Some(path.to_owned()));
     }
@@ -57,7 +82,7 @@ fn find_file(explicit: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
 }
 
 /// Loads and validates the configuration.
-pub fn load(explicit: Option<&Path>, db_flag: Option<&str>) -> anyhow::Result<Loaded> {
+pub fn load(explicit: Option<&Path>, db_flag: Option<&str>) -> Result<Loaded, LoadError> {
     let defaults = Config {
         providers: builtin_providers(),
         ..Config::default()
@@ -66,13 +91,13 @@ pub fn load(explicit: Option<&Path>, db_flag: Option<&str>) -> anyhow::Result<Lo
     let file = find_file(explicit)?;
     let table = match &file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the config file {}", path.display()))?;
-            let table = text.parse::<toml::Table>().map_err(|e| {
-                anyhow::anyhow!(
-                    "configuration error: {} is not valid TOML: {e}",
-                    path.display()
-                )
+            let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let table = text.parse::<toml::Table>().map_err(|e| LoadError::Toml {
+                path: path.display().to_string(),
+                message: e.to_string(),
             })?;
             Some((path.as_path(), table))
         }
@@ -81,13 +106,13 @@ pub fn load(explicit: Option<&Path>, db_flag: Option<&str>) -> anyhow::Result<Lo
     warn_unknown_env();
     let mut config: Config =
         explain::extract(&figment, table, |f| f.merge(env_provider("TOKENWATCH_")))
-            .map_err(|problems| anyhow::anyhow!(problems))?;
+            .map_err(LoadError::Problems)?;
     if let Some(db) = db_flag {
         config.database.url = db.to_owned();
     }
-    config.validate().with_context(|| match &file {
-        Some(p) => format!("invalid configuration (file {})", p.display()),
-        None => "invalid configuration".to_owned(),
+    config.validate().map_err(|source| LoadError::Invalid {
+        file: file.as_ref().map(|p| p.display().to_string()),
+        source,
     })?;
     Ok(Loaded { config, file })
 }
@@ -122,17 +147,16 @@ fn warn_unknown_env() {
 }
 
 /// The database URL to use: the configured one, or a SQLite file in the data directory.
-pub fn database_url(config: &Config) -> anyhow::Result<String> {
+pub fn database_url(config: &Config) -> Result<String, LoadError> {
     if !config.database.url.trim().is_empty() {
         return Ok(config.database.url.trim().to_owned());
     }
-    let dirs =
-        dirs().context("cannot find a home directory for the default database; pass --db PATH")?;
+    let dirs = dirs().ok_or(LoadError::NoHome)?;
     Ok(dirs.data_dir().join("tokenwatch.db").display().to_string())
 }
 
 /// Where events spill when the database cannot take them.
-pub fn spill_path(config: &Config, db_url: &str) -> anyhow::Result<PathBuf> {
+pub fn spill_path(config: &Config, db_url: &str) -> Result<PathBuf, LoadError> {
     if !config.recording.spill_path.trim().is_empty() {
         return Ok(PathBuf::from(config.recording.spill_path.trim()));
     }
@@ -142,12 +166,10 @@ pub fn spill_path(config: &Config, db_url: &str) -> anyhow::Result<PathBuf> {
 /// Where the key sealing channel secrets comes from: `TOKENWATCH_SECRET_KEY` (base64), else the
 /// file `TOKENWATCH_SECRET_KEY_FILE` names, else `tokenwatch-secret.key` beside the database,
 /// generated the first time a secret is stored.
-pub fn secret_key_source(db_url: &str) -> anyhow::Result<KeySource> {
+pub fn secret_key_source(db_url: &str) -> Result<KeySource, LoadError> {
     let set = |name| std::env::var_os(name).filter(|v| !v.is_empty());
     if let Some(key) = set("TOKENWATCH_SECRET_KEY") {
-        let key = key
-            .into_string()
-            .map_err(|_| anyhow::anyhow!("TOKENWATCH_SECRET_KEY is not valid UTF-8 base64"))?;
+        let key = key.into_string().map_err(|_| LoadError::SecretKeyNotUtf8)?;
         return Ok(KeySource::Inline(key));
     }
     if let Some(path) = set("TOKENWATCH_SECRET_KEY_FILE") {
@@ -161,13 +183,13 @@ pub fn secret_key_source(db_url: &str) -> anyhow::Result<KeySource> {
 }
 
 /// The channel secrets of the configured database.
-pub fn secrets(config: &Config) -> anyhow::Result<Secrets> {
+pub fn secrets(config: &Config) -> Result<Secrets, LoadError> {
     Ok(Secrets::new(secret_key_source(&database_url(config)?)?))
 }
 
 /// A file of tokenwatch's next to the SQLite database, or in the data directory for PostgreSQL
 /// (`hint` says how to choose another place when there is no data directory).
-fn beside_database(db_url: &str, name: &str, hint: &str) -> anyhow::Result<PathBuf> {
+fn beside_database(db_url: &str, name: &str, hint: &str) -> Result<PathBuf, LoadError> {
     let is_pg = db_url.starts_with("postgres://") || db_url.starts_with("postgresql://");
     let sqlite_path = db_url.strip_prefix("sqlite://").unwrap_or(db_url);
     if !is_pg && !sqlite_path.starts_with("sqlite:") && !sqlite_path.is_empty() {
@@ -177,8 +199,10 @@ fn beside_database(db_url: &str, name: &str, hint: &str) -> anyhow::Result<PathB
             .unwrap_or_default();
         return Ok(parent.join(name));
     }
-    let dirs =
-        dirs().with_context(|| format!("cannot find a data directory for {name}; {hint}"))?;
+    let dirs = dirs().ok_or_else(|| LoadError::NoDataDir {
+        name: name.to_owned(),
+        hint: hint.to_owned(),
+    })?;
     Ok(dirs.data_dir().join(name))
 }
 

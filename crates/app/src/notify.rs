@@ -14,19 +14,22 @@ mod email;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
+use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http::{Method, Request, header};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Full};
 use serde::Serialize;
 use sha2::Sha256;
 use tokenwatch_core::alerting::{ChannelKind, ChannelSpec};
 use tokenwatch_store::{NewAlert, Store};
 
-use crate::proxy::HttpClient;
+use crate::client::HttpsClient;
 use crate::secrets::Secrets;
 use tokenwatch_core::time::now_ms;
 use tokenwatch_core::time::rfc3339;
+
+/// The client notifications are sent with: the outbound client's TLS settings, whole bodies.
+pub type NotifyClient = HttpsClient<Full<Bytes>>;
 
 /// The header carrying a webhook body's signature: `sha256=<hex of HMAC-SHA256(secret, body)>`.
 pub const SIGNATURE_HEADER: &str = "x-tokenwatch-signature";
@@ -67,7 +70,7 @@ impl From<&NewAlert> for AlertMessage {
 
 /// Sends alerts; shared by every delivery task.
 pub struct Notifier {
-    pub client: HttpClient,
+    pub client: NotifyClient,
     /// Attempts per delivery (at least 1).
     pub attempts: u32,
     /// Wait before the second attempt; doubles each time.
@@ -158,13 +161,13 @@ impl Notifier {
             request = request.header(SIGNATURE_HEADER, sig);
         }
         let request = request
-            .body(Body::from(body))
+            .body(Full::new(Bytes::from(body)))
             .map_err(|_| "the channel url is not a valid URL".to_owned())?;
         let response = self
             .client
             .request(request)
             .await
-            .map_err(|e| format!("request failed: {}", crate::proxy::error_chain(&e)))?;
+            .map_err(|e| format!("request failed: {}", crate::client::error_chain(&e)))?;
         let status = response.status();
         // Read (and drop) the body so the connection can be reused.
         let _ = response.into_body().collect().await;

@@ -10,11 +10,11 @@ use tokio::task::JoinHandle;
 
 use super::Policy;
 use crate::alerts::{self, Alerts};
-use crate::app::ServeError;
+use crate::client::{UpstreamTls, http_client};
 use crate::config::Config;
 use crate::notify::Notifier;
-use crate::proxy::HttpClient;
 use crate::secrets::{SecretError, Secrets};
+use crate::start::StartError;
 use tokenwatch_core::time::now_ms;
 
 /// Writes `[[budgets]]`, `[[tag_rules]]`, `[[alert_rules]]` and `[[channels]]` (secrets sealed)
@@ -59,17 +59,39 @@ pub struct Running {
     pub tasks: Vec<JoinHandle<()>>,
 }
 
-/// Loads the policy and starts its tasks.
-pub async fn start(
+/// Loads the policy (the config file's definitions written to the database first) and starts
+/// its alert engine, without timers: what a command that writes events and exits needs.
+pub async fn load(
     config: &Config,
     store: Store,
-    client: HttpClient,
+    tls: &UpstreamTls,
     secrets: Arc<Secrets>,
-) -> Result<Running, ServeError> {
+) -> Result<(Arc<Policy>, JoinHandle<()>), StartError> {
     sync_config(&store, config, &secrets).await?;
     secrets.seal_stored_channels(&store).await?;
     let (alerts, rx) = Alerts::channel();
     let policy = Arc::new(Policy::new(store.clone(), config.time_zone(), alerts));
+    // The engine reads the channels through a weak handle: it ends once the policy (holding
+    // the queue's sender) is gone and the queue is drained.
+    let channels_of = Arc::downgrade(&policy);
+    let a = &config.alerting;
+    let notifier = Arc::new(Notifier {
+        client: http_client(tls),
+        attempts: a.delivery_attempts,
+        backoff: Duration::from_millis(a.delivery_backoff_ms),
+        timeout: Duration::from_secs(20),
+        secrets: Arc::clone(&secrets),
+    });
+    let engine = tokio::spawn(alerts::run_engine(
+        rx,
+        store,
+        move || {
+            channels_of
+                .upgrade()
+                .map_or_else(|| Arc::new(Vec::new()), |p| p.channels())
+        },
+        notifier,
+    ));
     policy.refresh(now_ms()).await?;
     // A wrong key does not stop the proxy, but every channel it affects is named now, not only
     // when an alert fails to reach it.
@@ -78,22 +100,19 @@ pub async fn start(
             tracing::error!(error = %e, "alerts cannot reach this channel");
         }
     }
-    let a = &config.alerting;
-    let notifier = Arc::new(Notifier {
-        client,
-        attempts: a.delivery_attempts,
-        backoff: Duration::from_millis(a.delivery_backoff_ms),
-        timeout: Duration::from_secs(20),
-        secrets,
-    });
-    let channels_of = Arc::clone(&policy);
-    let engine = tokio::spawn(alerts::run_engine(
-        rx,
-        store,
-        move || channels_of.channels(),
-        notifier,
-    ));
+    Ok((policy, engine))
+}
 
+/// Loads the policy and starts its tasks: the alert engine, the definitions' refresh and the
+/// rules' evaluation.
+pub async fn start(
+    config: &Config,
+    store: Store,
+    tls: &UpstreamTls,
+    secrets: Arc<Secrets>,
+) -> Result<Running, StartError> {
+    let (policy, engine) = load(config, store, tls, secrets).await?;
+    let a = &config.alerting;
     let p = Arc::clone(&policy);
     let refresh_every = Duration::from_secs(a.refresh_secs);
     let refresh = tokio::spawn(async move {

@@ -1,0 +1,112 @@
+//! The one event pipeline. Every event, whatever its source — the proxy, Claude Code and Codex
+//! logs, CSV/JSON files, manual entries — passes the same stages in the same order:
+//!
+//! 1. **price**: [`tokenwatch_core::pricing::PriceTable::price`], one pricing rule (the source
+//!    computes it while it builds the event, with the pipeline's [`Pipeline::prices`]);
+//! 2. **tag rules**: once per new event, before it is written ([`Pipeline::tag`] for imports;
+//!    the proxy's rules also read the request's headers and prompt, see [`Policy::on_event`]);
+//! 3. **budget spend and alerts**: the proxy's events count as they are priced; an import's
+//!    count once it is committed ([`Pipeline::imported`] reconciles every budget with the
+//!    stored spend and raises each threshold passed, once);
+//! 4. **live feed**: the proxy publishes each event as it is priced; everything else reaches
+//!    open dashboards through the store follower ([`crate::live::LiveBus::follow`]), whatever
+//!    process wrote it;
+//! 5. **store**: the proxy's events through the batch writer (which spills rather than drops),
+//!    imports in one transaction per pass.
+//!
+//! A front door or an importer hands its events to the pipeline; it never re-implements a
+//! stage.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokenwatch_core::UsageEvent;
+use tokenwatch_core::pricing::PriceTable;
+use tokenwatch_core::tag_rules;
+use tokenwatch_store::{Recorder, StoreError};
+
+use crate::live::LiveBus;
+use crate::policy::{Policy, RuleContext};
+
+/// The stages every event passes. Shared (`Arc`) by the proxy's recording thread, the
+/// background importers and the commands that write events.
+pub struct Pipeline {
+    prices: Arc<PriceTable>,
+    policy: Arc<Policy>,
+    live: LiveBus,
+    /// The proxy's store stage (a command writes through the store itself).
+    recorder: Option<Recorder>,
+    /// Events the tag rules ran on, for tests and `--json` summaries.
+    rule_checks: AtomicU64,
+}
+
+impl Pipeline {
+    pub fn new(
+        prices: Arc<PriceTable>,
+        policy: Arc<Policy>,
+        live: LiveBus,
+        recorder: Option<Recorder>,
+    ) -> Self {
+        Self {
+            prices,
+            policy,
+            live,
+            recorder,
+            rule_checks: AtomicU64::new(0),
+        }
+    }
+
+    pub fn prices(&self) -> &Arc<PriceTable> {
+        &self.prices
+    }
+
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+
+    pub fn live(&self) -> &LiveBus {
+        &self.live
+    }
+
+    /// One priced event of a proxied exchange: tag rules (with the request's context), budget
+    /// spend, alerts, the live feed, then the batch writer.
+    pub fn proxied(&self, mut event: UsageEvent, ctx: &mut RuleContext, now_ms: i64) {
+        self.rule_checks.fetch_add(1, Ordering::Relaxed);
+        self.policy.on_event(&mut event, ctx, now_ms);
+        metrics::counter!("tokenwatch_proxy_events_total", "status" => event.status.as_str())
+            .increment(1);
+        self.live.publish(&event);
+        match &self.recorder {
+            Some(recorder) => recorder.record(event),
+            None => tracing::error!(
+                id = %event.id,
+                "a proxied event reached a pipeline without a writer; it is not stored"
+            ),
+        }
+    }
+
+    /// An imported event before it is written: the tag rules. Returns how many tags they added.
+    pub fn tag(&self, event: &mut UsageEvent) -> u64 {
+        self.rule_checks.fetch_add(1, Ordering::Relaxed);
+        tag_rules::tag_event(&self.policy.tag_rules(), event)
+    }
+
+    /// The tag stage as a function an importer can carry to its own threads.
+    pub fn tagger(self: &Arc<Self>) -> Arc<dyn Fn(&mut UsageEvent) -> u64 + Send + Sync> {
+        let me = Arc::clone(self);
+        Arc::new(move |event| me.tag(event))
+    }
+
+    /// After an import committed new events: budget spend and alerts. Every budget is
+    /// reconciled with its stored spend and each threshold passed is raised (an alert's dedup
+    /// key holds budget, threshold and period, so none fires twice). The live feed reads the
+    /// new events from the store.
+    pub async fn imported(&self, now_ms: i64) -> Result<(), StoreError> {
+        self.policy.refresh(now_ms).await
+    }
+
+    /// How many events the tag rules have run on.
+    pub fn rule_checks(&self) -> u64 {
+        self.rule_checks.load(Ordering::Relaxed)
+    }
+}
