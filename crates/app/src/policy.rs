@@ -48,7 +48,8 @@ pub struct Policy {
     pub alerts: Alerts,
     tag_rules: RwLock<Arc<Vec<TagRule>>>,
     alert_rules: RwLock<Arc<Vec<AlertRuleSpec>>>,
-    channels: RwLock<Arc<Vec<ChannelSpec>>>,
+    /// Shared with the alert engine, which reads it without holding the policy.
+    channels: Arc<RwLock<Arc<Vec<ChannelSpec>>>>,
     /// Consecutive failures per provider, and when the streak began.
     failures: Mutex<HashMap<String, (i64, i64)>>,
 }
@@ -70,7 +71,7 @@ impl Policy {
             alerts,
             tag_rules: RwLock::default(),
             alert_rules: RwLock::default(),
-            channels: RwLock::default(),
+            channels: Arc::default(),
             failures: Mutex::default(),
         }
     }
@@ -85,6 +86,13 @@ impl Policy {
 
     pub fn channels(&self) -> Arc<Vec<ChannelSpec>> {
         read(&self.channels)
+    }
+
+    /// The channels as the alert engine reads them: always the current list, without keeping
+    /// the policy (and so the engine's queue) alive.
+    pub fn channels_reader(&self) -> impl Fn() -> Arc<Vec<ChannelSpec>> + Send + 'static {
+        let channels = Arc::clone(&self.channels);
+        move || read(&channels)
     }
 
     /// The hot-path check: tags from headers/model/path rules, then budgets. Fills

@@ -71,9 +71,6 @@ pub async fn load(
     secrets.seal_stored_channels(&store).await?;
     let (alerts, rx) = Alerts::channel();
     let policy = Arc::new(Policy::new(store.clone(), config.time_zone(), alerts));
-    // The engine reads the channels through a weak handle: it ends once the policy (holding
-    // the queue's sender) is gone and the queue is drained.
-    let channels_of = Arc::downgrade(&policy);
     let a = &config.alerting;
     let notifier = Arc::new(Notifier {
         client: http_client(tls),
@@ -85,11 +82,9 @@ pub async fn load(
     let engine = tokio::spawn(alerts::run_engine(
         rx,
         store,
-        move || {
-            channels_of
-                .upgrade()
-                .map_or_else(|| Arc::new(Vec::new()), |p| p.channels())
-        },
+        // Not the policy itself: it holds the queue's sender, and the engine ends once the
+        // policy is gone and the queue is drained.
+        policy.channels_reader(),
         notifier,
     ));
     policy.refresh(now_ms()).await?;

@@ -266,7 +266,7 @@ async fn dashboard_routes_leave_the_proxy_its_paths_and_stream_live_events() {
     read_until(&mut sse, &mut seen, "claude-sonnet-4-5-20250929").await;
     let text = String::from_utf8_lossy(&seen).into_owned();
     assert!(text.contains("event: usage"), "{text}");
-    // An import by another process is not proxied: the stream says the store changed.
+    // An import by another process is not proxied: the stream follows the store and sends it.
     let more = server.dir.path().join("more.csv");
     std::fs::write(
         &more,
@@ -275,8 +275,10 @@ async fn dashboard_routes_leave_the_proxy_its_paths_and_stream_live_events() {
     .unwrap();
     run_cli(&server.db, &["import", "csv", more.to_str().unwrap()]);
     let mut after = Vec::new();
-    // 5 seeded + 1 proxied + 1 imported events.
-    read_until(&mut sse, &mut after, "event: changed\ndata: 7\n").await;
+    read_until(&mut sse, &mut after, "\"source\":\"csv\"").await;
+    let imported = String::from_utf8_lossy(&after).into_owned();
+    assert!(imported.contains("event: usage"), "{imported}");
+    assert!(imported.contains("\"model\":\"gpt-4o\""), "{imported}");
     // 1000 input, 500 output, 2000 cache read, 300 + 400 cache writes at list prices.
     let cost = 1000 * 3 + 500 * 15 + 2000 * 3 / 10 + 300 * 375 / 100 + 400 * 6;
     assert!(text.contains(&format!("\"cost_micros\":{cost}")), "{text}");

@@ -19,6 +19,7 @@ mod harness;
 mod importing;
 mod latency;
 mod money;
+mod pipeline;
 mod policy_cli;
 mod policy_support;
 mod proxy;
