@@ -18,13 +18,14 @@ use tokenwatch_app::pipeline::Pipeline;
 use tokenwatch_app::secrets::Secrets;
 use tokenwatch_app::start::{Services, StartError};
 use tokenwatch_core::pricing::PriceTable;
-use tokenwatch_store::{Store, WriterStats};
+use tokenwatch_store::{Store, WriterHandle, WriterStats};
 use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
 
 use crate::doors::AllowedHosts;
 use crate::proxy::background::Background;
 use crate::proxy::{self, HttpClient, Routes, Upstream};
-use crate::recording::{Enricher, EventSink};
+use crate::recording::{Enricher, EventSink, RecordingThread};
 use crate::{api, doors, health, lanes, web};
 
 /// State shared by every handler. Each serving lane holds a clone with its own `client`.
@@ -93,15 +94,51 @@ pub enum ServeError {
     Start(#[from] StartError),
 }
 
-/// Binds the listen address, calls `on_listening` with the bound address, serves on
-/// `server.lanes` threads (see [`lanes`]) until `shutdown` resolves or a lane fails, then drains
-/// in-flight responses and the recording pipeline.
-pub async fn serve(
+/// The application built over its services, not yet listening: the state every handler
+/// shares, and what must be stopped, in order, at shutdown ([`Built::shutdown`]).
+pub struct Built {
+    pub state: AppState,
+    recording: RecordingThread,
+    writer: WriterHandle,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Built {
+    /// The router over a clone of the state (the in-process API tests send requests to it).
+    pub fn router(&self) -> Router {
+        router(Arc::new(self.state.clone()))
+    }
+
+    /// Ends the live streams and the background tasks, then writes every event recorded: the
+    /// recording thread drains once the last clone of the state (and so of its sink) is gone.
+    pub async fn shutdown(self) {
+        let Built {
+            state,
+            recording,
+            writer,
+            tasks,
+        } = self;
+        state.live.close();
+        drop(state);
+        if !recording.join(std::time::Duration::from_secs(30)).await {
+            tracing::error!(
+                "the recording thread did not finish within 30 s (responses still open, or it panicked); exiting without the events it held"
+            );
+        }
+        for task in tasks {
+            task.abort();
+        }
+        writer.shutdown().await;
+    }
+}
+
+/// Builds the application over `services`: the providers' routes, the running policy, the
+/// pipeline (with the background importers and the live feed's store follower) and the
+/// recording thread.
+pub async fn build(
     services: Services,
     metrics: Option<PrometheusHandle>,
-    on_listening: impl FnOnce(SocketAddr),
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
+) -> Result<Built, ServeError> {
     let Services {
         config,
         store,
@@ -137,14 +174,8 @@ pub async fn serve(
     ));
     let enricher = Enricher { pipeline };
     let (sink, recording) = EventSink::spawn(enricher, config.recording.queue_capacity, budget)?;
-    let addr = resolve_listen(&config.server.listen).await?;
     let listen_host = split_listen(&config.server.listen).map_or("", |(host, _)| host);
     let hosts = Arc::new(AllowedHosts::new(listen_host, &config.server.allowed_hosts));
-    let listener = bind_listener(addr).map_err(|source| ServeError::Bind { addr, source })?;
-    let lane_count = match config.server.lanes {
-        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-        n => n,
-    };
     let state = AppState {
         routes: Routes::new(upstreams),
         client,
@@ -155,33 +186,49 @@ pub async fn serve(
         prices,
         metrics,
         config,
-        live: live.clone(),
+        live,
         policy: running.policy,
         secrets,
         background: Background::default(),
         hosts,
     };
+    Ok(Built {
+        state,
+        recording,
+        writer,
+        tasks: running.tasks,
+    })
+}
+
+/// Builds the application, binds the listen address, calls `on_listening` with the bound
+/// address, serves on `server.lanes` threads (see [`lanes`]) until `shutdown` resolves or a
+/// lane fails, then drains in-flight responses and the recording pipeline.
+pub async fn serve(
+    services: Services,
+    metrics: Option<PrometheusHandle>,
+    on_listening: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let listen = services.config.server.listen.clone();
+    let lane_count = match services.config.server.lanes {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        n => n,
+    };
+    let built = build(services, metrics).await?;
+    let addr = resolve_listen(&listen).await?;
+    let listener = bind_listener(addr).map_err(|source| ServeError::Bind { addr, source })?;
     on_listening(listener.local_addr()?);
-    let mut lanes = lanes::start(&listener, lane_count, &state, &Handle::current())?;
+    let mut lanes = lanes::start(&listener, lane_count, &built.state, &Handle::current())?;
     drop(listener);
     tokio::select! {
         () = shutdown => {}
         () = lanes.any_stopped() => {}
     }
     // Open live streams end first, or they would hold the graceful shutdown open.
-    live.close();
+    built.state.live.close();
     let served = lanes.shutdown().await;
     // Every connection is closed: the sink's last clones go with the state.
-    drop(state);
-    if !recording.join(std::time::Duration::from_secs(30)).await {
-        tracing::error!(
-            "the recording thread did not finish within 30 s (responses still open, or it panicked); exiting without the events it held"
-        );
-    }
-    for task in running.tasks {
-        task.abort();
-    }
-    writer.shutdown().await;
+    built.shutdown().await;
     served?;
     Ok(())
 }

@@ -222,43 +222,6 @@ impl Store {
         Ok(Some(event))
     }
 
-    /// The greatest event id stored (ids are UUIDv7, so the newest written), if any.
-    pub async fn newest_event_id(&self) -> Result<Option<String>, StoreError> {
-        Ok(with_pool!(self, pool => {
-            sqlx::query_scalar::<_, Option<String>>("SELECT MAX(id) FROM usage_events")
-                .fetch_one(pool)
-                .await
-                .map_err(StoreError::query("reading the newest event id"))?
-        }))
-    }
-
-    /// Events written after the one with id `after` (ids are UUIDv7: write order), except
-    /// those of `skip_source`, the newest `limit` of them, oldest first, with their tags. The
-    /// live feed follows the store with this to show what other processes wrote.
-    pub async fn events_written_after(
-        &self,
-        after: &str,
-        skip_source: &str,
-        limit: u32,
-    ) -> Result<Vec<UsageEvent>, StoreError> {
-        let limit = i64::from(limit.clamp(1, MAX_PAGE));
-        let mut events = with_pool!(self, pool => {
-            let rows = sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM usage_events WHERE id > $1 AND source <> $2 ORDER BY id DESC LIMIT $3"
-            ))
-            .bind(after)
-            .bind(skip_source)
-            .bind(limit)
-            .fetch_all(pool)
-            .await
-            .map_err(StoreError::query("reading newly written events"))?;
-            rows.iter().map(|r| finish_decode(decode_event!(r))).collect::<Result<Vec<_>, _>>()?
-        });
-        events.reverse();
-        self.load_tags(&mut events).await?;
-        Ok(events)
-    }
-
     /// [`Store::list_events`] in another order. `page.before` (the keyset cursor) only makes
     /// sense newest first and is ignored for other orders; use the offset there.
     pub async fn list_events_sorted(
@@ -509,3 +472,5 @@ impl Store {
         })
     }
 }
+
+mod follow;
