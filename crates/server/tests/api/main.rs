@@ -1,0 +1,11 @@
+//! The REST API in process: the real router, store, writer and policy over a temporary SQLite
+//! file, with requests sent straight into the router (no socket, no binary). See
+//! [`harness::TestApp`]; the end-to-end tests of the binary live in `crates/cli/tests/it`.
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers fail the test by panicking"
+)]
+
+mod events;
+mod harness;
