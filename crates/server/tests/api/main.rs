@@ -7,5 +7,7 @@
     reason = "test helpers fail the test by panicking"
 )]
 
+mod budgets;
 mod events;
 mod harness;
+mod tags;
