@@ -7,6 +7,7 @@
     reason = "test helpers fail the test by panicking"
 )]
 
+mod alerts;
 mod budgets;
 mod events;
 mod harness;
