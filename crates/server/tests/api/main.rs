@@ -8,6 +8,7 @@
 )]
 
 mod alerts;
+mod analytics;
 mod budgets;
 mod events;
 mod harness;
