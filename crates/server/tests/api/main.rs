@@ -10,6 +10,8 @@
 mod alerts;
 mod analytics;
 mod budgets;
+mod doors;
 mod events;
 mod harness;
+mod openapi;
 mod tags;
