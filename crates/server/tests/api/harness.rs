@@ -43,8 +43,8 @@ struct Running {
 
 /// A tokenwatch application without a socket: requests go straight into the router.
 pub struct TestApp {
+    /// Holds the application state; dropping it ends the recording thread.
     router: Option<Router>,
-    state: Option<Arc<AppState>>,
     store: Store,
     running: Option<Running>,
     /// Holds the SQLite file, the spill file and the channel secret key; removed last.
@@ -107,7 +107,7 @@ impl TestApp {
             EventSink::spawn(enricher, config.recording.queue_capacity, budget).unwrap();
         let listen_host = split_listen(&config.server.listen).map_or("", |(host, _)| host);
         let hosts = Arc::new(AllowedHosts::new(listen_host, &config.server.allowed_hosts));
-        let state = Arc::new(AppState {
+        let state = AppState {
             routes: Routes::new(upstreams),
             client,
             tls,
@@ -122,10 +122,9 @@ impl TestApp {
             secrets,
             background: Background::default(),
             hosts,
-        });
+        };
         Self {
-            router: Some(router(Arc::clone(&state))),
-            state: Some(state),
+            router: Some(router(Arc::new(state))),
             store,
             running: Some(Running {
                 writer,
@@ -242,7 +241,6 @@ impl TestApp {
     /// thread), the policy's tasks stop, the writer drains, and the store closes.
     pub async fn shutdown(mut self) {
         self.router = None;
-        self.state = None;
         if let Some(running) = self.running.take() {
             assert!(
                 running.recording.join(Duration::from_secs(10)).await,
@@ -262,7 +260,6 @@ impl Drop for TestApp {
     /// tasks are aborted, and dropping the writer's handle stops its task.
     fn drop(&mut self) {
         self.router = None;
-        self.state = None;
         if let Some(running) = self.running.take() {
             for task in &running.tasks {
                 task.abort();
