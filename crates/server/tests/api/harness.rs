@@ -1,30 +1,18 @@
 //! [`TestApp`]: the real router over a real store in a temporary directory, driven in process.
 //!
-//! [`TestApp::start`] is the one place that assembles the application state, the way
-//! `tokenwatch_server::app::serve` does (policy runtime, recording pipeline, writer, secrets,
-//! allowed hosts) minus the listening socket and the lanes. Everything else reaches the
-//! application through `TestApp`'s methods, so a change in how the state is built touches only
-//! that function.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! [`TestApp::start`] builds the application with the same calls `serve` makes
+//! (`Services::start`, then `tokenwatch_server::app::build`), minus the listening socket and the
+//! lanes. Everything else reaches the application through `TestApp`'s methods.
 
 use axum::Router;
 use axum::body::Body;
 use http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
+use tokenwatch_app::config::{Config, builtin_providers};
+use tokenwatch_app::start::Services;
 use tokenwatch_core::{Source, UsageEvent};
-use tokenwatch_server::app::{AppState, router};
-use tokenwatch_server::config::{Config, builtin_providers, split_listen};
-use tokenwatch_server::doors::AllowedHosts;
-use tokenwatch_server::live::LiveBus;
-use tokenwatch_server::policy::runtime;
-use tokenwatch_server::proxy::background::Background;
-use tokenwatch_server::proxy::{self, Routes, Upstream, UpstreamTls};
-use tokenwatch_server::recording::{Enricher, EventSink, RecordingThread};
-use tokenwatch_server::secrets::{KEY_FILE_NAME, KeySource, Secrets};
-use tokenwatch_store::{QueueBudget, Store, Writer, WriterConfig, WriterHandle};
-use tokio::task::JoinHandle;
+use tokenwatch_server::app::{Built, build};
+use tokenwatch_store::Store;
 use tower::ServiceExt as _;
 
 /// The host every request names unless a test says otherwise.
@@ -34,19 +22,12 @@ pub const HOST: &str = "localhost";
 /// machine's zone.
 pub const DEFAULT_CONFIG: &str = "[alerting]\ntz = \"UTC\"\n";
 
-/// The background parts of a running app, stopped by [`TestApp::shutdown`] or on drop.
-struct Running {
-    writer: WriterHandle,
-    recording: RecordingThread,
-    tasks: Vec<JoinHandle<()>>,
-}
-
 /// A tokenwatch application without a socket: requests go straight into the router.
 pub struct TestApp {
     /// Holds the application state; dropping it ends the recording thread.
     router: Option<Router>,
     store: Store,
-    running: Option<Running>,
+    built: Option<Built>,
     /// Holds the SQLite file, the spill file and the channel secret key; removed last.
     _dir: tempfile::TempDir,
 }
@@ -69,68 +50,15 @@ impl TestApp {
         config.database.url = db.display().to_string();
         config.validate().unwrap();
 
+        config.recording.spill_path = dir.path().join("spill.jsonl").display().to_string();
         let store = Store::open(&config.database.url).await.unwrap();
-        let (recorder, writer) = Writer::spawn(
-            store.clone(),
-            WriterConfig {
-                queue_capacity: config.recording.queue_capacity,
-                batch_max: config.recording.batch_max,
-                flush_interval: Duration::from_millis(config.recording.flush_interval_ms.max(1)),
-                spill_path: dir.path().join("tokenwatch-spill.jsonl"),
-                budget: QueueBudget::new(config.recording.queue_bytes),
-            },
-        );
-        let secrets = Arc::new(Secrets::new(KeySource::Generated(
-            dir.path().join(KEY_FILE_NAME),
-        )));
-        let prices = Arc::new(tokenwatch_core::pricing::PriceTable::shipped().unwrap());
-
-        let upstreams: Vec<Upstream> = config
-            .providers
-            .iter()
-            .map(|(name, cfg)| Upstream::new(name, cfg).unwrap())
-            .collect();
-        let tls = UpstreamTls::new(config.server.upstream_ca_file.as_deref()).unwrap();
-        let client = proxy::http_client(&tls);
-        let policy = runtime::start(&config, store.clone(), client.clone(), Arc::clone(&secrets))
-            .await
-            .unwrap();
-        let live = LiveBus::default();
-        let budget = recorder.budget().clone();
-        let enricher = Enricher {
-            prices: Arc::clone(&prices),
-            recorder,
-            policy: Arc::clone(&policy.policy),
-            live: live.clone(),
-        };
-        let (sink, recording) =
-            EventSink::spawn(enricher, config.recording.queue_capacity, budget).unwrap();
-        let listen_host = split_listen(&config.server.listen).map_or("", |(host, _)| host);
-        let hosts = Arc::new(AllowedHosts::new(listen_host, &config.server.allowed_hosts));
-        let state = AppState {
-            routes: Routes::new(upstreams),
-            client,
-            tls,
-            sink,
-            writer_stats: writer.stats(),
-            store: store.clone(),
-            prices,
-            metrics: None,
-            config,
-            live,
-            policy: policy.policy,
-            secrets,
-            background: Background::default(),
-            hosts,
-        };
+        // The channel key is generated beside the database, in the temporary directory.
+        let services = Services::start(config, store.clone()).unwrap();
+        let built = build(services, None).await.unwrap();
         Self {
-            router: Some(router(Arc::new(state))),
+            router: Some(built.router()),
             store,
-            running: Some(Running {
-                writer,
-                recording,
-                tasks: policy.tasks,
-            }),
+            built: Some(built),
             _dir: dir,
         }
     }
@@ -238,33 +166,13 @@ impl TestApp {
     }
 
     /// Stops the app as `serve` does at exit: the router and state go (ending the recording
-    /// thread), the policy's tasks stop, the writer drains, and the store closes.
+    /// thread), the background tasks stop, the writer drains, and the store closes.
     pub async fn shutdown(mut self) {
         self.router = None;
-        if let Some(running) = self.running.take() {
-            assert!(
-                running.recording.join(Duration::from_secs(10)).await,
-                "the recording thread did not finish"
-            );
-            for task in &running.tasks {
-                task.abort();
-            }
-            running.writer.shutdown().await;
+        if let Some(built) = self.built.take() {
+            built.shutdown().await;
         }
         self.store.close().await;
-    }
-}
-
-impl Drop for TestApp {
-    /// Without [`TestApp::shutdown`]: the recording thread ends with the state, the policy's
-    /// tasks are aborted, and dropping the writer's handle stops its task.
-    fn drop(&mut self) {
-        self.router = None;
-        if let Some(running) = self.running.take() {
-            for task in &running.tasks {
-                task.abort();
-            }
-        }
     }
 }
 
