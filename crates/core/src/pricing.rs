@@ -433,6 +433,41 @@ impl PriceTable {
         Some(self.cost_with(price, usage, options))
     }
 
+    /// The one pricing rule every event passes, whatever its source: `(cost in nano-USD,
+    /// price version)`. Nothing used costs $0 with no price version; a priced model costs its
+    /// price; a model without a price is unpriced (`None`), never a silent $0.
+    pub fn price(
+        &self,
+        provider: &str,
+        model: &str,
+        usage: &Usage,
+        options: CostOptions,
+    ) -> (Option<i64>, Option<String>) {
+        if usage.is_empty() {
+            return (Some(0), None);
+        }
+        self.price_at(self.lookup(provider, model), usage, options)
+    }
+
+    /// [`PriceTable::price`] at a price looked up earlier (`None`: the model has no price).
+    pub fn price_at(
+        &self,
+        price: Option<&ModelPrice>,
+        usage: &Usage,
+        options: CostOptions,
+    ) -> (Option<i64>, Option<String>) {
+        if usage.is_empty() {
+            return (Some(0), None);
+        }
+        match price {
+            Some(p) => {
+                let c = self.cost_with(p, usage, options);
+                (Some(c.total.0), Some(c.price_version))
+            }
+            None => (None, None),
+        }
+    }
+
     /// The cost of a usage at a price found earlier with [`PriceTable::lookup`] (importers
     /// look a model up once and price many events with it).
     pub fn cost_with(&self, price: &ModelPrice, usage: &Usage, options: CostOptions) -> Cost {

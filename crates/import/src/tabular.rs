@@ -335,13 +335,8 @@ impl Row {
         e.tags = tags;
         let cost = self.cost_usd.0.trim();
         if cost.is_empty() {
-            if e.usage.is_empty() {
-                e.cost_nanos = Some(0);
-            } else if let Some(c) = prices.cost(&e.provider, &e.model, &e.usage, Default::default())
-            {
-                e.cost_nanos = Some(c.total.0);
-                e.price_version = Some(c.price_version);
-            }
+            (e.cost_nanos, e.price_version) =
+                prices.price(&e.provider, &e.model, &e.usage, Default::default());
         } else {
             e.cost_nanos = Some(parse_cost(cost).map_err(|why| err("cost_usd", why))?);
             e.price_version = opt(&self.price_version);

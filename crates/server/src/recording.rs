@@ -356,8 +356,8 @@ fn refine_status(
     }
 }
 
-/// Cost of a usage: `(Some(0), None)` when nothing was used (an error before any token), `None`
-/// cost (unpriced) when tokens were used but the model has no price.
+/// Cost of a usage by the one pricing rule ([`PriceTable::price`]); a response that reported no
+/// usage (an error before any token) used nothing.
 fn price(
     prices: &PriceTable,
     provider: &str,
@@ -366,13 +366,10 @@ fn price(
     usage_seen: bool,
     batch: bool,
 ) -> (Option<i64>, Option<String>) {
-    if !usage_seen || usage.is_empty() {
+    if !usage_seen {
         return (Some(0), None);
     }
-    match prices.cost(provider, model, usage, CostOptions { batch }) {
-        Some(cost) => (Some(cost.total.0), Some(cost.price_version)),
-        None => (None, None),
-    }
+    prices.price(provider, model, usage, CostOptions { batch })
 }
 
 fn base_event(exchange: &Exchange, model: String, usage: Usage, shape: RequestShape) -> UsageEvent {
