@@ -1,8 +1,13 @@
-//! What importers remember between runs (file cursors) and what users declare by hand
-//! (accounts per service, recurring subscriptions).
+//! What importers remember between runs: file cursors and directory listings, read on a
+//! connection of their own on a SQLite file. Accounts and subscriptions, which users declare by
+//! hand, are in [`accounts`].
 //!
 //! Invariants: a cursor is saved only after the events read up to it are committed, so a crash
-//! re-reads (and dedup absorbs) rather than skips; account names are unique per service.
+//! re-reads (and dedup absorbs) rather than skips.
+
+mod accounts;
+
+pub use accounts::{Account, Subscription};
 
 use std::collections::HashMap;
 
@@ -38,31 +43,6 @@ pub struct ImportDir {
     /// One line per entry that matters to an import: `d name` (directory), `l name` (symlink)
     /// or `f name` (log file).
     pub entries: String,
-}
-
-/// A named account of a service ("copilot" / "Work").
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    pub service: String,
-    pub name: String,
-    pub monthly_limit_micros: Option<i64>,
-    pub note: Option<String>,
-}
-
-/// A recurring cost, charged at the start of every period from `starts_ms`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subscription {
-    pub id: String,
-    pub service: String,
-    pub account: String,
-    pub cost_micros: i64,
-    /// `day`, `week`, `month` or `year`.
-    pub period: String,
-    pub starts_ms: i64,
-    pub ends_ms: Option<i64>,
-    /// IANA zone whose calendar the periods follow.
-    pub tz: String,
-    pub note: Option<String>,
 }
 
 impl Store {
@@ -279,91 +259,6 @@ impl Store {
                     .map_err(StoreError::query("deleting import cursors"))?;
             }
             Ok(())
-        })
-    }
-
-    /// Creates an account or updates its limit and note.
-    pub async fn upsert_account(&self, account: &Account) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO accounts (service, name, monthly_limit_micros, note, created_ms) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (service, name) DO UPDATE SET \
-                 monthly_limit_micros = COALESCE(excluded.monthly_limit_micros, accounts.monthly_limit_micros), \
-                 note = COALESCE(excluded.note, accounts.note)",
-            )
-            .bind(&account.service)
-            .bind(&account.name)
-            .bind(account.monthly_limit_micros)
-            .bind(&account.note)
-            .bind(now_ms())
-            .execute(pool)
-            .await
-            .map(|_| ())
-            .map_err(StoreError::query("saving an account"))
-        })
-    }
-
-    /// Every account, by service then name.
-    pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-        with_pool!(self, pool => {
-            let rows = sqlx::query("SELECT service, name, monthly_limit_micros, note FROM accounts ORDER BY service, name")
-                .fetch_all(pool)
-                .await
-                .map_err(StoreError::query("reading accounts"))?;
-            rows.iter()
-                .map(|r| Ok(Account { service: r.try_get(0)?, name: r.try_get(1)?, monthly_limit_micros: r.try_get(2)?, note: r.try_get(3)? }))
-                .collect::<Result<_, sqlx::Error>>()
-                .map_err(StoreError::query("reading accounts"))
-        })
-    }
-
-    pub async fn add_subscription(&self, sub: &Subscription) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO subscriptions (id, service, account, cost_micros, period, starts_ms, ends_ms, tz, note, created_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(&sub.id)
-            .bind(&sub.service)
-            .bind(&sub.account)
-            .bind(sub.cost_micros)
-            .bind(&sub.period)
-            .bind(sub.starts_ms)
-            .bind(sub.ends_ms)
-            .bind(&sub.tz)
-            .bind(&sub.note)
-            .bind(now_ms())
-            .execute(pool)
-            .await
-            .map(|_| ())
-            .map_err(StoreError::query("saving a subscription"))
-        })
-    }
-
-    pub async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
-        with_pool!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT id, service, account, cost_micros, period, starts_ms, ends_ms, tz, note FROM subscriptions ORDER BY service, account, id",
-            )
-            .fetch_all(pool)
-            .await
-            .map_err(StoreError::query("reading subscriptions"))?;
-            rows.iter()
-                .map(|r| {
-                    Ok(Subscription {
-                        id: r.try_get(0)?,
-                        service: r.try_get(1)?,
-                        account: r.try_get(2)?,
-                        cost_micros: r.try_get(3)?,
-                        period: r.try_get(4)?,
-                        starts_ms: r.try_get(5)?,
-                        ends_ms: r.try_get(6)?,
-                        tz: r.try_get(7)?,
-                        note: r.try_get(8)?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()
-                .map_err(StoreError::query("reading subscriptions"))
         })
     }
 
