@@ -1,5 +1,6 @@
 //! Unit and property tests of budget maths.
 use super::*;
+use jiff::Timestamp;
 use proptest::prelude::*;
 
 fn ms(text: &str) -> i64 {
