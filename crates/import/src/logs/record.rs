@@ -126,13 +126,7 @@ impl<'a> Pricer<'a> {
                     .cache
                     .entry((r.provider, Arc::clone(&r.model)))
                     .or_insert_with(|| prices.lookup(r.provider, &r.model));
-                match price {
-                    Some(p) => {
-                        let c = prices.cost_with(p, &r.usage, CostOptions::default());
-                        (Some(c.total.0), Some(c.price_version))
-                    }
-                    None => (None, None),
-                }
+                prices.price_at(price, &r.usage, CostOptions::default())
             }
         }
     }
