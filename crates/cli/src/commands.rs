@@ -66,6 +66,6 @@ pub fn filter_from(args: &FilterArgs) -> anyhow::Result<EventFilter> {
     };
     let (filter, _) = query
         .to_filter(tokenwatch_core::time::now_ms())
-        .map_err(|e| anyhow::anyhow!("--{e}"))?;
+        .map_err(|e| crate::BadInput(format!("--{e}")))?;
     Ok(filter)
 }

@@ -39,9 +39,41 @@ fn main() -> ExitCode {
         Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
             report_error(&e);
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// What a command's input did wrong (an argument, a file's rows): exit code 2, like clap's own
+/// usage errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+/// The exit code of a failed command, decided here only: 2 when the input was wrong (an
+/// argument, a file's rows, a value the use-case refused, the configuration), 1 for everything
+/// else (the database, the file system, the network).
+fn exit_code(err: &anyhow::Error) -> u8 {
+    use tokenwatch_app::AppError;
+    use tokenwatch_app::config::{ConfigError, LoadError};
+    let input = err.chain().any(|cause| {
+        cause.is::<BadInput>()
+            || cause.is::<ConfigError>()
+            || matches!(
+                cause.downcast_ref::<LoadError>(),
+                Some(
+                    LoadError::Missing(_)
+                        | LoadError::Toml { .. }
+                        | LoadError::Problems(_)
+                        | LoadError::Invalid { .. }
+                )
+            )
+            || matches!(
+                cause.downcast_ref::<AppError>(),
+                Some(AppError::BadInput { .. } | AppError::BadFields(_))
+            )
+    });
+    if input { 2 } else { 1 }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
@@ -98,8 +130,19 @@ fn report_error(err: &anyhow::Error) {
 
 #[cfg(test)]
 mod tests {
-    use super::use_colour;
+    use super::{BadInput, exit_code, use_colour};
     use std::ffi::OsStr;
+
+    #[test]
+    fn wrong_input_exits_2_and_other_failures_1() {
+        let bad = anyhow::Error::new(BadInput("--since: 'soon' is not a time".to_owned()));
+        assert_eq!(exit_code(&bad), 2);
+        let refused = anyhow::Error::new(tokenwatch_app::AppError::bad("limit", "too big"))
+            .context("listing events");
+        assert_eq!(exit_code(&refused), 2);
+        let io = anyhow::Error::new(std::io::Error::other("disk full"));
+        assert_eq!(exit_code(&io), 1);
+    }
 
     #[test]
     fn colour_only_on_a_terminal_without_no_color() {

@@ -61,11 +61,12 @@ pub async fn import(
             ));
         }
         if done.refused {
-            anyhow::bail!(
+            return Err(crate::BadInput(format!(
                 "{} of {} rows are bad; nothing was imported (fix them, or pass --skip-bad-rows to import the rest):{listed}",
                 done.errors.len(),
                 done.rows
-            );
+            ))
+            .into());
         }
         report.push_str(&format!(
             "skipped {} bad rows:{listed}\n",

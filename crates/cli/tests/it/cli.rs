@@ -55,6 +55,39 @@ fn config_typo_names_key_and_file() {
     assert!(err.contains("base_ur") && err.contains("bad.toml"), "{err}");
 }
 
+/// Wrong input exits 2 (like clap's usage errors); a failure of the machine exits 1.
+#[test]
+fn wrong_input_exits_2_and_a_broken_database_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tw.db").display().to_string();
+    let code = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (status, err) = code(&["events", "--since", "soonish", "--db", &db]);
+    assert_eq!(status, Some(2), "{err}");
+    assert!(err.contains("--since"), "{err}");
+    let csv = dir.path().join("bad.csv");
+    std::fs::write(&csv, "ts,model,cost_usd\nyesterday,gpt-4o,1\n").unwrap();
+    let (status, err) = code(&["import", "csv", csv.to_str().unwrap(), "--db", &db]);
+    assert_eq!(status, Some(2), "{err}");
+    assert!(err.contains("row 1"), "{err}");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[server]\nlisen = 1\n").unwrap();
+    let (status, err) = code(&["events", "--config", bad.to_str().unwrap(), "--db", &db]);
+    assert_eq!(status, Some(2), "{err}");
+    // A database path that is a directory: not the user's input, the machine's state.
+    let (status, err) = code(&["events", "--db", dir.path().to_str().unwrap()]);
+    assert_eq!(status, Some(1), "{err}");
+}
+
 #[test]
 fn bad_provider_url_is_named() {
     let dir = tempfile::tempdir().unwrap();
