@@ -23,7 +23,8 @@ pub use policy::*;
     name = "tokenwatch",
     version,
     propagate_version = true,
-    verbatim_doc_comment
+    verbatim_doc_comment,
+    after_help = "Exit status: 0 done; 2 wrong input (an argument, a file's rows, the configuration); 1 anything else (the database, the disk, the network)."
 )]
 pub struct Cli {
     #[command(flatten)]
