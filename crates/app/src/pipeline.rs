@@ -38,6 +38,11 @@ pub struct Pipeline {
     recorder: Option<Recorder>,
     /// Events the tag rules ran on, for tests and `--json` summaries.
     rule_checks: AtomicU64,
+    /// A command's pipeline leaves budgets and alerts to [`crate::start::CommandPipeline`]
+    /// (loaded only when something new was written); `serve`'s reconciles at once.
+    deferred: bool,
+    /// Written since budgets were last reconciled (deferred pipelines only).
+    unsettled: std::sync::atomic::AtomicBool,
 }
 
 impl Pipeline {
@@ -53,7 +58,23 @@ impl Pipeline {
             live,
             recorder,
             rule_checks: AtomicU64::new(0),
+            deferred: false,
+            unsettled: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// A pipeline whose budget and alert stage runs when its owner settles it (a command
+    /// that writes events and exits; see [`crate::start::CommandPipeline`]).
+    pub fn deferred(prices: Arc<PriceTable>, policy: Arc<Policy>) -> Self {
+        Self {
+            deferred: true,
+            ..Self::new(prices, policy, LiveBus::default(), None)
+        }
+    }
+
+    /// Whether events were written since the budgets were last reconciled; clears it.
+    pub fn take_unsettled(&self) -> bool {
+        self.unsettled.swap(false, Ordering::AcqRel)
     }
 
     pub fn prices(&self) -> &Arc<PriceTable> {
@@ -102,6 +123,10 @@ impl Pipeline {
     /// key holds budget, threshold and period, so none fires twice). The live feed reads the
     /// new events from the store.
     pub async fn imported(&self, now_ms: i64) -> Result<(), StoreError> {
+        if self.deferred {
+            self.unsettled.store(true, Ordering::Release);
+            return Ok(());
+        }
         self.policy.refresh(now_ms).await
     }
 

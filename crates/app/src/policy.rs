@@ -252,12 +252,20 @@ impl Policy {
         }
     }
 
-    /// Reloads every definition from the database and reconciles budget counters with the
-    /// stored spend of their current period.
-    pub async fn refresh(&self, now_ms: i64) -> Result<(), StoreError> {
-        let tag_specs: Vec<TagRuleSpec> =
+    /// Loads the stored tag rules only, with `also` (the config file's, which `serve` stores at
+    /// start-up) in place of stored ones of the same name: all a pass that writes nothing
+    /// new needs.
+    pub async fn load_tag_rules(&self, also: &[TagRuleSpec]) -> Result<(), StoreError> {
+        let mut specs: Vec<TagRuleSpec> =
             parse_all(self.store.list_definitions(DefKind::TagRule).await?);
-        let compiled = tag_specs
+        specs.retain(|s| !also.iter().any(|a| a.name == s.name));
+        specs.extend(also.iter().cloned());
+        self.set_tag_rules(&specs);
+        Ok(())
+    }
+
+    fn set_tag_rules(&self, specs: &[TagRuleSpec]) {
+        let compiled = specs
             .iter()
             .filter_map(|s| match tag_rules::compile(s) {
                 Ok(r) => Some(r),
@@ -268,6 +276,14 @@ impl Policy {
             })
             .collect();
         write(&self.tag_rules, compiled);
+    }
+
+    /// Reloads every definition from the database and reconciles budget counters with the
+    /// stored spend of their current period.
+    pub async fn refresh(&self, now_ms: i64) -> Result<(), StoreError> {
+        let tag_specs: Vec<TagRuleSpec> =
+            parse_all(self.store.list_definitions(DefKind::TagRule).await?);
+        self.set_tag_rules(&tag_specs);
         write(
             &self.alert_rules,
             parse_all(self.store.list_definitions(DefKind::AlertRule).await?),

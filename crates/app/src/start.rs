@@ -13,11 +13,11 @@ use tokenwatch_store::{
 };
 use tokio::task::JoinHandle;
 
+use crate::alerts::{AlertDraft, Alerts};
 use crate::client::UpstreamTls;
 use crate::config::{self, Config, LoadError};
-use crate::live::LiveBus;
 use crate::pipeline::Pipeline;
-use crate::policy;
+use crate::policy::{self, Policy};
 use crate::prices::{PriceTableError, price_table};
 use crate::secrets::{SecretError, Secrets};
 
@@ -82,47 +82,88 @@ impl Services {
     }
 }
 
-/// The pipeline of a command that writes events and exits: the policy loaded from the
-/// database and its alert engine, running until [`CommandPipeline::finish`].
+/// The pipeline of a command that writes events and exits (an import, a manual entry).
+///
+/// A pass that brings nothing new costs one read (the tag rules). Once something new is
+/// written, [`CommandPipeline::settle`] does the rest of what `serve` does at start-up — the
+/// config file's definitions written to the database, stored channel secrets sealed, the
+/// alert engine started — and reconciles every budget with the stored spend, raising each
+/// threshold passed. [`CommandPipeline::finish`] settles and waits until every alert raised is
+/// stored and delivered.
 pub struct CommandPipeline {
     pub pipeline: Arc<Pipeline>,
-    engine: JoinHandle<()>,
+    config: Config,
+    store: Store,
+    /// The alert queue's receiving end, until the engine takes it.
+    rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<AlertDraft>>>,
+    engine: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl CommandPipeline {
-    /// Loads prices and policy for `config` over `store`. A `dry_run` writes nothing: its
-    /// pipeline prices, with no rule, budget or alert loaded (loading writes the config
-    /// file's definitions to the database).
-    pub async fn start(config: &Config, store: &Store, dry_run: bool) -> Result<Self, StartError> {
+    /// Prices and tag rules for `config` over `store`; writes nothing.
+    pub async fn start(config: &Config, store: &Store) -> Result<Self, StartError> {
         let prices = Arc::new(price_table(config)?);
-        if dry_run {
-            let (alerts, _) = crate::alerts::Alerts::channel();
-            let policy = Arc::new(policy::Policy::new(
-                store.clone(),
-                config.time_zone(),
-                alerts,
-            ));
-            let pipeline = Arc::new(Pipeline::new(prices, policy, LiveBus::default(), None));
-            let engine = tokio::spawn(async {});
-            return Ok(Self { pipeline, engine });
-        }
-        let url = config::database_url(config)?;
-        let secrets = Arc::new(Secrets::new(config::secret_key_source(&url)?));
-        let tls =
-            UpstreamTls::new(config.server.upstream_ca_file.as_deref()).map_err(StartError::Tls)?;
-        let (policy, engine) = policy::runtime::load(config, store.clone(), &tls, secrets).await?;
-        let pipeline = Arc::new(Pipeline::new(prices, policy, LiveBus::default(), None));
-        Ok(Self { pipeline, engine })
+        let (alerts, rx) = Alerts::channel();
+        let policy = Arc::new(Policy::new(store.clone(), config.time_zone(), alerts));
+        policy.load_tag_rules(&config.tag_rules).await?;
+        Ok(Self {
+            pipeline: Arc::new(Pipeline::deferred(prices, policy)),
+            config: config.clone(),
+            store: store.clone(),
+            rx: std::sync::Mutex::new(Some(rx)),
+            engine: std::sync::Mutex::new(None),
+        })
     }
 
-    /// Waits until every alert raised is stored and delivered (or its delivery gave up). The
-    /// pipeline must not be held elsewhere by then.
-    pub async fn finish(self) {
-        let Self { pipeline, engine } = self;
+    /// When events were written since the last call: budgets and alerts (see the type's
+    /// docs). A watching import calls it after each pass.
+    pub async fn settle(&self) -> Result<(), StartError> {
+        if !self.pipeline.take_unsettled() {
+            return Ok(());
+        }
+        let rx = self
+            .rx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(rx) = rx {
+            let url = config::database_url(&self.config)?;
+            let secrets = Arc::new(Secrets::new(config::secret_key_source(&url)?));
+            let tls = UpstreamTls::new(self.config.server.upstream_ca_file.as_deref())
+                .map_err(StartError::Tls)?;
+            let policy = self.pipeline.policy();
+            let engine =
+                policy::runtime::prepare(&self.config, &self.store, &tls, &secrets, policy, rx)
+                    .await?;
+            *self
+                .engine
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(engine);
+        }
+        self.pipeline
+            .policy()
+            .refresh(tokenwatch_core::time::now_ms())
+            .await?;
+        Ok(())
+    }
+
+    /// Settles, then waits until every alert raised is stored and delivered (or its delivery
+    /// gave up). The pipeline must not be held elsewhere by then.
+    pub async fn finish(self) -> Result<(), StartError> {
+        let settled = self.settle().await;
+        let Self {
+            pipeline, engine, ..
+        } = self;
         if Arc::strong_count(&pipeline) > 1 {
             tracing::warn!("the pipeline is still in use; alerts raised later are not delivered");
         }
         drop(pipeline);
-        let _ = engine.await;
+        let engine = engine
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(engine) = engine {
+            let _ = engine.await;
+        }
+        settled
     }
 }

@@ -9,7 +9,7 @@ use tokenwatch_store::{DefKind, Store, StoreError};
 use tokio::task::JoinHandle;
 
 use super::Policy;
-use crate::alerts::{self, Alerts};
+use crate::alerts::{self, AlertDraft, Alerts};
 use crate::client::{UpstreamTls, http_client};
 use crate::config::Config;
 use crate::notify::Notifier;
@@ -60,33 +60,16 @@ pub struct Running {
 }
 
 /// Loads the policy (the config file's definitions written to the database first) and starts
-/// its alert engine, without timers: what a command that writes events and exits needs.
+/// its alert engine, without timers.
 pub async fn load(
     config: &Config,
     store: Store,
     tls: &UpstreamTls,
     secrets: Arc<Secrets>,
 ) -> Result<(Arc<Policy>, JoinHandle<()>), StartError> {
-    sync_config(&store, config, &secrets).await?;
-    secrets.seal_stored_channels(&store).await?;
     let (alerts, rx) = Alerts::channel();
     let policy = Arc::new(Policy::new(store.clone(), config.time_zone(), alerts));
-    let a = &config.alerting;
-    let notifier = Arc::new(Notifier {
-        client: http_client(tls),
-        attempts: a.delivery_attempts,
-        backoff: Duration::from_millis(a.delivery_backoff_ms),
-        timeout: Duration::from_secs(20),
-        secrets: Arc::clone(&secrets),
-    });
-    let engine = tokio::spawn(alerts::run_engine(
-        rx,
-        store,
-        // Not the policy itself: it holds the queue's sender, and the engine ends once the
-        // policy is gone and the queue is drained.
-        policy.channels_reader(),
-        notifier,
-    ));
+    let engine = prepare(config, &store, tls, &secrets, &policy, rx).await?;
     policy.refresh(now_ms()).await?;
     // A wrong key does not stop the proxy, but every channel it affects is named now, not only
     // when an alert fails to reach it.
@@ -96,6 +79,38 @@ pub async fn load(
         }
     }
     Ok((policy, engine))
+}
+
+/// What comes before a policy's first refresh: the config file's definitions written to the
+/// database (channel secrets sealed), secrets stored in clear by older versions sealed, and the
+/// alert engine started on `rx` (the receiving end of `policy`'s queue).
+pub async fn prepare(
+    config: &Config,
+    store: &Store,
+    tls: &UpstreamTls,
+    secrets: &Arc<Secrets>,
+    policy: &Policy,
+    rx: tokio::sync::mpsc::Receiver<AlertDraft>,
+) -> Result<JoinHandle<()>, StartError> {
+    sync_config(store, config, secrets).await?;
+    secrets.seal_stored_channels(store).await?;
+    let a = &config.alerting;
+    let notifier = Arc::new(Notifier {
+        client: http_client(tls),
+        attempts: a.delivery_attempts,
+        backoff: Duration::from_millis(a.delivery_backoff_ms),
+        timeout: Duration::from_secs(20),
+        secrets: Arc::clone(secrets),
+    });
+    let engine = tokio::spawn(alerts::run_engine(
+        rx,
+        store.clone(),
+        // Not the policy itself: it holds the queue's sender, and the engine ends once the
+        // policy is gone and the queue is drained.
+        policy.channels_reader(),
+        notifier,
+    ));
+    Ok(engine)
 }
 
 /// Loads the policy and starts its tasks: the alert engine, the definitions' refresh and the

@@ -23,15 +23,11 @@ const SHOWN_MALFORMED: usize = 20;
 /// before the command exits.
 pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<Option<String>> {
     let (store, loaded) = open_store(global).await?;
-    let dry_run = match &args.what {
-        ImportWhat::ClaudeCode(a) | ImportWhat::Codex(a) => a.dry_run,
-        ImportWhat::Csv(a) | ImportWhat::Json(a) => a.dry_run,
-    };
-    let command = CommandPipeline::start(&loaded.config, &store, dry_run).await?;
+    let command = CommandPipeline::start(&loaded.config, &store).await?;
     let pipeline = &command.pipeline;
     let output = match &args.what {
-        ImportWhat::ClaudeCode(a) => run_logs(&store, pipeline, LogKind::ClaudeCode, a).await,
-        ImportWhat::Codex(a) => run_logs(&store, pipeline, LogKind::Codex, a).await,
+        ImportWhat::ClaudeCode(a) => run_logs(&store, &command, LogKind::ClaudeCode, a).await,
+        ImportWhat::Codex(a) => run_logs(&store, &command, LogKind::Codex, a).await,
         ImportWhat::Csv(a) => super::tabular::import(&store, pipeline, a, false)
             .await
             .map(Some),
@@ -39,8 +35,10 @@ pub async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Result<Optio
             .await
             .map(Some),
     };
-    command.finish().await;
-    output
+    let settled = command.finish().await;
+    let output = output?;
+    settled?;
+    Ok(output)
 }
 
 /// A byte progress bar on stderr; indicatif draws nothing when stderr is not a terminal.
@@ -78,10 +76,11 @@ fn bar() -> Bar {
 
 async fn run_logs(
     store: &Store,
-    pipeline: &Arc<Pipeline>,
+    command: &CommandPipeline,
     kind: LogKind,
     args: &LogImportArgs,
 ) -> anyhow::Result<Option<String>> {
+    let pipeline = &command.pipeline;
     let roots = log_roots(kind, &args.paths);
     let cost_mode = match args.cost_mode {
         CostModeArg::Calculate => CostMode::Calculate,
@@ -128,6 +127,10 @@ async fn run_logs(
             Ok((s, took)) if s.files_read > 0 || !s.malformed.is_empty() => {
                 let checks = pipeline.rule_checks() - checks_before;
                 let text = render(kind, &s, took, args.dry_run, args.json, checks)?;
+                // What this pass wrote counts against the budgets now, not at Ctrl-C.
+                if let Err(e) = command.settle().await {
+                    tracing::warn!(error = %e, "cannot check budgets and alerts; retrying after the next pass");
+                }
                 writeln!(std::io::stdout().lock(), "{text}")?;
             }
             Ok(_) => {}

@@ -115,10 +115,11 @@ pub async fn add(global: &GlobalArgs, args: &AddArgs) -> anyhow::Result<String> 
         // Validate the schedule before storing it.
         tokenwatch_import::subscriptions::charges(&sub, now)?;
         store.add_subscription(&sub).await?;
-        let command = CommandPipeline::start(&loaded.config, &store, false).await?;
+        let command = CommandPipeline::start(&loaded.config, &store).await?;
         let added = subscription_charges(&store, &command.pipeline, now).await;
-        command.finish().await;
+        let settled = command.finish().await;
         let added = added?;
+        settled?;
         said.push(format!(
             "{service}/{account}: subscription of {} per {period} ({added} charges so far)",
             money_micros(cost)
@@ -145,10 +146,11 @@ pub async fn add(global: &GlobalArgs, args: &AddArgs) -> anyhow::Result<String> 
         if let Some(note) = &args.note {
             e.tags.push(("note".to_owned(), note.clone()));
         }
-        let command = CommandPipeline::start(&loaded.config, &store, false).await?;
+        let command = CommandPipeline::start(&loaded.config, &store).await?;
         let written = write_events(&store, &command.pipeline, vec![e]).await;
-        command.finish().await;
+        let settled = command.finish().await;
         written?;
+        settled?;
         said.push(format!(
             "{service}/{account}: entry added{}",
             cost.map(|c| format!(", {}", money_micros(c)))
