@@ -12,22 +12,15 @@ use tokenwatch_core::time::rfc3339;
 use tokenwatch_store::{AlertRow, Store};
 
 use crate::error::AppError;
+use crate::notify::AlertMessage;
 
-/// A fired alert as the API and `tokenwatch alert list --json` show it.
+/// A fired alert as the API and `tokenwatch alert list --json` show it: what its channels
+/// received, when it was acknowledged, and each channel's delivery.
 #[derive(Debug, Serialize)]
 pub struct AlertView {
-    pub id: String,
-    pub rule: String,
-    pub kind: String,
-    pub severity: String,
-    pub message: String,
-    pub value: i64,
-    pub threshold: i64,
-    pub unit: String,
-    pub fired_at: String,
-    pub period_start: Option<String>,
+    #[serde(flatten)]
+    pub alert: AlertMessage,
     pub acknowledged_at: Option<String>,
-    pub detail: serde_json::Value,
     pub deliveries: Vec<DeliveryView>,
 }
 
@@ -44,20 +37,9 @@ pub struct DeliveryView {
 
 impl From<AlertRow> for AlertView {
     fn from(r: AlertRow) -> Self {
-        let a = r.alert;
         AlertView {
-            id: a.id,
-            rule: a.rule,
-            kind: a.kind,
-            severity: a.severity,
-            message: a.message,
-            value: a.value,
-            threshold: a.threshold,
-            unit: a.unit,
-            fired_at: rfc3339(a.fired_ms),
-            period_start: a.period_start_ms.map(rfc3339),
+            alert: AlertMessage::from(&r.alert),
             acknowledged_at: r.acknowledged_ms.map(rfc3339),
-            detail: serde_json::from_str(&a.detail).unwrap_or(serde_json::Value::Null),
             deliveries: r
                 .deliveries
                 .into_iter()

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde::Serialize;
-use tokenwatch_core::event::RequestShape;
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
 use tokenwatch_server::api::analytics::series::{self, Bucket};
 use tokenwatch_server::api::analytics::{Scope, summary};
@@ -74,71 +73,42 @@ fn event(i: u64, n: u64, start_ms: i64, span_ms: i64) -> UsageEvent {
     let ts_ms = start_ms + i64::try_from(offset).unwrap_or(0) + (x % 997) as i64;
     let small = (x % 1000) as i64;
     let id = format!("b{i:011}");
-    UsageEvent {
-        id: id.clone(),
-        ts_ms,
-        source: if x.is_multiple_of(7) {
-            Source::ClaudeCode
+    let source = if x.is_multiple_of(7) {
+        Source::ClaudeCode
+    } else {
+        Source::Proxy
+    };
+    let mut e = UsageEvent::blank(id.clone(), ts_ms, source, provider, model, "messages", id);
+    e.project = Some(format!("project-{}", x % 20));
+    e.session_id = Some(format!("s{}", i / 40));
+    e.usage = Usage {
+        input_tokens: 200 + small * 3,
+        output_tokens: 50 + small,
+        cache_read_tokens: if x.is_multiple_of(3) {
+            4000 + small * 10
         } else {
-            Source::Proxy
+            0
         },
-        provider: provider.to_owned(),
-        model: model.to_owned(),
-        endpoint: "messages".to_owned(),
-        tenant: None,
-        api_key_id: None,
-        project: Some(format!("project-{}", x % 20)),
-        agent: None,
-        session_id: Some(format!("s{}", i / 40)),
-        usage: Usage {
-            input_tokens: 200 + small * 3,
-            output_tokens: 50 + small,
-            cache_read_tokens: if x.is_multiple_of(3) {
-                4000 + small * 10
-            } else {
-                0
-            },
-            cache_write_5m_tokens: if x.is_multiple_of(11) { 1000 } else { 0 },
-            cache_write_1h_tokens: 0,
-            reasoning_tokens: 0,
-            web_search_requests: 0,
-        },
-        cost_nanos: if x.is_multiple_of(100) {
-            None
-        } else {
-            Some(100 + small * 37)
-        },
-        price_version: Some("bench".to_owned()),
-        duration_ms: Some(300 + small * 5),
-        ttft_ms: Some(100 + small),
-        status: if x.is_multiple_of(50) {
-            EventStatus::UpstreamError
-        } else {
-            EventStatus::Ok
-        },
-        http_status: Some(200),
-        stop_reason: None,
-        streamed: true,
-        batch: false,
-        request_bytes: 0,
-        response_bytes: 0,
-        shape: RequestShape::default(),
-        tools_used: Vec::new(),
-        error_type: None,
-        upstream_request_id: None,
-        ratelimit_remaining_requests: None,
-        ratelimit_remaining_tokens: None,
-        requests: 1,
-        cwd: None,
-        git_branch: None,
-        client_version: None,
-        dedup_key: id,
-        tags: if x.is_multiple_of(10) {
-            vec![("team".to_owned(), format!("team-{}", x % 5))]
-        } else {
-            Vec::new()
-        },
+        cache_write_5m_tokens: if x.is_multiple_of(11) { 1000 } else { 0 },
+        ..Usage::default()
+    };
+    e.cost_nanos = if x.is_multiple_of(100) {
+        None
+    } else {
+        Some(100 + small * 37)
+    };
+    e.price_version = Some("bench".to_owned());
+    e.duration_ms = Some(300 + small * 5);
+    e.ttft_ms = Some(100 + small);
+    if x.is_multiple_of(50) {
+        e.status = EventStatus::UpstreamError;
     }
+    e.http_status = Some(200);
+    e.streamed = true;
+    if x.is_multiple_of(10) {
+        e.tags = vec![("team".to_owned(), format!("team-{}", x % 5))];
+    }
+    e
 }
 
 fn add(s: &mut AggSums, e: &UsageEvent) {

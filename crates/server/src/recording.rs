@@ -374,43 +374,31 @@ fn price(
 
 fn base_event(exchange: &Exchange, model: String, usage: Usage, shape: RequestShape) -> UsageEvent {
     let id = uuid::Uuid::now_v7().to_string();
-    UsageEvent {
-        requests: 1,
-        cwd: None,
-        git_branch: None,
-        client_version: None,
-        dedup_key: format!("proxy:{id}"),
+    let dedup_key = format!("proxy:{id}");
+    let mut e = UsageEvent::blank(
         id,
-        ts_ms: exchange.ts_ms,
-        source: Source::Proxy,
-        provider: exchange.provider.to_string(),
-        model,
-        endpoint: exchange.endpoint.as_str().to_owned(),
-        tenant: None,
-        api_key_id: exchange.meta.api_key_id.clone(),
-        project: exchange.meta.project.clone(),
-        agent: exchange.meta.agent.clone(),
-        session_id: exchange.meta.session.clone(),
-        usage,
-        cost_nanos: None,
-        price_version: None,
-        duration_ms: None,
-        ttft_ms: None,
-        status: EventStatus::Ok,
-        http_status: exchange.http_status.map(i64::from),
-        stop_reason: None,
-        streamed: exchange.streamed,
-        batch: false,
-        request_bytes: exchange.request_bytes,
-        response_bytes: 0,
-        shape,
-        tools_used: Vec::new(),
-        error_type: None,
-        upstream_request_id: None,
-        ratelimit_remaining_requests: exchange.response_headers.ratelimit_remaining_requests,
-        ratelimit_remaining_tokens: exchange.response_headers.ratelimit_remaining_tokens,
-        tags: exchange.meta.tags.clone(),
-    }
+        exchange.ts_ms,
+        Source::Proxy,
+        &exchange.provider,
+        &model,
+        exchange.endpoint.as_str(),
+        dedup_key,
+    );
+    let meta = &exchange.meta;
+    e.api_key_id.clone_from(&meta.api_key_id);
+    e.project.clone_from(&meta.project);
+    e.agent.clone_from(&meta.agent);
+    e.session_id.clone_from(&meta.session);
+    e.tags.clone_from(&meta.tags);
+    e.usage = usage;
+    e.shape = shape;
+    e.http_status = exchange.http_status.map(i64::from);
+    e.streamed = exchange.streamed;
+    e.request_bytes = exchange.request_bytes;
+    let headers = &exchange.response_headers;
+    e.ratelimit_remaining_requests = headers.ratelimit_remaining_requests;
+    e.ratelimit_remaining_tokens = headers.ratelimit_remaining_tokens;
+    e
 }
 
 /// One event per batch result line, billed at the batch discount. The dedup key is the batch

@@ -43,10 +43,10 @@ pub async fn run(global: &GlobalArgs, args: &AlertArgs) -> anyhow::Result<String
                     .map(|d| format!("{}:{}({})", d.channel, d.status, d.attempts))
                     .collect();
                 table.row(vec![
-                    v.fired_at.clone(),
-                    v.rule.clone(),
-                    v.kind.clone(),
-                    v.message.clone(),
+                    v.alert.fired_at.clone(),
+                    v.alert.rule.clone(),
+                    v.alert.kind.clone(),
+                    v.alert.message.clone(),
                     delivery.join(" "),
                     if v.acknowledged_at.is_some() {
                         "yes"

@@ -184,47 +184,24 @@ pub async fn admin_exec(pool: &sqlx::PgPool, sql: &str) {
 
 /// A plain event numbered `n`: id and dedup key derive from `n`, time is `ts_ms`.
 pub fn event(n: u32, ts_ms: i64) -> UsageEvent {
-    UsageEvent {
-        id: format!("ev-{n:06}"),
+    let mut e = UsageEvent::blank(
+        format!("ev-{n:06}"),
         ts_ms,
-        source: Source::Proxy,
-        provider: "anthropic".to_owned(),
-        model: "claude-sonnet-4-5".to_owned(),
-        endpoint: "messages".to_owned(),
-        tenant: None,
-        api_key_id: None,
-        project: None,
-        agent: None,
-        session_id: None,
-        usage: Usage {
-            input_tokens: 10,
-            output_tokens: 5,
-            ..Usage::default()
-        },
-        cost_nanos: Some(100),
-        price_version: Some("2025-01".to_owned()),
-        duration_ms: None,
-        ttft_ms: None,
-        status: EventStatus::Ok,
-        http_status: Some(200),
-        stop_reason: None,
-        streamed: false,
-        batch: false,
-        request_bytes: 0,
-        response_bytes: 0,
-        shape: RequestShape::default(),
-        tools_used: Vec::new(),
-        error_type: None,
-        upstream_request_id: None,
-        ratelimit_remaining_requests: None,
-        ratelimit_remaining_tokens: None,
-        requests: 1,
-        cwd: None,
-        git_branch: None,
-        client_version: None,
-        dedup_key: format!("test:{n}"),
-        tags: Vec::new(),
-    }
+        Source::Proxy,
+        "anthropic",
+        "claude-sonnet-4-5",
+        "messages",
+        format!("test:{n}"),
+    );
+    e.usage = Usage {
+        input_tokens: 10,
+        output_tokens: 5,
+        ..Usage::default()
+    };
+    e.cost_nanos = Some(100);
+    e.price_version = Some("2025-01".to_owned());
+    e.http_status = Some(200);
+    e
 }
 
 /// An event with every field set to a distinct, non-default value, including unicode. Tags are
