@@ -10,6 +10,12 @@
 //! refuses every request that arrives once spend ≥ limit. So the limit is overshot by at most
 //! the requests admitted before it was reached and still unpriced then ("in flight"); that
 //! number is measured (`inflight_at_limit`) and shown in the budget's status.
+//!
+//! A budget's status — what `GET /api/v1/budgets` and `tokenwatch budget list` show — is
+//! [`status::BudgetStatus`], read from these counters or from the store the same way.
+
+mod load;
+pub mod status;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -187,21 +193,7 @@ impl LiveBudget {
 
     /// The first limit reached, if any.
     fn exhausted(&self, c: &Counter) -> Option<String> {
-        let s = &self.spec;
-        if s.limit_usd.0 > 0 && c.spent_nanos >= s.limit_usd.nanos() {
-            return Some(format!(
-                "spent {} of its {} limit",
-                Nanos(c.spent_nanos).to_usd_string(),
-                Micros(s.limit_usd.0).to_usd_string()
-            ));
-        }
-        if let Some(t) = s.token_limit.filter(|t| c.tokens >= *t) {
-            return Some(format!("used {} of its {t} tokens", c.tokens));
-        }
-        if let Some(r) = s.request_limit.filter(|r| c.requests >= *r) {
-            return Some(format!("made {} of its {r} requests", c.requests));
-        }
-        None
+        limit_reached(&self.spec, c.spent_nanos, c.tokens, c.requests)
     }
 
     /// The refusal for a request now, if this is a hard budget whose limit is reached.
@@ -364,6 +356,31 @@ impl LiveBudget {
             inflight_at_limit: c.inflight_at_limit,
         }
     }
+}
+
+/// The first of `spec`'s limits (USD, tokens, requests) that spend `spent_nanos`, `tokens` and
+/// `requests` has reached, in words; `None` while all are below. Admission refuses on it and a
+/// budget's status reports it, so the two never disagree.
+pub(crate) fn limit_reached(
+    spec: &BudgetSpec,
+    spent_nanos: i64,
+    tokens: i64,
+    requests: i64,
+) -> Option<String> {
+    if spec.limit_usd.0 > 0 && spent_nanos >= spec.limit_usd.nanos() {
+        return Some(format!(
+            "spent {} of its {} limit",
+            Nanos(spent_nanos).to_usd_string(),
+            Micros(spec.limit_usd.0).to_usd_string()
+        ));
+    }
+    if let Some(t) = spec.token_limit.filter(|t| tokens >= *t) {
+        return Some(format!("used {tokens} of its {t} tokens"));
+    }
+    if let Some(r) = spec.request_limit.filter(|r| requests >= *r) {
+        return Some(format!("made {requests} of its {r} requests"));
+    }
+    None
 }
 
 fn format_limit(spec: &BudgetSpec) -> String {

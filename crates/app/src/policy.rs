@@ -296,14 +296,7 @@ impl Policy {
             parse_all(self.store.list_definitions(DefKind::Budget).await?);
         let fresh = self.budgets.replace(budgets, &self.tz);
         for b in &fresh {
-            if let Some(width) = b.rolling_bucket_ms() {
-                let w = b.usage(now_ms).window;
-                let buckets = self
-                    .store
-                    .window_buckets(&b.spec.scope, w.start_ms - width, now_ms + 1, width)
-                    .await?;
-                b.load_buckets(&buckets, now_ms);
-            }
+            b.load_stored_buckets(&self.store, now_ms).await?;
         }
         for b in self.budgets.snapshot().iter() {
             // A new or changed budget (every budget at start-up) has alerted nothing yet: every
@@ -315,12 +308,7 @@ impl Policy {
                 let u = b.usage(now_ms);
                 (u.spent_nanos, u.tokens)
             };
-            let w = b.usage(now_ms).window;
-            let t = self
-                .store
-                .window_totals(&b.spec.scope, w.start_ms, w.end_ms.max(now_ms + 1))
-                .await?;
-            b.reconcile(t.cost_nanos, t.tokens, t.requests, now_ms);
+            b.reconcile_with_store(&self.store, now_ms).await?;
             for c in passed_since(b, before, now_ms) {
                 self.alerts.raise(threshold_draft(&c, now_ms));
             }

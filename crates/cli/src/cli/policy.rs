@@ -13,7 +13,14 @@ pub struct BudgetArgs {
 #[derive(Debug, Subcommand)]
 pub enum BudgetCommand {
     /// Budgets with this period's spend (from the database).
+    ///
+    /// Spend, percent, window and forecast are computed as `GET /api/v1/budgets` computes them
+    /// (a rolling window from the same buckets), from the stored events: nothing is in flight.
     List {
+        /// Print JSON: `{"budgets": [...]}` with, per budget, the same object `GET
+        /// /api/v1/budgets` returns (the definition's fields and `status`), plus `origin`,
+        /// `budget` (the definition), `spent_usd`, `spent_nanos`, `spent_micros`, `tokens`,
+        /// `requests`, `period_start_ms` and `resets_at_ms`.
         #[arg(long)]
         json: bool,
     },

@@ -1,11 +1,14 @@
 //! `tokenwatch budget list|set|rm`: budgets in the database, with this period's stored spend.
 //!
 //! The CLI works on the database directly; a running `serve` reloads definitions every
-//! `alerting.refresh_secs`. Live counters (in-flight requests) are in `GET /api/v1/budgets`.
+//! `alerting.refresh_secs`. `list` asks the same use-case as `GET /api/v1/budgets`
+//! ([`BudgetStatus`]), read from the stored events instead of live counters (so nothing is in
+//! flight); `--json` prints the API's object per budget.
 
 use anyhow::{Context, bail};
-use tokenwatch_core::budget::{self, BudgetSpec, Period, Scope, Usd};
-use tokenwatch_core::{Micros, Nanos};
+use tokenwatch_app::budgets::status::BudgetStatus;
+use tokenwatch_core::Micros;
+use tokenwatch_core::budget::{BudgetSpec, Period, Scope, Usd};
 use tokenwatch_store::DefKind;
 
 use crate::cli::{BudgetArgs, BudgetCommand, BudgetSetArgs, GlobalArgs};
@@ -19,51 +22,34 @@ pub async fn run(global: &GlobalArgs, args: &BudgetArgs) -> anyhow::Result<Strin
         BudgetCommand::List { json } => {
             let tz = loaded.config.time_zone();
             let now = tokenwatch_core::time::now_ms();
-            let mut rows = Vec::new();
+            let mut list = Vec::new();
             for def in store.list_definitions(DefKind::Budget).await? {
                 let spec: BudgetSpec = serde_json::from_str(&def.spec)
                     .with_context(|| format!("stored budget '{}' is unreadable", def.name))?;
-                let zone = spec
-                    .tz
-                    .as_deref()
-                    .and_then(|t| jiff::tz::TimeZone::get(t).ok())
-                    .unwrap_or_else(|| tz.clone());
-                let w = budget::window(spec.period, &zone, now);
-                let t = store
-                    .window_totals(&spec.scope, w.start_ms, w.end_ms.max(now + 1))
-                    .await?;
-                rows.push((spec, def.origin, t, w));
+                list.push(BudgetStatus::stored(&store, spec, Some(def.origin), &tz, now).await?);
             }
             if *json {
-                let list: Vec<_> = rows
+                let list = list
                     .iter()
-                    .map(|(spec, origin, t, w)| {
-                        serde_json::json!({
-                            "budget": spec, "origin": origin,
-                            "spent_usd": Nanos(t.cost_nanos).to_decimal_string(),
-                            "spent_nanos": t.cost_nanos,
-                            "spent_micros": Nanos(t.cost_nanos).to_micros().0,
-                            "tokens": t.tokens, "requests": t.requests,
-                            "period_start_ms": w.start_ms,
-                            "resets_at_ms": w.resets.then_some(w.end_ms),
-                        })
-                    })
-                    .collect();
+                    .map(json_row)
+                    .collect::<anyhow::Result<Vec<_>>>()?;
                 return Ok(serde_json::to_string_pretty(
                     &serde_json::json!({ "budgets": list }),
                 )?);
             }
-            if rows.is_empty() {
+            if list.is_empty() {
                 return Ok(
                     "no budgets. Add one: tokenwatch budget set monthly --limit 50 --period month"
                         .to_owned(),
                 );
             }
-            let mut table =
-                Table::new(&["Budget", "Scope", "Period", "Spent", "Limit", "%", "Mode"]);
-            for (spec, _, t, _) in &rows {
+            let mut table = Table::new(&[
+                "Budget", "Scope", "Period", "Spent", "Limit", "%", "Forecast", "Mode",
+            ]);
+            for s in &list {
+                let spec = &s.spec;
                 let pct = if spec.limit_usd.0 > 0 {
-                    t.cost_nanos * 100 / spec.limit_usd.nanos()
+                    s.spent_nanos * 100 / s.limit_nanos()
                 } else {
                     0
                 };
@@ -71,9 +57,12 @@ pub async fn run(global: &GlobalArgs, args: &BudgetArgs) -> anyhow::Result<Strin
                     spec.name.clone(),
                     spec.scope.to_string(),
                     spec.period.to_string(),
-                    money(t.cost_nanos),
+                    money(s.spent_nanos),
                     money_micros(spec.limit_usd.0),
                     format!("{pct}%"),
+                    s.forecast
+                        .as_ref()
+                        .map_or_else(|| "-".to_owned(), |f| money(f.projected_nanos)),
                     if spec.hard { "hard" } else { "soft" }.to_owned(),
                 ]);
             }
@@ -106,6 +95,34 @@ pub async fn run(global: &GlobalArgs, args: &BudgetArgs) -> anyhow::Result<Strin
             Ok(format!("deleted budget '{name}'"))
         }
     }
+}
+
+/// One budget of `budget list --json`: the object `GET /api/v1/budgets` returns for it (the
+/// definition's fields, `origin`, `status`), plus the keys this command printed before it
+/// shared that shape: `budget` (the definition), `spent_usd`, `spent_nanos`, `spent_micros`,
+/// `tokens`, `requests`, `period_start_ms` and `resets_at_ms` (`null` for a rolling window).
+fn json_row(s: &BudgetStatus) -> anyhow::Result<serde_json::Value> {
+    let mut row = serde_json::to_value(s)?;
+    let status = row["status"].clone();
+    let obj = row
+        .as_object_mut()
+        .context("a budget's status is a JSON object")?;
+    obj.insert("budget".into(), serde_json::to_value(&s.spec)?);
+    for key in [
+        "spent_usd",
+        "spent_nanos",
+        "spent_micros",
+        "tokens",
+        "requests",
+    ] {
+        obj.insert(key.into(), status[key].clone());
+    }
+    obj.insert("period_start_ms".into(), s.window.start_ms.into());
+    obj.insert(
+        "resets_at_ms".into(),
+        s.window.resets.then_some(s.window.end_ms).into(),
+    );
+    Ok(row)
 }
 
 fn spec_from(a: &BudgetSetArgs) -> anyhow::Result<BudgetSpec> {

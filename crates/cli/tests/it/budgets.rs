@@ -485,3 +485,146 @@ async fn spend_survives_a_restart_and_imported_usage_counts() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The fields of one budget that both doors must give identically. The forecast's projection
+/// moves with the clock between two reads, so only its presence and look-back are compared;
+/// a rolling window's start moves with the clock too and is compared apart.
+fn same_everywhere(b: &serde_json::Value) -> serde_json::Value {
+    let st = &b["status"];
+    serde_json::json!({
+        "definition": [b["name"], b["scope"], b["period"], b["limit_usd"], b["request_limit"], b["hard"], b["tz"]],
+        "spent": [st["spent_usd"], st["spent_nanos"], st["spent_micros"]],
+        "limit": [st["limit_usd"], st["limit_micros"]],
+        "percent": [st["percent"], st["token_percent"], st["request_percent"]],
+        "counts": [st["tokens"], st["requests"], st["inflight"], st["inflight_at_limit"]],
+        "flags": [st["over_limit"], st["exhausted"]],
+        "resets_at": st["resets_at"],
+        "forecast": [st["forecast"].is_object(), st["forecast"]["window_days"]],
+    })
+}
+
+fn named<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    doc["budgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == name)
+        .unwrap_or_else(|| panic!("no budget {name} in {doc}"))
+}
+
+fn ms(rfc3339: &serde_json::Value) -> i64 {
+    rfc3339
+        .as_str()
+        .unwrap()
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_millisecond()
+}
+
+/// The two doors agree: the same stored events and budgets (a calendar day in the budget's own
+/// zone, and a rolling hour) give the same spend, percent and window through
+/// `GET /api/v1/budgets` (live counters) and `tokenwatch budget list --json` (the store).
+#[tokio::test]
+async fn the_api_and_budget_list_report_the_same_status() {
+    let upstream = message_upstream(Duration::ZERO).await;
+    let server = start(&upstream.url, vec![]);
+    // Imported usage, far from the rolling hour's edge: one call in it, one before it.
+    let now = jiff::Timestamp::now().as_millisecond();
+    let at = |ago_min: i64| jiff::Timestamp::from_millisecond(now - ago_min * 60_000).unwrap();
+    let csv = server.dir.path().join("usage.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "ts,provider,model,input_tokens,output_tokens,cost_usd\n\
+             {},anthropic,claude-sonnet-4-5,100,10,0.02\n\
+             {},anthropic,claude-sonnet-4-5,200,20,0.03\n\
+             {},openai,gpt-4o,300,30,0.5\n",
+            at(30),
+            at(120),
+            at(10)
+        ),
+    )
+    .unwrap();
+    crate::harness::run_cli(&server.db, &["import", "csv", csv.to_str().unwrap()]);
+    for spec in [
+        serde_json::json!({"name": "day-all", "period": "day", "tz": "Asia/Tokyo", "limit_usd": "1"}),
+        serde_json::json!({
+            "name": "hour-anthropic", "scope": "provider:anthropic", "period": "rolling:1h",
+            "limit_usd": "0.1", "request_limit": 10, "hard": true
+        }),
+    ] {
+        let (status, body) = api(&server.addr, "POST", "/api/v1/budgets", Some(spec)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    // Two proxied calls, counted live by the running server as they are priced.
+    assert_eq!(send_message(&server).await, 200);
+    assert_eq!(send_message(&server).await, 200);
+    let events = server.wait_events(5).await;
+
+    for attempt in 0.. {
+        let (_, before) = api(&server.addr, "GET", "/api/v1/budgets", None).await;
+        let out = crate::harness::run_cli(&server.db, &["budget", "list", "--json"]);
+        let cli: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let (_, after) = api(&server.addr, "GET", "/api/v1/budgets", None).await;
+        let day_start = named(&before, "day-all")["status"]["period_start"].clone();
+        if day_start != named(&after, "day-all")["status"]["period_start"] {
+            // Midnight in Tokyo passed between the reads: read again in the new day.
+            assert!(attempt < 2, "the day keeps changing");
+            continue;
+        }
+        for name in ["day-all", "hour-anthropic"] {
+            let (api_b, cli_b) = (named(&before, name), named(&cli, name));
+            assert_eq!(same_everywhere(api_b), same_everywhere(cli_b), "{name}");
+            // The keys `budget list --json` printed before it shared the API's shape.
+            let st = &cli_b["status"];
+            for key in [
+                "spent_usd",
+                "spent_nanos",
+                "spent_micros",
+                "tokens",
+                "requests",
+            ] {
+                assert_eq!(cli_b[key], st[key], "{name}: {key}");
+            }
+            assert_eq!(cli_b["budget"]["name"], name);
+            assert_eq!(cli_b["origin"], "api");
+            assert_eq!(
+                cli_b["period_start_ms"].as_i64(),
+                Some(ms(&st["period_start"]))
+            );
+            assert_eq!(
+                cli_b["resets_at_ms"].as_i64(),
+                st["resets_at"].as_str().map(|_| ms(&st["resets_at"]))
+            );
+        }
+        // The calendar day: the same start, every event since it counted.
+        let day = named(&cli, "day-all");
+        assert_eq!(day["status"]["period_start"], day_start);
+        let since = ms(&day_start);
+        let expected: i64 = events
+            .iter()
+            .filter(|e| e["ts_ms"].as_i64().unwrap() >= since)
+            .map(|e| e["cost_micros"].as_i64().unwrap())
+            .sum();
+        assert_eq!(day["status"]["spent_micros"].as_i64(), Some(expected));
+        assert!(day["status"]["forecast"].is_object(), "{day}");
+        // The rolling hour: the call of 30 minutes ago and the two proxied ones, not the one of
+        // two hours ago; its start is the read's own "now" less an hour.
+        let hour = named(&cli, "hour-anthropic");
+        let spent = 20_000 + 2 * MESSAGE_COST_MICROS;
+        assert_eq!(hour["status"]["spent_micros"].as_i64(), Some(spent));
+        assert_eq!(hour["status"]["requests"], 3);
+        assert_eq!(hour["status"]["percent"], spent as f64 / 1_000.0);
+        assert_eq!(hour["status"]["request_percent"], 30.0);
+        assert_eq!(hour["status"]["resets_at"], serde_json::Value::Null);
+        let starts = [&before, &cli, &after]
+            .map(|doc| ms(&named(doc, "hour-anthropic")["status"]["period_start"]));
+        assert!(
+            starts[0] <= starts[1] && starts[1] <= starts[2],
+            "{starts:?}"
+        );
+        break;
+    }
+    let table = crate::harness::run_cli(&server.db, &["budget", "list"]);
+    assert!(table.contains("Forecast"), "{table}");
+}
