@@ -6,7 +6,6 @@ use tokenwatch_store::reports::Sums;
 use tokenwatch_store::{GroupBy, TotalsRow};
 
 use crate::cli::{GlobalArgs, GroupByArg, ReportArgs};
-use crate::commands::periods::add_sums;
 use crate::commands::{filter_from, open_store};
 use crate::table::Table;
 
@@ -31,12 +30,12 @@ impl<'a> From<&'a TotalsRow> for ReportRow<'a> {
         Self {
             key: &r.key,
             events: r.events,
-            input_tokens: r.input_tokens,
-            output_tokens: r.output_tokens,
-            cache_read_tokens: r.cache_read_tokens,
-            cache_write_5m_tokens: r.cache_write_5m_tokens,
-            cache_write_1h_tokens: r.cache_write_1h_tokens,
-            reasoning_tokens: r.reasoning_tokens,
+            input_tokens: r.usage.input_tokens,
+            output_tokens: r.usage.output_tokens,
+            cache_read_tokens: r.usage.cache_read_tokens,
+            cache_write_5m_tokens: r.usage.cache_write_5m_tokens,
+            cache_write_1h_tokens: r.usage.cache_write_1h_tokens,
+            reasoning_tokens: r.usage.reasoning_tokens,
             cost_nanos: r.cost_nanos,
             cost_micros: Nanos(r.cost_nanos).to_micros().0,
             cost_usd: Nanos(r.cost_nanos).to_decimal_string(),
@@ -84,22 +83,8 @@ pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<Strin
     let mut table = Table::new(&header(group_name(args.by), &[]));
     let mut total = Sums::default();
     for r in &rows {
-        let sums = Sums {
-            events: r.events,
-            input_tokens: r.input_tokens,
-            output_tokens: r.output_tokens,
-            cache_read_tokens: r.cache_read_tokens,
-            cache_write_tokens: r.cache_write_5m_tokens + r.cache_write_1h_tokens,
-            total_tokens: r.input_tokens
-                + r.output_tokens
-                + r.cache_read_tokens
-                + r.cache_write_5m_tokens
-                + r.cache_write_1h_tokens,
-            cost_nanos: r.cost_nanos,
-            unpriced_events: r.unpriced_events,
-            ..Sums::default()
-        };
-        add_sums(&mut total, &sums);
+        let sums = Sums::from(r);
+        total.add(&sums);
         let mut cells = vec![r.key.clone()];
         cells.extend(sum_cells(&sums));
         table.row(cells);
@@ -139,11 +124,11 @@ pub fn sum_cells(s: &Sums) -> Vec<String> {
     };
     vec![
         s.events.to_string(),
-        s.input_tokens.to_string(),
-        s.output_tokens.to_string(),
-        s.cache_read_tokens.to_string(),
-        s.cache_write_tokens.to_string(),
-        s.total_tokens.to_string(),
+        s.usage.input_tokens.to_string(),
+        s.usage.output_tokens.to_string(),
+        s.usage.cache_read_tokens.to_string(),
+        s.usage.cache_write_tokens().to_string(),
+        s.usage.total_tokens().to_string(),
         cost,
     ]
 }
