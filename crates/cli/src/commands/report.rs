@@ -1,7 +1,7 @@
 //! `tokenwatch report`: totals for a period, grouped.
 
 use serde::Serialize;
-use tokenwatch_core::{Micros, Nanos};
+use tokenwatch_core::{Micros, Nanos, Usage};
 use tokenwatch_store::reports::Sums;
 use tokenwatch_store::{GroupBy, TotalsRow};
 
@@ -13,12 +13,8 @@ use crate::table::Table;
 struct ReportRow<'a> {
     key: &'a str,
     events: i64,
-    input_tokens: i64,
-    output_tokens: i64,
-    cache_read_tokens: i64,
-    cache_write_5m_tokens: i64,
-    cache_write_1h_tokens: i64,
-    reasoning_tokens: i64,
+    #[serde(flatten)]
+    usage: Usage,
     cost_nanos: i64,
     cost_micros: i64,
     cost_usd: String,
@@ -30,12 +26,7 @@ impl<'a> From<&'a TotalsRow> for ReportRow<'a> {
         Self {
             key: &r.key,
             events: r.events,
-            input_tokens: r.usage.input_tokens,
-            output_tokens: r.usage.output_tokens,
-            cache_read_tokens: r.usage.cache_read_tokens,
-            cache_write_5m_tokens: r.usage.cache_write_5m_tokens,
-            cache_write_1h_tokens: r.usage.cache_write_1h_tokens,
-            reasoning_tokens: r.usage.reasoning_tokens,
+            usage: r.usage,
             cost_nanos: r.cost_nanos,
             cost_micros: Nanos(r.cost_nanos).to_micros().0,
             cost_usd: Nanos(r.cost_nanos).to_decimal_string(),
