@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokenwatch_core::event::USAGE_UNKNOWN;
 use tokenwatch_core::pricing::{CostOptions, PriceTable};
 use tokenwatch_core::time::rfc3339_ms;
-use tokenwatch_core::{Nanos, UsageEvent};
+use tokenwatch_core::{Nanos, Usage, UsageEvent};
 use tokenwatch_store::{EventFilter, EventSort, Page, Store};
 
 use crate::error::AppError;
@@ -36,13 +36,8 @@ pub struct EventView {
     /// key's SHA-256 (proxied events that carried a key).
     #[serde(default)]
     pub api_key_id: Option<String>,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub cache_read_tokens: i64,
-    pub cache_write_5m_tokens: i64,
-    pub cache_write_1h_tokens: i64,
-    pub reasoning_tokens: i64,
-    pub web_search_requests: i64,
+    #[serde(flatten)]
+    pub usage: Usage,
     pub total_tokens: i64,
     /// Exact decimal USD string (six to nine decimals); `null` when unpriced.
     pub cost_usd: Option<String>,
@@ -90,7 +85,6 @@ pub struct EventView {
 
 impl From<&UsageEvent> for EventView {
     fn from(e: &UsageEvent) -> Self {
-        let u = &e.usage;
         Self {
             id: e.id.clone(),
             ts: rfc3339_ms(e.ts_ms),
@@ -103,14 +97,8 @@ impl From<&UsageEvent> for EventView {
             agent: e.agent.clone(),
             session_id: e.session_id.clone(),
             api_key_id: e.api_key_id.clone(),
-            input_tokens: u.input_tokens,
-            output_tokens: u.output_tokens,
-            cache_read_tokens: u.cache_read_tokens,
-            cache_write_5m_tokens: u.cache_write_5m_tokens,
-            cache_write_1h_tokens: u.cache_write_1h_tokens,
-            reasoning_tokens: u.reasoning_tokens,
-            web_search_requests: u.web_search_requests,
-            total_tokens: u.total_tokens(),
+            usage: e.usage,
+            total_tokens: e.usage.total_tokens(),
             cost_usd: e.cost_nanos.map(|n| Nanos(n).to_decimal_string()),
             cost_nanos: e.cost_nanos,
             cost_micros: e.cost_nanos.map(|n| Nanos(n).to_micros().0),

@@ -114,10 +114,7 @@ fn event(i: u64, n: u64, start_ms: i64, span_ms: i64) -> UsageEvent {
 fn add(s: &mut AggSums, e: &UsageEvent) {
     s.events += 1;
     s.requests += e.requests;
-    s.input_tokens += e.usage.input_tokens;
-    s.output_tokens += e.usage.output_tokens;
-    s.cache_read_tokens += e.usage.cache_read_tokens;
-    s.cache_write_5m_tokens += e.usage.cache_write_5m_tokens;
+    s.usage += e.usage;
     s.cost_nanos += e.cost_nanos.unwrap_or(0);
 }
 
@@ -234,16 +231,16 @@ async fn bench_engine(
         if let (30, Some(want)) = (days, expected) {
             let got = (
                 fast.events,
-                fast.input_tokens,
-                fast.output_tokens,
-                fast.cache_read_tokens,
+                fast.usage.input_tokens,
+                fast.usage.output_tokens,
+                fast.usage.cache_read_tokens,
                 fast.cost_nanos,
             );
             let exp = (
                 want.events,
-                want.input_tokens,
-                want.output_tokens,
-                want.cache_read_tokens,
+                want.usage.input_tokens,
+                want.usage.output_tokens,
+                want.usage.cache_read_tokens,
                 want.cost_nanos,
             );
             if got != exp {

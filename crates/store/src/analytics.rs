@@ -19,7 +19,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use sqlx::{QueryBuilder, Row};
+use tokenwatch_core::Usage;
 
+use crate::counters::{usage_at, usage_sums};
 use crate::events::push_filter;
 use crate::{EventFilter, Store, StoreError, with_pool};
 
@@ -95,13 +97,8 @@ pub struct AggSums {
     pub requests: i64,
     /// Events whose status is not `ok`.
     pub errors: i64,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub cache_read_tokens: i64,
-    pub cache_write_5m_tokens: i64,
-    pub cache_write_1h_tokens: i64,
-    pub reasoning_tokens: i64,
-    pub web_search_requests: i64,
+    #[serde(flatten)]
+    pub usage: Usage,
     pub cost_nanos: i64,
     pub unpriced_events: i64,
     pub duration_sum_ms: i64,
@@ -111,26 +108,11 @@ pub struct AggSums {
 }
 
 impl AggSums {
-    /// Input, output, cache reads and cache writes (reasoning is part of output).
-    pub fn total_tokens(&self) -> i64 {
-        self.input_tokens
-            + self.output_tokens
-            + self.cache_read_tokens
-            + self.cache_write_5m_tokens
-            + self.cache_write_1h_tokens
-    }
-
     pub fn add(&mut self, o: &AggSums) {
         self.events += o.events;
         self.requests += o.requests;
         self.errors += o.errors;
-        self.input_tokens += o.input_tokens;
-        self.output_tokens += o.output_tokens;
-        self.cache_read_tokens += o.cache_read_tokens;
-        self.cache_write_5m_tokens += o.cache_write_5m_tokens;
-        self.cache_write_1h_tokens += o.cache_write_1h_tokens;
-        self.reasoning_tokens += o.reasoning_tokens;
-        self.web_search_requests += o.web_search_requests;
+        self.usage += o.usage;
         self.cost_nanos += o.cost_nanos;
         self.unpriced_events += o.unpriced_events;
         self.duration_sum_ms += o.duration_sum_ms;
@@ -159,26 +141,27 @@ pub struct TagTotal {
     pub cost_nanos: i64,
 }
 
-/// The sixteen sums over raw events, in [`AggSums`] field order.
-const RAW_SUMS: &str = "COUNT(*), CAST(COALESCE(SUM(requests), 0) AS BIGINT), \
-CAST(COALESCE(SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), 0) AS BIGINT), \
-CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), \
-CAST(COALESCE(SUM(cache_read_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cache_write_5m_tokens), 0) AS BIGINT), \
-CAST(COALESCE(SUM(cache_write_1h_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), \
-CAST(COALESCE(SUM(web_search_requests), 0) AS BIGINT), CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT), \
+/// The sixteen sums over raw events, in [`AggSums`] field order (the usage counters have the
+/// same column names in both tables).
+const RAW_SUMS: &str = concat!(
+    "COUNT(*), CAST(COALESCE(SUM(requests), 0) AS BIGINT), \
+CAST(COALESCE(SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), 0) AS BIGINT), ",
+    usage_sums!(),
+    ", CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT), \
 CAST(COALESCE(SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT), \
 CAST(COALESCE(SUM(duration_ms), 0) AS BIGINT), COUNT(duration_ms), \
-CAST(COALESCE(SUM(ttft_ms), 0) AS BIGINT), COUNT(ttft_ms)";
+CAST(COALESCE(SUM(ttft_ms), 0) AS BIGINT), COUNT(ttft_ms)"
+);
 
 /// The same sixteen sums over rollup rows.
-const ROLLUP_SUMS: &str = "CAST(COALESCE(SUM(events), 0) AS BIGINT), CAST(COALESCE(SUM(requests), 0) AS BIGINT), \
-CAST(COALESCE(SUM(errors), 0) AS BIGINT), CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), \
-CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cache_read_tokens), 0) AS BIGINT), \
-CAST(COALESCE(SUM(cache_write_5m_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cache_write_1h_tokens), 0) AS BIGINT), \
-CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(web_search_requests), 0) AS BIGINT), \
-CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT), CAST(COALESCE(SUM(unpriced_events), 0) AS BIGINT), \
+const ROLLUP_SUMS: &str = concat!(
+    "CAST(COALESCE(SUM(events), 0) AS BIGINT), CAST(COALESCE(SUM(requests), 0) AS BIGINT), \
+CAST(COALESCE(SUM(errors), 0) AS BIGINT), ",
+    usage_sums!(),
+    ", CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT), CAST(COALESCE(SUM(unpriced_events), 0) AS BIGINT), \
 CAST(COALESCE(SUM(duration_sum_ms), 0) AS BIGINT), CAST(COALESCE(SUM(duration_count), 0) AS BIGINT), \
-CAST(COALESCE(SUM(ttft_sum_ms), 0) AS BIGINT), CAST(COALESCE(SUM(ttft_count), 0) AS BIGINT)";
+CAST(COALESCE(SUM(ttft_sum_ms), 0) AS BIGINT), CAST(COALESCE(SUM(ttft_count), 0) AS BIGINT)"
+);
 
 /// Reads `AggSums` from columns `first..first + 16` of a row.
 macro_rules! decode_sums {
@@ -189,13 +172,7 @@ macro_rules! decode_sums {
             events: r.try_get(f)?,
             requests: r.try_get(f + 1)?,
             errors: r.try_get(f + 2)?,
-            input_tokens: r.try_get(f + 3)?,
-            output_tokens: r.try_get(f + 4)?,
-            cache_read_tokens: r.try_get(f + 5)?,
-            cache_write_5m_tokens: r.try_get(f + 6)?,
-            cache_write_1h_tokens: r.try_get(f + 7)?,
-            reasoning_tokens: r.try_get(f + 8)?,
-            web_search_requests: r.try_get(f + 9)?,
+            usage: usage_at(r, f + 3)?,
             cost_nanos: r.try_get(f + 10)?,
             unpriced_events: r.try_get(f + 11)?,
             duration_sum_ms: r.try_get(f + 12)?,

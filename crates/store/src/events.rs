@@ -13,8 +13,10 @@ pub(crate) mod query;
 pub(crate) use query::push_filter;
 pub use query::{COST_ENTRIES_KEY, MAX_PAGE};
 
+use tokenwatch_core::Usage;
+
 /// Every stored column of `usage_events`, in the order [`insert`] binds and [`query`] reads.
-const COLUMNS: &str = "id, ts_ms, source, provider, model, endpoint, tenant, api_key_id, project, agent, session_id, \
+pub(crate) const COLUMNS: &str = "id, ts_ms, source, provider, model, endpoint, tenant, api_key_id, project, agent, session_id, \
 input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, \
 cost_nanos, price_version, duration_ms, ttft_ms, status, http_status, stop_reason, streamed, batch, request_bytes, response_bytes, \
 messages_system, messages_user, messages_assistant, messages_tool, tools_offered, system_chars, tools_chars, history_chars, new_input_chars, \
@@ -88,12 +90,7 @@ pub enum GroupBy {
 pub struct TotalsRow {
     pub key: String,
     pub events: i64,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub cache_read_tokens: i64,
-    pub cache_write_5m_tokens: i64,
-    pub cache_write_1h_tokens: i64,
-    pub reasoning_tokens: i64,
+    pub usage: Usage,
     /// Sum over priced events.
     pub cost_nanos: i64,
     /// Events without a price (`cost_nanos` NULL): counted, never summed as $0.
@@ -148,12 +145,7 @@ pub struct RollupRow {
     pub last_ms: i64,
     pub events: i64,
     pub requests: i64,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub cache_read_tokens: i64,
-    pub cache_write_5m_tokens: i64,
-    pub cache_write_1h_tokens: i64,
-    pub reasoning_tokens: i64,
+    pub usage: Usage,
     pub cost_nanos: i64,
     pub unpriced_events: i64,
 }

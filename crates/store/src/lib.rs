@@ -11,6 +11,7 @@
 
 mod alerts;
 pub mod analytics;
+mod counters;
 mod definitions;
 mod events;
 mod imports;

@@ -18,62 +18,68 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
 use serde::Serialize;
+use tokenwatch_core::Usage;
 
 use crate::analytics::{COST_ENTRY_SOURCE, is_listed_model};
-use crate::{AggKey, AggSums, EventFilter, RollupKey, RollupRow, Store, StoreError};
+use crate::{AggKey, AggSums, EventFilter, RollupKey, RollupRow, Store, StoreError, TotalsRow};
 
-/// Sums of a set of events.
+/// Sums of a set of events. Totals derived from the counters (all tokens, cache writes of
+/// both lifetimes) are [`Usage`]'s methods, not fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Sums {
     pub events: i64,
     pub requests: i64,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub cache_read_tokens: i64,
-    /// 5-minute plus 1-hour cache writes.
-    pub cache_write_tokens: i64,
-    pub cache_write_5m_tokens: i64,
-    pub cache_write_1h_tokens: i64,
-    pub reasoning_tokens: i64,
-    /// Input, output, cache reads and cache writes.
-    pub total_tokens: i64,
+    #[serde(flatten)]
+    pub usage: Usage,
     pub cost_nanos: i64,
     pub unpriced_events: i64,
 }
 
 impl Sums {
-    fn add(&mut self, r: &RollupRow) {
-        self.events += r.events;
-        self.requests += r.requests;
-        self.input_tokens += r.input_tokens;
-        self.output_tokens += r.output_tokens;
-        self.cache_read_tokens += r.cache_read_tokens;
-        self.cache_write_5m_tokens += r.cache_write_5m_tokens;
-        self.cache_write_1h_tokens += r.cache_write_1h_tokens;
-        self.cache_write_tokens += r.cache_write_5m_tokens + r.cache_write_1h_tokens;
-        self.reasoning_tokens += r.reasoning_tokens;
-        self.total_tokens += r.input_tokens
-            + r.output_tokens
-            + r.cache_read_tokens
-            + r.cache_write_5m_tokens
-            + r.cache_write_1h_tokens;
-        self.cost_nanos += r.cost_nanos;
-        self.unpriced_events += r.unpriced_events;
+    /// Adds another set of sums.
+    pub fn add(&mut self, o: &Sums) {
+        self.events += o.events;
+        self.requests += o.requests;
+        self.usage += o.usage;
+        self.cost_nanos += o.cost_nanos;
+        self.unpriced_events += o.unpriced_events;
     }
+}
 
-    fn add_agg(&mut self, s: &AggSums) {
-        self.events += s.events;
-        self.requests += s.requests;
-        self.input_tokens += s.input_tokens;
-        self.output_tokens += s.output_tokens;
-        self.cache_read_tokens += s.cache_read_tokens;
-        self.cache_write_5m_tokens += s.cache_write_5m_tokens;
-        self.cache_write_1h_tokens += s.cache_write_1h_tokens;
-        self.cache_write_tokens += s.cache_write_5m_tokens + s.cache_write_1h_tokens;
-        self.reasoning_tokens += s.reasoning_tokens;
-        self.total_tokens += s.total_tokens();
-        self.cost_nanos += s.cost_nanos;
-        self.unpriced_events += s.unpriced_events;
+impl From<&RollupRow> for Sums {
+    fn from(r: &RollupRow) -> Self {
+        Sums {
+            events: r.events,
+            requests: r.requests,
+            usage: r.usage,
+            cost_nanos: r.cost_nanos,
+            unpriced_events: r.unpriced_events,
+        }
+    }
+}
+
+/// A [`Store::totals`] row counts no requests: its sums keep `requests` at 0.
+impl From<&TotalsRow> for Sums {
+    fn from(r: &TotalsRow) -> Self {
+        Sums {
+            events: r.events,
+            requests: 0,
+            usage: r.usage,
+            cost_nanos: r.cost_nanos,
+            unpriced_events: r.unpriced_events,
+        }
+    }
+}
+
+impl From<&AggSums> for Sums {
+    fn from(s: &AggSums) -> Self {
+        Sums {
+            events: s.events,
+            requests: s.requests,
+            usage: s.usage,
+            cost_nanos: s.cost_nanos,
+            unpriced_events: s.unpriced_events,
+        }
     }
 }
 
@@ -145,12 +151,7 @@ fn usage_of(r: &RollupRow, entries: &RowIndex) -> RollupRow {
     RollupRow {
         events: r.events - e.events,
         requests: r.requests - e.requests,
-        input_tokens: r.input_tokens - e.input_tokens,
-        output_tokens: r.output_tokens - e.output_tokens,
-        cache_read_tokens: r.cache_read_tokens - e.cache_read_tokens,
-        cache_write_5m_tokens: r.cache_write_5m_tokens - e.cache_write_5m_tokens,
-        cache_write_1h_tokens: r.cache_write_1h_tokens - e.cache_write_1h_tokens,
-        reasoning_tokens: r.reasoning_tokens - e.reasoning_tokens,
+        usage: r.usage - e.usage,
         cost_nanos: r.cost_nanos - e.cost_nanos,
         unpriced_events: r.unpriced_events - e.unpriced_events,
         ..r.clone()

@@ -59,12 +59,12 @@ pub async fn run(global: &GlobalArgs, args: &EventsArgs) -> anyhow::Result<Strin
             v.provider.clone(),
             v.model.clone(),
             v.status.clone(),
-            v.input_tokens.to_string(),
-            v.output_tokens.to_string(),
+            v.usage.input_tokens.to_string(),
+            v.usage.output_tokens.to_string(),
             format!(
                 "{}/{}",
-                v.cache_read_tokens,
-                v.cache_write_5m_tokens + v.cache_write_1h_tokens
+                v.usage.cache_read_tokens,
+                v.usage.cache_write_tokens()
             ),
             match v.cost_nanos {
                 Some(c) => money(c),

@@ -111,11 +111,18 @@ fn usd(nanos: i64) -> f64 {
     nanos as f64 / 1_000_000_000.0
 }
 
+/// The sums as JSON: their fields and what is derived from them (all tokens, cache writes of
+/// both lifetimes, the cost in micro-USD and as a number).
 fn sums_json(s: &Sums) -> serde_json::Map<String, Value> {
     let mut m = match serde_json::to_value(s) {
         Ok(Value::Object(m)) => m,
         _ => serde_json::Map::new(),
     };
+    m.insert(
+        "cache_write_tokens".into(),
+        json!(s.usage.cache_write_tokens()),
+    );
+    m.insert("total_tokens".into(), json!(s.usage.total_tokens()));
     m.insert(
         "cost_micros".into(),
         json!(tokenwatch_core::Nanos(s.cost_nanos).to_micros().0),
@@ -129,7 +136,7 @@ fn json_doc(name: &str, tz_name: &str, tz: &TimeZone, rows: &[ReportRow], sessio
     let rows: Vec<Value> = rows
         .iter()
         .map(|r| {
-            add_sums(&mut totals, &r.sums);
+            totals.add(&r.sums);
             let mut m = serde_json::Map::new();
             if session {
                 m.insert("session".into(), json!(r.label));
@@ -165,21 +172,6 @@ fn json_doc(name: &str, tz_name: &str, tz: &TimeZone, rows: &[ReportRow], sessio
     })
 }
 
-pub fn add_sums(total: &mut Sums, s: &Sums) {
-    total.events += s.events;
-    total.requests += s.requests;
-    total.input_tokens += s.input_tokens;
-    total.output_tokens += s.output_tokens;
-    total.cache_read_tokens += s.cache_read_tokens;
-    total.cache_write_tokens += s.cache_write_tokens;
-    total.cache_write_5m_tokens += s.cache_write_5m_tokens;
-    total.cache_write_1h_tokens += s.cache_write_1h_tokens;
-    total.reasoning_tokens += s.reasoning_tokens;
-    total.total_tokens += s.total_tokens;
-    total.cost_nanos += s.cost_nanos;
-    total.unpriced_events += s.unpriced_events;
-}
-
 fn csv_doc(rows: &[ReportRow], session: bool, tz: &TimeZone) -> anyhow::Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let first = if session { "session" } else { "period" };
@@ -205,12 +197,12 @@ fn csv_doc(rows: &[ReportRow], session: bool, tz: &TimeZone) -> anyhow::Result<S
             key.to_owned(),
             s.events.to_string(),
             s.requests.to_string(),
-            s.input_tokens.to_string(),
-            s.output_tokens.to_string(),
-            s.cache_read_tokens.to_string(),
-            s.cache_write_tokens.to_string(),
-            s.reasoning_tokens.to_string(),
-            s.total_tokens.to_string(),
+            s.usage.input_tokens.to_string(),
+            s.usage.output_tokens.to_string(),
+            s.usage.cache_read_tokens.to_string(),
+            s.usage.cache_write_tokens().to_string(),
+            s.usage.reasoning_tokens.to_string(),
+            s.usage.total_tokens().to_string(),
             tokenwatch_core::Nanos(s.cost_nanos).to_decimal_string(),
             s.unpriced_events.to_string(),
             models.to_owned(),
@@ -237,7 +229,7 @@ fn table(rows: &[ReportRow], session: bool, tz: &TimeZone, breakdown: bool) -> S
     let mut t = Table::new(&header(label, &["models"]));
     let mut totals = Sums::default();
     for r in rows {
-        add_sums(&mut totals, &r.sums);
+        totals.add(&r.sums);
         let label = if session {
             format!(
                 "{} {} ({})",

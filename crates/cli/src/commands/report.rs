@@ -1,12 +1,11 @@
 //! `tokenwatch report`: totals for a period, grouped.
 
 use serde::Serialize;
-use tokenwatch_core::{Micros, Nanos};
+use tokenwatch_core::{Micros, Nanos, Usage};
 use tokenwatch_store::reports::Sums;
 use tokenwatch_store::{GroupBy, TotalsRow};
 
 use crate::cli::{GlobalArgs, GroupByArg, ReportArgs};
-use crate::commands::periods::add_sums;
 use crate::commands::{filter_from, open_store};
 use crate::table::Table;
 
@@ -14,12 +13,8 @@ use crate::table::Table;
 struct ReportRow<'a> {
     key: &'a str,
     events: i64,
-    input_tokens: i64,
-    output_tokens: i64,
-    cache_read_tokens: i64,
-    cache_write_5m_tokens: i64,
-    cache_write_1h_tokens: i64,
-    reasoning_tokens: i64,
+    #[serde(flatten)]
+    usage: Usage,
     cost_nanos: i64,
     cost_micros: i64,
     cost_usd: String,
@@ -31,12 +26,7 @@ impl<'a> From<&'a TotalsRow> for ReportRow<'a> {
         Self {
             key: &r.key,
             events: r.events,
-            input_tokens: r.input_tokens,
-            output_tokens: r.output_tokens,
-            cache_read_tokens: r.cache_read_tokens,
-            cache_write_5m_tokens: r.cache_write_5m_tokens,
-            cache_write_1h_tokens: r.cache_write_1h_tokens,
-            reasoning_tokens: r.reasoning_tokens,
+            usage: r.usage,
             cost_nanos: r.cost_nanos,
             cost_micros: Nanos(r.cost_nanos).to_micros().0,
             cost_usd: Nanos(r.cost_nanos).to_decimal_string(),
@@ -84,22 +74,8 @@ pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<Strin
     let mut table = Table::new(&header(group_name(args.by), &[]));
     let mut total = Sums::default();
     for r in &rows {
-        let sums = Sums {
-            events: r.events,
-            input_tokens: r.input_tokens,
-            output_tokens: r.output_tokens,
-            cache_read_tokens: r.cache_read_tokens,
-            cache_write_tokens: r.cache_write_5m_tokens + r.cache_write_1h_tokens,
-            total_tokens: r.input_tokens
-                + r.output_tokens
-                + r.cache_read_tokens
-                + r.cache_write_5m_tokens
-                + r.cache_write_1h_tokens,
-            cost_nanos: r.cost_nanos,
-            unpriced_events: r.unpriced_events,
-            ..Sums::default()
-        };
-        add_sums(&mut total, &sums);
+        let sums = Sums::from(r);
+        total.add(&sums);
         let mut cells = vec![r.key.clone()];
         cells.extend(sum_cells(&sums));
         table.row(cells);
@@ -139,11 +115,11 @@ pub fn sum_cells(s: &Sums) -> Vec<String> {
     };
     vec![
         s.events.to_string(),
-        s.input_tokens.to_string(),
-        s.output_tokens.to_string(),
-        s.cache_read_tokens.to_string(),
-        s.cache_write_tokens.to_string(),
-        s.total_tokens.to_string(),
+        s.usage.input_tokens.to_string(),
+        s.usage.output_tokens.to_string(),
+        s.usage.cache_read_tokens.to_string(),
+        s.usage.cache_write_tokens().to_string(),
+        s.usage.total_tokens().to_string(),
         cost,
     ]
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokenwatch_app::events::EventsQuery;
 use tokenwatch_app::params::parse_tz;
 pub use tokenwatch_app::units::{micros, usd};
+use tokenwatch_core::Usage;
 use tokenwatch_store::{AggKey, AggSums, EventFilter};
 
 use crate::error::ApiError;
@@ -152,14 +153,10 @@ pub struct SumsView {
     pub errors: i64,
     /// Errors per event (0..1), `null` without events.
     pub error_rate: Option<f64>,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub cache_read_tokens: i64,
+    #[serde(flatten)]
+    pub usage: Usage,
+    /// 5-minute plus 1-hour cache writes.
     pub cache_write_tokens: i64,
-    pub cache_write_5m_tokens: i64,
-    pub cache_write_1h_tokens: i64,
-    pub reasoning_tokens: i64,
-    pub web_search_requests: i64,
     pub total_tokens: i64,
     /// Exact.
     pub cost_nanos: i64,
@@ -180,21 +177,15 @@ impl From<&AggSums> for SumsView {
             requests: s.requests,
             errors: s.errors,
             error_rate: ratio(s.errors, s.events),
-            input_tokens: s.input_tokens,
-            output_tokens: s.output_tokens,
-            cache_read_tokens: s.cache_read_tokens,
-            cache_write_tokens: s.cache_write_5m_tokens + s.cache_write_1h_tokens,
-            cache_write_5m_tokens: s.cache_write_5m_tokens,
-            cache_write_1h_tokens: s.cache_write_1h_tokens,
-            reasoning_tokens: s.reasoning_tokens,
-            web_search_requests: s.web_search_requests,
-            total_tokens: s.total_tokens(),
+            usage: s.usage,
+            cache_write_tokens: s.usage.cache_write_tokens(),
+            total_tokens: s.usage.total_tokens(),
             cost_nanos: s.cost_nanos,
             cost_micros: micros(s.cost_nanos),
             cost_usd: usd(s.cost_nanos),
             unpriced_events: s.unpriced_events,
             avg_cost_usd_per_request: ratio(s.cost_nanos, s.requests).map(|v| v / 1_000_000_000.0),
-            avg_tokens_per_request: ratio(s.total_tokens(), s.requests),
+            avg_tokens_per_request: ratio(s.usage.total_tokens(), s.requests),
             avg_duration_ms: ratio(s.duration_sum_ms, s.duration_count),
             avg_ttft_ms: ratio(s.ttft_sum_ms, s.ttft_count),
         }

@@ -61,7 +61,7 @@ pub async fn sessions(
             last_activity: rfc3339_ms(r.last_ms),
             events: r.sums.events,
             requests: r.sums.requests,
-            total_tokens: r.sums.total_tokens,
+            total_tokens: r.sums.usage.total_tokens(),
             cost_nanos: r.sums.cost_nanos,
             cost_micros: micros(r.sums.cost_nanos),
             cost_usd: usd(r.sums.cost_nanos),

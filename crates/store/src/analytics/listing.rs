@@ -36,13 +36,7 @@ impl AggSums {
         self.events -= o.events;
         self.requests -= o.requests;
         self.errors -= o.errors;
-        self.input_tokens -= o.input_tokens;
-        self.output_tokens -= o.output_tokens;
-        self.cache_read_tokens -= o.cache_read_tokens;
-        self.cache_write_5m_tokens -= o.cache_write_5m_tokens;
-        self.cache_write_1h_tokens -= o.cache_write_1h_tokens;
-        self.reasoning_tokens -= o.reasoning_tokens;
-        self.web_search_requests -= o.web_search_requests;
+        self.usage -= o.usage;
         self.cost_nanos -= o.cost_nanos;
         self.unpriced_events -= o.unpriced_events;
         self.duration_sum_ms -= o.duration_sum_ms;

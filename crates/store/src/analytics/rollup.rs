@@ -93,18 +93,11 @@ pub(crate) fn hour_of(ts_ms: i64) -> i64 {
 }
 
 fn sums_of(e: &UsageEvent) -> AggSums {
-    let u = &e.usage;
     AggSums {
         events: 1,
         requests: e.requests,
         errors: i64::from(e.status.as_str() != "ok"),
-        input_tokens: u.input_tokens,
-        output_tokens: u.output_tokens,
-        cache_read_tokens: u.cache_read_tokens,
-        cache_write_5m_tokens: u.cache_write_5m_tokens,
-        cache_write_1h_tokens: u.cache_write_1h_tokens,
-        reasoning_tokens: u.reasoning_tokens,
-        web_search_requests: u.web_search_requests,
+        usage: e.usage,
         cost_nanos: e.cost_nanos.unwrap_or(0),
         unpriced_events: i64::from(e.cost_nanos.is_none()),
         duration_sum_ms: e.duration_ms.unwrap_or(0),
@@ -191,13 +184,13 @@ macro_rules! apply_plan {
                     .push_bind(s.events)
                     .push_bind(s.requests)
                     .push_bind(s.errors)
-                    .push_bind(s.input_tokens)
-                    .push_bind(s.output_tokens)
-                    .push_bind(s.cache_read_tokens)
-                    .push_bind(s.cache_write_5m_tokens)
-                    .push_bind(s.cache_write_1h_tokens)
-                    .push_bind(s.reasoning_tokens)
-                    .push_bind(s.web_search_requests)
+                    .push_bind(s.usage.input_tokens)
+                    .push_bind(s.usage.output_tokens)
+                    .push_bind(s.usage.cache_read_tokens)
+                    .push_bind(s.usage.cache_write_5m_tokens)
+                    .push_bind(s.usage.cache_write_1h_tokens)
+                    .push_bind(s.usage.reasoning_tokens)
+                    .push_bind(s.usage.web_search_requests)
                     .push_bind(s.cost_nanos)
                     .push_bind(s.unpriced_events)
                     .push_bind(s.duration_sum_ms)

@@ -6,10 +6,11 @@
 
 use sqlx::{QueryBuilder, Row};
 use tokenwatch_core::event::RequestShape;
-use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
+use tokenwatch_core::{EventStatus, Source, UsageEvent};
 
 use super::{COLUMNS, EventFilter, EventSort, GroupBy, Page, RollupKey, RollupRow, TotalsRow};
 use crate::analytics::COST_ENTRY_SOURCE;
+use crate::counters::{usage_at, usage_sums};
 
 /// The key of the row that holds subscriptions and manual costs in [`Store::totals`] by model
 /// or provider.
@@ -43,15 +44,7 @@ macro_rules! decode_event {
                 project: otext("project")?,
                 agent: otext("agent")?,
                 session_id: otext("session_id")?,
-                usage: Usage {
-                    input_tokens: get("input_tokens")?,
-                    output_tokens: get("output_tokens")?,
-                    cache_read_tokens: get("cache_read_tokens")?,
-                    cache_write_5m_tokens: get("cache_write_5m_tokens")?,
-                    cache_write_1h_tokens: get("cache_write_1h_tokens")?,
-                    reasoning_tokens: get("reasoning_tokens")?,
-                    web_search_requests: get("web_search_requests")?,
-                },
+                usage: $crate::counters::event_usage(row)?,
                 cost_nanos: opt("cost_nanos")?,
                 price_version: otext("price_version")?,
                 duration_ms: opt("duration_ms")?,
@@ -328,22 +321,12 @@ impl Store {
             for e in self.totals_of(&entries, group).await? {
                 if let Some(r) = rows.iter_mut().find(|r| r.key == e.key) {
                     r.events -= e.events;
-                    r.input_tokens -= e.input_tokens;
-                    r.output_tokens -= e.output_tokens;
-                    r.cache_read_tokens -= e.cache_read_tokens;
-                    r.cache_write_5m_tokens -= e.cache_write_5m_tokens;
-                    r.cache_write_1h_tokens -= e.cache_write_1h_tokens;
-                    r.reasoning_tokens -= e.reasoning_tokens;
+                    r.usage -= e.usage;
                     r.cost_nanos -= e.cost_nanos;
                     r.unpriced_events -= e.unpriced_events;
                 }
                 all.events += e.events;
-                all.input_tokens += e.input_tokens;
-                all.output_tokens += e.output_tokens;
-                all.cache_read_tokens += e.cache_read_tokens;
-                all.cache_write_5m_tokens += e.cache_write_5m_tokens;
-                all.cache_write_1h_tokens += e.cache_write_1h_tokens;
-                all.reasoning_tokens += e.reasoning_tokens;
+                all.usage += e.usage;
                 all.cost_nanos += e.cost_nanos;
                 all.unpriced_events += e.unpriced_events;
             }
@@ -370,30 +353,23 @@ impl Store {
         };
         with_pool!(self, pool => {
             let mut qb = QueryBuilder::new(format!(
-                "SELECT {key} AS k, COUNT(*) AS n, \
-                 CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), \
-                 CAST(COALESCE(SUM(cache_read_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cache_write_5m_tokens), 0) AS BIGINT), \
-                 CAST(COALESCE(SUM(cache_write_1h_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), \
+                "SELECT {key} AS k, COUNT(*) AS n, {}, \
                  CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS c, \
                  CAST(COALESCE(SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) \
-                 FROM usage_events"
+                 FROM usage_events",
+                usage_sums!()
             ));
             push_filter!(qb, filter);
-            qb.push(" GROUP BY 1 ORDER BY 9 DESC, 1 ASC");
+            qb.push(" GROUP BY 1 ORDER BY 10 DESC, 1 ASC");
             let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query("summing events"))?;
             rows.iter()
                 .map(|r| {
                     Ok(TotalsRow {
                         key: r.try_get(0)?,
                         events: r.try_get(1)?,
-                        input_tokens: r.try_get(2)?,
-                        output_tokens: r.try_get(3)?,
-                        cache_read_tokens: r.try_get(4)?,
-                        cache_write_5m_tokens: r.try_get(5)?,
-                        cache_write_1h_tokens: r.try_get(6)?,
-                        reasoning_tokens: r.try_get(7)?,
-                        cost_nanos: r.try_get(8)?,
-                        unpriced_events: r.try_get(9)?,
+                        usage: usage_at(r, 2)?,
+                        cost_nanos: r.try_get(9)?,
+                        unpriced_events: r.try_get(10)?,
                     })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()
@@ -436,13 +412,11 @@ impl Store {
             }
             qb.push(format!(
                 " AS b, model, {key_sql} AS k, MIN(ts_ms), MAX(ts_ms), COUNT(*), \
-                 CAST(COALESCE(SUM(requests), 0) AS BIGINT), \
-                 CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT), \
-                 CAST(COALESCE(SUM(cache_read_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cache_write_5m_tokens), 0) AS BIGINT), \
-                 CAST(COALESCE(SUM(cache_write_1h_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(requests), 0) AS BIGINT), {}, \
                  CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT), \
                  CAST(COALESCE(SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) \
-                 FROM usage_events"
+                 FROM usage_events",
+                usage_sums!()
             ));
             push_filter!(qb, filter);
             qb.push(" GROUP BY 1, 2, 3 ORDER BY 1, 2, 3");
@@ -457,14 +431,9 @@ impl Store {
                         last_ms: r.try_get(4)?,
                         events: r.try_get(5)?,
                         requests: r.try_get(6)?,
-                        input_tokens: r.try_get(7)?,
-                        output_tokens: r.try_get(8)?,
-                        cache_read_tokens: r.try_get(9)?,
-                        cache_write_5m_tokens: r.try_get(10)?,
-                        cache_write_1h_tokens: r.try_get(11)?,
-                        reasoning_tokens: r.try_get(12)?,
-                        cost_nanos: r.try_get(13)?,
-                        unpriced_events: r.try_get(14)?,
+                        usage: usage_at(r, 7)?,
+                        cost_nanos: r.try_get(14)?,
+                        unpriced_events: r.try_get(15)?,
                     })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()

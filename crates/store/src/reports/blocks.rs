@@ -74,7 +74,7 @@ impl Store {
                 ));
             }
             if let Some((b, models, _)) = blocks.last_mut() {
-                b.sums.add(r);
+                b.sums.add(&Sums::from(r));
                 b.last_ms = b.last_ms.max(r.last_ms);
                 if usage_of(r, &entries).events > 0 {
                     add_model(models, &r.model);
@@ -93,7 +93,7 @@ impl Store {
                     )]
                     {
                         let minutes = ((now_ms - first_ms) as f64 / 60_000.0).max(1.0);
-                        let tpm = b.sums.total_tokens as f64 / minutes;
+                        let tpm = b.sums.usage.total_tokens() as f64 / minutes;
                         let cph = b.sums.cost_nanos as f64 / minutes * 60.0;
                         let remaining = (b.end_ms - now_ms).max(0) / 60_000;
                         b.tokens_per_minute = Some(tpm);
@@ -105,7 +105,7 @@ impl Store {
                         )]
                         {
                             b.projected_total_tokens =
-                                Some(b.sums.total_tokens + (tpm * remaining as f64) as i64);
+                                Some(b.sums.usage.total_tokens() + (tpm * remaining as f64) as i64);
                             b.projected_cost_nanos =
                                 Some(b.sums.cost_nanos + (cph / 60.0 * remaining as f64) as i64);
                         }

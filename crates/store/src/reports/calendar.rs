@@ -12,7 +12,7 @@ use jiff::{Timestamp, ToSpan};
 
 use tokenwatch_core::time::{HOUR_MS, QUARTER_HOUR_MS};
 
-use super::{Breakdown, ReportRow, add_model, usage_of};
+use super::{Breakdown, ReportRow, Sums, add_model, usage_of};
 use crate::{AggRow, EventFilter, Store, StoreError};
 
 /// One day in milliseconds.
@@ -151,7 +151,7 @@ impl Store {
                 last_ms: r.bucket_ms,
                 ..ReportRow::default()
             });
-            row.sums.add_agg(&r.sums);
+            row.sums.add(&Sums::from(&r.sums));
             row.first_ms = row.first_ms.min(r.bucket_ms);
             row.last_ms = row.last_ms.max(r.bucket_ms);
         }
@@ -167,7 +167,7 @@ impl Store {
                 row.breakdown
                     .entry(r.key.clone())
                     .or_default()
-                    .add_agg(&r.sums);
+                    .add(&Sums::from(&r.sums));
             }
         }
         for (label, models) in listed {
@@ -225,7 +225,7 @@ impl Store {
                     BTreeSet::new(),
                 )
             });
-            row.sums.add(r);
+            row.sums.add(&Sums::from(r));
             row.first_ms = row.first_ms.min(r.first_ms);
             row.last_ms = row.last_ms.max(r.last_ms);
             let usage = usage_of(r, &entries);
@@ -237,7 +237,7 @@ impl Store {
             if let Some(key) = breakdown.key_of(r)
                 && part.events > 0
             {
-                row.breakdown.entry(key).or_default().add(part);
+                row.breakdown.entry(key).or_default().add(&Sums::from(part));
             }
         }
         Ok(out

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Breakdown, ReportRow, add_model, usage_of};
+use super::{Breakdown, ReportRow, Sums, add_model, usage_of};
 use crate::analytics::is_listed_model;
 use crate::{EventFilter, RollupKey, Store, StoreError};
 
@@ -42,12 +42,15 @@ impl Store {
                     BTreeSet::new(),
                 )
             });
-            row.sums.add(r);
+            row.sums.add(&Sums::from(r));
             row.first_ms = row.first_ms.min(r.first_ms);
             row.last_ms = row.last_ms.max(r.last_ms);
             add_model(models, &r.model);
             if breakdown == Breakdown::Model && is_listed_model(&r.model) {
-                row.breakdown.entry(r.model.clone()).or_default().add(r);
+                row.breakdown
+                    .entry(r.model.clone())
+                    .or_default()
+                    .add(&Sums::from(r));
             }
         }
         let mut rows: Vec<ReportRow> = out

@@ -118,6 +118,8 @@ pub async fn latency(
     }))
 }
 
+/// One model's prompt caching: the prompt-side counters only, not all of
+/// [`tokenwatch_core::Usage`] (the dashboard exports these rows key for key).
 #[derive(Debug, Serialize)]
 pub struct ModelCache {
     pub provider: String,
@@ -167,26 +169,25 @@ pub async fn cache(
         .iter()
         .map(|r| {
             let (provider, model) = r.key.split_once('/').unwrap_or(("", &r.key));
-            let s = &r.sums;
-            let writes = s.cache_write_5m_tokens + s.cache_write_1h_tokens;
-            let prompt = s.input_tokens + s.cache_read_tokens + writes;
-            read_all += s.cache_read_tokens;
+            let u = &r.sums.usage;
+            let prompt = u.prompt_tokens();
+            read_all += u.cache_read_tokens;
             prompt_all += prompt;
             let rates = app.prices.lookup(provider, model).map(|p| p.rates);
-            let read_savings = rates.map(|p| cost_of(s.cache_read_tokens, p.input - p.cache_read));
+            let read_savings = rates.map(|p| cost_of(u.cache_read_tokens, p.input - p.cache_read));
             let premium = rates.map(|p| {
-                cost_of(s.cache_write_5m_tokens, p.cache_write_5m - p.input)
-                    + cost_of(s.cache_write_1h_tokens, p.cache_write_1h - p.input)
+                cost_of(u.cache_write_5m_tokens, p.cache_write_5m - p.input)
+                    + cost_of(u.cache_write_1h_tokens, p.cache_write_1h - p.input)
             });
             let net = read_savings.zip(premium).map(|(a, b)| a - b);
             net_all += net.unwrap_or(0);
             ModelCache {
                 provider: provider.to_owned(),
                 model: model.to_owned(),
-                input_tokens: s.input_tokens,
-                cache_read_tokens: s.cache_read_tokens,
-                cache_write_tokens: writes,
-                hit_rate: ratio(s.cache_read_tokens, prompt),
+                input_tokens: u.input_tokens,
+                cache_read_tokens: u.cache_read_tokens,
+                cache_write_tokens: u.cache_write_tokens(),
+                hit_rate: ratio(u.cache_read_tokens, prompt),
                 read_savings_micros: read_savings.map(micros),
                 write_premium_micros: premium.map(micros),
                 net_savings_micros: net.map(micros),

@@ -130,6 +130,9 @@ pub struct SeriesValue {
     pub requests: i64,
 }
 
+/// One bucket's totals. It shows a chosen few of the token counters rather than all of
+/// [`tokenwatch_core::Usage`]: the dashboard exports points key for key (CSV and JSON), so
+/// their keys stay these.
 #[derive(Debug, Serialize)]
 pub struct Point {
     /// Local start of the bucket as a label (`2026-11-01`, `2026-11-01 14:00`, `2026-11`).
@@ -272,11 +275,11 @@ pub async fn build(
             start_ms,
             requests: s.requests,
             errors: s.errors,
-            input_tokens: s.input_tokens,
-            output_tokens: s.output_tokens,
-            cache_read_tokens: s.cache_read_tokens,
-            cache_write_tokens: s.cache_write_5m_tokens + s.cache_write_1h_tokens,
-            total_tokens: s.total_tokens(),
+            input_tokens: s.usage.input_tokens,
+            output_tokens: s.usage.output_tokens,
+            cache_read_tokens: s.usage.cache_read_tokens,
+            cache_write_tokens: s.usage.cache_write_tokens(),
+            total_tokens: s.usage.total_tokens(),
             cost_nanos: s.cost_nanos,
             cost_micros: micros(s.cost_nanos),
             cost_usd: usd(s.cost_nanos),
@@ -289,7 +292,7 @@ pub async fn build(
                             cost_nanos: v.cost_nanos,
                             cost_micros: micros(v.cost_nanos),
                             cost_usd: usd(v.cost_nanos),
-                            total_tokens: v.total_tokens(),
+                            total_tokens: v.usage.total_tokens(),
                             requests: v.requests,
                         },
                     )
@@ -353,7 +356,7 @@ pub async fn heatmap(
             weekday: i8::try_from(i / 24).unwrap_or(0),
             hour: i8::try_from(i % 24).unwrap_or(0),
             requests: s.requests,
-            total_tokens: s.total_tokens(),
+            total_tokens: s.usage.total_tokens(),
             cost_nanos: s.cost_nanos,
             cost_micros: micros(s.cost_nanos),
             cost_usd: usd(s.cost_nanos),

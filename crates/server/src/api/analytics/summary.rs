@@ -218,7 +218,7 @@ pub async fn build(store: &Store, scope: &Scope) -> Result<Summary, ApiError> {
         range: scope.range(),
         change: Change {
             cost_pct: pct(totals.cost_nanos, previous.cost_nanos),
-            total_tokens_pct: pct(totals.total_tokens(), previous.total_tokens()),
+            total_tokens_pct: pct(totals.usage.total_tokens(), previous.usage.total_tokens()),
             requests_pct: pct(totals.requests, previous.requests),
         },
         totals: SumsView::from(&totals),

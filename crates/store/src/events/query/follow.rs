@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 use tokenwatch_core::event::RequestShape;
-use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
+use tokenwatch_core::{EventStatus, Source, UsageEvent};
 
 use super::{COLUMNS, MAX_PAGE, finish_decode};
 use crate::{Store, StoreError, with_pool};

@@ -65,13 +65,7 @@ pub(super) fn expect(events: &[UsageEvent], keep: impl Fn(&UsageEvent) -> bool) 
         s.events += 1;
         s.requests += e.requests;
         s.errors += i64::from(e.status != EventStatus::Ok);
-        s.input_tokens += e.usage.input_tokens;
-        s.output_tokens += e.usage.output_tokens;
-        s.cache_read_tokens += e.usage.cache_read_tokens;
-        s.cache_write_5m_tokens += e.usage.cache_write_5m_tokens;
-        s.cache_write_1h_tokens += e.usage.cache_write_1h_tokens;
-        s.reasoning_tokens += e.usage.reasoning_tokens;
-        s.web_search_requests += e.usage.web_search_requests;
+        s.usage += e.usage;
         s.cost_nanos += e.cost_nanos.unwrap_or(0);
         s.unpriced_events += i64::from(e.cost_nanos.is_none());
         s.duration_sum_ms += e.duration_ms.unwrap_or(0);

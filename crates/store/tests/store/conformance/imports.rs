@@ -141,7 +141,13 @@ pub async fn rollups_and_reports_follow_the_zone(db: &TestDb) {
         .unwrap();
     let got: Vec<(&str, i64, i64)> = days
         .iter()
-        .map(|r| (r.label.as_str(), r.sums.input_tokens, r.sums.cost_nanos))
+        .map(|r| {
+            (
+                r.label.as_str(),
+                r.sums.usage.input_tokens,
+                r.sums.cost_nanos,
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -154,8 +160,8 @@ pub async fn rollups_and_reports_follow_the_zone(db: &TestDb) {
     );
     assert_eq!(days[1].models, vec!["m1", "m2"]);
     assert!(days[3].models.is_empty(), "<synthetic> is not a model");
-    assert_eq!(days[1].breakdown["p1"].input_tokens, 2);
-    assert_eq!(days[1].breakdown["p2"].input_tokens, 4);
+    assert_eq!(days[1].breakdown["p1"].usage.input_tokens, 2);
+    assert_eq!(days[1].breakdown["p2"].usage.input_tokens, 4);
     let utc_days = s
         .period_report(
             &EventFilter::default(),
@@ -167,7 +173,7 @@ pub async fn rollups_and_reports_follow_the_zone(db: &TestDb) {
         .unwrap();
     let got: Vec<(&str, i64)> = utc_days
         .iter()
-        .map(|r| (r.label.as_str(), r.sums.input_tokens))
+        .map(|r| (r.label.as_str(), r.sums.usage.input_tokens))
         .collect();
     assert_eq!(
         got,
@@ -184,7 +190,7 @@ pub async fn rollups_and_reports_follow_the_zone(db: &TestDb) {
         .unwrap();
     assert_eq!(months.len(), 2);
     assert_eq!(
-        (months[0].label.as_str(), months[0].sums.input_tokens),
+        (months[0].label.as_str(), months[0].sums.usage.input_tokens),
         ("2026-10", 15)
     );
 
@@ -242,7 +248,7 @@ pub async fn blocks_are_five_hours_from_the_first_hour(db: &TestDb) {
             ts("2026-11-01T23:00:00Z")
         ]
     );
-    assert_eq!(blocks[0].sums.output_tokens, 200);
+    assert_eq!(blocks[0].sums.usage.output_tokens, 200);
     assert!(!blocks[0].active && !blocks[1].active);
     let active = &blocks[2];
     assert!(active.active);

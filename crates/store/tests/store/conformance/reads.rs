@@ -1,7 +1,7 @@
 //! Conformance tests of the read side: each filter, cursor and offset pages, the page cap, and
 //! totals against hand-computed sums. Instantiated per engine by the parent's macro.
 
-use tokenwatch_core::{EventStatus, Source, UsageEvent};
+use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
 use tokenwatch_store::{EventFilter, GroupBy, Page, TotalsRow};
 
 use super::ids;
@@ -346,12 +346,15 @@ fn row(key: &str, events: i64, t: [i64; 6], cost_nanos: i64, unpriced_events: i6
     TotalsRow {
         key: key.to_owned(),
         events,
-        input_tokens: t[0],
-        output_tokens: t[1],
-        cache_read_tokens: t[2],
-        cache_write_5m_tokens: t[3],
-        cache_write_1h_tokens: t[4],
-        reasoning_tokens: t[5],
+        usage: Usage {
+            input_tokens: t[0],
+            output_tokens: t[1],
+            cache_read_tokens: t[2],
+            cache_write_5m_tokens: t[3],
+            cache_write_1h_tokens: t[4],
+            reasoning_tokens: t[5],
+            web_search_requests: 0,
+        },
         cost_nanos,
         unpriced_events,
     }
