@@ -15,6 +15,7 @@
 //! depends on `tokenwatch-server`.
 
 pub mod alerts;
+pub mod analytics;
 pub mod attribution;
 pub mod budgets;
 pub mod client;

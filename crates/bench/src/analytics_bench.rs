@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde::Serialize;
+use tokenwatch_app::analytics::series::{self, Bucket};
+use tokenwatch_app::analytics::{Scope, summary};
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
-use tokenwatch_server::api::analytics::series::{self, Bucket};
-use tokenwatch_server::api::analytics::{Scope, summary};
 use tokenwatch_store::reports::{Breakdown, Period};
 use tokenwatch_store::{AggKey, AggSums, EventFilter, Store};
 

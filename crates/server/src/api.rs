@@ -11,7 +11,6 @@ pub mod definitions;
 pub mod events;
 pub mod json_body;
 pub mod openapi;
-pub mod sessions;
 pub mod tag_rules;
 pub mod tags;
 
@@ -27,14 +26,14 @@ pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/events", get(events::list))
         .route("/events/{id}", get(events::get_one))
-        .route("/analytics/summary", get(analytics::summary::summary))
-        .route("/analytics/timeseries", get(analytics::series::timeseries))
-        .route("/analytics/breakdown", get(analytics::summary::breakdown))
-        .route("/analytics/heatmap", get(analytics::series::heatmap))
-        .route("/analytics/latency", get(analytics::models::latency))
-        .route("/analytics/cache", get(analytics::models::cache))
-        .route("/analytics/tools", get(analytics::models::tools))
-        .route("/sessions", get(sessions::sessions))
+        .route("/analytics/summary", get(analytics::summary))
+        .route("/analytics/timeseries", get(analytics::timeseries))
+        .route("/analytics/breakdown", get(analytics::breakdown))
+        .route("/analytics/heatmap", get(analytics::heatmap))
+        .route("/analytics/latency", get(analytics::latency))
+        .route("/analytics/cache", get(analytics::cache))
+        .route("/analytics/tools", get(analytics::tools))
+        .route("/sessions", get(analytics::sessions))
         .route("/tags", get(tags::list).post(tags::create))
         .route(
             "/tags/{key}/{value}",

@@ -13,10 +13,10 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tokenwatch_app::tags::{self, TagRow, TagView, UpdateBody, define, rows};
 
-use super::analytics::{AnalyticsQuery, RangeView};
 use crate::api::json_body::JsonBody;
 use crate::app::AppState;
 use crate::error::ApiError;
+use tokenwatch_app::analytics::{AnalyticsQuery, RangeView};
 use tokenwatch_core::time::now_ms;
 
 #[derive(Debug, Serialize)]

@@ -6,17 +6,14 @@
 //! cache writes paid over the input rate; long-context tiers are not applied here.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use axum::Json;
-use axum::extract::{Query, State};
 use serde::Serialize;
+use tokenwatch_core::pricing::PriceTable;
 use tokenwatch_store::AggKey;
+use tokenwatch_store::Store;
 
 use super::{AnalyticsQuery, RangeView, micros, ratio, usd};
-use crate::app::AppState;
-use crate::error::ApiError;
-use tokenwatch_core::time::now_ms;
+use crate::error::AppError;
 
 /// Upper edges (ms, inclusive) of the latency histogram; the last bucket is everything above.
 pub const HISTOGRAM_EDGES_MS: &[i64] = &[250, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000];
@@ -70,12 +67,12 @@ pub struct Latency {
 }
 
 pub async fn latency(
-    State(app): State<Arc<AppState>>,
-    query: Result<Query<AnalyticsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Latency>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
-    let scope = query.scope(now_ms())?;
-    let samples = app.store.latency_samples(&scope.filter).await?;
+    store: &Store,
+    query: &AnalyticsQuery,
+    now_ms: i64,
+) -> Result<Latency, AppError> {
+    let scope = query.scope(now_ms)?;
+    let samples = store.latency_samples(&scope.filter).await?;
     let mut per_model: BTreeMap<String, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
     for (model, duration, ttft) in samples {
         let entry = per_model.entry(model).or_default();
@@ -111,11 +108,11 @@ pub async fn latency(
             .cmp(&a.duration_ms.count)
             .then(a.model.cmp(&b.model))
     });
-    Ok(Json(Latency {
+    Ok(Latency {
         range: scope.range(),
         histogram_edges_ms: HISTOGRAM_EDGES_MS,
         models,
-    }))
+    })
 }
 
 /// One model's prompt caching: the prompt-side counters only, not all of
@@ -155,13 +152,13 @@ fn cost_of(tokens: i64, rate_micros_per_million: i64) -> i64 {
 }
 
 pub async fn cache(
-    State(app): State<Arc<AppState>>,
-    query: Result<Query<AnalyticsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Cache>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
-    let scope = query.scope(now_ms())?;
-    let rows = app
-        .store
+    store: &Store,
+    prices: &PriceTable,
+    query: &AnalyticsQuery,
+    now_ms: i64,
+) -> Result<Cache, AppError> {
+    let scope = query.scope(now_ms)?;
+    let rows = store
         .aggregate(&scope.filter, None, &AggKey::ProviderModel)
         .await?;
     let (mut read_all, mut prompt_all, mut net_all) = (0i64, 0i64, 0i64);
@@ -173,7 +170,7 @@ pub async fn cache(
             let prompt = u.prompt_tokens();
             read_all += u.cache_read_tokens;
             prompt_all += prompt;
-            let rates = app.prices.lookup(provider, model).map(|p| p.rates);
+            let rates = prices.lookup(provider, model).map(|p| p.rates);
             let read_savings = rates.map(|p| cost_of(u.cache_read_tokens, p.input - p.cache_read));
             let premium = rates.map(|p| {
                 cost_of(u.cache_write_5m_tokens, p.cache_write_5m - p.input)
@@ -202,13 +199,13 @@ pub async fn cache(
             .then(b.cache_read_tokens.cmp(&a.cache_read_tokens))
             .then(a.model.cmp(&b.model))
     });
-    Ok(Json(Cache {
+    Ok(Cache {
         range: scope.range(),
         hit_rate: ratio(read_all, prompt_all),
         net_savings_micros: micros(net_all),
         net_savings_usd: usd(net_all),
         models,
-    }))
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -224,23 +221,18 @@ pub struct Tools {
     pub tools: Vec<ToolCount>,
 }
 
-pub async fn tools(
-    State(app): State<Arc<AppState>>,
-    query: Result<Query<AnalyticsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Tools>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
-    let scope = query.scope(now_ms())?;
-    let tools = app
-        .store
+pub async fn tools(store: &Store, query: &AnalyticsQuery, now_ms: i64) -> Result<Tools, AppError> {
+    let scope = query.scope(now_ms)?;
+    let tools = store
         .tool_counts(&scope.filter)
         .await?
         .into_iter()
         .map(|(tool, events)| ToolCount { tool, events })
         .collect();
-    Ok(Json(Tools {
+    Ok(Tools {
         range: scope.range(),
         tools,
-    }))
+    })
 }
 
 #[cfg(test)]

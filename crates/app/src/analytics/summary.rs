@@ -5,19 +5,13 @@
 //! now if earlier); month to date in `tz` and the projection to the month's end at that burn
 //! rate (`budget::forecast`, the method budget forecasts use); the top five models, providers, projects, sources and tags by cost.
 
-use std::sync::Arc;
-
-use axum::Json;
-use axum::extract::{Query, State};
 use jiff::{Timestamp, ToSpan};
 use serde::Serialize;
 use tokenwatch_core::budget;
 use tokenwatch_store::{AggKey, AggSums, EventFilter, Store};
 
 use super::{AnalyticsQuery, RangeView, Scope, SumsView, micros, ratio, usd};
-use crate::app::AppState;
-use crate::error::ApiError;
-use tokenwatch_core::time::now_ms;
+use crate::error::AppError;
 use tokenwatch_core::time::rfc3339_ms;
 
 const DAY_MS: i64 = 86_400_000;
@@ -89,7 +83,7 @@ pub struct Summary {
     pub top: Top,
 }
 
-async fn sums(store: &Store, filter: &EventFilter) -> Result<AggSums, ApiError> {
+async fn sums(store: &Store, filter: &EventFilter) -> Result<AggSums, AppError> {
     let mut total = AggSums::default();
     for row in store.aggregate(filter, None, &AggKey::None).await? {
         total.add(&row.sums);
@@ -107,7 +101,7 @@ pub async fn breakdown_rows(
     filter: &EventFilter,
     key: &AggKey,
     limit: usize,
-) -> Result<Vec<BreakdownRow>, ApiError> {
+) -> Result<Vec<BreakdownRow>, AppError> {
     let rows = store.aggregate(filter, None, key).await?;
     let total: i64 = rows.iter().map(|r| r.sums.cost_nanos).sum();
     let mut out: Vec<BreakdownRow> = rows
@@ -130,16 +124,16 @@ pub async fn breakdown_rows(
 }
 
 pub async fn summary(
-    State(app): State<Arc<AppState>>,
-    query: Result<Query<AnalyticsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Summary>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
-    let scope = query.scope(now_ms())?;
-    Ok(Json(build(&app.store, &scope).await?))
+    store: &Store,
+    query: &AnalyticsQuery,
+    now_ms: i64,
+) -> Result<Summary, AppError> {
+    let scope = query.scope(now_ms)?;
+    Ok(build(store, &scope).await?)
 }
 
 /// The summary of a scope (also used by tests through the handler).
-pub async fn build(store: &Store, scope: &Scope) -> Result<Summary, ApiError> {
+pub async fn build(store: &Store, scope: &Scope) -> Result<Summary, AppError> {
     let filter = &scope.filter;
     let len = scope.until_ms - scope.since_ms;
     let previous_scope = Scope {
@@ -168,14 +162,14 @@ pub async fn build(store: &Store, scope: &Scope) -> Result<Summary, ApiError> {
         .first_of_month()
         .to_zoned(scope.tz.clone())
         .map_err(|e| {
-            ApiError::bad(
+            AppError::bad(
                 "tz",
                 format!("tz: no local midnight starts this month: {e}"),
             )
         })?;
     let month_end = month_start
         .checked_add(1.month())
-        .map_err(|e| ApiError::bad("until", format!("until: out of range: {e}")))?;
+        .map_err(|e| AppError::bad("until", format!("until: out of range: {e}")))?;
     let month_start_ms = month_start.timestamp().as_millisecond();
     let month_end_ms = month_end.timestamp().as_millisecond();
     let mtd_filter = EventFilter {
@@ -256,29 +250,29 @@ pub struct Breakdown {
 /// `GET /api/v1/analytics/breakdown?by=model|provider|project|source|session|status|tag`
 /// (`tag` needs `tag_key`; without it every `key=value` is listed).
 pub async fn breakdown(
-    State(app): State<Arc<AppState>>,
-    query: Result<Query<AnalyticsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Breakdown>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
-    let scope = query.scope(now_ms())?;
+    store: &Store,
+    query: &AnalyticsQuery,
+    now_ms: i64,
+) -> Result<Breakdown, AppError> {
+    let scope = query.scope(now_ms)?;
     let limit = query.limit.unwrap_or(100).clamp(1, 10_000) as usize;
     let by = query.by.clone().unwrap_or_else(|| "model".to_owned());
     let rows = if by == "tag" && query.tag_key.is_none() {
-        let mut rows = top_tags_all(&app.store, &scope.filter).await?;
+        let mut rows = top_tags_all(store, &scope.filter).await?;
         rows.truncate(limit);
         rows
     } else {
         let key = query.key("model")?;
-        breakdown_rows(&app.store, &scope.filter, &key, limit).await?
+        breakdown_rows(store, &scope.filter, &key, limit).await?
     };
-    Ok(Json(Breakdown {
+    Ok(Breakdown {
         range: scope.range(),
         by,
         rows,
-    }))
+    })
 }
 
-async fn top_tags_all(store: &Store, filter: &EventFilter) -> Result<Vec<BreakdownRow>, ApiError> {
+async fn top_tags_all(store: &Store, filter: &EventFilter) -> Result<Vec<BreakdownRow>, AppError> {
     let tags = store.tag_totals(filter).await?;
     let total: i64 = tags.iter().map(|t| t.cost_nanos).sum();
     Ok(tags

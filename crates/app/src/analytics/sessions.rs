@@ -1,16 +1,11 @@
 //! `GET /api/v1/sessions`: per-session totals over a range, most expensive first.
 
-use std::sync::Arc;
-
-use axum::Json;
-use axum::extract::{Query, State};
 use serde::Serialize;
+use tokenwatch_store::Store;
 use tokenwatch_store::reports::Breakdown as ReportBreakdown;
 
-use super::analytics::{AnalyticsQuery, RangeView, micros, usd};
-use crate::app::AppState;
-use crate::error::ApiError;
-use tokenwatch_core::time::now_ms;
+use super::{AnalyticsQuery, RangeView, micros, usd};
+use crate::error::AppError;
 use tokenwatch_core::time::rfc3339_ms;
 
 #[derive(Debug, Serialize)]
@@ -40,14 +35,13 @@ pub struct Sessions {
 /// `GET /api/v1/sessions`: per-session totals in the range (filters as everywhere; `limit`,
 /// default 200). A session's turns are `GET /api/v1/events?session=ID&sort=time&order=asc`.
 pub async fn sessions(
-    State(app): State<Arc<AppState>>,
-    query: Result<Query<AnalyticsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Sessions>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
-    let scope = query.scope(now_ms())?;
+    store: &Store,
+    query: &AnalyticsQuery,
+    now_ms: i64,
+) -> Result<Sessions, AppError> {
+    let scope = query.scope(now_ms)?;
     let limit = query.limit.unwrap_or(200).clamp(1, 10_000) as usize;
-    let rows = app
-        .store
+    let rows = store
         .session_report(&scope.filter, ReportBreakdown::None)
         .await?;
     let sessions = rows
@@ -69,8 +63,8 @@ pub async fn sessions(
             models: r.models,
         })
         .collect();
-    Ok(Json(Sessions {
+    Ok(Sessions {
         range: scope.range(),
         sessions,
-    }))
+    })
 }

@@ -7,19 +7,15 @@
 //! eight most expensive keys and folds the rest into `(other)`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use axum::Json;
-use axum::extract::{Query, State};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, Zoned};
 use serde::Serialize;
 use tokenwatch_store::{AggKey, AggRow, AggSums, EventFilter, Store};
 
 use super::{AnalyticsQuery, RangeView, Scope, micros, usd};
-use crate::app::AppState;
-use crate::error::ApiError;
-use tokenwatch_core::time::{HOUR_MS, local_bucket_width, now_ms, offset_segments, rfc3339_ms};
+use crate::error::AppError;
+use tokenwatch_core::time::{HOUR_MS, local_bucket_width, offset_segments, rfc3339_ms};
 
 const DAY_MS: i64 = 86_400_000;
 /// Series kept by name; the rest are summed as `(other)`.
@@ -37,7 +33,7 @@ pub enum Bucket {
 }
 
 impl Bucket {
-    pub fn parse(text: Option<&str>, span_ms: i64) -> Result<Bucket, ApiError> {
+    pub fn parse(text: Option<&str>, span_ms: i64) -> Result<Bucket, AppError> {
         Ok(match text {
             None | Some("auto") => {
                 if span_ms <= 2 * 86_400_000 {
@@ -53,7 +49,7 @@ impl Bucket {
             Some("week") => Bucket::Week,
             Some("month") => Bucket::Month,
             Some(other) => {
-                return Err(ApiError::bad(
+                return Err(AppError::bad(
                     "bucket",
                     format!("bucket: '{other}' is not one of hour, day, week, month, auto"),
                 ));
@@ -173,7 +169,7 @@ pub async fn rows(
     scope: &Scope,
     bucket: Bucket,
     key: &AggKey,
-) -> Result<Vec<AggRow>, ApiError> {
+) -> Result<Vec<AggRow>, AppError> {
     let width = local_bucket_width(&scope.tz, scope.since_ms, scope.until_ms);
     if bucket == Bucket::Hour || width != HOUR_MS {
         return Ok(store.aggregate(&scope.filter, Some(width), key).await?);
@@ -195,15 +191,15 @@ pub async fn rows(
 }
 
 pub async fn timeseries(
-    State(app): State<Arc<AppState>>,
-    query: Result<Query<AnalyticsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Timeseries>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
-    let scope = query.scope(now_ms())?;
+    store: &Store,
+    query: &AnalyticsQuery,
+    now_ms: i64,
+) -> Result<Timeseries, AppError> {
+    let scope = query.scope(now_ms)?;
     let bucket = Bucket::parse(query.bucket.as_deref(), scope.until_ms - scope.since_ms)?;
     let key = query.key("none")?;
     let by = query.by.clone().unwrap_or_else(|| "none".to_owned());
-    Ok(Json(build(&app.store, &scope, bucket, &key, by).await?))
+    Ok(build(store, &scope, bucket, &key, by).await?)
 }
 
 /// The timeseries of a scope (the handler's work after parsing; benchmarks call it too).
@@ -213,7 +209,7 @@ pub async fn build(
     bucket: Bucket,
     key: &AggKey,
     by: String,
-) -> Result<Timeseries, ApiError> {
+) -> Result<Timeseries, AppError> {
     let key = key.clone();
     let tz = &scope.tz;
 
@@ -222,7 +218,7 @@ pub async fn build(
     while s < scope.until_ms {
         starts.push(s);
         if starts.len() > MAX_BUCKETS {
-            return Err(ApiError::bad(
+            return Err(AppError::bad(
                 "bucket",
                 format!(
                     "bucket: more than {MAX_BUCKETS} {}s in this range; use a larger bucket",
@@ -330,14 +326,13 @@ pub struct Heatmap {
 }
 
 pub async fn heatmap(
-    State(app): State<Arc<AppState>>,
-    query: Result<Query<AnalyticsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Heatmap>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
-    let scope = query.scope(now_ms())?;
+    store: &Store,
+    query: &AnalyticsQuery,
+    now_ms: i64,
+) -> Result<Heatmap, AppError> {
+    let scope = query.scope(now_ms)?;
     let width = local_bucket_width(&scope.tz, scope.since_ms, scope.until_ms);
-    let rows = app
-        .store
+    let rows = store
         .aggregate(&scope.filter, Some(width), &AggKey::None)
         .await?;
     let mut grid = vec![AggSums::default(); 168];
@@ -362,10 +357,10 @@ pub async fn heatmap(
             cost_usd: usd(s.cost_nanos),
         })
         .collect();
-    Ok(Json(Heatmap {
+    Ok(Heatmap {
         range: scope.range(),
         cells,
-    }))
+    })
 }
 
 #[cfg(test)]
