@@ -199,7 +199,7 @@ pub async fn timeseries(
     let bucket = Bucket::parse(query.bucket.as_deref(), scope.until_ms - scope.since_ms)?;
     let key = query.key("none")?;
     let by = query.by.clone().unwrap_or_else(|| "none".to_owned());
-    Ok(build(store, &scope, bucket, &key, by).await?)
+    build(store, &scope, bucket, &key, by).await
 }
 
 /// The timeseries of a scope (the handler's work after parsing; benchmarks call it too).
