@@ -39,7 +39,7 @@ enum Bench {
         #[arg(long, default_value = "bench-out/proxy.json")]
         out: PathBuf,
         /// Run only these scenarios (comma-separated: small, body_100kb, real_small,
-        /// real_small_newconn, real_small_tls, real_small_h2, real_stream, stream_50,
+        /// real_small_newconn, real_small_tls, real_small_h2, real_stream, one_conn, stream_50,
         /// streams_1000, saturation, sustained_60s, soak), e.g. while profiling one of them.
         /// The soak runs only when named here (and for a few seconds in smoke mode).
         #[arg(long, value_delimiter = ',')]

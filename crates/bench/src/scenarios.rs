@@ -146,6 +146,7 @@ pub async fn run(
         "real_small_tls",
         "real_small_h2",
         "real_stream",
+        "one_conn",
         "soak",
     ];
     if let Some(bad) = only.iter().find(|n| !known.contains(&n.as_str())) {
@@ -223,6 +224,32 @@ pub async fn run(
         sc.errors = out.errors;
         setup.settle(&mut sc, cpu).await?;
         scenarios.push(sc);
+    }
+
+    if wanted("one_conn") {
+        // The tail at one connection: the fast upstream (one write per response), one kept
+        // connection each way, one request at a time, direct and proxied alternately.
+        let count = if smoke { 50 } else { 10_000 };
+        let direct = realistic::Side {
+            base: setup.fast.url.clone(),
+            path: "/v1/messages".into(),
+            tls: None,
+        };
+        let description = format!(
+            "fast upstream (one write per response); one kept connection each way, {count} pairs one at a time"
+        );
+        scenarios.push(
+            realistic_small(
+                &mut setup,
+                "one_conn",
+                description,
+                direct,
+                "fast",
+                count,
+                true,
+            )
+            .await?,
+        );
     }
 
     let count = if smoke { 50 } else { 2000 };
