@@ -257,7 +257,9 @@ pub async fn update(
 
 /// Forgets the definition of `key=value`; events keep the tag.
 pub async fn undefine(store: &Store, key: &str, value: &str) -> Result<(), AppError> {
-    if !store.delete_tag_def(key, value).await? {
+    // The same spelling rules as defining and renaming (the key is case-insensitive).
+    let (key, value) = tags::parse_tag(&format!("{key}={value}")).map_err(bad("tag"))?;
+    if !store.delete_tag_def(&key, &value).await? {
         return Err(AppError::NotFound(format!("no defined tag {key}={value}")));
     }
     Ok(())

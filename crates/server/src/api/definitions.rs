@@ -41,7 +41,13 @@ pub async fn delete_named(
     name: &str,
 ) -> Result<StatusCode, ApiError> {
     if !app.store.delete_definition(kind, name).await? {
-        return Err(ApiError::not_found(format!("no {kind:?} named '{name}'")));
+        let what = match kind {
+            DefKind::TagRule => "tag rule",
+            DefKind::Budget => "budget",
+            DefKind::AlertRule => "alert rule",
+            DefKind::Channel => "channel",
+        };
+        return Err(ApiError::not_found(format!("no {what} named '{name}'")));
     }
     refresh(app).await?;
     Ok(StatusCode::NO_CONTENT)

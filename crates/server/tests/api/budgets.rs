@@ -101,8 +101,12 @@ async fn create_read_list_replace_delete() {
             .contains("anthropic-daily"),
         "{gone}"
     );
-    let (status, _) = app.delete("/api/v1/budgets/anthropic-daily").await;
+    let (status, body) = app.delete("/api/v1/budgets/anthropic-daily").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body["error"]["message"], "not found: no budget named 'anthropic-daily'",
+        "the message speaks of a budget, not of a Rust type"
+    );
     assert_eq!(names(&app.get_ok("/api/v1/budgets").await), ["all"]);
     app.shutdown().await;
 }

@@ -97,7 +97,8 @@ async fn define_list_recolour_and_forget() {
     assert_eq!(patched["description"], serde_json::Value::Null);
     assert!(patched.get("renamed").is_none(), "{patched}");
 
-    let (status, body) = app.delete("/api/v1/tags/team/red").await;
+    // The key is case-insensitive here as when defining (`Team=Red` was stored as `team=Red`).
+    let (status, body) = app.delete("/api/v1/tags/TEAM/red").await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let red = row(&app, "team=red").await.unwrap();
     assert_eq!(red["defined"], false, "forgotten, still on its events");
