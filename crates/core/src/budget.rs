@@ -38,18 +38,28 @@ impl Serialize for Usd {
 
 impl<'de> Deserialize<'de> for Usd {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Int(i64),
-            Float(f64),
-            Text(String),
+        /// A number or decimal text; anything else is refused in words ("expected a USD
+        /// amount …"), never with the name of a parser's internal type.
+        struct Amount;
+        impl serde::de::Visitor<'_> for Amount {
+            type Value = String;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a USD amount such as \"10\" or 9.99")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<String, E> {
+                Ok(format!("{v}"))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+                Ok(v.to_owned())
+            }
         }
-        let text = match Raw::deserialize(d)? {
-            Raw::Int(v) => v.to_string(),
-            Raw::Float(v) => format!("{v}"),
-            Raw::Text(v) => v,
-        };
+        let text = d.deserialize_any(Amount)?;
         let micros = Micros::parse_usd(&text).map_err(serde::de::Error::custom)?;
         if micros.0 < 0 {
             return Err(serde::de::Error::custom("a USD amount cannot be negative"));

@@ -143,6 +143,11 @@ async fn a_bad_body_lists_every_bad_field() {
     let mut named: Vec<&str> = found.iter().map(|(f, _)| f.as_str()).collect();
     named.sort_unstable();
     assert_eq!(named, ["limit_usd", "period", "perod", "scope"], "{err}");
+    let limit = &found.iter().find(|(f, _)| f == "limit_usd").unwrap().1;
+    assert!(
+        limit.contains("a USD amount") && !limit.contains("untagged"),
+        "the amount's message is in words: {limit}"
+    );
     let perod = &found.iter().find(|(f, _)| f == "perod").unwrap().1;
     assert!(
         perod.contains("period"),
