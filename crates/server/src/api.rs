@@ -44,6 +44,18 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/stream", get(live::stream))
         .route("/openapi.json", get(openapi::document))
         .merge(budget_routes())
+        .fallback(no_such_route)
+}
+
+/// Any other path under `/api/v1`: the API's own 404, never the proxy's.
+async fn no_such_route(
+    method: http::Method,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> crate::error::ApiError {
+    crate::error::ApiError::not_found(format!(
+        "no API route {method} {} (the routes are listed at /api/v1/openapi.json)",
+        uri.path()
+    ))
 }
 
 /// Budgets, alerts, alert rules, channels, tag rules and bulk re-tag.

@@ -80,3 +80,16 @@ async fn every_documented_read_is_routed() {
     assert!(read >= 20, "only {read} documented reads");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_unknown_api_path_gets_the_apis_own_404() {
+    let app = TestApp::new().await;
+    for path in ["/api/v1/nothing", "/api/v1/events/", "/api/v1/budgets/x/y"] {
+        let (status, body) = app.get(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "not_found", "{path}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(path), "{path}: {message}");
+    }
+    app.shutdown().await;
+}
