@@ -261,12 +261,21 @@ impl ChannelSpec {
         fields
     }
 
-    /// Checks what serde cannot; messages never contain a secret.
+    /// Checks what serde cannot; messages never contain a secret. Every problem, joined by
+    /// "; ".
     pub fn validate(&self) -> Result<(), String> {
+        crate::suggest::Problem::join(self.problems())
+    }
+
+    /// Every problem serde cannot see, each with the field it is about; never a secret's value.
+    pub fn problems(&self) -> Vec<crate::suggest::Problem> {
+        use crate::suggest::Problem;
+        let mut out = Vec::new();
         let name = &self.name;
         if !valid_name(name) {
-            return Err(format!(
-                "channel name '{name}' must be 1-64 letters, digits, '-', '_' or '.'"
+            out.push(Problem::new(
+                "name",
+                format!("channel name '{name}' must be 1-64 letters, digits, '-', '_' or '.'"),
             ));
         }
         let http_url = |u: &Option<String>| {
@@ -275,24 +284,36 @@ impl ChannelSpec {
             })
         };
         match self.kind {
-            ChannelKind::Webhook | ChannelKind::Slack if !http_url(&self.url) => Err(format!(
-                "channel '{name}': url must be an http:// or https:// URL"
-            )),
-            ChannelKind::Email if self.smtp_host.as_deref().is_none_or(str::is_empty) => {
-                Err(format!("channel '{name}': email needs smtp_host"))
+            ChannelKind::Webhook | ChannelKind::Slack => {
+                if !http_url(&self.url) {
+                    out.push(Problem::new(
+                        "url",
+                        format!("channel '{name}': url must be an http:// or https:// URL"),
+                    ));
+                }
             }
-            ChannelKind::Email if self.from.as_deref().is_none_or(|f| !f.contains('@')) => {
-                Err(format!("channel '{name}': email needs a from address"))
+            ChannelKind::Email => {
+                if self.smtp_host.as_deref().is_none_or(str::is_empty) {
+                    out.push(Problem::new(
+                        "smtp_host",
+                        format!("channel '{name}': email needs smtp_host"),
+                    ));
+                }
+                if self.from.as_deref().is_none_or(|f| !f.contains('@')) {
+                    out.push(Problem::new(
+                        "from",
+                        format!("channel '{name}': email needs a from address"),
+                    ));
+                }
+                if self.to.is_empty() || self.to.iter().any(|t| !t.contains('@')) {
+                    out.push(Problem::new(
+                        "to",
+                        format!("channel '{name}': email needs at least one to address"),
+                    ));
+                }
             }
-            ChannelKind::Email
-                if self.to.is_empty() || self.to.iter().any(|t| !t.contains('@')) =>
-            {
-                Err(format!(
-                    "channel '{name}': email needs at least one to address"
-                ))
-            }
-            _ => Ok(()),
         }
+        out
     }
 }
 

@@ -99,7 +99,7 @@ pub async fn put_channel(
     body: JsonBody<ChannelSpec>,
 ) -> Result<(StatusCode, Json<ChannelSpec>), ApiError> {
     let JsonBody(mut spec) = body;
-    spec.validate().map_err(|m| ApiError::bad("body", m))?;
+    ApiError::check(spec.problems())?;
     app.secrets.seal_channel(&mut spec)?;
     let status = store_spec(&app, DefKind::Channel, &spec.name, &spec).await?;
     Ok((status, Json(spec.redacted())))

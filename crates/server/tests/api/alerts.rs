@@ -247,3 +247,40 @@ async fn alerts_list_newest_first_and_acknowledge() {
     assert_bad_param(status, &err, "limit");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_bad_channel_names_every_bad_field_without_its_secrets() {
+    let app = TestApp::new().await;
+    let (status, err) = app
+        .post_json(
+            "/api/v1/channels",
+            &json!({"name": "mail", "kind": "email", "from": "nobody", "to": [], "password": "hunter2-secret"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    let mut named: Vec<&str> = err["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    named.sort_unstable();
+    assert_eq!(named, ["from", "smtp_host", "to"], "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    let (status, err) = app
+        .post_json(
+            "/api/v1/channels",
+            &json!({"name": "bad name!", "kind": "webhook", "url": "ftp://x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    let named: Vec<&str> = err["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(named, ["name", "url"], "{err}");
+    assert_eq!(app.get_ok("/api/v1/channels").await["channels"], json!([]));
+    app.shutdown().await;
+}
