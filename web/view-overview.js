@@ -38,9 +38,9 @@
     if (!list.length) return `<div class="panel"><h2>budgets</h2><p class="muted">no budgets yet: <code>tokenwatch budget set monthly --limit 50 --period month</code></p></div>`;
     return `<div class="panel" data-testid="budgets"><h2>budgets</h2>${list.map((b) => {
       const st = b.status || {}, f = Math.min((st.percent || 0) / 100, 1), w = 24, full = Math.round(f * w);
-      // Spend at or over the limit, hard or soft; a hard budget then refuses requests.
-      // (A hard budget is also exhausted by its token or request limit.)
-      const over = st.exhausted || (st.spent_nanos !== undefined ? st.spent_nanos >= st.limit_micros * 1000 : (st.percent || 0) >= 100);
+      // Any limit reached (spend, tokens or requests), hard or soft, as the API decides it
+      // (`over_limit`); a hard budget then refuses requests. Older servers: spend alone.
+      const over = st.over_limit ?? (st.exhausted || (st.spent_nanos !== undefined ? st.spent_nanos >= st.limit_micros * 1000 : (st.percent || 0) >= 100));
       const cls = over ? "bad" : (st.percent || 0) >= 80 ? "up" : "";
       const flag = over ? ` <span class="flag" data-testid="budget-exhausted" title="${b.hard ? "the limit is reached: requests in this budget's scope are refused until it resets" : "spend reached the limit (a soft budget only alerts)"}">${b.hard ? "EXHAUSTED · refusing" : "OVER LIMIT"}</span>` : "";
       const fc = st.forecast;

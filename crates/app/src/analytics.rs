@@ -107,6 +107,20 @@ impl AnalyticsQuery {
         })
     }
 
+    /// Most rows to answer: `limit`, else `default`; 0 or more than 10,000 is refused (as
+    /// `/api/v1/events` refuses a limit out of its range), never quietly changed.
+    pub fn row_limit(&self, default: u32) -> Result<usize, AppError> {
+        const MAX_ROWS: u32 = 10_000;
+        let limit = self.limit.unwrap_or(default);
+        if limit == 0 || limit > MAX_ROWS {
+            return Err(AppError::bad(
+                "limit",
+                format!("limit: must be between 1 and {MAX_ROWS}, got {limit}"),
+            ));
+        }
+        Ok(limit as usize)
+    }
+
     /// The grouping of `by` (default `default`).
     pub fn key(&self, default: &str) -> Result<AggKey, AppError> {
         let by = self.by.as_deref().unwrap_or(default);

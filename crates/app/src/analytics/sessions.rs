@@ -40,7 +40,7 @@ pub async fn sessions(
     now_ms: i64,
 ) -> Result<Sessions, AppError> {
     let scope = query.scope(now_ms)?;
-    let limit = query.limit.unwrap_or(200).clamp(1, 10_000) as usize;
+    let limit = query.row_limit(200)?;
     let rows = store
         .session_report(&scope.filter, ReportBreakdown::None)
         .await?;

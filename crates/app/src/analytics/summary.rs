@@ -255,7 +255,7 @@ pub async fn breakdown(
     now_ms: i64,
 ) -> Result<Breakdown, AppError> {
     let scope = query.scope(now_ms)?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 10_000) as usize;
+    let limit = query.row_limit(100)?;
     let by = query.by.clone().unwrap_or_else(|| "model".to_owned());
     let rows = if by == "tag" && query.tag_key.is_none() {
         let mut rows = top_tags_all(store, &scope.filter).await?;

@@ -93,3 +93,24 @@ async fn an_unknown_api_path_gets_the_apis_own_404() {
     }
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_row_limit_out_of_range_is_refused_everywhere_alike() {
+    let app = TestApp::new().await;
+    for path in [
+        "/api/v1/events?limit=0",
+        "/api/v1/analytics/breakdown?limit=0",
+        "/api/v1/sessions?limit=0",
+        "/api/v1/analytics/breakdown?limit=10001",
+    ] {
+        let (status, body) = app.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("limit"),
+            "{path}: {body}"
+        );
+    }
+    let (status, body) = app.get("/api/v1/analytics/breakdown?limit=1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.shutdown().await;
+}
