@@ -39,9 +39,11 @@ enum Bench {
         #[arg(long, default_value = "bench-out/proxy.json")]
         out: PathBuf,
         /// Run only these scenarios (comma-separated: small, body_100kb, real_small,
-        /// real_small_newconn, real_small_tls, real_small_h2, real_stream, one_conn, stream_50,
-        /// streams_1000, saturation, sustained_60s, soak), e.g. while profiling one of them.
-        /// The soak runs only when named here (and for a few seconds in smoke mode).
+        /// real_small_newconn, real_small_tls, real_small_h2, real_stream, sdk_small, one_conn,
+        /// stream_50, streams_1000, saturation, sustained_60s, soak), e.g. while profiling one of
+        /// them. The soak runs only when named here (and for a few seconds in smoke mode).
+        /// sdk_small times the official Python SDKs (anthropic, then openai) direct and through
+        /// tokenwatch; it is skipped, with a note, when --python cannot import them.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// Seconds of saturation in the soak, before its 30 s of idle.
@@ -51,6 +53,10 @@ enum Bench {
         /// (the 100 kB scenario runs at a fifth of it). The targets are stated at 5000.
         #[arg(long, default_value_t = 5000.0)]
         rate: f64,
+        /// The Python interpreter for sdk_small, with the `anthropic` and `openai` packages
+        /// (the SDK test suite's virtualenv; see tests/sdk/requirements.txt).
+        #[arg(long, default_value = "tests/sdk/.venv/bin/python")]
+        python: PathBuf,
     },
     /// Claude Code log import: MB/s and peak RSS of a first import and an unchanged re-run,
     /// against ccusage 20.0.24 on the same corpus (installed with npm into bench-out/ if
@@ -118,6 +124,7 @@ fn main() -> anyhow::Result<()> {
             only,
             rate,
             soak_secs,
+            python,
         } => {
             // The generator runs on one thread: it shares 2 cores with the mock and tokenwatch.
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -127,7 +134,7 @@ fn main() -> anyhow::Result<()> {
                 load: std::time::Duration::from_secs(soak_secs),
                 idle: std::time::Duration::from_secs(30),
             };
-            let results = rt.block_on(scenarios::run(smoke, &only, rate, &soak))?;
+            let results = rt.block_on(scenarios::run(smoke, &only, rate, &soak, &python))?;
             report::print(&results, smoke);
             if let Some(dir) = out.parent() {
                 std::fs::create_dir_all(dir)?;

@@ -31,9 +31,8 @@ fn pcts(p: &Option<Pcts>) -> String {
 fn target(name: &str, added: Option<&Pcts>) -> String {
     let (text, ok) = match name {
         "small" => ("target p50 ≤ 0.1", added.is_some_and(|a| a.p50 <= 100.0)),
-        "real_small" | "real_small_newconn" | "real_small_tls" | "real_small_h2" => {
-            ("target p50 ≤ 0.5", added.is_some_and(|a| a.p50 <= 500.0))
-        }
+        "real_small" | "real_small_newconn" | "real_small_tls" | "real_small_h2" | "sdk_small"
+        | "sdk_small_openai" => ("target p50 ≤ 0.5", added.is_some_and(|a| a.p50 <= 500.0)),
         "real_stream" => ("target p99 ≤ 1", added.is_some_and(|a| a.p99 <= 1000.0)),
         _ => return String::new(),
     };
@@ -169,6 +168,9 @@ pub fn print(r: &Results, smoke: bool) {
                 mark(s.peak_rss_mib < 256.0)
             );
         }
+    }
+    for note in &r.skipped {
+        println!("{note}");
     }
     if smoke {
         println!(

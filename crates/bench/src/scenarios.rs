@@ -1,10 +1,12 @@
 //! The scenarios, the processes they run against, and the zero-loss check after each.
 
 mod real;
+mod sdk;
 mod setup;
 mod soak;
 mod streams;
 
+use std::path::Path;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -118,6 +120,8 @@ pub struct Results {
     pub mode: &'static str,
     pub idle_rss_mib: f64,
     pub scenarios: Vec<Scenario>,
+    /// Scenarios that could not run here, each with why (e.g. no Python SDKs installed).
+    pub skipped: Vec<String>,
 }
 
 /// How long the soak saturates tokenwatch, then leaves it idle.
@@ -127,12 +131,14 @@ pub struct SoakPlan {
 }
 
 /// Runs every scenario, or only those named in `only`. The soak runs only when named, or in
-/// smoke mode with every scenario (a few seconds then).
+/// smoke mode with every scenario (a few seconds then). `python` runs the SDK scenario; without
+/// it (or without the SDKs) that scenario is skipped.
 pub async fn run(
     smoke: bool,
     only: &[String],
     rate: f64,
     soak_plan: &SoakPlan,
+    python: &Path,
 ) -> anyhow::Result<Results> {
     let known = [
         "small",
@@ -146,6 +152,7 @@ pub async fn run(
         "real_small_tls",
         "real_small_h2",
         "real_stream",
+        "sdk_small",
         "one_conn",
         "soak",
     ];
@@ -161,6 +168,7 @@ pub async fn run(
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle_rss_mib = procs::status_mib(setup.pid(), "VmRSS");
     let mut scenarios = Vec::new();
+    let mut skipped = Vec::new();
     let (secs, rate) = if smoke { (0.6, 500.0) } else { (10.0, rate) };
 
     let cases: [(&str, String, usize, f64, f64); 2] = [
@@ -311,6 +319,34 @@ pub async fn run(
             );
         }
     }
+    if wanted("sdk_small") {
+        if let Some(why) = sdk::unavailable(python) {
+            skipped.push(format!("sdk_small: skipped, {why}"));
+        } else {
+            let pairs = if smoke { 20 } else { 500 };
+            let sdks = [
+                (
+                    "sdk_small",
+                    sdk::Sdk {
+                        driver: "anthropic",
+                        call: "anthropic: messages.create",
+                        provider: "real",
+                    },
+                ),
+                (
+                    "sdk_small_openai",
+                    sdk::Sdk {
+                        driver: "openai",
+                        call: "openai: chat.completions.create",
+                        provider: "real_openai",
+                    },
+                ),
+            ];
+            for (name, which) in sdks {
+                scenarios.push(sdk::sdk_small(&mut setup, name, python, &which, pairs).await?);
+            }
+        }
+    }
     if wanted("real_stream") {
         let pairs = if smoke { 2 } else { 24 };
         scenarios.push(realistic_stream(&mut setup, pairs).await?);
@@ -362,6 +398,7 @@ pub async fn run(
         mode: if smoke { "smoke" } else { "full" },
         idle_rss_mib,
         scenarios,
+        skipped,
     })
 }
 

@@ -71,7 +71,7 @@ pub(super) async fn realistic_stream(setup: &mut Setup, pairs: usize) -> anyhow:
     Ok(sc)
 }
 
-fn fill_realistic(sc: &mut Scenario, mut seen: realistic::Seen) {
+pub(super) fn fill_realistic(sc: &mut Scenario, mut seen: realistic::Seen) {
     let direct = Pcts::of_samples(&mut seen.direct_us);
     let proxied = Pcts::of_samples(&mut seen.proxied_us);
     let limit = direct.p50 + realistic::STALL_US;

@@ -129,6 +129,15 @@ pub(super) fn setup(smoke: bool) -> anyhow::Result<Setup> {
             url.clone(),
         ));
     }
+    // The same headers-then-body mock as an OpenAI-kind provider, for the OpenAI SDK.
+    env.push((
+        "TOKENWATCH_PROVIDERS__REAL_OPENAI__KIND".to_owned(),
+        "openai".to_owned(),
+    ));
+    env.push((
+        "TOKENWATCH_PROVIDERS__REAL_OPENAI__BASE_URL".to_owned(),
+        real.url.clone(),
+    ));
     let db_arg = db.display().to_string();
     let tw = procs::start(
         &tw_bin,

@@ -1,0 +1,120 @@
+//! `sdk_small`: the official Python SDKs as the client. A small driver (`sdk_driver.py`) makes
+//! non-streaming calls with one kept client per side, direct to the headers-then-body mock and
+//! through tokenwatch alternately, and times each call in Python; the figures are those times.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde::Deserialize;
+
+use super::real::fill_realistic;
+use super::{Scenario, Setup};
+use crate::{procs, realistic};
+
+/// The driver, written to a temporary file at run time.
+const DRIVER: &str = include_str!("../sdk_driver.py");
+
+/// Untimed pairs before the timed ones: the SDKs' lazy imports and the first connections.
+const WARMUP: usize = 5;
+
+/// Why the SDK scenario cannot run with `python`, or `None` when it can.
+pub(super) fn unavailable(python: &Path) -> Option<String> {
+    if !python.is_file() {
+        return Some(format!("no Python interpreter at {}", python.display()));
+    }
+    match Command::new(python)
+        .args(["-c", "import anthropic, openai"])
+        .output()
+    {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr.lines().last().unwrap_or("").trim().to_owned();
+            Some(format!(
+                "{} cannot import anthropic and openai ({last})",
+                python.display()
+            ))
+        }
+        Err(e) => Some(format!("{} cannot run: {e}", python.display())),
+    }
+}
+
+/// What the driver prints: one JSON line.
+#[derive(Deserialize)]
+struct DriverOut {
+    direct_us: Vec<f64>,
+    proxied_us: Vec<f64>,
+    proxied_calls: u64,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+/// The SDK's calls: what the driver is told and what the row says.
+pub(super) struct Sdk {
+    /// The driver's argument: `anthropic` or `openai`.
+    pub(super) driver: &'static str,
+    /// The call made, for the description.
+    pub(super) call: &'static str,
+    /// tokenwatch's route to the headers-then-body mock for this SDK's provider kind.
+    pub(super) provider: &'static str,
+}
+
+/// `pairs` timed calls each way (after [`WARMUP`] untimed pairs) with `sdk` run by `python`.
+pub(super) async fn sdk_small(
+    setup: &mut Setup,
+    name: &str,
+    python: &Path,
+    sdk: &Sdk,
+    pairs: usize,
+) -> anyhow::Result<Scenario> {
+    let mut sc = Scenario {
+        name: name.into(),
+        description: format!(
+            "Python SDK `{}` (one kept client per side); upstream sends headers, the body 2 ms later; {pairs} pairs one at a time",
+            sdk.call
+        ),
+        ..Scenario::default()
+    };
+    let cpu = procs::cpu_seconds(setup.pid());
+    procs::reset_peak(setup.pid());
+    let mut script = tempfile::Builder::new()
+        .prefix("sdk_driver")
+        .suffix(".py")
+        .tempfile()?;
+    std::io::Write::write_all(&mut script, DRIVER.as_bytes())?;
+    let mut cmd = Command::new(python);
+    cmd.arg(script.path()).args([
+        sdk.driver,
+        &setup.real.url,
+        &format!("{}/{}", setup.tw.url, sdk.provider),
+        &pairs.to_string(),
+        &WARMUP.to_string(),
+    ]);
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await??;
+    drop(script);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or("");
+    let parsed: DriverOut = match serde_json::from_str(line) {
+        Ok(parsed) if out.status.success() => parsed,
+        _ => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            anyhow::bail!(
+                "{name}: the SDK driver failed ({}): {}",
+                out.status,
+                stderr.trim()
+            );
+        }
+    };
+    sc.proxied_requests = parsed.proxied_calls;
+    fill_realistic(
+        &mut sc,
+        realistic::Seen {
+            direct_us: parsed.direct_us,
+            proxied_us: parsed.proxied_us,
+            errors: parsed.errors,
+            first_error: parsed.first_error,
+        },
+    );
+    setup.settle(&mut sc, cpu).await?;
+    Ok(sc)
+}
