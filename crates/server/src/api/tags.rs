@@ -32,6 +32,20 @@ pub async fn list(
     query: Result<Query<AnalyticsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Tags>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
+    // The range and filters apply; the chart and table parameters have no meaning here.
+    for (name, given) in [
+        ("bucket", query.bucket.is_some()),
+        ("by", query.by.is_some()),
+        ("tag_key", query.tag_key.is_some()),
+        ("limit", query.limit.is_some()),
+    ] {
+        if given {
+            return Err(ApiError::bad(
+                name,
+                format!("{name}: /api/v1/tags lists every tag in the range; it takes no {name}"),
+            ));
+        }
+    }
     let scope = query.scope(now_ms())?;
     Ok(Json(Tags {
         tags: rows(&app.store, &scope.filter).await?,

@@ -114,3 +114,21 @@ async fn a_row_limit_out_of_range_is_refused_everywhere_alike() {
     assert_eq!(status, StatusCode::OK, "{body}");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_tag_list_refuses_parameters_it_would_ignore() {
+    let app = TestApp::new().await;
+    for param in ["bucket=day", "by=model", "tag_key=team", "limit=5"] {
+        let path = format!("/api/v1/tags?{param}");
+        let (status, body) = app.get(&path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        let name = param.split('=').next().unwrap();
+        assert!(
+            body["error"]["message"].as_str().unwrap().starts_with(name),
+            "{path}: {body}"
+        );
+    }
+    let (status, body) = app.get("/api/v1/tags?since=7d").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.shutdown().await;
+}
