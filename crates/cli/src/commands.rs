@@ -27,6 +27,24 @@ pub async fn open_store(
     Ok((open_url(&url).await?, loaded))
 }
 
+/// Writes the subscription charges due by now through the pipeline (so they are tagged and
+/// counted against budgets like any event); one read when there are no subscriptions.
+pub async fn charge_subscriptions(
+    store: &Store,
+    config: &tokenwatch_app::config::Config,
+) -> anyhow::Result<()> {
+    if store.subscriptions().await?.is_empty() {
+        return Ok(());
+    }
+    let command = tokenwatch_app::start::CommandPipeline::start(config, store).await?;
+    let now = tokenwatch_core::time::now_ms();
+    let added = tokenwatch_app::imports::subscription_charges(store, &command.pipeline, now).await;
+    let settled = command.finish().await;
+    added?;
+    settled?;
+    Ok(())
+}
+
 /// Every store a command opened, closed by [`close_stores`] when the command ends (in success
 /// or error), so no command leaves a SQLite `-wal` file behind.
 static OPENED: std::sync::Mutex<Vec<Store>> = std::sync::Mutex::new(Vec::new());

@@ -1,6 +1,7 @@
 //! Recurring costs as events: one manual event per period that has started, at the period's
 //! local start in the subscription's zone. The dedup key is the subscription and the period's
-//! index, so materialising again (every report, every `serve` tick) adds only new periods.
+//! index, so writing them again (every report, every `serve` tick, through the pipeline in
+//! `tokenwatch_app::imports::subscription_charges`) adds only new periods.
 
 use jiff::tz::TimeZone;
 use jiff::{Span, Timestamp};
@@ -64,18 +65,6 @@ pub fn charges(sub: &Subscription, now_ms: i64) -> Result<Vec<UsageEvent>, Impor
         out.push(e);
     }
     Ok(out)
-}
-
-/// Inserts the charges of every subscription that are due by `now_ms`; returns how many new.
-pub async fn materialise(store: &tokenwatch_store::Store, now_ms: i64) -> Result<u64, ImportError> {
-    let mut added = 0;
-    for sub in store.subscriptions().await? {
-        let events = charges(&sub, now_ms)?;
-        for chunk in events.chunks(1000) {
-            added += store.insert_events(chunk).await?.inserted;
-        }
-    }
-    Ok(added)
 }
 
 #[cfg(test)]

@@ -162,9 +162,8 @@ pub async fn add(global: &GlobalArgs, args: &AddArgs) -> anyhow::Result<String> 
 
 pub async fn accounts(global: &GlobalArgs, args: &AccountsArgs) -> anyhow::Result<String> {
     let tz = time_zone(args.tz.as_deref())?;
-    let (store, _) = open_store(global).await?;
-    let now = tokenwatch_core::time::now_ms();
-    tokenwatch_import::subscriptions::materialise(&store, now).await?;
+    let (store, loaded) = open_store(global).await?;
+    super::charge_subscriptions(&store, &loaded.config).await?;
     let today = jiff::Timestamp::now().to_zoned(tz.clone()).date();
     let month_start = today
         .first_of_month()

@@ -36,9 +36,9 @@ impl<'a> From<&'a TotalsRow> for ReportRow<'a> {
 }
 
 pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<String> {
-    let (store, _) = open_store(global).await?;
+    let (store, loaded) = open_store(global).await?;
     // Subscriptions charge at the start of each period; make the elapsed ones visible.
-    tokenwatch_import::subscriptions::materialise(&store, tokenwatch_core::time::now_ms()).await?;
+    super::charge_subscriptions(&store, &loaded.config).await?;
     if let Some(kind) = &args.kind {
         return super::periods::run(global, kind).await;
     }
