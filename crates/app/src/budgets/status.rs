@@ -14,7 +14,7 @@
 
 use jiff::tz::TimeZone;
 use serde::{Serialize, Serializer};
-use tokenwatch_core::budget::{self, BudgetSpec, Window};
+use tokenwatch_core::budget::{self, BudgetSpec};
 use tokenwatch_core::time::rfc3339;
 use tokenwatch_core::{Micros, Nanos};
 use tokenwatch_store::Store;
@@ -28,16 +28,9 @@ pub struct BudgetStatus {
     pub spec: BudgetSpec,
     /// Where the definition came from (`config`, `api`), when read with it.
     pub origin: Option<String>,
-    /// The current period (a rolling window ends now and never resets).
-    pub window: Window,
-    /// Exact, in nano-USD.
-    pub spent_nanos: i64,
-    pub tokens: i64,
-    pub requests: i64,
-    /// Requests admitted in scope and not yet priced (0 when read from the store).
-    pub inflight: i64,
-    /// Requests in flight when the limit was reached (the most the limit can be overshot by).
-    pub inflight_at_limit: Option<i64>,
+    /// The counters of the current period (a rolling window ends now and never resets);
+    /// nothing is in flight when read from the store.
+    pub usage: Usage,
     /// Calendar periods only: a rolling window has no end to project to.
     pub forecast: Option<BudgetForecast>,
 }
@@ -88,12 +81,7 @@ impl BudgetStatus {
         BudgetStatus {
             spec,
             origin: None,
-            window: u.window,
-            spent_nanos: u.spent_nanos,
-            tokens: u.tokens,
-            requests: u.requests,
-            inflight: u.inflight,
-            inflight_at_limit: u.inflight_at_limit,
+            usage: u,
             forecast,
         }
     }
@@ -105,23 +93,28 @@ impl BudgetStatus {
 
     /// Spend as a percentage of the USD limit, two decimals (0 without a limit).
     pub fn percent(&self) -> f64 {
-        percent_of(self.spent_nanos, self.limit_nanos()).unwrap_or(0.0)
+        percent_of(self.usage.spent_nanos, self.limit_nanos()).unwrap_or(0.0)
     }
 
     /// Tokens as a percentage of `token_limit`, two decimals, when there is one.
     pub fn token_percent(&self) -> Option<f64> {
-        percent_of(self.tokens, self.spec.token_limit?)
+        percent_of(self.usage.tokens, self.spec.token_limit?)
     }
 
     /// Requests as a percentage of `request_limit`, two decimals, when there is one.
     pub fn request_percent(&self) -> Option<f64> {
-        percent_of(self.requests, self.spec.request_limit?)
+        percent_of(self.usage.requests, self.spec.request_limit?)
     }
 
     /// The first limit (USD, tokens, requests) reached, in words ("spent $0.51 of its $0.50
     /// limit"), hard or soft; `None` while every limit is below.
     pub fn limit_reached(&self) -> Option<String> {
-        limit_reached(&self.spec, self.spent_nanos, self.tokens, self.requests)
+        limit_reached(
+            &self.spec,
+            self.usage.spent_nanos,
+            self.usage.tokens,
+            self.usage.requests,
+        )
     }
 
     /// A limit is reached, hard or soft (a soft budget only alerts).
@@ -249,27 +242,27 @@ struct ForecastWire {
 
 impl Serialize for BudgetStatus {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let w = self.window;
+        let w = self.usage.window;
         Wire {
             spec: &self.spec,
             origin: self.origin.as_deref(),
             status: StatusWire {
-                spent_usd: Nanos(self.spent_nanos).to_decimal_string(),
-                spent_nanos: self.spent_nanos,
-                spent_micros: Nanos(self.spent_nanos).to_micros().0,
+                spent_usd: Nanos(self.usage.spent_nanos).to_decimal_string(),
+                spent_nanos: self.usage.spent_nanos,
+                spent_micros: Nanos(self.usage.spent_nanos).to_micros().0,
                 limit_usd: Micros(self.spec.limit_usd.0).to_decimal_string(),
                 limit_micros: self.spec.limit_usd.0,
                 percent: self.percent(),
                 token_percent: self.token_percent(),
                 request_percent: self.request_percent(),
-                tokens: self.tokens,
-                requests: self.requests,
+                tokens: self.usage.tokens,
+                requests: self.usage.requests,
                 period_start: rfc3339(w.start_ms),
                 resets_at: w.resets.then(|| rfc3339(w.end_ms)),
                 over_limit: self.over_limit(),
                 exhausted: self.exhausted(),
-                inflight: self.inflight,
-                inflight_at_limit: self.inflight_at_limit,
+                inflight: self.usage.inflight,
+                inflight_at_limit: self.usage.inflight_at_limit,
                 forecast: self.forecast.as_ref().map(|f| ForecastWire {
                     burn_usd_per_hour: Nanos(f.burn_nanos_per_hour).to_decimal_string(),
                     window_days: f.window_ms / 86_400_000,

@@ -49,7 +49,7 @@ pub async fn run(global: &GlobalArgs, args: &BudgetArgs) -> anyhow::Result<Strin
             for s in &list {
                 let spec = &s.spec;
                 let pct = if spec.limit_usd.0 > 0 {
-                    s.spent_nanos * 100 / s.limit_nanos()
+                    s.usage.spent_nanos * 100 / s.limit_nanos()
                 } else {
                     0
                 };
@@ -57,7 +57,7 @@ pub async fn run(global: &GlobalArgs, args: &BudgetArgs) -> anyhow::Result<Strin
                     spec.name.clone(),
                     spec.scope.to_string(),
                     spec.period.to_string(),
-                    money(s.spent_nanos),
+                    money(s.usage.spent_nanos),
                     money_micros(spec.limit_usd.0),
                     format!("{pct}%"),
                     s.forecast
@@ -117,10 +117,14 @@ fn json_row(s: &BudgetStatus) -> anyhow::Result<serde_json::Value> {
     ] {
         obj.insert(key.into(), status[key].clone());
     }
-    obj.insert("period_start_ms".into(), s.window.start_ms.into());
+    obj.insert("period_start_ms".into(), s.usage.window.start_ms.into());
     obj.insert(
         "resets_at_ms".into(),
-        s.window.resets.then_some(s.window.end_ms).into(),
+        s.usage
+            .window
+            .resets
+            .then_some(s.usage.window.end_ms)
+            .into(),
     );
     Ok(row)
 }

@@ -2,7 +2,7 @@
 //! same events: at a rolling window's bucket edge and in a calendar period with its forecast.
 
 use super::*;
-use tokenwatch_core::budget::{Period, Scope, Usd};
+use tokenwatch_core::budget::{Period, Scope, Usd, Window};
 use tokenwatch_core::{Source, UsageEvent};
 
 const DAY: i64 = 86_400_000;
@@ -84,12 +84,16 @@ async fn stored_and_live_agree_at_a_rolling_windows_bucket_edge() {
     .await
     .unwrap();
     assert_eq!(
-        (stored.spent_nanos, stored.tokens, stored.requests),
+        (
+            stored.usage.spent_nanos,
+            stored.usage.tokens,
+            stored.usage.requests
+        ),
         (500_000, 50, 2)
     );
     // Summing the exact window instead would drop the cut bucket's event.
     let exact = store
-        .window_totals(&spec.scope, stored.window.start_ms, now + 1)
+        .window_totals(&spec.scope, stored.usage.window.start_ms, now + 1)
         .await
         .unwrap();
     assert_eq!(exact.cost_nanos, 400_000);
@@ -105,7 +109,7 @@ async fn stored_and_live_agree_at_a_rolling_windows_bucket_edge() {
         stored
     );
     assert_eq!(
-        stored.window,
+        stored.usage.window,
         Window {
             start_ms: D + 15_000,
             end_ms: now,
@@ -135,7 +139,10 @@ async fn a_calendar_period_counts_its_own_spend_with_a_forecast() {
         .await
         .unwrap();
     assert_eq!(live, stored);
-    assert_eq!((stored.spent_nanos, stored.requests), (500_000, 2));
+    assert_eq!(
+        (stored.usage.spent_nanos, stored.usage.requests),
+        (500_000, 2)
+    );
     assert_eq!(
         (
             stored.percent(),
