@@ -22,8 +22,11 @@ pub struct RequestMeta {
     pub rule_headers: Vec<(String, String)>,
     /// Budgets that admitted this request (and count it as in flight until it is priced).
     pub admitted_budgets: Vec<String>,
-    /// The client's key as a stable, non-reversible id (see `proxy::headers::key_id`).
+    /// The client's key as a stable, non-reversible id (see `proxy::headers::key_id`), or the
+    /// id of the tokenwatch key it presented.
     pub api_key_id: Option<String>,
+    /// The tenant of the tokenwatch key the request presented (`None`: the default tenant).
+    pub tenant: Option<String>,
 }
 
 impl RequestMeta {

@@ -38,6 +38,8 @@ pub struct Config {
     pub tag_rules: Vec<TagRuleSpec>,
     pub alert_rules: Vec<AlertRuleSpec>,
     pub channels: Vec<ChannelSpec>,
+    /// `[auth]`: keys, logins and roles when others can reach this tokenwatch.
+    pub auth: AuthConfig,
 }
 
 /// `[alerting]`: time zone and timing of budgets and alerts.
@@ -398,6 +400,12 @@ impl Config {
         if self.recording.batch_max == 0 {
             return Err(ConfigError::BadRecording { field: "batch_max" });
         }
+        if self.auth.session_hours == 0 {
+            return Err(ConfigError::BadDefinition {
+                section: "auth",
+                message: "session_hours must be at least 1".to_owned(),
+            });
+        }
         self.validate_alerting()
     }
 
@@ -470,9 +478,11 @@ impl Config {
     }
 }
 
+mod auth;
 mod explain;
 mod load;
 
+pub use auth::AuthConfig;
 pub use load::{
     LoadError, Loaded, database_url, dirs, load, secret_key_source, secrets, spill_path,
 };

@@ -21,6 +21,24 @@ pub enum AppError {
     /// What was asked for does not exist; the text names it.
     #[error("not found: {0}")]
     NotFound(String),
+    /// No credentials, or credentials that are unknown, revoked or expired.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Known credentials without the role the action needs.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The name or value is taken.
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many attempts: wait `retry_after_secs`.
+    #[error("{message}")]
+    Throttled {
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// A failure inside tokenwatch that is not the caller's doing (random source, hashing).
+    #[error("{0}")]
+    Internal(String),
     #[error("storage error: {0}")]
     Store(#[from] StoreError),
 }

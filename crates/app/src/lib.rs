@@ -34,6 +34,7 @@ pub mod retag;
 pub mod secrets;
 pub mod start;
 pub mod tags;
+pub mod teams;
 pub mod units;
 
 pub use error::{AppError, FieldProblem};

@@ -130,6 +130,12 @@ impl Secrets {
         Ok(format!("{SEALED_PREFIX}{}", STANDARD.encode(out)))
     }
 
+    /// Seals one value under the associated data `field` (so a value sealed for one field
+    /// cannot be opened as another's).
+    pub fn seal_value(&self, field: &'static str, plain: &str) -> Result<String, SecretError> {
+        self.seal(field, plain)
+    }
+
     /// Seals every secret field of `spec` given in clear; true when one changed.
     pub fn seal_channel(&self, spec: &mut ChannelSpec) -> Result<bool, SecretError> {
         let mut changed = false;

@@ -13,6 +13,7 @@ pub mod json_body;
 pub mod openapi;
 pub mod tag_rules;
 pub mod tags;
+pub mod teams;
 
 use std::sync::Arc;
 
@@ -44,6 +45,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/stream", get(live::stream))
         .route("/openapi.json", get(openapi::document))
         .merge(budget_routes())
+        .merge(team_routes())
         .fallback(no_such_route)
 }
 
@@ -91,4 +93,27 @@ fn budget_routes() -> Router<Arc<AppState>> {
             axum::routing::delete(tag_rules::delete),
         )
         .route("/retag", post(tag_rules::post_retag))
+}
+
+/// Login, tenants, proxy keys, API tokens, users, credentials and the audit log.
+fn team_routes() -> Router<Arc<AppState>> {
+    use axum::routing::{patch, put};
+    Router::new()
+        .route("/auth/login", post(teams::login))
+        .route("/auth/logout", post(teams::logout))
+        .route("/auth/me", get(teams::me))
+        .route("/tenants", get(teams::tenants).post(teams::create_tenant))
+        .route("/keys", get(teams::keys).post(teams::create_key))
+        .route("/keys/{id}/revoke", post(teams::revoke_key))
+        .route("/keys/{id}/rotate", post(teams::rotate_key))
+        .route("/tokens", get(teams::tokens).post(teams::create_token))
+        .route("/tokens/{id}/revoke", post(teams::revoke_token))
+        .route("/users", get(teams::users).post(teams::add_user))
+        .route("/users/{email}", patch(teams::update_user))
+        .route("/credentials", get(teams::credentials))
+        .route(
+            "/credentials/{provider}",
+            put(teams::set_credential).delete(teams::delete_credential),
+        )
+        .route("/audit", get(teams::audit))
 }

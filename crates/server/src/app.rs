@@ -17,6 +17,7 @@ use tokenwatch_app::live::LiveBus;
 use tokenwatch_app::pipeline::Pipeline;
 use tokenwatch_app::secrets::Secrets;
 use tokenwatch_app::start::{Services, StartError};
+use tokenwatch_app::teams::Teams;
 use tokenwatch_core::pricing::PriceTable;
 use tokenwatch_store::{Store, WriterHandle, WriterStats};
 use tokio::runtime::Handle;
@@ -26,7 +27,7 @@ use crate::doors::AllowedHosts;
 use crate::proxy::background::Background;
 use crate::proxy::{self, HttpClient, Routes, Upstream};
 use crate::recording::{Enricher, EventSink, RecordingThread};
-use crate::{api, doors, health, lanes, web};
+use crate::{api, auth, doors, health, lanes, web};
 
 /// State shared by every handler. Each serving lane holds a clone with its own `client`.
 #[derive(Clone)]
@@ -51,19 +52,19 @@ pub struct AppState {
     pub background: Background,
     /// The host names answered (DNS rebinding) and allowed as API writers' origin.
     pub hosts: Arc<AllowedHosts>,
+    /// Tenants, keys, tokens, users, logins, credentials and the audit log.
+    pub teams: Arc<Teams>,
 }
 
 /// Builds the router over a state.
 pub fn router(state: Arc<AppState>) -> Router {
-    own_routes(&state.hosts)
-        .fallback(proxy::handle)
-        .with_state(state)
+    own_routes(&state).fallback(proxy::handle).with_state(state)
 }
 
 /// tokenwatch's own routes: health, metrics, the API and the dashboard, behind the host and
-/// cross-site checks ([`doors`]). Every other path is the proxy, added as the fallback (it
+/// cross-site checks ([`doors`]) and authentication with each route's declared access ([`auth`]). Every other path is the proxy, added as the fallback (it
 /// checks the host itself).
-pub(crate) fn own_routes(hosts: &Arc<AllowedHosts>) -> Router<Arc<AppState>> {
+pub(crate) fn own_routes(state: &Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -71,7 +72,11 @@ pub(crate) fn own_routes(hosts: &Arc<AllowedHosts>) -> Router<Arc<AppState>> {
         .nest("/api/v1", api::router())
         .merge(web::router())
         .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(hosts),
+            Arc::clone(state),
+            auth::guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.hosts),
             doors::guard,
         ))
 }
@@ -176,7 +181,13 @@ pub async fn build(
     let (sink, recording) = EventSink::spawn(enricher, config.recording.queue_capacity, budget)?;
     let listen_host = split_listen(&config.server.listen).map_or("", |(host, _)| host);
     let hosts = Arc::new(AllowedHosts::new(listen_host, &config.server.allowed_hosts));
+    let teams = Arc::new(Teams::new(
+        store.clone(),
+        Arc::clone(&secrets),
+        config.auth.session_hours,
+    ));
     let state = AppState {
+        teams,
         routes: Routes::new(upstreams),
         client,
         tls,

@@ -54,6 +54,11 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::App(AppError::NotFound(_)) => StatusCode::NOT_FOUND,
+            ApiError::App(AppError::Unauthorized(_)) => StatusCode::UNAUTHORIZED,
+            ApiError::App(AppError::Forbidden(_)) => StatusCode::FORBIDDEN,
+            ApiError::App(AppError::Conflict(_)) => StatusCode::CONFLICT,
+            ApiError::App(AppError::Throttled { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::App(AppError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::App(AppError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Secrets(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -63,6 +68,11 @@ impl ApiError {
         match self {
             ApiError::App(AppError::BadInput { .. } | AppError::BadFields(_)) => "bad_parameter",
             ApiError::App(AppError::NotFound(_)) => "not_found",
+            ApiError::App(AppError::Unauthorized(_)) => "unauthorized",
+            ApiError::App(AppError::Forbidden(_)) => "forbidden",
+            ApiError::App(AppError::Conflict(_)) => "conflict",
+            ApiError::App(AppError::Throttled { .. }) => "throttled",
+            ApiError::App(AppError::Internal(_)) => "internal",
             ApiError::App(AppError::Store(_)) => "storage_unavailable",
             ApiError::Secrets(_) => "secrets_unavailable",
         }
@@ -92,7 +102,24 @@ impl IntoResponse for ApiError {
             error["fields"] = serde_json::json!(fields);
         }
         let body = serde_json::json!({ "error": error });
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        match &self {
+            ApiError::App(AppError::Throttled {
+                retry_after_secs, ..
+            }) => {
+                response
+                    .headers_mut()
+                    .insert(http::header::RETRY_AFTER, (*retry_after_secs).into());
+            }
+            ApiError::App(AppError::Unauthorized(_)) => {
+                response.headers_mut().insert(
+                    http::header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static("Bearer realm=\"tokenwatch\""),
+                );
+            }
+            _ => {}
+        }
+        response
     }
 }
 

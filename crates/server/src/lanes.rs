@@ -157,7 +157,7 @@ fn set_nodelay(tcp: &mut tokio::net::TcpStream) {
 
 /// The lane's router: tokenwatch's own routes handed to the main runtime, the proxy here.
 fn router(state: Arc<AppState>, main: Handle) -> Router {
-    own_routes(&state.hosts)
+    own_routes(&state)
         .layer(axum::middleware::from_fn_with_state(main, on_main))
         .fallback(proxy::handle)
         .with_state(state)

@@ -15,6 +15,7 @@ pub mod call;
 pub mod decode;
 pub mod errors;
 pub mod headers;
+mod keys;
 pub mod tee;
 
 use std::collections::HashMap;
@@ -35,6 +36,7 @@ use crate::recording::{Captured, Exchange, Finished};
 use call::{Call, Sent};
 use errors::provider_error;
 use headers::ResponseHeaderFacts;
+use keys::KeyUse;
 use tokenwatch_app::attribution::RequestMeta;
 use tokenwatch_app::config::ProviderConfig;
 
@@ -60,15 +62,10 @@ impl Upstream {
     /// Validated config in, ready upstream out. (`Config::validate` has checked the URL.)
     pub fn new(name: &str, cfg: &ProviderConfig) -> Option<Self> {
         let uri: Uri = cfg.base_url.parse().ok()?;
-        let api_key = cfg.api_key.as_deref().and_then(|key| {
-            let value = match cfg.kind {
-                ProviderKind::Openai => format!("Bearer {key}"),
-                ProviderKind::Anthropic | ProviderKind::Gemini => key.to_owned(),
-            };
-            let mut v = HeaderValue::from_str(&value).ok()?;
-            v.set_sensitive(true);
-            Some(v)
-        });
+        let api_key = cfg
+            .api_key
+            .as_deref()
+            .and_then(|key| credential_header(cfg.kind, key));
         Some(Self {
             name: Arc::from(name),
             kind: cfg.kind,
@@ -109,12 +106,31 @@ impl Upstream {
             .ok()
     }
 
-    fn auth_header_name(&self) -> &'static str {
+    /// The header value that carries `secret` to this provider.
+    fn credential_value(&self, secret: &str) -> Option<HeaderValue> {
+        credential_header(self.kind, secret)
+    }
+
+    /// The provider's configured `api_key`, as its header value.
+    fn configured_key(&self) -> Option<&HeaderValue> {
+        self.api_key.as_ref()
+    }
+
+    fn auth_header(&self) -> &'static str {
         match self.kind {
             ProviderKind::Anthropic => "x-api-key",
             ProviderKind::Openai => "authorization",
             ProviderKind::Gemini => "x-goog-api-key",
         }
+    }
+}
+
+/// The sensitive header value that carries a provider key: `Bearer <key>` for OpenAI, the key
+/// itself for the others.
+fn credential_header(kind: ProviderKind, key: &str) -> Option<HeaderValue> {
+    match kind {
+        ProviderKind::Openai => keys::sensitive(&format!("Bearer {key}")),
+        ProviderKind::Anthropic | ProviderKind::Gemini => keys::sensitive(key),
     }
 }
 
@@ -210,6 +226,10 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
     let upstream = Arc::clone(upstream);
     let rest = rest.to_owned();
     let (parts, body) = request.into_parts();
+    let key_use = match keys::check(&app, &upstream, &parts.headers).await {
+        Ok(k) => k,
+        Err(refusal) => return refusal,
+    };
     let query = parts.uri.query().map(str::to_owned);
     let endpoint = upstream.adapter.endpoint(parts.method.as_str(), &rest);
     let record = endpoint.is_billable();
@@ -264,9 +284,27 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
             "tokenwatch: the request path cannot be forwarded",
         );
     };
+    if let Some(key) = key_use.key()
+        && record
+        && let Err(refusal) = keys::check_model(key, &upstream, quick.model.as_deref())
+    {
+        return refusal;
+    }
     let mut meta = if record {
         let mut meta = RequestMeta::from_headers(&parts.headers);
-        meta.api_key_id = headers::key_id(&parts.headers, query.as_deref());
+        match key_use.key() {
+            Some(key) => {
+                meta.api_key_id = Some(key.id.clone());
+                meta.tenant = Some(key.tenant.clone());
+                if meta.project.is_none() {
+                    meta.project.clone_from(&key.project);
+                }
+                if meta.agent.is_none() {
+                    meta.agent.clone_from(&key.agent);
+                }
+            }
+            None => meta.api_key_id = headers::key_id(&parts.headers, query.as_deref()),
+        }
         meta
     } else {
         RequestMeta::default()
@@ -316,10 +354,15 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
         return response;
     }
     let mut out_headers = headers::forward_request_headers(&parts.headers, rewritten);
-    if let Some(key) = &upstream.api_key
+    if let KeyUse::Instead(key) = &key_use {
+        if let Err(refusal) = keys::inject_credential(&app, &upstream, key, &mut out_headers).await
+        {
+            return refusal;
+        }
+    } else if let Some(key) = &upstream.api_key
         && !headers::has_credentials(&parts.headers, query.as_deref())
     {
-        out_headers.insert(upstream.auth_header_name(), key.clone());
+        out_headers.insert(upstream.auth_header(), key.clone());
     }
     let mut upstream_request = http::Request::new(upstream_body);
     *upstream_request.method_mut() = parts.method.clone();

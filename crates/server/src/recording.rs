@@ -386,6 +386,7 @@ fn base_event(exchange: &Exchange, model: String, usage: Usage, shape: RequestSh
     );
     let meta = &exchange.meta;
     e.api_key_id.clone_from(&meta.api_key_id);
+    e.tenant.clone_from(&meta.tenant);
     e.project.clone_from(&meta.project);
     e.agent.clone_from(&meta.agent);
     e.session_id.clone_from(&meta.session);

@@ -18,6 +18,7 @@ mod imports;
 pub mod reports;
 mod tag_defs;
 mod tagging;
+mod teams;
 mod windows;
 pub mod writer;
 
@@ -38,11 +39,15 @@ pub use events::{
 pub use imports::{Account, ImportCursor, ImportDir, Subscription};
 pub use tag_defs::{RenameOutcome, TagDef};
 pub use tagging::{RetagOutcome, TagRemoval};
+pub use teams::{ApiToken, AuditEntry, Credential, ProxyKey, Tenant, User};
 pub use windows::WindowTotals;
 pub use writer::{
     DEFAULT_QUEUE_BYTES, QueueBudget, Recorder, Writer, WriterConfig, WriterHandle, WriterSnapshot,
     WriterStats,
 };
+
+/// The tenant of every row written without one: local mode, imports, data from before tenants.
+pub const DEFAULT_TENANT: &str = "default";
 
 /// Migrations, applied in order; the same SQL runs on both engines.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -77,6 +82,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "cost_nanos",
         include_str!("../migrations/0007_cost_nanos.sql"),
     ),
+    (9, "teams", include_str!("../migrations/0009_teams.sql")),
 ];
 
 /// Which engine a store runs on.
