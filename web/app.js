@@ -41,9 +41,20 @@
   };
 
   // ---- API -------------------------------------------------------------------------------
+  // Signed in with a session cookie, writes carry its CSRF token (from /api/v1/auth/me);
+  // an ended session (401) goes to the sign-in page.
+  TW.csrf = null;
+  TW.me = fetch("/api/v1/auth/me", { headers: { accept: "application/json" } })
+    .then((r) => (r.ok ? r.json() : null))
+    .then((me) => { if (me) TW.csrf = me.csrf_token; return me; })
+    .catch(() => null);
+  const signIn = (res) => {
+    if (res.status === 401) location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+  };
   TW.api = async (path, q) => {
     const url = "/api/v1/" + path + (q ? "?" + TW.qs(q) : "");
     const res = await fetch(url, { headers: { accept: "application/json" } });
+    signIn(res);
     let body = null;
     try { body = await res.json(); } catch (_) { /* not JSON */ }
     if (!res.ok) {
@@ -58,9 +69,12 @@
   // bad parameter, and its list of bad fields (`fields`: [{field, message}]) when a body did not
   // fit, so forms can show every problem next to its field.
   TW.send = async (method, path, body) => {
+    await TW.me;
     const init = { method, headers: { accept: "application/json" } };
+    if (TW.csrf) init.headers["x-csrf-token"] = TW.csrf;
     if (body !== undefined) { init.headers["content-type"] = "application/json"; init.body = JSON.stringify(body); }
     const res = await fetch("/api/v1/" + path, init);
+    signIn(res);
     let out = null;
     try { out = await res.json(); } catch (_) { /* 204 or not JSON */ }
     if (!res.ok) {

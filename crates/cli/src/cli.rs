@@ -112,6 +112,12 @@ pub struct ServeArgs {
     /// TOKENWATCH_SERVER__LISTEN). Default: 127.0.0.1:4100.
     #[arg(long, value_name = "HOST:PORT")]
     pub listen: Option<String>,
+    /// Listen on an address other machines can reach without [auth] required: anyone who can
+    /// reach the port can then read every event, change budgets and spend the configured
+    /// provider keys. Without this flag, serve refuses; turn auth on instead
+    /// (TOKENWATCH_AUTH__REQUIRED=true, then `tokenwatch user add` and `tokenwatch key create`).
+    #[arg(long)]
+    pub insecure_no_auth: bool,
 }
 
 /// Filters shared by commands that read events.

@@ -97,6 +97,12 @@ pub enum ServeError {
     BadProvider(String),
     #[error(transparent)]
     Start(#[from] StartError),
+    #[error(
+        "refusing to listen on {addr} without auth: anyone who can reach it could read every event, change budgets and spend the configured provider keys. \
+         Turn auth on ([auth] required = true, or TOKENWATCH_AUTH__REQUIRED=true; then `tokenwatch user add` and `tokenwatch key create`), \
+         listen on 127.0.0.1, or pass --insecure-no-auth if this network is trusted"
+    )]
+    Exposed { addr: SocketAddr },
 }
 
 /// The application built over its services, not yet listening: the state every handler
@@ -225,8 +231,12 @@ pub async fn serve(
         0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         n => n,
     };
-    let built = build(services, metrics).await?;
     let addr = resolve_listen(&listen).await?;
+    let auth = &services.config.auth;
+    if !addr.ip().is_loopback() && !auth.required && !auth.insecure_no_auth {
+        return Err(ServeError::Exposed { addr });
+    }
+    let built = build(services, metrics).await?;
     let listener = bind_listener(addr).map_err(|source| ServeError::Bind { addr, source })?;
     on_listening(listener.local_addr()?);
     let mut lanes = lanes::start(&listener, lane_count, &built.state, &Handle::current())?;

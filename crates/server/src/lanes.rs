@@ -132,11 +132,14 @@ impl Lane {
         state.background = Background::default();
         let background = state.background.clone();
         let app = router(Arc::new(state), main);
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            })
-            .await;
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        })
+        .await;
         // Like in-flight responses, they finish (each bounded by its provider's timeout) before
         // the runtime and its upstream connections go away.
         background.idle().await;

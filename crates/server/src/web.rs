@@ -1,6 +1,6 @@
 //! The embedded dashboard: `web/` compiled into the binary, served at `/` (the app), `/ui/…`
 //! (the app's own views, so a bookmarked or reloaded view loads the app: the SPA fallback) and
-//! `/assets/…` (its files).
+//! `/assets/…` (its files), and the sign-in page at `/login`.
 //!
 //! Only these prefixes belong to the dashboard, so every other path still reaches the proxy
 //! fallback (`/anthropic/…`, `/v1/…`), and `/api/v1/…` routes are matched before any of these.
@@ -26,6 +26,9 @@ pub struct Asset {
 
 /// The page every dashboard URL loads.
 pub const INDEX: &[u8] = include_bytes!("../../../web/index.html");
+
+/// The sign-in page (when `[auth] required`).
+pub const LOGIN: &[u8] = include_bytes!("../../../web/login.html");
 
 /// Every file under `web/` except `index.html`, served at `/assets/<path>`.
 pub const ASSETS: &[Asset] = &[
@@ -70,6 +73,11 @@ pub const ASSETS: &[Asset] = &[
         body: include_bytes!("../../../web/view-tags.js"),
     },
     Asset {
+        path: "login.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../web/login.js"),
+    },
+    Asset {
         path: "app.css",
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../../../web/app.css"),
@@ -91,6 +99,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/ui/", get(index))
         .route("/ui/{*view}", get(index))
         .route("/assets/{*path}", get(asset))
+        .route("/login", get(login))
 }
 
 fn with_headers(content_type: &'static str, body: &'static [u8]) -> Response {
@@ -114,6 +123,10 @@ async fn index() -> Response {
     with_headers("text/html; charset=utf-8", INDEX)
 }
 
+async fn login() -> Response {
+    with_headers("text/html; charset=utf-8", LOGIN)
+}
+
 async fn asset(Path(path): Path<String>) -> Response {
     match ASSETS.iter().find(|a| a.path == path) {
         Some(a) => with_headers(a.content_type, a.body),
@@ -133,20 +146,22 @@ mod tests {
             .map(|e| e.unwrap())
             .filter(|e| e.file_type().unwrap().is_file())
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "index.html")
+            .filter(|n| n != "index.html" && n != "login.html")
             .collect();
         on_disk.sort();
         let mut embedded: Vec<String> = ASSETS.iter().map(|a| a.path.to_owned()).collect();
         embedded.sort();
         assert_eq!(on_disk, embedded);
         let index = std::str::from_utf8(INDEX).unwrap();
+        let login = std::str::from_utf8(LOGIN).unwrap();
         for a in ASSETS
             .iter()
             .filter(|a| a.path.ends_with(".js") || a.path.ends_with(".css"))
         {
+            let page = if a.path == "login.js" { login } else { index };
             assert!(
-                index.contains(&format!("/assets/{}", a.path)),
-                "index.html does not load {}",
+                page.contains(&format!("/assets/{}", a.path)),
+                "the page does not load {}",
                 a.path
             );
         }

@@ -15,6 +15,9 @@ pub struct AuthConfig {
     /// Mark the session cookie `Secure` even when no `X-Forwarded-Proto: https` says the
     /// request came over TLS (set it when a TLS proxy in front does not send that header).
     pub secure_cookies: bool,
+    /// `serve --insecure-no-auth`: listen beyond loopback without auth (never from the file).
+    #[serde(skip)]
+    pub insecure_no_auth: bool,
 }
 
 impl Default for AuthConfig {
@@ -23,6 +26,7 @@ impl Default for AuthConfig {
             required: false,
             session_hours: 12,
             secure_cookies: false,
+            insecure_no_auth: false,
         }
     }
 }

@@ -17,15 +17,17 @@ use crate::error::AppError;
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "tw_session";
 
-/// Failures allowed before an address or email must wait.
+/// Failures allowed before an email must wait.
 const FREE_FAILURES: u32 = 5;
+/// Failures allowed before a client address must wait (several people may share one).
+const FREE_FAILURES_PER_ADDRESS: u32 = 20;
 /// Longest wait after repeated failures.
 const MAX_WAIT_SECS: u64 = 15 * 60;
 /// Shortest password accepted.
 const MIN_PASSWORD: usize = 10;
 
-/// Consecutive failed logins per key (`email:…`, `addr:…`): after [`FREE_FAILURES`] each new
-/// failure doubles the wait (1 s, 2 s, 4 s … up to 15 minutes), during which every attempt,
+/// Consecutive failed logins per key (`email:…`, `addr:…`): after [`FREE_FAILURES`] (per
+/// address [`FREE_FAILURES_PER_ADDRESS`]) each new failure doubles the wait (1 s, 2 s, 4 s … up to 15 minutes), during which every attempt,
 /// right or wrong, is refused without checking the password. A success clears the email's count.
 #[derive(Debug, Default)]
 pub struct LoginThrottle {
@@ -59,11 +61,16 @@ impl LoginThrottle {
             map.retain(|_, &mut (_, until)| until > now_ms);
         }
         for k in keys {
+            let free = if k.starts_with("addr:") {
+                FREE_FAILURES_PER_ADDRESS
+            } else {
+                FREE_FAILURES
+            };
             let entry = map.entry(k.clone()).or_insert((0, 0));
             entry.0 += 1;
-            if entry.0 >= FREE_FAILURES {
+            if entry.0 >= free {
                 let wait = 1u64
-                    .checked_shl(entry.0 - FREE_FAILURES)
+                    .checked_shl(entry.0 - free)
                     .unwrap_or(MAX_WAIT_SECS)
                     .min(MAX_WAIT_SECS);
                 entry.1 = now_ms + i64::try_from(wait * 1000).unwrap_or(i64::MAX);
@@ -247,7 +254,10 @@ impl Teams {
     ) -> Result<LoginSession, AppError> {
         let now = tokenwatch_core::time::now_ms();
         let email_key = format!("email:{}", email.trim().to_lowercase());
-        let keys = [email_key.clone(), format!("addr:{client_addr}")];
+        let mut keys = vec![email_key.clone()];
+        if client_addr != "unknown" {
+            keys.push(format!("addr:{client_addr}"));
+        }
         let wait = self.throttle.wait_secs(&keys, now);
         if wait > 0 {
             return Err(AppError::Throttled {
@@ -396,5 +406,12 @@ mod tests {
         assert_eq!(t.wait_secs(&["email:other".to_owned()], 0), 0);
         t.succeed("email:a@b");
         assert_eq!(t.wait_secs(&keys, 0), 0);
+        let addr = ["addr:10.0.0.1".to_owned()];
+        for _ in 0..19 {
+            t.fail(&addr, 0);
+        }
+        assert_eq!(t.wait_secs(&addr, 0), 0, "an address shared by many has more room");
+        t.fail(&addr, 0);
+        assert_eq!(t.wait_secs(&addr, 0), 1);
     }
 }

@@ -12,6 +12,7 @@ use crate::cli::{GlobalArgs, ServeArgs};
 pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
     let loaded = config::load(global.config.as_deref(), global.db.as_deref())?;
     let mut config = loaded.config;
+    config.auth.insecure_no_auth = args.insecure_no_auth;
     if let Some(listen) = &args.listen {
         if split_listen(listen).is_none() {
             anyhow::bail!(

@@ -59,8 +59,12 @@ impl Server {
         let stderr_path = dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", listen, "--db", &db])
-            .current_dir(dir.path())
+        cmd.args(["serve", "--listen", listen, "--db", &db]);
+        // Only loopback is served without auth unless the flag says the network is trusted.
+        if !listen.starts_with("127.") && !listen.starts_with("localhost") {
+            cmd.arg("--insecure-no-auth");
+        }
+        cmd.current_dir(dir.path())
             .env("TOKENWATCH_LOG", "debug")
             .env(
                 "TOKENWATCH_RECORDING__SPILL_PATH",

@@ -63,6 +63,11 @@ impl TestApp {
         }
     }
 
+    /// The teams use-cases of the running app (tenants, keys, tokens, users).
+    pub fn teams(&self) -> std::sync::Arc<tokenwatch_app::teams::Teams> {
+        std::sync::Arc::clone(&self.built.as_ref().unwrap().state.teams)
+    }
+
     /// The store behind the API, for arranging data the API only reads.
     pub fn store(&self) -> &Store {
         &self.store

@@ -15,3 +15,4 @@ mod events;
 mod harness;
 mod openapi;
 mod tags;
+mod teams;

@@ -1,0 +1,33 @@
+// The login page: posts the email and password to /api/v1/auth/login; the server sets the
+// HttpOnly session cookie, and the dashboard reads its CSRF token from /api/v1/auth/me.
+(() => {
+  "use strict";
+  const form = document.getElementById("login");
+  const box = document.getElementById("login-error");
+  const show = (text) => { box.textContent = text; box.hidden = !text; };
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    show("");
+    const button = form.querySelector("button");
+    button.disabled = true;
+    try {
+      const res = await fetch("/api/v1/auth/login", {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify({ email: form.email.value, password: form.password.value }),
+      });
+      if (res.ok) {
+        const next = new URLSearchParams(location.search).get("next") || "/ui/overview";
+        location.assign(next.startsWith("/ui") ? next : "/ui/overview");
+        return;
+      }
+      let message = `${res.status} ${res.statusText}`;
+      try { message = (await res.json()).error.message || message; } catch (_) { /* not JSON */ }
+      show(message);
+    } catch (e) {
+      show("tokenwatch cannot be reached: " + e.message);
+    } finally {
+      button.disabled = false;
+    }
+  });
+})();
