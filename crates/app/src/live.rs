@@ -21,10 +21,24 @@ use crate::events::EventView;
 /// Events a slow subscriber may fall behind by before it is told it lagged.
 pub const LIVE_CAPACITY: usize = 4096;
 
+/// One published event: its tenant (for the subscribers' scope) and its `EventView` JSON.
+#[derive(Debug, Clone)]
+pub struct LiveMessage {
+    pub tenant: Arc<str>,
+    pub json: Arc<str>,
+}
+
+impl LiveMessage {
+    /// Whether a subscriber limited to `tenant` (`None`: every tenant) may see it.
+    pub fn visible_to(&self, tenant: Option<&str>) -> bool {
+        tenant.is_none_or(|t| *self.tenant == *t)
+    }
+}
+
 /// The broadcast bus. Cheap to clone.
 #[derive(Clone)]
 pub struct LiveBus {
-    tx: broadcast::Sender<Arc<str>>,
+    tx: broadcast::Sender<LiveMessage>,
     closed: watch::Sender<bool>,
 }
 
@@ -48,7 +62,14 @@ impl LiveBus {
         }
         match serde_json::to_string(&EventView::from(event)) {
             Ok(json) => {
-                let _ = self.tx.send(Arc::from(json));
+                let tenant = event
+                    .tenant
+                    .as_deref()
+                    .unwrap_or(tokenwatch_store::DEFAULT_TENANT);
+                let _ = self.tx.send(LiveMessage {
+                    tenant: Arc::from(tenant),
+                    json: Arc::from(json),
+                });
             }
             Err(e) => tracing::warn!(error = %e, "live feed: cannot serialise an event"),
         }
@@ -59,9 +80,9 @@ impl LiveBus {
         self.tx.receiver_count() > 0
     }
 
-    /// A receiver of every event published from now on (each an `EventView` as JSON), and a
-    /// watch that turns true when the bus closes.
-    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<str>>, watch::Receiver<bool>) {
+    /// A receiver of every event published from now on (each an `EventView` as JSON with its
+    /// tenant), and a watch that turns true when the bus closes.
+    pub fn subscribe(&self) -> (broadcast::Receiver<LiveMessage>, watch::Receiver<bool>) {
         (self.tx.subscribe(), self.closed.subscribe())
     }
 

@@ -30,16 +30,19 @@ use tokio::sync::broadcast;
 
 use crate::app::AppState;
 
-/// A stream of SSE messages for one client; `store` is polled for changes made elsewhere.
+/// A stream of SSE messages for one client limited to `tenant` (`None`: every tenant);
+/// `store` is polled for changes made elsewhere.
 pub fn sse_stream(
     bus: &LiveBus,
     store: Store,
+    tenant: Option<String>,
 ) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
     let (rx, closed) = bus.subscribe();
     let mut tick = tokio::time::interval(POLL_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let state = Poll {
         store,
+        tenant,
         tick,
         last_count: None,
         sent_since: 0,
@@ -55,9 +58,10 @@ pub fn sse_stream(
                 }
                 let message = tokio::select! {
                     received = rx.recv() => match received {
-                        Ok(json) => {
+                        Ok(message) if !message.visible_to(poll.tenant.as_deref()) => continue,
+                        Ok(message) => {
                             poll.sent_since += 1;
-                            Event::default().event("usage").data(&*json)
+                            Event::default().event("usage").data(&*message.json)
                         }
                         Err(broadcast::error::RecvError::Lagged(n)) => {
                             let n_events = i64::try_from(n).unwrap_or(i64::MAX);
@@ -85,6 +89,8 @@ const POLL_EVERY: Duration = Duration::from_secs(3);
 /// One stream's view of the stored event count.
 struct Poll {
     store: Store,
+    /// The subscriber's tenant (`None`: every tenant).
+    tenant: Option<String>,
     tick: tokio::time::Interval,
     last_count: Option<i64>,
     /// `usage`/`lagged` events sent since the last look (they explain a rising count).
@@ -104,7 +110,8 @@ impl Poll {
 /// `GET /api/v1/stream`.
 pub async fn stream(
     State(app): State<Arc<AppState>>,
+    axum::Extension(who): axum::Extension<tokenwatch_app::teams::Principal>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    Sse::new(sse_stream(&app.live, app.store.clone()))
+    Sse::new(sse_stream(&app.live, app.store.clone(), who.tenant))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
