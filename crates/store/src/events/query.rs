@@ -96,6 +96,7 @@ macro_rules! push_filter {
             $qb.push(" AND ts_ms < ").push_bind(v);
         }
         for (column, value) in [
+            (" AND tenant = ", &f.tenant),
             (" AND provider = ", &f.provider),
             (" AND model = ", &f.model),
             (" AND source = ", &f.source),
