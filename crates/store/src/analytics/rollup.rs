@@ -244,12 +244,14 @@ macro_rules! recompute_tags {
     ($tx:expr, $tenant:expr, $hours:expr) => {{
         let tenant: &str = $tenant;
         for hour in $hours {
-            sqlx::query("DELETE FROM usage_rollup WHERE tenant = $1 AND dim = 'tag' AND hour_ms = $2")
-                .bind(tenant)
-                .bind(hour)
-                .execute(&mut *$tx)
-                .await
-                .map_err($crate::StoreError::query("recomputing the tag rollup"))?;
+            sqlx::query(
+                "DELETE FROM usage_rollup WHERE tenant = $1 AND dim = 'tag' AND hour_ms = $2",
+            )
+            .bind(tenant)
+            .bind(hour)
+            .execute(&mut *$tx)
+            .await
+            .map_err($crate::StoreError::query("recomputing the tag rollup"))?;
             sqlx::query($crate::analytics::rollup::RECOMPUTE_TENANT_TAGS)
                 .bind(tenant)
                 .bind(hour)

@@ -13,10 +13,10 @@ use rusqlite::{CachedStatement, Connection};
 use tokenwatch_core::UsageEvent;
 
 use super::failed;
-use crate::{DEFAULT_TENANT, StoreError};
 use crate::analytics::AggSums;
 use crate::analytics::rollup::{self, RowKey};
 use crate::events::{COLUMN_COUNT, COLUMNS, InsertOutcome, OnConflict};
+use crate::{DEFAULT_TENANT, StoreError};
 
 /// Reads the stored row of a key that conflicted: its id, time, total tokens (the same five
 /// columns as [`crate::events::insert`]'s upsert) and cost.
