@@ -87,6 +87,9 @@ GROUP BY 1, 2, 4, 5;
 DROP TABLE usage_rollup;
 ALTER TABLE usage_rollup_new RENAME TO usage_rollup;
 CREATE INDEX IF NOT EXISTS usage_rollup_hour ON usage_rollup (hour_ms);
+-- Reads over every tenant (local mode, the host's CLI) find one dimension's hours here, in the
+-- order of the old primary key; the new key serves a tenant's reads.
+CREATE INDEX IF NOT EXISTS usage_rollup_dim_hour ON usage_rollup (dim, hour_ms, k1, k2);
 
 -- Definitions: one name per tenant.
 CREATE TABLE tag_rules_new (
