@@ -9,7 +9,7 @@ pub use engine::{AlertDraft, Alerts, run_engine};
 
 use serde::Serialize;
 use tokenwatch_core::time::rfc3339;
-use tokenwatch_store::{AlertRow, Store};
+use tokenwatch_store::{AlertRow, DEFAULT_TENANT, Store};
 
 use crate::error::AppError;
 use crate::notify::AlertMessage;
@@ -64,8 +64,10 @@ pub struct AlertList {
 
 /// The last `limit` alerts (only unacknowledged ones when asked), newest first.
 pub async fn list(store: &Store, unacknowledged: bool, limit: u32) -> Result<AlertList, AppError> {
-    let rows = store.list_alerts(unacknowledged, limit).await?;
-    let unread = store.unacknowledged_alerts().await?;
+    let rows = store
+        .list_alerts(DEFAULT_TENANT, unacknowledged, limit)
+        .await?;
+    let unread = store.unacknowledged_alerts(DEFAULT_TENANT).await?;
     Ok(AlertList {
         alerts: rows.into_iter().map(AlertView::from).collect(),
         unread,
@@ -76,9 +78,9 @@ pub async fn list(store: &Store, unacknowledged: bool, limit: u32) -> Result<Ale
 /// when `id` is `None`. Returns how many changed.
 pub async fn acknowledge(store: &Store, id: Option<&str>, now_ms: i64) -> Result<u64, AppError> {
     if let Some(id) = id
-        && !store.alert_exists(id).await?
+        && !store.alert_exists(DEFAULT_TENANT, id).await?
     {
         return Err(AppError::NotFound(format!("no alert with id '{id}'")));
     }
-    Ok(store.acknowledge_alerts(id, now_ms).await?)
+    Ok(store.acknowledge_alerts(DEFAULT_TENANT, id, now_ms).await?)
 }

@@ -393,7 +393,7 @@ pub struct CostBreakdown {
 
 /// One event with its cost broken down by `prices` (today's table).
 pub async fn detail(store: &Store, prices: &PriceTable, id: &str) -> Result<EventDetail, AppError> {
-    let Some(event) = store.get_event(id).await? else {
+    let Some(event) = store.get_event(None, id).await? else {
         return Err(AppError::NotFound(format!("event {id}")));
     };
     let options = CostOptions { batch: event.batch };

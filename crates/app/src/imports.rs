@@ -12,7 +12,7 @@ use tokenwatch_core::{Source, UsageEvent};
 use tokenwatch_import::logs::{self, CostMode, LogKind, PassOptions, Progress, Summary};
 use tokenwatch_import::tabular::{self, Row, RowError};
 use tokenwatch_import::{ImportError, claude_code, codex};
-use tokenwatch_store::{OnConflict, Store, StoreError};
+use tokenwatch_store::{DEFAULT_TENANT, OnConflict, Store, StoreError};
 
 use crate::pipeline::Pipeline;
 
@@ -168,7 +168,7 @@ pub async fn subscription_charges(
     now_ms: i64,
 ) -> Result<u64, ImportFailed> {
     let mut events = Vec::new();
-    for sub in store.subscriptions().await? {
+    for sub in store.subscriptions(DEFAULT_TENANT).await? {
         events.extend(tokenwatch_import::subscriptions::charges(&sub, now_ms)?);
     }
     write_events(store, pipeline, events).await

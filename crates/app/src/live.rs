@@ -98,7 +98,7 @@ impl LiveBus {
     /// listens it only moves its mark, so a dashboard opened later starts from now.
     pub async fn follow(self, store: Store, every: Duration) {
         let mut closed = self.closed.subscribe();
-        let mut mark = store.newest_event_id().await.ok().flatten();
+        let mut mark = store.newest_event_id(None).await.ok().flatten();
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -110,14 +110,14 @@ impl LiveBus {
                 return;
             }
             if !self.is_watched() {
-                if let Ok(newest) = store.newest_event_id().await {
+                if let Ok(newest) = store.newest_event_id(None).await {
                     mark = newest.or(mark);
                 }
                 continue;
             }
             let after = mark.clone().unwrap_or_default();
             match store
-                .events_written_after(&after, Source::Proxy.as_str(), FOLLOW_BATCH)
+                .events_written_after(None, &after, Source::Proxy.as_str(), FOLLOW_BATCH)
                 .await
             {
                 Ok(events) => {

@@ -23,7 +23,7 @@ use tokenwatch_core::alerting::{AlertKind, AlertRuleSpec, ChannelSpec};
 use tokenwatch_core::budget::{self, BudgetSpec, Subject};
 use tokenwatch_core::tag_rules::{self, RuleInput, TagRule, TagRuleSpec};
 use tokenwatch_core::{EventStatus, Nanos, UsageEvent};
-use tokenwatch_store::{DefKind, Store, StoreError};
+use tokenwatch_store::{DEFAULT_TENANT, DefKind, Store, StoreError};
 
 use crate::alerts::{AlertDraft, Alerts};
 use crate::attribution::RequestMeta;
@@ -256,8 +256,11 @@ impl Policy {
     /// start-up) in place of stored ones of the same name: all a pass that writes nothing
     /// new needs.
     pub async fn load_tag_rules(&self, also: &[TagRuleSpec]) -> Result<(), StoreError> {
-        let mut specs: Vec<TagRuleSpec> =
-            parse_all(self.store.list_definitions(DefKind::TagRule).await?);
+        let mut specs: Vec<TagRuleSpec> = parse_all(
+            self.store
+                .list_definitions(DEFAULT_TENANT, DefKind::TagRule)
+                .await?,
+        );
         specs.retain(|s| !also.iter().any(|a| a.name == s.name));
         specs.extend(also.iter().cloned());
         self.set_tag_rules(&specs);
@@ -281,19 +284,33 @@ impl Policy {
     /// Reloads every definition from the database and reconciles budget counters with the
     /// stored spend of their current period.
     pub async fn refresh(&self, now_ms: i64) -> Result<(), StoreError> {
-        let tag_specs: Vec<TagRuleSpec> =
-            parse_all(self.store.list_definitions(DefKind::TagRule).await?);
+        let tag_specs: Vec<TagRuleSpec> = parse_all(
+            self.store
+                .list_definitions(DEFAULT_TENANT, DefKind::TagRule)
+                .await?,
+        );
         self.set_tag_rules(&tag_specs);
         write(
             &self.alert_rules,
-            parse_all(self.store.list_definitions(DefKind::AlertRule).await?),
+            parse_all(
+                self.store
+                    .list_definitions(DEFAULT_TENANT, DefKind::AlertRule)
+                    .await?,
+            ),
         );
         write(
             &self.channels,
-            parse_all(self.store.list_definitions(DefKind::Channel).await?),
+            parse_all(
+                self.store
+                    .list_definitions(DEFAULT_TENANT, DefKind::Channel)
+                    .await?,
+            ),
         );
-        let budgets: Vec<BudgetSpec> =
-            parse_all(self.store.list_definitions(DefKind::Budget).await?);
+        let budgets: Vec<BudgetSpec> = parse_all(
+            self.store
+                .list_definitions(DEFAULT_TENANT, DefKind::Budget)
+                .await?,
+        );
         let fresh = self.budgets.replace(budgets, &self.tz);
         for b in &fresh {
             b.load_stored_buckets(&self.store, now_ms).await?;

@@ -4,7 +4,9 @@
 //! Both are idempotent: running them again changes nothing and reports 0 changed.
 
 use tokenwatch_core::tag_rules::{self, RuleInput, TagRule};
-use tokenwatch_store::{EventFilter, Page, RetagOutcome, Store, StoreError, TagRemoval};
+use tokenwatch_store::{
+    DEFAULT_TENANT, EventFilter, Page, RetagOutcome, Store, StoreError, TagRemoval,
+};
 
 use crate::error::AppError;
 use crate::params::parse_tag;
@@ -35,7 +37,7 @@ pub async fn retag(
             changed: 0,
         }
     } else {
-        store.retag(filter, add, remove).await?
+        store.retag(DEFAULT_TENANT, filter, add, remove).await?
     };
     let mut report = RetagReport {
         matched,
@@ -78,7 +80,7 @@ pub async fn apply_rules(
                 new_tags.extend(fresh.into_iter().map(|(k, v)| (e.id.clone(), k, v)));
             }
         }
-        added += store.add_event_tags(&new_tags).await?;
+        added += store.add_event_tags(DEFAULT_TENANT, &new_tags).await?;
         if events.len() < 1000 {
             break;
         }

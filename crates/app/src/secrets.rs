@@ -20,7 +20,7 @@ use base64::engine::general_purpose::STANDARD;
 use ring::aead::{Aad, LessSafeKey, NONCE_LEN, Nonce};
 use ring::rand::{SecureRandom, SystemRandom};
 use tokenwatch_core::alerting::{ChannelSpec, ENV_PREFIX};
-use tokenwatch_store::{DefKind, Store, StoreError};
+use tokenwatch_store::{DEFAULT_TENANT, DefKind, Store, StoreError};
 
 pub use key::{KEY_FILE_NAME, KeySource};
 
@@ -203,7 +203,10 @@ impl Secrets {
     /// encryption, or by hand), keeping each row's origin. Returns how many rows changed.
     pub async fn seal_stored_channels(&self, store: &Store) -> Result<usize, SecretError> {
         let mut sealed = 0;
-        for def in store.list_definitions(DefKind::Channel).await? {
+        for def in store
+            .list_definitions(DEFAULT_TENANT, DefKind::Channel)
+            .await?
+        {
             let mut spec: ChannelSpec = match serde_json::from_str(&def.spec) {
                 Ok(spec) => spec,
                 Err(e) => {
@@ -215,7 +218,13 @@ impl Secrets {
                 let json =
                     serde_json::to_string(&spec).map_err(|e| StoreError::Encode(e.to_string()))?;
                 store
-                    .replace_definition_wiping(DefKind::Channel, &def.name, &json, &def.origin)
+                    .replace_definition_wiping(
+                        DEFAULT_TENANT,
+                        DefKind::Channel,
+                        &def.name,
+                        &json,
+                        &def.origin,
+                    )
                     .await?;
                 tracing::info!(channel = %def.name, "encrypted a channel secret stored in clear");
                 sealed += 1;

@@ -8,7 +8,7 @@
 use serde::Serialize;
 use tokenwatch_core::tags::{self, TagError};
 use tokenwatch_core::time::rfc3339_ms;
-use tokenwatch_store::{EventFilter, RenameOutcome, Store, TagDef};
+use tokenwatch_store::{DEFAULT_TENANT, EventFilter, RenameOutcome, Store, TagDef};
 
 use crate::error::AppError;
 use crate::units::{micros, usd};
@@ -35,7 +35,7 @@ pub struct TagRow {
 
 /// The tags on the events `filter` selects, then the other defined tags.
 pub async fn rows(store: &Store, filter: &EventFilter) -> Result<Vec<TagRow>, AppError> {
-    let mut defs = store.list_tag_defs().await?;
+    let mut defs = store.list_tag_defs(DEFAULT_TENANT).await?;
     let mut rows: Vec<TagRow> = Vec::new();
     for t in store.tag_totals(filter).await? {
         let def = defs
@@ -150,16 +150,16 @@ pub async fn define(
         .map(tags::parse_description)
         .transpose()
         .map_err(bad("description"))?;
-    let current = store.get_tag_def(&key, &value).await?;
+    let current = store.get_tag_def(DEFAULT_TENANT, &key, &value).await?;
     let color = color
         .or_else(|| current.as_ref().map(|d| d.color.clone()))
         .unwrap_or_else(|| tags::default_color(&key, &value).to_owned());
     let description = description.unwrap_or_else(|| current.and_then(|d| d.description));
     let created = store
-        .put_tag_def(&key, &value, &color, description.as_deref())
+        .put_tag_def(DEFAULT_TENANT, &key, &value, &color, description.as_deref())
         .await?;
     let def = store
-        .get_tag_def(&key, &value)
+        .get_tag_def(DEFAULT_TENANT, &key, &value)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("tag {key}={value} vanished while saving")))?;
     Ok((def, created))
@@ -179,16 +179,28 @@ pub async fn rename(store: &Store, from: &str, to: &str) -> Result<RenameOutcome
         ));
     }
     ensure_exists(store, &old.0, &old.1).await?;
-    let out = store.rename_tag((&old.0, &old.1), (&new.0, &new.1)).await?;
-    if store.get_tag_def(&new.0, &new.1).await?.is_none() {
+    let out = store
+        .rename_tag(DEFAULT_TENANT, (&old.0, &old.1), (&new.0, &new.1))
+        .await?;
+    if store
+        .get_tag_def(DEFAULT_TENANT, &new.0, &new.1)
+        .await?
+        .is_none()
+    {
         let shown = tags::default_color(&old.0, &old.1);
-        store.put_tag_def(&new.0, &new.1, shown, None).await?;
+        store
+            .put_tag_def(DEFAULT_TENANT, &new.0, &new.1, shown, None)
+            .await?;
     }
     Ok(out)
 }
 
 async fn ensure_exists(store: &Store, key: &str, value: &str) -> Result<(), AppError> {
-    if store.get_tag_def(key, value).await?.is_none() && store.count_tagged(key, value).await? == 0
+    if store
+        .get_tag_def(DEFAULT_TENANT, key, value)
+        .await?
+        .is_none()
+        && store.count_tagged(DEFAULT_TENANT, key, value).await? == 0
     {
         return Err(AppError::NotFound(format!(
             "no tag {key}={value}: it is neither defined nor on any event"
@@ -259,7 +271,7 @@ pub async fn update(
 pub async fn undefine(store: &Store, key: &str, value: &str) -> Result<(), AppError> {
     // The same spelling rules as defining and renaming (the key is case-insensitive).
     let (key, value) = tags::parse_tag(&format!("{key}={value}")).map_err(bad("tag"))?;
-    if !store.delete_tag_def(&key, &value).await? {
+    if !store.delete_tag_def(DEFAULT_TENANT, &key, &value).await? {
         return Err(AppError::NotFound(format!("no defined tag {key}={value}")));
     }
     Ok(())

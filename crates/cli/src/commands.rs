@@ -13,7 +13,7 @@ pub mod tabular;
 pub mod tag;
 pub mod tag_defs;
 
-use tokenwatch_store::{EventFilter, Store};
+use tokenwatch_store::{DEFAULT_TENANT, EventFilter, Store};
 
 use crate::cli::FilterArgs;
 use tokenwatch_app::config as settings;
@@ -33,7 +33,7 @@ pub async fn charge_subscriptions(
     store: &Store,
     config: &tokenwatch_app::config::Config,
 ) -> anyhow::Result<()> {
-    if store.subscriptions().await?.is_empty() {
+    if store.subscriptions(DEFAULT_TENANT).await?.is_empty() {
         return Ok(());
     }
     let command = tokenwatch_app::start::CommandPipeline::start(config, store).await?;

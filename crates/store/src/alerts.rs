@@ -1,8 +1,10 @@
 //! Alert history: every firing with its rule, value, threshold and time, whether it was
 //! acknowledged, and how each channel's delivery went.
 //!
-//! Invariants: `dedup_key` is unique, so inserting the same firing twice (the same rule, subject
-//! and period) is a no-op that reports "not new" — that is what stops alert storms. A delivery
+//! Invariants: `dedup_key` is unique within a tenant, so inserting the same firing twice (the
+//! same rule, subject and period) is a no-op that reports "not new" — that is what stops alert
+//! storms — while another tenant's rule of the same name fires on its own. Every call reads or
+//! changes one tenant's alerts. A delivery
 //! row exists for every channel from the moment the alert is stored (status `pending`), so a
 //! delivery that never finished is visible, never silently lost.
 
@@ -54,10 +56,11 @@ pub struct DeliveryRow {
 const ALERT_COLUMNS: &str = "id, dedup_key, rule, kind, severity, message, value, threshold, unit, period_start_ms, fired_ms, acknowledged_ms, detail";
 
 impl Store {
-    /// Stores a firing and a `pending` delivery per channel, in one transaction. False (and
-    /// nothing written) when the same `dedup_key` already fired.
+    /// Stores a firing of `tenant` and a `pending` delivery per channel, in one transaction.
+    /// False (and nothing written) when the same `dedup_key` already fired in that tenant.
     pub async fn insert_alert(
         &self,
+        tenant: &str,
         alert: &NewAlert,
         channels: &[String],
     ) -> Result<bool, StoreError> {
@@ -65,8 +68,8 @@ impl Store {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(err("storing an alert"))?;
             let inserted = sqlx::query(
-                "INSERT INTO alerts (id, dedup_key, rule, kind, severity, message, value, threshold, unit, period_start_ms, fired_ms, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (dedup_key) DO NOTHING",
+                "INSERT INTO alerts (id, dedup_key, rule, kind, severity, message, value, threshold, unit, period_start_ms, fired_ms, detail, tenant) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (tenant, dedup_key) DO NOTHING",
             )
             .bind(&alert.id)
             .bind(&alert.dedup_key)
@@ -80,6 +83,7 @@ impl Store {
             .bind(alert.period_start_ms)
             .bind(alert.fired_ms)
             .bind(&alert.detail)
+            .bind(tenant)
             .execute(&mut *tx)
             .await
             .map_err(err("storing an alert"))?
@@ -126,23 +130,25 @@ impl Store {
         .map_err(StoreError::query("recording a delivery")))
     }
 
-    /// Alerts newest first, with their deliveries; only unacknowledged ones when asked.
+    /// `tenant`'s alerts newest first, with their deliveries; only unacknowledged ones when
+    /// asked.
     pub async fn list_alerts(
         &self,
+        tenant: &str,
         unacknowledged_only: bool,
         limit: u32,
     ) -> Result<Vec<AlertRow>, StoreError> {
         let limit = i64::from(limit.clamp(1, 1000));
         let filter = if unacknowledged_only {
-            " WHERE acknowledged_ms IS NULL"
+            " AND acknowledged_ms IS NULL"
         } else {
             ""
         };
         let sql = format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts{filter} ORDER BY fired_ms DESC, id DESC LIMIT $1"
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE tenant = $2{filter} ORDER BY fired_ms DESC, id DESC LIMIT $1"
         );
         let mut alerts: Vec<AlertRow> = with_pool!(self, pool => {
-            let rows = sqlx::query(&sql).bind(limit).fetch_all(pool).await.map_err(StoreError::query("reading alerts"))?;
+            let rows = sqlx::query(&sql).bind(limit).bind(tenant).fetch_all(pool).await.map_err(StoreError::query("reading alerts"))?;
             rows.iter()
                 .map(|r| {
                     Ok(AlertRow {
@@ -187,33 +193,37 @@ impl Store {
         })
     }
 
-    /// Number of alerts not yet acknowledged.
-    pub async fn unacknowledged_alerts(&self) -> Result<i64, StoreError> {
-        with_pool!(self, pool => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM alerts WHERE acknowledged_ms IS NULL")
+    /// Number of `tenant`'s alerts not yet acknowledged.
+    pub async fn unacknowledged_alerts(&self, tenant: &str) -> Result<i64, StoreError> {
+        with_pool!(self, pool => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM alerts WHERE tenant = $1 AND acknowledged_ms IS NULL")
+            .bind(tenant)
             .fetch_one(pool)
             .await
             .map_err(StoreError::query("counting alerts")))
     }
 
-    /// Acknowledges one alert (by id) or, with `None`, every unacknowledged one. Returns how
-    /// many changed; acknowledging twice changes nothing the second time.
+    /// Acknowledges one of `tenant`'s alerts (by id) or, with `None`, every unacknowledged one
+    /// of the tenant. Returns how many changed; acknowledging twice changes nothing the second
+    /// time, and an id of another tenant's alert changes nothing.
     pub async fn acknowledge_alerts(
         &self,
+        tenant: &str,
         id: Option<&str>,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
         with_pool!(self, pool => {
             let q = match id {
-                Some(id) => sqlx::query("UPDATE alerts SET acknowledged_ms = $1 WHERE acknowledged_ms IS NULL AND id = $2").bind(now_ms).bind(id.to_owned()),
-                None => sqlx::query("UPDATE alerts SET acknowledged_ms = $1 WHERE acknowledged_ms IS NULL").bind(now_ms),
+                Some(id) => sqlx::query("UPDATE alerts SET acknowledged_ms = $1 WHERE tenant = $2 AND acknowledged_ms IS NULL AND id = $3").bind(now_ms).bind(tenant.to_owned()).bind(id.to_owned()),
+                None => sqlx::query("UPDATE alerts SET acknowledged_ms = $1 WHERE tenant = $2 AND acknowledged_ms IS NULL").bind(now_ms).bind(tenant.to_owned()),
             };
             q.execute(pool).await.map(|r| r.rows_affected()).map_err(StoreError::query("acknowledging alerts"))
         })
     }
 
-    /// Whether an alert with this id exists.
-    pub async fn alert_exists(&self, id: &str) -> Result<bool, StoreError> {
-        with_pool!(self, pool => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM alerts WHERE id = $1")
+    /// Whether `tenant` has an alert with this id.
+    pub async fn alert_exists(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        with_pool!(self, pool => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM alerts WHERE tenant = $1 AND id = $2")
+            .bind(tenant)
             .bind(id)
             .fetch_one(pool)
             .await

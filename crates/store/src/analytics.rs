@@ -7,7 +7,9 @@
 //! serves whole UTC hours of one dimension at a time — provider/model, project, source or tag —
 //! so a grouping together with filters must stay inside one dimension (e.g. by model filtered
 //! by provider); partial hours at either end of a range, and every other filter or grouping,
-//! read the raw events. SQL is assembled only from fixed fragments chosen by enums; values are bound.
+//! read the raw events. The rollup keeps each tenant's rows apart, so a tenant filter never
+//! keeps a query from it. SQL is assembled only from fixed fragments chosen by enums; values are
+//! bound.
 
 mod listing;
 mod reads;
@@ -409,6 +411,9 @@ impl Store {
                 }
             }
             qb.push(", ").push(key_expr).push(", ").push(ROLLUP_SUMS).push(" FROM usage_rollup WHERE dim = ").push_bind(dim);
+            if let Some(t) = &filter.tenant {
+                qb.push(" AND tenant = ").push_bind(t.clone());
+            }
             if let Some(v) = since {
                 qb.push(" AND hour_ms >= ").push_bind(v);
             }

@@ -1,8 +1,10 @@
 //! Named definitions: tag rules, budgets, alert rules and notification channels.
 //!
-//! Each kind has its own table of the same shape (name, JSON spec, origin, updated time). The
-//! store does not interpret a spec: the core types validate it before it gets here, and readers
-//! parse it back. The table name comes from [`DefKind`], a fixed list, never from user text.
+//! Each kind has its own table of the same shape (tenant, name, JSON spec, origin, updated
+//! time); a name is unique within its tenant, and every call reads or writes one tenant's rows.
+//! The store does not interpret a spec: the core types validate it before it gets here, and
+//! readers parse it back. The table name comes from [`DefKind`], a fixed list, never from user
+//! text.
 
 use sqlx::Row;
 
@@ -40,21 +42,23 @@ pub struct Definition {
 }
 
 impl Store {
-    /// Creates or replaces the definition `name`; true when it was new.
+    /// Creates or replaces `tenant`'s definition `name`; true when it was new.
     pub async fn put_definition(
         &self,
+        tenant: &str,
         kind: DefKind,
         name: &str,
         spec_json: &str,
         origin: &str,
     ) -> Result<bool, StoreError> {
         let table = kind.table();
-        let existed = self.get_definition(kind, name).await?.is_some();
+        let existed = self.get_definition(tenant, kind, name).await?.is_some();
         let sql = format!(
-            "INSERT INTO {table} (name, spec, origin, updated_ms) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, origin = excluded.origin, updated_ms = excluded.updated_ms"
+            "INSERT INTO {table} (tenant, name, spec, origin, updated_ms) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant, name) DO UPDATE SET spec = excluded.spec, origin = excluded.origin, updated_ms = excluded.updated_ms"
         );
         with_pool!(self, pool => sqlx::query(&sql)
+            .bind(tenant)
             .bind(name)
             .bind(spec_json)
             .bind(origin)
@@ -72,6 +76,7 @@ impl Store {
     /// so the clear text leaves the files; PostgreSQL keeps old row versions until it vacuums.
     pub async fn replace_definition_wiping(
         &self,
+        tenant: &str,
         kind: DefKind,
         name: &str,
         spec_json: &str,
@@ -79,7 +84,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let Pool::Sqlite(pool) = &self.pool else {
             return self
-                .put_definition(kind, name, spec_json, origin)
+                .put_definition(tenant, kind, name, spec_json, origin)
                 .await
                 .map(|_| ());
         };
@@ -94,13 +99,14 @@ impl Store {
             .await
             .map_err(failed())?;
         let sql = format!(
-            "UPDATE {} SET spec = $1, origin = $2, updated_ms = $3 WHERE name = $4",
+            "UPDATE {} SET spec = $1, origin = $2, updated_ms = $3 WHERE tenant = $4 AND name = $5",
             kind.table()
         );
         let written = sqlx::query(&sql)
             .bind(spec_json)
             .bind(origin)
             .bind(now_ms())
+            .bind(tenant)
             .bind(name)
             .execute(&mut *conn)
             .await;
@@ -120,14 +126,18 @@ impl Store {
         Ok(())
     }
 
-    /// Every definition of a kind, by name.
-    pub async fn list_definitions(&self, kind: DefKind) -> Result<Vec<Definition>, StoreError> {
+    /// Every definition of a kind of `tenant`, by name.
+    pub async fn list_definitions(
+        &self,
+        tenant: &str,
+        kind: DefKind,
+    ) -> Result<Vec<Definition>, StoreError> {
         let sql = format!(
-            "SELECT name, spec, origin, updated_ms FROM {} ORDER BY name",
+            "SELECT name, spec, origin, updated_ms FROM {} WHERE tenant = $1 ORDER BY name",
             kind.table()
         );
         with_pool!(self, pool => {
-            let rows = sqlx::query(&sql).fetch_all(pool).await.map_err(StoreError::query("reading definitions"))?;
+            let rows = sqlx::query(&sql).bind(tenant).fetch_all(pool).await.map_err(StoreError::query("reading definitions"))?;
             rows.iter()
                 .map(|r| Ok(Definition { name: r.try_get(0)?, spec: r.try_get(1)?, origin: r.try_get(2)?, updated_ms: r.try_get(3)? }))
                 .collect::<Result<Vec<_>, sqlx::Error>>()
@@ -135,23 +145,38 @@ impl Store {
         })
     }
 
-    /// One definition by name.
+    /// One definition of `tenant` by name.
     pub async fn get_definition(
         &self,
+        tenant: &str,
         kind: DefKind,
         name: &str,
     ) -> Result<Option<Definition>, StoreError> {
-        Ok(self
-            .list_definitions(kind)
-            .await?
-            .into_iter()
-            .find(|d| d.name == name))
+        let sql = format!(
+            "SELECT name, spec, origin, updated_ms FROM {} WHERE tenant = $1 AND name = $2",
+            kind.table()
+        );
+        with_pool!(self, pool => {
+            let row = sqlx::query(&sql).bind(tenant).bind(name).fetch_optional(pool).await.map_err(StoreError::query("reading a definition"))?;
+            row.map(|r| Ok(Definition { name: r.try_get(0)?, spec: r.try_get(1)?, origin: r.try_get(2)?, updated_ms: r.try_get(3)? }))
+                .transpose()
+                .map_err(StoreError::query("reading a definition"))
+        })
     }
 
-    /// Deletes a definition; true when it existed.
-    pub async fn delete_definition(&self, kind: DefKind, name: &str) -> Result<bool, StoreError> {
-        let sql = format!("DELETE FROM {} WHERE name = $1", kind.table());
+    /// Deletes `tenant`'s definition; true when it existed.
+    pub async fn delete_definition(
+        &self,
+        tenant: &str,
+        kind: DefKind,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "DELETE FROM {} WHERE tenant = $1 AND name = $2",
+            kind.table()
+        );
         let done = with_pool!(self, pool => sqlx::query(&sql)
+            .bind(tenant)
             .bind(name)
             .execute(pool)
             .await
@@ -160,17 +185,18 @@ impl Store {
         Ok(done > 0)
     }
 
-    /// Deletes the `config`-origin definitions of a kind whose names are not in `keep` (a
-    /// budget removed from tokenwatch.toml goes away; API-made ones stay). Returns how many.
+    /// Deletes `tenant`'s `config`-origin definitions of a kind whose names are not in `keep`
+    /// (a budget removed from tokenwatch.toml goes away; API-made ones stay). Returns how many.
     pub async fn prune_config_definitions(
         &self,
+        tenant: &str,
         kind: DefKind,
         keep: &[String],
     ) -> Result<u64, StoreError> {
         let mut removed = 0;
-        for def in self.list_definitions(kind).await? {
+        for def in self.list_definitions(tenant, kind).await? {
             if def.origin == "config" && !keep.contains(&def.name) {
-                removed += u64::from(self.delete_definition(kind, &def.name).await?);
+                removed += u64::from(self.delete_definition(tenant, kind, &def.name).await?);
             }
         }
         Ok(removed)

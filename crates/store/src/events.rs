@@ -28,6 +28,8 @@ const COLUMN_COUNT: usize = 48;
 /// Which events to read. Every field is optional; set fields combine with AND.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventFilter {
+    /// Only this tenant's events; `None` reads every tenant's (the host's CLI and operators).
+    pub tenant: Option<String>,
     pub since_ms: Option<i64>,
     /// Exclusive.
     pub until_ms: Option<i64>,

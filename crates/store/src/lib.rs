@@ -8,6 +8,10 @@
 //! Invariants: costs are integer nano-USD (limits and subscription prices, typed by people, are
 //! micro-USD); times are UTC epoch milliseconds; `dedup_key` is
 //! unique, so any import or replay can be re-run safely; no query is built from user text.
+//! Every stored row that belongs to a tenant carries it ([`DEFAULT_TENANT`] when none was
+//! given), and every read can be limited to one tenant: definitions, tags, alerts and accounts
+//! take the tenant as a required argument; event reads take it in [`EventFilter::tenant`] or
+//! an `Option` argument, where `None` means every tenant (the host's CLI and operators).
 
 mod alerts;
 pub mod analytics;
@@ -46,9 +50,6 @@ pub use writer::{
     WriterStats,
 };
 
-/// The tenant of every row written without one: local mode, imports, data from before tenants.
-pub const DEFAULT_TENANT: &str = "default";
-
 /// Migrations, applied in order; the same SQL runs on both engines.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -82,8 +83,17 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "cost_nanos",
         include_str!("../migrations/0007_cost_nanos.sql"),
     ),
+    (
+        8,
+        "tenant_scope",
+        include_str!("../migrations/0008_tenant_scope.sql"),
+    ),
     (9, "teams", include_str!("../migrations/0009_teams.sql")),
 ];
+
+/// The tenant of everything stored without one: local mode, and every row written before
+/// tenants existed. Event writes store it for an event whose `tenant` is `None`.
+pub const DEFAULT_TENANT: &str = "default";
 
 /// Which engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

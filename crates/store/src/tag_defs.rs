@@ -3,12 +3,14 @@
 //!
 //! The store does not validate names or colours: callers pass values the core's
 //! `tokenwatch_core::tags` checked. A definition is optional: events carry any tag whether or not
-//! it is defined, and deleting a definition leaves the events' tags alone.
+//! it is defined, and deleting a definition leaves the events' tags alone. Definitions belong to
+//! a tenant, and a tenant's tags are those its events carry: every call reads or changes one
+//! tenant's.
 //!
-//! Invariant of [`Store::rename_tag`]: one transaction rewrites `event_tags` (an event that
-//! already carries the new tag keeps one row of it), recomputes the tag rollup rows of both
-//! names from the events, and moves the definition; so analytics by tag stay exact, and a
-//! failure changes nothing. On PostgreSQL the transaction first locks `event_tags` and
+//! Invariant of [`Store::rename_tag`]: one transaction rewrites `event_tags` of the tenant's
+//! events (an event that already carries the new tag keeps one row of it), recomputes the
+//! tenant's tag rollup rows of both names from the events, and moves the definition; so
+//! analytics by tag stay exact, and a failure changes nothing. On PostgreSQL the transaction first locks `event_tags` and
 //! `usage_rollup` against writers, so a batch committed meanwhile cannot slip between the
 //! rewrite and the recompute.
 
@@ -41,6 +43,15 @@ pub struct RenameOutcome {
     pub definition_moved: bool,
 }
 
+/// The condition that an `event_tags` row belongs to an event of the tenant bound as `$1`: a
+/// lookup of its event by id, so a tag's rows are found through their (key, value) index and
+/// never through a list of every event of the tenant.
+macro_rules! of_tenant {
+    () => {
+        "EXISTS (SELECT 1 FROM usage_events u WHERE u.id = event_tags.event_id AND u.tenant = $1)"
+    };
+}
+
 /// Reads a [`TagDef`] from a row of `key, value, color, description, created_ms, updated_ms`
 /// (a macro so each engine's row type resolves inside `with_pool!`).
 macro_rules! decode {
@@ -57,26 +68,32 @@ macro_rules! decode {
 }
 
 impl Store {
-    /// Every defined tag, by key and value.
-    pub async fn list_tag_defs(&self) -> Result<Vec<TagDef>, StoreError> {
+    /// Every tag `tenant` defined, by key and value.
+    pub async fn list_tag_defs(&self, tenant: &str) -> Result<Vec<TagDef>, StoreError> {
         with_pool!(self, pool => {
-            let rows = sqlx::query("SELECT key, value, color, description, created_ms, updated_ms FROM tags ORDER BY key, value").fetch_all(pool).await.map_err(StoreError::query("reading tags"))?;
+            let rows = sqlx::query("SELECT key, value, color, description, created_ms, updated_ms FROM tags WHERE tenant = $1 ORDER BY key, value").bind(tenant).fetch_all(pool).await.map_err(StoreError::query("reading tags"))?;
             rows.iter().map(|r| decode!(r)).collect::<Result<Vec<_>, sqlx::Error>>().map_err(StoreError::query("reading tags"))
         })
     }
 
-    /// One defined tag.
-    pub async fn get_tag_def(&self, key: &str, value: &str) -> Result<Option<TagDef>, StoreError> {
+    /// One tag `tenant` defined.
+    pub async fn get_tag_def(
+        &self,
+        tenant: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<TagDef>, StoreError> {
         with_pool!(self, pool => {
-            let row = sqlx::query("SELECT key, value, color, description, created_ms, updated_ms FROM tags WHERE key = $1 AND value = $2").bind(key).bind(value).fetch_optional(pool).await.map_err(StoreError::query("reading a tag"))?;
+            let row = sqlx::query("SELECT key, value, color, description, created_ms, updated_ms FROM tags WHERE tenant = $1 AND key = $2 AND value = $3").bind(tenant).bind(key).bind(value).fetch_optional(pool).await.map_err(StoreError::query("reading a tag"))?;
             row.as_ref().map(|r| decode!(r)).transpose().map_err(StoreError::query("reading a tag"))
         })
     }
 
-    /// Defines a tag or replaces its colour and description (keeping its creation time); true
-    /// when it was new.
+    /// Defines a tag of `tenant` or replaces its colour and description (keeping its creation
+    /// time); true when it was new.
     pub async fn put_tag_def(
         &self,
+        tenant: &str,
         key: &str,
         value: &str,
         color: &str,
@@ -85,37 +102,49 @@ impl Store {
         let now = now_ms();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(StoreError::query("saving a tag"))?;
-            let existed: Option<i64> = sqlx::query_scalar("SELECT created_ms FROM tags WHERE key = $1 AND value = $2")
-                .bind(key).bind(value).fetch_optional(&mut *tx).await.map_err(StoreError::query("saving a tag"))?;
+            let existed: Option<i64> = sqlx::query_scalar("SELECT created_ms FROM tags WHERE tenant = $1 AND key = $2 AND value = $3")
+                .bind(tenant).bind(key).bind(value).fetch_optional(&mut *tx).await.map_err(StoreError::query("saving a tag"))?;
             sqlx::query(
-                "INSERT INTO tags (key, value, color, description, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $5) \
-                 ON CONFLICT (key, value) DO UPDATE SET color = excluded.color, description = excluded.description, updated_ms = excluded.updated_ms",
+                "INSERT INTO tags (tenant, key, value, color, description, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                 ON CONFLICT (tenant, key, value) DO UPDATE SET color = excluded.color, description = excluded.description, updated_ms = excluded.updated_ms",
             )
-            .bind(key).bind(value).bind(color).bind(description).bind(now)
+            .bind(tenant).bind(key).bind(value).bind(color).bind(description).bind(now)
             .execute(&mut *tx).await.map_err(StoreError::query("saving a tag"))?;
             tx.commit().await.map_err(StoreError::query("saving a tag"))?;
             Ok(existed.is_none())
         })
     }
 
-    /// Deletes a tag's definition (events keep the tag); true when it existed.
-    pub async fn delete_tag_def(&self, key: &str, value: &str) -> Result<bool, StoreError> {
-        let done = with_pool!(self, pool => sqlx::query("DELETE FROM tags WHERE key = $1 AND value = $2")
-            .bind(key).bind(value).execute(pool).await.map(|r| r.rows_affected()).map_err(StoreError::query("deleting a tag")))?;
+    /// Deletes `tenant`'s definition of a tag (events keep the tag); true when it existed.
+    pub async fn delete_tag_def(
+        &self,
+        tenant: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<bool, StoreError> {
+        let done = with_pool!(self, pool => sqlx::query("DELETE FROM tags WHERE tenant = $1 AND key = $2 AND value = $3")
+            .bind(tenant).bind(key).bind(value).execute(pool).await.map(|r| r.rows_affected()).map_err(StoreError::query("deleting a tag")))?;
         Ok(done > 0)
     }
 
-    /// How many stored events carry a tag (any time).
-    pub async fn count_tagged(&self, key: &str, value: &str) -> Result<i64, StoreError> {
-        with_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM event_tags WHERE key = $1 AND value = $2")
-            .bind(key).bind(value).fetch_one(pool).await.map_err(StoreError::query("counting a tag")))
+    /// How many stored events of `tenant` carry a tag (any time).
+    pub async fn count_tagged(
+        &self,
+        tenant: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<i64, StoreError> {
+        with_pool!(self, pool => sqlx::query_scalar(concat!("SELECT COUNT(*) FROM event_tags WHERE key = $2 AND value = $3 AND ", of_tenant!()))
+            .bind(tenant).bind(key).bind(value).fetch_one(pool).await.map_err(StoreError::query("counting a tag")))
     }
 
-    /// Renames the tag `from` to `to` on every stored event, in the tag rollup and in the
-    /// definitions, all in one transaction (see the module docs). The caller refuses `from ==
-    /// to` (here it changes nothing); renaming a tag nothing carries only moves its definition.
+    /// Renames `tenant`'s tag `from` to `to` on every stored event of the tenant, in its tag
+    /// rollup and in its definitions, all in one transaction (see the module docs). The caller
+    /// refuses `from == to` (here it changes nothing); renaming a tag nothing carries only moves
+    /// its definition.
     pub async fn rename_tag(
         &self,
+        tenant: &str,
         from: (&str, &str),
         to: (&str, &str),
     ) -> Result<RenameOutcome, StoreError> {
@@ -133,38 +162,42 @@ impl Store {
                 sqlx::query("LOCK TABLE event_tags, usage_rollup IN SHARE ROW EXCLUSIVE MODE")
                     .execute(&mut *tx).await.map_err(err())?;
             }
-            let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM event_tags WHERE key = $1 AND value = $2")
-                .bind(from.0).bind(from.1).fetch_one(&mut *tx).await.map_err(err())?;
-            let merged: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM event_tags o WHERE o.key = $1 AND o.value = $2 AND EXISTS \
-                 (SELECT 1 FROM event_tags n WHERE n.event_id = o.event_id AND n.key = $3 AND n.value = $4)",
-            )
-            .bind(from.0).bind(from.1).bind(to.0).bind(to.1)
+            // `$1` is the tenant throughout; `from` is `$2, $3` and `to` is `$4, $5`.
+            let events: i64 = sqlx::query_scalar(concat!("SELECT COUNT(*) FROM event_tags WHERE key = $2 AND value = $3 AND ", of_tenant!()))
+                .bind(tenant).bind(from.0).bind(from.1).fetch_one(&mut *tx).await.map_err(err())?;
+            let merged: i64 = sqlx::query_scalar(concat!(
+                "SELECT COUNT(*) FROM event_tags WHERE key = $2 AND value = $3 AND EXISTS \
+                 (SELECT 1 FROM event_tags n WHERE n.event_id = event_tags.event_id AND n.key = $4 AND n.value = $5) AND ",
+                of_tenant!()
+            ))
+            .bind(tenant).bind(from.0).bind(from.1).bind(to.0).bind(to.1)
             .fetch_one(&mut *tx).await.map_err(err())?;
-            sqlx::query(
-                "INSERT INTO event_tags (event_id, key, value) SELECT event_id, $3, $4 FROM event_tags \
-                 WHERE key = $1 AND value = $2 ON CONFLICT (event_id, key, value) DO NOTHING",
-            )
-            .bind(from.0).bind(from.1).bind(to.0).bind(to.1)
+            sqlx::query(concat!(
+                "INSERT INTO event_tags (event_id, key, value) SELECT event_id, $4, $5 FROM event_tags \
+                 WHERE key = $2 AND value = $3 AND ",
+                of_tenant!(),
+                " ON CONFLICT (event_id, key, value) DO NOTHING"
+            ))
+            .bind(tenant).bind(from.0).bind(from.1).bind(to.0).bind(to.1)
             .execute(&mut *tx).await.map_err(err())?;
-            sqlx::query("DELETE FROM event_tags WHERE key = $1 AND value = $2")
-                .bind(from.0).bind(from.1).execute(&mut *tx).await.map_err(err())?;
+            sqlx::query(concat!("DELETE FROM event_tags WHERE key = $2 AND value = $3 AND ", of_tenant!()))
+                .bind(tenant).bind(from.0).bind(from.1).execute(&mut *tx).await.map_err(err())?;
             // The old name's rows go; the new name's are recomputed from its events (now the
             // union of both, each event once).
-            sqlx::query("DELETE FROM usage_rollup WHERE dim = 'tag' AND ((k1 = $1 AND k2 = $2) OR (k1 = $3 AND k2 = $4))")
-                .bind(from.0).bind(from.1).bind(to.0).bind(to.1)
+            sqlx::query("DELETE FROM usage_rollup WHERE tenant = $1 AND dim = 'tag' AND ((k1 = $2 AND k2 = $3) OR (k1 = $4 AND k2 = $5))")
+                .bind(tenant).bind(from.0).bind(from.1).bind(to.0).bind(to.1)
                 .execute(&mut *tx).await.map_err(err())?;
-            sqlx::query(RECOMPUTE_ONE_TAG).bind(to.0).bind(to.1)
+            sqlx::query(RECOMPUTE_ONE_TAG).bind(tenant).bind(to.0).bind(to.1)
                 .execute(&mut *tx).await.map_err(err())?;
-            let target_defined: bool = sqlx::query_scalar("SELECT COUNT(*) FROM tags WHERE key = $1 AND value = $2")
-                .bind(to.0).bind(to.1).fetch_one(&mut *tx).await.map(|n: i64| n > 0).map_err(err())?;
+            let target_defined: bool = sqlx::query_scalar("SELECT COUNT(*) FROM tags WHERE tenant = $1 AND key = $2 AND value = $3")
+                .bind(tenant).bind(to.0).bind(to.1).fetch_one(&mut *tx).await.map(|n: i64| n > 0).map_err(err())?;
             let definition_moved = if target_defined {
-                sqlx::query("DELETE FROM tags WHERE key = $1 AND value = $2")
-                    .bind(from.0).bind(from.1).execute(&mut *tx).await.map_err(err())?;
+                sqlx::query("DELETE FROM tags WHERE tenant = $1 AND key = $2 AND value = $3")
+                    .bind(tenant).bind(from.0).bind(from.1).execute(&mut *tx).await.map_err(err())?;
                 false
             } else {
-                sqlx::query("UPDATE tags SET key = $3, value = $4, updated_ms = $5 WHERE key = $1 AND value = $2")
-                    .bind(from.0).bind(from.1).bind(to.0).bind(to.1).bind(now)
+                sqlx::query("UPDATE tags SET key = $4, value = $5, updated_ms = $6 WHERE tenant = $1 AND key = $2 AND value = $3")
+                    .bind(tenant).bind(from.0).bind(from.1).bind(to.0).bind(to.1).bind(now)
                     .execute(&mut *tx).await.map(|r| r.rows_affected() > 0).map_err(err())?
             };
             tx.commit().await.map_err(err())?;

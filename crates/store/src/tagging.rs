@@ -4,7 +4,8 @@
 //! Invariants: idempotent (adding a tag an event has, or removing one it lacks, changes
 //! nothing and is not counted); one transaction per call (per chunk for rule-added tags), which
 //! also recomputes the tag rollup of the hours it touched; the filter is the same
-//! [`EventFilter`] the event listing uses, bound as parameters.
+//! [`EventFilter`] the event listing uses, bound as parameters. Both change the events of one
+//! tenant only, and recompute only that tenant's tag rollup.
 
 use sqlx::QueryBuilder;
 
@@ -28,14 +29,20 @@ pub struct TagRemoval {
 }
 
 impl Store {
-    /// Adds `add` to and removes `remove` from every event matching `filter`.
+    /// Adds `add` to and removes `remove` from every event of `tenant` matching `filter` (whose
+    /// own `tenant`, if any, is replaced by this one).
     pub async fn retag(
         &self,
+        tenant: &str,
         filter: &EventFilter,
         add: &[(String, String)],
         remove: &[TagRemoval],
     ) -> Result<RetagOutcome, StoreError> {
         let err = StoreError::query;
+        let filter = &EventFilter {
+            tenant: Some(tenant.to_owned()),
+            ..filter.clone()
+        };
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.map_err(err("re-tagging"))?;
             let mut qb = QueryBuilder::new("SELECT COUNT(*) FROM usage_events");
@@ -82,16 +89,18 @@ impl Store {
                 qb.push(")");
                 qb.build().execute(&mut *tx).await.map_err(err("re-tagging"))?;
             }
-            crate::analytics::rollup::recompute_tags!(tx, hours);
+            crate::analytics::rollup::recompute_tags!(tx, tenant, hours);
             tx.commit().await.map_err(err("re-tagging"))?;
             Ok(RetagOutcome { matched, changed })
         })
     }
 
-    /// Adds `(event_id, key, value)` tags, skipping ones already there (and ones whose event
-    /// does not exist). Returns how many were new.
+    /// Adds `(event_id, key, value)` tags to events of `tenant`, skipping ones already there
+    /// (and ones whose event does not exist or belongs to another tenant). Returns how many
+    /// were new.
     pub async fn add_event_tags(
         &self,
+        tenant: &str,
         tags: &[(String, String, String)],
     ) -> Result<u64, StoreError> {
         let mut added = 0;
@@ -106,18 +115,22 @@ impl Store {
                         .push_bind(k.clone()).push(" AS TEXT) AS key, CAST(")
                         .push_bind(v.clone()).push(" AS TEXT) AS value");
                 }
-                qb.push(") v WHERE v.event_id IN (SELECT id FROM usage_events) ON CONFLICT (event_id, key, value) DO NOTHING");
+                // A lookup of each tag's event by its id, not a list of the tenant's events.
+                qb.push(") v WHERE EXISTS (SELECT 1 FROM usage_events u WHERE u.id = v.event_id AND u.tenant = ")
+                    .push_bind(tenant)
+                    .push(") ON CONFLICT (event_id, key, value) DO NOTHING");
                 let mut tx = pool.begin().await.map_err(StoreError::query("adding tags"))?;
                 let added = qb.build().execute(&mut *tx).await.map(|r| r.rows_affected()).map_err(StoreError::query("adding tags"))?;
                 if added > 0 {
-                    let mut qb = QueryBuilder::new("SELECT DISTINCT (ts_ms / 3600000) * 3600000 FROM usage_events WHERE id IN (");
+                    let mut qb = QueryBuilder::new("SELECT DISTINCT (ts_ms / 3600000) * 3600000 FROM usage_events WHERE tenant = ");
+                    qb.push_bind(tenant).push(" AND id IN (");
                     let mut ids = qb.separated(", ");
                     for (id, _, _) in chunk {
                         ids.push_bind(id.clone());
                     }
                     qb.push(")");
                     let hours: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await.map_err(StoreError::query("adding tags"))?;
-                    crate::analytics::rollup::recompute_tags!(tx, hours);
+                    crate::analytics::rollup::recompute_tags!(tx, tenant, hours);
                 }
                 tx.commit().await.map_err(StoreError::query("adding tags"))?;
                 added

@@ -1,7 +1,8 @@
 //! Sums over a scope and a time window, for budgets (spend so far this period) and alert rules
 //! (cost, tokens, error rate, latency and cache hits within a window).
 //!
-//! A scope becomes one bound equality (or a bound tag sub-select); nothing is spliced.
+//! A scope becomes one bound equality (or a bound tag sub-select), and a tenant another;
+//! nothing is spliced. A budget or rule of a tenant reads that tenant's events only.
 //! `refused` events (tokenwatch's own refusals) are not usage and are never counted.
 
 use sqlx::{QueryBuilder, Row};
@@ -26,11 +27,14 @@ pub struct WindowTotals {
 }
 
 macro_rules! push_scope {
-    ($qb:expr, $scope:expr, $since:expr, $until:expr) => {{
+    ($qb:expr, $tenant:expr, $scope:expr, $since:expr, $until:expr) => {{
         $qb.push(" WHERE status <> 'refused' AND ts_ms >= ")
             .push_bind($since)
             .push(" AND ts_ms < ")
             .push_bind($until);
+        if let Some(t) = $tenant {
+            $qb.push(" AND tenant = ").push_bind(t.to_owned());
+        }
         match $scope {
             Scope::Global => {}
             Scope::Provider(v) => {
@@ -63,9 +67,11 @@ const FAILED: &str =
     "('upstream_error', 'stream_error', 'upstream_reset', 'upstream_unreachable', 'timeout')";
 
 impl Store {
-    /// Totals of the events in `scope` with `since_ms <= ts_ms < until_ms`.
+    /// Totals of the events of `tenant` (`None`: of every tenant) in `scope` with
+    /// `since_ms <= ts_ms < until_ms`.
     pub async fn window_totals(
         &self,
+        tenant: Option<&str>,
         scope: &Scope,
         since_ms: i64,
         until_ms: i64,
@@ -79,7 +85,7 @@ impl Store {
                  CAST(COALESCE(SUM(CASE WHEN status IN {FAILED} THEN 1 ELSE 0 END), 0) AS BIGINT) \
                  FROM usage_events"
             ));
-            push_scope!(qb, scope, since_ms, until_ms);
+            push_scope!(qb, tenant, scope, since_ms, until_ms);
             let r = qb.build().fetch_one(pool).await.map_err(StoreError::query("summing a window"))?;
             (|| -> Result<WindowTotals, sqlx::Error> {
                 Ok(WindowTotals {
@@ -96,10 +102,12 @@ impl Store {
         })
     }
 
-    /// Spend, tokens and requests per `bucket_ms`-wide bucket (aligned to the epoch) in a scope
-    /// and window, oldest first: how a rolling budget is rebuilt at start-up.
+    /// Spend, tokens and requests per `bucket_ms`-wide bucket (aligned to the epoch) of the
+    /// events of `tenant` (`None`: of every tenant) in a scope and window, oldest first: how a
+    /// rolling budget is rebuilt at start-up.
     pub async fn window_buckets(
         &self,
+        tenant: Option<&str>,
         scope: &Scope,
         since_ms: i64,
         until_ms: i64,
@@ -113,7 +121,7 @@ impl Store {
                  CAST(COALESCE(SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens), 0) AS BIGINT), \
                  CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM usage_events",
             );
-            push_scope!(qb, scope, since_ms, until_ms);
+            push_scope!(qb, tenant, scope, since_ms, until_ms);
             qb.push(" GROUP BY 1 ORDER BY 1");
             let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query("summing buckets"))?;
             rows.iter()
@@ -123,9 +131,11 @@ impl Store {
         })
     }
 
-    /// Durations (ms) of the calls in a scope and window, at most `cap` of the newest.
+    /// Durations (ms) of the calls of `tenant` (`None`: of every tenant) in a scope and
+    /// window, at most `cap` of the newest.
     pub async fn window_durations(
         &self,
+        tenant: Option<&str>,
         scope: &Scope,
         since_ms: i64,
         until_ms: i64,
@@ -133,7 +143,7 @@ impl Store {
     ) -> Result<Vec<i64>, StoreError> {
         with_pool!(self, pool => {
             let mut qb = QueryBuilder::new("SELECT duration_ms FROM usage_events");
-            push_scope!(qb, scope, since_ms, until_ms);
+            push_scope!(qb, tenant, scope, since_ms, until_ms);
             qb.push(" AND duration_ms IS NOT NULL ORDER BY ts_ms DESC LIMIT ").push_bind(i64::from(cap));
             let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query("reading durations"))?;
             rows.iter()

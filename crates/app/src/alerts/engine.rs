@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use tokenwatch_core::alerting::ChannelSpec;
-use tokenwatch_store::{NewAlert, Store};
+use tokenwatch_store::{DEFAULT_TENANT, NewAlert, Store};
 use tokio::sync::mpsc;
 
 use crate::notify::{AlertMessage, Notifier};
@@ -100,7 +100,7 @@ pub async fn run_engine(
             detail: draft.detail.to_string(),
         };
         let names: Vec<String> = targets.iter().map(|c| c.name.clone()).collect();
-        match store.insert_alert(&alert, &names).await {
+        match store.insert_alert(DEFAULT_TENANT, &alert, &names).await {
             Ok(true) => {
                 metrics::counter!("tokenwatch_alerts_fired_total", "kind" => alert.kind.clone())
                     .increment(1);

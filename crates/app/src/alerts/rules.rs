@@ -65,7 +65,7 @@ async fn evaluate_one(
     let fired = match rule.kind {
         AlertKind::CostAbove => {
             let limit = rule.threshold_usd.map_or(0, |u| u.0);
-            let t = store.window_totals(scope, since, now_ms).await?;
+            let t = store.window_totals(None, scope, since, now_ms).await?;
             // Compared in nanos, reported (like every alert amount) in micros.
             (t.cost_nanos > Micros(limit).to_nanos().0).then(|| {
                 draft(
@@ -83,7 +83,7 @@ async fn evaluate_one(
         }
         AlertKind::TokensAbove => {
             let limit = threshold as i64;
-            let t = store.window_totals(scope, since, now_ms).await?;
+            let t = store.window_totals(None, scope, since, now_ms).await?;
             (t.tokens > limit).then(|| {
                 draft(
                     t.tokens,
@@ -97,7 +97,7 @@ async fn evaluate_one(
             })
         }
         AlertKind::ErrorRate => {
-            let t = store.window_totals(scope, since, now_ms).await?;
+            let t = store.window_totals(None, scope, since, now_ms).await?;
             let rate_x100 = if t.events > 0 {
                 t.failures * 10_000 / t.events
             } else {
@@ -121,7 +121,7 @@ async fn evaluate_one(
         }
         AlertKind::P95Latency => {
             let mut durations = store
-                .window_durations(scope, since, now_ms, 100_000)
+                .window_durations(None, scope, since, now_ms, 100_000)
                 .await?;
             let n = durations.len() as i64;
             let limit = threshold as i64;
@@ -139,7 +139,7 @@ async fn evaluate_one(
             }
         }
         AlertKind::CacheHitRate => {
-            let t = store.window_totals(scope, since, now_ms).await?;
+            let t = store.window_totals(None, scope, since, now_ms).await?;
             let limit = (threshold * 100.0) as i64;
             let rate_x100 = if t.prompt_tokens > 0 {
                 t.cache_read_tokens * 10_000 / t.prompt_tokens
@@ -186,7 +186,7 @@ async fn evaluate_one(
             let current = budget::window(period, tz, now_ms);
             let previous = budget::window(period, tz, current.start_ms - 1);
             let t = store
-                .window_totals(scope, previous.start_ms, previous.end_ms)
+                .window_totals(None, scope, previous.start_ms, previous.end_ms)
                 .await?;
             let mut d = draft(
                 Nanos(t.cost_nanos).to_micros().0,
@@ -226,11 +226,13 @@ async fn spike(
     now_ms: i64,
 ) -> Result<Option<(i64, i64)>, StoreError> {
     let w = rule.window_ms();
-    let current = store.window_totals(&rule.scope, now_ms - w, now_ms).await?;
+    let current = store
+        .window_totals(None, &rule.scope, now_ms - w, now_ms)
+        .await?;
     let mut baseline = Vec::new();
     for day in 1..=BASELINE_DAYS {
         let end = now_ms - day * DAY_MS;
-        let t = store.window_totals(&rule.scope, end - w, end).await?;
+        let t = store.window_totals(None, &rule.scope, end - w, end).await?;
         if t.events > 0 {
             baseline.push(t.cost_nanos);
         }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokenwatch_store::{DefKind, Store, StoreError};
+use tokenwatch_store::{DEFAULT_TENANT, DefKind, Store, StoreError};
 use tokio::task::JoinHandle;
 
 use super::Policy;
@@ -35,11 +35,13 @@ pub async fn sync_config(
             let json =
                 serde_json::to_string(item).map_err(|e| StoreError::Encode(e.to_string()))?;
             store
-                .put_definition(kind, name(item), &json, "config")
+                .put_definition(DEFAULT_TENANT, kind, name(item), &json, "config")
                 .await?;
             keep.push(name(item).clone());
         }
-        store.prune_config_definitions(kind, &keep).await?;
+        store
+            .prune_config_definitions(DEFAULT_TENANT, kind, &keep)
+            .await?;
         Ok(())
     }
     put(store, DefKind::Budget, &config.budgets, |b| &b.name).await?;

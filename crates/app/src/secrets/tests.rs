@@ -1,5 +1,5 @@
 use tokenwatch_core::alerting::{ChannelKind, ChannelSpec, SmtpTls};
-use tokenwatch_store::{DefKind, Store};
+use tokenwatch_store::{DEFAULT_TENANT, DefKind, Store};
 
 use super::*;
 
@@ -186,7 +186,7 @@ async fn clear_rows_of_older_versions_are_sealed_in_place_and_wiped_from_the_fil
     let store = Store::open(db.to_str().unwrap()).await.unwrap();
     let clear = serde_json::to_string(&channel(ChannelKind::Slack)).unwrap();
     store
-        .put_definition(DefKind::Channel, "ops", &clear, "config")
+        .put_definition(DEFAULT_TENANT, DefKind::Channel, "ops", &clear, "config")
         .await
         .unwrap();
     let s = secrets(KEY_A);
@@ -197,7 +197,7 @@ async fn clear_rows_of_older_versions_are_sealed_in_place_and_wiped_from_the_fil
         "done once"
     );
     let row = store
-        .get_definition(DefKind::Channel, "ops")
+        .get_definition(DEFAULT_TENANT, DefKind::Channel, "ops")
         .await
         .unwrap()
         .unwrap();

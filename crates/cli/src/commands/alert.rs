@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use tokenwatch_app::AppError;
 use tokenwatch_app::alerts::{self, AlertList};
 use tokenwatch_core::alerting::{AlertRuleSpec, ChannelSpec};
-use tokenwatch_store::DefKind;
+use tokenwatch_store::{DEFAULT_TENANT, DefKind};
 
 use crate::cli::{AlertArgs, AlertCommand, GlobalArgs};
 use crate::commands::open_store;
@@ -73,8 +73,11 @@ pub async fn run(global: &GlobalArgs, args: &AlertArgs) -> anyhow::Result<String
             Ok(format!("acknowledged {changed} alert(s)"))
         }
         AlertCommand::Rules => {
-            let rules: Vec<AlertRuleSpec> =
-                parse_all(store.list_definitions(DefKind::AlertRule).await?)?;
+            let rules: Vec<AlertRuleSpec> = parse_all(
+                store
+                    .list_definitions(DEFAULT_TENANT, DefKind::AlertRule)
+                    .await?,
+            )?;
             Ok(serde_json::to_string_pretty(&rules)?)
         }
         AlertCommand::SetRule { json } => {
@@ -82,6 +85,7 @@ pub async fn run(global: &GlobalArgs, args: &AlertArgs) -> anyhow::Result<String
             spec.validate().map_err(|m| anyhow::anyhow!(m))?;
             store
                 .put_definition(
+                    DEFAULT_TENANT,
                     DefKind::AlertRule,
                     &spec.name,
                     &serde_json::to_string(&spec)?,
@@ -97,8 +101,11 @@ pub async fn run(global: &GlobalArgs, args: &AlertArgs) -> anyhow::Result<String
             tokenwatch_app::config::secrets(&loaded.config)?
                 .seal_stored_channels(&store)
                 .await?;
-            let channels: Vec<ChannelSpec> =
-                parse_all(store.list_definitions(DefKind::Channel).await?)?;
+            let channels: Vec<ChannelSpec> = parse_all(
+                store
+                    .list_definitions(DEFAULT_TENANT, DefKind::Channel)
+                    .await?,
+            )?;
             let shown: Vec<ChannelSpec> = channels.iter().map(ChannelSpec::redacted).collect();
             Ok(serde_json::to_string_pretty(&shown)?)
         }
@@ -115,6 +122,7 @@ pub async fn run(global: &GlobalArgs, args: &AlertArgs) -> anyhow::Result<String
             tokenwatch_app::config::secrets(&loaded.config)?.seal_channel(&mut spec)?;
             store
                 .put_definition(
+                    DEFAULT_TENANT,
                     DefKind::Channel,
                     &spec.name,
                     &serde_json::to_string(&spec)?,
@@ -133,7 +141,7 @@ async fn remove(
     name: &str,
     what: &str,
 ) -> anyhow::Result<String> {
-    if !store.delete_definition(kind, name).await? {
+    if !store.delete_definition(DEFAULT_TENANT, kind, name).await? {
         bail!("no {what} named '{name}'");
     }
     Ok(format!("deleted {what} '{name}'"))

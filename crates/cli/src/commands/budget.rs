@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use tokenwatch_app::budgets::status::BudgetStatus;
 use tokenwatch_core::Micros;
 use tokenwatch_core::budget::{BudgetSpec, Period, Scope, Usd};
-use tokenwatch_store::DefKind;
+use tokenwatch_store::{DEFAULT_TENANT, DefKind};
 
 use crate::cli::{BudgetArgs, BudgetCommand, BudgetSetArgs, GlobalArgs};
 use crate::commands::open_store;
@@ -23,7 +23,10 @@ pub async fn run(global: &GlobalArgs, args: &BudgetArgs) -> anyhow::Result<Strin
             let tz = loaded.config.time_zone();
             let now = tokenwatch_core::time::now_ms();
             let mut list = Vec::new();
-            for def in store.list_definitions(DefKind::Budget).await? {
+            for def in store
+                .list_definitions(DEFAULT_TENANT, DefKind::Budget)
+                .await?
+            {
                 let spec: BudgetSpec = serde_json::from_str(&def.spec)
                     .with_context(|| format!("stored budget '{}' is unreadable", def.name))?;
                 list.push(BudgetStatus::stored(&store, spec, Some(def.origin), &tz, now).await?);
@@ -72,7 +75,7 @@ pub async fn run(global: &GlobalArgs, args: &BudgetArgs) -> anyhow::Result<Strin
             let spec = spec_from(a)?;
             let json = serde_json::to_string(&spec)?;
             let created = store
-                .put_definition(DefKind::Budget, &spec.name, &json, "api")
+                .put_definition(DEFAULT_TENANT, DefKind::Budget, &spec.name, &json, "api")
                 .await?;
             Ok(format!(
                 "{} budget '{}': {} per {} for {}{}",
@@ -89,7 +92,10 @@ pub async fn run(global: &GlobalArgs, args: &BudgetArgs) -> anyhow::Result<Strin
             ))
         }
         BudgetCommand::Rm { name } => {
-            if !store.delete_definition(DefKind::Budget, name).await? {
+            if !store
+                .delete_definition(DEFAULT_TENANT, DefKind::Budget, name)
+                .await?
+            {
                 bail!("no budget named '{name}'");
             }
             Ok(format!("deleted budget '{name}'"))

@@ -4,7 +4,7 @@
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use tokenwatch_core::{Micros, Nanos, Source, UsageEvent};
-use tokenwatch_store::{Account, EventFilter, GroupBy, Subscription};
+use tokenwatch_store::{Account, DEFAULT_TENANT, EventFilter, GroupBy, Subscription};
 
 use tokenwatch_app::imports::{subscription_charges, write_events};
 use tokenwatch_app::start::CommandPipeline;
@@ -74,12 +74,15 @@ pub async fn add(global: &GlobalArgs, args: &AddArgs) -> anyhow::Result<String> 
     let (store, loaded) = open_store(global).await?;
     let now = tokenwatch_core::time::now_ms();
     store
-        .upsert_account(&Account {
-            service: service.clone(),
-            name: account.clone(),
-            monthly_limit_micros: limit,
-            note: None,
-        })
+        .upsert_account(
+            DEFAULT_TENANT,
+            &Account {
+                service: service.clone(),
+                name: account.clone(),
+                monthly_limit_micros: limit,
+                note: None,
+            },
+        )
         .await?;
     let mut said = Vec::new();
     if let Some(l) = limit {
@@ -114,7 +117,7 @@ pub async fn add(global: &GlobalArgs, args: &AddArgs) -> anyhow::Result<String> 
         };
         // Validate the schedule before storing it.
         tokenwatch_import::subscriptions::charges(&sub, now)?;
-        store.add_subscription(&sub).await?;
+        store.add_subscription(DEFAULT_TENANT, &sub).await?;
         let command = CommandPipeline::start(&loaded.config, &store).await?;
         let added = subscription_charges(&store, &command.pipeline, now).await;
         let settled = command.finish().await;
@@ -170,9 +173,9 @@ pub async fn accounts(global: &GlobalArgs, args: &AccountsArgs) -> anyhow::Resul
         .to_zoned(tz.clone())?
         .timestamp()
         .as_millisecond();
-    let subs = store.subscriptions().await?;
+    let subs = store.subscriptions(DEFAULT_TENANT).await?;
     let mut rows = Vec::new();
-    for a in store.accounts().await? {
+    for a in store.accounts(DEFAULT_TENANT).await? {
         let filter = EventFilter {
             since_ms: Some(month_start),
             provider: Some(a.service.clone()),

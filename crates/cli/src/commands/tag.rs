@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use tokenwatch_app::params::parse_tag;
 use tokenwatch_app::retag::{parse_removal, retag};
 use tokenwatch_core::tag_rules::{self, TagRule, TagRuleSpec};
-use tokenwatch_store::DefKind;
+use tokenwatch_store::{DEFAULT_TENANT, DefKind};
 
 use crate::cli::{GlobalArgs, TagArgs, TagCommand};
 use crate::commands::{filter_from, open_store};
@@ -50,6 +50,7 @@ pub async fn run(global: &GlobalArgs, args: &TagArgs) -> anyhow::Result<String> 
             let rule = tag_rules::compile(&spec)?;
             store
                 .put_definition(
+                    DEFAULT_TENANT,
                     DefKind::TagRule,
                     &rule.spec.name,
                     &serde_json::to_string(&rule.spec)?,
@@ -59,7 +60,10 @@ pub async fn run(global: &GlobalArgs, args: &TagArgs) -> anyhow::Result<String> 
             Ok(format!("saved tag rule '{}'", rule.spec.name))
         }
         TagCommand::RmRule { name } => {
-            if !store.delete_definition(DefKind::TagRule, name).await? {
+            if !store
+                .delete_definition(DEFAULT_TENANT, DefKind::TagRule, name)
+                .await?
+            {
                 bail!("no tag rule named '{name}'");
             }
             Ok(format!("deleted tag rule '{name}'"))
@@ -110,7 +114,7 @@ pub async fn run(global: &GlobalArgs, args: &TagArgs) -> anyhow::Result<String> 
 /// The stored auto-tag rules, compiled; an unreadable one is an error naming it.
 pub async fn stored_rules(store: &tokenwatch_store::Store) -> anyhow::Result<Vec<TagRule>> {
     store
-        .list_definitions(DefKind::TagRule)
+        .list_definitions(DEFAULT_TENANT, DefKind::TagRule)
         .await?
         .into_iter()
         .map(|d| {

@@ -6,7 +6,7 @@
 use anyhow::bail;
 use tokenwatch_app::tags::{define, rename, rows};
 use tokenwatch_core::tags::parse_tag;
-use tokenwatch_store::Store;
+use tokenwatch_store::{DEFAULT_TENANT, Store};
 
 use crate::cli::TagCommand;
 use crate::commands::filter_from;
@@ -73,7 +73,7 @@ pub async fn run(store: &Store, command: &TagCommand) -> anyhow::Result<String> 
         }
         TagCommand::Undefine { tag } => {
             let (k, v) = parse_tag(tag)?;
-            if !store.delete_tag_def(&k, &v).await? {
+            if !store.delete_tag_def(DEFAULT_TENANT, &k, &v).await? {
                 bail!("tag {k}={v} is not defined (tokenwatch tag list shows the defined ones)");
             }
             Ok(format!(

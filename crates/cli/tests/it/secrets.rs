@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use tokenwatch_store::{DefKind, Store};
+use tokenwatch_store::{DEFAULT_TENANT, DefKind, Store};
 
 use crate::harness::{all_bytes, post, raw, run_cli};
 use crate::policy_support::{anthropic_headers, api, message_upstream, start_on, wait_alerts};
@@ -137,6 +137,7 @@ async fn clear_rows_of_older_versions_are_sealed_by_the_cli_and_by_serve() {
     let store = Store::open(&db).await.unwrap();
     store
         .put_definition(
+            DEFAULT_TENANT,
             DefKind::Channel,
             "old",
             &clear("old", "OLD-CLEAR-SECRET"),
@@ -167,6 +168,7 @@ async fn clear_rows_of_older_versions_are_sealed_by_the_cli_and_by_serve() {
     let store = Store::open(&db).await.unwrap();
     store
         .put_definition(
+            DEFAULT_TENANT,
             DefKind::Channel,
             "older",
             &clear("older", "OLDER-CLEAR-SECRET"),
@@ -186,7 +188,7 @@ async fn clear_rows_of_older_versions_are_sealed_by_the_cli_and_by_serve() {
     let store = Store::open(&db).await.unwrap();
     for name in ["old", "older"] {
         let row = store
-            .get_definition(DefKind::Channel, name)
+            .get_definition(DEFAULT_TENANT, DefKind::Channel, name)
             .await
             .unwrap()
             .unwrap();

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use http::StatusCode;
-use tokenwatch_store::DefKind;
+use tokenwatch_store::{DEFAULT_TENANT, DefKind};
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -15,7 +15,7 @@ pub async fn list_specs<T: serde::de::DeserializeOwned>(
     app: &AppState,
     kind: DefKind,
 ) -> Result<Vec<T>, ApiError> {
-    let defs = app.store.list_definitions(kind).await?;
+    let defs = app.store.list_definitions(DEFAULT_TENANT, kind).await?;
     Ok(defs
         .into_iter()
         .filter_map(|d| match serde_json::from_str(&d.spec) {
@@ -40,7 +40,11 @@ pub async fn delete_named(
     kind: DefKind,
     name: &str,
 ) -> Result<StatusCode, ApiError> {
-    if !app.store.delete_definition(kind, name).await? {
+    if !app
+        .store
+        .delete_definition(DEFAULT_TENANT, kind, name)
+        .await?
+    {
         let what = match kind {
             DefKind::TagRule => "tag rule",
             DefKind::Budget => "budget",
@@ -62,7 +66,10 @@ pub async fn store_spec<T: serde::Serialize>(
     spec: &T,
 ) -> Result<StatusCode, ApiError> {
     let json = serde_json::to_string(spec).map_err(|e| ApiError::bad("body", e.to_string()))?;
-    let created = app.store.put_definition(kind, name, &json, "api").await?;
+    let created = app
+        .store
+        .put_definition(DEFAULT_TENANT, kind, name, &json, "api")
+        .await?;
     refresh(app).await?;
     Ok(if created {
         StatusCode::CREATED

@@ -4,7 +4,7 @@
 
 use http::StatusCode;
 use serde_json::json;
-use tokenwatch_store::{DefKind, NewAlert};
+use tokenwatch_store::{DEFAULT_TENANT, DefKind, NewAlert};
 
 use crate::harness::{DEFAULT_CONFIG, TestApp, assert_bad_param, now_ms};
 
@@ -131,7 +131,7 @@ async fn channels_are_sealed_at_rest_and_redacted_in_answers() {
     // Stored sealed, not in clear.
     let stored = app
         .store()
-        .list_definitions(DefKind::Channel)
+        .list_definitions(DEFAULT_TENANT, DefKind::Channel)
         .await
         .unwrap();
     let all: String = stored.iter().map(|d| d.spec.as_str()).collect();
@@ -195,7 +195,7 @@ async fn alerts_list_newest_first_and_acknowledge() {
     for (id, at) in [("a1", t), ("a2", t + 1_000), ("a3", t + 2_000)] {
         let stored = app
             .store()
-            .insert_alert(&alert(id, at), &["hook".to_owned()])
+            .insert_alert(DEFAULT_TENANT, &alert(id, at), &["hook".to_owned()])
             .await
             .unwrap();
         assert!(stored);

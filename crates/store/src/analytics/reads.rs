@@ -64,9 +64,11 @@ impl Store {
     }
 
     /// Every tag key=value on matching events with their event count, tokens and cost, most
-    /// expensive first. Whole hours come from the rollup when only the range is filtered.
+    /// expensive first. Whole hours come from the rollup when only the range (and the tenant)
+    /// is filtered.
     pub async fn tag_totals(&self, filter: &EventFilter) -> Result<Vec<TagTotal>, StoreError> {
         let only_range = EventFilter {
+            tenant: filter.tenant.clone(),
             since_ms: filter.since_ms,
             until_ms: filter.until_ms,
             ..EventFilter::default()
@@ -82,7 +84,10 @@ impl Store {
                     };
                     self.tag_totals_raw(&f).await?
                 }
-                Part::Rollup(since, until) => self.tag_totals_rollup(since, until).await?,
+                Part::Rollup(since, until) => {
+                    self.tag_totals_rollup(filter.tenant.as_deref(), since, until)
+                        .await?
+                }
             };
             for t in rows {
                 let e = merged.entry((t.key, t.value)).or_default();
@@ -114,6 +119,7 @@ impl Store {
 
     async fn tag_totals_rollup(
         &self,
+        tenant: Option<&str>,
         since: Option<i64>,
         until: Option<i64>,
     ) -> Result<Vec<TagTotal>, StoreError> {
@@ -123,6 +129,9 @@ impl Store {
                  CAST(COALESCE(SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens), 0) AS BIGINT), \
                  CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) FROM usage_rollup WHERE dim = 'tag'",
             );
+            if let Some(t) = tenant {
+                qb.push(" AND tenant = ").push_bind(t.to_owned());
+            }
             if let Some(v) = since {
                 qb.push(" AND hour_ms >= ").push_bind(v);
             }
@@ -178,11 +187,16 @@ impl Store {
         })
     }
 
-    /// Number of stored events, read from the rollup (a few thousand rows however many events):
-    /// cheap enough to poll for "something was imported".
-    pub async fn rollup_event_count(&self) -> Result<i64, StoreError> {
+    /// Number of stored events of `tenant` (`None`: of every tenant), read from the rollup (a
+    /// few thousand rows however many events): cheap enough to poll for "something was
+    /// imported".
+    pub async fn rollup_event_count(&self, tenant: Option<&str>) -> Result<i64, StoreError> {
         with_pool!(self, pool => {
-            sqlx::query_scalar::<_, i64>("SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT) FROM usage_rollup WHERE dim = 'source'")
+            let mut qb = QueryBuilder::new("SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT) FROM usage_rollup WHERE dim = 'source'");
+            if let Some(t) = tenant {
+                qb.push(" AND tenant = ").push_bind(t.to_owned());
+            }
+            qb.build_query_scalar::<i64>()
                 .fetch_one(pool)
                 .await
                 .map_err(StoreError::query("counting events"))

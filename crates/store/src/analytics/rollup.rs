@@ -9,27 +9,28 @@
 //! anything that rewrites history outside the insert path.
 //!
 //! Invariant: after every committed transaction, each rollup row equals the sums of the events
-//! of its hour and dimension value (tags: as stored in `event_tags`).
+//! of its tenant, hour and dimension value (tags: as stored in `event_tags`). An event stored
+//! without a tenant counts under [`DEFAULT_TENANT`], the tenant its row is stored with.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use tokenwatch_core::UsageEvent;
 
 use super::{AggSums, HOUR_MS};
-use crate::{Store, StoreError, with_pool};
+use crate::{DEFAULT_TENANT, Store, StoreError, with_pool};
 
 /// Rollup columns in insert order.
-pub(crate) const COLUMNS: &str = "hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_nanos, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count";
+pub(crate) const COLUMNS: &str = "tenant, hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_nanos, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count";
 
 /// Adds `excluded` to the stored row on conflict.
-pub(crate) const UPSERT: &str = " ON CONFLICT (dim, hour_ms, k1, k2) DO UPDATE SET events = usage_rollup.events + excluded.events, requests = usage_rollup.requests + excluded.requests, errors = usage_rollup.errors + excluded.errors, input_tokens = usage_rollup.input_tokens + excluded.input_tokens, output_tokens = usage_rollup.output_tokens + excluded.output_tokens, cache_read_tokens = usage_rollup.cache_read_tokens + excluded.cache_read_tokens, cache_write_5m_tokens = usage_rollup.cache_write_5m_tokens + excluded.cache_write_5m_tokens, cache_write_1h_tokens = usage_rollup.cache_write_1h_tokens + excluded.cache_write_1h_tokens, reasoning_tokens = usage_rollup.reasoning_tokens + excluded.reasoning_tokens, web_search_requests = usage_rollup.web_search_requests + excluded.web_search_requests, cost_nanos = usage_rollup.cost_nanos + excluded.cost_nanos, unpriced_events = usage_rollup.unpriced_events + excluded.unpriced_events, duration_sum_ms = usage_rollup.duration_sum_ms + excluded.duration_sum_ms, duration_count = usage_rollup.duration_count + excluded.duration_count, ttft_sum_ms = usage_rollup.ttft_sum_ms + excluded.ttft_sum_ms, ttft_count = usage_rollup.ttft_count + excluded.ttft_count";
+pub(crate) const UPSERT: &str = " ON CONFLICT (tenant, dim, hour_ms, k1, k2) DO UPDATE SET events = usage_rollup.events + excluded.events, requests = usage_rollup.requests + excluded.requests, errors = usage_rollup.errors + excluded.errors, input_tokens = usage_rollup.input_tokens + excluded.input_tokens, output_tokens = usage_rollup.output_tokens + excluded.output_tokens, cache_read_tokens = usage_rollup.cache_read_tokens + excluded.cache_read_tokens, cache_write_5m_tokens = usage_rollup.cache_write_5m_tokens + excluded.cache_write_5m_tokens, cache_write_1h_tokens = usage_rollup.cache_write_1h_tokens + excluded.cache_write_1h_tokens, reasoning_tokens = usage_rollup.reasoning_tokens + excluded.reasoning_tokens, web_search_requests = usage_rollup.web_search_requests + excluded.web_search_requests, cost_nanos = usage_rollup.cost_nanos + excluded.cost_nanos, unpriced_events = usage_rollup.unpriced_events + excluded.unpriced_events, duration_sum_ms = usage_rollup.duration_sum_ms + excluded.duration_sum_ms, duration_count = usage_rollup.duration_count + excluded.duration_count, ttft_sum_ms = usage_rollup.ttft_sum_ms + excluded.ttft_sum_ms, ttft_count = usage_rollup.ttft_count + excluded.ttft_count";
 
 /// The tag dimension's recompute statement up to its `WHERE`: shared by the per-hour and the
 /// per-tag recomputes so the two can never sum differently.
 macro_rules! tag_recompute_head {
     () => {
-        "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_nanos, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
-SELECT (ts_ms / 3600000) * 3600000, 'tag', event_tags.key, event_tags.value, COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
+        "INSERT INTO usage_rollup (tenant, hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_nanos, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
+SELECT tenant, (ts_ms / 3600000) * 3600000, 'tag', event_tags.key, event_tags.value, COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
 SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
 SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
 COALESCE(SUM(cost_nanos), 0), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), \
@@ -41,38 +42,45 @@ FROM usage_events JOIN event_tags ON event_tags.event_id = usage_events.id \
 
 /// Recomputes every dimension's rows of `[$1, $2)` (whole hours) from the events.
 pub(crate) const RECOMPUTE: [&str; 4] = [
-    "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_nanos, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
-SELECT (ts_ms / 3600000) * 3600000, 'model', provider, model, COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
+    "INSERT INTO usage_rollup (tenant, hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_nanos, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
+SELECT tenant, (ts_ms / 3600000) * 3600000, 'model', provider, model, COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
 SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
 SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
 COALESCE(SUM(cost_nanos), 0), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), \
 COALESCE(SUM(duration_ms), 0), COUNT(duration_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms) \
-FROM usage_events WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 3, 4",
-    "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_nanos, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
-SELECT (ts_ms / 3600000) * 3600000, 'project', COALESCE(project, ''), '', COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
+FROM usage_events WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 2, 4, 5",
+    "INSERT INTO usage_rollup (tenant, hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_nanos, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
+SELECT tenant, (ts_ms / 3600000) * 3600000, 'project', COALESCE(project, ''), '', COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
 SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
 SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
 COALESCE(SUM(cost_nanos), 0), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), \
 COALESCE(SUM(duration_ms), 0), COUNT(duration_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms) \
-FROM usage_events WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 3",
-    "INSERT INTO usage_rollup (hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_nanos, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
-SELECT (ts_ms / 3600000) * 3600000, 'source', source, '', COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
+FROM usage_events WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 2, 4",
+    "INSERT INTO usage_rollup (tenant, hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_nanos, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
+SELECT tenant, (ts_ms / 3600000) * 3600000, 'source', source, '', COUNT(*), SUM(requests), SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), \
 SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
 SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), \
 COALESCE(SUM(cost_nanos), 0), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), \
 COALESCE(SUM(duration_ms), 0), COUNT(duration_ms), COALESCE(SUM(ttft_ms), 0), COUNT(ttft_ms) \
-FROM usage_events WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 3",
+FROM usage_events WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 2, 4",
     concat!(
         tag_recompute_head!(),
-        "WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 3, 4"
+        "WHERE ts_ms >= $1 AND ts_ms < $2 GROUP BY 1, 2, 4, 5"
     ),
 ];
 
-/// Recomputes every hour's rows of the one tag `$1=$2` from the events (after a rename moved
-/// that tag's rows in `event_tags`).
+/// Recomputes every hour's rows of tenant `$1`'s tag `$2=$3` from the events (after a rename
+/// moved that tag's rows in `event_tags`).
 pub(crate) const RECOMPUTE_ONE_TAG: &str = concat!(
     tag_recompute_head!(),
-    "WHERE event_tags.key = $1 AND event_tags.value = $2 GROUP BY 1, 3, 4"
+    "WHERE usage_events.tenant = $1 AND event_tags.key = $2 AND event_tags.value = $3 GROUP BY 1, 2, 4, 5"
+);
+
+/// Recomputes tenant `$1`'s tag rows of `[$2, $3)` (whole hours) from the events (after its
+/// events' tags changed).
+pub(crate) const RECOMPUTE_TENANT_TAGS: &str = concat!(
+    tag_recompute_head!(),
+    "WHERE usage_events.tenant = $1 AND ts_ms >= $2 AND ts_ms < $3 GROUP BY 1, 2, 4, 5"
 );
 
 /// Rows per upsert statement (20 binds each).
@@ -82,6 +90,7 @@ pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct RowKey {
     pub hour_ms: i64,
+    pub tenant: String,
     pub dim: &'static str,
     pub k1: String,
     pub k2: String,
@@ -122,8 +131,8 @@ pub(crate) struct Plan {
 /// Grouped under keys borrowed from the events: a key's strings are copied once per distinct
 /// row, not once per event and dimension (three or more per event).
 pub(crate) fn plan(inserted: &[&UsageEvent], recompute: BTreeSet<i64>) -> Plan {
-    // The same order as `RowKey`'s derived `Ord`: hour, dimension, then the two values.
-    let mut grouped: BTreeMap<(i64, &'static str, &str, &str), AggSums> = BTreeMap::new();
+    // The same order as `RowKey`'s derived `Ord`: hour, tenant, dimension, then the two values.
+    let mut grouped: BTreeMap<(i64, &str, &'static str, &str, &str), AggSums> = BTreeMap::new();
     let mut tags: Vec<&(String, String)> = Vec::new();
     for e in inserted {
         let hour_ms = hour_of(e.ts_ms);
@@ -131,9 +140,10 @@ pub(crate) fn plan(inserted: &[&UsageEvent], recompute: BTreeSet<i64>) -> Plan {
             continue;
         }
         let sums = sums_of(e);
+        let tenant = e.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
         let mut add = |dim, k1, k2| {
             grouped
-                .entry((hour_ms, dim, k1, k2))
+                .entry((hour_ms, tenant, dim, k1, k2))
                 .or_default()
                 .add(&sums)
         };
@@ -152,9 +162,10 @@ pub(crate) fn plan(inserted: &[&UsageEvent], recompute: BTreeSet<i64>) -> Plan {
     Plan {
         deltas: grouped
             .into_iter()
-            .map(|((hour_ms, dim, k1, k2), sums)| {
+            .map(|((hour_ms, tenant, dim, k1, k2), sums)| {
                 let key = RowKey {
                     hour_ms,
+                    tenant: tenant.to_owned(),
                     dim,
                     k1: k1.to_owned(),
                     k2: k2.to_owned(),
@@ -177,7 +188,8 @@ macro_rules! apply_plan {
             let mut qb = sqlx::QueryBuilder::new("INSERT INTO usage_rollup (");
             qb.push($crate::analytics::rollup::COLUMNS).push(") ");
             qb.push_values(chunk, |mut row, (k, s)| {
-                row.push_bind(k.hour_ms)
+                row.push_bind(k.tenant.as_str())
+                    .push_bind(k.hour_ms)
                     .push_bind(k.dim)
                     .push_bind(k.k1.as_str())
                     .push_bind(k.k2.as_str())
@@ -225,17 +237,23 @@ macro_rules! apply_plan {
 }
 pub(crate) use apply_plan;
 
-/// Recomputes the tag dimension of each hour in `$hours` inside the open transaction `$tx`
-/// (for code that changes `event_tags` of stored events: re-tagging, rule-added tags).
+/// Recomputes tenant `$tenant`'s tag dimension of each hour in `$hours` inside the open
+/// transaction `$tx` (for code that changes `event_tags` of a tenant's stored events:
+/// re-tagging, rule-added tags).
 macro_rules! recompute_tags {
-    ($tx:expr, $hours:expr) => {{
+    ($tx:expr, $tenant:expr, $hours:expr) => {{
+        let tenant: &str = $tenant;
         for hour in $hours {
-            sqlx::query("DELETE FROM usage_rollup WHERE dim = 'tag' AND hour_ms = $1")
-                .bind(hour)
-                .execute(&mut *$tx)
-                .await
-                .map_err($crate::StoreError::query("recomputing the tag rollup"))?;
-            sqlx::query($crate::analytics::rollup::RECOMPUTE[3])
+            sqlx::query(
+                "DELETE FROM usage_rollup WHERE tenant = $1 AND dim = 'tag' AND hour_ms = $2",
+            )
+            .bind(tenant)
+            .bind(hour)
+            .execute(&mut *$tx)
+            .await
+            .map_err($crate::StoreError::query("recomputing the tag rollup"))?;
+            sqlx::query($crate::analytics::rollup::RECOMPUTE_TENANT_TAGS)
+                .bind(tenant)
                 .bind(hour)
                 .bind(hour + $crate::analytics::HOUR_MS)
                 .execute(&mut *$tx)

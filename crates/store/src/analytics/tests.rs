@@ -54,6 +54,21 @@ fn ranges_split_into_partial_hours_and_whole_hours() {
         plan(&f, Some((86_400_000, -3_600_000)), &AggKey::None).len(),
         3
     );
+    // A tenant is a column of every rollup row: it keeps the rollup, alone or with a
+    // dimension's filter.
+    let tenant = EventFilter {
+        tenant: Some("acme".into()),
+        ..f.clone()
+    };
+    assert_eq!(
+        plan(&tenant, None, &AggKey::Model),
+        plan(&f, None, &AggKey::Model)
+    );
+    let tenant_project = EventFilter {
+        project: Some("p".into()),
+        ..tenant
+    };
+    assert_eq!(plan(&tenant_project, None, &AggKey::None).len(), 3);
     let aligned = EventFilter {
         since_ms: Some(0),
         until_ms: None,

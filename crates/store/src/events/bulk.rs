@@ -34,7 +34,7 @@ use crate::{Pool, Store, StoreError};
 
 /// Secondary indexes of `usage_events` that a first import builds after its rows instead of
 /// row by row. The unique ones (id, dedup_key) stay: conflicts are decided through them.
-const DEFERRABLE_INDEXES: [(&str, &str); 6] = [
+const DEFERRABLE_INDEXES: [(&str, &str); 7] = [
     ("usage_events_ts", "DROP INDEX usage_events_ts"),
     (
         "usage_events_provider_ts",
@@ -49,6 +49,10 @@ const DEFERRABLE_INDEXES: [(&str, &str); 6] = [
     (
         "usage_events_project_ts",
         "DROP INDEX usage_events_project_ts",
+    ),
+    (
+        "usage_events_tenant_ts",
+        "DROP INDEX usage_events_tenant_ts",
     ),
 ];
 

@@ -3,7 +3,8 @@
 //! A batch is one transaction of multi-row `INSERT … ON CONFLICT (dedup_key) DO NOTHING
 //! RETURNING id` statements, so a round trip carries many rows and the database itself says
 //! which rows were new. Tags are written only for those rows, so a duplicate never gains or
-//! changes tags. Invariant: either the whole batch is committed or nothing is.
+//! changes tags. Invariant: either the whole batch is committed or nothing is; an event
+//! without a tenant is stored in [`crate::DEFAULT_TENANT`].
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -49,7 +50,7 @@ macro_rules! push_event {
             .push_bind(&e.provider)
             .push_bind(&e.model)
             .push_bind(&e.endpoint)
-            .push_bind(&e.tenant)
+            .push_bind(e.tenant.as_deref().unwrap_or($crate::DEFAULT_TENANT))
             .push_bind(&e.api_key_id)
             .push_bind(&e.project)
             .push_bind(&e.agent)

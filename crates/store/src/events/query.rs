@@ -96,6 +96,7 @@ macro_rules! push_filter {
             $qb.push(" AND ts_ms < ").push_bind(v);
         }
         for (column, value) in [
+            (" AND tenant = ", &f.tenant),
             (" AND provider = ", &f.provider),
             (" AND model = ", &f.model),
             (" AND source = ", &f.source),
@@ -193,11 +194,20 @@ impl Store {
             .await
     }
 
-    /// One event by id, with its tags.
-    pub async fn get_event(&self, id: &str) -> Result<Option<UsageEvent>, StoreError> {
+    /// One event by id, with its tags; with a `tenant`, an event of another tenant is not
+    /// found.
+    pub async fn get_event(
+        &self,
+        tenant: Option<&str>,
+        id: &str,
+    ) -> Result<Option<UsageEvent>, StoreError> {
         let event = with_pool!(self, pool => {
-            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM usage_events WHERE id = $1"))
+            // `$2` NULL: any tenant.
+            let row = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM usage_events WHERE id = $1 AND ($2 IS NULL OR tenant = $2)"
+            ))
                 .bind(id)
+                .bind(tenant)
                 .fetch_optional(pool)
                 .await
                 .map_err(StoreError::query("reading an event"))?;

@@ -1,7 +1,8 @@
 //! What users declare by hand: named accounts per service, and recurring subscriptions charged
 //! to them.
 //!
-//! Invariants: account names are unique per service.
+//! Invariants: account names are unique per tenant and service; every call reads or writes one
+//! tenant's accounts and subscriptions.
 
 use sqlx::Row;
 
@@ -33,12 +34,12 @@ pub struct Subscription {
 }
 
 impl Store {
-    /// Creates an account or updates its limit and note.
-    pub async fn upsert_account(&self, account: &Account) -> Result<(), StoreError> {
+    /// Creates an account of `tenant` or updates its limit and note.
+    pub async fn upsert_account(&self, tenant: &str, account: &Account) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             sqlx::query(
-                "INSERT INTO accounts (service, name, monthly_limit_micros, note, created_ms) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (service, name) DO UPDATE SET \
+                "INSERT INTO accounts (service, name, monthly_limit_micros, note, created_ms, tenant) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (tenant, service, name) DO UPDATE SET \
                  monthly_limit_micros = COALESCE(excluded.monthly_limit_micros, accounts.monthly_limit_micros), \
                  note = COALESCE(excluded.note, accounts.note)",
             )
@@ -47,6 +48,7 @@ impl Store {
             .bind(account.monthly_limit_micros)
             .bind(&account.note)
             .bind(now_ms())
+            .bind(tenant)
             .execute(pool)
             .await
             .map(|_| ())
@@ -54,10 +56,11 @@ impl Store {
         })
     }
 
-    /// Every account, by service then name.
-    pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+    /// Every account of `tenant`, by service then name.
+    pub async fn accounts(&self, tenant: &str) -> Result<Vec<Account>, StoreError> {
         with_pool!(self, pool => {
-            let rows = sqlx::query("SELECT service, name, monthly_limit_micros, note FROM accounts ORDER BY service, name")
+            let rows = sqlx::query("SELECT service, name, monthly_limit_micros, note FROM accounts WHERE tenant = $1 ORDER BY service, name")
+                .bind(tenant)
                 .fetch_all(pool)
                 .await
                 .map_err(StoreError::query("reading accounts"))?;
@@ -68,11 +71,16 @@ impl Store {
         })
     }
 
-    pub async fn add_subscription(&self, sub: &Subscription) -> Result<(), StoreError> {
+    /// Adds a subscription of `tenant`.
+    pub async fn add_subscription(
+        &self,
+        tenant: &str,
+        sub: &Subscription,
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             sqlx::query(
-                "INSERT INTO subscriptions (id, service, account, cost_micros, period, starts_ms, ends_ms, tz, note, created_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO subscriptions (id, service, account, cost_micros, period, starts_ms, ends_ms, tz, note, created_ms, tenant) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(&sub.id)
             .bind(&sub.service)
@@ -84,6 +92,7 @@ impl Store {
             .bind(&sub.tz)
             .bind(&sub.note)
             .bind(now_ms())
+            .bind(tenant)
             .execute(pool)
             .await
             .map(|_| ())
@@ -91,11 +100,13 @@ impl Store {
         })
     }
 
-    pub async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+    /// Every subscription of `tenant`, by service, account and id.
+    pub async fn subscriptions(&self, tenant: &str) -> Result<Vec<Subscription>, StoreError> {
         with_pool!(self, pool => {
             let rows = sqlx::query(
-                "SELECT id, service, account, cost_micros, period, starts_ms, ends_ms, tz, note FROM subscriptions ORDER BY service, account, id",
+                "SELECT id, service, account, cost_micros, period, starts_ms, ends_ms, tz, note FROM subscriptions WHERE tenant = $1 ORDER BY service, account, id",
             )
+            .bind(tenant)
             .fetch_all(pool)
             .await
             .map_err(StoreError::query("reading subscriptions"))?;

@@ -6,7 +6,7 @@ use tokenwatch_core::UsageEvent;
 use tokenwatch_store::{InsertOutcome, OnConflict};
 
 use crate::conformance::all;
-use crate::support::{TestDb, event, full_event};
+use crate::support::{TestDb, as_stored, event, full_event};
 
 const H: i64 = 3_600_000;
 const T0: i64 = 1_750_000_000_000 / H * H;
@@ -26,6 +26,9 @@ fn sized(n: u32, key: &str, ts_ms: i64, input: i64, output: i64, cost: Option<i6
     .to_owned();
     e.tools_used = vec!["Read".to_owned(), "Bash".to_owned()];
     e.tags = vec![("batch".to_owned(), (n % 2).to_string())];
+    // Every third event in another tenant; a key it shares with the default tenant's keeps
+    // the stored row's tenant when its usage is replaced.
+    e.tenant = n.is_multiple_of(3).then(|| "acme".to_owned());
     e
 }
 
@@ -61,13 +64,13 @@ const ALL_CHUNKS: InsertOutcome = InsertOutcome {
     duplicates: 3,
 };
 
-type RollupRow = (i64, String, String, String, i64, i64, i64, i64, i64);
+type RollupRow = (String, i64, String, String, String, i64, i64, i64, i64, i64);
 
 async fn rollup(db: &TestDb) -> Vec<RollupRow> {
     let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
     let rows = sqlx::query_as(
-        "SELECT hour_ms, dim, k1, k2, events, input_tokens, output_tokens, cost_nanos, unpriced_events \
-         FROM usage_rollup ORDER BY dim, hour_ms, k1, k2",
+        "SELECT tenant, hour_ms, dim, k1, k2, events, input_tokens, output_tokens, cost_nanos, unpriced_events \
+         FROM usage_rollup ORDER BY tenant, dim, hour_ms, k1, k2",
     )
     .fetch_all(&pool)
     .await
@@ -91,6 +94,8 @@ async fn index_names(db: &TestDb) -> Vec<String> {
 /// `db`'s rollup equals `pool_db`'s and one rebuilt from `db`'s events.
 async fn same_rollup_as_pool_and_rebuild(db: &TestDb, pool_db: &TestDb) {
     let rows = rollup(db).await;
+    assert!(rows.iter().any(|r| r.0 == "acme"), "{rows:?}");
+    assert!(rows.iter().any(|r| r.0 == "default"), "{rows:?}");
     assert_eq!(rows, rollup(pool_db).await);
     db.store.rebuild_rollups(0, T0 + 100 * H).await.unwrap();
     assert_eq!(rollup(db).await, rows);
@@ -329,7 +334,14 @@ async fn rows_that_repeat_the_row_before_are_stored_whole() {
         events.sort_by(|a, b| a.id.cmp(&b.id));
         events
     };
-    let expected = by_id(first.iter().chain(&second).cloned().collect());
+    let expected = by_id(
+        first
+            .iter()
+            .chain(&second)
+            .cloned()
+            .map(as_stored)
+            .collect(),
+    );
 
     let import_db = TestDb::sqlite().await;
     let out = import_db

@@ -5,13 +5,16 @@
 use tokenwatch_core::UsageEvent;
 use tokenwatch_store::{Backend, EventFilter, InsertOutcome, Page, Store};
 
-use crate::support::{Engine, TestDb, event, full_event};
+use crate::support::{Engine, TestDb, as_stored, event, full_event};
 
 mod analytics;
 mod imports;
 mod money;
 mod reads;
 mod tags;
+mod tenant_defs;
+mod tenant_migration;
+mod tenants;
 use analytics::{
     rollup_follows_keep_largest_replacements, rollup_sums_equal_raw_and_expected,
     tags_tools_latency_search_and_sorting,
@@ -28,6 +31,12 @@ use reads::{
     totals_by_model_project_and_none,
 };
 use tags::{a_failed_rename_changes_nothing, rename_moves_events_rollup_and_definition};
+use tenant_defs::{
+    alerts_accounts_and_subscriptions_stay_in_their_tenant,
+    definitions_of_the_same_name_stay_in_their_tenant, tag_changes_stay_in_their_tenant,
+};
+use tenant_migration::a_database_at_migration_7_moves_into_the_default_tenant;
+use tenants::{every_read_keeps_to_its_tenant, rollup_answers_each_tenant_exactly};
 
 crate::support::both_engines!(
     round_trip_keeps_every_field,
@@ -52,6 +61,11 @@ crate::support::both_engines!(
     cost_entries_count_in_totals_but_not_in_usage_views,
     tiny_costs_sum_exactly_in_rollups,
     period_reports_from_the_rollup_equal_the_events,
+    every_read_keeps_to_its_tenant,
+    rollup_answers_each_tenant_exactly,
+    definitions_of_the_same_name_stay_in_their_tenant,
+    alerts_accounts_and_subscriptions_stay_in_their_tenant,
+    tag_changes_stay_in_their_tenant,
 );
 
 #[tokio::test]
@@ -62,6 +76,16 @@ async fn sqlite_micro_dollar_rows_migrate_to_nanos() {
 #[tokio::test]
 async fn postgres_micro_dollar_rows_migrate_to_nanos() {
     micro_dollar_rows_migrate_to_nanos(Engine::Postgres).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_database_at_migration_7_moves_into_the_default_tenant() {
+    a_database_at_migration_7_moves_into_the_default_tenant(Engine::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_a_database_at_migration_7_moves_into_the_default_tenant() {
+    a_database_at_migration_7_moves_into_the_default_tenant(Engine::Postgres).await;
 }
 
 fn engine(db: &TestDb) -> Engine {
@@ -107,7 +131,8 @@ async fn round_trip_keeps_every_field(db: &TestDb) {
         }
     );
     let stored = all(&db.store).await;
-    assert_eq!(stored, vec![full, minimal]);
+    assert_eq!(minimal.tenant, None);
+    assert_eq!(stored, vec![full, as_stored(minimal)]);
 }
 
 async fn dedup_key_makes_inserts_idempotent(db: &TestDb) {

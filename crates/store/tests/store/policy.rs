@@ -3,7 +3,7 @@
 
 use tokenwatch_core::EventStatus;
 use tokenwatch_core::budget::Scope;
-use tokenwatch_store::{DefKind, EventFilter, NewAlert, RetagOutcome, TagRemoval};
+use tokenwatch_store::{DEFAULT_TENANT, DefKind, EventFilter, NewAlert, RetagOutcome, TagRemoval};
 
 use crate::support::{TestDb, event};
 
@@ -17,29 +17,32 @@ crate::support::both_engines!(
 async fn definitions_upsert_list_delete_and_prune(db: &TestDb) {
     let s = &db.store;
     assert!(
-        s.put_definition(DefKind::Budget, "a", r#"{"v":1}"#, "config")
+        s.put_definition(DEFAULT_TENANT, DefKind::Budget, "a", r#"{"v":1}"#, "config")
             .await
             .unwrap()
     );
     assert!(
-        !s.put_definition(DefKind::Budget, "a", r#"{"v":2}"#, "config")
+        !s.put_definition(DEFAULT_TENANT, DefKind::Budget, "a", r#"{"v":2}"#, "config")
             .await
             .unwrap()
     );
     assert!(
-        s.put_definition(DefKind::Budget, "b", r#"{"v":3}"#, "api")
+        s.put_definition(DEFAULT_TENANT, DefKind::Budget, "b", r#"{"v":3}"#, "api")
             .await
             .unwrap()
     );
     assert!(
-        s.put_definition(DefKind::Budget, "c", r#"{"v":4}"#, "config")
+        s.put_definition(DEFAULT_TENANT, DefKind::Budget, "c", r#"{"v":4}"#, "config")
             .await
             .unwrap()
     );
-    s.put_definition(DefKind::TagRule, "a", "{}", "api")
+    s.put_definition(DEFAULT_TENANT, DefKind::TagRule, "a", "{}", "api")
         .await
         .unwrap();
-    let list = s.list_definitions(DefKind::Budget).await.unwrap();
+    let list = s
+        .list_definitions(DEFAULT_TENANT, DefKind::Budget)
+        .await
+        .unwrap();
     let names: Vec<_> = list
         .iter()
         .map(|d| (d.name.as_str(), d.spec.as_str()))
@@ -54,22 +57,36 @@ async fn definitions_upsert_list_delete_and_prune(db: &TestDb) {
     );
     // Config-made "c" left the file: it goes; API-made "b" stays.
     assert_eq!(
-        s.prune_config_definitions(DefKind::Budget, &["a".into()])
+        s.prune_config_definitions(DEFAULT_TENANT, DefKind::Budget, &["a".into()])
             .await
             .unwrap(),
         1
     );
-    assert!(s.delete_definition(DefKind::Budget, "b").await.unwrap());
-    assert!(!s.delete_definition(DefKind::Budget, "b").await.unwrap());
+    assert!(
+        s.delete_definition(DEFAULT_TENANT, DefKind::Budget, "b")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.delete_definition(DEFAULT_TENANT, DefKind::Budget, "b")
+            .await
+            .unwrap()
+    );
     let left: Vec<_> = s
-        .list_definitions(DefKind::Budget)
+        .list_definitions(DEFAULT_TENANT, DefKind::Budget)
         .await
         .unwrap()
         .into_iter()
         .map(|d| d.name)
         .collect();
     assert_eq!(left, ["a"]);
-    assert_eq!(s.list_definitions(DefKind::TagRule).await.unwrap().len(), 1);
+    assert_eq!(
+        s.list_definitions(DEFAULT_TENANT, DefKind::TagRule)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 fn alert(id: &str, key: &str, fired_ms: i64) -> NewAlert {
@@ -93,23 +110,27 @@ async fn alerts_fire_once_per_key_with_deliveries(db: &TestDb) {
     let s = &db.store;
     let chans = vec!["hook".to_owned(), "mail".to_owned()];
     assert!(
-        s.insert_alert(&alert("a1", "k1", 10), &chans)
+        s.insert_alert(DEFAULT_TENANT, &alert("a1", "k1", 10), &chans)
             .await
             .unwrap()
     );
     assert!(
-        !s.insert_alert(&alert("a2", "k1", 11), &chans)
+        !s.insert_alert(DEFAULT_TENANT, &alert("a2", "k1", 11), &chans)
             .await
             .unwrap()
     );
-    assert!(s.insert_alert(&alert("a3", "k2", 12), &[]).await.unwrap());
+    assert!(
+        s.insert_alert(DEFAULT_TENANT, &alert("a3", "k2", 12), &[])
+            .await
+            .unwrap()
+    );
     s.set_delivery("a1", "hook", "failed", 5, Some("HTTP 500"), 20)
         .await
         .unwrap();
     s.set_delivery("a1", "mail", "delivered", 1, None, 21)
         .await
         .unwrap();
-    let list = s.list_alerts(false, 10).await.unwrap();
+    let list = s.list_alerts(DEFAULT_TENANT, false, 10).await.unwrap();
     assert_eq!(
         list.iter().map(|a| a.alert.id.as_str()).collect::<Vec<_>>(),
         ["a3", "a1"]
@@ -125,20 +146,35 @@ async fn alerts_fire_once_per_key_with_deliveries(db: &TestDb) {
         ("hook", "failed", 5, Some("HTTP 500"))
     );
     assert_eq!((d[1].status.as_str(), d[1].attempts), ("delivered", 1));
-    assert_eq!(s.unacknowledged_alerts().await.unwrap(), 2);
-    assert_eq!(s.acknowledge_alerts(Some("a1"), 30).await.unwrap(), 1);
-    assert_eq!(s.acknowledge_alerts(Some("a1"), 31).await.unwrap(), 0);
-    assert_eq!(s.unacknowledged_alerts().await.unwrap(), 1);
-    let open = s.list_alerts(true, 10).await.unwrap();
+    assert_eq!(s.unacknowledged_alerts(DEFAULT_TENANT).await.unwrap(), 2);
+    assert_eq!(
+        s.acknowledge_alerts(DEFAULT_TENANT, Some("a1"), 30)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.acknowledge_alerts(DEFAULT_TENANT, Some("a1"), 31)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(s.unacknowledged_alerts(DEFAULT_TENANT).await.unwrap(), 1);
+    let open = s.list_alerts(DEFAULT_TENANT, true, 10).await.unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].alert.id, "a3");
-    assert_eq!(s.acknowledge_alerts(None, 32).await.unwrap(), 1);
     assert_eq!(
-        s.list_alerts(false, 10).await.unwrap()[1].acknowledged_ms,
+        s.acknowledge_alerts(DEFAULT_TENANT, None, 32)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.list_alerts(DEFAULT_TENANT, false, 10).await.unwrap()[1].acknowledged_ms,
         Some(30)
     );
-    assert!(s.alert_exists("a3").await.unwrap());
-    assert!(!s.alert_exists("zz").await.unwrap());
+    assert!(s.alert_exists(DEFAULT_TENANT, "a3").await.unwrap());
+    assert!(!s.alert_exists(DEFAULT_TENANT, "zz").await.unwrap());
 }
 
 async fn retag_is_idempotent_and_counts_changes(db: &TestDb) {
@@ -167,14 +203,14 @@ async fn retag_is_idempotent_and_counts_changes(db: &TestDb) {
     let add = [("client".to_owned(), "acme".to_owned())];
     // Six match; event 0 already has the tag.
     assert_eq!(
-        s.retag(&opus, &add, &[]).await.unwrap(),
+        s.retag(DEFAULT_TENANT, &opus, &add, &[]).await.unwrap(),
         RetagOutcome {
             matched: 6,
             changed: 5
         }
     );
     assert_eq!(
-        s.retag(&opus, &add, &[]).await.unwrap(),
+        s.retag(DEFAULT_TENANT, &opus, &add, &[]).await.unwrap(),
         RetagOutcome {
             matched: 6,
             changed: 0
@@ -195,7 +231,7 @@ async fn retag_is_idempotent_and_counts_changes(db: &TestDb) {
         value: None,
     }];
     let out = s
-        .retag(&EventFilter::default(), &[], &all_clients)
+        .retag(DEFAULT_TENANT, &EventFilter::default(), &[], &all_clients)
         .await
         .unwrap();
     assert_eq!(
@@ -206,7 +242,7 @@ async fn retag_is_idempotent_and_counts_changes(db: &TestDb) {
         }
     );
     assert_eq!(
-        s.retag(&EventFilter::default(), &[], &all_clients)
+        s.retag(DEFAULT_TENANT, &EventFilter::default(), &[], &all_clients)
             .await
             .unwrap()
             .changed,
@@ -219,8 +255,14 @@ async fn retag_is_idempotent_and_counts_changes(db: &TestDb) {
         ("ev-000002".to_owned(), "t".to_owned(), "x".to_owned()),
         ("nope".to_owned(), "t".to_owned(), "x".to_owned()),
     ];
-    assert_eq!(s.add_event_tags(&tags[..1]).await.unwrap(), 1);
-    assert_eq!(s.add_event_tags(&tags[1..]).await.unwrap(), 1);
+    assert_eq!(
+        s.add_event_tags(DEFAULT_TENANT, &tags[..1]).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        s.add_event_tags(DEFAULT_TENANT, &tags[1..]).await.unwrap(),
+        1
+    );
 }
 
 async fn window_totals_follow_the_scope(db: &TestDb) {
@@ -251,7 +293,10 @@ async fn window_totals_follow_the_scope(db: &TestDb) {
     refused.cost_nanos = Some(1_000_000);
     events.push(refused);
     s.insert_events(&events).await.unwrap();
-    let all = s.window_totals(&Scope::Global, 0, 100_000).await.unwrap();
+    let all = s
+        .window_totals(None, &Scope::Global, 0, 100_000)
+        .await
+        .unwrap();
     assert_eq!((all.events, all.cost_nanos, all.failures), (6, 2_100, 1));
     // Each event: input 10 + output 5 + cache read 20.
     assert_eq!(
@@ -259,32 +304,32 @@ async fn window_totals_follow_the_scope(db: &TestDb) {
         (210, 180, 120)
     );
     let a = s
-        .window_totals(&Scope::Provider("anthropic".into()), 0, 100_000)
+        .window_totals(None, &Scope::Provider("anthropic".into()), 0, 100_000)
         .await
         .unwrap();
     assert_eq!(a.cost_nanos, 100 + 300 + 500);
     let p = s
-        .window_totals(&Scope::Project("billing".into()), 0, 100_000)
+        .window_totals(None, &Scope::Project("billing".into()), 0, 100_000)
         .await
         .unwrap();
     assert_eq!(p.cost_nanos, 600);
     let t = s
-        .window_totals(&Scope::Tag("env".into(), "prod".into()), 0, 100_000)
+        .window_totals(None, &Scope::Tag("env".into(), "prod".into()), 0, 100_000)
         .await
         .unwrap();
     assert_eq!(t.cost_nanos, 1_100);
     let w = s
-        .window_totals(&Scope::Global, 10_000, 30_000)
+        .window_totals(None, &Scope::Global, 10_000, 30_000)
         .await
         .unwrap();
     assert_eq!(w.cost_nanos, 200 + 300);
     let d = s
-        .window_durations(&Scope::Global, 0, 100_000, 10)
+        .window_durations(None, &Scope::Global, 0, 100_000, 10)
         .await
         .unwrap();
     assert!(d.is_empty());
     let buckets = s
-        .window_buckets(&Scope::Global, 0, 100_000, 20_000)
+        .window_buckets(None, &Scope::Global, 0, 100_000, 20_000)
         .await
         .unwrap();
     // (bucket, cost, tokens, requests): events at 0, 10k | 20k, 30k | 40k, 50k (refused excluded).

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokenwatch_core::event::RequestShape;
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
-use tokenwatch_store::Store;
+use tokenwatch_store::{DEFAULT_TENANT, Store};
 
 /// Which engine a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,6 +270,13 @@ pub fn full_event() -> UsageEvent {
             ("team".to_owned(), "ünï".to_owned()),
         ],
     }
+}
+
+/// `e` as the store reads it back: an event written without a tenant is stored in
+/// [`DEFAULT_TENANT`].
+pub fn as_stored(mut e: UsageEvent) -> UsageEvent {
+    e.tenant.get_or_insert_with(|| DEFAULT_TENANT.to_owned());
+    e
 }
 
 /// Polls `check` every 20 ms until it is true, failing the test after `secs` seconds.

@@ -4,7 +4,8 @@
 //!
 //! Invariants: the stored row of a `dedup_key` keeps its id and tags and takes a new usage only
 //! when it is larger in total tokens, or equal and higher in cost; tags are written for new
-//! rows only; an hour whose usage an update moved is recomputed from the events.
+//! rows only; an hour whose usage an update moved is recomputed from the events; an event
+//! without a tenant is stored in [`DEFAULT_TENANT`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,10 +13,10 @@ use rusqlite::{CachedStatement, Connection};
 use tokenwatch_core::UsageEvent;
 
 use super::failed;
-use crate::StoreError;
 use crate::analytics::AggSums;
 use crate::analytics::rollup::{self, RowKey};
 use crate::events::{COLUMN_COUNT, COLUMNS, InsertOutcome, OnConflict};
+use crate::{DEFAULT_TENANT, StoreError};
 
 /// Reads the stored row of a key that conflicted: its id, time, total tokens (the same five
 /// columns as [`crate::events::insert`]'s upsert) and cost.
@@ -48,7 +49,7 @@ static UPSERT_ROLLUP_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new
     let mut sql = String::from("INSERT INTO usage_rollup (");
     sql.push_str(rollup::COLUMNS);
     sql.push_str(") VALUES (?");
-    sql.push_str(&", ?".repeat(19));
+    sql.push_str(&", ?".repeat(20));
     sql.push(')');
     sql.push_str(rollup::UPSERT);
     sql
@@ -165,7 +166,7 @@ impl<'c> Writer<'c> {
             &x.provider,
             &x.model,
             &x.endpoint,
-            &x.tenant,
+            x.tenant.as_deref().unwrap_or(DEFAULT_TENANT),
             &x.api_key_id,
             &x.project,
             &x.agent,
@@ -279,6 +280,7 @@ pub(super) fn write_rollup(
         }
         upsert
             .execute(rusqlite::params![
+                k.tenant,
                 k.hour_ms,
                 k.dim,
                 k.k1,

@@ -1,6 +1,6 @@
 //! Following the store by write order: the live feed reads what other processes wrote.
 
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row};
 use tokenwatch_core::event::RequestShape;
 use tokenwatch_core::{EventStatus, Source, UsageEvent};
 
@@ -8,21 +8,31 @@ use super::{COLUMNS, MAX_PAGE, finish_decode};
 use crate::{Store, StoreError, with_pool};
 
 impl Store {
-    /// The greatest event id stored (ids are UUIDv7, so the newest written), if any.
-    pub async fn newest_event_id(&self) -> Result<Option<String>, StoreError> {
+    /// The greatest event id stored for `tenant` (`None`: any tenant), if any (ids are UUIDv7,
+    /// so the newest written).
+    pub async fn newest_event_id(
+        &self,
+        tenant: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
         Ok(with_pool!(self, pool => {
-            sqlx::query_scalar::<_, Option<String>>("SELECT MAX(id) FROM usage_events")
+            let mut qb = QueryBuilder::new("SELECT MAX(id) FROM usage_events");
+            if let Some(t) = tenant {
+                qb.push(" WHERE tenant = ").push_bind(t.to_owned());
+            }
+            qb.build_query_scalar::<Option<String>>()
                 .fetch_one(pool)
                 .await
                 .map_err(StoreError::query("reading the newest event id"))?
         }))
     }
 
-    /// Events written after the one with id `after` (ids are UUIDv7: write order), except
-    /// those of `skip_source`, the newest `limit` of them, oldest first, with their tags. The
-    /// live feed follows the store with this to show what other processes wrote.
+    /// Events of `tenant` (`None`: of every tenant) written after the one with id `after` (ids
+    /// are UUIDv7: write order), except those of `skip_source`, the newest `limit` of them,
+    /// oldest first, with their tags. The live feed follows the store with this to show what
+    /// other processes wrote.
     pub async fn events_written_after(
         &self,
+        tenant: Option<&str>,
         after: &str,
         skip_source: &str,
         limit: u32,
@@ -30,11 +40,13 @@ impl Store {
         let limit = i64::from(limit.clamp(1, MAX_PAGE));
         let mut events = with_pool!(self, pool => {
             let rows = sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM usage_events WHERE id > $1 AND source <> $2 ORDER BY id DESC LIMIT $3"
+                "SELECT {COLUMNS} FROM usage_events WHERE id > $1 AND source <> $2 \
+                 AND ($4 IS NULL OR tenant = $4) ORDER BY id DESC LIMIT $3"
             ))
             .bind(after)
             .bind(skip_source)
             .bind(limit)
+            .bind(tenant)
             .fetch_all(pool)
             .await
             .map_err(StoreError::query("reading newly written events"))?;

@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use tokenwatch_core::{EventStatus, Source, UsageEvent};
-use tokenwatch_store::{AggKey, AggSums, EventFilter, EventSort, OnConflict, Page};
+use tokenwatch_store::{AggKey, AggSums, DEFAULT_TENANT, EventFilter, EventSort, OnConflict, Page};
 
-use crate::support::{TestDb, event};
+use crate::support::{TestDb, as_stored, event};
 
 pub(super) const H: i64 = 3_600_000;
 /// 2026-11-02T00:00:00Z, a Monday.
@@ -462,6 +462,7 @@ pub async fn tags_tools_latency_search_and_sorting(db: &TestDb) {
     };
     store
         .retag(
+            DEFAULT_TENANT,
             &red,
             &[("team".into(), "crimson".into())],
             &[tokenwatch_store::TagRemoval {
@@ -472,7 +473,10 @@ pub async fn tags_tools_latency_search_and_sorting(db: &TestDb) {
         .await
         .unwrap();
     store
-        .add_event_tags(&[(events[1].id.clone(), "client".into(), "acme".into())])
+        .add_event_tags(
+            DEFAULT_TENANT,
+            &[(events[1].id.clone(), "client".into(), "acme".into())],
+        )
         .await
         .unwrap();
     let after = store.tag_totals(&f).await.unwrap();
@@ -484,7 +488,7 @@ pub async fn tags_tools_latency_search_and_sorting(db: &TestDb) {
     assert!(!after.iter().any(|t| t.value == "red"));
     assert!(after.iter().any(|t| t.key == "client" && t.events == 1));
 
-    let one = store.get_event(&events[7].id).await.unwrap().unwrap();
-    assert_eq!(one, events[7]);
-    assert!(store.get_event("no-such-id").await.unwrap().is_none());
+    let one = store.get_event(None, &events[7].id).await.unwrap().unwrap();
+    assert_eq!(one, as_stored(events[7].clone()));
+    assert!(store.get_event(None, "no-such-id").await.unwrap().is_none());
 }

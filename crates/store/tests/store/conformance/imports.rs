@@ -7,8 +7,8 @@ use jiff::tz::TimeZone;
 use tokenwatch_core::UsageEvent;
 use tokenwatch_store::reports::{Breakdown, Period, ReportRow, Sums};
 use tokenwatch_store::{
-    Account, AggKey, EventFilter, GroupBy, ImportCursor, ImportDir, InsertOutcome, OnConflict,
-    RollupKey, Subscription,
+    Account, AggKey, DEFAULT_TENANT, EventFilter, GroupBy, ImportCursor, ImportDir, InsertOutcome,
+    OnConflict, RollupKey, Subscription,
 };
 
 use crate::support::{TestDb, event};
@@ -320,16 +320,19 @@ pub async fn cursors_accounts_and_subscriptions_persist(db: &TestDb) {
         monthly_limit_micros: Some(5),
         note: None,
     };
-    s.upsert_account(&a).await.unwrap();
+    s.upsert_account(DEFAULT_TENANT, &a).await.unwrap();
     // Updating without a limit keeps the limit.
-    s.upsert_account(&Account {
-        monthly_limit_micros: None,
-        note: Some("n".into()),
-        ..a.clone()
-    })
+    s.upsert_account(
+        DEFAULT_TENANT,
+        &Account {
+            monthly_limit_micros: None,
+            note: Some("n".into()),
+            ..a.clone()
+        },
+    )
     .await
     .unwrap();
-    let accounts = s.accounts().await.unwrap();
+    let accounts = s.accounts(DEFAULT_TENANT).await.unwrap();
     assert_eq!(
         accounts,
         vec![Account {
@@ -349,8 +352,8 @@ pub async fn cursors_accounts_and_subscriptions_persist(db: &TestDb) {
         tz: "UTC".into(),
         note: Some("Pro".into()),
     };
-    s.add_subscription(&sub).await.unwrap();
-    assert_eq!(s.subscriptions().await.unwrap(), vec![sub]);
+    s.add_subscription(DEFAULT_TENANT, &sub).await.unwrap();
+    assert_eq!(s.subscriptions(DEFAULT_TENANT).await.unwrap(), vec![sub]);
     let keys = s.existing_dedup_keys(&["nope".to_owned()]).await.unwrap();
     assert!(keys.is_empty());
 }
@@ -545,6 +548,10 @@ pub async fn period_reports_from_the_rollup_equal_the_events(db: &TestDb) {
         } else if r.is_multiple_of(5) {
             e.source = tokenwatch_core::Source::ClaudeCode;
         }
+        // A quarter of the events in another tenant, read alone and among everyone's.
+        if (r / 7).is_multiple_of(4) {
+            e.tenant = Some("acme".into());
+        }
         events.push(e);
     }
     // Spring changes too (New York 2026-03-08, Berlin 2026-03-29): 200 events in March.
@@ -594,6 +601,21 @@ pub async fn period_reports_from_the_rollup_equal_the_events(db: &TestDb) {
             source: Some("claude_code".into()),
             ..EventFilter::default()
         },
+        EventFilter {
+            tenant: Some("acme".into()),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            tenant: Some(DEFAULT_TENANT.into()),
+            since_ms: Some(start + 30 * h + 1_234),
+            provider: Some("anthropic".into()),
+            ..EventFilter::default()
+        },
+        EventFilter {
+            tenant: Some("acme".into()),
+            source: Some("manual".into()),
+            ..EventFilter::default()
+        },
     ];
     let zones = [
         "UTC",
@@ -638,5 +660,5 @@ pub async fn period_reports_from_the_rollup_equal_the_events(db: &TestDb) {
             }
         }
     }
-    assert_eq!(compared, 7 * 5 * 3 * 5);
+    assert_eq!(compared, 10 * 5 * 3 * 5);
 }

@@ -153,8 +153,9 @@ pub async fn micro_dollar_rows_migrate_to_nanos(engine: Engine) {
     old_database(&fresh.url).await;
     let db = fresh.open().await;
     let store = &db.store;
-    let cost =
-        |id: &'static str| async move { store.get_event(id).await.unwrap().unwrap().cost_nanos };
+    let cost = |id: &'static str| async move {
+        store.get_event(None, id).await.unwrap().unwrap().cost_nanos
+    };
     assert_eq!(cost("e1").await, Some(8_000));
     assert_eq!(cost("e2").await, Some(9_876_543_210_000));
     assert_eq!(cost("e3").await, None);

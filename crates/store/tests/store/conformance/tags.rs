@@ -4,7 +4,7 @@
 //! without duplicate rows; a rename that fails half-way changes nothing.
 
 use tokenwatch_core::UsageEvent;
-use tokenwatch_store::{AggKey, AggSums, EventFilter, RenameOutcome, Store};
+use tokenwatch_store::{AggKey, AggSums, DEFAULT_TENANT, EventFilter, RenameOutcome, Store};
 
 use super::analytics::{H, T0, expect as sums};
 use super::engine;
@@ -71,7 +71,7 @@ async fn rename(
     merged: i64,
     moved: bool,
 ) {
-    let out = store.rename_tag(from, to).await.unwrap();
+    let out = store.rename_tag(DEFAULT_TENANT, from, to).await.unwrap();
     let want = RenameOutcome {
         events,
         merged,
@@ -90,11 +90,21 @@ pub async fn rename_moves_events_rollup_and_definition(db: &TestDb) {
     store.insert_events(&events).await.unwrap();
     assert!(
         store
-            .put_tag_def("team", "red", "#aa0000", Some("the red team"))
+            .put_tag_def(
+                DEFAULT_TENANT,
+                "team",
+                "red",
+                "#aa0000",
+                Some("the red team")
+            )
             .await
             .unwrap()
     );
-    let red_def = store.get_tag_def("team", "red").await.unwrap().unwrap();
+    let red_def = store
+        .get_tag_def(DEFAULT_TENANT, "team", "red")
+        .await
+        .unwrap()
+        .unwrap();
     let before = by_tag(store, "team").await;
     let red = sums(&events, |e| has(e, "team", "red"));
     assert_eq!(value_of(&before, "red"), Some(&red));
@@ -106,21 +116,37 @@ pub async fn rename_moves_events_rollup_and_definition(db: &TestDb) {
     assert_eq!(value_of(&after, "scarlet"), Some(&red));
     assert_eq!(value_of(&after, "red"), None);
     assert_eq!(value_of(&after, "crimson").copied(), crimson_before);
-    assert_eq!(store.count_tagged("team", "red").await.unwrap(), 0);
-    let moved = store.get_tag_def("team", "scarlet").await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .count_tagged(DEFAULT_TENANT, "team", "red")
+            .await
+            .unwrap(),
+        0
+    );
+    let moved = store
+        .get_tag_def(DEFAULT_TENANT, "team", "scarlet")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (moved.color.as_str(), moved.created_ms),
         ("#aa0000", red_def.created_ms)
     );
     assert_eq!(moved.description.as_deref(), Some("the red team"));
-    assert!(store.get_tag_def("team", "red").await.unwrap().is_none());
-    let e0 = store.get_event(&events[0].id).await.unwrap().unwrap();
+    assert!(
+        store
+            .get_tag_def(DEFAULT_TENANT, "team", "red")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let e0 = store.get_event(None, &events[0].id).await.unwrap().unwrap();
     assert!(has(&e0, "team", "scarlet") && !has(&e0, "team", "red"));
 
     // Onto a tag some of the same events carry (0, 6, 12, …): merged, each event once, and the
     // target keeps its own definition.
     store
-        .put_tag_def("team", "crimson", "#00aa00", None)
+        .put_tag_def(DEFAULT_TENANT, "team", "crimson", "#00aa00", None)
         .await
         .unwrap();
     rename(
@@ -139,12 +165,22 @@ pub async fn rename_moves_events_rollup_and_definition(db: &TestDb) {
     assert_eq!(union.events, 27);
     assert_eq!(value_of(&merged, "crimson"), Some(&union));
     assert_eq!(value_of(&merged, "scarlet"), None);
-    assert_eq!(store.count_tagged("team", "crimson").await.unwrap(), 27);
-    let kept = store.get_tag_def("team", "crimson").await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .count_tagged(DEFAULT_TENANT, "team", "crimson")
+            .await
+            .unwrap(),
+        27
+    );
+    let kept = store
+        .get_tag_def(DEFAULT_TENANT, "team", "crimson")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(kept.color, "#00aa00");
     assert!(
         store
-            .get_tag_def("team", "scarlet")
+            .get_tag_def(DEFAULT_TENANT, "team", "scarlet")
             .await
             .unwrap()
             .is_none()
@@ -152,11 +188,17 @@ pub async fn rename_moves_events_rollup_and_definition(db: &TestDb) {
 
     // Onto itself: nothing changes (a naive insert-then-delete would drop the tag).
     let same = store
-        .rename_tag(("team", "crimson"), ("team", "crimson"))
+        .rename_tag(DEFAULT_TENANT, ("team", "crimson"), ("team", "crimson"))
         .await
         .unwrap();
     assert_eq!(same, RenameOutcome::default());
-    assert_eq!(store.count_tagged("team", "crimson").await.unwrap(), 27);
+    assert_eq!(
+        store
+            .count_tagged(DEFAULT_TENANT, "team", "crimson")
+            .await
+            .unwrap(),
+        27
+    );
 
     // Across keys: env=prod becomes environment=production.
     rename(
@@ -178,19 +220,42 @@ pub async fn rename_moves_events_rollup_and_definition(db: &TestDb) {
     // Definitions: replace keeps the creation time, delete leaves the events alone.
     assert!(
         !store
-            .put_tag_def("team", "crimson", "#0000aa", Some("x"))
+            .put_tag_def(DEFAULT_TENANT, "team", "crimson", "#0000aa", Some("x"))
             .await
             .unwrap()
     );
-    let replaced = store.get_tag_def("team", "crimson").await.unwrap().unwrap();
+    let replaced = store
+        .get_tag_def(DEFAULT_TENANT, "team", "crimson")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (replaced.color.as_str(), replaced.created_ms),
         ("#0000aa", kept.created_ms)
     );
-    assert_eq!(store.list_tag_defs().await.unwrap(), vec![replaced]);
-    assert!(store.delete_tag_def("team", "crimson").await.unwrap());
-    assert!(!store.delete_tag_def("team", "crimson").await.unwrap());
-    assert_eq!(store.count_tagged("team", "crimson").await.unwrap(), 27);
+    assert_eq!(
+        store.list_tag_defs(DEFAULT_TENANT).await.unwrap(),
+        vec![replaced]
+    );
+    assert!(
+        store
+            .delete_tag_def(DEFAULT_TENANT, "team", "crimson")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_tag_def(DEFAULT_TENANT, "team", "crimson")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .count_tagged(DEFAULT_TENANT, "team", "crimson")
+            .await
+            .unwrap(),
+        27
+    );
 }
 
 /// A statement that fails inside the rename (a trigger refuses the new name's rollup rows):
@@ -200,7 +265,7 @@ pub async fn a_failed_rename_changes_nothing(db: &TestDb) {
     let events = corpus();
     store.insert_events(&events).await.unwrap();
     store
-        .put_tag_def("team", "red", "#aa0000", None)
+        .put_tag_def(DEFAULT_TENANT, "team", "red", "#aa0000", None)
         .await
         .unwrap();
     let before = by_tag(store, "team").await;
@@ -225,12 +290,30 @@ pub async fn a_failed_rename_changes_nothing(db: &TestDb) {
         }
     }
     let err = store
-        .rename_tag(("team", "red"), ("team", "boom"))
+        .rename_tag(DEFAULT_TENANT, ("team", "red"), ("team", "boom"))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("renaming a tag"), "{err}");
     assert_eq!(by_tag(store, "team").await, before);
-    assert_eq!(store.count_tagged("team", "red").await.unwrap(), 20);
-    assert_eq!(store.count_tagged("team", "boom").await.unwrap(), 0);
-    assert!(store.get_tag_def("team", "red").await.unwrap().is_some());
+    assert_eq!(
+        store
+            .count_tagged(DEFAULT_TENANT, "team", "red")
+            .await
+            .unwrap(),
+        20
+    );
+    assert_eq!(
+        store
+            .count_tagged(DEFAULT_TENANT, "team", "boom")
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        store
+            .get_tag_def(DEFAULT_TENANT, "team", "red")
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
