@@ -9,7 +9,7 @@ pub use engine::{AlertDraft, Alerts, run_engine};
 
 use serde::Serialize;
 use tokenwatch_core::time::rfc3339;
-use tokenwatch_store::{AlertRow, DEFAULT_TENANT, Store};
+use tokenwatch_store::{AlertRow, Store};
 
 use crate::error::AppError;
 use crate::notify::AlertMessage;
@@ -63,11 +63,14 @@ pub struct AlertList {
 }
 
 /// The last `limit` alerts (only unacknowledged ones when asked), newest first.
-pub async fn list(store: &Store, unacknowledged: bool, limit: u32) -> Result<AlertList, AppError> {
-    let rows = store
-        .list_alerts(DEFAULT_TENANT, unacknowledged, limit)
-        .await?;
-    let unread = store.unacknowledged_alerts(DEFAULT_TENANT).await?;
+pub async fn list(
+    store: &Store,
+    tenant: &str,
+    unacknowledged: bool,
+    limit: u32,
+) -> Result<AlertList, AppError> {
+    let rows = store.list_alerts(tenant, unacknowledged, limit).await?;
+    let unread = store.unacknowledged_alerts(tenant).await?;
     Ok(AlertList {
         alerts: rows.into_iter().map(AlertView::from).collect(),
         unread,
@@ -76,11 +79,16 @@ pub async fn list(store: &Store, unacknowledged: bool, limit: u32) -> Result<Ale
 
 /// Acknowledges the alert `id` (not found when there is none), or every unacknowledged alert
 /// when `id` is `None`. Returns how many changed.
-pub async fn acknowledge(store: &Store, id: Option<&str>, now_ms: i64) -> Result<u64, AppError> {
+pub async fn acknowledge(
+    store: &Store,
+    tenant: &str,
+    id: Option<&str>,
+    now_ms: i64,
+) -> Result<u64, AppError> {
     if let Some(id) = id
-        && !store.alert_exists(DEFAULT_TENANT, id).await?
+        && !store.alert_exists(tenant, id).await?
     {
         return Err(AppError::NotFound(format!("no alert with id '{id}'")));
     }
-    Ok(store.acknowledge_alerts(DEFAULT_TENANT, id, now_ms).await?)
+    Ok(store.acknowledge_alerts(tenant, id, now_ms).await?)
 }

@@ -64,7 +64,9 @@ pub struct Scope {
 }
 
 impl AnalyticsQuery {
-    pub fn scope(&self, now_ms: i64) -> Result<Scope, AppError> {
+    /// The filter, zone and range of this query over the events of `tenant` (`None`: every
+    /// tenant, for an operator or the CLI on the host).
+    pub fn scope(&self, now_ms: i64, tenant: Option<&str>) -> Result<Scope, AppError> {
         let events_query = EventsQuery {
             since: self.since.clone(),
             until: self.until.clone(),
@@ -81,7 +83,7 @@ impl AnalyticsQuery {
             tz: self.tz.clone(),
             ..EventsQuery::default()
         };
-        let (mut filter, _) = events_query.to_filter(now_ms)?;
+        let (mut filter, _) = events_query.to_filter(now_ms, tenant)?;
         let until_ms = filter.until_ms.unwrap_or(now_ms);
         let since_ms = filter.since_ms.unwrap_or(until_ms - DEFAULT_RANGE_MS);
         if since_ms >= until_ms {
@@ -239,7 +241,7 @@ mod tests {
             tz: Some("Mars/Olympus".into()),
             ..AnalyticsQuery::default()
         };
-        let e = q.scope(0).err().unwrap().to_string();
+        let e = q.scope(0, None).err().unwrap().to_string();
         assert!(e.starts_with("tz: 'Mars/Olympus'"), "{e}");
         let q = AnalyticsQuery {
             by: Some("colour".into()),
@@ -267,7 +269,7 @@ mod tests {
             ..AnalyticsQuery::default()
         };
         assert!(
-            q.scope(0)
+            q.scope(0, None)
                 .err()
                 .unwrap()
                 .to_string()

@@ -179,8 +179,15 @@ pub struct EventsPage {
 
 impl EventsQuery {
     /// Turns the query into a store filter and page, naming any bad parameter.
-    pub fn to_filter(&self, now_ms: i64) -> Result<(EventFilter, Page), AppError> {
-        let mut filter = EventFilter::default();
+    pub fn to_filter(
+        &self,
+        now_ms: i64,
+        tenant: Option<&str>,
+    ) -> Result<(EventFilter, Page), AppError> {
+        let mut filter = EventFilter {
+            tenant: tenant.map(str::to_owned),
+            ..EventFilter::default()
+        };
         let tz = match &self.tz {
             Some(name) => Some(parse_tz(Some(name))?.0),
             None => None,
@@ -305,9 +312,10 @@ pub struct EventsRequest {
 }
 
 impl EventsQuery {
-    /// Checks every parameter, naming the first bad one.
-    pub fn request(&self, now_ms: i64) -> Result<EventsRequest, AppError> {
-        let (filter, page) = self.to_filter(now_ms)?;
+    /// The request over the events of `tenant` (`None`: every tenant); checks every parameter,
+    /// naming the first bad one.
+    pub fn request(&self, now_ms: i64, tenant: Option<&str>) -> Result<EventsRequest, AppError> {
+        let (filter, page) = self.to_filter(now_ms, tenant)?;
         let (sort, descending) = self.sort_order()?;
         if self.cursor.is_some() && !(sort == EventSort::Time && descending) {
             return Err(AppError::bad(
@@ -391,9 +399,15 @@ pub struct CostBreakdown {
     pub matches_stored: bool,
 }
 
-/// One event with its cost broken down by `prices` (today's table).
-pub async fn detail(store: &Store, prices: &PriceTable, id: &str) -> Result<EventDetail, AppError> {
-    let Some(event) = store.get_event(None, id).await? else {
+/// One event of `tenant` (`None`: any tenant's) with its cost broken down by `prices` (today's
+/// table); another tenant's event is "not found".
+pub async fn detail(
+    store: &Store,
+    prices: &PriceTable,
+    tenant: Option<&str>,
+    id: &str,
+) -> Result<EventDetail, AppError> {
+    let Some(event) = store.get_event(tenant, id).await? else {
         return Err(AppError::NotFound(format!("event {id}")));
     };
     let options = CostOptions { batch: event.batch };

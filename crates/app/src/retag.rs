@@ -4,9 +4,7 @@
 //! Both are idempotent: running them again changes nothing and reports 0 changed.
 
 use tokenwatch_core::tag_rules::{self, RuleInput, TagRule};
-use tokenwatch_store::{
-    DEFAULT_TENANT, EventFilter, Page, RetagOutcome, Store, StoreError, TagRemoval,
-};
+use tokenwatch_store::{EventFilter, Page, RetagOutcome, Store, StoreError, TagRemoval};
 
 use crate::error::AppError;
 use crate::params::parse_tag;
@@ -26,6 +24,7 @@ pub struct RetagReport {
 /// auto-tag rules to the same events.
 pub async fn retag(
     store: &Store,
+    tenant: &str,
     filter: &EventFilter,
     add: &[(String, String)],
     remove: &[TagRemoval],
@@ -37,7 +36,7 @@ pub async fn retag(
             changed: 0,
         }
     } else {
-        store.retag(DEFAULT_TENANT, filter, add, remove).await?
+        store.retag(tenant, filter, add, remove).await?
     };
     let mut report = RetagReport {
         matched,
@@ -45,7 +44,7 @@ pub async fn retag(
         rule_tags_added: 0,
     };
     if let Some(rules) = rules.filter(|r| !r.is_empty()) {
-        let (events_changed, added) = apply_rules(store, filter, rules).await?;
+        let (events_changed, added) = apply_rules(store, tenant, filter, rules).await?;
         report.changed += events_changed;
         report.rule_tags_added = added;
     }
@@ -56,6 +55,7 @@ pub async fn retag(
 /// match). Returns (events that gained a tag, tags added).
 pub async fn apply_rules(
     store: &Store,
+    tenant: &str,
     filter: &EventFilter,
     rules: &[TagRule],
 ) -> Result<(i64, u64), StoreError> {
@@ -80,7 +80,7 @@ pub async fn apply_rules(
                 new_tags.extend(fresh.into_iter().map(|(k, v)| (e.id.clone(), k, v)));
             }
         }
-        added += store.add_event_tags(DEFAULT_TENANT, &new_tags).await?;
+        added += store.add_event_tags(tenant, &new_tags).await?;
         if events.len() < 1000 {
             break;
         }

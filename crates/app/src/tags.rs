@@ -35,7 +35,9 @@ pub struct TagRow {
 
 /// The tags on the events `filter` selects, then the other defined tags.
 pub async fn rows(store: &Store, filter: &EventFilter) -> Result<Vec<TagRow>, AppError> {
-    let mut defs = store.list_tag_defs(DEFAULT_TENANT).await?;
+    let mut defs = store
+        .list_tag_defs(filter.tenant.as_deref().unwrap_or(DEFAULT_TENANT))
+        .await?;
     let mut rows: Vec<TagRow> = Vec::new();
     for t in store.tag_totals(filter).await? {
         let def = defs
@@ -137,6 +139,7 @@ fn bad(param: &'static str) -> impl FnOnce(TagError) -> AppError {
 /// value. Returns the definition and whether it was new.
 pub async fn define(
     store: &Store,
+    tenant: &str,
     tag: &str,
     color: Option<&str>,
     description: Option<&str>,
@@ -150,16 +153,16 @@ pub async fn define(
         .map(tags::parse_description)
         .transpose()
         .map_err(bad("description"))?;
-    let current = store.get_tag_def(DEFAULT_TENANT, &key, &value).await?;
+    let current = store.get_tag_def(tenant, &key, &value).await?;
     let color = color
         .or_else(|| current.as_ref().map(|d| d.color.clone()))
         .unwrap_or_else(|| tags::default_color(&key, &value).to_owned());
     let description = description.unwrap_or_else(|| current.and_then(|d| d.description));
     let created = store
-        .put_tag_def(DEFAULT_TENANT, &key, &value, &color, description.as_deref())
+        .put_tag_def(tenant, &key, &value, &color, description.as_deref())
         .await?;
     let def = store
-        .get_tag_def(DEFAULT_TENANT, &key, &value)
+        .get_tag_def(tenant, &key, &value)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("tag {key}={value} vanished while saving")))?;
     Ok((def, created))
@@ -169,7 +172,12 @@ pub async fn define(
 /// unknown tag (neither defined nor on any event) and a rename onto itself. The renamed tag
 /// keeps the colour it showed: its definition moves, or, when it had none, the new name is
 /// defined with the old name's default colour; a new name that was defined keeps its own.
-pub async fn rename(store: &Store, from: &str, to: &str) -> Result<RenameOutcome, AppError> {
+pub async fn rename(
+    store: &Store,
+    tenant: &str,
+    from: &str,
+    to: &str,
+) -> Result<RenameOutcome, AppError> {
     let old = tags::parse_tag(from).map_err(bad("tag"))?;
     let new = tags::parse_tag(to).map_err(bad("rename_to"))?;
     if old == new {
@@ -178,29 +186,27 @@ pub async fn rename(store: &Store, from: &str, to: &str) -> Result<RenameOutcome
             format!("rename_to: {}={} is already the tag's name", new.0, new.1),
         ));
     }
-    ensure_exists(store, &old.0, &old.1).await?;
+    ensure_exists(store, tenant, &old.0, &old.1).await?;
     let out = store
-        .rename_tag(DEFAULT_TENANT, (&old.0, &old.1), (&new.0, &new.1))
+        .rename_tag(tenant, (&old.0, &old.1), (&new.0, &new.1))
         .await?;
-    if store
-        .get_tag_def(DEFAULT_TENANT, &new.0, &new.1)
-        .await?
-        .is_none()
-    {
+    if store.get_tag_def(tenant, &new.0, &new.1).await?.is_none() {
         let shown = tags::default_color(&old.0, &old.1);
         store
-            .put_tag_def(DEFAULT_TENANT, &new.0, &new.1, shown, None)
+            .put_tag_def(tenant, &new.0, &new.1, shown, None)
             .await?;
     }
     Ok(out)
 }
 
-async fn ensure_exists(store: &Store, key: &str, value: &str) -> Result<(), AppError> {
-    if store
-        .get_tag_def(DEFAULT_TENANT, key, value)
-        .await?
-        .is_none()
-        && store.count_tagged(DEFAULT_TENANT, key, value).await? == 0
+async fn ensure_exists(
+    store: &Store,
+    tenant: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), AppError> {
+    if store.get_tag_def(tenant, key, value).await?.is_none()
+        && store.count_tagged(tenant, key, value).await? == 0
     {
         return Err(AppError::NotFound(format!(
             "no tag {key}={value}: it is neither defined nor on any event"
@@ -223,6 +229,7 @@ pub struct UpdateBody {
 /// defined tag under its (new) name. Every field is checked before anything is written.
 pub async fn update(
     store: &Store,
+    tenant: &str,
     key: &str,
     value: &str,
     change: &UpdateBody,
@@ -244,7 +251,7 @@ pub async fn update(
     }
     let (name, renamed) = match &change.rename_to {
         Some(to) => {
-            let out = rename(store, &from, to).await?;
+            let out = rename(store, tenant, &from, to).await?;
             let renamed = Renamed {
                 from: from.clone(),
                 events: out.events,
@@ -253,12 +260,13 @@ pub async fn update(
             (to.clone(), Some(renamed))
         }
         None => {
-            ensure_exists(store, &key, &value).await?;
+            ensure_exists(store, tenant, &key, &value).await?;
             (from, None)
         }
     };
     let (def, _) = define(
         store,
+        tenant,
         &name,
         change.color.as_deref(),
         change.description.as_deref(),
@@ -268,10 +276,10 @@ pub async fn update(
 }
 
 /// Forgets the definition of `key=value`; events keep the tag.
-pub async fn undefine(store: &Store, key: &str, value: &str) -> Result<(), AppError> {
+pub async fn undefine(store: &Store, tenant: &str, key: &str, value: &str) -> Result<(), AppError> {
     // The same spelling rules as defining and renaming (the key is case-insensitive).
     let (key, value) = tags::parse_tag(&format!("{key}={value}")).map_err(bad("tag"))?;
-    if !store.delete_tag_def(DEFAULT_TENANT, &key, &value).await? {
+    if !store.delete_tag_def(tenant, &key, &value).await? {
         return Err(AppError::NotFound(format!("no defined tag {key}={value}")));
     }
     Ok(())

@@ -83,7 +83,7 @@ pub fn filter_from(args: &FilterArgs) -> anyhow::Result<EventFilter> {
         ..Default::default()
     };
     let (filter, _) = query
-        .to_filter(tokenwatch_core::time::now_ms())
+        .to_filter(tokenwatch_core::time::now_ms(), None)
         .map_err(|e| crate::BadInput(format!("--{e}")))?;
     Ok(filter)
 }

@@ -100,7 +100,11 @@ struct Poll {
 impl Poll {
     /// The new count when it changed by more than the live events explain.
     async fn check(&mut self) -> Option<i64> {
-        let count = self.store.rollup_event_count(None).await.ok()?;
+        let count = self
+            .store
+            .rollup_event_count(self.tenant.as_deref())
+            .await
+            .ok()?;
         let sent = std::mem::take(&mut self.sent_since);
         let previous = self.last_count.replace(count)?;
         (count != previous + sent).then_some(count)

@@ -70,8 +70,9 @@ pub async fn latency(
     store: &Store,
     query: &AnalyticsQuery,
     now_ms: i64,
+    tenant: Option<&str>,
 ) -> Result<Latency, AppError> {
-    let scope = query.scope(now_ms)?;
+    let scope = query.scope(now_ms, tenant)?;
     let samples = store.latency_samples(&scope.filter).await?;
     let mut per_model: BTreeMap<String, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
     for (model, duration, ttft) in samples {
@@ -156,8 +157,9 @@ pub async fn cache(
     prices: &PriceTable,
     query: &AnalyticsQuery,
     now_ms: i64,
+    tenant: Option<&str>,
 ) -> Result<Cache, AppError> {
-    let scope = query.scope(now_ms)?;
+    let scope = query.scope(now_ms, tenant)?;
     let rows = store
         .aggregate(&scope.filter, None, &AggKey::ProviderModel)
         .await?;
@@ -221,8 +223,13 @@ pub struct Tools {
     pub tools: Vec<ToolCount>,
 }
 
-pub async fn tools(store: &Store, query: &AnalyticsQuery, now_ms: i64) -> Result<Tools, AppError> {
-    let scope = query.scope(now_ms)?;
+pub async fn tools(
+    store: &Store,
+    query: &AnalyticsQuery,
+    now_ms: i64,
+    tenant: Option<&str>,
+) -> Result<Tools, AppError> {
+    let scope = query.scope(now_ms, tenant)?;
     let tools = store
         .tool_counts(&scope.filter)
         .await?

@@ -194,8 +194,9 @@ pub async fn timeseries(
     store: &Store,
     query: &AnalyticsQuery,
     now_ms: i64,
+    tenant: Option<&str>,
 ) -> Result<Timeseries, AppError> {
-    let scope = query.scope(now_ms)?;
+    let scope = query.scope(now_ms, tenant)?;
     let bucket = Bucket::parse(query.bucket.as_deref(), scope.until_ms - scope.since_ms)?;
     let key = query.key("none")?;
     let by = query.by.clone().unwrap_or_else(|| "none".to_owned());
@@ -329,8 +330,9 @@ pub async fn heatmap(
     store: &Store,
     query: &AnalyticsQuery,
     now_ms: i64,
+    tenant: Option<&str>,
 ) -> Result<Heatmap, AppError> {
-    let scope = query.scope(now_ms)?;
+    let scope = query.scope(now_ms, tenant)?;
     let width = local_bucket_width(&scope.tz, scope.since_ms, scope.until_ms);
     let rows = store
         .aggregate(&scope.filter, Some(width), &AggKey::None)

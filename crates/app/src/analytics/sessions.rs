@@ -38,8 +38,9 @@ pub async fn sessions(
     store: &Store,
     query: &AnalyticsQuery,
     now_ms: i64,
+    tenant: Option<&str>,
 ) -> Result<Sessions, AppError> {
-    let scope = query.scope(now_ms)?;
+    let scope = query.scope(now_ms, tenant)?;
     let limit = query.row_limit(200)?;
     let rows = store
         .session_report(&scope.filter, ReportBreakdown::None)

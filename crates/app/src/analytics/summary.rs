@@ -127,8 +127,9 @@ pub async fn summary(
     store: &Store,
     query: &AnalyticsQuery,
     now_ms: i64,
+    tenant: Option<&str>,
 ) -> Result<Summary, AppError> {
-    let scope = query.scope(now_ms)?;
+    let scope = query.scope(now_ms, tenant)?;
     build(store, &scope).await
 }
 
@@ -253,8 +254,9 @@ pub async fn breakdown(
     store: &Store,
     query: &AnalyticsQuery,
     now_ms: i64,
+    tenant: Option<&str>,
 ) -> Result<Breakdown, AppError> {
-    let scope = query.scope(now_ms)?;
+    let scope = query.scope(now_ms, tenant)?;
     let limit = query.row_limit(100)?;
     let by = query.by.clone().unwrap_or_else(|| "model".to_owned());
     let rows = if by == "tag" && query.tag_key.is_none() {

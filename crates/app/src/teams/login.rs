@@ -410,7 +410,11 @@ mod tests {
         for _ in 0..19 {
             t.fail(&addr, 0);
         }
-        assert_eq!(t.wait_secs(&addr, 0), 0, "an address shared by many has more room");
+        assert_eq!(
+            t.wait_secs(&addr, 0),
+            0,
+            "an address shared by many has more room"
+        );
         t.fail(&addr, 0);
         assert_eq!(t.wait_secs(&addr, 0), 1);
     }

@@ -24,7 +24,13 @@ pub async fn run(global: &GlobalArgs, args: &AlertArgs) -> anyhow::Result<String
             last,
             json,
         } => {
-            let list = alerts::list(&store, *unacknowledged, *last).await?;
+            let list = alerts::list(
+                &store,
+                tokenwatch_store::DEFAULT_TENANT,
+                *unacknowledged,
+                *last,
+            )
+            .await?;
             if *json {
                 return Ok(serde_json::to_string_pretty(&list)?);
             }
@@ -63,11 +69,20 @@ pub async fn run(global: &GlobalArgs, args: &AlertArgs) -> anyhow::Result<String
         }
         AlertCommand::Ack { id, all } => {
             let changed = match (id, all) {
-                (Some(id), false) => match alerts::acknowledge(&store, Some(id), now).await {
+                (Some(id), false) => match alerts::acknowledge(
+                    &store,
+                    tokenwatch_store::DEFAULT_TENANT,
+                    Some(id),
+                    now,
+                )
+                .await
+                {
                     Err(AppError::NotFound(what)) => bail!("{what}"),
                     done => done?,
                 },
-                (None, true) => alerts::acknowledge(&store, None, now).await?,
+                (None, true) => {
+                    alerts::acknowledge(&store, tokenwatch_store::DEFAULT_TENANT, None, now).await?
+                }
                 _ => bail!("give an alert id, or --all"),
             };
             Ok(format!("acknowledged {changed} alert(s)"))

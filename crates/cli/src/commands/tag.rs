@@ -99,7 +99,15 @@ pub async fn run(global: &GlobalArgs, args: &TagArgs) -> anyhow::Result<String> 
             } else {
                 None
             };
-            let report = retag(&store, &filter, &add, &remove, rules.as_deref()).await?;
+            let report = retag(
+                &store,
+                tokenwatch_store::DEFAULT_TENANT,
+                &filter,
+                &add,
+                &remove,
+                rules.as_deref(),
+            )
+            .await?;
             if a.json {
                 return Ok(serde_json::to_string_pretty(&report)?);
             }

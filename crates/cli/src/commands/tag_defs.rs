@@ -42,8 +42,14 @@ pub async fn run(store: &Store, command: &TagCommand) -> anyhow::Result<String> 
             color,
             description,
         } => {
-            let (def, created) =
-                define(store, tag, color.as_deref(), description.as_deref()).await?;
+            let (def, created) = define(
+                store,
+                tokenwatch_store::DEFAULT_TENANT,
+                tag,
+                color.as_deref(),
+                description.as_deref(),
+            )
+            .await?;
             let verb = if created { "defined" } else { "updated" };
             Ok(format!(
                 "{verb} tag {}={} ({})",
@@ -51,7 +57,7 @@ pub async fn run(store: &Store, command: &TagCommand) -> anyhow::Result<String> 
             ))
         }
         TagCommand::Rename { from, to } => {
-            let out = rename(store, from, to).await?;
+            let out = rename(store, tokenwatch_store::DEFAULT_TENANT, from, to).await?;
             let (k, v) = parse_tag(to)?;
             let merged = if out.merged > 0 {
                 format!(", {} of them already had it", out.merged)
@@ -65,7 +71,14 @@ pub async fn run(store: &Store, command: &TagCommand) -> anyhow::Result<String> 
             ))
         }
         TagCommand::Color { tag, color } => {
-            let (def, _) = define(store, tag, Some(color), None).await?;
+            let (def, _) = define(
+                store,
+                tokenwatch_store::DEFAULT_TENANT,
+                tag,
+                Some(color),
+                None,
+            )
+            .await?;
             Ok(format!(
                 "tag {}={} is now {}",
                 def.key, def.value, def.color

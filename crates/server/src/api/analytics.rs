@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::{Extension, Json};
 use tokenwatch_app::analytics::{self, AnalyticsQuery};
+use tokenwatch_app::teams::Principal;
 use tokenwatch_core::time::now_ms;
 
 use crate::app::AppState;
@@ -21,16 +22,19 @@ fn parsed(
         .map_err(|e| ApiError::bad("query", e.body_text()))
 }
 
-/// A handler that parses the query and answers what `$call` (a use-case over the store) makes.
+/// A handler that parses the query and answers what `$call` (a use-case over the store,
+/// limited to the principal's tenant) makes.
 macro_rules! handler {
-    ($(#[$doc:meta])* $name:ident -> $view:ty, |$app:ident, $q:ident, $now:ident| $call:expr) => {
+    ($(#[$doc:meta])* $name:ident -> $view:ty, |$app:ident, $q:ident, $now:ident, $tenant:ident| $call:expr) => {
         $(#[$doc])*
         pub async fn $name(
             State($app): State<Arc<AppState>>,
+            Extension(who): Extension<Principal>,
             query: Result<Query<AnalyticsQuery>, QueryRejection>,
         ) -> Result<Json<$view>, ApiError> {
             let $q = parsed(query)?;
             let $now = now_ms();
+            let $tenant = who.tenant_filter();
             Ok(Json($call.await?))
         }
     };
@@ -39,40 +43,40 @@ macro_rules! handler {
 handler!(
     /// `GET /api/v1/analytics/summary`.
     summary -> analytics::summary::Summary,
-    |app, q, now| analytics::summary::summary(&app.store, &q, now)
+    |app, q, now, tenant| analytics::summary::summary(&app.store, &q, now, tenant)
 );
 handler!(
     /// `GET /api/v1/analytics/breakdown`.
     breakdown -> analytics::summary::Breakdown,
-    |app, q, now| analytics::summary::breakdown(&app.store, &q, now)
+    |app, q, now, tenant| analytics::summary::breakdown(&app.store, &q, now, tenant)
 );
 handler!(
     /// `GET /api/v1/analytics/timeseries`.
     timeseries -> analytics::series::Timeseries,
-    |app, q, now| analytics::series::timeseries(&app.store, &q, now)
+    |app, q, now, tenant| analytics::series::timeseries(&app.store, &q, now, tenant)
 );
 handler!(
     /// `GET /api/v1/analytics/heatmap`.
     heatmap -> analytics::series::Heatmap,
-    |app, q, now| analytics::series::heatmap(&app.store, &q, now)
+    |app, q, now, tenant| analytics::series::heatmap(&app.store, &q, now, tenant)
 );
 handler!(
     /// `GET /api/v1/analytics/latency`.
     latency -> analytics::models::Latency,
-    |app, q, now| analytics::models::latency(&app.store, &q, now)
+    |app, q, now, tenant| analytics::models::latency(&app.store, &q, now, tenant)
 );
 handler!(
     /// `GET /api/v1/analytics/cache`.
     cache -> analytics::models::Cache,
-    |app, q, now| analytics::models::cache(&app.store, &app.prices, &q, now)
+    |app, q, now, tenant| analytics::models::cache(&app.store, &app.prices, &q, now, tenant)
 );
 handler!(
     /// `GET /api/v1/analytics/tools`.
     tools -> analytics::models::Tools,
-    |app, q, now| analytics::models::tools(&app.store, &q, now)
+    |app, q, now, tenant| analytics::models::tools(&app.store, &q, now, tenant)
 );
 handler!(
     /// `GET /api/v1/sessions`.
     sessions -> analytics::sessions::Sessions,
-    |app, q, now| analytics::sessions::sessions(&app.store, &q, now)
+    |app, q, now, tenant| analytics::sessions::sessions(&app.store, &q, now, tenant)
 );

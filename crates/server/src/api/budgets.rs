@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use http::StatusCode;
 use tokenwatch_app::budgets::LiveBudget;
 use tokenwatch_app::budgets::status::BudgetStatus;
@@ -18,10 +18,11 @@ use tokenwatch_core::budget::BudgetSpec;
 use tokenwatch_core::time::now_ms;
 use tokenwatch_store::DefKind;
 
-use super::definitions::{delete_named, store_spec};
+use super::definitions::{delete_named, in_policy_tenant, store_spec};
 use crate::api::json_body::JsonBody;
 use crate::app::AppState;
 use crate::error::ApiError;
+use tokenwatch_app::teams::Principal;
 
 /// The live budget named `name`, or 404 with `message`.
 fn live_named(app: &AppState, name: &str, message: String) -> Result<Arc<LiveBudget>, ApiError> {
@@ -34,10 +35,19 @@ fn live_named(app: &AppState, name: &str, message: String) -> Result<Arc<LiveBud
         .ok_or_else(|| ApiError::not_found(message))
 }
 
-pub async fn list(State(app): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn list(
+    State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let now = now_ms();
     let mut out = Vec::new();
-    for b in app.policy.budgets.snapshot().iter() {
+    // The running policy is the default tenant's; another tenant has no budgets yet.
+    let budgets = if in_policy_tenant(&who) {
+        app.policy.budgets.snapshot()
+    } else {
+        Default::default()
+    };
+    for b in budgets.iter() {
         out.push(BudgetStatus::live(&app.store, b, now).await?);
     }
     Ok(Json(serde_json::json!({ "budgets": out })))
@@ -45,19 +55,24 @@ pub async fn list(State(app): State<Arc<AppState>>) -> Result<Json<serde_json::V
 
 pub async fn get_one(
     State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Json<BudgetStatus>, ApiError> {
+    if !in_policy_tenant(&who) {
+        return Err(ApiError::not_found(format!("no budget named '{name}'")));
+    }
     let b = live_named(&app, &name, format!("no budget named '{name}'"))?;
     Ok(Json(BudgetStatus::live(&app.store, &b, now_ms()).await?))
 }
 
 pub async fn put(
     State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
     body: JsonBody<BudgetSpec>,
 ) -> Result<(StatusCode, Json<BudgetStatus>), ApiError> {
     let JsonBody(spec) = body;
     ApiError::check(spec.problems())?;
-    let status = store_spec(&app, DefKind::Budget, &spec.name, &spec).await?;
+    let status = store_spec(&app, &who, DefKind::Budget, &spec.name, &spec).await?;
     let b = live_named(&app, &spec.name, format!("budget '{}' vanished", spec.name))?;
     Ok((
         status,
@@ -67,7 +82,8 @@ pub async fn put(
 
 pub async fn delete(
     State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    delete_named(&app, DefKind::Budget, &name).await
+    delete_named(&app, &who, DefKind::Budget, &name).await
 }

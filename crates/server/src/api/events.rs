@@ -6,10 +6,11 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use tokenwatch_app::events::{self as use_case, EventDetail, EventsQuery};
+use tokenwatch_app::teams::Principal;
 
 mod csv;
 
@@ -21,10 +22,11 @@ use tokenwatch_core::time::now_ms;
 
 pub async fn list(
     State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
-    let request = query.request(now_ms())?;
+    let request = query.request(now_ms(), who.tenant_filter())?;
     let page = use_case::list(&app.store, &request).await?;
     if request.csv {
         return Ok(csv_response(&page.events));
@@ -35,7 +37,10 @@ pub async fn list(
 /// `GET /api/v1/events/{id}`.
 pub async fn get_one(
     State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<EventDetail>, ApiError> {
-    Ok(Json(use_case::detail(&app.store, &app.prices, &id).await?))
+    Ok(Json(
+        use_case::detail(&app.store, &app.prices, who.tenant_filter(), &id).await?,
+    ))
 }

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use http::StatusCode;
 use serde::Deserialize;
 use tokenwatch_core::tag_rules::{self, RuleError, TagRuleSpec};
@@ -20,15 +20,20 @@ use super::definitions::{delete_named, list_specs, store_spec};
 use crate::api::json_body::JsonBody;
 use crate::app::AppState;
 use crate::error::ApiError;
+use tokenwatch_app::teams::Principal;
 use tokenwatch_core::time::now_ms;
 
-pub async fn list(State(app): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
-    let rules: Vec<TagRuleSpec> = list_specs(&app, DefKind::TagRule).await?;
+pub async fn list(
+    State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let rules: Vec<TagRuleSpec> = list_specs(&app, &who, DefKind::TagRule).await?;
     Ok(Json(serde_json::json!({ "tag_rules": rules })))
 }
 
 pub async fn put(
     State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
     body: JsonBody<TagRuleSpec>,
 ) -> Result<(StatusCode, Json<TagRuleSpec>), ApiError> {
     let JsonBody(spec) = body;
@@ -41,15 +46,16 @@ pub async fn put(
         };
         ApiError::bad(param, e.to_string())
     })?;
-    let status = store_spec(&app, DefKind::TagRule, &rule.spec.name, &rule.spec).await?;
+    let status = store_spec(&app, &who, DefKind::TagRule, &rule.spec.name, &rule.spec).await?;
     Ok((status, Json(rule.spec)))
 }
 
 pub async fn delete(
     State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    delete_named(&app, DefKind::TagRule, &name).await
+    delete_named(&app, &who, DefKind::TagRule, &name).await
 }
 
 /// Body of `POST /api/v1/retag`.
@@ -76,10 +82,11 @@ pub struct RetagBody {
 
 pub async fn post_retag(
     State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
     body: JsonBody<RetagBody>,
 ) -> Result<Json<RetagReport>, ApiError> {
     let JsonBody(body) = body;
-    let (filter, _) = body.filter.to_filter(now_ms())?;
+    let (filter, _) = body.filter.to_filter(now_ms(), who.tenant_filter())?;
     if filter == EventFilter::default() && !body.all {
         return Err(ApiError::bad(
             "all",
@@ -105,6 +112,7 @@ pub async fn post_retag(
     let rules = body.apply_rules.then(|| app.policy.tag_rules());
     let report = retag(
         &app.store,
+        who.home_tenant(),
         &filter,
         &add,
         &remove,

@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tokenwatch_app::tags::{self, TagRow, TagView, UpdateBody, define, rows};
@@ -17,6 +17,7 @@ use crate::api::json_body::JsonBody;
 use crate::app::AppState;
 use crate::error::ApiError;
 use tokenwatch_app::analytics::{AnalyticsQuery, RangeView};
+use tokenwatch_app::teams::Principal;
 use tokenwatch_core::time::now_ms;
 
 #[derive(Debug, Serialize)]
@@ -29,6 +30,7 @@ pub struct Tags {
 /// `GET /api/v1/tags`.
 pub async fn list(
     State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
     query: Result<Query<AnalyticsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Tags>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
@@ -46,7 +48,7 @@ pub async fn list(
             ));
         }
     }
-    let scope = query.scope(now_ms())?;
+    let scope = query.scope(now_ms(), who.tenant_filter())?;
     Ok(Json(Tags {
         tags: rows(&app.store, &scope.filter).await?,
         range: scope.range(),
@@ -68,11 +70,13 @@ pub struct CreateBody {
 /// `POST /api/v1/tags`: `201` for a new definition, `200` for a changed one.
 pub async fn create(
     State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
     body: JsonBody<CreateBody>,
 ) -> Result<(StatusCode, Json<TagView>), ApiError> {
     let JsonBody(body) = body;
     let (def, created) = define(
         &app.store,
+        who.home_tenant(),
         &body.tag,
         body.color.as_deref(),
         body.description.as_deref(),
@@ -90,18 +94,22 @@ pub async fn create(
 /// a defined tag under its (new) name.
 pub async fn update(
     State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
     Path((key, value)): Path<(String, String)>,
     body: JsonBody<UpdateBody>,
 ) -> Result<Json<TagView>, ApiError> {
     let JsonBody(body) = body;
-    Ok(Json(tags::update(&app.store, &key, &value, &body).await?))
+    Ok(Json(
+        tags::update(&app.store, who.home_tenant(), &key, &value, &body).await?,
+    ))
 }
 
 /// `DELETE /api/v1/tags/{key}/{value}`: forgets the definition; events keep the tag.
 pub async fn delete(
     State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
     Path((key, value)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    tags::undefine(&app.store, &key, &value).await?;
+    tags::undefine(&app.store, who.home_tenant(), &key, &value).await?;
     Ok(StatusCode::NO_CONTENT)
 }

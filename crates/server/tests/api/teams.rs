@@ -229,12 +229,14 @@ async fn a_tenant_never_sees_another_tenants_rows_on_any_read() {
                 "?since=30d",
                 "?since=30d&by=project",
                 "?since=30d&tag_key=team",
+                "?format=csv",
             ] {
                 let path = format!("{}{suffix}", concrete(&pattern));
                 let (status, _, body) = app.send(request("GET", &path, Some(token))).await;
                 let text = String::from_utf8_lossy(&body);
                 assert!(!status.is_server_error(), "GET {path}: {status} {text}");
-                for marker in MARKERS {
+                // A marker the path itself names may be echoed in a "not found".
+                for marker in MARKERS.iter().filter(|m| !path.contains(**m)) {
                     assert!(
                         !text.contains(marker),
                         "GET {path} as bravo shows {marker}: {text}"
