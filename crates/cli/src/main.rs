@@ -91,6 +91,14 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
         Command::Budget(args) => commands::budget::run(&cli.global, args).await.map(Some),
         Command::Alert(args) => commands::alert::run(&cli.global, args).await.map(Some),
         Command::Tag(args) => commands::tag::run(&cli.global, args).await.map(Some),
+        Command::Tenant(args) => commands::teams::tenant(&cli.global, args).await.map(Some),
+        Command::Key(args) => commands::teams::key(&cli.global, args).await.map(Some),
+        Command::Token(args) => commands::teams::token(&cli.global, args).await.map(Some),
+        Command::User(args) => commands::teams::user(&cli.global, args).await.map(Some),
+        Command::Credential(args) => commands::teams::credential(&cli.global, args)
+            .await
+            .map(Some),
+        Command::Audit(args) => commands::teams::audit(&cli.global, args).await.map(Some),
     }
 }
 
