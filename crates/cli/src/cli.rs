@@ -26,7 +26,7 @@ pub use teams::*;
     version,
     propagate_version = true,
     verbatim_doc_comment,
-    after_help = "Exit status: 0 done; 2 wrong input (an argument, a file's rows, the configuration); 1 anything else (the database, the disk, the network)."
+    after_help = "Exit status: 0 done; 2 wrong input (an argument, a file's rows, the configuration); 1 anything else (an id, name or email that is unknown or already taken, the database, the disk, the network)."
 )]
 pub struct Cli {
     #[command(flatten)]
