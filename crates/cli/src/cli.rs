@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod policy;
+mod teams;
 pub use policy::*;
+pub use teams::*;
 
 /// See where every token and every cent of your LLM use goes.
 ///
@@ -24,7 +26,7 @@ pub use policy::*;
     version,
     propagate_version = true,
     verbatim_doc_comment,
-    after_help = "Exit status: 0 done; 2 wrong input (an argument, a file's rows, the configuration); 1 anything else (the database, the disk, the network)."
+    after_help = "Exit status: 0 done; 2 wrong input (an argument, a file's rows, the configuration); 1 anything else (an id, name or email that is unknown or already taken, the database, the disk, the network)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -93,6 +95,24 @@ pub enum Command {
     Alert(AlertArgs),
     /// Tags: define, rename and colour them; auto-tag rules; bulk re-tagging of stored events.
     Tag(TagArgs),
+    /// Tenants: create, list, rename, disable and enable the teams that share this tokenwatch.
+    Tenant(TenantArgs),
+    /// Proxy keys (twk_…): what clients send to the proxy, each tied to a tenant.
+    Key(KeyArgs),
+    /// API tokens (twt_…) for automation against /api/v1, with a role in a tenant.
+    Token(TokenArgs),
+    /// Dashboard users: add (password from standard input), list, change role, disable.
+    User(UserArgs),
+    /// Provider keys per tenant, sealed at rest: set (from standard input), list, delete.
+    Credential(CredentialArgs),
+    /// The audit log: every change to tenants, keys, tokens, users and credentials, newest
+    /// first.
+    ///
+    /// Examples:
+    ///   tokenwatch audit --limit 20
+    ///   tokenwatch audit --tenant acme --json
+    #[command(verbatim_doc_comment)]
+    Audit(AuditArgs),
 }
 
 #[derive(Debug, Args)]

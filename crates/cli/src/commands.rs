@@ -12,6 +12,7 @@ pub mod serve;
 pub mod tabular;
 pub mod tag;
 pub mod tag_defs;
+pub mod teams;
 
 use tokenwatch_store::{DEFAULT_TENANT, EventFilter, Store};
 

@@ -52,7 +52,9 @@ pub struct BadInput(pub String);
 
 /// The exit code of a failed command, decided here only: 2 when the input was wrong (an
 /// argument, a file's rows, a value the use-case refused, the configuration), 1 for everything
-/// else (the database, the file system, the network).
+/// else (the database, the file system, the network). A well-formed name that is unknown or
+/// already taken (`AppError::NotFound`, `Conflict`) is 1: the input was valid, the state of
+/// the database refused it.
 fn exit_code(err: &anyhow::Error) -> u8 {
     use tokenwatch_app::AppError;
     use tokenwatch_app::config::{ConfigError, LoadError};
@@ -91,6 +93,14 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
         Command::Budget(args) => commands::budget::run(&cli.global, args).await.map(Some),
         Command::Alert(args) => commands::alert::run(&cli.global, args).await.map(Some),
         Command::Tag(args) => commands::tag::run(&cli.global, args).await.map(Some),
+        Command::Tenant(args) => commands::teams::tenant(&cli.global, args).await.map(Some),
+        Command::Key(args) => commands::teams::key(&cli.global, args).await.map(Some),
+        Command::Token(args) => commands::teams::token(&cli.global, args).await.map(Some),
+        Command::User(args) => commands::teams::user(&cli.global, args).await.map(Some),
+        Command::Credential(args) => commands::teams::credential(&cli.global, args)
+            .await
+            .map(Some),
+        Command::Audit(args) => commands::teams::audit(&cli.global, args).await.map(Some),
     }
 }
 
@@ -142,6 +152,10 @@ mod tests {
         assert_eq!(exit_code(&refused), 2);
         let io = anyhow::Error::new(std::io::Error::other("disk full"));
         assert_eq!(exit_code(&io), 1);
+        let unknown = anyhow::Error::new(tokenwatch_app::AppError::NotFound("tenant 'x'".into()));
+        assert_eq!(exit_code(&unknown), 1);
+        let taken = anyhow::Error::new(tokenwatch_app::AppError::Conflict("taken".to_owned()));
+        assert_eq!(exit_code(&taken), 1);
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod secrets;
 mod smtp_sink;
 mod tag_admin;
 mod tagging;
+mod teams_cli;
 mod thresholds;
 mod tls;
 mod upstream;
