@@ -286,9 +286,9 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
     };
     if let Some(key) = key_use.key()
         && record
-        && let Err(refusal) = keys::check_model(key, &upstream, quick.model.as_deref())
+        && let Err(message) = keys::check_model(key, quick.model.as_deref())
     {
-        return refusal;
+        return provider_error(upstream.kind, StatusCode::FORBIDDEN, &message);
     }
     let mut meta = if record {
         let mut meta = RequestMeta::from_headers(&parts.headers);

@@ -52,6 +52,7 @@ const SECTIONS: &[&str] = &[
     "import",
     "providers",
     "alerting",
+    "auth",
 ];
 
 /// The loaded configuration and the file it came from, if any.

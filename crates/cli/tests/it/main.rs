@@ -29,6 +29,7 @@ mod smtp_sink;
 mod tag_admin;
 mod tagging;
 mod teams_cli;
+mod teams_proxy;
 mod thresholds;
 mod tls;
 mod upstream;

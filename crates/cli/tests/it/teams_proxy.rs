@@ -46,7 +46,11 @@ fn json(text: &str) -> serde_json::Value {
 async fn send(addr: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let mut all = vec![("content-type", "application/json")];
     all.extend_from_slice(headers);
-    let resp = raw(addr, &post("/anthropic/v1/messages", &all, REQUEST_JSON.as_bytes())).await;
+    let resp = raw(
+        addr,
+        &post("/anthropic/v1/messages", &all, REQUEST_JSON.as_bytes()),
+    )
+    .await;
     parse_response(&resp)
 }
 
@@ -69,26 +73,65 @@ async fn keys_credentials_and_tenants_on_the_proxy() {
     let db = dir.path().join("tw.db").display().to_string();
     let alpha = json(&run_cli(&db, &["tenant", "create", "alpha", "--json"]));
     json(&run_cli(&db, &["tenant", "create", "bravo", "--json"]));
-    let alpha_key = json(&run_cli(&db, &["key", "create", "--tenant", "alpha", "--project", "web", "--json"]));
+    let alpha_key = json(&run_cli(
+        &db,
+        &[
+            "key",
+            "create",
+            "--tenant",
+            "alpha",
+            "--project",
+            "web",
+            "--json",
+        ],
+    ));
     let alpha_key = alpha_key["key"].as_str().unwrap().to_owned();
     let bravo = json(&run_cli(
         &db,
-        &["key", "create", "--tenant", "bravo", "--model", "claude-sonnet-4-5", "--json"],
+        &[
+            "key",
+            "create",
+            "--tenant",
+            "bravo",
+            "--model",
+            "claude-sonnet-4-5",
+            "--json",
+        ],
     ));
     let bravo_key = bravo["key"].as_str().unwrap().to_owned();
     cli_with_input(
         &db,
-        &["credential", "set", "--tenant", "alpha", "--provider", "anthropic"],
+        &[
+            "credential",
+            "set",
+            "--tenant",
+            "alpha",
+            "--provider",
+            "anthropic",
+        ],
         &format!("{PROVIDER_KEY}\n"),
     );
-    let alpha_token = json(&run_cli(&db, &["token", "create", "--tenant", "alpha", "--role", "viewer", "--json"]));
+    let alpha_token = json(&run_cli(
+        &db,
+        &[
+            "token", "create", "--tenant", "alpha", "--role", "viewer", "--json",
+        ],
+    ));
     let alpha_token = alpha_token["token"].as_str().unwrap().to_owned();
-    let bravo_token = json(&run_cli(&db, &["token", "create", "--tenant", "bravo", "--role", "viewer", "--json"]));
+    let bravo_token = json(&run_cli(
+        &db,
+        &[
+            "token", "create", "--tenant", "bravo", "--role", "viewer", "--json",
+        ],
+    ));
     let bravo_token = bravo_token["token"].as_str().unwrap().to_owned();
 
     let server = Server::start_with(ServerOptions {
         env: vec![
-            ("TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL", upstream.url.clone()),
+            (
+                "TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL",
+                upstream.url.clone(),
+            ),
             ("TOKENWATCH_AUTH__REQUIRED", "true".to_owned()),
         ],
         db: Some(db.clone()),
@@ -105,25 +148,40 @@ async fn keys_credentials_and_tenants_on_the_proxy() {
     let (status, _, body) = send(&addr, &[("x-api-key", &alpha_key)]).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let sent = headers_of(&upstream.requests()[0]);
-    let sent_key = sent.iter().find(|(k, _)| k == "x-api-key").map(|(_, v)| v.as_str());
+    let sent_key = sent
+        .iter()
+        .find(|(k, _)| k == "x-api-key")
+        .map(|(_, v)| v.as_str());
     assert_eq!(sent_key, Some(PROVIDER_KEY));
     assert!(!String::from_utf8_lossy(&upstream.requests()[0]).contains(&alpha_key));
 
     // Bravo's key as the API key: bravo has no credential, and never gets alpha's.
     let (status, _, body) = send(&addr, &[("x-api-key", &bravo_key)]).await;
-    assert_eq!(status, 401, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        status,
+        401,
+        "{}\nsent upstream: {}",
+        String::from_utf8_lossy(&body),
+        String::from_utf8_lossy(upstream.requests().last().unwrap())
+    );
     assert!(String::from_utf8_lossy(&body).contains("credential set"));
     assert_eq!(upstream.request_count(), 1, "bravo's request went upstream");
 
     // Bravo's key beside its own provider key: its own key passes through untouched.
     let (status, _, _) = send(
         &addr,
-        &[("x-api-key", BRAVO_OWN_KEY), ("x-tokenwatch-key", &bravo_key)],
+        &[
+            ("x-api-key", BRAVO_OWN_KEY),
+            ("x-tokenwatch-key", &bravo_key),
+        ],
     )
     .await;
     assert_eq!(status, 200);
     let raw_sent = String::from_utf8_lossy(&upstream.requests()[1]).into_owned();
-    assert!(raw_sent.contains(BRAVO_OWN_KEY) && !raw_sent.contains(&bravo_key), "{raw_sent}");
+    assert!(
+        raw_sent.contains(BRAVO_OWN_KEY) && !raw_sent.contains(&bravo_key),
+        "{raw_sent}"
+    );
     assert!(!raw_sent.to_ascii_lowercase().contains("x-tokenwatch-key"));
 
     // A model the key may not call is refused.
@@ -132,7 +190,11 @@ async fn keys_credentials_and_tenants_on_the_proxy() {
         &addr,
         &post(
             "/anthropic/v1/messages",
-            &[("content-type", "application/json"), ("x-tokenwatch-key", &bravo_key), ("x-api-key", BRAVO_OWN_KEY)],
+            &[
+                ("content-type", "application/json"),
+                ("x-tokenwatch-key", &bravo_key),
+                ("x-api-key", BRAVO_OWN_KEY),
+            ],
             other_model.as_bytes(),
         ),
     )
@@ -146,7 +208,7 @@ async fn keys_credentials_and_tenants_on_the_proxy() {
     let (alpha_events, bravo_events) = loop {
         let a = events_as(&addr, &alpha_token).await;
         let b = events_as(&addr, &bravo_token).await;
-        if (a.len() >= 1 && b.len() >= 1) || std::time::Instant::now() > deadline {
+        if (!a.is_empty() && !b.is_empty()) || std::time::Instant::now() > deadline {
             break (a, b);
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -170,10 +232,23 @@ async fn keys_credentials_and_tenants_on_the_proxy() {
     written.extend(all_bytes(dir.path()));
     written.extend(all_bytes(server.dir.path()));
     let written = String::from_utf8_lossy(&written);
-    for secret in [PROVIDER_KEY, &alpha_key, &bravo_key, &alpha_token, &bravo_token, BRAVO_OWN_KEY] {
-        assert!(!written.contains(secret), "a secret is stored or logged in clear");
+    for secret in [
+        PROVIDER_KEY,
+        &alpha_key,
+        &bravo_key,
+        &alpha_token,
+        &bravo_token,
+        BRAVO_OWN_KEY,
+    ] {
+        assert!(
+            !written.contains(secret),
+            "a secret is stored or logged in clear"
+        );
     }
-    assert!(written.contains(alpha["id"].as_str().unwrap()), "the files read are not the database");
+    assert!(
+        written.contains(alpha["id"].as_str().unwrap()),
+        "the files read are not the database"
+    );
 }
 
 /// The id of `tenant`'s first key, from `key list --json`.
@@ -192,5 +267,10 @@ async fn serve_refuses_an_open_address_without_auth() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("without auth") && err.contains("TOKENWATCH_AUTH__REQUIRED") && err.contains("--insecure-no-auth"), "{err}");
+    assert!(
+        err.contains("without auth")
+            && err.contains("TOKENWATCH_AUTH__REQUIRED")
+            && err.contains("--insecure-no-auth"),
+        "{err}"
+    );
 }

@@ -96,25 +96,18 @@ pub(crate) async fn check(
     }
 }
 
-/// Refuses a model the key may not call (before anything is sent upstream).
-pub(crate) fn check_model(
-    key: &ProxyKey,
-    upstream: &Upstream,
-    model: Option<&str>,
-) -> Result<(), Response> {
+/// Refuses a model the key may not call (before anything is sent upstream): the message for
+/// the provider-shaped 403.
+pub(crate) fn check_model(key: &ProxyKey, model: Option<&str>) -> Result<(), String> {
     if key.allowed_models.is_empty()
         || model.is_some_and(|m| key.allowed_models.iter().any(|a| a == m))
     {
         return Ok(());
     }
-    Err(provider_error(
-        upstream.kind,
-        StatusCode::FORBIDDEN,
-        &format!(
-            "tokenwatch: this key may call only {}; the request asks for {}",
-            key.allowed_models.join(", "),
-            model.unwrap_or("no model")
-        ),
+    Err(format!(
+        "tokenwatch: this key may call only {}; the request asks for {}",
+        key.allowed_models.join(", "),
+        model.unwrap_or("no model")
     ))
 }
 
