@@ -31,6 +31,8 @@ const ROLLING_BUCKETS: i64 = 120;
 /// One budget with its live counters.
 pub struct LiveBudget {
     pub spec: BudgetSpec,
+    /// The tenant whose requests and events it counts.
+    pub tenant: String,
     pub tz: TimeZone,
     state: Mutex<Counter>,
     /// Requests admitted in scope whose event is not priced yet.
@@ -113,7 +115,13 @@ impl PartialEq for LiveBudget {
 impl Eq for LiveBudget {}
 
 impl LiveBudget {
+    /// A budget of the default tenant.
     pub fn new(spec: BudgetSpec, default_tz: &TimeZone) -> Self {
+        Self::of_tenant(tokenwatch_store::DEFAULT_TENANT, spec, default_tz)
+    }
+
+    /// A budget of `tenant`.
+    pub fn of_tenant(tenant: &str, spec: BudgetSpec, default_tz: &TimeZone) -> Self {
         let tz = spec
             .tz
             .as_deref()
@@ -121,6 +129,7 @@ impl LiveBudget {
             .unwrap_or_else(|| default_tz.clone());
         LiveBudget {
             spec,
+            tenant: tenant.to_owned(),
             tz,
             state: Mutex::new(Counter::default()),
             inflight: AtomicI64::new(0),
@@ -132,8 +141,15 @@ impl LiveBudget {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether a request or event with these attributes counts: its tenant is this budget's,
+    /// and the scope matches.
     pub fn matches(&self, subject: &Subject<'_>) -> bool {
-        self.spec.scope.matches(subject)
+        self.is_tenants(subject.tenant) && self.spec.scope.matches(subject)
+    }
+
+    /// Whether this budget belongs to `tenant` (`None`: the default tenant).
+    pub fn is_tenants(&self, tenant: Option<&str>) -> bool {
+        self.tenant == tenant.unwrap_or(tokenwatch_store::DEFAULT_TENANT)
     }
 
     /// Brings the counter to the period containing `now_ms` (a new period starts at zero;
@@ -408,19 +424,34 @@ impl BudgetBook {
     /// Replaces the definitions; a budget whose definition did not change keeps its counters.
     /// Returns the budgets that are new or changed (their counters start from the database).
     pub fn replace(&self, specs: Vec<BudgetSpec>, default_tz: &TimeZone) -> Vec<Arc<LiveBudget>> {
+        let owned = specs
+            .into_iter()
+            .map(|s| (tokenwatch_store::DEFAULT_TENANT.to_owned(), s))
+            .collect();
+        self.replace_owned(owned, default_tz)
+    }
+
+    /// [`BudgetBook::replace`] with each definition's tenant.
+    pub fn replace_owned(
+        &self,
+        specs: Vec<(String, BudgetSpec)>,
+        default_tz: &TimeZone,
+    ) -> Vec<Arc<LiveBudget>> {
         let old = self.snapshot();
         let mut fresh = Vec::new();
         let list: Vec<Arc<LiveBudget>> = specs
             .into_iter()
-            .map(|spec| match old.iter().find(|o| o.spec == spec) {
-                // The same object, not a copy: an increment racing this reload is never lost.
-                Some(o) => Arc::clone(o),
-                None => {
-                    let live = Arc::new(LiveBudget::new(spec, default_tz));
-                    fresh.push(Arc::clone(&live));
-                    live
-                }
-            })
+            .map(
+                |(tenant, spec)| match old.iter().find(|o| o.spec == spec && o.tenant == tenant) {
+                    // The same object, not a copy: an increment racing this reload is never lost.
+                    Some(o) => Arc::clone(o),
+                    None => {
+                        let live = Arc::new(LiveBudget::of_tenant(&tenant, spec, default_tz));
+                        fresh.push(Arc::clone(&live));
+                        live
+                    }
+                },
+            )
             .collect();
         *self.list.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(list);
         fresh
@@ -445,12 +476,12 @@ impl BudgetBook {
         Ok(admitted)
     }
 
-    /// Ends the in-flight state of admitted requests that produced no event.
-    pub fn release(&self, admitted: &[String]) {
+    /// Ends the in-flight state of admitted requests of `tenant` that produced no event.
+    pub fn release(&self, tenant: Option<&str>, admitted: &[String]) {
         for b in self
             .snapshot()
             .iter()
-            .filter(|b| admitted.contains(&b.spec.name))
+            .filter(|b| b.is_tenants(tenant) && admitted.contains(&b.spec.name))
         {
             let _ = b
                 .inflight
@@ -464,7 +495,8 @@ impl BudgetBook {
     pub fn priced(&self, event: &UsageEvent, admitted: &[String], now_ms: i64) -> Vec<Crossing> {
         let list = self.snapshot();
         let mut crossings = Vec::new();
-        for b in list.iter() {
+        let tenant = event.tenant.as_deref();
+        for b in list.iter().filter(|b| b.is_tenants(tenant)) {
             let was_admitted = admitted.contains(&b.spec.name);
             if !was_admitted && !b.matches(&Subject::of(event)) {
                 continue;

@@ -38,6 +38,8 @@ pub struct RuleContext {
     pub system_prompt: Option<String>,
     pub first_user_message: Option<String>,
     pub admitted_budgets: Vec<String>,
+    /// The request's tenant (`None`: the default tenant), whose budgets admitted it.
+    pub tenant: Option<String>,
 }
 
 /// The live policy.
@@ -106,8 +108,9 @@ impl Policy {
         meta: &mut RequestMeta,
         now_ms: i64,
     ) -> Result<(), Refusal> {
+        // Tag rules are the default tenant's: they tag its requests only.
         let rules = self.tag_rules();
-        if !rules.is_empty() {
+        if !rules.is_empty() && is_default(meta.tenant.as_deref()) {
             meta.rule_headers = rules
                 .iter()
                 .filter_map(|r| match &r.field {
@@ -137,6 +140,7 @@ impl Policy {
             agent: meta.agent.as_deref(),
             api_key_id: meta.api_key_id.as_deref(),
             tags: &meta.tags,
+            tenant: meta.tenant.as_deref(),
         };
         meta.admitted_budgets = self.budgets.admit(&subject, now_ms)?;
         Ok(())
@@ -156,6 +160,7 @@ impl Policy {
             system_prompt,
             first_user_message,
             admitted_budgets: meta.admitted_budgets.clone(),
+            tenant: meta.tenant.clone(),
         }
     }
 
@@ -165,7 +170,7 @@ impl Policy {
     /// [`Policy::settle`] after the last, for exchanges that yielded no event.
     pub fn on_event(&self, event: &mut UsageEvent, ctx: &mut RuleContext, now_ms: i64) {
         let rules = self.tag_rules();
-        if !rules.is_empty() {
+        if !rules.is_empty() && is_default(event.tenant.as_deref()) {
             let input = RuleInput {
                 model: Some(&event.model),
                 provider: Some(&event.provider),
@@ -198,7 +203,7 @@ impl Policy {
     pub fn settle(&self, ctx: &mut RuleContext) {
         let admitted = std::mem::take(&mut ctx.admitted_budgets);
         if !admitted.is_empty() {
-            self.budgets.release(&admitted);
+            self.budgets.release(ctx.tenant.as_deref(), &admitted);
         }
     }
 
@@ -248,6 +253,7 @@ impl Policy {
                 detail: serde_json::json!({ "provider": event.provider }),
                 channels: rule.channels.clone(),
                 fired_ms: now_ms,
+                tenant: DEFAULT_TENANT.to_owned(),
             });
         }
     }
@@ -306,12 +312,17 @@ impl Policy {
                     .await?,
             ),
         );
-        let budgets: Vec<BudgetSpec> = parse_all(
-            self.store
-                .list_definitions(DEFAULT_TENANT, DefKind::Budget)
-                .await?,
-        );
-        let fresh = self.budgets.replace(budgets, &self.tz);
+        // Budgets are every tenant's; the other definitions are the default tenant's.
+        let mut budgets: Vec<(String, BudgetSpec)> = Vec::new();
+        for tenant in self.store.tenants().await? {
+            let specs: Vec<BudgetSpec> = parse_all(
+                self.store
+                    .list_definitions(&tenant.id, DefKind::Budget)
+                    .await?,
+            );
+            budgets.extend(specs.into_iter().map(|s| (tenant.id.clone(), s)));
+        }
+        let fresh = self.budgets.replace_owned(budgets, &self.tz);
         for b in &fresh {
             b.load_stored_buckets(&self.store, now_ms).await?;
         }
@@ -416,7 +427,14 @@ fn threshold_draft(c: &Crossing, now_ms: i64) -> AlertDraft {
         detail: serde_json::json!({ "percent": c.percent, "measure": what, "budget": spec.name, "hard": spec.hard }),
         channels: spec.channels.clone(),
         fired_ms: now_ms,
+        tenant: c.budget.tenant.clone(),
     }
+}
+
+/// Whether a request or event of `tenant` is the default tenant's (whose tag rules, alert
+/// rules and channels the policy holds).
+fn is_default(tenant: Option<&str>) -> bool {
+    tenant.is_none_or(|t| t == DEFAULT_TENANT)
 }
 
 /// Adds tags not already present, keeping the list sorted and unique.

@@ -33,6 +33,9 @@ pub struct AlertDraft {
     /// Channel names; empty means every channel.
     pub channels: Vec<String>,
     pub fired_ms: i64,
+    /// The tenant it is stored under. Channels are the default tenant's: another tenant's
+    /// alerts are stored (and shown to it) but sent nowhere.
+    pub tenant: String,
 }
 
 /// The sending side of the engine. Cheap to share.
@@ -72,12 +75,17 @@ pub async fn run_engine(
     while let Some(draft) = rx.recv().await {
         // Deliveries already finished are reaped as the engine goes.
         while deliveries.try_join_next().is_some() {}
-        let all = channels();
+        let all = if draft.tenant == DEFAULT_TENANT {
+            channels()
+        } else {
+            Arc::default()
+        };
         let targets: Vec<ChannelSpec> = all
             .iter()
             .filter(|c| draft.channels.is_empty() || draft.channels.contains(&c.name))
             .cloned()
             .collect();
+        let tenant = draft.tenant;
         for missing in draft
             .channels
             .iter()
@@ -100,7 +108,7 @@ pub async fn run_engine(
             detail: draft.detail.to_string(),
         };
         let names: Vec<String> = targets.iter().map(|c| c.name.clone()).collect();
-        match store.insert_alert(DEFAULT_TENANT, &alert, &names).await {
+        match store.insert_alert(&tenant, &alert, &names).await {
             Ok(true) => {
                 metrics::counter!("tokenwatch_alerts_fired_total", "kind" => alert.kind.clone())
                     .increment(1);

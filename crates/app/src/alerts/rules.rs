@@ -9,7 +9,7 @@ use jiff::tz::TimeZone;
 use tokenwatch_core::alerting::{AlertKind, AlertRuleSpec};
 use tokenwatch_core::budget::{self, Period};
 use tokenwatch_core::{Micros, Nanos};
-use tokenwatch_store::{Store, StoreError};
+use tokenwatch_store::{DEFAULT_TENANT, Store, StoreError};
 
 use super::AlertDraft;
 use tokenwatch_core::time::rfc3339;
@@ -58,6 +58,7 @@ async fn evaluate_one(
         unit,
         period_start_ms: Some(since),
         detail: serde_json::json!({ "scope": rule.scope.to_string(), "window": rule.window }),
+        tenant: DEFAULT_TENANT.to_owned(),
         channels: rule.channels.clone(),
         fired_ms: now_ms,
     };
@@ -65,7 +66,9 @@ async fn evaluate_one(
     let fired = match rule.kind {
         AlertKind::CostAbove => {
             let limit = rule.threshold_usd.map_or(0, |u| u.0);
-            let t = store.window_totals(None, scope, since, now_ms).await?;
+            let t = store
+                .window_totals(Some(DEFAULT_TENANT), scope, since, now_ms)
+                .await?;
             // Compared in nanos, reported (like every alert amount) in micros.
             (t.cost_nanos > Micros(limit).to_nanos().0).then(|| {
                 draft(
@@ -83,7 +86,9 @@ async fn evaluate_one(
         }
         AlertKind::TokensAbove => {
             let limit = threshold as i64;
-            let t = store.window_totals(None, scope, since, now_ms).await?;
+            let t = store
+                .window_totals(Some(DEFAULT_TENANT), scope, since, now_ms)
+                .await?;
             (t.tokens > limit).then(|| {
                 draft(
                     t.tokens,
@@ -97,7 +102,9 @@ async fn evaluate_one(
             })
         }
         AlertKind::ErrorRate => {
-            let t = store.window_totals(None, scope, since, now_ms).await?;
+            let t = store
+                .window_totals(Some(DEFAULT_TENANT), scope, since, now_ms)
+                .await?;
             let rate_x100 = if t.events > 0 {
                 t.failures * 10_000 / t.events
             } else {
@@ -121,7 +128,7 @@ async fn evaluate_one(
         }
         AlertKind::P95Latency => {
             let mut durations = store
-                .window_durations(None, scope, since, now_ms, 100_000)
+                .window_durations(Some(DEFAULT_TENANT), scope, since, now_ms, 100_000)
                 .await?;
             let n = durations.len() as i64;
             let limit = threshold as i64;
@@ -139,7 +146,9 @@ async fn evaluate_one(
             }
         }
         AlertKind::CacheHitRate => {
-            let t = store.window_totals(None, scope, since, now_ms).await?;
+            let t = store
+                .window_totals(Some(DEFAULT_TENANT), scope, since, now_ms)
+                .await?;
             let limit = (threshold * 100.0) as i64;
             let rate_x100 = if t.prompt_tokens > 0 {
                 t.cache_read_tokens * 10_000 / t.prompt_tokens
@@ -186,7 +195,12 @@ async fn evaluate_one(
             let current = budget::window(period, tz, now_ms);
             let previous = budget::window(period, tz, current.start_ms - 1);
             let t = store
-                .window_totals(None, scope, previous.start_ms, previous.end_ms)
+                .window_totals(
+                    Some(DEFAULT_TENANT),
+                    scope,
+                    previous.start_ms,
+                    previous.end_ms,
+                )
                 .await?;
             let mut d = draft(
                 Nanos(t.cost_nanos).to_micros().0,
@@ -227,12 +241,14 @@ async fn spike(
 ) -> Result<Option<(i64, i64)>, StoreError> {
     let w = rule.window_ms();
     let current = store
-        .window_totals(None, &rule.scope, now_ms - w, now_ms)
+        .window_totals(Some(DEFAULT_TENANT), &rule.scope, now_ms - w, now_ms)
         .await?;
     let mut baseline = Vec::new();
     for day in 1..=BASELINE_DAYS {
         let end = now_ms - day * DAY_MS;
-        let t = store.window_totals(None, &rule.scope, end - w, end).await?;
+        let t = store
+            .window_totals(Some(DEFAULT_TENANT), &rule.scope, end - w, end)
+            .await?;
         if t.events > 0 {
             baseline.push(t.cost_nanos);
         }

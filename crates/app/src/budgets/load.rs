@@ -17,7 +17,7 @@ impl LiveBudget {
         let w = self.usage(now_ms).window;
         let buckets = store
             .window_buckets(
-                None,
+                Some(&self.tenant),
                 &self.spec.scope,
                 w.start_ms - width,
                 now_ms + 1,
@@ -33,7 +33,12 @@ impl LiveBudget {
     pub async fn reconcile_with_store(&self, store: &Store, now_ms: i64) -> Result<(), StoreError> {
         let w = self.usage(now_ms).window;
         let t = store
-            .window_totals(None, &self.spec.scope, w.start_ms, w.end_ms.max(now_ms + 1))
+            .window_totals(
+                Some(&self.tenant),
+                &self.spec.scope,
+                w.start_ms,
+                w.end_ms.max(now_ms + 1),
+            )
             .await?;
         self.reconcile(t.cost_nanos, t.tokens, t.requests, now_ms);
         Ok(())

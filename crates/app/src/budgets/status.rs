@@ -149,7 +149,7 @@ async fn forecast(
     let limit = b.spec.limit_usd.nanos();
     let recent_ms = budget::FORECAST_WINDOW_MS;
     let recent = store
-        .window_totals(None, &b.spec.scope, now_ms - recent_ms, now_ms)
+        .window_totals(Some(&b.tenant), &b.spec.scope, now_ms - recent_ms, now_ms)
         .await?;
     let f = budget::forecast(
         u.spent_nanos,

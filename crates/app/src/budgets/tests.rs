@@ -43,6 +43,7 @@ fn subject<'a>(provider: &'a str) -> Subject<'a> {
         agent: None,
         api_key_id: None,
         tags: &[],
+        tenant: None,
     }
 }
 
@@ -213,8 +214,8 @@ fn release_settles_requests_that_produced_no_event() {
     let now = 7 * DAY;
     let a = book.admit(&subject("anthropic"), now).unwrap();
     assert_eq!(book.snapshot()[0].usage(now).inflight, 1);
-    book.release(&a);
-    book.release(&a);
+    book.release(None, &a);
+    book.release(None, &a);
     let u = book.snapshot()[0].usage(now);
     assert_eq!((u.inflight, u.requests), (0, 1));
 }

@@ -218,11 +218,53 @@ async fn keys_credentials_and_tenants_on_the_proxy() {
     assert_eq!(bravo_events.len(), 1, "{bravo_events:#?}");
     assert_ne!(alpha_events[0]["id"], bravo_events[0]["id"]);
 
+    // A hard budget of bravo's, made by bravo's member: it counts bravo's spend only and
+    // refuses bravo's next request, while alpha's still pass; alpha does not see it.
+    let member = json(&run_cli(
+        &db,
+        &[
+            "token", "create", "--tenant", "bravo", "--role", "member", "--json",
+        ],
+    ));
+    let member = member["token"].as_str().unwrap().to_owned();
+    let budget =
+        r#"{"name": "bravo-cap", "period": "month", "limit_usd": "0.000001", "hard": true}"#;
+    let request = format!(
+        "POST /api/v1/budgets HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\nauthorization: Bearer {member}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{budget}",
+        budget.len()
+    );
+    let (status, _, body) = parse_response(&raw(&addr, request.as_bytes()).await);
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let (status, _, body) = send(
+        &addr,
+        &[
+            ("x-api-key", BRAVO_OWN_KEY),
+            ("x-tokenwatch-key", &bravo_key),
+        ],
+    )
+    .await;
+    assert_eq!(status, 429, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("bravo-cap"));
+    let (status, _, _) = send(&addr, &[("x-api-key", &alpha_key)]).await;
+    assert_eq!(status, 200, "bravo's budget refused alpha");
+    let listing = |token: String| {
+        let addr = addr.clone();
+        async move {
+            let request = format!(
+                "GET /api/v1/budgets HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\nauthorization: Bearer {token}\r\n\r\n"
+            );
+            let (_, _, body) = parse_response(&raw(&addr, request.as_bytes()).await);
+            String::from_utf8_lossy(&body).into_owned()
+        }
+    };
+    assert!(listing(bravo_token.clone()).await.contains("bravo-cap"));
+    assert!(!listing(alpha_token.clone()).await.contains("bravo-cap"));
+
     // Revoked: refused on the very next request.
     run_cli(&db, &["key", "revoke", alpha_key_id(&db, "alpha").as_str()]);
     let (status, _, _) = send(&addr, &[("x-api-key", &alpha_key)]).await;
     assert_eq!(status, 401);
-    assert_eq!(upstream.request_count(), 2);
+    assert_eq!(upstream.request_count(), 3);
 
     // No planted secret in clear anywhere tokenwatch writes: the database and its WAL while
     // running, then everything after a clean exit (spill file and log included).

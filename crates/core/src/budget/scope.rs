@@ -111,6 +111,9 @@ pub struct Subject<'a> {
     pub agent: Option<&'a str>,
     pub api_key_id: Option<&'a str>,
     pub tags: &'a [(String, String)],
+    /// The tenant (`None`: the default tenant). Scopes do not look at it; a budget counts only
+    /// its own tenant's requests.
+    pub tenant: Option<&'a str>,
 }
 
 impl<'a> Subject<'a> {
@@ -122,6 +125,7 @@ impl<'a> Subject<'a> {
             agent: event.agent.as_deref(),
             api_key_id: event.api_key_id.as_deref(),
             tags: &event.tags,
+            tenant: event.tenant.as_deref(),
         }
     }
 }

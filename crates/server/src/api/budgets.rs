@@ -18,19 +18,24 @@ use tokenwatch_core::budget::BudgetSpec;
 use tokenwatch_core::time::now_ms;
 use tokenwatch_store::DefKind;
 
-use super::definitions::{delete_named, in_policy_tenant, store_spec};
+use super::definitions::{delete_named, store_spec};
 use crate::api::json_body::JsonBody;
 use crate::app::AppState;
 use crate::error::ApiError;
 use tokenwatch_app::teams::Principal;
 
-/// The live budget named `name`, or 404 with `message`.
-fn live_named(app: &AppState, name: &str, message: String) -> Result<Arc<LiveBudget>, ApiError> {
+/// The live budget of `who`'s home tenant named `name`, or 404 with `message`.
+fn live_named(
+    app: &AppState,
+    who: &Principal,
+    name: &str,
+    message: String,
+) -> Result<Arc<LiveBudget>, ApiError> {
     app.policy
         .budgets
         .snapshot()
         .iter()
-        .find(|b| b.spec.name == name)
+        .find(|b| b.spec.name == name && b.tenant == who.home_tenant())
         .cloned()
         .ok_or_else(|| ApiError::not_found(message))
 }
@@ -41,13 +46,11 @@ pub async fn list(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let now = now_ms();
     let mut out = Vec::new();
-    // The running policy is the default tenant's; another tenant has no budgets yet.
-    let budgets = if in_policy_tenant(&who) {
-        app.policy.budgets.snapshot()
-    } else {
-        Default::default()
-    };
-    for b in budgets.iter() {
+    let budgets = app.policy.budgets.snapshot();
+    for b in budgets
+        .iter()
+        .filter(|b| who.tenant_filter().is_none_or(|t| b.tenant == t))
+    {
         out.push(BudgetStatus::live(&app.store, b, now).await?);
     }
     Ok(Json(serde_json::json!({ "budgets": out })))
@@ -58,10 +61,7 @@ pub async fn get_one(
     Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Json<BudgetStatus>, ApiError> {
-    if !in_policy_tenant(&who) {
-        return Err(ApiError::not_found(format!("no budget named '{name}'")));
-    }
-    let b = live_named(&app, &name, format!("no budget named '{name}'"))?;
+    let b = live_named(&app, &who, &name, format!("no budget named '{name}'"))?;
     Ok(Json(BudgetStatus::live(&app.store, &b, now_ms()).await?))
 }
 
@@ -73,7 +73,12 @@ pub async fn put(
     let JsonBody(spec) = body;
     ApiError::check(spec.problems())?;
     let status = store_spec(&app, &who, DefKind::Budget, &spec.name, &spec).await?;
-    let b = live_named(&app, &spec.name, format!("budget '{}' vanished", spec.name))?;
+    let b = live_named(
+        &app,
+        &who,
+        &spec.name,
+        format!("budget '{}' vanished", spec.name),
+    )?;
     Ok((
         status,
         Json(BudgetStatus::live(&app.store, &b, now_ms()).await?),

@@ -18,13 +18,17 @@ pub fn in_policy_tenant(who: &Principal) -> bool {
     who.tenant_filter().is_none_or(|t| t == DEFAULT_TENANT)
 }
 
-/// Refuses a change to definitions from a tenant the running policy does not serve.
-fn policy_tenant_only(who: &Principal) -> Result<(), ApiError> {
+/// The tenant whose definitions of `kind` `who` changes: budgets are every tenant's own; the
+/// other kinds are the default tenant's, and another tenant is refused.
+fn definition_tenant<'a>(who: &'a Principal, kind: DefKind) -> Result<&'a str, ApiError> {
+    if kind == DefKind::Budget {
+        return Ok(who.home_tenant());
+    }
     if in_policy_tenant(who) {
-        return Ok(());
+        return Ok(DEFAULT_TENANT);
     }
     Err(ApiError::App(AppError::Conflict(
-        "budgets, alert rules, channels and tag rules apply to the default tenant only so far; this tenant cannot define its own yet".to_owned(),
+        "alert rules, channels and tag rules apply to the default tenant only so far; this tenant cannot define its own yet (budgets it can)".to_owned(),
     )))
 }
 
@@ -64,12 +68,8 @@ pub async fn delete_named(
     kind: DefKind,
     name: &str,
 ) -> Result<StatusCode, ApiError> {
-    policy_tenant_only(who)?;
-    if !app
-        .store
-        .delete_definition(DEFAULT_TENANT, kind, name)
-        .await?
-    {
+    let tenant = definition_tenant(who, kind)?;
+    if !app.store.delete_definition(tenant, kind, name).await? {
         let what = match kind {
             DefKind::TagRule => "tag rule",
             DefKind::Budget => "budget",
@@ -91,11 +91,11 @@ pub async fn store_spec<T: serde::Serialize>(
     name: &str,
     spec: &T,
 ) -> Result<StatusCode, ApiError> {
-    policy_tenant_only(who)?;
+    let tenant = definition_tenant(who, kind)?;
     let json = serde_json::to_string(spec).map_err(|e| ApiError::bad("body", e.to_string()))?;
     let created = app
         .store
-        .put_definition(DEFAULT_TENANT, kind, name, &json, "api")
+        .put_definition(tenant, kind, name, &json, "api")
         .await?;
     refresh(app).await?;
     Ok(if created {
