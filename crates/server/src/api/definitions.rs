@@ -20,7 +20,7 @@ pub fn in_policy_tenant(who: &Principal) -> bool {
 
 /// The tenant whose definitions of `kind` `who` changes: budgets are every tenant's own; the
 /// other kinds are the default tenant's, and another tenant is refused.
-fn definition_tenant<'a>(who: &'a Principal, kind: DefKind) -> Result<&'a str, ApiError> {
+fn definition_tenant(who: &Principal, kind: DefKind) -> Result<&str, ApiError> {
     if kind == DefKind::Budget {
         return Ok(who.home_tenant());
     }
