@@ -482,7 +482,7 @@ mod auth;
 mod explain;
 mod load;
 
-pub use auth::AuthConfig;
+pub use auth::{AuthConfig, OidcConfig};
 pub use load::{
     LoadError, Loaded, database_url, dirs, load, secret_key_source, secrets, spill_path,
 };

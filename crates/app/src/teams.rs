@@ -11,11 +11,13 @@
 mod audit;
 mod credentials;
 mod login;
+mod oidc;
 mod secret;
 mod tenants;
 
 pub use audit::Change;
 pub use login::{LoginSession, LoginThrottle, SESSION_COOKIE, csrf_token};
+pub use oidc::Oidc;
 pub use secret::{KEY_PREFIX, TOKEN_PREFIX, hash_secret, hint};
 pub use tenants::{Issued, NewKey};
 

@@ -17,7 +17,7 @@ use tokenwatch_app::live::LiveBus;
 use tokenwatch_app::pipeline::Pipeline;
 use tokenwatch_app::secrets::Secrets;
 use tokenwatch_app::start::{Services, StartError};
-use tokenwatch_app::teams::Teams;
+use tokenwatch_app::teams::{Oidc, Teams};
 use tokenwatch_core::pricing::PriceTable;
 use tokenwatch_store::{Store, WriterHandle, WriterStats};
 use tokio::runtime::Handle;
@@ -54,6 +54,8 @@ pub struct AppState {
     pub hosts: Arc<AllowedHosts>,
     /// Tenants, keys, tokens, users, logins, credentials and the audit log.
     pub teams: Arc<Teams>,
+    /// Sign-in with the configured OpenID Connect provider (`[auth.oidc]`).
+    pub oidc: Option<Arc<Oidc>>,
 }
 
 /// Builds the router over a state.
@@ -192,8 +194,14 @@ pub async fn build(
         Arc::clone(&secrets),
         config.auth.session_hours,
     ));
+    let oidc = config
+        .auth
+        .oidc
+        .clone()
+        .map(|c| Arc::new(Oidc::new(c, &tls)));
     let state = AppState {
         teams,
+        oidc,
         routes: Routes::new(upstreams),
         client,
         tls,

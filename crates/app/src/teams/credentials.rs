@@ -39,6 +39,12 @@ impl Teams {
         if secret.is_empty() {
             return Err(AppError::bad("key", "the provider key is empty"));
         }
+        if secret.chars().any(char::is_control) {
+            return Err(AppError::bad(
+                "key",
+                "the provider key contains a control character (a pasted line break?)",
+            ));
+        }
         let sealed = self
             .secrets
             .seal_value(FIELD, secret)

@@ -311,6 +311,76 @@ impl Teams {
             return Err(AppError::Unauthorized("wrong email or password".to_owned()));
         }
         self.throttle.succeed(&email_key);
+        self.start_session(user, "login", json!({"from": client_addr}))
+            .await
+    }
+
+    /// Signs in a person an identity provider vouched for (a verified email): the enabled user
+    /// with that email, or, with `create`, a new user of that tenant and role.
+    pub async fn login_verified(
+        &self,
+        email: &str,
+        create: Option<(&str, Role)>,
+    ) -> Result<LoginSession, AppError> {
+        let refused = || {
+            AppError::Unauthorized(format!(
+                "{email} is not a tokenwatch user; ask an admin to add it"
+            ))
+        };
+        let user = match self.store.user_by_email(email).await? {
+            Some((user, _)) if user.disabled_ms.is_none() => user,
+            Some(_) => return Err(refused()),
+            None => {
+                let Some((tenant, role)) = create else {
+                    return Err(refused());
+                };
+                let tenant = self
+                    .store
+                    .find_tenant(tenant)
+                    .await?
+                    .ok_or_else(|| AppError::NotFound(format!("tenant '{tenant}'")))?;
+                let user = User {
+                    id: new_id(),
+                    email: email.to_owned(),
+                    tenant: tenant.id.clone(),
+                    role: role.as_str().to_owned(),
+                    disabled_ms: None,
+                    created_ms: tokenwatch_core::time::now_ms(),
+                };
+                self.store.insert_user(&user, None).await?;
+                self.audit(
+                    &user_principal(&user)?,
+                    Change {
+                        tenant: Some(&tenant.id),
+                        action: "user.add",
+                        target: &user.email,
+                        before: None,
+                        after: Some(json!({"role": user.role, "via": "oidc"})),
+                    },
+                )
+                .await?;
+                user
+            }
+        };
+        if self
+            .store
+            .find_tenant(&user.tenant)
+            .await?
+            .is_none_or(|t| t.disabled_ms.is_some())
+        {
+            return Err(refused());
+        }
+        self.start_session(user, "login", json!({"via": "oidc"}))
+            .await
+    }
+
+    async fn start_session(
+        &self,
+        user: User,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> Result<LoginSession, AppError> {
+        let now = tokenwatch_core::time::now_ms();
         let cookie = new_secret("tws_")?;
         let expires_ms = now + self.session_ms;
         self.store
@@ -321,10 +391,10 @@ impl Teams {
             &who,
             Change {
                 tenant: Some(&user.tenant),
-                action: "login",
+                action,
                 target: &user.email,
                 before: None,
-                after: Some(json!({"from": client_addr})),
+                after: Some(detail),
             },
         )
         .await?;

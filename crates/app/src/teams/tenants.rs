@@ -214,7 +214,10 @@ impl Teams {
             .revoke_proxy_key(who.tenant_filter(), id, now)
             .await?
         {
-            return Err(AppError::NotFound(format!("live proxy key '{id}'")));
+            return Err(AppError::NotFound(format!(
+                "live proxy key {}",
+                quoted_id(id)
+            )));
         }
         self.audit(
             who,
@@ -244,7 +247,10 @@ impl Teams {
             .rekey_proxy_key(who.tenant_filter(), id, &hash_secret(&secret), &new_hint)
             .await?
         {
-            return Err(AppError::NotFound(format!("live proxy key '{id}'")));
+            return Err(AppError::NotFound(format!(
+                "live proxy key {}",
+                quoted_id(id)
+            )));
         }
         self.audit(
             who,
@@ -272,7 +278,7 @@ impl Teams {
             .await?
             .into_iter()
             .find(|k| k.id == id)
-            .ok_or_else(|| AppError::NotFound(format!("proxy key '{id}'")))
+            .ok_or_else(|| AppError::NotFound(format!("proxy key {}", quoted_id(id))))
     }
 
     /// The live key a client presented, if any; notes its use at most once a minute.
@@ -352,7 +358,10 @@ impl Teams {
             .revoke_api_token(who.tenant_filter(), id, now)
             .await?
         {
-            return Err(AppError::NotFound(format!("live API token '{id}'")));
+            return Err(AppError::NotFound(format!(
+                "live API token {}",
+                quoted_id(id)
+            )));
         }
         self.audit(
             who,
@@ -387,6 +396,23 @@ impl Teams {
             tenant: token.tenant,
             role: Role::parse(&token.role)?,
         }))
+    }
+}
+
+/// An id as a message may repeat it: a key or token pasted where its id belongs is never
+/// echoed (it would land in a terminal or a CI log).
+fn quoted_id(id: &str) -> String {
+    if id.starts_with(KEY_PREFIX) || id.starts_with(TOKEN_PREFIX) || id.starts_with("tws_") {
+        "(that is a secret value, not an id: ids are listed by `key list` / `token list`)"
+            .to_owned()
+    } else {
+        format!(
+            "'{}'",
+            id.chars()
+                .filter(|c| !c.is_control())
+                .take(100)
+                .collect::<String>()
+        )
     }
 }
 

@@ -95,6 +95,86 @@ pub async fn logout(
     Ok(response)
 }
 
+/// `GET /api/v1/auth/methods`: how people can sign in here (the sign-in page asks).
+pub async fn methods(State(app): State<Arc<AppState>>) -> Json<Value> {
+    Json(
+        json!({"password": true, "oidc": app.oidc.is_some(), "required": app.config.auth.required}),
+    )
+}
+
+/// `GET /api/v1/auth/oidc/start`: to the provider's sign-in page.
+pub async fn oidc_start(State(app): State<Arc<AppState>>) -> Api<Response> {
+    let Some(oidc) = &app.oidc else {
+        return Err(ApiError::not_found(
+            "OIDC sign-in is not configured ([auth.oidc])",
+        ));
+    };
+    let url = oidc.start(tokenwatch_core::time::now_ms()).await?;
+    Ok(axum::response::Redirect::to(&url).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /api/v1/auth/oidc/callback`: the provider's answer; a session and the dashboard, or
+/// the sign-in page with the reason.
+pub async fn oidc_callback(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    let back = |why: &str| {
+        let query = serde_urlencoded::to_string([("error", why)]).unwrap_or_default();
+        axum::response::Redirect::to(&format!("/login?{query}")).into_response()
+    };
+    let Some(oidc) = &app.oidc else {
+        return back("OIDC sign-in is not configured");
+    };
+    if let Some(e) = q.error {
+        return back(&format!("the provider refused the sign-in: {e}"));
+    }
+    let (Some(code), Some(state)) = (q.code, q.state) else {
+        return back("the provider's answer has no code or state");
+    };
+    let now = tokenwatch_core::time::now_ms();
+    let signed = async {
+        let email = oidc.finish(&code, &state, now).await?;
+        let cfg = &oidc.config;
+        let role = Role::parse(&cfg.role)?;
+        let create = cfg.create_users.then_some((cfg.tenant.as_str(), role));
+        app.teams.login_verified(&email, create).await
+    }
+    .await;
+    match signed {
+        Ok(session) => {
+            let max_age = (session.expires_ms - now) / 1000;
+            // A page that moves on by itself rather than a redirect: the browser arrived from
+            // the provider's site, and a SameSite=Strict cookie is sent only once a navigation
+            // starts here.
+            let mut response = (
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                "<!doctype html><meta http-equiv=\"refresh\" content=\"0;url=/ui/overview\"><title>signed in</title><a href=\"/ui/overview\">continue</a>",
+            )
+                .into_response();
+            match session_cookie(&session.cookie, max_age, secure(&app, &headers)) {
+                Ok(v) => {
+                    response.headers_mut().insert(header::SET_COOKIE, v);
+                    response
+                }
+                Err(_) => back("cannot set the session cookie"),
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "an OIDC sign-in failed");
+            back(&e.to_string())
+        }
+    }
+}
+
 pub async fn me(Extension(who): Extension<Principal>, headers: HeaderMap) -> Json<Value> {
     let csrf = cookie(&headers, SESSION_COOKIE).map(csrf_token);
     Json(me_json(&who, csrf))
@@ -331,6 +411,12 @@ pub async fn set_credential(
     body: JsonBody<CredentialBody>,
 ) -> Api<Json<Value>> {
     let JsonBody(b) = body;
+    if app.routes.get(&provider).is_none() {
+        return Err(ApiError::bad(
+            "provider",
+            format!("provider: no provider named '{provider}' is configured"),
+        ));
+    }
     let c = app
         .teams
         .set_credential(&who, b.tenant.as_deref(), &provider, &b.key)

@@ -13,6 +13,7 @@ mod budgets;
 mod doors;
 mod events;
 mod harness;
+mod oidc;
 mod openapi;
 mod tags;
 mod teams;

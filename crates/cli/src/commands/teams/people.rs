@@ -99,7 +99,20 @@ pub async fn credential(global: &GlobalArgs, args: &CredentialArgs) -> anyhow::R
                     "printf '%s\\n' \"$KEY\" | tokenwatch credential set --tenant {tenant} --provider {provider}"
                 ),
             )?;
-            let (teams, _) = open_teams(global).await?;
+            let (teams, loaded) = open_teams(global).await?;
+            if !loaded.config.providers.contains_key(provider.as_str()) {
+                return Err(crate::BadInput(format!(
+                    "--provider: no provider named '{provider}' is configured (configured: {})",
+                    loaded
+                        .config
+                        .providers
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+                .into());
+            }
             let c = teams
                 .set_credential(&who, Some(tenant), provider, &secret)
                 .await?;
