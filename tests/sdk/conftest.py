@@ -151,21 +151,34 @@ class Tokenwatch:
         return json.loads(out.stdout)["events"]
 
 
-@pytest.fixture(scope="module")
-def tw(mock_server, tmp_path_factory):
-    d = tmp_path_factory.mktemp("tw")
+def serve(mock_server, d, extra_env=None):
+    """`tokenwatch serve` on `d/tw.db` in front of the mock, logging at debug level to
+    `d/stderr.log`, spilling to `d/spill.jsonl`; `extra_env` adds or overrides variables."""
     db, stdout, stderr = d / "tw.db", d / "stdout.log", d / "stderr.log"
     env = dict(os.environ)
     for name in ("ANTHROPIC", "OPENAI", "GEMINI"):
         env[f"TOKENWATCH_PROVIDERS__{name}__BASE_URL"] = mock_server.url
     env["TOKENWATCH_LOG"] = "debug"  # the secret scan must cover the chattiest logs
     env["TOKENWATCH_RECORDING__SPILL_PATH"] = str(d / "spill.jsonl")
+    env.update(extra_env or {})
     with open(stderr, "w") as err:
         proc, url = _start([str(BIN), "serve", "--listen", "127.0.0.1:0", "--db", str(db)],
                            env=env, stderr=err, stdout_log=stdout)
-    yield Tokenwatch(url, db, stdout, stderr, proc)
-    proc.terminate()
-    proc.wait(timeout=30)
+    return Tokenwatch(url, db, stdout, stderr, proc)
+
+
+def stop(tw):
+    """Ends a tokenwatch started by `serve` (a test may already have); its exit status."""
+    if tw.proc.poll() is None:
+        tw.proc.terminate()
+    return tw.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def tw(mock_server, tmp_path_factory):
+    tw = serve(mock_server, tmp_path_factory.mktemp("tw"))
+    yield tw
+    stop(tw)
 
 
 # ── expected figures ──
