@@ -4,8 +4,9 @@ Binaries come from TOKENWATCH_BIN / TOKENWATCH_MOCK_BIN (scripts/test builds the
 mode; the defaults are target/release/…). A missing binary is a test failure, never a skip.
 Each test module gets a fresh tokenwatch with its own SQLite file; the mock is shared.
 
-Tests that need tokenwatch get the `proxy` marker automatically (they use the `tw` fixture), so
-`pytest -m "not proxy"` runs only the SDK-against-mock checks.
+Tests that need tokenwatch get the `proxy` marker automatically (they use the `tw` fixture, or
+`teams`: two tenants on a tokenwatch with `[auth] required`), so `pytest -m "not proxy"` runs
+only the SDK-against-mock checks.
 
 Expected costs are computed here, independently of tokenwatch, from the shipped price table
 crates/core/src/pricing/prices.toml (USD per million tokens): Decimal arithmetic, one
@@ -48,7 +49,7 @@ EVENT_COLUMNS = {
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if "tw" in getattr(item, "fixturenames", ()):
+        if {"tw", "teams"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.proxy)
 
 
@@ -151,21 +152,135 @@ class Tokenwatch:
         return json.loads(out.stdout)["events"]
 
 
-@pytest.fixture(scope="module")
-def tw(mock_server, tmp_path_factory):
-    d = tmp_path_factory.mktemp("tw")
+def serve(mock_server, d, extra_env=None):
+    """`tokenwatch serve` on `d/tw.db` in front of the mock, logging at debug level to
+    `d/stderr.log`, spilling to `d/spill.jsonl`; `extra_env` adds or overrides variables."""
     db, stdout, stderr = d / "tw.db", d / "stdout.log", d / "stderr.log"
     env = dict(os.environ)
     for name in ("ANTHROPIC", "OPENAI", "GEMINI"):
         env[f"TOKENWATCH_PROVIDERS__{name}__BASE_URL"] = mock_server.url
     env["TOKENWATCH_LOG"] = "debug"  # the secret scan must cover the chattiest logs
     env["TOKENWATCH_RECORDING__SPILL_PATH"] = str(d / "spill.jsonl")
+    env.update(extra_env or {})
     with open(stderr, "w") as err:
         proc, url = _start([str(BIN), "serve", "--listen", "127.0.0.1:0", "--db", str(db)],
                            env=env, stderr=err, stdout_log=stdout)
-    yield Tokenwatch(url, db, stdout, stderr, proc)
-    proc.terminate()
-    proc.wait(timeout=30)
+    return Tokenwatch(url, db, stdout, stderr, proc)
+
+
+def stop(tw):
+    """Ends a tokenwatch started by `serve` (a test may already have); its exit status."""
+    if tw.proc.poll() is None:
+        tw.proc.terminate()
+    return tw.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def tw(mock_server, tmp_path_factory):
+    tw = serve(mock_server, tmp_path_factory.mktemp("tw"))
+    yield tw
+    stop(tw)
+
+
+# ── teams: tenants on a tokenwatch with [auth] required ──
+
+class Tenant:
+    """One tenant as the tests see it: its provider credentials (planted, distinctive), the
+    project and session its traffic carries, and what the CLI made for it."""
+
+    def __init__(self, name, anthropic_key, openai_key):
+        self.name, self.anthropic_key, self.openai_key = name, anthropic_key, openai_key
+        self.project, self.session = f"project-{name}-3f9", f"session-{name}-8d2"
+        self.id = self.key = self.key_id = self.token = self.member_token = None
+
+
+class Teams:
+    """A tokenwatch with `[auth] required` (`tw`, started by the `teams` fixture) over a database
+    the CLI prepared. Every secret planted or handed out is in `secrets`; every text the API
+    or the CLI returned (except the one-time print of a new key or token) is in `seen`, so a
+    scan can prove no secret comes back in clear."""
+
+    def __init__(self, d):
+        self.dir, self.db = d, d / "tw.db"
+        self.tw = self.alpha = self.bravo = None
+        self.tenants = ()
+        self.house_token = self.operator_token = self.user = self.password = None
+        self.secrets, self.seen = [], []
+
+    def other(self, tenant):
+        return self.bravo if tenant is self.alpha else self.alpha
+
+    def plant(self, secret):
+        self.secrets.append(secret)
+        return secret
+
+    def cli(self, *args, stdin="", ok=True, record=True):
+        """`tokenwatch ARGS --db …` (run in the database's directory, so anything it writes is
+        scanned too). Its output goes to `seen` if `record` (not when it prints a new secret
+        by design)."""
+        r = subprocess.run([str(BIN), *args, "--db", str(self.db)], input=stdin, cwd=self.dir,
+                           capture_output=True, text=True, timeout=30)
+        if ok:
+            assert r.returncode == 0, f"tokenwatch {' '.join(args)}: {r.stderr}"
+        if record:
+            self.seen.append((f"tokenwatch {' '.join(args)}", r.stdout + r.stderr))
+        return r
+
+    def made(self, *args):
+        """A `create … --json` command's output; its secret (`key` or `token`) is planted."""
+        out = json.loads(self.cli(*args, "--json", record=False).stdout)
+        self.plant(out.get("key") or out["token"])
+        return out
+
+    def api(self, token, path, method="GET", **kw):
+        """A request to tokenwatch's API with `Authorization: Bearer token`; recorded in `seen`."""
+        r = httpx.request(method, f"{self.tw.url}{path}", headers={"authorization": f"Bearer {token}"},
+                          timeout=30, **kw)
+        self.seen.append((f"{method} {path}", r.text))
+        return r
+
+    def events(self, token):
+        r = self.api(token, "/api/v1/events", params={"limit": 1000})
+        assert r.status_code == 200, r.text
+        return r.json()["events"]
+
+    def wait_events(self, token, n, timeout=15.0):
+        """The token's events once there are `n` (recording is asynchronous), checking that no
+        more appear."""
+        deadline = time.time() + timeout
+        while len(events := self.events(token)) < n:
+            assert time.time() < deadline, f"only {len(events)} of {n} events recorded"
+            time.sleep(0.05)
+        time.sleep(0.2)
+        events = self.events(token)
+        assert len(events) == n, f"expected {n} events, got {len(events)}"
+        return events
+
+
+@pytest.fixture(scope="module")
+def teams(mock_server, tmp_path_factory):
+    """Tenants alpha and bravo, each with a proxy key for its own project, a viewer and a member
+    token and credentials for anthropic and openai; a default-tenant member token (`house`), an
+    operator token, and a dashboard user in alpha. Then `serve` with auth required."""
+    t = Teams(tmp_path_factory.mktemp("teams"))
+    t.alpha = Tenant("alpha", t.plant("sk-ant-ALPHA-0d6f1c-credential"), t.plant("sk-proj-ALPHA-5be2a7-credential"))
+    t.bravo = Tenant("bravo", t.plant("sk-ant-BRAVO-91ac3e-credential"), t.plant("sk-proj-BRAVO-07fd4b-credential"))
+    t.tenants = (t.alpha, t.bravo)
+    for tenant in t.tenants:
+        tenant.id = json.loads(t.cli("tenant", "create", tenant.name, "--json").stdout)["id"]
+        key = t.made("key", "create", "--tenant", tenant.name, "--project", tenant.project)
+        tenant.key, tenant.key_id = key["key"], key["id"]
+        tenant.token = t.made("token", "create", "--tenant", tenant.name, "--role", "viewer")["token"]
+        tenant.member_token = t.made("token", "create", "--tenant", tenant.name, "--role", "member")["token"]
+        for provider, secret in (("anthropic", tenant.anthropic_key), ("openai", tenant.openai_key)):
+            t.cli("credential", "set", "--tenant", tenant.name, "--provider", provider, stdin=f"{secret}\n")
+    t.house_token = t.made("token", "create", "--tenant", "default", "--role", "member")["token"]
+    t.operator_token = t.made("token", "create", "--role", "operator")["token"]
+    t.user, t.password = "ada@alpha.example", t.plant("ALPHA-password-correct-horse-7319")
+    t.cli("user", "add", t.user, "--tenant", "alpha", "--role", "viewer", stdin=f"{t.password}\n")
+    t.tw = serve(mock_server, t.dir, {"TOKENWATCH_AUTH__REQUIRED": "true"})
+    yield t
+    stop(t.tw)
 
 
 # ── expected figures ──
