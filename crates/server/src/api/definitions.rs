@@ -9,7 +9,7 @@ use tokenwatch_store::{DEFAULT_TENANT, DefKind};
 use crate::app::AppState;
 use crate::error::ApiError;
 use tokenwatch_app::AppError;
-use tokenwatch_app::teams::Principal;
+use tokenwatch_app::teams::{Change, Principal};
 use tokenwatch_core::time::now_ms;
 
 /// Whether `who` works on the default tenant's definitions: the running policy (tag rules,
@@ -30,6 +30,43 @@ fn definition_tenant(who: &Principal, kind: DefKind) -> Result<&str, ApiError> {
     Err(ApiError::App(AppError::Conflict(
         "alert rules, channels and tag rules apply to the default tenant only so far; this tenant cannot define its own yet (budgets it can)".to_owned(),
     )))
+}
+
+/// Writes a definition change (tenant, kind, verb, name) to the audit log. A channel's spec
+/// holds (sealed) secrets, so only its kind and name are kept for it.
+async fn audit(
+    app: &AppState,
+    who: &Principal,
+    (tenant, kind, verb, name): (&str, DefKind, &str, &str),
+    before: Option<String>,
+    after: Option<String>,
+) -> Result<(), ApiError> {
+    let shown = |spec: Option<String>| -> Option<serde_json::Value> {
+        let value: serde_json::Value = serde_json::from_str(&spec?).ok()?;
+        if kind == DefKind::Channel {
+            return Some(serde_json::json!({"name": name, "kind": value.get("kind")}));
+        }
+        Some(value)
+    };
+    let noun = match kind {
+        DefKind::TagRule => "tag_rule",
+        DefKind::Budget => "budget",
+        DefKind::AlertRule => "alert_rule",
+        DefKind::Channel => "channel",
+    };
+    app.teams
+        .audit(
+            who,
+            Change {
+                tenant: Some(tenant),
+                action: &format!("{noun}.{verb}"),
+                target: name,
+                before: shown(before),
+                after: shown(after),
+            },
+        )
+        .await?;
+    Ok(())
 }
 
 /// Every stored spec of a kind, parsed (unreadable ones are skipped with a warning); none for
@@ -69,6 +106,7 @@ pub async fn delete_named(
     name: &str,
 ) -> Result<StatusCode, ApiError> {
     let tenant = definition_tenant(who, kind)?;
+    let before = app.store.get_definition(tenant, kind, name).await?;
     if !app.store.delete_definition(tenant, kind, name).await? {
         let what = match kind {
             DefKind::TagRule => "tag rule",
@@ -78,6 +116,8 @@ pub async fn delete_named(
         };
         return Err(ApiError::not_found(format!("no {what} named '{name}'")));
     }
+    let before = before.map(|d| d.spec);
+    audit(app, who, (tenant, kind, "delete", name), before, None).await?;
     refresh(app).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -93,10 +133,13 @@ pub async fn store_spec<T: serde::Serialize>(
 ) -> Result<StatusCode, ApiError> {
     let tenant = definition_tenant(who, kind)?;
     let json = serde_json::to_string(spec).map_err(|e| ApiError::bad("body", e.to_string()))?;
+    let before = app.store.get_definition(tenant, kind, name).await?;
     let created = app
         .store
         .put_definition(tenant, kind, name, &json, "api")
         .await?;
+    let before = before.map(|d| d.spec);
+    audit(app, who, (tenant, kind, "put", name), before, Some(json)).await?;
     refresh(app).await?;
     Ok(if created {
         StatusCode::CREATED

@@ -109,7 +109,9 @@ pub async fn post_retag(
             "add, remove or apply_rules: say what to change",
         ));
     }
-    let rules = body.apply_rules.then(|| app.policy.tag_rules());
+    // The auto-tag rules are the default tenant's policy.
+    let rules = (body.apply_rules && super::definitions::in_policy_tenant(&who))
+        .then(|| app.policy.tag_rules());
     let report = retag(
         &app.store,
         who.home_tenant(),
@@ -119,5 +121,20 @@ pub async fn post_retag(
         rules.as_deref().map(Vec::as_slice),
     )
     .await?;
+    app.teams
+        .audit(
+            &who,
+            tokenwatch_app::teams::Change {
+                tenant: Some(who.home_tenant()),
+                action: "retag",
+                target: "events",
+                before: None,
+                after: Some(serde_json::json!({
+                    "add": body.add, "remove": body.remove, "apply_rules": body.apply_rules,
+                    "matched": report.matched, "changed": report.changed,
+                })),
+            },
+        )
+        .await?;
     Ok(Json(report))
 }

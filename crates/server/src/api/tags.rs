@@ -99,9 +99,27 @@ pub async fn update(
     body: JsonBody<UpdateBody>,
 ) -> Result<Json<TagView>, ApiError> {
     let JsonBody(body) = body;
-    Ok(Json(
-        tags::update(&app.store, who.home_tenant(), &key, &value, &body).await?,
-    ))
+    let view = tags::update(&app.store, who.home_tenant(), &key, &value, &body).await?;
+    let action = if body.rename_to.is_some() {
+        "tag.rename"
+    } else {
+        "tag.update"
+    };
+    app.teams
+        .audit(
+            &who,
+            tokenwatch_app::teams::Change {
+                tenant: Some(who.home_tenant()),
+                action,
+                target: &format!("{key}={value}"),
+                before: None,
+                after: Some(serde_json::json!({
+                    "rename_to": body.rename_to, "color": body.color, "description": body.description,
+                })),
+            },
+        )
+        .await?;
+    Ok(Json(view))
 }
 
 /// `DELETE /api/v1/tags/{key}/{value}`: forgets the definition; events keep the tag.

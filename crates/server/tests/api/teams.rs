@@ -463,3 +463,64 @@ async fn twenty_wrong_passwords_in_a_row_are_throttled_even_for_the_right_one() 
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     two.app.shutdown().await;
 }
+
+#[tokio::test]
+async fn definition_changes_tag_renames_and_retags_are_audited_without_secrets() {
+    let app = TestApp::new().await;
+    let mut ev = Events::default();
+    app.insert(&[tagged(
+        ev.event(now_ms() - 1000, "anthropic", "m", 1, 1, 10),
+        &[("team", "old")],
+    )])
+    .await;
+    let budget = serde_json::json!({"name": "cap", "period": "month", "limit_usd": "5"});
+    assert_eq!(
+        app.post_json("/api/v1/budgets", &budget).await.0,
+        StatusCode::CREATED
+    );
+    let hook = serde_json::json!({"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/h", "secret": "hook-SECRET-value"});
+    assert_eq!(
+        app.post_json("/api/v1/channels", &hook).await.0,
+        StatusCode::CREATED
+    );
+    let rename = serde_json::json!({"rename_to": "team=new"});
+    assert_eq!(
+        app.patch_json("/api/v1/tags/team/old", &rename).await.0,
+        StatusCode::OK
+    );
+    let retag = serde_json::json!({"filter": {"model": "m"}, "add": ["env=prod"]});
+    assert_eq!(
+        app.post_json("/api/v1/retag", &retag).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.delete("/api/v1/budgets/cap").await.0,
+        StatusCode::NO_CONTENT
+    );
+    let audit = app.get_ok("/api/v1/audit").await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "budget.put",
+        "channel.put",
+        "tag.rename",
+        "retag",
+        "budget.delete",
+    ] {
+        assert!(actions.contains(&wanted), "{wanted} not in {actions:?}");
+    }
+    let deleted = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "budget.delete")
+        .unwrap();
+    assert_eq!(deleted["before"]["name"], "cap", "{deleted}");
+    assert_eq!(deleted["actor"], "local");
+    assert!(!audit.to_string().contains("hook-SECRET-value"), "{audit}");
+    app.shutdown().await;
+}
