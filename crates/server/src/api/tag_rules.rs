@@ -87,7 +87,12 @@ pub async fn post_retag(
 ) -> Result<Json<RetagReport>, ApiError> {
     let JsonBody(body) = body;
     let (filter, _) = body.filter.to_filter(now_ms(), who.tenant_filter())?;
-    if filter == EventFilter::default() && !body.all {
+    // Empty but for the tenant: every event the principal can reach.
+    let unscoped = EventFilter {
+        tenant: None,
+        ..filter.clone()
+    };
+    if unscoped == EventFilter::default() && !body.all {
         return Err(ApiError::bad(
             "all",
             "the filter is empty, so this would change every stored event: narrow the filter, or send \"all\": true to mean every event",
