@@ -157,7 +157,13 @@ pub async fn a_database_at_migration_7_moves_into_the_default_tenant(engine: Eng
     let s = &db.store;
     assert_eq!(
         count(&db.url, "SELECT COUNT(*) FROM schema_migrations").await,
-        8
+        9,
+        "migrations 8 (tenant scope) and 9 (teams) applied"
+    );
+    assert_eq!(
+        count(&db.url, "SELECT COUNT(*) FROM tenants WHERE id = 'default'").await,
+        1,
+        "the default tenant exists"
     );
 
     for id in ["e1", "e2", "e3", "e5"] {
