@@ -19,7 +19,7 @@ pub use audit::Change;
 pub use login::{LoginSession, LoginThrottle, SESSION_COOKIE, csrf_token};
 pub use oidc::Oidc;
 pub use secret::{KEY_PREFIX, TOKEN_PREFIX, hash_secret, hint};
-pub use tenants::{Issued, NewKey};
+pub use tenants::{Issued, KeyBudget, NewKey};
 
 use std::sync::Arc;
 

@@ -1,7 +1,8 @@
 //! Tenants (operators), proxy keys (members) and API tokens (admins).
 
 use serde_json::json;
-use tokenwatch_store::{ApiToken, ProxyKey, Tenant};
+use tokenwatch_core::budget::BudgetSpec;
+use tokenwatch_store::{ApiToken, DefKind, ProxyKey, Tenant};
 
 use super::audit::Change;
 use super::secret::new_secret;
@@ -26,6 +27,22 @@ pub struct NewKey {
     pub agent: Option<String>,
     pub environment: Option<String>,
     pub allowed_models: Vec<String>,
+    /// A budget of the key's own (scope `api_key:<id>`), stored in its tenant.
+    pub budget: Option<KeyBudget>,
+}
+
+/// The budget a key may carry.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyBudget {
+    /// Spend allowed per period, USD ("25", "0.50").
+    pub limit_usd: String,
+    /// `day`, `week` or `month` (default), or a rolling window like `5h`.
+    #[serde(default)]
+    pub period: Option<String>,
+    /// Refuse the key's requests once the limit is reached (else alert only).
+    #[serde(default)]
+    pub hard: bool,
 }
 
 fn check_name(field: &'static str, name: &str) -> Result<String, AppError> {
@@ -181,9 +198,32 @@ impl Teams {
             revoked_ms: None,
             last_used_ms: None,
         };
+        // The key's budget is checked before anything is stored.
+        let budget = match &new.budget {
+            Some(b) => Some(key_budget(&key.id, b)?),
+            None => None,
+        };
         self.store
             .insert_proxy_key(&key, &hash_secret(&secret))
             .await?;
+        if let Some(spec) = budget {
+            let json =
+                serde_json::to_string(&spec).map_err(|e| AppError::Internal(e.to_string()))?;
+            self.store
+                .put_definition(&tenant.id, DefKind::Budget, &spec.name, &json, "api")
+                .await?;
+            self.audit(
+                who,
+                Change {
+                    tenant: Some(&tenant.id),
+                    action: "budget.put",
+                    target: &spec.name,
+                    before: None,
+                    after: serde_json::from_str(&json).ok(),
+                },
+            )
+            .await?;
+        }
         self.audit(
             who,
             Change {
@@ -397,6 +437,20 @@ impl Teams {
             role: Role::parse(&token.role)?,
         }))
     }
+}
+
+/// The budget spec of a key's own budget: named `key-<id>`, scoped to the key.
+fn key_budget(key_id: &str, b: &KeyBudget) -> Result<BudgetSpec, AppError> {
+    let spec: BudgetSpec = serde_json::from_value(json!({
+        "name": format!("key-{key_id}"),
+        "scope": format!("api_key:{key_id}"),
+        "period": b.period.as_deref().unwrap_or("month"),
+        "limit_usd": b.limit_usd,
+        "hard": b.hard,
+    }))
+    .map_err(|e| AppError::bad("budget", format!("budget: {e}")))?;
+    AppError::check(spec.problems())?;
+    Ok(spec)
 }
 
 /// An id as a message may repeat it: a key or token pasted where its id belongs is never

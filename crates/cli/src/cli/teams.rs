@@ -80,6 +80,7 @@ pub enum KeyCommand {
     /// Examples:
     ///   tokenwatch key create --tenant acme --project billing --name ci
     ///   tokenwatch key create --tenant acme --model claude-sonnet-4-5 --model gpt-5-mini --json
+    ///   tokenwatch key create --tenant acme --name ci --budget-usd 20 --budget-period month --hard
     #[command(verbatim_doc_comment)]
     Create(KeyCreateArgs),
     /// Proxy keys: hint (never the key), attribution, last use and whether revoked.
@@ -135,6 +136,21 @@ pub struct KeyCreateArgs {
     /// A model the key may call (repeatable). Default: any model.
     #[arg(long = "model", value_name = "MODEL")]
     pub models: Vec<String>,
+    /// The key's own budget: spend allowed per period, USD (a budget named key-<id>, scoped to
+    /// this key, in its tenant; a running serve applies it within alerting.refresh_secs).
+    #[arg(long, value_name = "USD")]
+    pub budget_usd: Option<String>,
+    /// The budget's period: day, week, month, or a rolling window such as 5h.
+    #[arg(
+        long,
+        value_name = "PERIOD",
+        default_value = "month",
+        requires = "budget_usd"
+    )]
+    pub budget_period: String,
+    /// Refuse the key's requests once its budget is spent (else it only alerts).
+    #[arg(long, requires = "budget_usd")]
+    pub hard: bool,
     /// Print exactly {"id": …, "key": …}.
     #[arg(long)]
     pub json: bool,

@@ -126,6 +126,24 @@ async fn keys_credentials_and_tenants_on_the_proxy() {
     ));
     let bravo_token = bravo_token["token"].as_str().unwrap().to_owned();
 
+    // A key with its own hard budget, smaller than one request costs.
+    run_cli(&db, &["tenant", "create", "charlie", "--json"]);
+    let capped = json(&run_cli(
+        &db,
+        &[
+            "key",
+            "create",
+            "--tenant",
+            "charlie",
+            "--budget-usd",
+            "0.000001",
+            "--hard",
+            "--json",
+        ],
+    ));
+    let capped_key = capped["key"].as_str().unwrap().to_owned();
+    let capped_id = capped["id"].as_str().unwrap().to_owned();
+
     let server = Server::start_with(ServerOptions {
         env: vec![
             (
@@ -265,6 +283,19 @@ async fn keys_credentials_and_tenants_on_the_proxy() {
     let (status, _, _) = send(&addr, &[("x-api-key", &alpha_key)]).await;
     assert_eq!(status, 401);
     assert_eq!(upstream.request_count(), 3);
+
+    // The key's own budget: its first request passes and spends more than the limit; the next
+    // is refused, naming the key's budget.
+    let beside = [
+        ("x-api-key", BRAVO_OWN_KEY),
+        ("x-tokenwatch-key", capped_key.as_str()),
+    ];
+    let (status, _, _) = send(&addr, &beside).await;
+    assert_eq!(status, 200);
+    let (status, _, body) = send(&addr, &beside).await;
+    assert_eq!(status, 429, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains(&format!("key-{capped_id}")));
+    assert_eq!(upstream.request_count(), 4);
 
     // No planted secret in clear anywhere tokenwatch writes: the database and its WAL while
     // running, then everything after a clean exit (spill file and log included).

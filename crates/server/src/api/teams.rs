@@ -12,7 +12,7 @@ use axum::{Extension, Json};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokenwatch_app::teams::{NewKey, Principal, Role, SESSION_COOKIE, csrf_token};
+use tokenwatch_app::teams::{KeyBudget, NewKey, Principal, Role, SESSION_COOKIE, csrf_token};
 use tokenwatch_store::{ApiToken, AuditEntry, ProxyKey, Tenant, User};
 
 use crate::api::json_body::JsonBody;
@@ -226,6 +226,8 @@ pub struct KeyBody {
     environment: Option<String>,
     allowed_models: Vec<String>,
     tenant: Option<String>,
+    /// The key's own budget: {"limit_usd": "10", "period": "month", "hard": true}.
+    budget: Option<KeyBudget>,
 }
 
 pub async fn keys(
@@ -250,8 +252,14 @@ pub async fn create_key(
         agent: b.agent,
         environment: b.environment,
         allowed_models: b.allowed_models,
+        budget: b.budget,
     };
+    let has_budget = new.budget.is_some();
     let issued = app.teams.create_key(&who, b.tenant.as_deref(), new).await?;
+    if has_budget {
+        // The key's budget applies from its first request.
+        super::definitions::refresh(&app).await?;
+    }
     let mut out = key_json(&issued.row);
     out["key"] = json!(issued.secret);
     Ok((StatusCode::CREATED, Json(out)))

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use tokenwatch_app::config::{Config, split_listen};
-use tokenwatch_app::teams::{NewKey, Principal, Role};
+use tokenwatch_app::teams::{KeyBudget, NewKey, Principal, Role};
 use tokenwatch_store::{ApiToken, ProxyKey};
 
 use super::{TenantNames, open_teams, when, when_or_never};
@@ -22,6 +22,11 @@ pub async fn key(global: &GlobalArgs, args: &KeyArgs) -> anyhow::Result<String> 
                 agent: a.agent.clone(),
                 environment: a.environment.clone(),
                 allowed_models: a.models.clone(),
+                budget: a.budget_usd.as_ref().map(|usd| KeyBudget {
+                    limit_usd: usd.clone(),
+                    period: Some(a.budget_period.clone()),
+                    hard: a.hard,
+                }),
             };
             let issued = teams.create_key(&who, Some(&a.tenant), new).await?;
             if a.json {
