@@ -48,6 +48,16 @@
     .then((r) => (r.ok ? r.json() : null))
     .then((me) => { if (me) TW.csrf = me.csrf_token; return me; })
     .catch(() => null);
+  // Roles in order; each may do what the ones before it may. Local mode (no auth) is an
+  // operator. The dashboard hides what a role may not do; the server refuses it regardless.
+  const ROLES = ["viewer", "member", "admin", "operator"];
+  TW.ROLES = ROLES;
+  TW.roleAtLeast = (have, need) => ROLES.indexOf(have) >= ROLES.indexOf(need);
+  // Whether the signed-in principal has at least `role` (unknown: the least role).
+  TW.can = async (role) => {
+    const me = await TW.me;
+    return TW.roleAtLeast((me && me.role) || "viewer", role);
+  };
   const signIn = (res) => {
     if (res.status === 401) location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
   };
@@ -334,6 +344,23 @@ ${mounts ? `<p>Mounted providers:</p><pre>${esc(mounts)}</pre>` : ""}
     }, true);
     render();
   }
+  // The signed-in user, tenant and role in the top bar, with "sign out"; nothing in local mode
+  // (actor "local"), where there is no login to end.
+  async function showWho() {
+    const me = await TW.me;
+    if (!me || me.actor === "local") return;
+    const who = document.getElementById("who");
+    const name = String(me.actor).replace(/^user:/, "");
+    who.innerHTML = `<span class="id" data-testid="who-actor">${esc(name)}</span> · <span data-testid="who-tenant">${esc(me.tenant || "every tenant")}</span> · <span data-testid="who-role">${esc(me.role)}</span>`;
+    who.hidden = false;
+    const out = document.getElementById("signout");
+    out.hidden = false;
+    out.addEventListener("click", async () => {
+      out.disabled = true;
+      try { await TW.send("POST", "auth/logout"); } catch (_) { /* the session may have ended already */ }
+      location.assign("/login");
+    });
+  }
   function setTheme(t) {
     document.documentElement.dataset.theme = t;
     document.getElementById("theme").textContent = t === "dark" ? "light" : "dark";
@@ -376,6 +403,7 @@ ${mounts ? `<p>Mounted providers:</p><pre>${esc(mounts)}</pre>` : ""}
       if (b) download(b.dataset.name, b.dataset.export);
     });
     window.addEventListener("popstate", render);
+    showWho();
     refreshBadge();
     setInterval(refreshBadge, 30000);
     render();

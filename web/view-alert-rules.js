@@ -28,7 +28,7 @@
   const threshold = (r) => (r.threshold_usd !== undefined ? TW.usd(Math.round(Number(r.threshold_usd) * 1e6)) : r.threshold !== undefined ? String(r.threshold) : "");
 
   TW.defs["alert-rules"] = {
-    title: "alert rules", key: "alert_rules",
+    title: "alert rules", key: "alert_rules", role: "admin",
     cols: [["name", (r) => r.name], ["kind", (r) => r.kind], ["scope", (r) => r.scope], ["window", (r) => r.window], ["threshold", threshold],
       ["channels", (r) => (r.channels.length ? r.channels.join(", ") : "all")], ["enabled", (r) => (r.enabled ? "yes" : "no")]],
     form: field("name", "name", 'required placeholder="hourly-spend"') +

@@ -73,9 +73,11 @@
   // Each kind: the API path, the list key in GET, table columns, the form and how its values
   // become the POST body. Secret fields are write-only: GET redacts them and the form never
   // shows a stored value.
+  // `role`: the least role that may change the kind (the server's rule; a lesser role sees the
+  // list without the form and delete buttons).
   const DEFS = {
     budgets: {
-      title: "budgets", key: "budgets",
+      title: "budgets", key: "budgets", role: "member",
       cols: [["name", (b) => b.name], ["scope", (b) => b.scope], ["period", (b) => b.period], ["limit", (b) => TW.usd(b.status.limit_micros)],
         ["spent", (b) => TW.usd(b.status.spent_micros)], ["hard", (b) => (b.hard ? "yes" : "no")], ["alert at %", (b) => (b.alert_at || []).join(", ")]],
       form: field("name", "name", 'required placeholder="team-month"') + field("scope", "scope", 'required value="global" placeholder="provider:openai, tag:team=red"') +
@@ -87,14 +89,14 @@
         hard: f.hard.checked, alert_at: list(f.alert_at.value).map((x) => (/^\d+$/.test(x) ? Number(x) : x)) }),
     },
     "tag-rules": {
-      title: "tag rules", key: "tag_rules",
+      title: "tag rules", key: "tag_rules", role: "member",
       cols: [["name", (r) => r.name], ["field", (r) => r.field], ["pattern", (r) => r.pattern], ["tag", (r) => r.tag]],
       form: field("name", "name", 'required placeholder="gpt-team"') + field("field", "field", 'required value="model" placeholder="model, path, header:x-team"') +
         field("pattern", "pattern (regex)", 'required placeholder="^gpt-(\\w+)"') + field("tag", "tag", 'required placeholder="family=$1"'),
       body: (f) => ({ name: f.name.value.trim(), field: f.field.value.trim(), pattern: f.pattern.value, tag: f.tag.value.trim() }),
     },
     channels: {
-      title: "alert channels", key: "channels",
+      title: "alert channels", key: "channels", role: "admin",
       cols: [["name", (c) => c.name], ["kind", (c) => c.kind], ["url / to", (c) => c.url || (c.to || []).join(", ")], ["smtp", (c) => (c.smtp_host ? `${c.smtp_host}:${c.smtp_port || ""}` : "")]],
       form: field("name", "name", 'required placeholder="ops"') + choice("kind", "kind", ["webhook", "slack", "email"]) +
         field("url", "url (webhook, slack)", 'type="url" placeholder="https://…"') + field("secret", "secret (webhook HMAC)", 'type="password" autocomplete="new-password"') +
@@ -113,15 +115,17 @@
   // Other files add kinds here before settings render (view-alert-rules.js).
   TW.defs = DEFS;
 
-  function defPanel(path, data) {
-    const d = DEFS[path], rows = data[d.key] || [];
+  // `role`: the signed-in role; the form and delete buttons only when it may change the kind.
+  function defPanel(path, data, role) {
+    const d = DEFS[path], rows = data[d.key] || [], edit = TW.roleAtLeast(role, d.role);
+    const del = (r) => (edit ? `<button type="button" class="btn" data-del="${esc(path)}/${esc(encodeURIComponent(r.name))}">delete</button>` : "");
     return `<div class="panel wide" data-testid="def-${path}"><h2>${d.title}</h2>` +
       (rows.length ? `<div class="scroll"><table><thead><tr>${d.cols.map(([c]) => `<th>${c}</th>`).join("")}<th></th></tr></thead><tbody>` +
-        rows.map((r) => `<tr data-name="${esc(r.name)}">${d.cols.map(([, f]) => `<td>${esc(f(r))}</td>`).join("")}<td><button type="button" class="btn" data-del="${esc(path)}/${esc(encodeURIComponent(r.name))}">delete</button></td></tr>`).join("") +
+        rows.map((r) => `<tr data-name="${esc(r.name)}">${d.cols.map(([, f]) => `<td>${esc(f(r))}</td>`).join("")}<td>${del(r)}</td></tr>`).join("") +
         `</tbody></table></div>` : `<p class="muted">none configured</p>`) +
-      `<details class="filterbox"><summary>add or replace (same name replaces)</summary><form class="filters" data-def="${path}" autocomplete="off">${d.form}` +
-      `<div class="actions"><button type="submit" class="btn">save</button></div></form></details><p class="err" data-testid="err-${path}" hidden></p>` +
-      `${TW.exportButtons(path, () => rows)}</div>`;
+      (edit ? `<details class="filterbox"><summary>add or replace (same name replaces)</summary><form class="filters" data-def="${path}" autocomplete="off">${d.form}` +
+        `<div class="actions"><button type="submit" class="btn">save</button></div></form></details>` : "") +
+      `<p class="err" data-testid="err-${path}" hidden></p>${TW.exportButtons(path, () => rows)}</div>`;
   }
 
   // Saves or deletes, then re-reads the settings; a refusal shows every problem the API (or
@@ -157,24 +161,25 @@
 
   // The ack button comes first so a phone reaches it without scrolling the table. On a phone
   // the time and rule stand above the message, which wraps between words, and the value and
-  // deliveries below it.
-  function alertsPanel(data) {
+  // deliveries below it. `ack`: whether the role may acknowledge (member).
+  function alertsPanel(data, ack) {
     const list = data.alerts;
     return `<h2>alerts · ${data.unread} unread</h2>` +
       (list.length ? `<div class="scroll"><table data-testid="alerts"><thead><tr><th></th><th class="hide-sm">time</th><th class="hide-sm">rule</th><th>message</th><th class="n hide-sm">value / threshold</th><th class="hide-sm">delivery</th></tr></thead><tbody>` +
         list.map((a) => `<tr data-alert="${esc(a.id)}"${a.acknowledged_at ? "" : ' class="unread"'}>` +
-          `<td>${a.acknowledged_at ? '<span class="muted">acked</span>' : `<button type="button" class="btn" data-ack="${esc(a.id)}">ack</button>`}</td>` +
+          `<td>${a.acknowledged_at ? '<span class="muted">acked</span>' : ack ? `<button type="button" class="btn" data-ack="${esc(a.id)}">ack</button>` : ""}</td>` +
           `<td class="hide-sm">${esc(TW.shortTime(Date.parse(a.fired_at)))}</td><td class="hide-sm">${esc(a.rule)}</td>` +
           `<td class="wrap"><span class="show-sm sub">${esc(TW.shortTime(Date.parse(a.fired_at)))} · ${esc(a.rule)}</span><span data-testid="alert-message">${TW.escDates(a.message)}</span><span class="show-sm sub">${measure(a, a.value)} / ${measure(a, a.threshold)}${deliveries(a) ? " · " + esc(deliveries(a)) : ""}</span></td>` +
           `<td class="n hide-sm">${measure(a, a.value)} / ${measure(a, a.threshold)}</td><td class="wrap hide-sm">${esc(deliveries(a) || "—")}</td></tr>`).join("") +
         `</tbody></table></div>` : `<p class="muted">no alerts yet</p>`) +
-      `<p class="actions">${data.unread ? '<button type="button" class="btn" data-ack-all>acknowledge all</button>' : ""}${TW.exportButtons("alerts", () => list)}</p><p class="err" hidden></p>`;
+      `<p class="actions">${data.unread && ack ? '<button type="button" class="btn" data-ack-all>acknowledge all</button>' : ""}${TW.exportButtons("alerts", () => list)}</p><p class="err" hidden></p>`;
   }
 
   // Renders the alerts panel and wires its buttons; an acknowledgement re-reads the list and
   // the top bar's badge.
   async function showAlerts(box) {
-    box.innerHTML = alertsPanel(await TW.api("alerts", { limit: 200 }));
+    const [data, may] = await Promise.all([TW.api("alerts", { limit: 200 }), TW.can("member")]);
+    box.innerHTML = alertsPanel(data, may);
     const ack = async (path) => {
       try {
         await TW.send("POST", path);
@@ -191,7 +196,10 @@
   }
 
   async function settings(main) {
-    const [prov, prices, budgets, rules, channels, alertRules] = await Promise.all([TW.api("providers"), TW.api("prices"), TW.api("budgets"), TW.api("tag-rules"), TW.api("channels"), TW.api("alert-rules")]);
+    // Channels are listed to admins only (their URLs can be secrets), so lesser roles skip them.
+    const me = await TW.me, role = (me && me.role) || "viewer", admin = TW.roleAtLeast(role, "admin");
+    const [prov, prices, budgets, rules, channels, alertRules] = await Promise.all([TW.api("providers"), TW.api("prices"), TW.api("budgets"), TW.api("tag-rules"),
+      admin ? TW.api("channels") : null, TW.api("alert-rules")]);
     const host = location.host;
     const q = Object.assign(TW.rangeQuery(), { limit: 1000 });
     main.innerHTML = `<div class="grid">` +
@@ -206,7 +214,7 @@
       `<div class="panel"><h2>export data</h2><p>Events of the selected range (up to 1,000 per file; <code>tokenwatch export --format csv</code> exports everything):</p>` +
       `<p class="actions"><a class="btn" href="/api/v1/events?${TW.qs(Object.assign({}, q, { format: "csv" }))}" download="tokenwatch-events.csv">events.csv</a><a class="btn" href="/api/v1/events?${TW.qs(q)}" download="tokenwatch-events.json">events.json</a></p></div>` +
       `<div class="panel wide" id="tags-panel" data-testid="tags-panel"><p class="loading">loading</p></div>` +
-      defPanel("budgets", budgets) + defPanel("tag-rules", rules) + defPanel("channels", channels) + defPanel("alert-rules", alertRules) +
+      defPanel("budgets", budgets, role) + defPanel("tag-rules", rules, role) + (channels ? defPanel("channels", channels, role) : "") + defPanel("alert-rules", alertRules, role) +
       `</div>`;
     wireDefs(main);
     await Promise.all([showAlerts(document.getElementById("alerts-panel")), TW.tags.show(document.getElementById("tags-panel"))]);

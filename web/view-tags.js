@@ -8,15 +8,17 @@
   const TW = window.TW, esc = TW.esc;
   const path = (r) => `tags/${encodeURIComponent(r.key)}/${encodeURIComponent(r.value)}`;
 
-  function table(tags) {
+  // `edit`: whether the role may change tags (member); otherwise the inputs are read-only.
+  function table(tags, edit) {
+    const off = edit ? "" : " disabled";
     if (!tags.length) return `<p class="muted">no tags yet: send <code>X-Tokenwatch-Tags: team=red</code> with a request, add a tag rule below, or define one here</p>`;
     return `<div class="scroll"><table data-testid="tags"><thead><tr><th>colour</th><th>tag</th><th class="n">events</th><th class="n">cost</th><th class="hide-sm">description</th><th></th></tr></thead><tbody>` +
       tags.map((r, i) => `<tr data-tag="${esc(r.tag)}" data-i="${i}">` +
-        `<td><input type="color" value="${esc(r.color)}" aria-label="colour of ${esc(r.tag)}" data-color></td>` +
-        `<td><input class="tagname" value="${esc(r.tag)}" aria-label="name of ${esc(r.tag)}" spellcheck="false" data-rename></td>` +
+        `<td><input type="color" value="${esc(r.color)}" aria-label="colour of ${esc(r.tag)}" data-color${off}></td>` +
+        `<td><input class="tagname" value="${esc(r.tag)}" aria-label="name of ${esc(r.tag)}" spellcheck="false" data-rename${off}></td>` +
         `<td class="n">${TW.int(r.events)}</td><td class="n">${TW.usd(r.cost_micros)}</td>` +
         `<td class="hide-sm wrap">${esc(r.description || "")}</td>` +
-        `<td>${r.defined ? `<button type="button" class="btn" data-undefine title="forget the colour and description; events keep the tag">reset</button>` : ""}</td></tr>`).join("") +
+        `<td>${r.defined && edit ? `<button type="button" class="btn" data-undefine title="forget the colour and description; events keep the tag">reset</button>` : ""}</td></tr>`).join("") +
       `</tbody></table></div>`;
   }
 
@@ -28,9 +30,9 @@
 
   // Renders the panel into `box` and wires it; every change re-renders from the API.
   async function show(box) {
-    const data = await TW.api("tags", TW.rangeQuery());
-    box.innerHTML = `<h2>tags</h2><p class="muted">Edit a name and press Enter to rename the tag on every stored event; pick a colour for the charts stacked by tag.</p>` +
-      table(data.tags) + form + `<p class="err" data-testid="err-tags" hidden></p>` + TW.exportButtons("tags", () => data.tags);
+    const [data, edit] = await Promise.all([TW.api("tags", TW.rangeQuery()), TW.can("member")]);
+    box.innerHTML = `<h2>tags</h2>` + (edit ? `<p class="muted">Edit a name and press Enter to rename the tag on every stored event; pick a colour for the charts stacked by tag.</p>` : "") +
+      table(data.tags, edit) + (edit ? form : "") + `<p class="err" data-testid="err-tags" hidden></p>` + TW.exportButtons("tags", () => data.tags);
     const fail = (e) => {
       const err = box.querySelector('[data-testid="err-tags"]');
       err.hidden = false;
@@ -55,6 +57,7 @@
       if (reset) reset.addEventListener("click", () => act(() => TW.send("DELETE", path(r))));
     });
     const f = box.querySelector('form[data-testid="tag-define"]');
+    if (!f) return;
     f.addEventListener("submit", (e) => {
       e.preventDefault();
       act(() => TW.send("POST", "tags", { tag: f.tag.value, color: f.color.value, description: f.description.value }));

@@ -14,7 +14,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import SHOTS
 
-VIEWS = ["overview", "analytics", "requests", "sessions", "settings"]
+VIEWS = ["overview", "analytics", "requests", "sessions", "team", "settings"]
 
 
 def usd(micros):

@@ -73,6 +73,21 @@ pub const ASSETS: &[Asset] = &[
         body: include_bytes!("../../../web/view-tags.js"),
     },
     Asset {
+        path: "view-team.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../web/view-team.js"),
+    },
+    Asset {
+        path: "view-team-admin.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../web/view-team-admin.js"),
+    },
+    Asset {
+        path: "view-team-audit.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../web/view-team-audit.js"),
+    },
+    Asset {
         path: "login.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../../web/login.js"),
