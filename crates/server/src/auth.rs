@@ -177,6 +177,15 @@ async fn authenticate(app: &AppState, headers: &HeaderMap) -> Result<Found, AppE
     Ok(Found::Nothing)
 }
 
+/// The sign-in page, coming back to `uri` (a dashboard page) afterwards.
+fn to_login(uri: &http::Uri) -> Response {
+    let back = uri
+        .path_and_query()
+        .map_or("/ui/overview", |pq| pq.as_str());
+    let query = serde_urlencoded::to_string([("next", back)]).unwrap_or_default();
+    Redirect::to(&format!("/login?{query}")).into_response()
+}
+
 fn is_write(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
@@ -207,7 +216,7 @@ pub async fn guard(State(app): State<Arc<AppState>>, mut request: Request, next:
         Err(e) => {
             return match needs {
                 Public => next.run(request).await,
-                Page => Redirect::to("/login").into_response(),
+                Page => to_login(request.uri()),
                 _ => ApiError::from(e).into_response(),
             };
         }
@@ -235,7 +244,7 @@ pub async fn guard(State(app): State<Arc<AppState>>, mut request: Request, next:
     }
     let allowed = match (needs, &principal) {
         (Public, _) => Ok(()),
-        (Page, None) => return Redirect::to("/login").into_response(),
+        (Page, None) => return to_login(request.uri()),
         (Signed | Access::Role(_), None) => Err(AppError::Unauthorized(
             "sign in, or send an API token as Authorization: Bearer".to_owned(),
         )),
