@@ -12,6 +12,7 @@ mod imports;
 mod money;
 mod reads;
 mod tags;
+mod teams;
 mod tenant_defs;
 mod tenant_migration;
 mod tenants;
@@ -31,6 +32,7 @@ use reads::{
     totals_by_model_project_and_none,
 };
 use tags::{a_failed_rename_changes_nothing, rename_moves_events_rollup_and_definition};
+use teams::teams_rows_keep_to_their_tenant_and_stop_at_once;
 use tenant_defs::{
     alerts_accounts_and_subscriptions_stay_in_their_tenant,
     definitions_of_the_same_name_stay_in_their_tenant, tag_changes_stay_in_their_tenant,
@@ -66,6 +68,7 @@ crate::support::both_engines!(
     definitions_of_the_same_name_stay_in_their_tenant,
     alerts_accounts_and_subscriptions_stay_in_their_tenant,
     tag_changes_stay_in_their_tenant,
+    teams_rows_keep_to_their_tenant_and_stop_at_once,
 );
 
 #[tokio::test]
