@@ -42,16 +42,20 @@ pub struct RuleContext {
     pub tenant: Option<String>,
 }
 
-/// The live policy.
+/// Definitions of one kind by tenant id.
+pub type PerTenant<T> = HashMap<String, Arc<Vec<T>>>;
+
+/// The live policy: every tenant's definitions, each applied to its own tenant's requests
+/// and events only.
 pub struct Policy {
     pub store: Store,
     pub tz: TimeZone,
     pub budgets: BudgetBook,
     pub alerts: Alerts,
-    tag_rules: RwLock<Arc<Vec<TagRule>>>,
-    alert_rules: RwLock<Arc<Vec<AlertRuleSpec>>>,
+    tag_rules: RwLock<Arc<PerTenant<TagRule>>>,
+    alert_rules: RwLock<Arc<PerTenant<AlertRuleSpec>>>,
     /// Shared with the alert engine, which reads it without holding the policy.
-    channels: Arc<RwLock<Arc<Vec<ChannelSpec>>>>,
+    channels: Arc<RwLock<Arc<PerTenant<ChannelSpec>>>>,
     /// Consecutive failures per provider, and when the streak began.
     failures: Mutex<HashMap<String, (i64, i64)>>,
 }
@@ -78,23 +82,36 @@ impl Policy {
         }
     }
 
+    /// The default tenant's tag rules (imports and the CLI work in it).
     pub fn tag_rules(&self) -> Arc<Vec<TagRule>> {
-        read(&self.tag_rules)
+        self.tag_rules_of(None)
     }
 
+    /// The tag rules of `tenant` (`None`: the default tenant).
+    pub fn tag_rules_of(&self, tenant: Option<&str>) -> Arc<Vec<TagRule>> {
+        of_tenant(&read(&self.tag_rules), tenant)
+    }
+
+    /// The default tenant's alert rules.
     pub fn alert_rules(&self) -> Arc<Vec<AlertRuleSpec>> {
+        of_tenant(&read(&self.alert_rules), None)
+    }
+
+    /// Every tenant's alert rules.
+    pub fn alert_rules_by_tenant(&self) -> Arc<PerTenant<AlertRuleSpec>> {
         read(&self.alert_rules)
     }
 
-    pub fn channels(&self) -> Arc<Vec<ChannelSpec>> {
+    /// Every tenant's channels.
+    pub fn channels(&self) -> Arc<PerTenant<ChannelSpec>> {
         read(&self.channels)
     }
 
-    /// The channels as the alert engine reads them: always the current list, without keeping
-    /// the policy (and so the engine's queue) alive.
-    pub fn channels_reader(&self) -> impl Fn() -> Arc<Vec<ChannelSpec>> + Send + 'static {
+    /// The channels as the alert engine reads them, by tenant: always the current list,
+    /// without keeping the policy (and so the engine's queue) alive.
+    pub fn channels_reader(&self) -> impl Fn(&str) -> Arc<Vec<ChannelSpec>> + Send + 'static {
         let channels = Arc::clone(&self.channels);
-        move || read(&channels)
+        move |tenant| of_tenant(&read(&channels), Some(tenant))
     }
 
     /// The hot-path check: tags from headers/model/path rules, then budgets. Fills
@@ -108,9 +125,8 @@ impl Policy {
         meta: &mut RequestMeta,
         now_ms: i64,
     ) -> Result<(), Refusal> {
-        // Tag rules are the default tenant's: they tag its requests only.
-        let rules = self.tag_rules();
-        if !rules.is_empty() && is_default(meta.tenant.as_deref()) {
+        let rules = self.tag_rules_of(meta.tenant.as_deref());
+        if !rules.is_empty() {
             meta.rule_headers = rules
                 .iter()
                 .filter_map(|r| match &r.field {
@@ -149,7 +165,10 @@ impl Policy {
     /// What the enricher keeps of an exchange for [`Policy::on_event`]. Parses the prompt only
     /// when a rule reads it.
     pub fn context(&self, path: &str, meta: &RequestMeta, body: Option<&Bytes>) -> RuleContext {
-        let needs_prompt = self.tag_rules().iter().any(TagRule::needs_prompt);
+        let needs_prompt = self
+            .tag_rules_of(meta.tenant.as_deref())
+            .iter()
+            .any(TagRule::needs_prompt);
         let (system_prompt, first_user_message) = match body {
             Some(b) if needs_prompt => tag_rules::prompt_texts(b),
             _ => (None, None),
@@ -169,8 +188,8 @@ impl Policy {
     /// The admitting budgets' in-flight count is settled by the exchange's first event; call
     /// [`Policy::settle`] after the last, for exchanges that yielded no event.
     pub fn on_event(&self, event: &mut UsageEvent, ctx: &mut RuleContext, now_ms: i64) {
-        let rules = self.tag_rules();
-        if !rules.is_empty() && is_default(event.tenant.as_deref()) {
+        let rules = self.tag_rules_of(event.tenant.as_deref());
+        if !rules.is_empty() {
             let input = RuleInput {
                 model: Some(&event.model),
                 provider: Some(&event.provider),
@@ -226,7 +245,8 @@ impl Policy {
             entry.0 += 1;
             *entry
         };
-        for rule in self.alert_rules().iter() {
+        let tenant = event.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
+        for rule in of_tenant(&self.alert_rules_by_tenant(), Some(tenant)).iter() {
             let threshold = rule.threshold.map_or(3, |t| t as i64).max(1);
             if rule.kind != AlertKind::ProviderDown
                 || !rule.enabled
@@ -253,7 +273,7 @@ impl Policy {
                 detail: serde_json::json!({ "provider": event.provider }),
                 channels: rule.channels.clone(),
                 fired_ms: now_ms,
-                tenant: DEFAULT_TENANT.to_owned(),
+                tenant: tenant.to_owned(),
             });
         }
     }
@@ -269,52 +289,31 @@ impl Policy {
         );
         specs.retain(|s| !also.iter().any(|a| a.name == s.name));
         specs.extend(also.iter().cloned());
-        self.set_tag_rules(&specs);
+        let mut map = (*read(&self.tag_rules)).clone();
+        map.insert(DEFAULT_TENANT.to_owned(), Arc::new(compile_all(&specs)));
+        write(&self.tag_rules, map);
         Ok(())
-    }
-
-    fn set_tag_rules(&self, specs: &[TagRuleSpec]) {
-        let compiled = specs
-            .iter()
-            .filter_map(|s| match tag_rules::compile(s) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    tracing::warn!(error = %e, "skipping a stored tag rule");
-                    None
-                }
-            })
-            .collect();
-        write(&self.tag_rules, compiled);
     }
 
     /// Reloads every definition from the database and reconciles budget counters with the
     /// stored spend of their current period.
     pub async fn refresh(&self, now_ms: i64) -> Result<(), StoreError> {
-        let tag_specs: Vec<TagRuleSpec> = parse_all(
-            self.store
-                .list_definitions(DEFAULT_TENANT, DefKind::TagRule)
-                .await?,
-        );
-        self.set_tag_rules(&tag_specs);
-        write(
-            &self.alert_rules,
-            parse_all(
-                self.store
-                    .list_definitions(DEFAULT_TENANT, DefKind::AlertRule)
-                    .await?,
-            ),
-        );
-        write(
-            &self.channels,
-            parse_all(
-                self.store
-                    .list_definitions(DEFAULT_TENANT, DefKind::Channel)
-                    .await?,
-            ),
-        );
-        // Budgets are every tenant's; the other definitions are the default tenant's.
+        let mut tag_rules = PerTenant::new();
+        let mut alert_rules = PerTenant::new();
+        let mut channels = PerTenant::new();
         let mut budgets: Vec<(String, BudgetSpec)> = Vec::new();
         for tenant in self.store.tenants().await? {
+            let list = |kind| self.store.list_definitions(&tenant.id, kind);
+            let tag_specs: Vec<TagRuleSpec> = parse_all(list(DefKind::TagRule).await?);
+            tag_rules.insert(tenant.id.clone(), Arc::new(compile_all(&tag_specs)));
+            alert_rules.insert(
+                tenant.id.clone(),
+                Arc::new(parse_all(list(DefKind::AlertRule).await?)),
+            );
+            channels.insert(
+                tenant.id.clone(),
+                Arc::new(parse_all(list(DefKind::Channel).await?)),
+            );
             let specs: Vec<BudgetSpec> = parse_all(
                 self.store
                     .list_definitions(&tenant.id, DefKind::Budget)
@@ -322,6 +321,9 @@ impl Policy {
             );
             budgets.extend(specs.into_iter().map(|s| (tenant.id.clone(), s)));
         }
+        write(&self.tag_rules, tag_rules);
+        write(&self.alert_rules, alert_rules);
+        write(&self.channels, channels);
         let fresh = self.budgets.replace_owned(budgets, &self.tz);
         for b in &fresh {
             b.load_stored_buckets(&self.store, now_ms).await?;
@@ -431,10 +433,25 @@ fn threshold_draft(c: &Crossing, now_ms: i64) -> AlertDraft {
     }
 }
 
-/// Whether a request or event of `tenant` is the default tenant's (whose tag rules, alert
-/// rules and channels the policy holds).
-fn is_default(tenant: Option<&str>) -> bool {
-    tenant.is_none_or(|t| t == DEFAULT_TENANT)
+/// The definitions of `tenant` (`None`: the default tenant); none when it has none.
+fn of_tenant<T>(map: &PerTenant<T>, tenant: Option<&str>) -> Arc<Vec<T>> {
+    map.get(tenant.unwrap_or(DEFAULT_TENANT))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Compiles tag rules, skipping (with a warning) one that no longer compiles.
+fn compile_all(specs: &[TagRuleSpec]) -> Vec<TagRule> {
+    specs
+        .iter()
+        .filter_map(|s| match tag_rules::compile(s) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(error = %e, "skipping a stored tag rule");
+                None
+            }
+        })
+        .collect()
 }
 
 /// Adds tags not already present, keeping the list sorted and unique.

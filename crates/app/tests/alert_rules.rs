@@ -7,7 +7,7 @@ use jiff::tz::TimeZone;
 use tokenwatch_app::alerts::rules::evaluate;
 use tokenwatch_core::alerting::AlertRuleSpec;
 use tokenwatch_core::{EventStatus, Source, UsageEvent};
-use tokenwatch_store::Store;
+use tokenwatch_store::{DEFAULT_TENANT, Store};
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -83,6 +83,7 @@ async fn spike_against_the_same_hour_not_the_daily_rhythm() {
     for hour in 1..=24 {
         let fired = evaluate(
             &flat,
+            DEFAULT_TENANT,
             std::slice::from_ref(&spike),
             &TimeZone::UTC,
             DAY0 + hour * HOUR,
@@ -102,6 +103,7 @@ async fn spike_against_the_same_hour_not_the_daily_rhythm() {
     for hour in 1..=24 {
         let fired = evaluate(
             &spiky,
+            DEFAULT_TENANT,
             std::slice::from_ref(&spike),
             &TimeZone::UTC,
             DAY0 + hour * HOUR,
@@ -127,7 +129,7 @@ async fn spike_against_the_same_hour_not_the_daily_rhythm() {
         .await
         .unwrap();
     assert!(
-        evaluate(&empty, &[spike], &TimeZone::UTC, DAY0)
+        evaluate(&empty, DEFAULT_TENANT, &[spike], &TimeZone::UTC, DAY0)
             .await
             .unwrap()
             .is_empty()
@@ -159,7 +161,11 @@ async fn threshold_rules_fire_exactly_when_crossed() {
         let r = rule(json);
         let store = store.clone();
         let tz = tz.clone();
-        async move { evaluate(&store, &[r], &tz, now).await.unwrap() }
+        async move {
+            evaluate(&store, DEFAULT_TENANT, &[r], &tz, now)
+                .await
+                .unwrap()
+        }
     };
     assert_eq!(
         check(serde_json::json!({"name": "c", "kind": "cost_above", "threshold_usd": "4.99"}))
@@ -217,7 +223,9 @@ async fn threshold_rules_fire_exactly_when_crossed() {
     let a =
         check(serde_json::json!({"name": "c", "kind": "cost_above", "threshold_usd": "1"})).await;
     let r = rule(serde_json::json!({"name": "c", "kind": "cost_above", "threshold_usd": "1"}));
-    let b = evaluate(&store, &[r], &tz, now + 60_000).await.unwrap();
+    let b = evaluate(&store, DEFAULT_TENANT, &[r], &tz, now + 60_000)
+        .await
+        .unwrap();
     assert_eq!(a[0].dedup_key, b[0].dedup_key);
 }
 
@@ -235,9 +243,15 @@ async fn daily_summary_covers_yesterday_in_the_zone() {
     ];
     store.insert_events(&events).await.unwrap();
     let r = rule(serde_json::json!({"name": "daily", "kind": "daily_summary"}));
-    let fired = evaluate(&store, std::slice::from_ref(&r), &berlin, DAY0 + 8 * HOUR)
-        .await
-        .unwrap();
+    let fired = evaluate(
+        &store,
+        DEFAULT_TENANT,
+        std::slice::from_ref(&r),
+        &berlin,
+        DAY0 + 8 * HOUR,
+    )
+    .await
+    .unwrap();
     assert_eq!(fired.len(), 1);
     assert_eq!(fired[0].value, 5_000_000);
     assert_eq!(fired[0].severity, "info");
@@ -247,7 +261,7 @@ async fn daily_summary_covers_yesterday_in_the_zone() {
         fired[0].message
     );
     // Later the same local day: the same key, so it is stored once.
-    let again = evaluate(&store, &[r], &berlin, DAY0 + 20 * HOUR)
+    let again = evaluate(&store, DEFAULT_TENANT, &[r], &berlin, DAY0 + 20 * HOUR)
         .await
         .unwrap();
     assert_eq!(again[0].dedup_key, fired[0].dedup_key);

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use tokenwatch_core::alerting::ChannelSpec;
-use tokenwatch_store::{DEFAULT_TENANT, NewAlert, Store};
+use tokenwatch_store::{NewAlert, Store};
 use tokio::sync::mpsc;
 
 use crate::notify::{AlertMessage, Notifier};
@@ -33,8 +33,7 @@ pub struct AlertDraft {
     /// Channel names; empty means every channel.
     pub channels: Vec<String>,
     pub fired_ms: i64,
-    /// The tenant it is stored under. Channels are the default tenant's: another tenant's
-    /// alerts are stored (and shown to it) but sent nowhere.
+    /// The tenant it is stored under and whose channels it goes to.
     pub tenant: String,
 }
 
@@ -68,18 +67,15 @@ impl Alerts {
 pub async fn run_engine(
     mut rx: mpsc::Receiver<AlertDraft>,
     store: Store,
-    channels: impl Fn() -> Arc<Vec<ChannelSpec>> + Send + 'static,
+    channels: impl Fn(&str) -> Arc<Vec<ChannelSpec>> + Send + 'static,
     notifier: Arc<Notifier>,
 ) {
     let mut deliveries = tokio::task::JoinSet::new();
     while let Some(draft) = rx.recv().await {
         // Deliveries already finished are reaped as the engine goes.
         while deliveries.try_join_next().is_some() {}
-        let all = if draft.tenant == DEFAULT_TENANT {
-            channels()
-        } else {
-            Arc::default()
-        };
+        // The alert's own tenant's channels, never another's.
+        let all = channels(&draft.tenant);
         let targets: Vec<ChannelSpec> = all
             .iter()
             .filter(|c| draft.channels.is_empty() || draft.channels.contains(&c.name))

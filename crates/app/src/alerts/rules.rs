@@ -9,7 +9,7 @@ use jiff::tz::TimeZone;
 use tokenwatch_core::alerting::{AlertKind, AlertRuleSpec};
 use tokenwatch_core::budget::{self, Period};
 use tokenwatch_core::{Micros, Nanos};
-use tokenwatch_store::{DEFAULT_TENANT, Store, StoreError};
+use tokenwatch_store::{Store, StoreError};
 
 use super::AlertDraft;
 use tokenwatch_core::time::rfc3339;
@@ -23,13 +23,14 @@ const MIN_BASELINE_DAYS: usize = 3;
 /// The firings `rules` produce at `now_ms`.
 pub async fn evaluate(
     store: &Store,
+    tenant: &str,
     rules: &[AlertRuleSpec],
     tz: &TimeZone,
     now_ms: i64,
 ) -> Result<Vec<AlertDraft>, StoreError> {
     let mut out = Vec::new();
     for rule in rules.iter().filter(|r| r.enabled) {
-        if let Some(draft) = evaluate_one(store, rule, tz, now_ms).await? {
+        if let Some(draft) = evaluate_one(store, tenant, rule, tz, now_ms).await? {
             out.push(draft);
         }
     }
@@ -38,6 +39,7 @@ pub async fn evaluate(
 
 async fn evaluate_one(
     store: &Store,
+    tenant: &str,
     rule: &AlertRuleSpec,
     tz: &TimeZone,
     now_ms: i64,
@@ -58,7 +60,7 @@ async fn evaluate_one(
         unit,
         period_start_ms: Some(since),
         detail: serde_json::json!({ "scope": rule.scope.to_string(), "window": rule.window }),
-        tenant: DEFAULT_TENANT.to_owned(),
+        tenant: tenant.to_owned(),
         channels: rule.channels.clone(),
         fired_ms: now_ms,
     };
@@ -67,7 +69,7 @@ async fn evaluate_one(
         AlertKind::CostAbove => {
             let limit = rule.threshold_usd.map_or(0, |u| u.0);
             let t = store
-                .window_totals(Some(DEFAULT_TENANT), scope, since, now_ms)
+                .window_totals(Some(tenant), scope, since, now_ms)
                 .await?;
             // Compared in nanos, reported (like every alert amount) in micros.
             (t.cost_nanos > Micros(limit).to_nanos().0).then(|| {
@@ -87,7 +89,7 @@ async fn evaluate_one(
         AlertKind::TokensAbove => {
             let limit = threshold as i64;
             let t = store
-                .window_totals(Some(DEFAULT_TENANT), scope, since, now_ms)
+                .window_totals(Some(tenant), scope, since, now_ms)
                 .await?;
             (t.tokens > limit).then(|| {
                 draft(
@@ -103,7 +105,7 @@ async fn evaluate_one(
         }
         AlertKind::ErrorRate => {
             let t = store
-                .window_totals(Some(DEFAULT_TENANT), scope, since, now_ms)
+                .window_totals(Some(tenant), scope, since, now_ms)
                 .await?;
             let rate_x100 = if t.events > 0 {
                 t.failures * 10_000 / t.events
@@ -128,7 +130,7 @@ async fn evaluate_one(
         }
         AlertKind::P95Latency => {
             let mut durations = store
-                .window_durations(Some(DEFAULT_TENANT), scope, since, now_ms, 100_000)
+                .window_durations(Some(tenant), scope, since, now_ms, 100_000)
                 .await?;
             let n = durations.len() as i64;
             let limit = threshold as i64;
@@ -147,7 +149,7 @@ async fn evaluate_one(
         }
         AlertKind::CacheHitRate => {
             let t = store
-                .window_totals(Some(DEFAULT_TENANT), scope, since, now_ms)
+                .window_totals(Some(tenant), scope, since, now_ms)
                 .await?;
             let limit = (threshold * 100.0) as i64;
             let rate_x100 = if t.prompt_tokens > 0 {
@@ -169,7 +171,7 @@ async fn evaluate_one(
                 )
             })
         }
-        AlertKind::Spike => spike(store, rule, now_ms).await?.map(|(current, mean)| {
+        AlertKind::Spike => spike(store, tenant, rule, now_ms).await?.map(|(current, mean)| {
             let mut d = draft(
                 Nanos(current).to_micros().0,
                 Nanos(mean).to_micros().0,
@@ -196,7 +198,7 @@ async fn evaluate_one(
             let previous = budget::window(period, tz, current.start_ms - 1);
             let t = store
                 .window_totals(
-                    Some(DEFAULT_TENANT),
+                    Some(tenant),
                     scope,
                     previous.start_ms,
                     previous.end_ms,
@@ -236,18 +238,19 @@ async fn evaluate_one(
 /// on the previous days that had any spend.
 async fn spike(
     store: &Store,
+    tenant: &str,
     rule: &AlertRuleSpec,
     now_ms: i64,
 ) -> Result<Option<(i64, i64)>, StoreError> {
     let w = rule.window_ms();
     let current = store
-        .window_totals(Some(DEFAULT_TENANT), &rule.scope, now_ms - w, now_ms)
+        .window_totals(Some(tenant), &rule.scope, now_ms - w, now_ms)
         .await?;
     let mut baseline = Vec::new();
     for day in 1..=BASELINE_DAYS {
         let end = now_ms - day * DAY_MS;
         let t = store
-            .window_totals(Some(DEFAULT_TENANT), &rule.scope, end - w, end)
+            .window_totals(Some(tenant), &rule.scope, end - w, end)
             .await?;
         if t.events > 0 {
             baseline.push(t.cost_nanos);

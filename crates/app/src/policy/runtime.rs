@@ -75,7 +75,7 @@ pub async fn load(
     policy.refresh(now_ms()).await?;
     // A wrong key does not stop the proxy, but every channel it affects is named now, not only
     // when an alert fails to reach it.
-    for channel in policy.channels().iter() {
+    for channel in policy.channels().values().flat_map(|c| c.iter()) {
         if let Err(e) = secrets.check_channel(channel) {
             tracing::error!(error = %e, "alerts cannot reach this channel");
         }
@@ -146,9 +146,12 @@ pub async fn start(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match alerts::rules::evaluate(&p.store, &p.alert_rules(), &p.tz, now_ms()).await {
-                Ok(drafts) => drafts.into_iter().for_each(|d| p.alerts.raise(d)),
-                Err(e) => tracing::warn!(error = %e, "cannot evaluate alert rules"),
+            let now = now_ms();
+            for (tenant, rules) in p.alert_rules_by_tenant().iter() {
+                match alerts::rules::evaluate(&p.store, tenant, rules, &p.tz, now).await {
+                    Ok(drafts) => drafts.into_iter().for_each(|d| p.alerts.raise(d)),
+                    Err(e) => tracing::warn!(error = %e, %tenant, "cannot evaluate alert rules"),
+                }
             }
         }
     });

@@ -4,33 +4,12 @@
 use std::sync::Arc;
 
 use http::StatusCode;
-use tokenwatch_store::{DEFAULT_TENANT, DefKind};
+use tokenwatch_store::DefKind;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use tokenwatch_app::AppError;
 use tokenwatch_app::teams::{Change, Principal};
 use tokenwatch_core::time::now_ms;
-
-/// Whether `who` works on the default tenant's definitions: the running policy (tag rules,
-/// budgets, alert rules, channels) is the default tenant's; another tenant has none yet.
-pub fn in_policy_tenant(who: &Principal) -> bool {
-    who.tenant_filter().is_none_or(|t| t == DEFAULT_TENANT)
-}
-
-/// The tenant whose definitions of `kind` `who` changes: budgets are every tenant's own; the
-/// other kinds are the default tenant's, and another tenant is refused.
-fn definition_tenant(who: &Principal, kind: DefKind) -> Result<&str, ApiError> {
-    if kind == DefKind::Budget {
-        return Ok(who.home_tenant());
-    }
-    if in_policy_tenant(who) {
-        return Ok(DEFAULT_TENANT);
-    }
-    Err(ApiError::App(AppError::Conflict(
-        "alert rules, channels and tag rules apply to the default tenant only so far; this tenant cannot define its own yet (budgets it can)".to_owned(),
-    )))
-}
 
 /// Writes a definition change (tenant, kind, verb, name) to the audit log. A channel's spec
 /// holds (sealed) secrets, so only its kind and name are kept for it.
@@ -69,17 +48,14 @@ async fn audit(
     Ok(())
 }
 
-/// Every stored spec of a kind, parsed (unreadable ones are skipped with a warning); none for
-/// a tenant the policy does not serve.
+/// Every stored spec of a kind in `who`'s tenant, parsed (unreadable ones are skipped with a
+/// warning).
 pub async fn list_specs<T: serde::de::DeserializeOwned>(
     app: &AppState,
     who: &Principal,
     kind: DefKind,
 ) -> Result<Vec<T>, ApiError> {
-    if !in_policy_tenant(who) {
-        return Ok(Vec::new());
-    }
-    let defs = app.store.list_definitions(DEFAULT_TENANT, kind).await?;
+    let defs = app.store.list_definitions(who.home_tenant(), kind).await?;
     Ok(defs
         .into_iter()
         .filter_map(|d| match serde_json::from_str(&d.spec) {
@@ -105,7 +81,7 @@ pub async fn delete_named(
     kind: DefKind,
     name: &str,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = definition_tenant(who, kind)?;
+    let tenant = who.home_tenant();
     let before = app.store.get_definition(tenant, kind, name).await?;
     if !app.store.delete_definition(tenant, kind, name).await? {
         let what = match kind {
@@ -131,7 +107,7 @@ pub async fn store_spec<T: serde::Serialize>(
     name: &str,
     spec: &T,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = definition_tenant(who, kind)?;
+    let tenant = who.home_tenant();
     let json = serde_json::to_string(spec).map_err(|e| ApiError::bad("body", e.to_string()))?;
     let before = app.store.get_definition(tenant, kind, name).await?;
     let created = app

@@ -114,9 +114,9 @@ pub async fn post_retag(
             "add, remove or apply_rules: say what to change",
         ));
     }
-    // The auto-tag rules are the default tenant's policy.
-    let rules = (body.apply_rules && super::definitions::in_policy_tenant(&who))
-        .then(|| app.policy.tag_rules());
+    let rules = body
+        .apply_rules
+        .then(|| app.policy.tag_rules_of(Some(who.home_tenant())));
     let report = retag(
         &app.store,
         who.home_tenant(),

@@ -68,6 +68,11 @@ impl TestApp {
         std::sync::Arc::clone(&self.built.as_ref().unwrap().state.teams)
     }
 
+    /// The running policy (tag rules, budgets, alert rules, channels of every tenant).
+    pub fn policy(&self) -> std::sync::Arc<tokenwatch_app::policy::Policy> {
+        std::sync::Arc::clone(&self.built.as_ref().unwrap().state.policy)
+    }
+
     /// The store behind the API, for arranging data the API only reads.
     pub fn store(&self) -> &Store {
         &self.store

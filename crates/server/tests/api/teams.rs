@@ -525,3 +525,80 @@ async fn definition_changes_tag_renames_and_retags_are_audited_without_secrets()
     assert!(!audit.to_string().contains("hook-SECRET-value"), "{audit}");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn each_tenant_defines_its_own_tag_rules_alert_rules_and_channels() {
+    let two = two_tenants().await;
+    let app = &two.app;
+    let post = |path: &str, token: &str, body: serde_json::Value| {
+        Request::post(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let rule =
+        serde_json::json!({"name": "r", "field": "model", "pattern": ".*", "tag": "owner=bravo"});
+    let (status, _, body) = app
+        .send(post("/api/v1/tag-rules", &two.bravo_admin, rule))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let hook =
+        serde_json::json!({"name": "bravo-hook", "kind": "webhook", "url": "http://127.0.0.1:9/h"});
+    let (status, _, _) = app
+        .send(post("/api/v1/channels", &two.bravo_admin, hook))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Bravo sees its own; alpha sees neither.
+    for (token, expect) in [(&two.bravo_admin, true), (&two.alpha_admin, false)] {
+        for path in ["/api/v1/tag-rules", "/api/v1/channels"] {
+            let (_, _, body) = app.send(request("GET", path, Some(token))).await;
+            let text = String::from_utf8_lossy(&body);
+            assert_eq!(
+                text.contains("owner=bravo") || text.contains("bravo-hook"),
+                expect,
+                "{path}: {text}"
+            );
+        }
+    }
+    // The rule tags bravo's requests only.
+    let policy = app.policy();
+    let bravo_id = app
+        .teams()
+        .resolve_tenant(&Principal::cli(), Some("bravo"))
+        .await
+        .unwrap()
+        .id;
+    let admitted = |tenant: Option<String>| {
+        let mut meta = tokenwatch_app::attribution::RequestMeta {
+            tenant,
+            ..Default::default()
+        };
+        policy
+            .admit(
+                "anthropic",
+                Some("m"),
+                "/v1/messages",
+                &http::HeaderMap::new(),
+                &mut meta,
+                now_ms(),
+            )
+            .unwrap();
+        meta.tags
+    };
+    assert_eq!(
+        admitted(Some(bravo_id)),
+        [("owner".to_owned(), "bravo".to_owned())]
+    );
+    assert!(admitted(Some(two.alpha.id.clone())).is_empty());
+    assert!(
+        admitted(None).is_empty(),
+        "the default tenant got bravo's rule"
+    );
+    two.app.shutdown().await;
+}
