@@ -89,6 +89,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0008_tenant_scope.sql"),
     ),
     (9, "teams", include_str!("../migrations/0009_teams.sql")),
+    (
+        10,
+        "key_owner",
+        include_str!("../migrations/0010_key_owner.sql"),
+    ),
 ];
 
 /// The tenant of everything stored without one: local mode, and every row written before

@@ -44,6 +44,8 @@ pub struct ProxyKey {
     pub created_ms: i64,
     pub revoked_ms: Option<i64>,
     pub last_used_ms: Option<i64>,
+    /// Who made it (the audit log's actor).
+    pub created_by: Option<String>,
 }
 
 /// An API token for automation: a role in one tenant, or (tenant `None`) an operator's.
@@ -59,7 +61,7 @@ pub struct ApiToken {
     pub last_used_ms: Option<i64>,
 }
 
-const KEY_COLUMNS: &str = "k.id, k.tenant, k.name, k.project, k.agent, k.environment, k.allowed_models, k.hint, k.created_ms, k.revoked_ms, k.last_used_ms";
+const KEY_COLUMNS: &str = "k.id, k.tenant, k.name, k.project, k.agent, k.environment, k.allowed_models, k.hint, k.created_ms, k.revoked_ms, k.last_used_ms, k.created_by";
 const TOKEN_COLUMNS: &str =
     "t.id, t.tenant, t.role, t.name, t.hint, t.created_ms, t.revoked_ms, t.last_used_ms";
 
@@ -81,6 +83,7 @@ macro_rules! key_row {
                 created_ms: r.try_get("created_ms")?,
                 revoked_ms: r.try_get("revoked_ms")?,
                 last_used_ms: r.try_get("last_used_ms")?,
+                created_by: r.try_get("created_by")?,
             })
         })()
     }};
@@ -189,8 +192,8 @@ impl Store {
             .map_err(|e| StoreError::Encode(e.to_string()))?;
         with_pool!(self, pool => {
             sqlx::query(
-                "INSERT INTO proxy_keys (id, tenant, name, project, agent, environment, allowed_models, hash, hint, created_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO proxy_keys (id, tenant, name, project, agent, environment, allowed_models, hash, hint, created_ms, created_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(&key.id)
             .bind(&key.tenant)
@@ -202,6 +205,7 @@ impl Store {
             .bind(hash)
             .bind(&key.hint)
             .bind(key.created_ms)
+            .bind(&key.created_by)
             .execute(pool)
             .await
             .map(|_| ())

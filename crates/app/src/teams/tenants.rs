@@ -197,6 +197,7 @@ impl Teams {
             created_ms: tokenwatch_core::time::now_ms(),
             revoked_ms: None,
             last_used_ms: None,
+            created_by: Some(who.actor.clone()),
         };
         // The key's budget is checked before anything is stored.
         let budget = match &new.budget {
@@ -248,7 +249,7 @@ impl Teams {
     pub async fn revoke_key(&self, who: &Principal, id: &str) -> Result<(), AppError> {
         who.require(Role::Member)?;
         let now = tokenwatch_core::time::now_ms();
-        let key = self.visible_key(who, id).await?;
+        let key = self.changeable_key(who, id).await?;
         if !self
             .store
             .revoke_proxy_key(who.tenant_filter(), id, now)
@@ -279,7 +280,7 @@ impl Teams {
         id: &str,
     ) -> Result<Issued<ProxyKey>, AppError> {
         who.require(Role::Member)?;
-        let key = self.visible_key(who, id).await?;
+        let key = self.changeable_key(who, id).await?;
         let secret = new_secret(KEY_PREFIX)?;
         let new_hint = hint(&secret);
         if !self
@@ -310,6 +311,18 @@ impl Teams {
             },
             secret,
         })
+    }
+
+    /// A key `who` may revoke or rotate: an admin any key of its tenant, a member only the keys
+    /// it made.
+    async fn changeable_key(&self, who: &Principal, id: &str) -> Result<ProxyKey, AppError> {
+        let key = self.visible_key(who, id).await?;
+        if who.role < Role::Admin && key.created_by.as_deref() != Some(who.actor.as_str()) {
+            return Err(AppError::Forbidden(
+                "a member revokes and rotates only the keys it made; ask an admin".to_owned(),
+            ));
+        }
+        Ok(key)
     }
 
     async fn visible_key(&self, who: &Principal, id: &str) -> Result<ProxyKey, AppError> {

@@ -214,6 +214,7 @@ fn key_json(k: &ProxyKey) -> Value {
         "id": k.id, "tenant": k.tenant, "name": k.name, "project": k.project, "agent": k.agent,
         "environment": k.environment, "allowed_models": k.allowed_models, "hint": k.hint,
         "created_ms": k.created_ms, "revoked_ms": k.revoked_ms, "last_used_ms": k.last_used_ms,
+        "created_by": k.created_by,
     })
 }
 

@@ -602,3 +602,64 @@ async fn each_tenant_defines_its_own_tag_rules_alert_rules_and_channels() {
     );
     two.app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_member_revokes_only_the_keys_it_made() {
+    let two = two_tenants().await;
+    let app = &two.app;
+    let op = Principal::cli();
+    let teams = app.teams();
+    let bravo = teams.resolve_tenant(&op, Some("bravo")).await.unwrap();
+    let mut members = Vec::new();
+    for _ in 0..2 {
+        let t = teams
+            .create_token(&op, Some(&bravo.id), Role::Member, None)
+            .await
+            .unwrap();
+        members.push(t.secret);
+    }
+    let send = |method: &str, path: &str, token: &str| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{}"))
+            .unwrap()
+    };
+    let (status, _, body) = app.send(send("POST", "/api/v1/keys", &members[0])).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let made: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let id = made["id"].as_str().unwrap();
+    assert!(made["created_by"].as_str().unwrap().starts_with("token:"));
+    for action in ["revoke", "rotate"] {
+        let path = format!("/api/v1/keys/{id}/{action}");
+        let (status, _, _) = app.send(send("POST", &path, &members[1])).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "another member may {action} it"
+        );
+    }
+    let (status, _, _) = app
+        .send(send(
+            "POST",
+            &format!("/api/v1/keys/{id}/rotate"),
+            &members[0],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "its maker may rotate it");
+    let (status, _, _) = app
+        .send(send(
+            "POST",
+            &format!("/api/v1/keys/{id}/revoke"),
+            &two.bravo_admin,
+        ))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NO_CONTENT,
+        "an admin may revoke any key of its tenant"
+    );
+    two.app.shutdown().await;
+}

@@ -157,8 +157,8 @@ pub async fn a_database_at_migration_7_moves_into_the_default_tenant(engine: Eng
     let s = &db.store;
     assert_eq!(
         count(&db.url, "SELECT COUNT(*) FROM schema_migrations").await,
-        9,
-        "migrations 8 (tenant scope) and 9 (teams) applied"
+        10,
+        "migrations 8 (tenant scope), 9 (teams) and 10 (key owner) applied"
     );
     assert_eq!(
         count(&db.url, "SELECT COUNT(*) FROM tenants WHERE id = 'default'").await,
