@@ -18,7 +18,7 @@ pub use crate::units::{micros, usd};
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 use tokenwatch_core::Usage;
-use tokenwatch_store::{AggKey, AggSums, EventFilter};
+use tokenwatch_store::{AggKey, AggSums, EventFilter, TenantScope};
 
 use crate::error::AppError;
 use tokenwatch_core::time::rfc3339_ms;
@@ -66,7 +66,7 @@ pub struct Scope {
 impl AnalyticsQuery {
     /// The filter, zone and range of this query over the events of `tenant` (`None`: every
     /// tenant, for an operator or the CLI on the host).
-    pub fn scope(&self, now_ms: i64, tenant: Option<&str>) -> Result<Scope, AppError> {
+    pub fn scope(&self, now_ms: i64, whose: &TenantScope) -> Result<Scope, AppError> {
         let events_query = EventsQuery {
             since: self.since.clone(),
             until: self.until.clone(),
@@ -83,7 +83,7 @@ impl AnalyticsQuery {
             tz: self.tz.clone(),
             ..EventsQuery::default()
         };
-        let (mut filter, _) = events_query.to_filter(now_ms, tenant)?;
+        let (mut filter, _) = events_query.to_filter(now_ms, whose)?;
         let until_ms = filter.until_ms.unwrap_or(now_ms);
         let since_ms = filter.since_ms.unwrap_or(until_ms - DEFAULT_RANGE_MS);
         if since_ms >= until_ms {
@@ -241,7 +241,11 @@ mod tests {
             tz: Some("Mars/Olympus".into()),
             ..AnalyticsQuery::default()
         };
-        let e = q.scope(0, None).err().unwrap().to_string();
+        let e = q
+            .scope(0, &TenantScope::AllTenants)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.starts_with("tz: 'Mars/Olympus'"), "{e}");
         let q = AnalyticsQuery {
             by: Some("colour".into()),
@@ -269,7 +273,7 @@ mod tests {
             ..AnalyticsQuery::default()
         };
         assert!(
-            q.scope(0, None)
+            q.scope(0, &TenantScope::AllTenants)
                 .err()
                 .unwrap()
                 .to_string()

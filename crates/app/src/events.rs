@@ -10,7 +10,7 @@ use tokenwatch_core::event::USAGE_UNKNOWN;
 use tokenwatch_core::pricing::{CostOptions, PriceTable};
 use tokenwatch_core::time::rfc3339_ms;
 use tokenwatch_core::{Nanos, Usage, UsageEvent};
-use tokenwatch_store::{EventFilter, EventSort, Page, Store};
+use tokenwatch_store::{EventFilter, EventSort, Page, Store, TenantScope};
 
 use crate::error::AppError;
 use crate::params::{parse_local_time, parse_tag, parse_tz, parse_usd};
@@ -182,11 +182,10 @@ impl EventsQuery {
     pub fn to_filter(
         &self,
         now_ms: i64,
-        tenant: Option<&str>,
+        whose: &TenantScope,
     ) -> Result<(EventFilter, Page), AppError> {
         let mut filter = EventFilter {
-            tenant: tenant.map(str::to_owned),
-            ..EventFilter::default()
+            ..EventFilter::of(whose.clone())
         };
         let tz = match &self.tz {
             Some(name) => Some(parse_tz(Some(name))?.0),
@@ -314,8 +313,8 @@ pub struct EventsRequest {
 impl EventsQuery {
     /// The request over the events of `tenant` (`None`: every tenant); checks every parameter,
     /// naming the first bad one.
-    pub fn request(&self, now_ms: i64, tenant: Option<&str>) -> Result<EventsRequest, AppError> {
-        let (filter, page) = self.to_filter(now_ms, tenant)?;
+    pub fn request(&self, now_ms: i64, whose: &TenantScope) -> Result<EventsRequest, AppError> {
+        let (filter, page) = self.to_filter(now_ms, whose)?;
         let (sort, descending) = self.sort_order()?;
         if self.cursor.is_some() && !(sort == EventSort::Time && descending) {
             return Err(AppError::bad(
@@ -404,10 +403,10 @@ pub struct CostBreakdown {
 pub async fn detail(
     store: &Store,
     prices: &PriceTable,
-    tenant: Option<&str>,
+    whose: &TenantScope,
     id: &str,
 ) -> Result<EventDetail, AppError> {
-    let Some(event) = store.get_event(tenant, id).await? else {
+    let Some(event) = store.get_event(whose, id).await? else {
         return Err(AppError::NotFound(format!("event {id}")));
     };
     let options = CostOptions { batch: event.batch };

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokenwatch_core::{Source, UsageEvent};
-use tokenwatch_store::Store;
+use tokenwatch_store::{Store, TenantScope};
 use tokio::sync::{broadcast, watch};
 
 use crate::events::EventView;
@@ -98,7 +98,11 @@ impl LiveBus {
     /// listens it only moves its mark, so a dashboard opened later starts from now.
     pub async fn follow(self, store: Store, every: Duration) {
         let mut closed = self.closed.subscribe();
-        let mut mark = store.newest_event_id(None).await.ok().flatten();
+        let mut mark = store
+            .newest_event_id(&TenantScope::AllTenants)
+            .await
+            .ok()
+            .flatten();
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -110,14 +114,19 @@ impl LiveBus {
                 return;
             }
             if !self.is_watched() {
-                if let Ok(newest) = store.newest_event_id(None).await {
+                if let Ok(newest) = store.newest_event_id(&TenantScope::AllTenants).await {
                     mark = newest.or(mark);
                 }
                 continue;
             }
             let after = mark.clone().unwrap_or_default();
             match store
-                .events_written_after(None, &after, Source::Proxy.as_str(), FOLLOW_BATCH)
+                .events_written_after(
+                    &TenantScope::AllTenants,
+                    &after,
+                    Source::Proxy.as_str(),
+                    FOLLOW_BATCH,
+                )
                 .await
             {
                 Ok(events) => {

@@ -36,7 +36,7 @@ pub struct TagRow {
 /// The tags on the events `filter` selects, then the other defined tags.
 pub async fn rows(store: &Store, filter: &EventFilter) -> Result<Vec<TagRow>, AppError> {
     let mut defs = store
-        .list_tag_defs(filter.tenant.as_deref().unwrap_or(DEFAULT_TENANT))
+        .list_tag_defs(filter.scope.as_tenant().unwrap_or(DEFAULT_TENANT))
         .await?;
     let mut rows: Vec<TagRow> = Vec::new();
     for t in store.tag_totals(filter).await? {

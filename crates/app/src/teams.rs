@@ -24,7 +24,7 @@ pub use tenants::{Issued, KeyBudget, NewKey};
 use std::sync::Arc;
 
 use serde::Serialize;
-use tokenwatch_store::{DEFAULT_TENANT, Store};
+use tokenwatch_store::{DEFAULT_TENANT, Store, TenantScope};
 
 use crate::error::AppError;
 use crate::secrets::Secrets;
@@ -111,9 +111,12 @@ impl Principal {
         }
     }
 
-    /// The tenant reads are limited to (`None`: every tenant).
-    pub fn tenant_filter(&self) -> Option<&str> {
-        self.tenant.as_deref()
+    /// Whose rows this principal reads: its tenant's, or every tenant's for an operator
+    /// over every tenant.
+    pub fn scope(&self) -> TenantScope {
+        self.tenant
+            .as_deref()
+            .map_or(TenantScope::AllTenants, TenantScope::tenant)
     }
 
     /// The tenant new rows are written to: the principal's own, or `default` for an operator

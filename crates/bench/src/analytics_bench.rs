@@ -209,18 +209,18 @@ async fn bench_engine(
         .with_context(|| format!("opening {name} at {url}"))?;
     let span = 90 * DAY_MS;
     let start = now_ms - span;
-    let have = u64::try_from(store.count_events(&EventFilter::default()).await?).unwrap_or(0);
+    let have = u64::try_from(store.count_events(&EventFilter::all_tenants()).await?).unwrap_or(0);
     eprintln!("{name}: {have} events stored, {} wanted", plan.events);
     let window = (now_ms - 30 * DAY_MS, now_ms);
     let (expected, rate) = generate(&store, have, plan.events, start, span, window).await?;
-    let events = store.count_events(&EventFilter::default()).await?;
+    let events = store.count_events(&EventFilter::all_tenants()).await?;
 
     let mut timings = Vec::new();
     for days in [30, 90] {
         let filter = EventFilter {
             since_ms: Some(now_ms - days * DAY_MS),
             until_ms: Some(now_ms),
-            ..EventFilter::default()
+            ..EventFilter::all_tenants()
         };
         // Correctness before speed: the rollup's totals equal the raw events' totals.
         let fast = total(&store.aggregate(&filter, None, &AggKey::Model).await?);

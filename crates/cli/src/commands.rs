@@ -14,7 +14,7 @@ pub mod tag;
 pub mod tag_defs;
 pub mod teams;
 
-use tokenwatch_store::{DEFAULT_TENANT, EventFilter, Store};
+use tokenwatch_store::{DEFAULT_TENANT, EventFilter, Store, TenantScope};
 
 use crate::cli::FilterArgs;
 use tokenwatch_app::config as settings;
@@ -84,7 +84,7 @@ pub fn filter_from(args: &FilterArgs) -> anyhow::Result<EventFilter> {
         ..Default::default()
     };
     let (filter, _) = query
-        .to_filter(tokenwatch_core::time::now_ms(), None)
+        .to_filter(tokenwatch_core::time::now_ms(), &TenantScope::AllTenants)
         .map_err(|e| crate::BadInput(format!("--{e}")))?;
     Ok(filter)
 }

@@ -60,7 +60,7 @@ impl Fixture {
     async fn events(&self) -> Vec<tokenwatch_core::UsageEvent> {
         self.store
             .list_events(
-                &EventFilter::default(),
+                &EventFilter::all_tenants(),
                 &Page {
                     limit: 1000,
                     ..Page::default()

@@ -25,24 +25,24 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tokenwatch_app::live::LiveBus;
-use tokenwatch_store::Store;
+use tokenwatch_store::{Store, TenantScope};
 use tokio::sync::broadcast;
 
 use crate::app::AppState;
 
-/// A stream of SSE messages for one client limited to `tenant` (`None`: every tenant);
+/// A stream of SSE messages for one client, limited to what `whose` may see;
 /// `store` is polled for changes made elsewhere.
 pub fn sse_stream(
     bus: &LiveBus,
     store: Store,
-    tenant: Option<String>,
+    whose: TenantScope,
 ) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
     let (rx, closed) = bus.subscribe();
     let mut tick = tokio::time::interval(POLL_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let state = Poll {
         store,
-        tenant,
+        whose,
         tick,
         last_count: None,
         sent_since: 0,
@@ -58,7 +58,7 @@ pub fn sse_stream(
                 }
                 let message = tokio::select! {
                     received = rx.recv() => match received {
-                        Ok(message) if !message.visible_to(poll.tenant.as_deref()) => continue,
+                        Ok(message) if !message.visible_to(poll.whose.as_tenant()) => continue,
                         Ok(message) => {
                             poll.sent_since += 1;
                             Event::default().event("usage").data(&*message.json)
@@ -89,8 +89,8 @@ const POLL_EVERY: Duration = Duration::from_secs(3);
 /// One stream's view of the stored event count.
 struct Poll {
     store: Store,
-    /// The subscriber's tenant (`None`: every tenant).
-    tenant: Option<String>,
+    /// Whose events the subscriber sees.
+    whose: TenantScope,
     tick: tokio::time::Interval,
     last_count: Option<i64>,
     /// `usage`/`lagged` events sent since the last look (they explain a rising count).
@@ -100,11 +100,7 @@ struct Poll {
 impl Poll {
     /// The new count when it changed by more than the live events explain.
     async fn check(&mut self) -> Option<i64> {
-        let count = self
-            .store
-            .rollup_event_count(self.tenant.as_deref())
-            .await
-            .ok()?;
+        let count = self.store.rollup_event_count(&self.whose).await.ok()?;
         let sent = std::mem::take(&mut self.sent_since);
         let previous = self.last_count.replace(count)?;
         (count != previous + sent).then_some(count)
@@ -116,6 +112,6 @@ pub async fn stream(
     State(app): State<Arc<AppState>>,
     axum::Extension(who): axum::Extension<tokenwatch_app::teams::Principal>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    Sse::new(sse_stream(&app.live, app.store.clone(), who.tenant))
+    Sse::new(sse_stream(&app.live, app.store.clone(), who.scope()))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

@@ -411,8 +411,8 @@ impl Store {
                 }
             }
             qb.push(", ").push(key_expr).push(", ").push(ROLLUP_SUMS).push(" FROM usage_rollup WHERE dim = ").push_bind(dim);
-            if let Some(t) = &filter.tenant {
-                qb.push(" AND tenant = ").push_bind(t.clone());
+            if let Some(t) = filter.scope.as_tenant() {
+                qb.push(" AND tenant = ").push_bind(t.to_owned());
             }
             if let Some(v) = since {
                 qb.push(" AND hour_ms >= ").push_bind(v);

@@ -13,6 +13,7 @@ pub(crate) mod query;
 pub(crate) use query::push_filter;
 pub use query::{COST_ENTRIES_KEY, MAX_PAGE};
 
+use crate::TenantScope;
 use tokenwatch_core::Usage;
 
 /// Every stored column of `usage_events`, in the order [`insert`] binds and [`query`] reads.
@@ -25,11 +26,13 @@ tools_used, error_type, upstream_request_id, ratelimit_remaining_requests, ratel
 /// Number of columns in [`COLUMNS`].
 const COLUMN_COUNT: usize = 48;
 
-/// Which events to read. Every field is optional; set fields combine with AND.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Which events to read: whose ([`TenantScope`], always stated) and which (every other field is
+/// optional; set fields combine with AND). There is no `Default`: start from
+/// [`EventFilter::of`], [`EventFilter::tenant`] or [`EventFilter::all_tenants`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventFilter {
-    /// Only this tenant's events; `None` reads every tenant's (the host's CLI and operators).
-    pub tenant: Option<String>,
+    /// Whose events.
+    pub scope: TenantScope,
     pub since_ms: Option<i64>,
     /// Exclusive.
     pub until_ms: Option<i64>,
@@ -45,6 +48,37 @@ pub struct EventFilter {
     /// Case-insensitive substring of the model, project, session, agent, provider, id or
     /// upstream request id (`%` and `_` match themselves).
     pub search: Option<String>,
+}
+
+impl EventFilter {
+    /// Every event `scope` may see.
+    pub fn of(scope: TenantScope) -> Self {
+        Self {
+            scope,
+            since_ms: None,
+            until_ms: None,
+            provider: None,
+            model: None,
+            source: None,
+            status: None,
+            session_id: None,
+            project: None,
+            tag: None,
+            min_cost_nanos: None,
+            max_cost_nanos: None,
+            search: None,
+        }
+    }
+
+    /// Every event of `tenant`.
+    pub fn tenant(tenant: impl Into<String>) -> Self {
+        Self::of(TenantScope::tenant(tenant))
+    }
+
+    /// Every event of every tenant (operators and the host's CLI).
+    pub fn all_tenants() -> Self {
+        Self::of(TenantScope::AllTenants)
+    }
 }
 
 /// Order of [`Store::list_events_sorted`]; ties fall back to newest first.

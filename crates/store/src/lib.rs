@@ -10,8 +10,9 @@
 //! unique, so any import or replay can be re-run safely; no query is built from user text.
 //! Every stored row that belongs to a tenant carries it ([`DEFAULT_TENANT`] when none was
 //! given), and every read can be limited to one tenant: definitions, tags, alerts and accounts
-//! take the tenant as a required argument; event reads take it in [`EventFilter::tenant`] or
-//! an `Option` argument, where `None` means every tenant (the host's CLI and operators).
+//! take the tenant as a required argument; every other read takes a [`TenantScope`] (in
+//! [`EventFilter::scope`] or as an argument), which has no default, so a read cannot be written
+//! without saying whose rows it sees. [`TenantScope::AllTenants`] is for operators and the host's CLI.
 
 mod alerts;
 pub mod analytics;
@@ -20,6 +21,7 @@ mod definitions;
 mod events;
 mod imports;
 pub mod reports;
+mod scope;
 mod tag_defs;
 mod tagging;
 mod teams;
@@ -41,6 +43,7 @@ pub use events::{
     RollupKey, RollupRow, TotalsRow,
 };
 pub use imports::{Account, ImportCursor, ImportDir, Subscription};
+pub use scope::TenantScope;
 pub use tag_defs::{RenameOutcome, TagDef};
 pub use tagging::{RetagOutcome, TagRemoval};
 pub use teams::{ApiToken, AuditEntry, Credential, ProxyKey, Tenant, User};

@@ -10,7 +10,7 @@
 use sqlx::QueryBuilder;
 
 use crate::events::push_filter;
-use crate::{EventFilter, Store, StoreError, with_pool};
+use crate::{EventFilter, Store, StoreError, TenantScope, with_pool};
 
 /// What a bulk re-tag did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -40,7 +40,7 @@ impl Store {
     ) -> Result<RetagOutcome, StoreError> {
         let err = StoreError::query;
         let filter = &EventFilter {
-            tenant: Some(tenant.to_owned()),
+            scope: TenantScope::tenant(tenant),
             ..filter.clone()
         };
         with_pool!(self, pool => {

@@ -17,7 +17,7 @@ pub use people::User;
 
 use sqlx::Row;
 
-use crate::{Store, StoreError, with_pool};
+use crate::{Store, StoreError, TenantScope, with_pool};
 
 /// A tenant. `id` is what rows carry; `name` is what people type and may change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,13 +213,13 @@ impl Store {
         })
     }
 
-    /// The proxy keys of one tenant (`None`: of every tenant), newest first, revoked ones too.
-    pub async fn proxy_keys(&self, tenant: Option<&str>) -> Result<Vec<ProxyKey>, StoreError> {
+    /// The proxy keys of one tenant (`AllTenants`: of every tenant), newest first, revoked ones too.
+    pub async fn proxy_keys(&self, scope: &TenantScope) -> Result<Vec<ProxyKey>, StoreError> {
         with_pool!(self, pool => {
             let rows = sqlx::query(&format!(
                 "SELECT {KEY_COLUMNS} FROM proxy_keys k WHERE ($1 IS NULL OR k.tenant = $1) ORDER BY k.created_ms DESC, k.id DESC"
             ))
-            .bind(tenant)
+            .bind(scope.as_tenant())
             .fetch_all(pool)
             .await
             .map_err(StoreError::query("reading proxy keys"))?;
@@ -242,10 +242,10 @@ impl Store {
         })
     }
 
-    /// Revokes a key of `tenant` (`None`: any tenant's); false when there is no such live key.
+    /// Revokes a key of `tenant` (`AllTenants`: any tenant's); false when there is no such live key.
     pub async fn revoke_proxy_key(
         &self,
-        tenant: Option<&str>,
+        scope: &TenantScope,
         id: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
@@ -253,7 +253,7 @@ impl Store {
             sqlx::query("UPDATE proxy_keys SET revoked_ms = $1 WHERE id = $2 AND ($3 IS NULL OR tenant = $3) AND revoked_ms IS NULL")
                 .bind(now_ms)
                 .bind(id)
-                .bind(tenant)
+                .bind(scope.as_tenant())
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected() == 1)
@@ -265,7 +265,7 @@ impl Store {
     /// there is no such live key.
     pub async fn rekey_proxy_key(
         &self,
-        tenant: Option<&str>,
+        scope: &TenantScope,
         id: &str,
         hash: &str,
         hint: &str,
@@ -275,7 +275,7 @@ impl Store {
                 .bind(hash)
                 .bind(hint)
                 .bind(id)
-                .bind(tenant)
+                .bind(scope.as_tenant())
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected() == 1)
@@ -314,13 +314,13 @@ impl Store {
         })
     }
 
-    /// The API tokens of one tenant (`None`: every token), newest first.
-    pub async fn api_tokens(&self, tenant: Option<&str>) -> Result<Vec<ApiToken>, StoreError> {
+    /// The API tokens of one tenant (`AllTenants`: every token), newest first.
+    pub async fn api_tokens(&self, scope: &TenantScope) -> Result<Vec<ApiToken>, StoreError> {
         with_pool!(self, pool => {
             let rows = sqlx::query(&format!(
                 "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE ($1 IS NULL OR t.tenant = $1) ORDER BY t.created_ms DESC, t.id DESC"
             ))
-            .bind(tenant)
+            .bind(scope.as_tenant())
             .fetch_all(pool)
             .await
             .map_err(StoreError::query("reading API tokens"))?;
@@ -343,10 +343,10 @@ impl Store {
         })
     }
 
-    /// Revokes a token of `tenant` (`None`: any); false when there is no such live token.
+    /// Revokes a token of `tenant` (`AllTenants`: any); false when there is no such live token.
     pub async fn revoke_api_token(
         &self,
-        tenant: Option<&str>,
+        scope: &TenantScope,
         id: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
@@ -354,7 +354,7 @@ impl Store {
             sqlx::query("UPDATE api_tokens SET revoked_ms = $1 WHERE id = $2 AND ($3 IS NULL OR tenant = $3) AND revoked_ms IS NULL")
                 .bind(now_ms)
                 .bind(id)
-                .bind(tenant)
+                .bind(scope.as_tenant())
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected() == 1)

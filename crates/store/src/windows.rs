@@ -8,6 +8,8 @@
 use sqlx::{QueryBuilder, Row};
 use tokenwatch_core::budget::Scope;
 
+use crate::TenantScope;
+
 use crate::{Store, StoreError, with_pool};
 
 /// Totals of the events in a scope and window.
@@ -67,11 +69,11 @@ const FAILED: &str =
     "('upstream_error', 'stream_error', 'upstream_reset', 'upstream_unreachable', 'timeout')";
 
 impl Store {
-    /// Totals of the events of `tenant` (`None`: of every tenant) in `scope` with
+    /// Totals of the events `whose` may see in `scope` with
     /// `since_ms <= ts_ms < until_ms`.
     pub async fn window_totals(
         &self,
-        tenant: Option<&str>,
+        whose: &TenantScope,
         scope: &Scope,
         since_ms: i64,
         until_ms: i64,
@@ -85,7 +87,7 @@ impl Store {
                  CAST(COALESCE(SUM(CASE WHEN status IN {FAILED} THEN 1 ELSE 0 END), 0) AS BIGINT) \
                  FROM usage_events"
             ));
-            push_scope!(qb, tenant, scope, since_ms, until_ms);
+            push_scope!(qb, whose.as_tenant(), scope, since_ms, until_ms);
             let r = qb.build().fetch_one(pool).await.map_err(StoreError::query("summing a window"))?;
             (|| -> Result<WindowTotals, sqlx::Error> {
                 Ok(WindowTotals {
@@ -103,11 +105,11 @@ impl Store {
     }
 
     /// Spend, tokens and requests per `bucket_ms`-wide bucket (aligned to the epoch) of the
-    /// events of `tenant` (`None`: of every tenant) in a scope and window, oldest first: how a
+    /// events `whose` may see in a scope and window, oldest first: how a
     /// rolling budget is rebuilt at start-up.
     pub async fn window_buckets(
         &self,
-        tenant: Option<&str>,
+        whose: &TenantScope,
         scope: &Scope,
         since_ms: i64,
         until_ms: i64,
@@ -121,7 +123,7 @@ impl Store {
                  CAST(COALESCE(SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens), 0) AS BIGINT), \
                  CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM usage_events",
             );
-            push_scope!(qb, tenant, scope, since_ms, until_ms);
+            push_scope!(qb, whose.as_tenant(), scope, since_ms, until_ms);
             qb.push(" GROUP BY 1 ORDER BY 1");
             let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query("summing buckets"))?;
             rows.iter()
@@ -131,11 +133,11 @@ impl Store {
         })
     }
 
-    /// Durations (ms) of the calls of `tenant` (`None`: of every tenant) in a scope and
+    /// Durations (ms) of the calls `whose` may see in a scope and
     /// window, at most `cap` of the newest.
     pub async fn window_durations(
         &self,
-        tenant: Option<&str>,
+        whose: &TenantScope,
         scope: &Scope,
         since_ms: i64,
         until_ms: i64,
@@ -143,7 +145,7 @@ impl Store {
     ) -> Result<Vec<i64>, StoreError> {
         with_pool!(self, pool => {
             let mut qb = QueryBuilder::new("SELECT duration_ms FROM usage_events");
-            push_scope!(qb, tenant, scope, since_ms, until_ms);
+            push_scope!(qb, whose.as_tenant(), scope, since_ms, until_ms);
             qb.push(" AND duration_ms IS NOT NULL ORDER BY ts_ms DESC LIMIT ").push_bind(i64::from(cap));
             let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query("reading durations"))?;
             rows.iter()

@@ -9,7 +9,7 @@ use jiff::tz::TimeZone;
 use tokenwatch_core::alerting::{AlertKind, AlertRuleSpec};
 use tokenwatch_core::budget::{self, Period};
 use tokenwatch_core::{Micros, Nanos};
-use tokenwatch_store::{Store, StoreError};
+use tokenwatch_store::{Store, StoreError, TenantScope};
 
 use super::AlertDraft;
 use tokenwatch_core::time::rfc3339;
@@ -69,7 +69,7 @@ async fn evaluate_one(
         AlertKind::CostAbove => {
             let limit = rule.threshold_usd.map_or(0, |u| u.0);
             let t = store
-                .window_totals(Some(tenant), scope, since, now_ms)
+                .window_totals(&TenantScope::tenant(tenant), scope, since, now_ms)
                 .await?;
             // Compared in nanos, reported (like every alert amount) in micros.
             (t.cost_nanos > Micros(limit).to_nanos().0).then(|| {
@@ -89,7 +89,7 @@ async fn evaluate_one(
         AlertKind::TokensAbove => {
             let limit = threshold as i64;
             let t = store
-                .window_totals(Some(tenant), scope, since, now_ms)
+                .window_totals(&TenantScope::tenant(tenant), scope, since, now_ms)
                 .await?;
             (t.tokens > limit).then(|| {
                 draft(
@@ -105,7 +105,7 @@ async fn evaluate_one(
         }
         AlertKind::ErrorRate => {
             let t = store
-                .window_totals(Some(tenant), scope, since, now_ms)
+                .window_totals(&TenantScope::tenant(tenant), scope, since, now_ms)
                 .await?;
             let rate_x100 = if t.events > 0 {
                 t.failures * 10_000 / t.events
@@ -130,7 +130,7 @@ async fn evaluate_one(
         }
         AlertKind::P95Latency => {
             let mut durations = store
-                .window_durations(Some(tenant), scope, since, now_ms, 100_000)
+                .window_durations(&TenantScope::tenant(tenant), scope, since, now_ms, 100_000)
                 .await?;
             let n = durations.len() as i64;
             let limit = threshold as i64;
@@ -149,7 +149,7 @@ async fn evaluate_one(
         }
         AlertKind::CacheHitRate => {
             let t = store
-                .window_totals(Some(tenant), scope, since, now_ms)
+                .window_totals(&TenantScope::tenant(tenant), scope, since, now_ms)
                 .await?;
             let limit = (threshold * 100.0) as i64;
             let rate_x100 = if t.prompt_tokens > 0 {
@@ -198,7 +198,7 @@ async fn evaluate_one(
             let previous = budget::window(period, tz, current.start_ms - 1);
             let t = store
                 .window_totals(
-                    Some(tenant),
+                    &TenantScope::tenant(tenant),
                     scope,
                     previous.start_ms,
                     previous.end_ms,
@@ -244,13 +244,18 @@ async fn spike(
 ) -> Result<Option<(i64, i64)>, StoreError> {
     let w = rule.window_ms();
     let current = store
-        .window_totals(Some(tenant), &rule.scope, now_ms - w, now_ms)
+        .window_totals(
+            &TenantScope::tenant(tenant),
+            &rule.scope,
+            now_ms - w,
+            now_ms,
+        )
         .await?;
     let mut baseline = Vec::new();
     for day in 1..=BASELINE_DAYS {
         let end = now_ms - day * DAY_MS;
         let t = store
-            .window_totals(Some(tenant), &rule.scope, end - w, end)
+            .window_totals(&TenantScope::tenant(tenant), &rule.scope, end - w, end)
             .await?;
         if t.events > 0 {
             baseline.push(t.cost_nanos);

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use tokenwatch_core::pricing::PriceTable;
-use tokenwatch_store::AggKey;
 use tokenwatch_store::Store;
+use tokenwatch_store::{AggKey, TenantScope};
 
 use super::{AnalyticsQuery, RangeView, micros, ratio, usd};
 use crate::error::AppError;
@@ -70,9 +70,9 @@ pub async fn latency(
     store: &Store,
     query: &AnalyticsQuery,
     now_ms: i64,
-    tenant: Option<&str>,
+    whose: &TenantScope,
 ) -> Result<Latency, AppError> {
-    let scope = query.scope(now_ms, tenant)?;
+    let scope = query.scope(now_ms, whose)?;
     let samples = store.latency_samples(&scope.filter).await?;
     let mut per_model: BTreeMap<String, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
     for (model, duration, ttft) in samples {
@@ -157,9 +157,9 @@ pub async fn cache(
     prices: &PriceTable,
     query: &AnalyticsQuery,
     now_ms: i64,
-    tenant: Option<&str>,
+    whose: &TenantScope,
 ) -> Result<Cache, AppError> {
-    let scope = query.scope(now_ms, tenant)?;
+    let scope = query.scope(now_ms, whose)?;
     let rows = store
         .aggregate(&scope.filter, None, &AggKey::ProviderModel)
         .await?;
@@ -227,9 +227,9 @@ pub async fn tools(
     store: &Store,
     query: &AnalyticsQuery,
     now_ms: i64,
-    tenant: Option<&str>,
+    whose: &TenantScope,
 ) -> Result<Tools, AppError> {
-    let scope = query.scope(now_ms, tenant)?;
+    let scope = query.scope(now_ms, whose)?;
     let tools = store
         .tool_counts(&scope.filter)
         .await?

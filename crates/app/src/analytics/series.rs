@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, Zoned};
 use serde::Serialize;
-use tokenwatch_store::{AggKey, AggRow, AggSums, EventFilter, Store};
+use tokenwatch_store::{AggKey, AggRow, AggSums, EventFilter, Store, TenantScope};
 
 use super::{AnalyticsQuery, RangeView, Scope, micros, usd};
 use crate::error::AppError;
@@ -194,9 +194,9 @@ pub async fn timeseries(
     store: &Store,
     query: &AnalyticsQuery,
     now_ms: i64,
-    tenant: Option<&str>,
+    whose: &TenantScope,
 ) -> Result<Timeseries, AppError> {
-    let scope = query.scope(now_ms, tenant)?;
+    let scope = query.scope(now_ms, whose)?;
     let bucket = Bucket::parse(query.bucket.as_deref(), scope.until_ms - scope.since_ms)?;
     let key = query.key("none")?;
     let by = query.by.clone().unwrap_or_else(|| "none".to_owned());
@@ -330,9 +330,9 @@ pub async fn heatmap(
     store: &Store,
     query: &AnalyticsQuery,
     now_ms: i64,
-    tenant: Option<&str>,
+    whose: &TenantScope,
 ) -> Result<Heatmap, AppError> {
-    let scope = query.scope(now_ms, tenant)?;
+    let scope = query.scope(now_ms, whose)?;
     let width = local_bucket_width(&scope.tz, scope.since_ms, scope.until_ms);
     let rows = store
         .aggregate(&scope.filter, Some(width), &AggKey::None)

@@ -1,8 +1,8 @@
 //! `GET /api/v1/sessions`: per-session totals over a range, most expensive first.
 
 use serde::Serialize;
-use tokenwatch_store::Store;
 use tokenwatch_store::reports::Breakdown as ReportBreakdown;
+use tokenwatch_store::{Store, TenantScope};
 
 use super::{AnalyticsQuery, RangeView, micros, usd};
 use crate::error::AppError;
@@ -38,9 +38,9 @@ pub async fn sessions(
     store: &Store,
     query: &AnalyticsQuery,
     now_ms: i64,
-    tenant: Option<&str>,
+    whose: &TenantScope,
 ) -> Result<Sessions, AppError> {
-    let scope = query.scope(now_ms, tenant)?;
+    let scope = query.scope(now_ms, whose)?;
     let limit = query.row_limit(200)?;
     let rows = store
         .session_report(&scope.filter, ReportBreakdown::None)

@@ -8,7 +8,7 @@
 use jiff::{Timestamp, ToSpan};
 use serde::Serialize;
 use tokenwatch_core::budget;
-use tokenwatch_store::{AggKey, AggSums, EventFilter, Store};
+use tokenwatch_store::{AggKey, AggSums, EventFilter, Store, TenantScope};
 
 use super::{AnalyticsQuery, RangeView, Scope, SumsView, micros, ratio, usd};
 use crate::error::AppError;
@@ -127,9 +127,9 @@ pub async fn summary(
     store: &Store,
     query: &AnalyticsQuery,
     now_ms: i64,
-    tenant: Option<&str>,
+    whose: &TenantScope,
 ) -> Result<Summary, AppError> {
-    let scope = query.scope(now_ms, tenant)?;
+    let scope = query.scope(now_ms, whose)?;
     build(store, &scope).await
 }
 
@@ -254,9 +254,9 @@ pub async fn breakdown(
     store: &Store,
     query: &AnalyticsQuery,
     now_ms: i64,
-    tenant: Option<&str>,
+    whose: &TenantScope,
 ) -> Result<Breakdown, AppError> {
-    let scope = query.scope(now_ms, tenant)?;
+    let scope = query.scope(now_ms, whose)?;
     let limit = query.row_limit(100)?;
     let by = query.by.clone().unwrap_or_else(|| "model".to_owned());
     let rows = if by == "tag" && query.tag_key.is_none() {

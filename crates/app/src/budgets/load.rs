@@ -2,7 +2,7 @@
 //! changed budget, reconciles every budget on refresh, and how a budget's status is read from
 //! the store alone ([`super::status::BudgetStatus::stored`]) — one path, so they agree.
 
-use tokenwatch_store::{Store, StoreError};
+use tokenwatch_store::{Store, StoreError, TenantScope};
 
 use super::LiveBudget;
 
@@ -17,7 +17,7 @@ impl LiveBudget {
         let w = self.usage(now_ms).window;
         let buckets = store
             .window_buckets(
-                Some(&self.tenant),
+                &TenantScope::tenant(self.tenant.as_str()),
                 &self.spec.scope,
                 w.start_ms - width,
                 now_ms + 1,
@@ -34,7 +34,7 @@ impl LiveBudget {
         let w = self.usage(now_ms).window;
         let t = store
             .window_totals(
-                Some(&self.tenant),
+                &TenantScope::tenant(self.tenant.as_str()),
                 &self.spec.scope,
                 w.start_ms,
                 w.end_ms.max(now_ms + 1),

@@ -17,7 +17,7 @@ use serde::{Serialize, Serializer};
 use tokenwatch_core::budget::{self, BudgetSpec};
 use tokenwatch_core::time::rfc3339;
 use tokenwatch_core::{Micros, Nanos};
-use tokenwatch_store::Store;
+use tokenwatch_store::{Store, TenantScope};
 
 use super::{LiveBudget, Usage, limit_reached};
 use crate::AppError;
@@ -149,7 +149,12 @@ async fn forecast(
     let limit = b.spec.limit_usd.nanos();
     let recent_ms = budget::FORECAST_WINDOW_MS;
     let recent = store
-        .window_totals(Some(&b.tenant), &b.spec.scope, now_ms - recent_ms, now_ms)
+        .window_totals(
+            &TenantScope::tenant(b.tenant.as_str()),
+            &b.spec.scope,
+            now_ms - recent_ms,
+            now_ms,
+        )
         .await?;
     let f = budget::forecast(
         u.spent_nanos,

@@ -43,7 +43,7 @@ impl Teams {
         who.require(Role::Admin)?;
         Ok(self
             .store
-            .audit_entries(who.tenant_filter(), before_ms, limit)
+            .audit_entries(&who.scope(), before_ms, limit)
             .await?)
     }
 }

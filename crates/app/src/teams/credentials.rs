@@ -73,7 +73,7 @@ impl Teams {
     /// The credentials `who` may see (never their values). Needs admin.
     pub async fn credentials(&self, who: &Principal) -> Result<Vec<Credential>, AppError> {
         who.require(Role::Admin)?;
-        Ok(self.store.credentials(who.tenant_filter()).await?)
+        Ok(self.store.credentials(&who.scope()).await?)
     }
 
     /// Deletes a credential. Needs admin.

@@ -192,7 +192,7 @@ impl Teams {
     /// The users `who` can see. Needs admin.
     pub async fn users(&self, who: &Principal) -> Result<Vec<User>, AppError> {
         who.require(Role::Admin)?;
-        Ok(self.store.users(who.tenant_filter()).await?)
+        Ok(self.store.users(&who.scope()).await?)
     }
 
     /// Changes a user's role, or disables/enables it (disabling ends its sessions at once).
@@ -223,7 +223,7 @@ impl Teams {
         let role_text = role.map(Role::as_str);
         if !self
             .store
-            .update_user(who.tenant_filter(), &user.id, role_text, when)
+            .update_user(&who.scope(), &user.id, role_text, when)
             .await?
         {
             return Err(missing());
@@ -423,7 +423,7 @@ impl Teams {
         self.audit(
             who,
             Change {
-                tenant: who.tenant_filter(),
+                tenant: who.tenant.as_deref(),
                 action: "logout",
                 target: who.actor.trim_start_matches("user:"),
                 before: None,

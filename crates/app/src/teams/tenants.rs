@@ -242,7 +242,7 @@ impl Teams {
     /// The proxy keys `who` can see. Needs viewer.
     pub async fn keys(&self, who: &Principal) -> Result<Vec<ProxyKey>, AppError> {
         who.require(Role::Viewer)?;
-        Ok(self.store.proxy_keys(who.tenant_filter()).await?)
+        Ok(self.store.proxy_keys(&who.scope()).await?)
     }
 
     /// Revokes a key: refused from the next request on. Needs member.
@@ -250,11 +250,7 @@ impl Teams {
         who.require(Role::Member)?;
         let now = tokenwatch_core::time::now_ms();
         let key = self.changeable_key(who, id).await?;
-        if !self
-            .store
-            .revoke_proxy_key(who.tenant_filter(), id, now)
-            .await?
-        {
+        if !self.store.revoke_proxy_key(&who.scope(), id, now).await? {
             return Err(AppError::NotFound(format!(
                 "live proxy key {}",
                 quoted_id(id)
@@ -285,7 +281,7 @@ impl Teams {
         let new_hint = hint(&secret);
         if !self
             .store
-            .rekey_proxy_key(who.tenant_filter(), id, &hash_secret(&secret), &new_hint)
+            .rekey_proxy_key(&who.scope(), id, &hash_secret(&secret), &new_hint)
             .await?
         {
             return Err(AppError::NotFound(format!(
@@ -327,7 +323,7 @@ impl Teams {
 
     async fn visible_key(&self, who: &Principal, id: &str) -> Result<ProxyKey, AppError> {
         self.store
-            .proxy_keys(who.tenant_filter())
+            .proxy_keys(&who.scope())
             .await?
             .into_iter()
             .find(|k| k.id == id)
@@ -399,18 +395,14 @@ impl Teams {
     /// The API tokens `who` can see. Needs admin.
     pub async fn tokens(&self, who: &Principal) -> Result<Vec<ApiToken>, AppError> {
         who.require(Role::Admin)?;
-        Ok(self.store.api_tokens(who.tenant_filter()).await?)
+        Ok(self.store.api_tokens(&who.scope()).await?)
     }
 
     /// Revokes a token. Needs admin.
     pub async fn revoke_token(&self, who: &Principal, id: &str) -> Result<(), AppError> {
         who.require(Role::Admin)?;
         let now = tokenwatch_core::time::now_ms();
-        if !self
-            .store
-            .revoke_api_token(who.tenant_filter(), id, now)
-            .await?
-        {
+        if !self.store.revoke_api_token(&who.scope(), id, now).await? {
             return Err(AppError::NotFound(format!(
                 "live API token {}",
                 quoted_id(id)
@@ -419,7 +411,7 @@ impl Teams {
         self.audit(
             who,
             Change {
-                tenant: who.tenant_filter(),
+                tenant: who.tenant.as_deref(),
                 action: "token.revoke",
                 target: id,
                 before: None,

@@ -177,7 +177,7 @@ impl Setup {
         let mut deadline = Instant::now() + patience;
         let mut count = 0;
         while Instant::now() < deadline {
-            let now = store.count_events(&EventFilter::default()).await?;
+            let now = store.count_events(&EventFilter::all_tenants()).await?;
             if now > count {
                 // A long backlog (a soak's spill file being replayed) is still progressing.
                 deadline = Instant::now() + patience;

@@ -180,7 +180,7 @@ pub async fn accounts(global: &GlobalArgs, args: &AccountsArgs) -> anyhow::Resul
             since_ms: Some(month_start),
             provider: Some(a.service.clone()),
             tag: Some(("account".to_owned(), a.name.clone())),
-            ..EventFilter::default()
+            ..EventFilter::all_tenants()
         };
         let spent: i64 = store
             .totals(&filter, GroupBy::None)

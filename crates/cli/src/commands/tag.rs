@@ -89,7 +89,7 @@ pub async fn run(global: &GlobalArgs, args: &TagArgs) -> anyhow::Result<String> 
             if add.is_empty() && remove.is_empty() && !a.apply_rules {
                 bail!("say what to change: --add, --remove or --apply-rules");
             }
-            if filter == tokenwatch_store::EventFilter::default() && !a.all {
+            if filter == tokenwatch_store::EventFilter::all_tenants() && !a.all {
                 bail!(
                     "no filter given, so this would change every stored event: narrow it (--since, --project, --model, --tag, …) or pass --all to mean every event"
                 );

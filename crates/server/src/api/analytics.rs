@@ -34,7 +34,7 @@ macro_rules! handler {
         ) -> Result<Json<$view>, ApiError> {
             let $q = parsed(query)?;
             let $now = now_ms();
-            let $tenant = who.tenant_filter();
+            let $tenant = &who.scope();
             Ok(Json($call.await?))
         }
     };

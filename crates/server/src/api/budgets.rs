@@ -49,7 +49,7 @@ pub async fn list(
     let budgets = app.policy.budgets.snapshot();
     for b in budgets
         .iter()
-        .filter(|b| who.tenant_filter().is_none_or(|t| b.tenant == t))
+        .filter(|b| who.tenant.as_deref().is_none_or(|t| b.tenant == t))
     {
         out.push(BudgetStatus::live(&app.store, b, now).await?);
     }

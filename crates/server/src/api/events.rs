@@ -26,7 +26,7 @@ pub async fn list(
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
-    let request = query.request(now_ms(), who.tenant_filter())?;
+    let request = query.request(now_ms(), &who.scope())?;
     let page = use_case::list(&app.store, &request).await?;
     if request.csv {
         return Ok(csv_response(&page.events));
@@ -41,6 +41,6 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Json<EventDetail>, ApiError> {
     Ok(Json(
-        use_case::detail(&app.store, &app.prices, who.tenant_filter(), &id).await?,
+        use_case::detail(&app.store, &app.prices, &who.scope(), &id).await?,
     ))
 }

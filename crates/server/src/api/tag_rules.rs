@@ -10,7 +10,7 @@ use axum::{Extension, Json};
 use http::StatusCode;
 use serde::Deserialize;
 use tokenwatch_core::tag_rules::{self, RuleError, TagRuleSpec};
-use tokenwatch_store::{DefKind, EventFilter};
+use tokenwatch_store::{DefKind, EventFilter, TenantScope};
 
 use tokenwatch_app::events::EventsQuery;
 use tokenwatch_app::params::parse_tag;
@@ -86,13 +86,13 @@ pub async fn post_retag(
     body: JsonBody<RetagBody>,
 ) -> Result<Json<RetagReport>, ApiError> {
     let JsonBody(body) = body;
-    let (filter, _) = body.filter.to_filter(now_ms(), who.tenant_filter())?;
+    let (filter, _) = body.filter.to_filter(now_ms(), &who.scope())?;
     // Empty but for the tenant: every event the principal can reach.
     let unscoped = EventFilter {
-        tenant: None,
+        scope: TenantScope::AllTenants,
         ..filter.clone()
     };
-    if unscoped == EventFilter::default() && !body.all {
+    if unscoped == EventFilter::all_tenants() && !body.all {
         return Err(ApiError::bad(
             "all",
             "the filter is empty, so this would change every stored event: narrow the filter, or send \"all\": true to mean every event",

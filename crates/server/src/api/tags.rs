@@ -48,7 +48,7 @@ pub async fn list(
             ));
         }
     }
-    let scope = query.scope(now_ms(), who.tenant_filter())?;
+    let scope = query.scope(now_ms(), &who.scope())?;
     Ok(Json(Tags {
         tags: rows(&app.store, &scope.filter).await?,
         range: scope.range(),

@@ -8,7 +8,7 @@ use sqlx::{QueryBuilder, Row};
 
 use super::{Part, TagTotal, split};
 use crate::events::push_filter;
-use crate::{EventFilter, Store, StoreError, with_pool};
+use crate::{EventFilter, Store, StoreError, TenantScope, with_pool};
 
 impl Store {
     /// `(model, duration_ms, ttft_ms)` of every matching event that has a duration, for latency
@@ -68,10 +68,9 @@ impl Store {
     /// is filtered.
     pub async fn tag_totals(&self, filter: &EventFilter) -> Result<Vec<TagTotal>, StoreError> {
         let only_range = EventFilter {
-            tenant: filter.tenant.clone(),
             since_ms: filter.since_ms,
             until_ms: filter.until_ms,
-            ..EventFilter::default()
+            ..EventFilter::of(filter.scope.clone())
         } == *filter;
         let mut merged: BTreeMap<(String, String), (i64, i64, i64)> = BTreeMap::new();
         for part in split(filter, only_range) {
@@ -85,8 +84,7 @@ impl Store {
                     self.tag_totals_raw(&f).await?
                 }
                 Part::Rollup(since, until) => {
-                    self.tag_totals_rollup(filter.tenant.as_deref(), since, until)
-                        .await?
+                    self.tag_totals_rollup(&filter.scope, since, until).await?
                 }
             };
             for t in rows {
@@ -119,7 +117,7 @@ impl Store {
 
     async fn tag_totals_rollup(
         &self,
-        tenant: Option<&str>,
+        scope: &TenantScope,
         since: Option<i64>,
         until: Option<i64>,
     ) -> Result<Vec<TagTotal>, StoreError> {
@@ -129,7 +127,7 @@ impl Store {
                  CAST(COALESCE(SUM(input_tokens + output_tokens + cache_read_tokens + cache_write_5m_tokens + cache_write_1h_tokens), 0) AS BIGINT), \
                  CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) FROM usage_rollup WHERE dim = 'tag'",
             );
-            if let Some(t) = tenant {
+            if let Some(t) = scope.as_tenant() {
                 qb.push(" AND tenant = ").push_bind(t.to_owned());
             }
             if let Some(v) = since {
@@ -187,13 +185,13 @@ impl Store {
         })
     }
 
-    /// Number of stored events of `tenant` (`None`: of every tenant), read from the rollup (a
+    /// Number of stored events `scope` may see, read from the rollup (a
     /// few thousand rows however many events): cheap enough to poll for "something was
     /// imported".
-    pub async fn rollup_event_count(&self, tenant: Option<&str>) -> Result<i64, StoreError> {
+    pub async fn rollup_event_count(&self, scope: &TenantScope) -> Result<i64, StoreError> {
         with_pool!(self, pool => {
             let mut qb = QueryBuilder::new("SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT) FROM usage_rollup WHERE dim = 'source'");
-            if let Some(t) = tenant {
+            if let Some(t) = scope.as_tenant() {
                 qb.push(" AND tenant = ").push_bind(t.to_owned());
             }
             qb.build_query_scalar::<i64>()

@@ -1,13 +1,14 @@
 //! Which parts of a range the hourly rollup answers and which the raw events.
 
 use super::*;
+use crate::TenantScope;
 
 #[test]
 fn ranges_split_into_partial_hours_and_whole_hours() {
     let f = EventFilter {
         since_ms: Some(HOUR_MS + 5),
         until_ms: Some(5 * HOUR_MS + 7),
-        ..EventFilter::default()
+        ..EventFilter::all_tenants()
     };
     assert_eq!(
         plan(&f, None, &AggKey::Model),
@@ -21,7 +22,7 @@ fn ranges_split_into_partial_hours_and_whole_hours() {
     let short = EventFilter {
         since_ms: Some(HOUR_MS + 5),
         until_ms: Some(HOUR_MS + 9),
-        ..EventFilter::default()
+        ..EventFilter::all_tenants()
     };
     assert_eq!(
         plan(&short, None, &AggKey::None),
@@ -57,7 +58,7 @@ fn ranges_split_into_partial_hours_and_whole_hours() {
     // A tenant is a column of every rollup row: it keeps the rollup, alone or with a
     // dimension's filter.
     let tenant = EventFilter {
-        tenant: Some("acme".into()),
+        scope: TenantScope::tenant("acme"),
         ..f.clone()
     };
     assert_eq!(
@@ -72,7 +73,7 @@ fn ranges_split_into_partial_hours_and_whole_hours() {
     let aligned = EventFilter {
         since_ms: Some(0),
         until_ms: None,
-        ..EventFilter::default()
+        ..EventFilter::all_tenants()
     };
     assert_eq!(
         plan(&aligned, Some((HOUR_MS, 0)), &AggKey::None),

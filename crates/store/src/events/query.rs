@@ -15,7 +15,7 @@ use crate::counters::{usage_at, usage_sums};
 /// The key of the row that holds subscriptions and manual costs in [`Store::totals`] by model
 /// or provider.
 pub const COST_ENTRIES_KEY: &str = "(subscriptions and manual costs)";
-use crate::{Store, StoreError, with_pool};
+use crate::{Store, StoreError, TenantScope, with_pool};
 
 /// Largest page [`Store::list_events`] returns.
 pub const MAX_PAGE: u32 = 1000;
@@ -95,8 +95,10 @@ macro_rules! push_filter {
         if let Some(v) = f.until_ms {
             $qb.push(" AND ts_ms < ").push_bind(v);
         }
+        if let Some(t) = f.scope.as_tenant() {
+            $qb.push(" AND tenant = ").push_bind(t.to_owned());
+        }
         for (column, value) in [
-            (" AND tenant = ", &f.tenant),
             (" AND provider = ", &f.provider),
             (" AND model = ", &f.model),
             (" AND source = ", &f.source),
@@ -198,7 +200,7 @@ impl Store {
     /// found.
     pub async fn get_event(
         &self,
-        tenant: Option<&str>,
+        scope: &TenantScope,
         id: &str,
     ) -> Result<Option<UsageEvent>, StoreError> {
         let event = with_pool!(self, pool => {
@@ -207,7 +209,7 @@ impl Store {
                 "SELECT {COLUMNS} FROM usage_events WHERE id = $1 AND ($2 IS NULL OR tenant = $2)"
             ))
                 .bind(id)
-                .bind(tenant)
+                .bind(scope.as_tenant())
                 .fetch_optional(pool)
                 .await
                 .map_err(StoreError::query("reading an event"))?;

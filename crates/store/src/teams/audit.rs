@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use crate::{Store, StoreError, with_pool};
+use crate::{Store, StoreError, TenantScope, with_pool};
 
 /// One audited action.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,10 +44,10 @@ impl Store {
         })
     }
 
-    /// The newest `limit` entries of one tenant (`None`: every entry) older than `before_ms`.
+    /// The newest `limit` entries of one tenant (`AllTenants`: every entry) older than `before_ms`.
     pub async fn audit_entries(
         &self,
-        tenant: Option<&str>,
+        scope: &TenantScope,
         before_ms: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
@@ -56,7 +56,7 @@ impl Store {
                 "SELECT id, ts_ms, tenant, actor, action, target, before_json, after_json FROM audit_log \
                  WHERE ($1 IS NULL OR tenant = $1) AND ($2 IS NULL OR ts_ms < $2) ORDER BY ts_ms DESC, id DESC LIMIT $3",
             )
-            .bind(tenant)
+            .bind(scope.as_tenant())
             .bind(before_ms)
             .bind(i64::from(limit.min(1000)))
             .fetch_all(pool)

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use crate::{Store, StoreError, with_pool};
+use crate::{Store, StoreError, TenantScope, with_pool};
 
 /// A stored credential, as listings show it: never its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,12 +45,12 @@ impl Store {
     }
 
     /// A tenant's credentials (without their values), by provider.
-    pub async fn credentials(&self, tenant: Option<&str>) -> Result<Vec<Credential>, StoreError> {
+    pub async fn credentials(&self, scope: &TenantScope) -> Result<Vec<Credential>, StoreError> {
         with_pool!(self, pool => {
             let rows = sqlx::query(
                 "SELECT tenant, provider, hint, updated_ms FROM provider_credentials WHERE ($1 IS NULL OR tenant = $1) ORDER BY tenant, provider",
             )
-            .bind(tenant)
+            .bind(scope.as_tenant())
             .fetch_all(pool)
             .await
             .map_err(StoreError::query("reading credentials"))?;

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use crate::{Store, StoreError, with_pool};
+use crate::{Store, StoreError, TenantScope, with_pool};
 
 /// A person who signs in to the dashboard.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -60,11 +60,11 @@ impl Store {
         })
     }
 
-    /// The users of one tenant (`None`: every user), by email.
-    pub async fn users(&self, tenant: Option<&str>) -> Result<Vec<User>, StoreError> {
+    /// The users of one tenant (`AllTenants`: every user), by email.
+    pub async fn users(&self, scope: &TenantScope) -> Result<Vec<User>, StoreError> {
         with_pool!(self, pool => {
             let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users u WHERE ($1 IS NULL OR u.tenant = $1) ORDER BY u.email"))
-                .bind(tenant)
+                .bind(scope.as_tenant())
                 .fetch_all(pool)
                 .await
                 .map_err(StoreError::query("reading users"))?;
@@ -90,11 +90,11 @@ impl Store {
         })
     }
 
-    /// Changes a user's role and/or disabled state within `tenant` (`None`: any tenant); false
+    /// Changes a user's role and/or disabled state within `tenant` (`AllTenants`: any tenant); false
     /// when there is no such user. Disabling ends the user's sessions.
     pub async fn update_user(
         &self,
-        tenant: Option<&str>,
+        scope: &TenantScope,
         id: &str,
         role: Option<&str>,
         disabled_ms: Option<Option<i64>>,
@@ -109,7 +109,7 @@ impl Store {
             .bind(disabled_ms.is_some())
             .bind(disabled_ms.flatten())
             .bind(id)
-            .bind(tenant)
+            .bind(scope.as_tenant())
             .execute(&mut *tx)
             .await
             .map_err(StoreError::query("updating a user"))?

@@ -104,7 +104,7 @@ pub(super) async fn all(store: &Store) -> Vec<UsageEvent> {
         ..Page::default()
     };
     store
-        .list_events(&EventFilter::default(), &page)
+        .list_events(&EventFilter::all_tenants(), &page)
         .await
         .unwrap()
 }
@@ -161,12 +161,15 @@ async fn dedup_key_makes_inserts_idempotent(db: &TestDb) {
     assert_eq!(empty, InsertOutcome::default());
 
     assert_eq!(
-        store.count_events(&EventFilter::default()).await.unwrap(),
+        store
+            .count_events(&EventFilter::all_tenants())
+            .await
+            .unwrap(),
         4
     );
     let second = EventFilter {
         tag: Some(("k".to_owned(), "second".to_owned())),
-        ..EventFilter::default()
+        ..EventFilter::all_tenants()
     };
     assert_eq!(store.count_events(&second).await.unwrap(), 0);
     let stored = all(store).await;
@@ -203,7 +206,7 @@ async fn migrations_are_idempotent(db: &TestDb) {
         let reopened = Store::open(&db.url).await.unwrap();
         assert_eq!(
             reopened
-                .count_events(&EventFilter::default())
+                .count_events(&EventFilter::all_tenants())
                 .await
                 .unwrap(),
             1 + i64::from(round)
@@ -222,7 +225,7 @@ async fn migrations_are_idempotent(db: &TestDb) {
     );
     assert_eq!(
         db.store
-            .count_events(&EventFilter::default())
+            .count_events(&EventFilter::all_tenants())
             .await
             .unwrap(),
         3
@@ -277,7 +280,10 @@ async fn sqlite_urls_plain_path_and_memory() {
         .await
         .unwrap();
     assert_eq!(
-        again.count_events(&EventFilter::default()).await.unwrap(),
+        again
+            .count_events(&EventFilter::all_tenants())
+            .await
+            .unwrap(),
         1
     );
 
@@ -288,7 +294,10 @@ async fn sqlite_urls_plain_path_and_memory() {
         .await
         .unwrap();
     assert_eq!(
-        memory.count_events(&EventFilter::default()).await.unwrap(),
+        memory
+            .count_events(&EventFilter::all_tenants())
+            .await
+            .unwrap(),
         2
     );
 }

@@ -35,7 +35,7 @@ async fn concurrent_opens_of_a_new_sqlite_file_all_succeed() {
     let store = tokenwatch_store::Store::open(&url).await.unwrap();
     assert_eq!(
         store
-            .count_events(&tokenwatch_store::EventFilter::default())
+            .count_events(&tokenwatch_store::EventFilter::all_tenants())
             .await
             .unwrap(),
         0

@@ -3,7 +3,9 @@
 
 use tokenwatch_core::EventStatus;
 use tokenwatch_core::budget::Scope;
-use tokenwatch_store::{DEFAULT_TENANT, DefKind, EventFilter, NewAlert, RetagOutcome, TagRemoval};
+use tokenwatch_store::{
+    DEFAULT_TENANT, DefKind, EventFilter, NewAlert, RetagOutcome, TagRemoval, TenantScope,
+};
 
 use crate::support::{TestDb, event};
 
@@ -198,7 +200,7 @@ async fn retag_is_idempotent_and_counts_changes(db: &TestDb) {
     s.insert_events(&events).await.unwrap();
     let opus = EventFilter {
         model: Some("claude-opus-4-1".into()),
-        ..Default::default()
+        ..EventFilter::all_tenants()
     };
     let add = [("client".to_owned(), "acme".to_owned())];
     // Six match; event 0 already has the tag.
@@ -219,7 +221,7 @@ async fn retag_is_idempotent_and_counts_changes(db: &TestDb) {
     assert_eq!(
         s.count_events(&EventFilter {
             tag: Some(add[0].clone()),
-            ..Default::default()
+            ..EventFilter::all_tenants()
         })
         .await
         .unwrap(),
@@ -231,7 +233,12 @@ async fn retag_is_idempotent_and_counts_changes(db: &TestDb) {
         value: None,
     }];
     let out = s
-        .retag(DEFAULT_TENANT, &EventFilter::default(), &[], &all_clients)
+        .retag(
+            DEFAULT_TENANT,
+            &EventFilter::all_tenants(),
+            &[],
+            &all_clients,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -242,10 +249,15 @@ async fn retag_is_idempotent_and_counts_changes(db: &TestDb) {
         }
     );
     assert_eq!(
-        s.retag(DEFAULT_TENANT, &EventFilter::default(), &[], &all_clients)
-            .await
-            .unwrap()
-            .changed,
+        s.retag(
+            DEFAULT_TENANT,
+            &EventFilter::all_tenants(),
+            &[],
+            &all_clients
+        )
+        .await
+        .unwrap()
+        .changed,
         0
     );
     // add_event_tags skips duplicates and unknown events.
@@ -294,7 +306,7 @@ async fn window_totals_follow_the_scope(db: &TestDb) {
     events.push(refused);
     s.insert_events(&events).await.unwrap();
     let all = s
-        .window_totals(None, &Scope::Global, 0, 100_000)
+        .window_totals(&TenantScope::AllTenants, &Scope::Global, 0, 100_000)
         .await
         .unwrap();
     assert_eq!((all.events, all.cost_nanos, all.failures), (6, 2_100, 1));
@@ -304,32 +316,47 @@ async fn window_totals_follow_the_scope(db: &TestDb) {
         (210, 180, 120)
     );
     let a = s
-        .window_totals(None, &Scope::Provider("anthropic".into()), 0, 100_000)
+        .window_totals(
+            &TenantScope::AllTenants,
+            &Scope::Provider("anthropic".into()),
+            0,
+            100_000,
+        )
         .await
         .unwrap();
     assert_eq!(a.cost_nanos, 100 + 300 + 500);
     let p = s
-        .window_totals(None, &Scope::Project("billing".into()), 0, 100_000)
+        .window_totals(
+            &TenantScope::AllTenants,
+            &Scope::Project("billing".into()),
+            0,
+            100_000,
+        )
         .await
         .unwrap();
     assert_eq!(p.cost_nanos, 600);
     let t = s
-        .window_totals(None, &Scope::Tag("env".into(), "prod".into()), 0, 100_000)
+        .window_totals(
+            &TenantScope::AllTenants,
+            &Scope::Tag("env".into(), "prod".into()),
+            0,
+            100_000,
+        )
         .await
         .unwrap();
     assert_eq!(t.cost_nanos, 1_100);
     let w = s
-        .window_totals(None, &Scope::Global, 10_000, 30_000)
+        .window_totals(&TenantScope::AllTenants, &Scope::Global, 10_000, 30_000)
         .await
         .unwrap();
     assert_eq!(w.cost_nanos, 200 + 300);
     let d = s
-        .window_durations(None, &Scope::Global, 0, 100_000, 10)
+        .window_durations(&TenantScope::AllTenants, &Scope::Global, 0, 100_000, 10)
         .await
         .unwrap();
     assert!(d.is_empty());
     let buckets = s
-        .window_buckets(None, &Scope::Global, 0, 100_000, 20_000)
+        .window_buckets(&TenantScope::AllTenants, &Scope::Global, 0, 100_000, 20_000)
         .await
         .unwrap();
     // (bucket, cost, tokens, requests): events at 0, 10k | 20k, 30k | 40k, 50k (refused excluded).

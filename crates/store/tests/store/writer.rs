@@ -38,7 +38,10 @@ fn to_line(e: &UsageEvent) -> String {
 }
 
 async fn count(store: &Store) -> i64 {
-    store.count_events(&EventFilter::default()).await.unwrap()
+    store
+        .count_events(&EventFilter::all_tenants())
+        .await
+        .unwrap()
 }
 
 fn snapshot(
@@ -121,7 +124,7 @@ async fn postgres_outage_spills_then_replays_without_loss_or_duplicates() {
     };
     let mut ids: Vec<String> = db
         .store
-        .list_events(&EventFilter::default(), &page)
+        .list_events(&EventFilter::all_tenants(), &page)
         .await
         .unwrap()
         .into_iter()

@@ -93,7 +93,12 @@ async fn stored_and_live_agree_at_a_rolling_windows_bucket_edge() {
     );
     // Summing the exact window instead would drop the cut bucket's event.
     let exact = store
-        .window_totals(None, &spec.scope, stored.usage.window.start_ms, now + 1)
+        .window_totals(
+            &tokenwatch_store::TenantScope::AllTenants,
+            &spec.scope,
+            stored.usage.window.start_ms,
+            now + 1,
+        )
         .await
         .unwrap();
     assert_eq!(exact.cost_nanos, 400_000);

@@ -5,18 +5,15 @@ use tokenwatch_core::event::RequestShape;
 use tokenwatch_core::{EventStatus, Source, UsageEvent};
 
 use super::{COLUMNS, MAX_PAGE, finish_decode};
-use crate::{Store, StoreError, with_pool};
+use crate::{Store, StoreError, TenantScope, with_pool};
 
 impl Store {
-    /// The greatest event id stored for `tenant` (`None`: any tenant), if any (ids are UUIDv7,
+    /// The greatest event id stored for `tenant` (`AllTenants`: any tenant), if any (ids are UUIDv7,
     /// so the newest written).
-    pub async fn newest_event_id(
-        &self,
-        tenant: Option<&str>,
-    ) -> Result<Option<String>, StoreError> {
+    pub async fn newest_event_id(&self, scope: &TenantScope) -> Result<Option<String>, StoreError> {
         Ok(with_pool!(self, pool => {
             let mut qb = QueryBuilder::new("SELECT MAX(id) FROM usage_events");
-            if let Some(t) = tenant {
+            if let Some(t) = scope.as_tenant() {
                 qb.push(" WHERE tenant = ").push_bind(t.to_owned());
             }
             qb.build_query_scalar::<Option<String>>()
@@ -26,13 +23,13 @@ impl Store {
         }))
     }
 
-    /// Events of `tenant` (`None`: of every tenant) written after the one with id `after` (ids
+    /// Events of `tenant` (`AllTenants`: of every tenant) written after the one with id `after` (ids
     /// are UUIDv7: write order), except those of `skip_source`, the newest `limit` of them,
     /// oldest first, with their tags. The live feed follows the store with this to show what
     /// other processes wrote.
     pub async fn events_written_after(
         &self,
-        tenant: Option<&str>,
+        scope: &TenantScope,
         after: &str,
         skip_source: &str,
         limit: u32,
@@ -46,7 +43,7 @@ impl Store {
             .bind(after)
             .bind(skip_source)
             .bind(limit)
-            .bind(tenant)
+            .bind(scope.as_tenant())
             .fetch_all(pool)
             .await
             .map_err(StoreError::query("reading newly written events"))?;

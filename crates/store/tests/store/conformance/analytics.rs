@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use tokenwatch_core::{EventStatus, Source, UsageEvent};
-use tokenwatch_store::{AggKey, AggSums, DEFAULT_TENANT, EventFilter, EventSort, OnConflict, Page};
+use tokenwatch_store::{
+    AggKey, AggSums, DEFAULT_TENANT, EventFilter, EventSort, OnConflict, Page, TenantScope,
+};
 
 use crate::support::{TestDb, as_stored, event};
 
@@ -98,7 +100,7 @@ pub async fn rollup_sums_equal_raw_and_expected(db: &TestDb) {
     let f = EventFilter {
         since_ms: Some(since),
         until_ms: Some(until),
-        ..EventFilter::default()
+        ..EventFilter::all_tenants()
     };
     let rows = store.aggregate(&f, None, &AggKey::None).await.unwrap();
     assert_eq!(rows.len(), 1);
@@ -305,7 +307,7 @@ pub async fn rollup_follows_keep_largest_replacements(db: &TestDb) {
     let all = EventFilter {
         since_ms: Some(T0),
         until_ms: Some(T0 + 10 * H),
-        ..EventFilter::default()
+        ..EventFilter::all_tenants()
     };
     let rows = store.aggregate(&all, Some(H), &AggKey::None).await.unwrap();
     let mut want: BTreeMap<i64, AggSums> = BTreeMap::new();
@@ -328,7 +330,7 @@ pub async fn tags_tools_latency_search_and_sorting(db: &TestDb) {
     let store = &db.store;
     let events = corpus();
     store.insert_events(&events).await.unwrap();
-    let f = EventFilter::default();
+    let f = EventFilter::all_tenants();
 
     let tags = store.tag_totals(&f).await.unwrap();
     assert_eq!(tags.len(), 2);
@@ -488,7 +490,17 @@ pub async fn tags_tools_latency_search_and_sorting(db: &TestDb) {
     assert!(!after.iter().any(|t| t.value == "red"));
     assert!(after.iter().any(|t| t.key == "client" && t.events == 1));
 
-    let one = store.get_event(None, &events[7].id).await.unwrap().unwrap();
+    let one = store
+        .get_event(&TenantScope::AllTenants, &events[7].id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(one, as_stored(events[7].clone()));
-    assert!(store.get_event(None, "no-such-id").await.unwrap().is_none());
+    assert!(
+        store
+            .get_event(&TenantScope::AllTenants, "no-such-id")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

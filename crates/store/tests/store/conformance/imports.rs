@@ -8,7 +8,7 @@ use tokenwatch_core::UsageEvent;
 use tokenwatch_store::reports::{Breakdown, Period, ReportRow, Sums};
 use tokenwatch_store::{
     Account, AggKey, DEFAULT_TENANT, EventFilter, GroupBy, ImportCursor, ImportDir, InsertOutcome,
-    OnConflict, RollupKey, Subscription,
+    OnConflict, RollupKey, Subscription, TenantScope,
 };
 
 use crate::support::{TestDb, event};
@@ -80,7 +80,7 @@ pub async fn keep_largest_replaces_only_a_larger_usage(db: &TestDb) {
         }
     );
     let all = s
-        .list_events(&EventFilter::default(), &Default::default())
+        .list_events(&EventFilter::all_tenants(), &Default::default())
         .await
         .unwrap();
     let k = all.iter().find(|e| e.dedup_key == "k").unwrap();
@@ -122,7 +122,11 @@ pub async fn rollups_and_reports_follow_the_zone(db: &TestDb) {
     }
     s.insert_events(&events).await.unwrap();
     let rows = s
-        .rollup(&EventFilter::default(), Some(900_000), RollupKey::Project)
+        .rollup(
+            &EventFilter::all_tenants(),
+            Some(900_000),
+            RollupKey::Project,
+        )
         .await
         .unwrap();
     assert_eq!(rows.len(), 5);
@@ -132,7 +136,7 @@ pub async fn rollups_and_reports_follow_the_zone(db: &TestDb) {
     let berlin = TimeZone::get("Europe/Berlin").unwrap();
     let days = s
         .period_report(
-            &EventFilter::default(),
+            &EventFilter::all_tenants(),
             Period::Day,
             &berlin,
             Breakdown::Project,
@@ -164,7 +168,7 @@ pub async fn rollups_and_reports_follow_the_zone(db: &TestDb) {
     assert_eq!(days[1].breakdown["p2"].usage.input_tokens, 4);
     let utc_days = s
         .period_report(
-            &EventFilter::default(),
+            &EventFilter::all_tenants(),
             Period::Day,
             &TimeZone::UTC,
             Breakdown::None,
@@ -181,7 +185,7 @@ pub async fn rollups_and_reports_follow_the_zone(db: &TestDb) {
     );
     let months = s
         .period_report(
-            &EventFilter::default(),
+            &EventFilter::all_tenants(),
             Period::Month,
             &berlin,
             Breakdown::None,
@@ -195,7 +199,7 @@ pub async fn rollups_and_reports_follow_the_zone(db: &TestDb) {
     );
 
     // `<synthetic>` counts in totals but is listed as a model nowhere (docs/reports.md).
-    let all = EventFilter::default();
+    let all = EventFilter::all_tenants();
     let by_model = s
         .period_report(&all, Period::Day, &TimeZone::UTC, Breakdown::Model)
         .await
@@ -238,7 +242,10 @@ pub async fn blocks_are_five_hours_from_the_first_hour(db: &TestDb) {
     }
     s.insert_events(&events).await.unwrap();
     let now = ts("2026-11-02T00:30:00Z");
-    let blocks = s.blocks_report(&EventFilter::default(), now).await.unwrap();
+    let blocks = s
+        .blocks_report(&EventFilter::all_tenants(), now)
+        .await
+        .unwrap();
     let starts: Vec<i64> = blocks.iter().map(|b| b.start_ms).collect();
     assert_eq!(
         starts,
@@ -387,7 +394,7 @@ pub async fn chunks_are_one_transaction(db: &TestDb) {
         }
     );
     let stored = s
-        .list_events(&EventFilter::default(), &Default::default())
+        .list_events(&EventFilter::all_tenants(), &Default::default())
         .await
         .unwrap();
     let tokens = |key: &str| {
@@ -412,7 +419,7 @@ pub async fn chunks_are_one_transaction(db: &TestDb) {
             .is_err()
     );
     let after = s
-        .list_events(&EventFilter::default(), &Default::default())
+        .list_events(&EventFilter::all_tenants(), &Default::default())
         .await
         .unwrap();
     assert_eq!(after.len(), 3, "a failed bulk insert left rows behind");
@@ -436,7 +443,7 @@ pub async fn cost_entries_count_in_totals_but_not_in_usage_views(db: &TestDb) {
     subscription.requests = 0;
     subscription.cost_nanos = Some(20_000_000);
     s.insert_events(&[proxied, subscription]).await.unwrap();
-    let all = EventFilter::default();
+    let all = EventFilter::all_tenants();
 
     let total = s.aggregate(&all, None, &AggKey::None).await.unwrap();
     assert_eq!(
@@ -465,7 +472,7 @@ pub async fn cost_entries_count_in_totals_but_not_in_usage_views(db: &TestDb) {
     assert_eq!(hourly.len(), 1, "{hourly:?}");
     let asked = EventFilter {
         source: Some("manual".into()),
-        ..EventFilter::default()
+        ..EventFilter::all_tenants()
     };
     let rows = s.aggregate(&asked, None, &AggKey::Model).await.unwrap();
     assert_eq!(rows[0].key, "chatgpt", "asked for by source");
@@ -574,47 +581,47 @@ pub async fn period_reports_from_the_rollup_equal_the_events(db: &TestDb) {
 
     let h = 3_600_000;
     let filters = [
-        EventFilter::default(),
+        EventFilter::all_tenants(),
         EventFilter {
             since_ms: Some(start + 30 * h + 1_234),
             until_ms: Some(start + 300 * h + 59_999),
-            ..EventFilter::default()
+            ..EventFilter::all_tenants()
         },
         EventFilter {
             provider: Some("anthropic".into()),
-            ..EventFilter::default()
+            ..EventFilter::all_tenants()
         },
         EventFilter {
             project: Some("p1".into()),
             since_ms: Some(start + 5 * h),
-            ..EventFilter::default()
+            ..EventFilter::all_tenants()
         },
         EventFilter {
             since_ms: Some(march + 3 * h + 17),
-            ..EventFilter::default()
+            ..EventFilter::all_tenants()
         },
         EventFilter {
             source: Some("manual".into()),
-            ..EventFilter::default()
+            ..EventFilter::all_tenants()
         },
         EventFilter {
             source: Some("claude_code".into()),
-            ..EventFilter::default()
+            ..EventFilter::all_tenants()
         },
         EventFilter {
-            tenant: Some("acme".into()),
-            ..EventFilter::default()
+            scope: TenantScope::tenant("acme"),
+            ..EventFilter::all_tenants()
         },
         EventFilter {
-            tenant: Some(DEFAULT_TENANT.into()),
+            scope: TenantScope::tenant(DEFAULT_TENANT),
             since_ms: Some(start + 30 * h + 1_234),
             provider: Some("anthropic".into()),
-            ..EventFilter::default()
+            ..EventFilter::all_tenants()
         },
         EventFilter {
-            tenant: Some("acme".into()),
+            scope: TenantScope::tenant("acme"),
             source: Some("manual".into()),
-            ..EventFilter::default()
+            ..EventFilter::all_tenants()
         },
     ];
     let zones = [

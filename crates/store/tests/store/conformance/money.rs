@@ -3,7 +3,7 @@
 //! costs were micro-dollars migrates to the same amounts in nano-dollars.
 
 use tokenwatch_core::UsageEvent;
-use tokenwatch_store::{AggKey, EventFilter, GroupBy, OnConflict, Store};
+use tokenwatch_store::{AggKey, EventFilter, GroupBy, OnConflict, Store, TenantScope};
 
 use super::analytics::{H, T0};
 use crate::support::{Engine, Fresh, TestDb, event};
@@ -26,7 +26,7 @@ async fn rollup_total(store: &Store, key: AggKey) -> i64 {
     let filter = EventFilter {
         since_ms: Some(T0),
         until_ms: Some(T0 + 24 * H),
-        ..EventFilter::default()
+        ..EventFilter::all_tenants()
     };
     let rows = store.aggregate(&filter, Some(H), &key).await.unwrap();
     rows.iter().map(|r| r.sums.cost_nanos).sum()
@@ -61,7 +61,7 @@ pub async fn tiny_costs_sum_exactly_in_rollups(db: &TestDb) {
         assert_eq!(rollup_total(store, key.clone()).await, exact, "{key:?}");
     }
     let raw: i64 = store
-        .aggregate_raw(&EventFilter::default(), None, &AggKey::None)
+        .aggregate_raw(&EventFilter::all_tenants(), None, &AggKey::None)
         .await
         .unwrap()
         .iter()
@@ -69,7 +69,7 @@ pub async fn tiny_costs_sum_exactly_in_rollups(db: &TestDb) {
         .sum();
     assert_eq!(raw, exact);
     let totals = store
-        .totals(&EventFilter::default(), GroupBy::None)
+        .totals(&EventFilter::all_tenants(), GroupBy::None)
         .await
         .unwrap();
     assert_eq!(totals[0].cost_nanos, exact);
@@ -154,7 +154,12 @@ pub async fn micro_dollar_rows_migrate_to_nanos(engine: Engine) {
     let db = fresh.open().await;
     let store = &db.store;
     let cost = |id: &'static str| async move {
-        store.get_event(None, id).await.unwrap().unwrap().cost_nanos
+        store
+            .get_event(&TenantScope::AllTenants, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .cost_nanos
     };
     assert_eq!(cost("e1").await, Some(8_000));
     assert_eq!(cost("e2").await, Some(9_876_543_210_000));
@@ -162,7 +167,7 @@ pub async fn micro_dollar_rows_migrate_to_nanos(engine: Engine) {
     let filter = EventFilter {
         since_ms: Some(T0),
         until_ms: Some(T0 + 24 * H),
-        ..EventFilter::default()
+        ..EventFilter::all_tenants()
     };
     let rows = store
         .aggregate(&filter, Some(H), &AggKey::Model)

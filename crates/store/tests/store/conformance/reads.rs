@@ -47,7 +47,7 @@ pub(super) async fn each_filter_selects_exactly(db: &TestDb) {
     store.insert_events(&filter_fixture()).await.unwrap();
     let s = |v: &str| Some(v.to_owned());
     let tag = |k: &str, v: &str| Some((k.to_owned(), v.to_owned()));
-    let none = EventFilter::default;
+    let none = EventFilter::all_tenants;
     let cases: Vec<(&str, EventFilter, &[u32])> = vec![
         ("nothing", none(), &[4, 3, 2, 1]),
         (
@@ -222,7 +222,7 @@ pub(super) async fn cursor_and_offset_pages_walk_newest_first(db: &TestDb) {
     let mut sizes = Vec::new();
     loop {
         let got = store
-            .list_events(&EventFilter::default(), &page)
+            .list_events(&EventFilter::all_tenants(), &page)
             .await
             .unwrap();
         sizes.push(got.len());
@@ -239,7 +239,7 @@ pub(super) async fn cursor_and_offset_pages_walk_newest_first(db: &TestDb) {
         before: None,
     };
     let got = store
-        .list_events(&EventFilter::default(), &by_offset)
+        .list_events(&EventFilter::all_tenants(), &by_offset)
         .await
         .unwrap();
     assert_eq!(ids(&got), &expected_ids[10..20]);
@@ -251,7 +251,7 @@ pub(super) async fn cursor_and_offset_pages_walk_newest_first(db: &TestDb) {
         before: Some(expected[4].clone()),
     };
     let got = store
-        .list_events(&EventFilter::default(), &both)
+        .list_events(&EventFilter::all_tenants(), &both)
         .await
         .unwrap();
     assert_eq!(ids(&got), &expected_ids[8..13]);
@@ -259,7 +259,7 @@ pub(super) async fn cursor_and_offset_pages_walk_newest_first(db: &TestDb) {
     // A cursor inside a tie keeps the tie's older ids.
     let filtered = EventFilter {
         since_ms: Some(1_020),
-        ..EventFilter::default()
+        ..EventFilter::all_tenants()
     };
     let tie = Page {
         limit: 100,
@@ -284,7 +284,7 @@ pub(super) async fn limit_is_capped(db: &TestDb) {
     };
     let got = db
         .store
-        .list_events(&EventFilter::default(), &huge)
+        .list_events(&EventFilter::all_tenants(), &huge)
         .await
         .unwrap();
     assert_eq!(got.len(), 1_000);
@@ -296,7 +296,7 @@ pub(super) async fn limit_is_capped(db: &TestDb) {
     };
     let got = db
         .store
-        .list_events(&EventFilter::default(), &zero)
+        .list_events(&EventFilter::all_tenants(), &zero)
         .await
         .unwrap();
     assert_eq!(
@@ -306,7 +306,7 @@ pub(super) async fn limit_is_capped(db: &TestDb) {
     );
     assert_eq!(
         db.store
-            .count_events(&EventFilter::default())
+            .count_events(&EventFilter::all_tenants())
             .await
             .unwrap(),
         1_005
@@ -362,7 +362,7 @@ fn row(key: &str, events: i64, t: [i64; 6], cost_nanos: i64, unpriced_events: i6
 
 pub(super) async fn totals_by_model_project_and_none(db: &TestDb) {
     let store = &db.store;
-    let all = EventFilter::default();
+    let all = EventFilter::all_tenants();
     assert_eq!(store.totals(&all, GroupBy::None).await.unwrap(), []);
     store.insert_events(&totals_fixture()).await.unwrap();
     assert_eq!(
@@ -387,7 +387,7 @@ pub(super) async fn totals_by_model_project_and_none(db: &TestDb) {
     );
     let only_b = EventFilter {
         model: Some("m-b".to_owned()),
-        ..EventFilter::default()
+        ..EventFilter::all_tenants()
     };
     assert_eq!(
         store.totals(&only_b, GroupBy::Provider).await.unwrap(),

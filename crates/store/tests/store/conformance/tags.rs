@@ -4,7 +4,9 @@
 //! without duplicate rows; a rename that fails half-way changes nothing.
 
 use tokenwatch_core::UsageEvent;
-use tokenwatch_store::{AggKey, AggSums, DEFAULT_TENANT, EventFilter, RenameOutcome, Store};
+use tokenwatch_store::{
+    AggKey, AggSums, DEFAULT_TENANT, EventFilter, RenameOutcome, Store, TenantScope,
+};
 
 use super::analytics::{H, T0, expect as sums};
 use super::engine;
@@ -47,7 +49,7 @@ fn range() -> EventFilter {
     EventFilter {
         since_ms: Some(T0),
         until_ms: Some(T0 + 7 * H),
-        ..EventFilter::default()
+        ..EventFilter::all_tenants()
     }
 }
 
@@ -140,7 +142,11 @@ pub async fn rename_moves_events_rollup_and_definition(db: &TestDb) {
             .unwrap()
             .is_none()
     );
-    let e0 = store.get_event(None, &events[0].id).await.unwrap().unwrap();
+    let e0 = store
+        .get_event(&TenantScope::AllTenants, &events[0].id)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(has(&e0, "team", "scarlet") && !has(&e0, "team", "red"));
 
     // Onto a tag some of the same events carry (0, 6, 12, …): merged, each event once, and the

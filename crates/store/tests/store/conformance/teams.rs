@@ -3,7 +3,7 @@
 //! tenant, so revocation, disabling and expiry take effect on the next lookup; listings keep
 //! to their tenant.
 
-use tokenwatch_store::{ApiToken, AuditEntry, Credential, ProxyKey, Tenant, User};
+use tokenwatch_store::{ApiToken, AuditEntry, Credential, ProxyKey, Tenant, TenantScope, User};
 
 use crate::support::TestDb;
 
@@ -45,13 +45,20 @@ pub async fn teams_rows_keep_to_their_tenant_and_stop_at_once(db: &TestDb) {
         (live.tenant.as_str(), live.allowed_models.clone()),
         ("t1", vec!["m1".to_owned()])
     );
-    assert!(s.proxy_keys(Some("t2")).await.unwrap().is_empty());
     assert!(
-        !s.revoke_proxy_key(Some("t2"), "k1", 9).await.unwrap(),
+        s.proxy_keys(&TenantScope::tenant("t2"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !s.revoke_proxy_key(&TenantScope::tenant("t2"), "k1", 9)
+            .await
+            .unwrap(),
         "another tenant's key"
     );
     assert!(
-        s.rekey_proxy_key(Some("t1"), "k1", "hash-2", "h2")
+        s.rekey_proxy_key(&TenantScope::tenant("t1"), "k1", "hash-2", "h2")
             .await
             .unwrap()
     );
@@ -66,7 +73,11 @@ pub async fn teams_rows_keep_to_their_tenant_and_stop_at_once(db: &TestDb) {
     );
     s.set_tenant_disabled("t1", None).await.unwrap();
     assert!(s.live_proxy_key("hash-2").await.unwrap().is_some());
-    assert!(s.revoke_proxy_key(Some("t1"), "k1", 11).await.unwrap());
+    assert!(
+        s.revoke_proxy_key(&TenantScope::tenant("t1"), "k1", 11)
+            .await
+            .unwrap()
+    );
     assert!(
         s.live_proxy_key("hash-2").await.unwrap().is_none(),
         "a revoked key"
@@ -84,7 +95,12 @@ pub async fn teams_rows_keep_to_their_tenant_and_stop_at_once(db: &TestDb) {
         s.live_api_token("tok-op").await.unwrap().unwrap().tenant,
         None
     );
-    assert!(s.api_tokens(Some("t2")).await.unwrap().is_empty());
+    assert!(
+        s.api_tokens(&TenantScope::tenant("t2"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let user = User {
         id: "u1".to_owned(),
@@ -111,13 +127,13 @@ pub async fn teams_rows_keep_to_their_tenant_and_stop_at_once(db: &TestDb) {
         "an expired session"
     );
     assert!(
-        !s.update_user(Some("t1"), "u1", Some("viewer"), None)
+        !s.update_user(&TenantScope::tenant("t1"), "u1", Some("viewer"), None)
             .await
             .unwrap(),
         "another tenant's user"
     );
     assert!(
-        s.update_user(Some("t2"), "u1", None, Some(Some(600)))
+        s.update_user(&TenantScope::tenant("t2"), "u1", None, Some(Some(600)))
             .await
             .unwrap()
     );
@@ -150,7 +166,13 @@ pub async fn teams_rows_keep_to_their_tenant_and_stop_at_once(db: &TestDb) {
             .unwrap()
             .is_none()
     );
-    assert_eq!(s.credentials(Some("t1")).await.unwrap().len(), 0);
+    assert_eq!(
+        s.credentials(&TenantScope::tenant("t1"))
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
 
     for (n, t) in [(1, Some("t1")), (2, Some("t2")), (3, None)] {
         s.insert_audit(&AuditEntry {
@@ -167,14 +189,17 @@ pub async fn teams_rows_keep_to_their_tenant_and_stop_at_once(db: &TestDb) {
         .unwrap();
     }
     let t2: Vec<String> = s
-        .audit_entries(Some("t2"), None, 10)
+        .audit_entries(&TenantScope::tenant("t2"), None, 10)
         .await
         .unwrap()
         .into_iter()
         .map(|e| e.id)
         .collect();
     assert_eq!(t2, ["a2"]);
-    let all = s.audit_entries(None, Some(3), 10).await.unwrap();
+    let all = s
+        .audit_entries(&TenantScope::AllTenants, Some(3), 10)
+        .await
+        .unwrap();
     assert_eq!(
         all.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
         ["a2", "a1"]

@@ -6,6 +6,7 @@
 use tokenwatch_core::UsageEvent;
 use tokenwatch_store::{
     Account, AggKey, DefKind, EventFilter, NewAlert, RetagOutcome, Store, Subscription, TagRemoval,
+    TenantScope,
 };
 
 use super::analytics::{H, T0};
@@ -189,10 +190,10 @@ fn tagged() -> Vec<UsageEvent> {
 /// `tenant`'s events per value of `team`, from the rollup after checking the raw events agree.
 async fn teams(s: &Store, tenant: &str) -> Vec<(String, i64, i64)> {
     let f = EventFilter {
-        tenant: Some(tenant.into()),
+        scope: TenantScope::tenant(tenant),
         since_ms: Some(T0),
         until_ms: Some(T0 + 5 * H),
-        ..EventFilter::default()
+        ..EventFilter::all_tenants()
     };
     let key = AggKey::Tag("team".into());
     let rows = s.aggregate(&f, None, &key).await.unwrap();
@@ -273,7 +274,7 @@ pub async fn tag_changes_stay_in_their_tenant(db: &TestDb) {
     assert_eq!(color(B).await.as_deref(), Some("#bb0000"));
 
     // A re-tag of A whose filter matches both tenants' events changes A's only.
-    let every = EventFilter::default();
+    let every = EventFilter::all_tenants();
     let add = [("env".to_owned(), "prod".to_owned())];
     let drop_blue = [TagRemoval {
         key: "team".into(),
@@ -297,9 +298,9 @@ pub async fn tag_changes_stay_in_their_tenant(db: &TestDb) {
     );
     assert_eq!(teams(s, B).await, b_before);
     let prod = |t: &str| EventFilter {
-        tenant: Some(t.into()),
+        scope: TenantScope::tenant(t),
         tag: Some(add[0].clone()),
-        ..EventFilter::default()
+        ..EventFilter::all_tenants()
     };
     assert_eq!(s.count_events(&prod(A)).await.unwrap(), 12);
     assert_eq!(s.count_events(&prod(B)).await.unwrap(), 0);
@@ -312,16 +313,16 @@ pub async fn tag_changes_stay_in_their_tenant(db: &TestDb) {
     assert_eq!(s.add_event_tags(A, &rule_tags).await.unwrap(), 12);
     assert_eq!(s.add_event_tags(A, &rule_tags).await.unwrap(), 0);
     let client = |t: &str| EventFilter {
-        tenant: Some(t.into()),
+        scope: TenantScope::tenant(t),
         tag: Some(("client".into(), "x".into())),
-        ..EventFilter::default()
+        ..EventFilter::all_tenants()
     };
     assert_eq!(s.count_events(&client(A)).await.unwrap(), 12);
     assert_eq!(s.count_events(&client(B)).await.unwrap(), 0);
     let f = EventFilter {
         since_ms: Some(T0),
         until_ms: Some(T0 + 5 * H),
-        ..EventFilter::default()
+        ..EventFilter::all_tenants()
     };
     let client_key = AggKey::Tag("client".into());
     assert_eq!(

@@ -4,7 +4,9 @@
 //! and the rollup of its hour is split between the tenants exactly.
 
 use tokenwatch_core::budget::Scope;
-use tokenwatch_store::{AggKey, DEFAULT_TENANT, DefKind, EventFilter, NewAlert, Store};
+use tokenwatch_store::{
+    AggKey, DEFAULT_TENANT, DefKind, EventFilter, NewAlert, Store, TenantScope,
+};
 
 use super::analytics::{H, T0};
 use crate::support::{Engine, Fresh, event};
@@ -115,10 +117,9 @@ async fn database_at_7(url: &str) {
 /// Whole hours, so that analytics read the rollup.
 fn hours(tenant: Option<&str>) -> EventFilter {
     EventFilter {
-        tenant: tenant.map(str::to_owned),
         since_ms: Some(T0),
         until_ms: Some(T0 + 3 * H),
-        ..EventFilter::default()
+        ..EventFilter::of(tenant.map_or(TenantScope::AllTenants, TenantScope::tenant))
     }
 }
 
@@ -167,20 +168,33 @@ pub async fn a_database_at_migration_7_moves_into_the_default_tenant(engine: Eng
     );
 
     for id in ["e1", "e2", "e3", "e5"] {
-        let e = s.get_event(None, id).await.unwrap().unwrap();
+        let e = s
+            .get_event(&TenantScope::AllTenants, id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(e.tenant.as_deref(), Some(DEFAULT_TENANT), "{id}");
         assert!(
-            s.get_event(Some(DEFAULT_TENANT), id)
+            s.get_event(&TenantScope::tenant(DEFAULT_TENANT), id)
                 .await
                 .unwrap()
                 .is_some()
         );
-        assert!(s.get_event(Some("acme"), id).await.unwrap().is_none());
+        assert!(
+            s.get_event(&TenantScope::tenant("acme"), id)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
-    let e4 = s.get_event(None, "e4").await.unwrap().unwrap();
+    let e4 = s
+        .get_event(&TenantScope::AllTenants, "e4")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(e4.tenant.as_deref(), Some("acme"));
     assert!(
-        s.get_event(Some(DEFAULT_TENANT), "e4")
+        s.get_event(&TenantScope::tenant(DEFAULT_TENANT), "e4")
             .await
             .unwrap()
             .is_none()
@@ -191,8 +205,18 @@ pub async fn a_database_at_migration_7_moves_into_the_default_tenant(engine: Eng
     assert_eq!(rolled_up(s, Some(DEFAULT_TENANT)).await, (4, 1_015_000));
     assert_eq!(rolled_up(s, Some("acme")).await, (1, 50_000));
     assert_eq!(rolled_up(s, None).await, (5, 1_065_000));
-    assert_eq!(s.rollup_event_count(Some(DEFAULT_TENANT)).await.unwrap(), 4);
-    assert_eq!(s.rollup_event_count(Some("acme")).await.unwrap(), 1);
+    assert_eq!(
+        s.rollup_event_count(&TenantScope::tenant(DEFAULT_TENANT))
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        s.rollup_event_count(&TenantScope::tenant("acme"))
+            .await
+            .unwrap(),
+        1
+    );
     for (tenant, events) in [(DEFAULT_TENANT, 2), ("acme", 1)] {
         let totals = s.tag_totals(&hours(Some(tenant))).await.unwrap();
         let red = totals.iter().find(|t| t.key == "team" && t.value == "red");
@@ -272,7 +296,12 @@ pub async fn a_database_at_migration_7_moves_into_the_default_tenant(engine: Eng
     assert_eq!(rolled_up(s, Some(DEFAULT_TENANT)).await, (5, 1_015_001));
     assert_eq!(rolled_up(s, Some("acme")).await, (2, 50_002));
     let budget = s
-        .window_totals(Some(DEFAULT_TENANT), &Scope::Global, T0, T0 + 3 * H)
+        .window_totals(
+            &TenantScope::tenant(DEFAULT_TENANT),
+            &Scope::Global,
+            T0,
+            T0 + 3 * H,
+        )
         .await
         .unwrap();
     assert_eq!((budget.events, budget.cost_nanos), (5, 1_015_001));

@@ -12,7 +12,7 @@ use tokenwatch_core::{EventStatus, Source, UsageEvent};
 use tokenwatch_store::analytics::leaves_out_cost_entries;
 use tokenwatch_store::reports::{Breakdown, Period};
 use tokenwatch_store::{
-    AggKey, DEFAULT_TENANT, EventFilter, EventSort, GroupBy, Page, RollupKey, Store,
+    AggKey, DEFAULT_TENANT, EventFilter, EventSort, GroupBy, Page, RollupKey, Store, TenantScope,
 };
 
 use super::analytics::{H, T0};
@@ -81,10 +81,9 @@ fn of_tenant(events: &[UsageEvent], tenant: &str) -> Vec<UsageEvent> {
 
 /// The filters every read is made with: everything, a range with partial hours at both ends,
 /// and filters the rollup serves (provider, project, source) or not (tag, session).
-fn filters(tenant: Option<&str>) -> Vec<EventFilter> {
+fn filters(whose: &TenantScope) -> Vec<EventFilter> {
     let t = EventFilter {
-        tenant: tenant.map(str::to_owned),
-        ..EventFilter::default()
+        ..EventFilter::of(whose.clone())
     };
     let range = EventFilter {
         since_ms: Some(T0 + 45 * 60_000),
@@ -119,7 +118,7 @@ fn filters(tenant: Option<&str>) -> Vec<EventFilter> {
 
 /// Every read of the store with `tenant` (or the argument each takes instead), as labelled
 /// debug text: what two stores must agree on.
-async fn every_read(s: &Store, tenant: Option<&str>, ids: &[String]) -> Vec<(String, String)> {
+async fn every_read(s: &Store, whose: &TenantScope, ids: &[String]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     let mut put = |label: String, value: String| out.push((label, value));
     let page = Page {
@@ -128,7 +127,7 @@ async fn every_read(s: &Store, tenant: Option<&str>, ids: &[String]) -> Vec<(Str
     };
     let utc = TimeZone::UTC;
     let berlin = TimeZone::get("Europe/Berlin").unwrap();
-    for (i, f) in filters(tenant).iter().enumerate() {
+    for (i, f) in filters(whose).iter().enumerate() {
         let r = |what: &str| format!("{i} {what}");
         put(
             r("list"),
@@ -213,41 +212,41 @@ async fn every_read(s: &Store, tenant: Option<&str>, ids: &[String]) -> Vec<(Str
         Scope::Tag("env".into(), "prod".into()),
     ] {
         let (since, until) = (T0 + 30 * 60_000, T0 + 7 * H);
-        let t = s.window_totals(tenant, &scope, since, until).await.unwrap();
+        let t = s.window_totals(whose, &scope, since, until).await.unwrap();
         put(format!("window {scope:?}"), format!("{t:?}"));
         let b = s
-            .window_buckets(tenant, &scope, since, until, H)
+            .window_buckets(whose, &scope, since, until, H)
             .await
             .unwrap();
         put(format!("buckets {scope:?}"), format!("{b:?}"));
         let d = s
-            .window_durations(tenant, &scope, since, until, 1000)
+            .window_durations(whose, &scope, since, until, 1000)
             .await
             .unwrap();
         put(format!("durations {scope:?}"), format!("{d:?}"));
     }
     let after = s
-        .events_written_after(tenant, "", "none", 1000)
+        .events_written_after(whose, "", "none", 1000)
         .await
         .unwrap();
     put("written after".into(), format!("{after:?}"));
     let later = s
-        .events_written_after(tenant, "ev-000040", "proxy", 1000)
+        .events_written_after(whose, "ev-000040", "proxy", 1000)
         .await
         .unwrap();
     put("written after 40".into(), format!("{later:?}"));
     put(
         "newest".into(),
-        format!("{:?}", s.newest_event_id(tenant).await.unwrap()),
+        format!("{:?}", s.newest_event_id(whose).await.unwrap()),
     );
     put(
         "rollup count".into(),
-        format!("{:?}", s.rollup_event_count(tenant).await.unwrap()),
+        format!("{:?}", s.rollup_event_count(whose).await.unwrap()),
     );
     for id in ids {
         put(
             format!("get {id}"),
-            format!("{:?}", s.get_event(tenant, id).await.unwrap()),
+            format!("{:?}", s.get_event(whose, id).await.unwrap()),
         );
     }
     out
@@ -262,14 +261,14 @@ pub async fn every_read_keeps_to_its_tenant(db: &TestDb) {
     shared.insert_events(&events[..50]).await.unwrap();
     shared.insert_events(&events[50..]).await.unwrap();
     let empty = TestDb::open(engine(db)).await.unwrap();
-    let nothing = every_read(&empty.store, None, &ids).await;
+    let nothing = every_read(&empty.store, &TenantScope::AllTenants, &ids).await;
     for tenant in ["acme", "beta", DEFAULT_TENANT] {
         let own = of_tenant(&events, tenant);
         assert_eq!(own.len(), 30);
         let solo = TestDb::open(engine(db)).await.unwrap();
         solo.store.insert_events(&own).await.unwrap();
-        let limited = every_read(shared, Some(tenant), &ids).await;
-        let alone = every_read(&solo.store, None, &ids).await;
+        let limited = every_read(shared, &TenantScope::tenant(tenant), &ids).await;
+        let alone = every_read(&solo.store, &TenantScope::AllTenants, &ids).await;
         assert_eq!(limited.len(), alone.len());
         let mut differs = 0;
         for (((label, got), (_, want)), (_, none)) in limited.iter().zip(&alone).zip(&nothing) {
@@ -284,19 +283,39 @@ pub async fn every_read_keeps_to_its_tenant(db: &TestDb) {
             limited.len()
         );
         // A tenant nobody wrote to reads nothing.
-        assert_eq!(every_read(&solo.store, Some("nobody"), &ids).await, nothing);
+        assert_eq!(
+            every_read(&solo.store, &TenantScope::tenant("nobody"), &ids).await,
+            nothing
+        );
     }
     // No tenant: every event, each once.
-    let f = EventFilter::default();
+    let f = EventFilter::all_tenants();
     assert_eq!(shared.count_events(&f).await.unwrap(), 90);
-    assert_eq!(shared.rollup_event_count(None).await.unwrap(), 90);
+    assert_eq!(
+        shared
+            .rollup_event_count(&TenantScope::AllTenants)
+            .await
+            .unwrap(),
+        90
+    );
     let tags = shared.tag_totals(&f).await.unwrap();
     assert_eq!(tags.iter().map(|t| t.events).sum::<i64>(), 90 + 18);
     for id in &ids {
-        assert!(shared.get_event(None, id).await.unwrap().is_some(), "{id}");
+        assert!(
+            shared
+                .get_event(&TenantScope::AllTenants, id)
+                .await
+                .unwrap()
+                .is_some(),
+            "{id}"
+        );
     }
     assert_eq!(
-        shared.newest_event_id(None).await.unwrap().as_deref(),
+        shared
+            .newest_event_id(&TenantScope::AllTenants)
+            .await
+            .unwrap()
+            .as_deref(),
         Some("ev-000089")
     );
 }
@@ -307,8 +326,13 @@ pub async fn rollup_answers_each_tenant_exactly(db: &TestDb) {
     let s = &db.store;
     s.insert_events(&corpus()).await.unwrap();
     let tz = TimeZone::get("Europe/Berlin").unwrap();
-    for tenant in [Some("acme"), Some("beta"), Some(DEFAULT_TENANT), None] {
-        for f in filters(tenant) {
+    for whose in [
+        TenantScope::tenant("acme"),
+        TenantScope::tenant("beta"),
+        TenantScope::tenant(DEFAULT_TENANT),
+        TenantScope::AllTenants,
+    ] {
+        for f in filters(&whose) {
             for key in [
                 AggKey::None,
                 AggKey::Model,
@@ -354,7 +378,7 @@ pub async fn rollup_answers_each_tenant_exactly(db: &TestDb) {
     let whole = EventFilter {
         since_ms: Some(T0),
         until_ms: Some(T0 + 10 * H),
-        ..EventFilter::default()
+        ..EventFilter::all_tenants()
     };
     let sum =
         |rows: Vec<tokenwatch_store::AggRow>| rows.iter().map(|r| r.sums.cost_nanos).sum::<i64>();
@@ -362,7 +386,7 @@ pub async fn rollup_answers_each_tenant_exactly(db: &TestDb) {
     let mut each = 0;
     for tenant in ["acme", "beta", DEFAULT_TENANT] {
         let f = EventFilter {
-            tenant: Some(tenant.into()),
+            scope: TenantScope::tenant(tenant),
             ..whole.clone()
         };
         let part = sum(s.aggregate(&f, None, &AggKey::None).await.unwrap());
