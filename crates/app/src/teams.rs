@@ -12,6 +12,7 @@ mod audit;
 mod credentials;
 mod login;
 mod oidc;
+mod projects;
 mod secret;
 mod tenants;
 

@@ -97,6 +97,8 @@ pub enum Command {
     Tag(TagArgs),
     /// Tenants: create, list, rename, disable and enable the teams that share this tokenwatch.
     Tenant(TenantArgs),
+    /// Projects inside a tenant: create and list the groups its keys and events belong to.
+    Project(ProjectArgs),
     /// Proxy keys (twk_…): what clients send to the proxy, each tied to a tenant.
     Key(KeyArgs),
     /// API tokens (twt_…) for automation against /api/v1, with a role in a tenant.

@@ -94,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
         Command::Alert(args) => commands::alert::run(&cli.global, args).await.map(Some),
         Command::Tag(args) => commands::tag::run(&cli.global, args).await.map(Some),
         Command::Tenant(args) => commands::teams::tenant(&cli.global, args).await.map(Some),
+        Command::Project(args) => commands::teams::project(&cli.global, args).await.map(Some),
         Command::Key(args) => commands::teams::key(&cli.global, args).await.map(Some),
         Command::Token(args) => commands::teams::token(&cli.global, args).await.map(Some),
         Command::User(args) => commands::teams::user(&cli.global, args).await.map(Some),

@@ -95,7 +95,7 @@ fn budget_routes() -> Router<Arc<AppState>> {
         .route("/retag", post(tag_rules::post_retag))
 }
 
-/// Login, tenants, proxy keys, API tokens, users, credentials and the audit log.
+/// Login, tenants, projects, proxy keys, API tokens, users, credentials and the audit log.
 fn team_routes() -> Router<Arc<AppState>> {
     use axum::routing::{patch, put};
     Router::new()
@@ -106,6 +106,10 @@ fn team_routes() -> Router<Arc<AppState>> {
         .route("/auth/oidc/start", get(teams::oidc_start))
         .route("/auth/oidc/callback", get(teams::oidc_callback))
         .route("/tenants", get(teams::tenants).post(teams::create_tenant))
+        .route(
+            "/projects",
+            get(teams::projects).post(teams::create_project),
+        )
         .route("/keys", get(teams::keys).post(teams::create_key))
         .route("/keys/{id}/revoke", post(teams::revoke_key))
         .route("/keys/{id}/rotate", post(teams::rotate_key))

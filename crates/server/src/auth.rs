@@ -97,6 +97,8 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/retag", MEMBER),
     ("GET", "/api/v1/tenants", VIEWER),
     ("POST", "/api/v1/tenants", OPERATOR),
+    ("GET", "/api/v1/projects", VIEWER),
+    ("POST", "/api/v1/projects", ADMIN),
     ("GET", "/api/v1/keys", VIEWER),
     ("POST", "/api/v1/keys", MEMBER),
     ("POST", "/api/v1/keys/{id}/revoke", MEMBER),

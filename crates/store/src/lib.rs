@@ -46,7 +46,7 @@ pub use imports::{Account, ImportCursor, ImportDir, Subscription};
 pub use scope::TenantScope;
 pub use tag_defs::{RenameOutcome, TagDef};
 pub use tagging::{RetagOutcome, TagRemoval};
-pub use teams::{ApiToken, AuditEntry, Credential, ProxyKey, Tenant, User};
+pub use teams::{ApiToken, AuditEntry, Credential, Project, ProxyKey, Tenant, User};
 pub use windows::WindowTotals;
 pub use writer::{
     DEFAULT_QUEUE_BYTES, QueueBudget, Recorder, Writer, WriterConfig, WriterHandle, WriterSnapshot,

@@ -10,10 +10,12 @@
 mod audit;
 mod credentials;
 mod people;
+mod projects;
 
 pub use audit::AuditEntry;
 pub use credentials::Credential;
 pub use people::User;
+pub use projects::Project;
 
 use sqlx::Row;
 

@@ -45,7 +45,7 @@ pub struct KeyBudget {
     pub hard: bool,
 }
 
-fn check_name(field: &'static str, name: &str) -> Result<String, AppError> {
+pub(super) fn check_name(field: &'static str, name: &str) -> Result<String, AppError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
         return Err(AppError::bad(
@@ -207,6 +207,12 @@ impl Teams {
         self.store
             .insert_proxy_key(&key, &hash_secret(&secret))
             .await?;
+        if let Some(project) = &key.project {
+            // The first key naming a project makes it, so every key's project lists.
+            self.store
+                .create_project(&tenant.id, project, key.created_ms)
+                .await?;
+        }
         if let Some(spec) = budget {
             let json =
                 serde_json::to_string(&spec).map_err(|e| AppError::Internal(e.to_string()))?;

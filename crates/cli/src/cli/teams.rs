@@ -1,4 +1,4 @@
-//! Arguments of `tokenwatch tenant`, `key`, `token`, `user`, `credential` and `audit`.
+//! Arguments of `tokenwatch tenant`, `project`, `key`, `token`, `user`, `credential` and `audit`.
 //!
 //! Secrets never come from arguments (every local user can read a process's arguments, and
 //! shells keep them in history): passwords and provider keys are read from standard input.
@@ -58,6 +58,42 @@ pub enum TenantCommand {
     Enable {
         /// The tenant's id or name.
         tenant: String,
+    },
+}
+
+/// `tokenwatch project …`.
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    #[command(subcommand)]
+    pub command: ProjectCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project in a tenant: a group its keys (and so their events) belong to. A key
+    /// made with `--project NAME` also creates it.
+    ///
+    /// Example:
+    ///   tokenwatch project create billing --tenant acme
+    #[command(verbatim_doc_comment)]
+    Create {
+        /// The project's name (1 to 100 characters, unique in its tenant).
+        name: String,
+        /// The tenant's id or name.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Print the project as JSON: {"tenant", "name", "created_ms", "live_keys"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every project (of one tenant with --tenant), with its count of live keys.
+    List {
+        /// Only this tenant's projects (its id or name).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Print {"projects": [...]}, each as `project create --json` prints it.
+        #[arg(long)]
+        json: bool,
     },
 }
 

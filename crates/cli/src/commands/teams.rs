@@ -1,4 +1,4 @@
-//! `tokenwatch tenant|key|token|user|credential|audit`: the teams use-cases run as the host's
+//! `tokenwatch tenant|project|key|token|user|credential|audit`: the teams use-cases run as the host's
 //! operator ([`Principal::cli`], audited as actor `cli`).
 //!
 //! Tenants are here; proxy keys and API tokens in [`access`], users and provider credentials
@@ -23,10 +23,10 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokenwatch_app::config::Loaded;
 use tokenwatch_app::teams::{Principal, Teams};
-use tokenwatch_store::Tenant;
+use tokenwatch_store::{Project, Tenant};
 
 use crate::BadInput;
-use crate::cli::{GlobalArgs, TenantArgs, TenantCommand};
+use crate::cli::{GlobalArgs, ProjectArgs, ProjectCommand, TenantArgs, TenantCommand};
 use crate::commands::open_store;
 use crate::table::Table;
 
@@ -98,6 +98,56 @@ pub async fn tenant(global: &GlobalArgs, args: &TenantArgs) -> anyhow::Result<St
             Ok(format!("enabled tenant '{}'", t.name))
         }
     }
+}
+
+pub async fn project(global: &GlobalArgs, args: &ProjectArgs) -> anyhow::Result<String> {
+    let (teams, loaded) = open_teams(global).await?;
+    let who = Principal::cli();
+    match &args.command {
+        ProjectCommand::Create { name, tenant, json } => {
+            let p = teams.create_project(&who, Some(tenant), name).await?;
+            if *json {
+                return Ok(serde_json::to_string_pretty(&project_json(&p))?);
+            }
+            Ok(format!(
+                "created project '{}' in tenant '{tenant}'. Next: tokenwatch key create --tenant '{tenant}' --project '{}'",
+                p.name, p.name
+            ))
+        }
+        ProjectCommand::List { tenant, json } => {
+            let only = match tenant {
+                Some(t) => Some(teams.resolve_tenant(&who, Some(t)).await?.id),
+                None => None,
+            };
+            let list: Vec<Project> = teams
+                .projects(&who)
+                .await?
+                .into_iter()
+                .filter(|p| only.as_ref().is_none_or(|t| &p.tenant == t))
+                .collect();
+            if *json {
+                let list: Vec<Value> = list.iter().map(project_json).collect();
+                return Ok(serde_json::to_string_pretty(&json!({ "projects": list }))?);
+            }
+            let names = TenantNames::load(&teams, &who).await?;
+            let tz = loaded.config.time_zone();
+            let mut table = Table::new(&["Tenant", "Project", "Live keys", "Created"]);
+            for p in &list {
+                table.row(vec![
+                    names.show(Some(&p.tenant)),
+                    p.name.clone(),
+                    p.live_keys.to_string(),
+                    when(p.created_ms, &tz),
+                ]);
+            }
+            Ok(table.render())
+        }
+    }
+}
+
+/// A project as `GET /api/v1/projects` shows it.
+fn project_json(p: &Project) -> Value {
+    json!({"tenant": p.tenant, "name": p.name, "created_ms": p.created_ms, "live_keys": p.live_keys})
 }
 
 /// A tenant as `GET /api/v1/tenants` shows it.

@@ -666,3 +666,40 @@ async fn send_with_key(addr: &str, key: &str) -> u16 {
     );
     parse_response(&raw(addr, &request).await).0
 }
+
+#[test]
+fn projects_are_made_explicitly_or_by_a_key_and_list_per_tenant() {
+    let db = Db::new();
+    db.ok(&["tenant", "create", "acme"], None);
+    db.ok(&["tenant", "create", "beta"], None);
+    let made = db.json(&["project", "create", "web", "--tenant", "acme"]);
+    assert_eq!(made["name"], "web");
+    assert_eq!(made["live_keys"], 0);
+    let again = db.run(&["project", "create", "web", "--tenant", "acme"], None);
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("already has a project named 'web'"),
+        "{}",
+        again.stderr
+    );
+    db.ok(
+        &["key", "create", "--tenant", "beta", "--project", "batch"],
+        None,
+    );
+    let acme = db.json(&["project", "list", "--tenant", "acme"]);
+    let names: Vec<&str> = acme["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web"], "{acme}");
+    let beta = db.json(&["project", "list", "--tenant", "beta"]);
+    assert_eq!(beta["projects"][0]["name"], "batch", "{beta}");
+    assert_eq!(beta["projects"][0]["live_keys"], 1, "{beta}");
+    let table = db.ok(&["project", "list"], None);
+    assert!(
+        table.contains("acme") && table.contains("web") && table.contains("batch"),
+        "{table}"
+    );
+}

@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokenwatch_app::teams::{KeyBudget, NewKey, Principal, Role, SESSION_COOKIE, csrf_token};
-use tokenwatch_store::{ApiToken, AuditEntry, ProxyKey, Tenant, User};
+use tokenwatch_store::{ApiToken, AuditEntry, Project, ProxyKey, Tenant, User};
 
 use crate::api::json_body::JsonBody;
 use crate::app::AppState;
@@ -207,6 +207,40 @@ pub async fn create_tenant(
 ) -> Api<(StatusCode, Json<Value>)> {
     let t = app.teams.create_tenant(&who, &body.0.name).await?;
     Ok((StatusCode::CREATED, Json(tenant_json(&t))))
+}
+
+fn project_json(p: &Project) -> Value {
+    json!({"tenant": p.tenant, "name": p.name, "created_ms": p.created_ms, "live_keys": p.live_keys})
+}
+
+pub async fn projects(
+    State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+) -> Api<Json<Value>> {
+    let list = app.teams.projects(&who).await?;
+    Ok(Json(
+        json!({"projects": list.iter().map(project_json).collect::<Vec<_>>()}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectBody {
+    name: String,
+    tenant: Option<String>,
+}
+
+pub async fn create_project(
+    State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+    body: JsonBody<ProjectBody>,
+) -> Api<(StatusCode, Json<Value>)> {
+    let JsonBody(b) = body;
+    let p = app
+        .teams
+        .create_project(&who, b.tenant.as_deref(), &b.name)
+        .await?;
+    Ok((StatusCode::CREATED, Json(project_json(&p))))
 }
 
 fn key_json(k: &ProxyKey) -> Value {

@@ -182,6 +182,7 @@ async fn two_tenants() -> Two {
             None,
             tokenwatch_app::teams::NewKey {
                 name: Some("alpha-key-name".to_owned()),
+                project: Some("alpha-project".to_owned()),
                 ..Default::default()
             },
         )
@@ -218,6 +219,14 @@ async fn a_tenant_never_sees_another_tenants_rows_on_any_read() {
     assert!(
         text.contains("alpha-model") && !text.contains("bravo-model"),
         "{text}"
+    );
+    let (_, _, body) = app
+        .send(request("GET", "/api/v1/projects", Some(&two.alpha_admin)))
+        .await;
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.contains("alpha-project") && text.contains(r#""live_keys":1"#),
+        "the key's project lists: {text}"
     );
     let mut checked = 0;
     for (method, pattern) in every_route() {
@@ -296,8 +305,26 @@ async fn roles_limit_what_a_token_may_change() {
     assert_eq!(status, StatusCode::CREATED);
     let made: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert!(made["key"].as_str().unwrap().starts_with("twk_"));
+    // Projects: an admin makes them, a viewer may not, a name is unique in its tenant.
+    let project = r#"{"name": "bravo-web"}"#;
+    let (status, _, _) = app
+        .send(send("POST", "/api/v1/projects", &two.bravo_viewer, project))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a viewer made a project");
+    let (status, _, _) = app
+        .send(send("POST", "/api/v1/projects", &two.bravo_admin, project))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _, _) = app
+        .send(send("POST", "/api/v1/projects", &two.bravo_admin, project))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "the same project twice");
     // Naming another tenant is "not found", never a way in.
     let other = format!(r#"{{"name": "x", "tenant": "{}"}}"#, two.alpha.id);
+    let (status, _, _) = app
+        .send(send("POST", "/api/v1/projects", &two.bravo_admin, &other))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, _) = app
         .send(send("POST", "/api/v1/keys", &two.bravo_admin, &other))
         .await;

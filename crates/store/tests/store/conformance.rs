@@ -32,7 +32,10 @@ use reads::{
     totals_by_model_project_and_none,
 };
 use tags::{a_failed_rename_changes_nothing, rename_moves_events_rollup_and_definition};
-use teams::teams_rows_keep_to_their_tenant_and_stop_at_once;
+use teams::{
+    projects_keep_to_their_tenant_and_count_live_keys,
+    teams_rows_keep_to_their_tenant_and_stop_at_once,
+};
 use tenant_defs::{
     alerts_accounts_and_subscriptions_stay_in_their_tenant,
     definitions_of_the_same_name_stay_in_their_tenant, tag_changes_stay_in_their_tenant,
@@ -69,6 +72,7 @@ crate::support::both_engines!(
     alerts_accounts_and_subscriptions_stay_in_their_tenant,
     tag_changes_stay_in_their_tenant,
     teams_rows_keep_to_their_tenant_and_stop_at_once,
+    projects_keep_to_their_tenant_and_count_live_keys,
 );
 
 #[tokio::test]

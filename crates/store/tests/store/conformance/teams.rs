@@ -206,3 +206,56 @@ pub async fn teams_rows_keep_to_their_tenant_and_stop_at_once(db: &TestDb) {
     );
     assert_eq!(all[1].after, Some(serde_json::json!({"n": 1})));
 }
+
+pub async fn projects_keep_to_their_tenant_and_count_live_keys(db: &TestDb) {
+    let s = &db.store;
+    assert!(s.create_tenant(&tenant("t1")).await.unwrap());
+    assert!(s.create_tenant(&tenant("t2")).await.unwrap());
+    assert!(s.create_project("t1", "billing", 10).await.unwrap());
+    assert!(
+        !s.create_project("t1", "billing", 11).await.unwrap(),
+        "the same name twice in one tenant"
+    );
+    assert!(
+        s.create_project("t2", "billing", 12).await.unwrap(),
+        "the same name in another tenant"
+    );
+    for (id, project, hash) in [("k1", "billing", "h1"), ("k2", "billing", "h2")] {
+        let key = ProxyKey {
+            id: id.to_owned(),
+            tenant: "t1".to_owned(),
+            project: Some(project.to_owned()),
+            hint: "twk_…".to_owned(),
+            created_ms: 20,
+            ..ProxyKey::default()
+        };
+        s.insert_proxy_key(&key, hash).await.unwrap();
+    }
+    assert!(
+        s.revoke_proxy_key(&TenantScope::tenant("t1"), "k2", 30)
+            .await
+            .unwrap()
+    );
+    let t1 = s.projects(&TenantScope::tenant("t1")).await.unwrap();
+    assert_eq!(
+        t1.iter()
+            .map(|p| (
+                p.tenant.as_str(),
+                p.name.as_str(),
+                p.created_ms,
+                p.live_keys
+            ))
+            .collect::<Vec<_>>(),
+        vec![("t1", "billing", 10, 1)],
+        "the revoked key is not counted"
+    );
+    let t2 = s.projects(&TenantScope::tenant("t2")).await.unwrap();
+    assert_eq!(
+        t2.iter()
+            .map(|p| (p.tenant.as_str(), p.live_keys))
+            .collect::<Vec<_>>(),
+        vec![("t2", 0)],
+        "t1's keys never count for t2's project of the same name"
+    );
+    assert_eq!(s.projects(&TenantScope::AllTenants).await.unwrap().len(), 2);
+}
