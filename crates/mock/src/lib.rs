@@ -12,11 +12,20 @@
 //! `GET …/v1/models` answers the model list in Anthropic's format (when the request carries
 //! `x-api-key` or `anthropic-version`) or OpenAI's.
 //!
+//! The mock is also a provider organisation ([`org`]): the usage it serves goes into a ledger
+//! that Anthropic's Usage and Cost Admin API and OpenAI's Usage and Costs APIs report
+//! (`GET …/v1/organizations/usage_report/messages`, `…/cost_report`,
+//! `…/usage_report/claude_code`, `…/v1/organization/usage/completions`, `…/usage/embeddings`,
+//! `…/v1/organization/costs`), and `/__mock/org/…` lets a test add usage, revise it, and make
+//! admin requests fail.
+//!
 //! Per-request headers: `x-mock-usage`, `x-mock-scenario`, `x-mock-split-bytes`,
 //! `x-mock-chunk-gap-ms`, `x-mock-head-gap-ms`. An unknown scenario or malformed `x-mock-*` header is a 400 naming it;
-//! an unknown path is a 404 in OpenAI's error shape; a non-POST to an API path is a 405.
+//! an unknown path is a 404 in OpenAI's error shape; a non-POST to an API path (a non-GET to an
+//! admin report) is a 405.
 
 pub mod formats;
+pub mod org;
 pub mod record;
 pub mod request;
 pub mod respond;
@@ -52,7 +61,8 @@ pub struct MockConfig {
     pub body_bytes: usize,
     /// Network write size for streams; 0 writes one event per write.
     pub split_bytes: usize,
-    /// Keep a ring of received requests for `/__mock/requests`.
+    /// Keep a ring of received requests for `/__mock/requests`, and put the usage of answered
+    /// requests in the organisation's ledger ([`org`]).
     pub record: bool,
 }
 
@@ -78,6 +88,7 @@ struct Mock {
     text: Text,
     log: Option<RequestLog>,
     counter: AtomicU64,
+    org: org::Org,
 }
 
 impl Mock {
@@ -113,6 +124,7 @@ pub fn router(cfg: MockConfig) -> Router {
         text: Text { whole, deltas },
         cfg,
         counter: AtomicU64::new(0),
+        org: org::Org::default(),
     });
     Router::new().fallback(handle).with_state(state)
 }
@@ -129,6 +141,7 @@ pub async fn serve(listener: tokio::net::TcpListener, cfg: MockConfig) -> anyhow
 }
 
 async fn handle(State(mock): State<Arc<Mock>>, request: Request) -> Response {
+    let arrived_ms = unix_ms();
     let (parts, body) = request.into_parts();
     if parts.uri.path() == "/__mock/requests" {
         return introspect(&mock, &parts.method);
@@ -137,8 +150,14 @@ async fn handle(State(mock): State<Arc<Mock>>, request: Request) -> Response {
     let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
         return error(Provider::OpenAi, StatusCode::BAD_REQUEST, "unreadable body");
     };
+    if parts.uri.path().starts_with("/__mock/org/") {
+        return mock.org.control(&parts.method, parts.uri.path(), &body);
+    }
     let n = mock.counter.fetch_add(1, Ordering::Relaxed);
     let request_id = format!("req_mock_{n:06}");
+    if let Some(admin) = org::Admin::from_path(parts.uri.path()) {
+        return admin_report(&mock, admin, parts, body, request_id, arrived_ms);
+    }
     if parts.method == Method::GET && parts.uri.path().ends_with("/v1/models") {
         return models(&mock, parts, body, request_id);
     }
@@ -168,6 +187,9 @@ async fn handle(State(mock): State<Arc<Mock>>, request: Request) -> Response {
         }
         Err(response) => (response, None, None),
     };
+    if let Some(ask) = ask.as_ref().filter(|_| mock.cfg.record) {
+        mock.org.served(ask, &parts.headers, arrived_ms);
+    }
     if ask.is_none() {
         let provider = endpoint.map_or(Provider::OpenAi, Endpoint::provider);
         respond::provider_headers(response.headers_mut(), provider, &request_id, false);
@@ -176,6 +198,33 @@ async fn handle(State(mock): State<Arc<Mock>>, request: Request) -> Response {
     if mock.cfg.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(mock.cfg.latency_ms)).await;
     }
+    response
+}
+
+/// Now, in Unix milliseconds.
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// An admin usage or cost request: answered from the organisation, carrying request ids like
+/// every response, and recorded with its credential replaced by the derived key id.
+fn admin_report(
+    mock: &Mock,
+    admin: org::Admin,
+    mut parts: axum::http::request::Parts,
+    body: bytes::Bytes,
+    request_id: String,
+    arrived_ms: i64,
+) -> Response {
+    let mut response = mock.org.admin(admin, &parts, arrived_ms.div_euclid(1000));
+    if let Ok(v) = axum::http::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("request-id", v.clone());
+        response.headers_mut().insert("x-request-id", v);
+    }
+    org::redact(admin.vendor(), &mut parts.headers);
+    mock.record(parts, body, request_id, None, None);
     response
 }
 

@@ -6,6 +6,15 @@ use clap::Parser;
 use tokenwatch_mock::MockConfig;
 
 /// A mock LLM upstream (Anthropic, OpenAI, Gemini wire formats) for tests and benchmarks.
+///
+/// It is also a provider organisation: the usage it answers goes into a ledger that the admin
+/// usage and cost APIs report (Anthropic `GET /v1/organizations/usage_report/messages`,
+/// `/cost_report`, `/usage_report/claude_code` with an `sk-ant-admin…` key; OpenAI
+/// `GET /v1/organization/usage/completions`, `/usage/embeddings`, `/costs` with an
+/// `sk-admin-…` key). Tests add usage with `POST /__mock/org/usage`, read it with `GET`, clear it
+/// with `DELETE`, revise the latest bucket with `POST /__mock/org/revise`, make admin requests
+/// fail with `POST /__mock/org/fail`, and add Claude Code records with
+/// `POST /__mock/org/claude_code`.
 #[derive(Parser, Debug)]
 struct Args {
     /// Address to listen on (port 0 picks one; the address is printed).
@@ -31,7 +40,8 @@ struct Args {
     /// event). Per request: `x-mock-split-bytes`.
     #[arg(long, default_value_t = 7)]
     split_bytes: usize,
-    /// Do not keep received requests (benchmarks); `/__mock/requests` then answers 404.
+    /// Do not keep received requests (benchmarks); `/__mock/requests` then answers 404, and
+    /// answered requests add no usage to the organisation's ledger (posted usage still does).
     #[arg(long)]
     no_record: bool,
 }
