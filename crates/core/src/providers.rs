@@ -156,6 +156,13 @@ pub trait Provider: Sync {
     /// The full request shape (message counts, characters, tools). Runs off the hot path.
     fn request_shape(&self, endpoint: Endpoint, body: &[u8]) -> RequestShape;
 
+    /// The texts of the request's input, for prompt parts and session boundaries. Runs off the
+    /// hot path; nothing of it is stored but sizes and hashes.
+    fn prompt_text(&self, endpoint: Endpoint, body: &[u8]) -> crate::prompt::PromptText {
+        let _ = (endpoint, body);
+        crate::prompt::PromptText::default()
+    }
+
     /// Facts from a complete, already decompressed, non-streamed response body.
     fn response_facts(&self, endpoint: Endpoint, body: &[u8]) -> ResponseFacts;
 

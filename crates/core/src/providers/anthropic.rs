@@ -9,10 +9,12 @@
 use serde_json::Value;
 
 use super::common::{
-    JsonEvents, SseParser, array, content_chars, int, json_chars, opt_int, quick_request, text,
+    JsonEvents, PromptBuilder, SseParser, array, content_chars, content_text, int, json_chars,
+    opt_int, quick_request, text,
 };
 use super::{BatchItem, Endpoint, Provider, ProviderKind, QuickFacts, ResponseFacts, StreamParser};
 use crate::event::RequestShape;
+use crate::prompt::PromptText;
 use crate::usage::Usage;
 
 /// The Anthropic adapter.
@@ -170,6 +172,34 @@ impl Provider for Anthropic {
             shape.count_turn(chars, Some(i) == last_user);
         }
         shape
+    }
+
+    fn prompt_text(&self, _endpoint: Endpoint, body: &[u8]) -> PromptText {
+        let Ok(req) = serde_json::from_slice::<Value>(body) else {
+            return PromptText::default();
+        };
+        let mut b = PromptBuilder::default();
+        for tool in array(&req, "tools") {
+            b.tool(tool.get("name").and_then(Value::as_str), tool);
+        }
+        if let Some(system) = req.get("system").filter(|s| !s.is_null()) {
+            b.system(content_text(system));
+        }
+        let messages = array(&req, "messages");
+        let user_text = |m: &Value| {
+            m.get("role").and_then(Value::as_str) == Some("user")
+                && !m.get("content").and_then(Value::as_array).is_some_and(|b| {
+                    !b.is_empty()
+                        && b.iter()
+                            .all(|x| x.get("type").and_then(Value::as_str) == Some("tool_result"))
+                })
+        };
+        let last_user = messages.iter().rposition(&user_text);
+        for (i, m) in messages.iter().enumerate() {
+            let content = m.get("content").unwrap_or(&Value::Null);
+            b.message(content_text(content), user_text(m), Some(i) == last_user);
+        }
+        b.finish()
     }
 
     fn response_facts(&self, endpoint: Endpoint, body: &[u8]) -> ResponseFacts {

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{ResponseFacts, StreamParser};
+use crate::prompt::PromptText;
 use crate::sse::SseDecoder;
 
 /// An integer field, 0 when absent or not a number.
@@ -155,5 +156,85 @@ impl<S: JsonEvents> StreamParser for SseParser<S> {
         let state = &mut self.state;
         self.sse.finish(&mut |name, v| state.on_event(name, &v));
         self.state.facts()
+    }
+}
+
+/// The text of a content value, part by part as [`content_chars`] counts it (tool calls and
+/// results as their JSON), for prompt parts' sizes and hashes.
+pub fn content_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts.iter().map(part_text).collect::<Vec<_>>().join("\n"),
+        Value::Null => String::new(),
+        other => part_text(other),
+    }
+}
+
+fn part_text(part: &Value) -> String {
+    if let Some(s) = part.as_str() {
+        return s.to_owned();
+    }
+    if let Some(t) = part.get("text").and_then(Value::as_str) {
+        return t.to_owned();
+    }
+    if let Some(c) = part.get("content") {
+        return content_text(c);
+    }
+    for key in [
+        "input",
+        "arguments",
+        "functionCall",
+        "functionResponse",
+        "output",
+    ] {
+        if let Some(v) = part.get(key) {
+            return match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+        }
+    }
+    String::new()
+}
+
+/// Builds a [`PromptText`] from a request's parts in the order the request sends them.
+#[derive(Debug, Default)]
+pub struct PromptBuilder {
+    text: PromptText,
+    history: Vec<String>,
+}
+
+impl PromptBuilder {
+    pub fn system(&mut self, text: String) {
+        if !self.text.system.is_empty() && !text.is_empty() {
+            self.text.system.push('\n');
+        }
+        self.text.system.push_str(&text);
+    }
+
+    /// A tool definition, named by `name`, sent as `def`.
+    pub fn tool(&mut self, name: Option<&str>, def: &Value) {
+        self.text
+            .tools
+            .push((name.unwrap_or("tool").to_owned(), def.to_string()));
+    }
+
+    /// A conversation message; `user` for a user turn with text of its own (not only tool
+    /// results); `last_user` for the last such turn (the new input).
+    pub fn message(&mut self, text: String, user: bool, last_user: bool) {
+        self.text.messages += 1;
+        if user && self.text.first_user.is_empty() {
+            self.text.first_user.clone_from(&text);
+        }
+        if last_user {
+            self.text.new_input = text;
+        } else {
+            self.history.push(text);
+        }
+    }
+
+    pub fn finish(mut self) -> PromptText {
+        self.text.history = self.history.join("\n");
+        self.text
     }
 }

@@ -9,9 +9,12 @@
 
 use serde_json::Value;
 
-use super::common::{JsonSse, array, content_chars, int, json_chars, text};
+use super::common::{
+    JsonSse, PromptBuilder, array, content_chars, content_text, int, json_chars, text,
+};
 use super::{Endpoint, Provider, ProviderKind, QuickFacts, ResponseFacts, StreamParser};
 use crate::event::RequestShape;
+use crate::prompt::PromptText;
 use crate::usage::Usage;
 
 /// The Gemini adapter.
@@ -136,6 +139,46 @@ impl Provider for Gemini {
             shape.count_turn(chars, Some(i) == last_user);
         }
         shape
+    }
+
+    fn prompt_text(&self, _endpoint: Endpoint, body: &[u8]) -> PromptText {
+        let Ok(req) = serde_json::from_slice::<Value>(body) else {
+            return PromptText::default();
+        };
+        let mut b = PromptBuilder::default();
+        for tool in array(&req, "tools") {
+            let decls = tool
+                .get("functionDeclarations")
+                .or_else(|| tool.get("function_declarations"))
+                .and_then(Value::as_array);
+            match decls {
+                Some(decls) => {
+                    for d in decls {
+                        b.tool(d.get("name").and_then(Value::as_str), d);
+                    }
+                }
+                None => b.tool(None, tool),
+            }
+        }
+        let parts_text = |c: &Value| c.get("parts").map(content_text).unwrap_or_default();
+        if let Some(sys) = req
+            .get("systemInstruction")
+            .or_else(|| req.get("system_instruction"))
+        {
+            b.system(parts_text(sys));
+        }
+        let contents = array(&req, "contents");
+        let is_user = |c: &Value| {
+            text(c, "role").as_deref().unwrap_or("user") == "user"
+                && !c.get("parts").and_then(Value::as_array).is_some_and(|p| {
+                    !p.is_empty() && p.iter().all(|x| x.get("functionResponse").is_some())
+                })
+        };
+        let last_user = contents.iter().rposition(&is_user);
+        for (i, c) in contents.iter().enumerate() {
+            b.message(parts_text(c), is_user(c), Some(i) == last_user);
+        }
+        b.finish()
     }
 
     fn response_facts(&self, endpoint: Endpoint, body: &[u8]) -> ResponseFacts {

@@ -11,10 +11,12 @@
 use serde_json::Value;
 
 use super::common::{
-    JsonEvents, SseParser, array, content_chars, int, json_chars, quick_request, text,
+    JsonEvents, PromptBuilder, SseParser, array, content_chars, content_text, int, json_chars,
+    quick_request, text,
 };
 use super::{Endpoint, Provider, ProviderKind, QuickFacts, ResponseFacts, StreamParser};
 use crate::event::RequestShape;
+use crate::prompt::PromptText;
 use crate::usage::Usage;
 
 /// The OpenAI-compatible adapter.
@@ -234,6 +236,57 @@ impl Provider for OpenAi {
             shape.count_turn(chars, Some(i) == last_user);
         }
         shape
+    }
+
+    fn prompt_text(&self, endpoint: Endpoint, body: &[u8]) -> PromptText {
+        let Ok(req) = serde_json::from_slice::<Value>(body) else {
+            return PromptText::default();
+        };
+        let mut b = PromptBuilder::default();
+        for tool in array(&req, "tools") {
+            // Chat: {"type": "function", "function": {"name"}}; Responses: {"name"} at the top.
+            let name = tool
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .or_else(|| tool.get("name"))
+                .and_then(Value::as_str);
+            b.tool(name, tool);
+        }
+        let mut items: Vec<&Value> = Vec::new();
+        match endpoint {
+            Endpoint::Responses => {
+                if let Some(i) = req.get("instructions").filter(|i| !i.is_null()) {
+                    b.system(content_text(i));
+                }
+                match req.get("input") {
+                    Some(Value::String(s)) => {
+                        b.message(s.clone(), true, true);
+                        return b.finish();
+                    }
+                    Some(Value::Array(list)) => items.extend(list),
+                    _ => {}
+                }
+            }
+            Endpoint::Completions | Endpoint::Embeddings => {
+                let input = req.get("prompt").or_else(|| req.get("input"));
+                b.message(content_text(input.unwrap_or(&Value::Null)), true, true);
+                return b.finish();
+            }
+            _ => items.extend(array(&req, "messages")),
+        }
+        let last_user = items.iter().rposition(|m| role(m) == "user");
+        for (i, m) in items.iter().enumerate() {
+            let content = m
+                .get("content")
+                .or_else(|| m.get("output"))
+                .or_else(|| m.get("arguments"))
+                .unwrap_or(&Value::Null);
+            match role(m) {
+                "system" | "developer" => b.system(content_text(content)),
+                r => b.message(content_text(content), r == "user", Some(i) == last_user),
+            }
+        }
+        b.finish()
     }
 
     fn response_facts(&self, endpoint: Endpoint, body: &[u8]) -> ResponseFacts {
