@@ -193,7 +193,7 @@ mod tests {
             prop_assert!(shares.iter().all(|&s| s >= 0));
             // The input cost is the price table's total without output.
             let table = crate::pricing::PriceTable::shipped().unwrap();
-            let cost = table.cost_with(&price, &Usage { output_tokens: 0, ..usage.clone() }, CostOptions { batch });
+            let cost = table.cost_with(&price, &Usage { output_tokens: 0, ..usage }, CostOptions { batch });
             prop_assert!((cost.total.0 - want).abs() <= 1);
         }
     }
