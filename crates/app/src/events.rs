@@ -371,6 +371,12 @@ pub struct EventDetail {
     pub event: EventView,
     /// `null` when the model has no price.
     pub cost_breakdown: Option<CostBreakdown>,
+    /// What the input was made of (proxied conversation requests; empty otherwise), in
+    /// cache-prefix order, each part with its share of the input cost: the shares sum to the
+    /// input side of the cost (`input_side_nanos`).
+    pub prompt_parts: Vec<tokenwatch_core::prompt::PromptPart>,
+    /// Uncached input, cache reads and cache writes, priced together and rounded once.
+    pub input_side_nanos: Option<i64>,
 }
 
 /// Cost components in nano-USD, each rounded on its own (their sum may differ from `total` by
@@ -431,8 +437,19 @@ pub async fn detail(
             price_version: c.price_version,
             long_context_above_tokens: c.tier,
         });
+    let input_side_nanos = prices.lookup(&event.provider, &event.model).map(|p| {
+        tokenwatch_core::prompt::attribution::input_cost_nanos(p, &event.usage, event.batch)
+    });
+    let prompt_parts = store
+        .parts_of(whose, std::slice::from_ref(&event.id))
+        .await?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
     Ok(EventDetail {
         event: EventView::from(&event),
         cost_breakdown,
+        prompt_parts,
+        input_side_nanos,
     })
 }

@@ -14,7 +14,9 @@
 //! [`AppError`] to a status and a JSON body in one place, the CLI to a message. It never
 //! depends on `tokenwatch-server`.
 
+pub mod advisor;
 pub mod alerts;
+pub mod analysis;
 pub mod analytics;
 pub mod attribution;
 pub mod budgets;

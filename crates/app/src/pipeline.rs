@@ -43,6 +43,8 @@ pub struct Pipeline {
     deferred: bool,
     /// Written since budgets were last reconciled (deferred pipelines only).
     unsettled: std::sync::atomic::AtomicBool,
+    /// Session and prompt analysis of proxied conversations.
+    analysis: crate::analysis::Analysis,
 }
 
 impl Pipeline {
@@ -60,6 +62,7 @@ impl Pipeline {
             rule_checks: AtomicU64::new(0),
             deferred: false,
             unsettled: std::sync::atomic::AtomicBool::new(false),
+            analysis: crate::analysis::Analysis::default(),
         }
     }
 
@@ -104,6 +107,12 @@ impl Pipeline {
                 "a proxied event reached a pipeline without a writer; it is not stored"
             ),
         }
+    }
+
+    /// The session and prompt analysis of a proxied conversation request whose input was
+    /// `text` (run before [`Pipeline::proxied`]).
+    pub fn analyse(&self, event: &mut UsageEvent, text: &tokenwatch_core::prompt::PromptText) {
+        self.analysis.analyse(event, text, &self.prices);
     }
 
     /// An imported event before it is written: the tag rules. Returns how many tags they added.

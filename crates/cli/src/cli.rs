@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod advisor;
 mod policy;
 mod teams;
+pub use advisor::*;
 pub use policy::*;
 pub use teams::*;
 
@@ -89,6 +91,16 @@ pub enum Command {
     Accounts(AccountsArgs),
     /// The most recent events, newest first.
     Events(EventsArgs),
+    /// One session turn by turn, with its health (`session show ID`).
+    Session(SessionArgs),
+    /// What each part of your prompts costs: tool definitions, system prompt components,
+    /// history and new input, per agent, per turn and per day.
+    ///
+    /// Examples:
+    ///   tokenwatch prompt-costs --since 7d
+    ///   tokenwatch prompt-costs --agent reviewer --json
+    #[command(verbatim_doc_comment)]
+    PromptCosts(PromptCostsArgs),
     /// Budgets: spend limits per period, soft (alerts) or hard (the proxy refuses with 429).
     Budget(BudgetArgs),
     /// Alert history, acknowledgement, alert rules and notification channels.

@@ -1,5 +1,6 @@
 //! One module per subcommand. Each takes its parsed arguments and the global options.
 
+pub mod advisor;
 pub mod alert;
 pub mod budget;
 pub mod events;

@@ -84,6 +84,12 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
         Command::Serve(args) => commands::serve::run(&cli.global, args).await.map(|()| None),
         Command::Report(args) => commands::report::run(&cli.global, args).await.map(Some),
         Command::Events(args) => commands::events::run(&cli.global, args).await.map(Some),
+        Command::Session(args) => commands::advisor::session(&cli.global, args)
+            .await
+            .map(Some),
+        Command::PromptCosts(args) => commands::advisor::prompt_costs(&cli.global, args)
+            .await
+            .map(Some),
         Command::Import(args) => commands::import::run(&cli.global, args).await,
         Command::Export(args) => commands::tabular::export(&cli.global, args).await,
         Command::Add(args) => commands::manual::add(&cli.global, args).await.map(Some),

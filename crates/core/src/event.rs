@@ -195,6 +195,10 @@ pub struct UsageEvent {
     pub dedup_key: String,
     /// `key=value` tags; a bare tag is stored as (`tag`, name).
     pub tags: Vec<(String, String)>,
+    /// What the input was made of, with each part's share of the input cost (proxied
+    /// requests; see [`crate::prompt`]). Sizes and hashes only, never text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<crate::prompt::PromptPart>,
 }
 
 impl UsageEvent {
@@ -246,6 +250,7 @@ impl UsageEvent {
             client_version: None,
             dedup_key,
             tags: Vec::new(),
+            parts: Vec::new(),
         }
     }
 

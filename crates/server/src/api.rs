@@ -3,6 +3,7 @@
 //! Every route here is documented in `openapi.json` (served at `/api/v1/openapi.json`); a test
 //! reads this file's route list and fails when one is missing there.
 
+pub mod advisor;
 pub mod alerts;
 pub mod analytics;
 pub mod budgets;
@@ -35,6 +36,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/analytics/cache", get(analytics::cache))
         .route("/analytics/tools", get(analytics::tools))
         .route("/sessions", get(analytics::sessions))
+        .route("/sessions/{id}/timeline", get(advisor::timeline))
+        .route("/prompt-costs", get(advisor::prompt_costs))
         .route("/tags", get(tags::list).post(tags::create))
         .route(
             "/tags/{key}/{value}",

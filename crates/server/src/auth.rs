@@ -71,6 +71,8 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/analytics/cache", VIEWER),
     ("GET", "/api/v1/analytics/tools", VIEWER),
     ("GET", "/api/v1/sessions", VIEWER),
+    ("GET", "/api/v1/sessions/{id}/timeline", VIEWER),
+    ("GET", "/api/v1/prompt-costs", VIEWER),
     ("GET", "/api/v1/tags", VIEWER),
     ("POST", "/api/v1/tags", MEMBER),
     ("PATCH", "/api/v1/tags/{key}/{value}", MEMBER),

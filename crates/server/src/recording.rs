@@ -129,11 +129,30 @@ impl Enricher {
         let policy = self.pipeline.policy();
         let mut ctx = policy.context(&ex.path, &ex.meta, ex.request_body.as_ref());
         let now_ms = tokenwatch_core::time::now_ms();
-        for event in build_events(self.pipeline.prices(), finished) {
+        let text = conversation_text(ex);
+        for mut event in build_events(self.pipeline.prices(), finished) {
+            if let Some(text) = &text {
+                self.pipeline.analyse(&mut event, text);
+            }
             self.pipeline.proxied(event, &mut ctx, now_ms);
         }
         policy.settle(&mut ctx);
     }
+}
+
+/// The input texts of a conversation request (messages, chat, responses, generate), for the
+/// session and prompt analysis; none for other endpoints and for a request without a body.
+fn conversation_text(ex: &Exchange) -> Option<tokenwatch_core::prompt::PromptText> {
+    let conversation = matches!(
+        ex.endpoint,
+        Endpoint::Messages
+            | Endpoint::ChatCompletions
+            | Endpoint::Responses
+            | Endpoint::GenerateContent
+            | Endpoint::StreamGenerateContent
+    );
+    let body = ex.request_body.as_ref().filter(|_| conversation)?;
+    Some(ex.kind.adapter().prompt_text(ex.endpoint, body))
 }
 
 /// How long the recording thread lets finished exchanges gather before it prices them. One

@@ -20,6 +20,7 @@ mod counters;
 mod definitions;
 mod events;
 mod imports;
+mod prompt_parts;
 pub mod reports;
 mod scope;
 mod tag_defs;
@@ -43,6 +44,7 @@ pub use events::{
     RollupKey, RollupRow, TotalsRow,
 };
 pub use imports::{Account, ImportCursor, ImportDir, Subscription};
+pub use prompt_parts::PartTotal;
 pub use scope::TenantScope;
 pub use tag_defs::{RenameOutcome, TagDef};
 pub use tagging::{RetagOutcome, TagRemoval};
@@ -96,6 +98,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "key_owner",
         include_str!("../migrations/0010_key_owner.sql"),
+    ),
+    (
+        11,
+        "prompt_parts",
+        include_str!("../migrations/0011_prompt_parts.sql"),
     ),
 ];
 

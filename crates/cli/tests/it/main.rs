@@ -6,6 +6,7 @@
     reason = "test helpers fail the test by panicking"
 )]
 
+mod advisor;
 mod alerts;
 mod budgets;
 mod capture;

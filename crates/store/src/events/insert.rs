@@ -37,6 +37,8 @@ RETURNING id";
 const EVENT_ROWS_PER_STATEMENT: usize = 100;
 /// Rows per tag `INSERT` (3 binds each).
 const TAG_ROWS_PER_STATEMENT: usize = 500;
+/// Prompt part rows per INSERT (9 columns each).
+const PART_ROWS_PER_STATEMENT: usize = 500;
 
 /// Pushes every column of an event, in [`COLUMNS`] order, as bound values.
 macro_rules! push_event {
@@ -253,6 +255,32 @@ impl Store {
                     .execute(&mut *tx)
                     .await
                     .map_err(StoreError::query("inserting tags"))?;
+            }
+            let parts: Vec<(&UsageEvent, i64, &tokenwatch_core::prompt::PromptPart)> = inserted_events
+                .iter()
+                .flat_map(|e| e.parts.iter().zip(0i64..).map(move |(p, seq)| (*e, seq, p)))
+                .collect();
+            for chunk in parts.chunks(PART_ROWS_PER_STATEMENT) {
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO prompt_parts (event_id, seq, tenant, ts_ms, kind, name, chars, hash, cost_nanos) ",
+                );
+                qb.push_values(chunk, |mut row, (e, seq, p)| {
+                    row.push_bind(e.id.as_str())
+                        .push_bind(*seq)
+                        .push_bind(e.tenant.as_deref().unwrap_or(crate::DEFAULT_TENANT))
+                        .push_bind(e.ts_ms)
+                        .push_bind(p.kind.as_str())
+                        .push_bind(p.name.as_str())
+                        .push_bind(p.chars)
+                        .push_bind(p.hash.as_str())
+                        .push_bind(p.cost_nanos);
+                });
+                qb.push(" ON CONFLICT DO NOTHING");
+                qb.build()
+                    .persistent(chunk.len() == PART_ROWS_PER_STATEMENT)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("inserting prompt parts"))?;
             }
             rollup::apply_plan!(tx, &rollup_plan);
             let updated = returned - inserted;

@@ -78,6 +78,7 @@ macro_rules! decode_event {
                 client_version: otext("client_version")?,
                 dedup_key: text("dedup_key")?,
                 tags: Vec::new(),
+                parts: Vec::new(),
             };
             Ok((event, text("source")?, text("status")?, text("tools_used")?))
         })()

@@ -10,6 +10,7 @@ use crate::support::{Engine, TestDb, as_stored, event, full_event};
 mod analytics;
 mod imports;
 mod money;
+mod prompt_parts;
 mod reads;
 mod tags;
 mod teams;
@@ -27,6 +28,7 @@ use imports::{
     period_reports_from_the_rollup_equal_the_events, rollups_and_reports_follow_the_zone,
 };
 use money::{micro_dollar_rows_migrate_to_nanos, tiny_costs_sum_exactly_in_rollups};
+use prompt_parts::prompt_parts_are_written_with_their_event_and_kept_to_their_tenant;
 use reads::{
     cursor_and_offset_pages_walk_newest_first, each_filter_selects_exactly, limit_is_capped,
     totals_by_model_project_and_none,
@@ -73,6 +75,7 @@ crate::support::both_engines!(
     tag_changes_stay_in_their_tenant,
     teams_rows_keep_to_their_tenant_and_stop_at_once,
     projects_keep_to_their_tenant_and_count_live_keys,
+    prompt_parts_are_written_with_their_event_and_kept_to_their_tenant,
 );
 
 #[tokio::test]

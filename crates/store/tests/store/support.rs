@@ -269,6 +269,7 @@ pub fn full_event() -> UsageEvent {
             ("tag".to_owned(), "nightly".to_owned()),
             ("team".to_owned(), "ünï".to_owned()),
         ],
+        parts: Vec::new(),
     }
 }
 

@@ -33,6 +33,9 @@ stop_reason = ?12, tools_used = ?13 WHERE id = ?14";
 const INSERT_TAG: &str =
     "INSERT INTO event_tags (event_id, key, value) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
 
+const INSERT_PART: &str = "INSERT INTO prompt_parts (event_id, seq, tenant, ts_ms, kind, name, \
+chars, hash, cost_nanos) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING";
+
 /// The single-row insert: the fixed column list and one placeholder per column, nothing else.
 /// Built once: it is also the key of the kept connection's statement cache, looked up per batch.
 static INSERT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -61,6 +64,7 @@ pub(super) struct Writer<'c> {
     stored: CachedStatement<'c>,
     replace: CachedStatement<'c>,
     tag: CachedStatement<'c>,
+    part: CachedStatement<'c>,
     /// What a stored `dedup_key` means: [`OnConflict::KeepLargest`] may replace the stored
     /// usage; [`OnConflict::Skip`] counts the event as a duplicate.
     on_conflict: OnConflict,
@@ -88,6 +92,7 @@ impl<'c> Writer<'c> {
             stored: prepare(STORED)?,
             replace: prepare(REPLACE)?,
             tag: prepare(INSERT_TAG)?,
+            part: prepare(INSERT_PART)?,
             on_conflict,
             tools: Vec::new(),
             prev_tools: Vec::new(),
@@ -112,6 +117,22 @@ impl<'c> Writer<'c> {
                     self.tag
                         .execute((&e.id, k, v))
                         .map_err(failed("inserting tags"))?;
+                }
+                let tenant = e.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
+                for (seq, p) in (0i64..).zip(&e.parts) {
+                    self.part
+                        .execute(rusqlite::params![
+                            &e.id,
+                            seq,
+                            tenant,
+                            e.ts_ms,
+                            p.kind.as_str(),
+                            &p.name,
+                            p.chars,
+                            &p.hash,
+                            p.cost_nanos
+                        ])
+                        .map_err(failed("inserting prompt parts"))?;
                 }
             } else if self.on_conflict == OnConflict::KeepLargest {
                 self.keep_largest(e)?;

@@ -158,8 +158,8 @@ pub async fn a_database_at_migration_7_moves_into_the_default_tenant(engine: Eng
     let s = &db.store;
     assert_eq!(
         count(&db.url, "SELECT COUNT(*) FROM schema_migrations").await,
-        10,
-        "migrations 8 (tenant scope), 9 (teams) and 10 (key owner) applied"
+        11,
+        "migrations 8 (tenant scope), 9 (teams), 10 (key owner) and 11 (prompt parts) applied"
     );
     assert_eq!(
         count(&db.url, "SELECT COUNT(*) FROM tenants WHERE id = 'default'").await,

@@ -1,0 +1,120 @@
+//! `tokenwatch session show` and `tokenwatch prompt-costs`: the advisor's reads
+//! (`tokenwatch_app::advisor`) as tables or JSON. The host's CLI reads every tenant.
+
+use tokenwatch_app::advisor;
+use tokenwatch_store::TenantScope;
+
+use crate::cli::{GlobalArgs, PromptCostsArgs, SessionArgs, SessionCommand};
+use crate::commands::open_store;
+use crate::commands::report::money;
+use crate::table::Table;
+
+pub async fn session(global: &GlobalArgs, args: &SessionArgs) -> anyhow::Result<String> {
+    let (store, _) = open_store(global).await?;
+    match &args.command {
+        SessionCommand::Show { id, json } => {
+            let t = advisor::timeline(&store, &TenantScope::AllTenants, id).await?;
+            if *json {
+                return Ok(serde_json::to_string_pretty(&t)?);
+            }
+            let mut table = Table::new(&[
+                "#",
+                "Time",
+                "Model",
+                "Cost",
+                "Total",
+                "Context",
+                "Window",
+                "Cache hit",
+                "Latency",
+                "Stop",
+                "Tools",
+            ]);
+            for (i, turn) in t.turns.iter().enumerate() {
+                let pct = |p: Option<f64>| p.map_or_else(|| "-".to_owned(), |p| format!("{p:.0}%"));
+                table.row(vec![
+                    (i + 1).to_string(),
+                    turn.time.get(11..19).unwrap_or(&turn.time).to_owned(),
+                    turn.model.clone(),
+                    money(turn.cost_nanos),
+                    money(turn.cumulative_nanos),
+                    turn.context_tokens.to_string(),
+                    pct(turn.context_pct),
+                    pct(turn.cache_hit_pct),
+                    turn.duration_ms
+                        .map_or_else(|| "-".to_owned(), |d| format!("{d} ms")),
+                    turn.stop_reason.clone().unwrap_or_default(),
+                    turn.tools_used.join(","),
+                ]);
+            }
+            Ok(format!(
+                "{}\n\nSession {}: {} turns, {}. Health: {} ({})",
+                table.render(),
+                t.session,
+                t.turns.len(),
+                money(t.cost_nanos),
+                t.health.state.as_str(),
+                t.health.reason
+            ))
+        }
+    }
+}
+
+pub async fn prompt_costs(global: &GlobalArgs, args: &PromptCostsArgs) -> anyhow::Result<String> {
+    let (store, _) = open_store(global).await?;
+    let costs = advisor::prompt_costs(
+        &store,
+        &TenantScope::AllTenants,
+        Some(&args.since),
+        args.until.as_deref(),
+        args.agent.as_deref(),
+        tokenwatch_core::time::now_ms(),
+    )
+    .await?;
+    if args.json {
+        return Ok(serde_json::to_string_pretty(&costs)?);
+    }
+    if costs.parts.is_empty() {
+        return Ok(format!(
+            "No prompt parts recorded from {} to {}: parts are recorded for requests sent through the proxy (tokenwatch serve).",
+            costs.since, costs.until
+        ));
+    }
+    let mut table = Table::new(&[
+        "Agent",
+        "Part",
+        "Name",
+        "Turns",
+        "Avg chars",
+        "Versions",
+        "Cost",
+        "Per turn",
+        "Per day",
+    ]);
+    for p in costs.parts.iter().take(args.limit) {
+        table.row(vec![
+            if p.agent.is_empty() {
+                "-".to_owned()
+            } else {
+                p.agent.clone()
+            },
+            p.kind.to_owned(),
+            p.name.clone(),
+            p.turns.to_string(),
+            p.avg_chars.to_string(),
+            p.versions.to_string(),
+            money(p.cost_nanos),
+            money(p.cost_per_turn_nanos),
+            money(p.cost_per_day_nanos),
+        ]);
+    }
+    let history = costs
+        .history_share_pct
+        .map_or_else(String::new, |p| format!(" {p:.1}% of it re-sent history."));
+    Ok(format!(
+        "{}\n\nInput spend {} over {:.1} days.{history}",
+        table.render(),
+        money(costs.input_cost_nanos),
+        costs.days
+    ))
+}

@@ -1,0 +1,205 @@
+//! The advisor through the real binary and the provider mock: sessions derived without a
+//! header for interleaved conversations of two agents, prompt parts whose costs sum to each
+//! event's input cost to the nano-dollar, a session's timeline with its health, and prompt
+//! costs per part from the API and the CLI.
+
+use serde_json::{Value, json};
+
+use crate::harness::{Server, ServerOptions, get, parse_response, post, raw, run_cli, start_mock};
+
+fn server_on(mock: &str) -> Server {
+    Server::start_with(ServerOptions {
+        env: vec![("TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL", mock.to_owned())],
+        db: None,
+    })
+}
+
+const SYSTEM: &str = "You are a careful coding agent.\n# AGENTS.md\nRun the tests before you answer.\n<env>\ncwd: /work\n</env>\n";
+
+/// The messages of a conversation that began with `first` and has had `turns` user turns.
+fn conversation(first: &str, turns: usize) -> Vec<Value> {
+    let mut messages = vec![json!({"role": "user", "content": first})];
+    for i in 1..turns {
+        messages.push(json!({"role": "assistant", "content": format!("answer {i}")}));
+        messages.push(json!({"role": "user", "content": format!("follow-up {i}")}));
+    }
+    messages
+}
+
+/// One Messages request as `key`, with exact usage from the mock.
+async fn send(server: &Server, key: &str, messages: Vec<Value>, usage: &str) {
+    let body = json!({
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 64,
+        "system": SYSTEM,
+        "tools": [
+            {"name": "grep", "description": "search files", "input_schema": {"type": "object"}},
+            {"name": "edit", "description": "edit a file", "input_schema": {"type": "object"}},
+        ],
+        "messages": messages,
+    })
+    .to_string();
+    let resp = raw(
+        &server.addr,
+        &post(
+            "/anthropic/v1/messages",
+            &[
+                ("content-type", "application/json"),
+                ("x-api-key", key),
+                ("anthropic-version", "2023-06-01"),
+                ("x-mock-usage", usage),
+            ],
+            body.as_bytes(),
+        ),
+    )
+    .await;
+    let (status, _, out) = parse_response(&resp);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
+}
+
+async fn get_json(server: &Server, path: &str) -> Value {
+    let (status, body) = get(&server.addr, path).await;
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[tokio::test]
+async fn sessions_are_derived_and_prompt_parts_cost_exactly_the_input() {
+    let mock = start_mock().await;
+    let server = server_on(&mock);
+    let usage = "input=400,output=20,cache_read=600";
+    // Agent A's conversation, agent B's with the same first message, interleaved; then A
+    // starts over (its history drops back to one message).
+    send(
+        &server,
+        "sk-ant-agent-a",
+        conversation("fix the build", 1),
+        usage,
+    )
+    .await;
+    send(
+        &server,
+        "sk-ant-agent-b",
+        conversation("fix the build", 1),
+        usage,
+    )
+    .await;
+    send(
+        &server,
+        "sk-ant-agent-a",
+        conversation("fix the build", 2),
+        usage,
+    )
+    .await;
+    send(
+        &server,
+        "sk-ant-agent-b",
+        conversation("fix the build", 2),
+        usage,
+    )
+    .await;
+    send(
+        &server,
+        "sk-ant-agent-a",
+        conversation("fix the build", 3),
+        usage,
+    )
+    .await;
+    send(
+        &server,
+        "sk-ant-agent-a",
+        conversation("fix the build", 1),
+        usage,
+    )
+    .await;
+    let mut events = server.wait_events(6).await;
+    events.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    let sessions: Vec<&str> = events
+        .iter()
+        .map(|e| e["session_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        sessions.iter().all(|s| s.starts_with("auto-")),
+        "{sessions:?}"
+    );
+    let (a1, b1, a2, b2, a3, a_new) = (
+        sessions[0],
+        sessions[1],
+        sessions[2],
+        sessions[3],
+        sessions[4],
+        sessions[5],
+    );
+    assert_eq!((a1, a1), (a2, a3), "agent A's turns share a session");
+    assert_eq!(b1, b2, "agent B's turns share a session");
+    assert_ne!(a1, b1, "two agents never share a session");
+    assert_ne!(a_new, a1, "a history that drops starts a new session");
+
+    // Every event's parts: in cache-prefix order, summing to its input-side cost exactly.
+    for e in &events {
+        let id = e["id"].as_str().unwrap();
+        let detail = get_json(&server, &format!("/api/v1/events/{id}")).await;
+        let parts = detail["prompt_parts"].as_array().unwrap();
+        let names: Vec<&str> = parts.iter().map(|p| p["name"].as_str().unwrap()).collect();
+        assert_eq!(
+            &names[..5],
+            ["grep", "edit", "preamble", "AGENTS.md", "<env>"],
+            "{names:?}"
+        );
+        assert_eq!(*names.last().unwrap(), "new_input");
+        let sum: i64 = parts
+            .iter()
+            .map(|p| p["cost_nanos"].as_i64().unwrap())
+            .sum();
+        // 400 uncached × $3/M + 600 cache reads × $0.30/M = 1,200,000 + 180,000 nanos.
+        assert_eq!(detail["input_side_nanos"], 1_380_000);
+        assert_eq!(sum, 1_380_000, "{parts:#?}");
+        assert!(
+            !detail.to_string().contains("Run the tests"),
+            "no prompt text is stored or shown"
+        );
+    }
+
+    // The timeline of A's first session: three turns, a running total, a health verdict.
+    let timeline = get_json(&server, &format!("/api/v1/sessions/{a1}/timeline")).await;
+    let turns = timeline["turns"].as_array().unwrap();
+    assert_eq!(turns.len(), 3);
+    let each = turns[0]["cost_nanos"].as_i64().unwrap();
+    assert_eq!(turns[2]["cumulative_nanos"].as_i64().unwrap(), 3 * each);
+    assert_eq!(turns[0]["context_tokens"], 1000);
+    assert_eq!(turns[0]["context_window"], 200_000);
+    assert_eq!(turns[0]["cache_hit_pct"], 60.0);
+    assert_eq!(timeline["health"]["state"], "healthy");
+    let (status, _) = get(&server.addr, "/api/v1/sessions/no-such-session/timeline").await;
+    assert_eq!(status, 404);
+
+    // Prompt costs: each tool sent six times; history cost only where there was history.
+    let costs = get_json(&server, "/api/v1/prompt-costs?since=1h").await;
+    let parts = costs["parts"].as_array().unwrap();
+    let part = |name: &str| {
+        parts
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no part {name} in {costs}"))
+    };
+    assert_eq!(part("grep")["turns"], 6);
+    assert_eq!(part("AGENTS.md")["versions"], 1);
+    assert_eq!(part("history")["turns"], 3);
+    let total: i64 = parts
+        .iter()
+        .map(|p| p["cost_nanos"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 6 * 1_380_000);
+    assert_eq!(costs["input_cost_nanos"], 6 * 1_380_000);
+
+    let table = run_cli(&server.db, &["prompt-costs", "--since", "1h"]);
+    assert!(
+        table.contains("AGENTS.md") && table.contains("grep"),
+        "{table}"
+    );
+    let show = run_cli(&server.db, &["session", "show", a1]);
+    assert!(
+        show.contains("3 turns") && show.contains("Health: healthy"),
+        "{show}"
+    );
+}

@@ -1,0 +1,123 @@
+//! Reads of prompt parts: what inputs were made of and what each part cost.
+//!
+//! Parts are written with their event (see `events::insert`); here they are summed per agent
+//! and part over a window, or listed for one event. Every read is scoped ([`TenantScope`]).
+
+use sqlx::{QueryBuilder, Row};
+use tokenwatch_core::prompt::{PartKind, PromptPart};
+
+use crate::{Store, StoreError, TenantScope, with_pool};
+
+/// One part of the prompts of one agent over a window: how often it was sent, how big it was
+/// and what it cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartTotal {
+    /// The agent of the events (empty when none was known).
+    pub agent: String,
+    pub kind: PartKind,
+    pub name: String,
+    /// Requests that sent it.
+    pub turns: i64,
+    pub chars: i64,
+    pub min_chars: i64,
+    pub max_chars: i64,
+    pub cost_nanos: i64,
+    /// Different texts it had (by hash): more than one means it changed.
+    pub versions: i64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+}
+
+impl Store {
+    /// Parts of the prompts `scope` may see with `since_ms <= ts < until_ms` (of one agent
+    /// when given), most expensive first.
+    pub async fn part_totals(
+        &self,
+        scope: &TenantScope,
+        since_ms: i64,
+        until_ms: i64,
+        agent: Option<&str>,
+    ) -> Result<Vec<PartTotal>, StoreError> {
+        let err = StoreError::query("summing prompt parts");
+        with_pool!(self, pool => {
+            let mut qb = QueryBuilder::new(
+                "SELECT COALESCE(u.agent, ''), p.kind, p.name, COUNT(*), \
+                 CAST(COALESCE(SUM(p.chars), 0) AS BIGINT), MIN(p.chars), MAX(p.chars), \
+                 CAST(COALESCE(SUM(p.cost_nanos), 0) AS BIGINT), COUNT(DISTINCT p.hash), MIN(p.ts_ms), MAX(p.ts_ms) \
+                 FROM prompt_parts p JOIN usage_events u ON u.id = p.event_id WHERE p.ts_ms >= ",
+            );
+            qb.push_bind(since_ms).push(" AND p.ts_ms < ").push_bind(until_ms);
+            if let Some(t) = scope.as_tenant() {
+                qb.push(" AND p.tenant = ").push_bind(t.to_owned());
+            }
+            if let Some(a) = agent {
+                qb.push(" AND u.agent = ").push_bind(a.to_owned());
+            }
+            qb.push(" GROUP BY 1, 2, 3 ORDER BY 8 DESC, 1, 2, 3");
+            let rows = qb.build().fetch_all(pool).await.map_err(err)?;
+            rows.iter()
+                .map(|r| {
+                    let kind: String = r.try_get(1)?;
+                    Ok(PartTotal {
+                        agent: r.try_get(0)?,
+                        kind: PartKind::parse(&kind).unwrap_or(PartKind::System),
+                        name: r.try_get(2)?,
+                        turns: r.try_get(3)?,
+                        chars: r.try_get(4)?,
+                        min_chars: r.try_get(5)?,
+                        max_chars: r.try_get(6)?,
+                        cost_nanos: r.try_get(7)?,
+                        versions: r.try_get(8)?,
+                        first_ms: r.try_get(9)?,
+                        last_ms: r.try_get(10)?,
+                    })
+                })
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(StoreError::query("summing prompt parts"))
+        })
+    }
+
+    /// The parts of events `ids` that `scope` may see, by event in cache-prefix order.
+    pub async fn parts_of(
+        &self,
+        scope: &TenantScope,
+        ids: &[String],
+    ) -> Result<Vec<(String, PromptPart)>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            let rows = with_pool!(self, pool => {
+                let mut qb = QueryBuilder::new(
+                    "SELECT event_id, kind, name, chars, hash, cost_nanos FROM prompt_parts WHERE event_id IN (",
+                );
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.as_str());
+                }
+                qb.push(")");
+                if let Some(t) = scope.as_tenant() {
+                    qb.push(" AND tenant = ").push_bind(t.to_owned());
+                }
+                qb.push(" ORDER BY event_id, seq");
+                let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query("reading prompt parts"))?;
+                rows.iter()
+                    .map(|r| {
+                        let kind: String = r.try_get(1)?;
+                        Ok((
+                            r.try_get::<String, _>(0)?,
+                            PromptPart {
+                                kind: PartKind::parse(&kind).unwrap_or(PartKind::System),
+                                name: r.try_get(2)?,
+                                chars: r.try_get(3)?,
+                                hash: r.try_get(4)?,
+                                cost_nanos: r.try_get(5)?,
+                            },
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+                    .map_err(StoreError::query("reading prompt parts"))?
+            });
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+}
