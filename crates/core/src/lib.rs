@@ -5,6 +5,7 @@
 //! usage out of request/response bodies and SSE streams. It performs no I/O and has no async
 //! runtime: everything here is a pure function of its inputs, so it is cheap to test exhaustively.
 
+pub mod advice;
 pub mod alerting;
 pub mod budget;
 pub mod event;
