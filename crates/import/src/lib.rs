@@ -7,6 +7,7 @@
 //! * [`tabular`] imports and exports CSV and JSON files in one documented column set, so an
 //!   export imported into a fresh database gives identical reports.
 //! * [`subscriptions`] turns recurring costs into one manual event per elapsed period.
+//! * [`usage_api`] reads the providers' admin usage and cost APIs into rows and events (no I/O).
 //!
 //! Every importer produces ordinary [`UsageEvent`](tokenwatch_core::UsageEvent)s with a
 //! `source` and a `dedup_key`, so re-importing the same data never duplicates an event.
@@ -19,6 +20,7 @@ pub mod codex;
 pub mod logs;
 pub mod subscriptions;
 pub mod tabular;
+pub mod usage_api;
 
 use std::path::PathBuf;
 
