@@ -1,6 +1,9 @@
 //! The advisor's reads: a session's timeline with its health, and what prompt parts cost.
 //!
 //! Both doors (API and CLI) call these; every read is scoped by the caller's [`TenantScope`].
+//! The recommendations are in [`recommend`].
+
+pub mod recommend;
 
 use serde::Serialize;
 use tokenwatch_core::UsageEvent;
@@ -8,9 +11,9 @@ use tokenwatch_core::session::{self, Health, TurnFacts};
 use tokenwatch_core::time::rfc3339_ms;
 use tokenwatch_store::{EventFilter, EventSort, MAX_PAGE, Page, PartTotal, Store, TenantScope};
 
-use crate::analytics::{micros, usd};
 use crate::error::AppError;
 use crate::params::parse_time;
+use crate::units::{micros, usd};
 
 /// One turn of a session.
 #[derive(Debug, Serialize)]

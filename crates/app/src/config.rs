@@ -40,6 +40,8 @@ pub struct Config {
     pub channels: Vec<ChannelSpec>,
     /// `[auth]`: keys, logins and roles when others can reach this tokenwatch.
     pub auth: AuthConfig,
+    /// `[advisor]`: prompt component markers and the recommendations' window.
+    pub advisor: AdvisorConfig,
 }
 
 /// `[alerting]`: time zone and timing of budgets and alerts.
@@ -406,6 +408,18 @@ impl Config {
                 message: "session_hours must be at least 1".to_owned(),
             });
         }
+        if self.advisor.lookback_days == 0 || self.advisor.lookback_days > 90 {
+            return Err(ConfigError::BadDefinition {
+                section: "advisor",
+                message: "lookback_days must be 1 to 90".to_owned(),
+            });
+        }
+        if let Err(e) = tokenwatch_core::prompt::Markers::new(&self.advisor.component_markers) {
+            return Err(ConfigError::BadDefinition {
+                section: "advisor",
+                message: format!("component_markers: {e}"),
+            });
+        }
         self.validate_alerting()
     }
 
@@ -478,10 +492,12 @@ impl Config {
     }
 }
 
+mod advisor;
 mod auth;
 mod explain;
 mod load;
 
+pub use advisor::AdvisorConfig;
 pub use auth::{AuthConfig, OidcConfig};
 pub use load::{
     LoadError, Loaded, database_url, dirs, load, secret_key_source, secrets, spill_path,

@@ -66,6 +66,12 @@ impl Pipeline {
         }
     }
 
+    /// The same pipeline, cutting system prompts into components with `markers`.
+    pub fn with_markers(mut self, markers: tokenwatch_core::prompt::Markers) -> Self {
+        self.analysis = crate::analysis::Analysis::new(markers);
+        self
+    }
+
     /// A pipeline whose budget and alert stage runs when its owner settles it (a command
     /// that writes events and exits; see [`crate::start::CommandPipeline`]).
     pub fn deferred(prices: Arc<PriceTable>, policy: Arc<Policy>) -> Self {

@@ -101,6 +101,15 @@ pub enum Command {
     ///   tokenwatch prompt-costs --agent reviewer --json
     #[command(verbatim_doc_comment)]
     PromptCosts(PromptCostsArgs),
+    /// Recommendations that pay for themselves: each with its evidence and what it saves a
+    /// month, from the last days of real traffic at the price table's rates.
+    ///
+    /// Examples:
+    ///   tokenwatch advise
+    ///   tokenwatch advise --days 14 --json
+    ///   tokenwatch advise --snooze model_switch:0a1b2c3d4e5f --for-days 30
+    #[command(verbatim_doc_comment)]
+    Advise(AdviseArgs),
     /// Budgets: spend limits per period, soft (alerts) or hard (the proxy refuses with 429).
     Budget(BudgetArgs),
     /// Alert history, acknowledgement, alert rules and notification channels.

@@ -87,6 +87,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
         Command::Session(args) => commands::advisor::session(&cli.global, args)
             .await
             .map(Some),
+        Command::Advise(args) => commands::advisor::advise(&cli.global, args).await.map(Some),
         Command::PromptCosts(args) => commands::advisor::prompt_costs(&cli.global, args)
             .await
             .map(Some),

@@ -38,6 +38,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/sessions", get(analytics::sessions))
         .route("/sessions/{id}/timeline", get(advisor::timeline))
         .route("/prompt-costs", get(advisor::prompt_costs))
+        .route("/recommendations", get(advisor::recommendations))
+        .route("/recommendations/{id}/{action}", post(advisor::decide))
         .route("/tags", get(tags::list).post(tags::create))
         .route(
             "/tags/{key}/{value}",

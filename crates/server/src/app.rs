@@ -173,12 +173,18 @@ pub async fn build(
     let live = LiveBus::default();
     // The proxy's queue and the writer's share one byte budget (`recording.queue_bytes`).
     let budget = recorder.budget().clone();
-    let pipeline = Arc::new(Pipeline::new(
-        Arc::clone(&prices),
-        Arc::clone(&running.policy),
-        live.clone(),
-        Some(recorder),
-    ));
+    // Validated with the configuration, so a bad marker never gets this far.
+    let markers = tokenwatch_core::prompt::Markers::new(&config.advisor.component_markers)
+        .unwrap_or_default();
+    let pipeline = Arc::new(
+        Pipeline::new(
+            Arc::clone(&prices),
+            Arc::clone(&running.policy),
+            live.clone(),
+            Some(recorder),
+        )
+        .with_markers(markers),
+    );
     running.tasks.push(tokenwatch_app::jobs::spawn_importers(
         &config, &store, &pipeline,
     ));

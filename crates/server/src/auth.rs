@@ -73,6 +73,8 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/sessions", VIEWER),
     ("GET", "/api/v1/sessions/{id}/timeline", VIEWER),
     ("GET", "/api/v1/prompt-costs", VIEWER),
+    ("GET", "/api/v1/recommendations", VIEWER),
+    ("POST", "/api/v1/recommendations/{id}/{action}", MEMBER),
     ("GET", "/api/v1/tags", VIEWER),
     ("POST", "/api/v1/tags", MEMBER),
     ("PATCH", "/api/v1/tags/{key}/{value}", MEMBER),

@@ -44,7 +44,7 @@ pub use events::{
     RollupKey, RollupRow, TotalsRow,
 };
 pub use imports::{Account, ImportCursor, ImportDir, Subscription};
-pub use prompt_parts::PartTotal;
+pub use prompt_parts::{PartTotal, RecommendationStatus};
 pub use scope::TenantScope;
 pub use tag_defs::{RenameOutcome, TagDef};
 pub use tagging::{RetagOutcome, TagRemoval};
@@ -101,8 +101,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         11,
-        "prompt_parts",
-        include_str!("../migrations/0011_prompt_parts.sql"),
+        "advisor",
+        include_str!("../migrations/0011_advisor.sql"),
     ),
 ];
 

@@ -121,3 +121,65 @@ impl Store {
         Ok(out)
     }
 }
+
+/// What people decided about a recommendation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecommendationStatus {
+    /// `dismissed` or `snoozed`.
+    pub status: String,
+    /// The end of a snooze.
+    pub until_ms: Option<i64>,
+}
+
+impl Store {
+    /// Records `status` for recommendation `id` of `tenant` (`open` forgets any decision).
+    pub async fn set_recommendation_status(
+        &self,
+        tenant: &str,
+        id: &str,
+        status: &str,
+        until_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let err = StoreError::query("recording a recommendation's status");
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(err)?;
+            sqlx::query("DELETE FROM recommendation_status WHERE tenant = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query("recording a recommendation's status"))?;
+            if status != "open" {
+                sqlx::query("INSERT INTO recommendation_status (tenant, id, status, until_ms, updated_ms) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(tenant)
+                    .bind(id)
+                    .bind(status)
+                    .bind(until_ms)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("recording a recommendation's status"))?;
+            }
+            tx.commit().await.map_err(StoreError::query("recording a recommendation's status"))
+        })
+    }
+
+    /// Every decision of `tenant`, by recommendation id.
+    pub async fn recommendation_statuses(
+        &self,
+        tenant: &str,
+    ) -> Result<std::collections::HashMap<String, RecommendationStatus>, StoreError> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query("SELECT id, status, until_ms FROM recommendation_status WHERE tenant = $1")
+                .bind(tenant)
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::query("reading recommendation statuses"))?;
+            rows.iter()
+                .map(|r| Ok((r.try_get(0)?, RecommendationStatus { status: r.try_get(1)?, until_ms: r.try_get(2)? })))
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(StoreError::query("reading recommendation statuses"))
+        })
+    }
+}

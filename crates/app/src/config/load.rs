@@ -53,6 +53,7 @@ const SECTIONS: &[&str] = &[
     "providers",
     "alerting",
     "auth",
+    "advisor",
 ];
 
 /// The loaded configuration and the file it came from, if any.

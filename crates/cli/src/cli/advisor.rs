@@ -49,3 +49,29 @@ pub struct PromptCostsArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+/// `tokenwatch advise`.
+#[derive(Debug, Args)]
+pub struct AdviseArgs {
+    /// Days of traffic the savings are computed from (default: [advisor] lookback_days, 7).
+    #[arg(long)]
+    pub days: Option<u32>,
+    /// Also show dismissed and snoozed recommendations.
+    #[arg(long)]
+    pub all: bool,
+    /// Print JSON (as GET /api/v1/recommendations answers).
+    #[arg(long)]
+    pub json: bool,
+    /// Dismiss the recommendation with this id for good.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["snooze", "reopen"])]
+    pub dismiss: Option<String>,
+    /// Snooze the recommendation with this id for --for-days days.
+    #[arg(long, value_name = "ID", conflicts_with = "reopen")]
+    pub snooze: Option<String>,
+    /// Days a snooze lasts.
+    #[arg(long, default_value_t = 7, requires = "snooze")]
+    pub for_days: u32,
+    /// Show a dismissed or snoozed recommendation again.
+    #[arg(long, value_name = "ID")]
+    pub reopen: Option<String>,
+}

@@ -1,10 +1,11 @@
-//! `tokenwatch session show` and `tokenwatch prompt-costs`: the advisor's reads
+//! `tokenwatch session show`, `tokenwatch prompt-costs` and `tokenwatch advise`: the advisor's reads
 //! (`tokenwatch_app::advisor`) as tables or JSON. The host's CLI reads every tenant.
 
 use tokenwatch_app::advisor;
-use tokenwatch_store::TenantScope;
+use tokenwatch_app::advisor::recommend::{self, Decision};
+use tokenwatch_store::{DEFAULT_TENANT, TenantScope};
 
-use crate::cli::{GlobalArgs, PromptCostsArgs, SessionArgs, SessionCommand};
+use crate::cli::{AdviseArgs, GlobalArgs, PromptCostsArgs, SessionArgs, SessionCommand};
 use crate::commands::open_store;
 use crate::commands::report::money;
 use crate::table::Table;
@@ -117,4 +118,73 @@ pub async fn prompt_costs(global: &GlobalArgs, args: &PromptCostsArgs) -> anyhow
         money(costs.input_cost_nanos),
         costs.days
     ))
+}
+
+pub async fn advise(global: &GlobalArgs, args: &AdviseArgs) -> anyhow::Result<String> {
+    let (store, loaded) = open_store(global).await?;
+    let now = tokenwatch_core::time::now_ms();
+    let decision = if let Some(id) = &args.dismiss {
+        Some((id, Decision::Dismiss, "dismissed".to_owned()))
+    } else if let Some(id) = &args.snooze {
+        Some((
+            id,
+            Decision::Snooze {
+                days: args.for_days,
+            },
+            format!("snoozed for {} days", args.for_days),
+        ))
+    } else {
+        args.reopen
+            .as_ref()
+            .map(|id| (id, Decision::Reopen, "open again".to_owned()))
+    };
+    if let Some((id, decision, said)) = decision {
+        recommend::decide(&store, DEFAULT_TENANT, id, decision, now).await?;
+        return Ok(format!("recommendation {id} {said}"));
+    }
+    let prices = tokenwatch_app::prices::price_table(&loaded.config)?;
+    let days = args.days.unwrap_or(loaded.config.advisor.lookback_days);
+    let recs = recommend::recommendations(
+        &store,
+        &prices,
+        &TenantScope::AllTenants,
+        DEFAULT_TENANT,
+        days,
+        args.all,
+        now,
+    )
+    .await?;
+    if args.json {
+        return Ok(serde_json::to_string_pretty(&recs)?);
+    }
+    if recs.recommendations.is_empty() {
+        return Ok(format!(
+            "Nothing to recommend from {} events of the last {days} days.",
+            recs.events_read
+        ));
+    }
+    let mut out = String::new();
+    for (i, r) in recs.recommendations.iter().enumerate() {
+        let status = if r.status == "open" {
+            String::new()
+        } else {
+            format!(" [{}]", r.status)
+        };
+        out.push_str(&format!(
+            "{}. {} — saves {} a month{status}\n   {}\n   id {} ({}, {} events)\n\n",
+            i + 1,
+            r.rec.title,
+            money(r.rec.savings_nanos_per_month),
+            r.rec.evidence,
+            r.rec.id,
+            r.rec.kind,
+            r.rec.events
+        ));
+    }
+    out.push_str(&format!(
+        "Open recommendations save {} a month (from the last {days} days, {} events).",
+        money(recs.open_savings_nanos_per_month),
+        recs.events_read
+    ));
+    Ok(out)
 }

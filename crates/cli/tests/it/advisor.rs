@@ -203,3 +203,70 @@ async fn sessions_are_derived_and_prompt_parts_cost_exactly_the_input() {
         "{show}"
     );
 }
+
+#[tokio::test]
+async fn an_opus_agent_with_short_answers_gets_a_model_switch_worth_the_exact_difference() {
+    let mock = start_mock().await;
+    let server = server_on(&mock);
+    for i in 0..12 {
+        let body = json!({
+            "model": "claude-opus-4-1",
+            "max_tokens": 64,
+            "messages": [{"role": "user", "content": format!("classify ticket {i}")}],
+        })
+        .to_string();
+        let resp = raw(
+            &server.addr,
+            &post(
+                "/anthropic/v1/messages",
+                &[
+                    ("content-type", "application/json"),
+                    ("x-api-key", "sk-ant-classifier"),
+                    ("x-tokenwatch-agent", "classifier"),
+                    ("x-mock-usage", "input=1000,output=100"),
+                ],
+                body.as_bytes(),
+            ),
+        )
+        .await;
+        assert_eq!(parse_response(&resp).0, 200);
+    }
+    server.wait_events(12).await;
+    let recs = get_json(&server, "/api/v1/recommendations?days=1").await;
+    let list = recs["recommendations"].as_array().unwrap();
+    let switch = list
+        .iter()
+        .find(|r| r["kind"] == "model_switch")
+        .unwrap_or_else(|| panic!("no model_switch in {recs}"));
+    // Per turn: opus 1000 × $15 + 100 × $75 per million = 22,500 µ$; haiku 1,500 µ$.
+    // 12 turns in a 1-day window × 30 days.
+    assert_eq!(switch["savings_micros_per_month"], 12 * 21_000 * 30);
+    assert_eq!(switch["agent"], "classifier");
+    assert_eq!(switch["status"], "open");
+    let id = switch["id"].as_str().unwrap().to_owned();
+
+    // Dismissed: gone from the list, still there with all=true; reopened from the CLI.
+    let (status, _, body) = parse_response(
+        &raw(
+            &server.addr,
+            &post(
+                &format!("/api/v1/recommendations/{id}/dismiss"),
+                &[("content-type", "application/json")],
+                b"{}",
+            ),
+        )
+        .await,
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let after = get_json(&server, "/api/v1/recommendations?days=1").await;
+    assert!(!after.to_string().contains(&id), "{after}");
+    let all = get_json(&server, "/api/v1/recommendations?days=1&all=true").await;
+    assert!(all.to_string().contains(r#""status":"dismissed""#), "{all}");
+    run_cli(&server.db, &["advise", "--reopen", &id]);
+    let text = run_cli(&server.db, &["advise", "--days", "1"]);
+    assert!(
+        text.contains("Move classifier's short answers from claude-opus-4-1 to claude-haiku-4-5")
+            && text.contains(&id),
+        "{text}"
+    );
+}

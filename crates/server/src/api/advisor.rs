@@ -1,5 +1,6 @@
 //! `GET /api/v1/sessions/{id}/timeline` (a session's turns and health) and
-//! `GET /api/v1/prompt-costs` (what each prompt part cost); the reads are
+//! `GET /api/v1/prompt-costs` (what each prompt part cost), `GET /api/v1/recommendations` and
+//! `POST /api/v1/recommendations/{id}/{dismiss|snooze|reopen}`; the use-cases are
 //! `tokenwatch_app::advisor`'s.
 
 use std::sync::Arc;
@@ -8,10 +9,12 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use serde::Deserialize;
+use tokenwatch_app::advisor::recommend::{self, Decision, Recommendations};
 use tokenwatch_app::advisor::{self, PromptCosts, Timeline};
 use tokenwatch_app::teams::Principal;
 use tokenwatch_core::time::now_ms;
 
+use super::json_body::JsonBody;
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -51,4 +54,64 @@ pub async fn prompt_costs(
         )
         .await?,
     ))
+}
+
+/// `days` (default `[advisor] lookback_days`), `all` (also dismissed and snoozed ones).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendationsQuery {
+    days: Option<u32>,
+    #[serde(default)]
+    all: bool,
+}
+
+pub async fn recommendations(
+    State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+    query: Result<Query<RecommendationsQuery>, QueryRejection>,
+) -> Result<Json<Recommendations>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
+    let days = q.days.unwrap_or(app.config.advisor.lookback_days);
+    Ok(Json(
+        recommend::recommendations(
+            &app.store,
+            &app.prices,
+            &who.scope(),
+            who.home_tenant(),
+            days,
+            q.all,
+            now_ms(),
+        )
+        .await?,
+    ))
+}
+
+/// `{"days": N}` for a snooze; nothing for the others.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecisionBody {
+    days: Option<u32>,
+}
+
+pub async fn decide(
+    State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+    Path((id, action)): Path<(String, String)>,
+    body: JsonBody<DecisionBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let decision = match action.as_str() {
+        "dismiss" => Decision::Dismiss,
+        "reopen" => Decision::Reopen,
+        "snooze" => Decision::Snooze {
+            days: body.0.days.unwrap_or(7),
+        },
+        other => {
+            return Err(ApiError::bad(
+                "action",
+                format!("action: '{other}' is not dismiss, snooze or reopen"),
+            ));
+        }
+    };
+    recommend::decide(&app.store, who.home_tenant(), &id, decision, now_ms()).await?;
+    Ok(Json(serde_json::json!({"id": id, "action": action})))
 }

@@ -159,7 +159,7 @@ pub async fn a_database_at_migration_7_moves_into_the_default_tenant(engine: Eng
     assert_eq!(
         count(&db.url, "SELECT COUNT(*) FROM schema_migrations").await,
         11,
-        "migrations 8 (tenant scope), 9 (teams), 10 (key owner) and 11 (prompt parts) applied"
+        "migrations 8 (tenant scope), 9 (teams), 10 (key owner) and 11 (advisor) applied"
     );
     assert_eq!(
         count(&db.url, "SELECT COUNT(*) FROM tenants WHERE id = 'default'").await,

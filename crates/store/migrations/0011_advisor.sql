@@ -16,3 +16,13 @@ CREATE TABLE IF NOT EXISTS prompt_parts (
     PRIMARY KEY (event_id, seq)
 );
 CREATE INDEX IF NOT EXISTS prompt_parts_tenant_ts ON prompt_parts (tenant, ts_ms);
+-- What people decided about the advisor's recommendations (by the recommendation's stable id):
+-- `dismissed` for good, or `snoozed` until `until_ms`.
+CREATE TABLE IF NOT EXISTS recommendation_status (
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    until_ms BIGINT,
+    updated_ms BIGINT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);

@@ -1,0 +1,24 @@
+//! `[advisor]`: how the advisor reads prompts and which window its recommendations cover.
+
+use serde::{Deserialize, Serialize};
+
+/// `[advisor]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdvisorConfig {
+    /// Days of traffic a recommendation's saving is computed from (scaled to 30 days).
+    pub lookback_days: u32,
+    /// Regexes that start a system prompt component, each matched against one line: its first
+    /// capture group (or else the whole match) names the component. Checked before the
+    /// built-in markers (Markdown headings, top-level `<tags>`).
+    pub component_markers: Vec<String>,
+}
+
+impl Default for AdvisorConfig {
+    fn default() -> Self {
+        Self {
+            lookback_days: 7,
+            component_markers: Vec::new(),
+        }
+    }
+}
