@@ -10,6 +10,8 @@ mod blocks;
 mod calendar;
 mod sessions;
 
+pub use sessions::NO_SESSION;
+
 pub use blocks::{BLOCK_MS, Block};
 pub use calendar::Period;
 

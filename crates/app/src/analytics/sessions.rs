@@ -6,6 +6,7 @@ use tokenwatch_store::{Store, TenantScope};
 
 use super::{AnalyticsQuery, RangeView, micros, usd};
 use crate::error::AppError;
+use tokenwatch_core::session::Health;
 use tokenwatch_core::time::rfc3339_ms;
 
 #[derive(Debug, Serialize)]
@@ -23,7 +24,15 @@ pub struct SessionRow {
     pub cost_usd: f64,
     pub unpriced_events: i64,
     pub models: Vec<String>,
+    /// For a session active in the last [`LIVE_MS`] (the [`LIVE_HEALTH_MAX`] most recent):
+    /// its health and why; `null` otherwise.
+    pub health: Option<Health>,
 }
+
+/// A session whose last turn is this recent is live: its health is shown.
+pub const LIVE_MS: i64 = 24 * 60 * 60 * 1000;
+/// Live sessions whose health one listing computes (each reads the session's turns).
+pub const LIVE_HEALTH_MAX: usize = 50;
 
 #[derive(Debug, Serialize)]
 pub struct Sessions {
@@ -45,11 +54,22 @@ pub async fn sessions(
     let rows = store
         .session_report(&scope.filter, ReportBreakdown::None)
         .await?;
-    let sessions = rows
-        .into_iter()
-        .rev()
-        .take(limit)
-        .map(|r| SessionRow {
+    let mut sessions = Vec::with_capacity(limit.min(rows.len()));
+    let mut live = 0;
+    for r in rows.into_iter().rev().take(limit) {
+        // A derived or named session with a recent turn is live: its health is shown.
+        let is_live =
+            r.label != tokenwatch_store::reports::NO_SESSION && now_ms - r.last_ms <= LIVE_MS;
+        let health = if is_live && live < LIVE_HEALTH_MAX {
+            live += 1;
+            crate::advisor::timeline(store, whose, &r.label)
+                .await
+                .ok()
+                .map(|t| t.health)
+        } else {
+            None
+        };
+        sessions.push(SessionRow {
             session: r.label,
             project: r.project,
             first_activity: rfc3339_ms(r.first_ms),
@@ -62,8 +82,9 @@ pub async fn sessions(
             cost_usd: usd(r.sums.cost_nanos),
             unpriced_events: r.sums.unpriced_events,
             models: r.models,
-        })
-        .collect();
+            health,
+        });
+    }
     Ok(Sessions {
         range: scope.range(),
         sessions,

@@ -170,6 +170,14 @@ async fn sessions_are_derived_and_prompt_parts_cost_exactly_the_input() {
     assert_eq!(turns[0]["context_window"], 200_000);
     assert_eq!(turns[0]["cache_hit_pct"], 60.0);
     assert_eq!(timeline["health"]["state"], "healthy");
+    let list = get_json(&server, "/api/v1/sessions?since=1h").await;
+    let row = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["session"] == a1)
+        .unwrap_or_else(|| panic!("{a1} not listed: {list}"));
+    assert_eq!(row["health"]["state"], "healthy", "a live session shows its health");
     let (status, _) = get(&server.addr, "/api/v1/sessions/no-such-session/timeline").await;
     assert_eq!(status, 404);
 

@@ -6,6 +6,9 @@ use super::{Breakdown, ReportRow, Sums, add_model, usage_of};
 use crate::analytics::is_listed_model;
 use crate::{EventFilter, RollupKey, Store, StoreError};
 
+/// The label of the sums of events that belong to no session.
+pub const NO_SESSION: &str = "(no session)";
+
 impl Store {
     /// Sums per session, in order of each session's last activity (oldest first).
     /// Subscriptions and manual costs belong to no session and are left out.
@@ -26,7 +29,7 @@ impl Store {
             let r = &r;
             let (session, project) = r.key.split_once('|').unwrap_or((&r.key, ""));
             let label = if session.is_empty() {
-                "(no session)".to_owned()
+                NO_SESSION.to_owned()
             } else {
                 session.to_owned()
             };
