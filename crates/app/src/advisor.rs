@@ -233,3 +233,62 @@ fn part_cost(r: PartTotal, days: f64) -> PartCost {
         cost_nanos: r.cost_nanos,
     }
 }
+
+/// A session guard control: block a session or pause an agent (`reason` given), or lift it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlKind {
+    Session,
+    Agent,
+}
+
+impl ControlKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Agent => "agent",
+        }
+    }
+}
+
+/// Blocks or unblocks a session, pauses or resumes an agent of `tenant`: stored, and applied
+/// to `guard` at once (a `serve` in another process picks it up at its next refresh).
+pub async fn set_control(
+    store: &Store,
+    guard: Option<&crate::guard::Guard>,
+    tenant: &str,
+    kind: ControlKind,
+    subject: &str,
+    reason: Option<&str>,
+) -> Result<bool, AppError> {
+    let subject = subject.trim();
+    if subject.is_empty() || subject.len() > 200 || subject.chars().any(char::is_control) {
+        return Err(AppError::bad(
+            kind.as_str(),
+            format!("{}: must be 1 to 200 characters", kind.as_str()),
+        ));
+    }
+    let reason = reason.map(|r| {
+        let r = r.trim();
+        if r.is_empty() {
+            "stopped by hand".to_owned()
+        } else {
+            r.chars().take(200).collect()
+        }
+    });
+    let changed = store
+        .set_guard_control(
+            tenant,
+            kind.as_str(),
+            subject,
+            reason.as_deref(),
+            tokenwatch_core::time::now_ms(),
+        )
+        .await?;
+    if let Some(guard) = guard {
+        match kind {
+            ControlKind::Session => guard.set_blocked(tenant, subject, reason),
+            ControlKind::Agent => guard.set_paused(tenant, subject, reason),
+        }
+    }
+    Ok(changed)
+}

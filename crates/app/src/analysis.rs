@@ -43,19 +43,15 @@ impl Analysis {
                 part.cost_nanos = share;
             }
         }
-        if event.session_id.is_none() && !text.first_user.is_empty() {
-            let agent = format!(
-                "{}|{}|{}",
-                event.tenant.as_deref().unwrap_or(""),
-                event.api_key_id.as_deref().unwrap_or(""),
-                event.agent.as_deref().unwrap_or("")
+        if event.session_id.is_none() && !text.chain.is_empty() {
+            let agent = agent_key(
+                event.tenant.as_deref(),
+                event.api_key_id.as_deref(),
+                event.agent.as_deref(),
             );
-            let first_user = prompt::text_hash(&text.first_user);
             let turn = TurnKey {
                 agent: &agent,
-                first_user: &first_user,
-                messages: text.messages,
-                chars: parts.iter().map(|p| p.chars).sum(),
+                chain: &text.chain,
                 ts_ms: event.ts_ms,
             };
             let new_id = || format!("{DERIVED_SESSION_PREFIX}{}", uuid::Uuid::now_v7());
@@ -65,8 +61,39 @@ impl Analysis {
                 .sessions
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            event.session_id = Some(sessions.session(&turn, new_id));
+            event.session_id = sessions.session(&turn, new_id);
         }
         event.parts = parts;
     }
+
+    /// The derived session a request would continue (see [`SessionTracker::peek`]).
+    pub fn peek_session(
+        &self,
+        tenant: Option<&str>,
+        api_key_id: Option<&str>,
+        agent: Option<&str>,
+        text: &PromptText,
+        ts_ms: i64,
+    ) -> Option<String> {
+        let agent = agent_key(tenant, api_key_id, agent);
+        let turn = TurnKey {
+            agent: &agent,
+            chain: &text.chain,
+            ts_ms,
+        };
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .peek(&turn)
+    }
+}
+
+/// Who a conversation belongs to: its tenant, key and agent.
+fn agent_key(tenant: Option<&str>, api_key_id: Option<&str>, agent: Option<&str>) -> String {
+    format!(
+        "{}|{}|{}",
+        tenant.unwrap_or(""),
+        api_key_id.unwrap_or(""),
+        agent.unwrap_or("")
+    )
 }

@@ -27,6 +27,9 @@ pub struct RequestMeta {
     pub api_key_id: Option<String>,
     /// The tenant of the tokenwatch key the request presented (`None`: the default tenant).
     pub tenant: Option<String>,
+    /// Why tokenwatch refused the request itself, when it did for something other than a
+    /// budget (`session_blocked`, `agent_paused`): the refused event's `error_type`.
+    pub refused_by: Option<&'static str>,
 }
 
 impl RequestMeta {

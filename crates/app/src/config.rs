@@ -414,6 +414,27 @@ impl Config {
                 message: "lookback_days must be 1 to 90".to_owned(),
             });
         }
+        for (i, g) in self.advisor.guards.iter().enumerate() {
+            let bad_cost = g
+                .max_cost_usd
+                .as_deref()
+                .is_some_and(|u| tokenwatch_core::Micros::parse_usd(u).is_err());
+            let no_limit =
+                g.max_context_tokens.is_none() && g.max_turns.is_none() && g.max_cost_usd.is_none();
+            if bad_cost || no_limit {
+                return Err(ConfigError::BadDefinition {
+                    section: "advisor",
+                    message: format!(
+                        "guards[{i}]: {}",
+                        if bad_cost {
+                            "max_cost_usd must be a USD amount like \"2.50\""
+                        } else {
+                            "set max_context_tokens, max_turns or max_cost_usd"
+                        }
+                    ),
+                });
+            }
+        }
         if let Err(e) = tokenwatch_core::prompt::Markers::new(&self.advisor.component_markers) {
             return Err(ConfigError::BadDefinition {
                 section: "advisor",

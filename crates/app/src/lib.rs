@@ -24,6 +24,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod guard;
 pub mod imports;
 pub mod jobs;
 pub mod live;

@@ -45,6 +45,8 @@ pub struct Pipeline {
     unsettled: std::sync::atomic::AtomicBool,
     /// Session and prompt analysis of proxied conversations.
     analysis: crate::analysis::Analysis,
+    /// Session limits, blocks and pauses (shared with the proxy, which refuses).
+    guard: Arc<crate::guard::Guard>,
 }
 
 impl Pipeline {
@@ -63,6 +65,7 @@ impl Pipeline {
             deferred: false,
             unsettled: std::sync::atomic::AtomicBool::new(false),
             analysis: crate::analysis::Analysis::default(),
+            guard: Arc::default(),
         }
     }
 
@@ -70,6 +73,17 @@ impl Pipeline {
     pub fn with_markers(mut self, markers: tokenwatch_core::prompt::Markers) -> Self {
         self.analysis = crate::analysis::Analysis::new(markers);
         self
+    }
+
+    /// The same pipeline, counting proxied turns against `guard`'s limits.
+    pub fn with_guard(mut self, guard: Arc<crate::guard::Guard>) -> Self {
+        self.guard = guard;
+        self
+    }
+
+    /// The session analysis (the proxy peeks at a request's derived session through it).
+    pub fn analysis(&self) -> &crate::analysis::Analysis {
+        &self.analysis
     }
 
     /// A pipeline whose budget and alert stage runs when its owner settles it (a command
@@ -103,6 +117,9 @@ impl Pipeline {
     pub fn proxied(&self, mut event: UsageEvent, ctx: &mut RuleContext, now_ms: i64) {
         self.rule_checks.fetch_add(1, Ordering::Relaxed);
         self.policy.on_event(&mut event, ctx, now_ms);
+        for trip in self.guard.after_turn(&event) {
+            self.policy.alerts.raise(guard_draft(&trip, now_ms));
+        }
         metrics::counter!("tokenwatch_proxy_events_total", "status" => event.status.as_str())
             .increment(1);
         self.live.publish(&event);
@@ -148,5 +165,36 @@ impl Pipeline {
     /// How many events the tag rules have run on.
     pub fn rule_checks(&self) -> u64 {
         self.rule_checks.load(Ordering::Relaxed)
+    }
+}
+
+/// The alert a guard limit raises, once per session and rule.
+fn guard_draft(trip: &crate::guard::Trip, now_ms: i64) -> crate::alerts::AlertDraft {
+    let what = if trip.blocked {
+        "blocked"
+    } else {
+        "over its limit"
+    };
+    crate::alerts::AlertDraft {
+        dedup_key: format!("guard:{}:{}", trip.session, trip.reason),
+        rule: "guard".to_owned(),
+        kind: "session_guard".to_owned(),
+        severity: if trip.blocked { "critical" } else { "warning" },
+        message: format!(
+            "Session {} of {} {what}: {}",
+            trip.session,
+            trip.agent.as_deref().unwrap_or("an agent"),
+            trip.reason
+        ),
+        value: 0,
+        threshold: 0,
+        unit: "",
+        period_start_ms: None,
+        detail: serde_json::json!({
+            "session": trip.session, "agent": trip.agent, "blocked": trip.blocked,
+        }),
+        channels: Vec::new(),
+        fired_ms: now_ms,
+        tenant: trip.tenant.clone(),
     }
 }

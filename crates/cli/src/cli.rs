@@ -110,6 +110,8 @@ pub enum Command {
     ///   tokenwatch advise --snooze model_switch:0a1b2c3d4e5f --for-days 30
     #[command(verbatim_doc_comment)]
     Advise(AdviseArgs),
+    /// The session guard: block or unblock sessions, pause or resume agents, list them.
+    Guard(GuardArgs),
     /// Budgets: spend limits per period, soft (alerts) or hard (the proxy refuses with 429).
     Budget(BudgetArgs),
     /// Alert history, acknowledgement, alert rules and notification channels.

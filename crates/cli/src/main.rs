@@ -88,6 +88,7 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
             .await
             .map(Some),
         Command::Advise(args) => commands::advisor::advise(&cli.global, args).await.map(Some),
+        Command::Guard(args) => commands::advisor::guard(&cli.global, args).await.map(Some),
         Command::PromptCosts(args) => commands::advisor::prompt_costs(&cli.global, args)
             .await
             .map(Some),

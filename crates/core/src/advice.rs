@@ -8,7 +8,8 @@
 //!   its turns on that model: those exact turns re-priced at the next cheaper model of the
 //!   family ([`cheaper_model`]), never a model without a known price.
 //! - `cache_breakage`: a system component or tool definition whose text changed, after which
-//!   the agent's cache hit rate fell by at least [`BREAK_DROP_PCT`] points.
+//!   the agent's cache hit rate (up to 5 turns before against 5 after) fell by at least
+//!   [`BREAK_DROP_PCT`] points; the saving is what the tokens no longer read cost instead.
 //! - `cache_opportunity`: a prefix (tools and system) sent unchanged on every turn but never
 //!   cached; or 5-minute cache writes repeated because turns were 5 to 60 minutes apart (the
 //!   1-hour cache would have been read instead).
@@ -246,10 +247,10 @@ fn cache_breakage(w: &Window<'_>, prices: &PriceTable) -> Vec<Recommendation> {
                 }
                 let before = last.insert((p.kind, p.name.as_str()), p.hash.as_str());
                 let changed = before.is_some_and(|b| b != p.hash);
-                if !changed || reported.contains(p.name.as_str()) || i < AROUND {
+                if !changed || reported.contains(p.name.as_str()) {
                     continue;
                 }
-                let pre = &turns[i - AROUND..i];
+                let pre = &turns[i.saturating_sub(AROUND)..i];
                 let post = &turns[i..(i + AROUND).min(turns.len())];
                 let (Some(h0), Some(h1)) = (hit_pct(pre), hit_pct(post)) else {
                     continue;
@@ -258,17 +259,27 @@ fn cache_breakage(w: &Window<'_>, prices: &PriceTable) -> Vec<Recommendation> {
                     continue;
                 }
                 reported.insert(p.name.as_str());
-                // What the lost hits cost: tokens that were read before would now be paid at
-                // the input rate (or written), over the turns after the change in the window.
+                // What the lost hits cost: the tokens read before that this turn did not read
+                // were paid instead as cache writes (5-minute, then 1-hour) or uncached input.
                 let after = &turns[i..];
                 let extra: i64 = after
                     .iter()
                     .filter_map(|t| {
                         let price = prices.lookup(&t.provider, &t.model)?;
                         let want_read = t.usage.prompt_tokens() * h0 / 100;
-                        let missing = (want_read - t.usage.cache_read_tokens).max(0);
+                        let mut missing = (want_read - t.usage.cache_read_tokens).max(0);
                         let (rates, _) = price.rates_for(t.usage.prompt_tokens());
-                        Some(missing * (rates.input - rates.cache_read) / 1_000)
+                        let mut extra = 0;
+                        for (paid, rate) in [
+                            (t.usage.cache_write_5m_tokens, rates.cache_write_5m),
+                            (t.usage.cache_write_1h_tokens, rates.cache_write_1h),
+                            (t.usage.input_tokens, rates.input),
+                        ] {
+                            let n = missing.min(paid);
+                            extra += n * (rate - rates.cache_read) / 1_000;
+                            missing -= n;
+                        }
+                        Some(extra)
                     })
                     .sum();
                 out.push(Recommendation {

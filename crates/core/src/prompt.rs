@@ -77,8 +77,12 @@ pub struct PromptText {
     pub history: String,
     /// The last user turn, as text.
     pub new_input: String,
-    /// The first user message, whose hash tells conversations apart.
+    /// The first user message (tag rules read it).
     pub first_user: String,
+    /// The conversation's hash chain: link `i` is the hash of link `i - 1` and message `i`'s
+    /// text, so a turn that repeats an earlier turn's messages repeats its links (sessions are
+    /// told apart by it; system prompt and tools are not in it).
+    pub chain: Vec<String>,
     /// Messages in the request (every role).
     pub messages: i64,
 }
@@ -266,6 +270,7 @@ mod tests {
             history: "hello".to_owned(),
             new_input: "and now?".to_owned(),
             first_user: "hello".to_owned(),
+            chain: Vec::new(),
             messages: 3,
         };
         let p = parts(&text, &Markers::default());

@@ -7,7 +7,7 @@
 //! facts (the proxy forwards bytes regardless; recording is best effort on the side).
 
 pub mod anthropic;
-mod common;
+pub(crate) mod common;
 pub mod gemini;
 pub mod openai;
 

@@ -2,13 +2,16 @@
 //! running one is.
 //!
 //! **Boundaries** ([`SessionTracker`]). A proxied request without `X-Tokenwatch-Session`
-//! belongs to the conversation of the same *agent* (its tenant, key and agent tag) that began
-//! with the same first user message, as long as the history keeps growing: a request whose
-//! message count or characters fall below the previous turn's, or that comes after
-//! [`IDLE_MS`] of silence, starts a new session. Different first user messages are different
-//! conversations, so several agents (or one agent with several threads) interleaving on one key
-//! keep their own sessions. Claude Code and Codex sessions keep the ids their logs carry, and
-//! a header always wins.
+//! continues the conversation of the same *agent* (its tenant, key and agent tag) whose last
+//! turn its own messages start with: each request carries a hash chain of its conversation's
+//! messages (system prompt and tools left out, so editing them never splits a session), and a
+//! turn continues the session whose last seen chain link equals the link at the same position
+//! in this turn, preferring the longest. A request that matches none (a new first message, a
+//! history that dropped or was rewritten by compaction) or that comes after [`IDLE_MS`] of
+//! silence starts a new session. So several agents, or several threads of one agent,
+//! interleaving on one key keep their own sessions; two threads that open with the very same
+//! first message cannot be told apart until their second turn. Claude Code and Codex sessions
+//! keep the ids their logs carry, and a header always wins.
 //!
 //! **Health** ([`health`]): documented thresholds on context size against the model's window,
 //! cost per turn against the session's first turns, and cache breakage.
@@ -28,77 +31,104 @@ const MAX_OPEN: usize = 20_000;
 pub struct TurnKey<'a> {
     /// The agent: tenant, key id and agent tag joined (whatever is known).
     pub agent: &'a str,
-    /// Hash of the first user message.
-    pub first_user: &'a str,
-    pub messages: i64,
-    /// Characters of the whole input.
-    pub chars: i64,
+    /// The conversation's hash chain: link `i` hashes messages `0..=i`
+    /// ([`crate::prompt::PromptText::chain`]).
+    pub chain: &'a [String],
     pub ts_ms: i64,
 }
 
 #[derive(Debug, Clone)]
 struct Open {
     id: String,
-    messages: i64,
-    chars: i64,
+    /// Messages of the session's last turn, and the chain link of its last message.
+    messages: usize,
+    last_link: String,
     last_ms: i64,
 }
+
+/// Open conversations remembered per agent at most; the least recently active go first.
+const MAX_PER_AGENT: usize = 64;
 
 /// Derives session ids for turns that carry none (see the module docs for the rule).
 #[derive(Debug, Default)]
 pub struct SessionTracker {
-    open: HashMap<(String, String), Open>,
+    open: HashMap<String, Vec<Open>>,
+    count: usize,
 }
 
 impl SessionTracker {
-    /// The session of `turn`: its conversation's, or a new one made by `new_id`.
-    pub fn session(&mut self, turn: &TurnKey<'_>, new_id: impl FnOnce() -> String) -> String {
-        let key = (turn.agent.to_owned(), turn.first_user.to_owned());
-        if let Some(open) = self.open.get_mut(&key) {
-            let grows = turn.messages >= open.messages && turn.chars >= open.chars;
-            let recent = turn.ts_ms - open.last_ms <= IDLE_MS;
-            if grows && recent {
-                open.messages = turn.messages;
-                open.chars = turn.chars;
-                open.last_ms = open.last_ms.max(turn.ts_ms);
-                return open.id.clone();
-            }
+    /// The open session `turn` continues: the longest whose last link this turn repeats.
+    fn find(&self, turn: &TurnKey<'_>) -> Option<usize> {
+        let opens = self.open.get(turn.agent)?;
+        opens
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| {
+                o.messages >= 1
+                    && o.messages <= turn.chain.len()
+                    && turn.chain.get(o.messages - 1) == Some(&o.last_link)
+                    && turn.ts_ms - o.last_ms <= IDLE_MS
+            })
+            .max_by_key(|(_, o)| (o.messages, o.last_ms))
+            .map(|(i, _)| i)
+    }
+
+    /// The session of `turn`: the conversation's it continues, or a new one made by `new_id`.
+    /// `None` for a turn with no messages.
+    pub fn session(
+        &mut self,
+        turn: &TurnKey<'_>,
+        new_id: impl FnOnce() -> String,
+    ) -> Option<String> {
+        let last = turn.chain.last()?.clone();
+        if let Some(i) = self.find(turn)
+            && let Some(open) = self.open.get_mut(turn.agent).and_then(|o| o.get_mut(i))
+        {
+            open.messages = turn.chain.len();
+            open.last_link = last;
+            open.last_ms = open.last_ms.max(turn.ts_ms);
+            return Some(open.id.clone());
         }
-        if self.open.len() >= MAX_OPEN && !self.open.contains_key(&key) {
-            self.forget_oldest();
+        if self.count >= MAX_OPEN {
+            self.open.clear();
+            self.count = 0;
+        }
+        let opens = self.open.entry(turn.agent.to_owned()).or_default();
+        if opens.len() >= MAX_PER_AGENT
+            && let Some(oldest) = opens
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, o)| o.last_ms)
+                .map(|(i, _)| i)
+        {
+            opens.swap_remove(oldest);
+            self.count -= 1;
         }
         let id = new_id();
-        self.open.insert(
-            key,
-            Open {
-                id: id.clone(),
-                messages: turn.messages,
-                chars: turn.chars,
-                last_ms: turn.ts_ms,
-            },
-        );
-        id
+        opens.push(Open {
+            id: id.clone(),
+            messages: turn.chain.len(),
+            last_link: last,
+            last_ms: turn.ts_ms,
+        });
+        self.count += 1;
+        Some(id)
+    }
+
+    /// The session `turn` would continue, without recording it (the proxy asks before it
+    /// forwards a request whose session may be blocked).
+    pub fn peek(&self, turn: &TurnKey<'_>) -> Option<String> {
+        let i = self.find(turn)?;
+        self.open.get(turn.agent).map(|o| o[i].id.clone())
     }
 
     /// Conversations remembered now.
     pub fn len(&self) -> usize {
-        self.open.len()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.open.is_empty()
-    }
-
-    fn forget_oldest(&mut self) {
-        let mut by_age: Vec<((String, String), i64)> = self
-            .open
-            .iter()
-            .map(|(k, o)| (k.clone(), o.last_ms))
-            .collect();
-        by_age.sort_by_key(|(_, ms)| *ms);
-        for (k, _) in by_age.into_iter().take(MAX_OPEN / 10 + 1) {
-            self.open.remove(&k);
-        }
+        self.count == 0
     }
 }
 
@@ -276,56 +306,96 @@ fn cache_breaks(turns: &[TurnFacts]) -> usize {
 mod tests {
     use super::*;
 
-    fn turn<'a>(agent: &'a str, first: &'a str, messages: i64, ts_ms: i64) -> TurnKey<'a> {
-        TurnKey {
-            agent,
-            first_user: first,
-            messages,
-            chars: messages * 100,
-            ts_ms,
+    /// The chain of a conversation whose messages are `texts`.
+    fn chain(texts: &[&str]) -> Vec<String> {
+        let mut b = crate::providers::common::PromptBuilder::default();
+        for (i, t) in texts.iter().enumerate() {
+            b.message((*t).to_owned(), i % 2 == 0, i + 1 == texts.len());
+        }
+        b.finish().chain
+    }
+
+    fn ids() -> impl FnMut() -> String {
+        let mut n = 0;
+        move || {
+            n += 1;
+            format!("s{n}")
         }
     }
 
     #[test]
     fn interleaved_conversations_keep_their_sessions_and_a_dropped_history_starts_anew() {
         let mut t = SessionTracker::default();
-        let mut n = 0;
-        let mut id = || {
-            n += 1;
-            format!("s{n}")
+        let mut id = ids();
+        let mut at = |agent: &str, texts: &[&str], ts_ms: i64| {
+            let c = chain(texts);
+            t.session(
+                &TurnKey {
+                    agent,
+                    chain: &c,
+                    ts_ms,
+                },
+                &mut id,
+            )
+            .unwrap()
         };
         // Two agents on one key, and one agent with two threads, interleaved.
-        assert_eq!(t.session(&turn("a", "h1", 1, 0), &mut id), "s1");
-        assert_eq!(t.session(&turn("b", "h1", 1, 1), &mut id), "s2");
-        assert_eq!(t.session(&turn("a", "h2", 1, 2), &mut id), "s3");
-        assert_eq!(t.session(&turn("a", "h1", 3, 3), &mut id), "s1");
-        assert_eq!(t.session(&turn("b", "h1", 3, 4), &mut id), "s2");
-        assert_eq!(t.session(&turn("a", "h2", 3, 5), &mut id), "s3");
+        assert_eq!(at("a", &["fix it"], 0), "s1");
+        assert_eq!(at("b", &["fix it"], 1), "s2");
+        assert_eq!(at("a", &["write docs"], 2), "s3");
+        assert_eq!(at("a", &["fix it", "done?", "tests"], 3), "s1");
+        assert_eq!(at("b", &["fix it", "ok", "more"], 4), "s2");
+        assert_eq!(at("a", &["write docs", "sure", "shorter"], 5), "s3");
         // A retry of the same turn stays in its session.
-        assert_eq!(t.session(&turn("a", "h1", 3, 6), &mut id), "s1");
-        // The history drops (compacted or restarted): a new session.
-        assert_eq!(t.session(&turn("a", "h1", 1, 7), &mut id), "s4");
-        assert_eq!(t.session(&turn("a", "h1", 3, 8), &mut id), "s4");
+        assert_eq!(at("a", &["fix it", "done?", "tests"], 6), "s1");
+        // The history drops (compacted or restarted): a new session, which then grows.
+        assert_eq!(at("a", &["fix it"], 7), "s4");
+        assert_eq!(at("a", &["fix it", "again", "go"], 8), "s4");
+        // A rewritten history (a summary in place of the turns) matches nothing: new session.
+        assert_eq!(at("a", &["summary of s1", "ok", "next"], 9), "s5");
         // Two hours of silence end a conversation.
         assert_eq!(
-            t.session(&turn("b", "h1", 5, 4 + IDLE_MS + 1), &mut id),
-            "s5"
+            at("b", &["fix it", "ok", "more", "x", "y"], 4 + IDLE_MS + 1),
+            "s6"
         );
-        assert_eq!(t.len(), 3);
     }
 
     #[test]
-    fn fewer_characters_with_as_many_messages_is_a_new_conversation() {
+    fn two_threads_opening_alike_part_at_their_second_turn() {
         let mut t = SessionTracker::default();
-        let mut n = 0;
-        let mut id = || {
-            n += 1;
-            format!("s{n}")
+        let mut id = ids();
+        let mut at = |texts: &[&str], ts_ms: i64| {
+            let c = chain(texts);
+            t.session(
+                &TurnKey {
+                    agent: "a",
+                    chain: &c,
+                    ts_ms,
+                },
+                &mut id,
+            )
+            .unwrap()
         };
-        let mut k = turn("a", "h", 4, 0);
-        assert_eq!(t.session(&k, &mut id), "s1");
-        k.chars -= 1;
-        assert_eq!(t.session(&k, &mut id), "s2");
+        assert_eq!(at(&["hi"], 0), "s1");
+        assert_eq!(at(&["hi"], 1), "s1", "indistinguishable from a retry");
+        assert_eq!(at(&["hi", "A1", "a2"], 2), "s1");
+        assert_eq!(at(&["hi", "B1", "b2"], 3), "s2");
+        assert_eq!(at(&["hi", "A1", "a2", "A2", "a3"], 4), "s1");
+        assert_eq!(at(&["hi", "B1", "b2", "B2", "b3"], 5), "s2");
+        let c = chain(&["hi", "B1", "b2", "B2", "b3", "B3", "b4"]);
+        let next = TurnKey {
+            agent: "a",
+            chain: &c,
+            ts_ms: 6,
+        };
+        assert_eq!(t.peek(&next).as_deref(), Some("s2"));
+        assert_eq!(t.len(), 2);
+        let empty = TurnKey {
+            agent: "a",
+            chain: &[],
+            ts_ms: 7,
+        };
+        assert!(t.session(&empty, ids()).is_none());
     }
 
     fn facts(prompt: i64, read: i64, write: i64, cost: i64) -> TurnFacts {

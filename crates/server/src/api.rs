@@ -40,6 +40,11 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/prompt-costs", get(advisor::prompt_costs))
         .route("/recommendations", get(advisor::recommendations))
         .route("/recommendations/{id}/{action}", post(advisor::decide))
+        .route("/guard", get(advisor::guard))
+        .route(
+            "/guard/{kind}/{subject}",
+            axum::routing::put(advisor::put_control).delete(advisor::delete_control),
+        )
         .route("/tags", get(tags::list).post(tags::create))
         .route(
             "/tags/{key}/{value}",

@@ -13,13 +13,14 @@ use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokenwatch_app::client::{UpstreamTls, http_client};
 use tokenwatch_app::config::{Config, split_listen};
+use tokenwatch_app::guard::Guard;
 use tokenwatch_app::live::LiveBus;
 use tokenwatch_app::pipeline::Pipeline;
 use tokenwatch_app::secrets::Secrets;
 use tokenwatch_app::start::{Services, StartError};
 use tokenwatch_app::teams::{Oidc, Teams};
 use tokenwatch_core::pricing::PriceTable;
-use tokenwatch_store::{Store, WriterHandle, WriterStats};
+use tokenwatch_store::{Store, TenantScope, WriterHandle, WriterStats};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
@@ -56,6 +57,10 @@ pub struct AppState {
     pub teams: Arc<Teams>,
     /// Sign-in with the configured OpenID Connect provider (`[auth.oidc]`).
     pub oidc: Option<Arc<Oidc>>,
+    /// Session limits, blocks and pauses: the proxy refuses what they say.
+    pub guard: Arc<Guard>,
+    /// The event pipeline (the proxy peeks at a request's derived session through it).
+    pub pipeline: Arc<Pipeline>,
 }
 
 /// Builds the router over a state.
@@ -99,6 +104,8 @@ pub enum ServeError {
     BadProvider(String),
     #[error(transparent)]
     Start(#[from] StartError),
+    #[error("reading the session guard's controls: {0}")]
+    Store(#[from] tokenwatch_store::StoreError),
     #[error(
         "refusing to listen on {addr} without auth: anyone who can reach it could read every event, change budgets and spend the configured provider keys. \
          Turn auth on ([auth] required = true, or TOKENWATCH_AUTH__REQUIRED=true; then `tokenwatch user add` and `tokenwatch key create`), \
@@ -176,6 +183,8 @@ pub async fn build(
     // Validated with the configuration, so a bad marker never gets this far.
     let markers = tokenwatch_core::prompt::Markers::new(&config.advisor.component_markers)
         .unwrap_or_default();
+    let guard = Arc::new(Guard::new(&config.advisor.guards));
+    guard.load(&store.guard_controls(&TenantScope::AllTenants).await?);
     let pipeline = Arc::new(
         Pipeline::new(
             Arc::clone(&prices),
@@ -183,7 +192,8 @@ pub async fn build(
             live.clone(),
             Some(recorder),
         )
-        .with_markers(markers),
+        .with_markers(markers)
+        .with_guard(Arc::clone(&guard)),
     );
     running.tasks.push(tokenwatch_app::jobs::spawn_importers(
         &config, &store, &pipeline,
@@ -191,7 +201,14 @@ pub async fn build(
     running.tasks.push(tokio::spawn(
         live.clone().follow(store.clone(), FOLLOW_EVERY),
     ));
-    let enricher = Enricher { pipeline };
+    running.tasks.push(tokio::spawn(reload_guard(
+        store.clone(),
+        Arc::clone(&guard),
+        std::time::Duration::from_secs(config.alerting.refresh_secs.max(1)),
+    )));
+    let enricher = Enricher {
+        pipeline: Arc::clone(&pipeline),
+    };
     let (sink, recording) = EventSink::spawn(enricher, config.recording.queue_capacity, budget)?;
     let listen_host = split_listen(&config.server.listen).map_or("", |(host, _)| host);
     let hosts = Arc::new(AllowedHosts::new(listen_host, &config.server.allowed_hosts));
@@ -206,6 +223,8 @@ pub async fn build(
         .clone()
         .map(|c| Arc::new(Oidc::new(c, &tls)));
     let state = AppState {
+        guard,
+        pipeline,
         teams,
         oidc,
         routes: Routes::new(upstreams),
@@ -229,6 +248,23 @@ pub async fn build(
         writer,
         tasks: running.tasks,
     })
+}
+
+/// Reloads the session guard's manual controls every `every`, so blocks and pauses made by the
+/// CLI (another process) take effect; a failed read keeps the controls in force.
+async fn reload_guard(store: Store, guard: Arc<Guard>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match store.guard_controls(&TenantScope::AllTenants).await {
+            Ok(controls) => guard.load(&controls),
+            Err(error) => {
+                tracing::warn!(%error, "could not reload the session guard's controls; keeping the ones in force")
+            }
+        }
+    }
 }
 
 /// Builds the application, binds the listen address, calls `on_listening` with the bound

@@ -14,6 +14,7 @@ pub mod background;
 pub mod call;
 pub mod decode;
 pub mod errors;
+mod guard;
 pub mod headers;
 mod keys;
 pub mod tee;
@@ -309,6 +310,36 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
     } else {
         RequestMeta::default()
     };
+    // The session guard: one atomic load unless a session is blocked or an agent paused.
+    if record && app.guard.active() {
+        let refusal = guard::check(
+            &app,
+            &upstream,
+            endpoint,
+            request_body.as_ref(),
+            &mut meta,
+            ts_ms,
+        );
+        if let Some(message) = refusal {
+            let refused = Exchange {
+                ts_ms,
+                provider: Arc::clone(&upstream.name),
+                kind: upstream.kind,
+                endpoint,
+                path: rest.clone(),
+                quick: quick.clone(),
+                request_body: None,
+                request_bytes,
+                meta,
+                http_status: Some(403),
+                response_headers: ResponseHeaderFacts::default(),
+                streamed: false,
+            };
+            app.sink
+                .finish(finished(refused, EventStatus::Refused, started));
+            return provider_error(upstream.kind, StatusCode::FORBIDDEN, &message);
+        }
+    }
     // Budgets: in-memory counters only, no I/O. A refusal is the provider's 429 shape.
     if record
         && let Err(refusal) = app.policy.admit(

@@ -358,7 +358,13 @@ pub fn build_events(prices: &PriceTable, finished: Finished) -> Vec<UsageEvent> 
     if status == EventStatus::Refused {
         // Not sent upstream: no usage, and not a request anyone is billed for.
         event.requests = 0;
-        event.error_type = Some("budget_exceeded".to_owned());
+        event.error_type = Some(
+            exchange
+                .meta
+                .refused_by
+                .unwrap_or("budget_exceeded")
+                .to_owned(),
+        );
     }
     vec![event]
 }

@@ -26,3 +26,13 @@ CREATE TABLE IF NOT EXISTS recommendation_status (
     updated_ms BIGINT NOT NULL,
     PRIMARY KEY (tenant, id)
 );
+-- The session guard's manual controls: a blocked session (`kind` session) or a paused agent
+-- (`kind` agent) of a tenant, with why.
+CREATE TABLE IF NOT EXISTS guard_controls (
+    tenant TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    PRIMARY KEY (tenant, kind, subject)
+);

@@ -14,13 +14,13 @@
 //! [`EventFilter::scope`] or as an argument), which has no default, so a read cannot be written
 //! without saying whose rows it sees. [`TenantScope::AllTenants`] is for operators and the host's CLI.
 
+mod advisor;
 mod alerts;
 pub mod analytics;
 mod counters;
 mod definitions;
 mod events;
 mod imports;
-mod prompt_parts;
 pub mod reports;
 mod scope;
 mod tag_defs;
@@ -36,6 +36,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use advisor::{PartTotal, RecommendationStatus};
 pub use alerts::{AlertRow, DeliveryRow, NewAlert};
 pub use analytics::{AggKey, AggRow, AggSums, TagTotal};
 pub use definitions::{DefKind, Definition};
@@ -44,7 +45,6 @@ pub use events::{
     RollupKey, RollupRow, TotalsRow,
 };
 pub use imports::{Account, ImportCursor, ImportDir, Subscription};
-pub use prompt_parts::{PartTotal, RecommendationStatus};
 pub use scope::TenantScope;
 pub use tag_defs::{RenameOutcome, TagDef};
 pub use tagging::{RetagOutcome, TagRemoval};

@@ -12,6 +12,9 @@ pub struct AdvisorConfig {
     /// capture group (or else the whole match) names the component. Checked before the
     /// built-in markers (Markdown headings, top-level `<tags>`).
     pub component_markers: Vec<String>,
+    /// `[[advisor.guards]]`: limits on a session's context, turns or cost, with an alert or a
+    /// block when passed.
+    pub guards: Vec<crate::guard::GuardRule>,
 }
 
 impl Default for AdvisorConfig {
@@ -19,6 +22,7 @@ impl Default for AdvisorConfig {
         Self {
             lookback_days: 7,
             component_markers: Vec::new(),
+            guards: Vec::new(),
         }
     }
 }

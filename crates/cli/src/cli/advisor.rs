@@ -75,3 +75,43 @@ pub struct AdviseArgs {
     #[arg(long, value_name = "ID")]
     pub reopen: Option<String>,
 }
+
+/// `tokenwatch guard …`.
+#[derive(Debug, Args)]
+pub struct GuardArgs {
+    #[command(subcommand)]
+    pub command: GuardCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GuardCommand {
+    /// Blocked sessions and paused agents, and the [[advisor.guards]] limits.
+    List {
+        /// Print JSON (as GET /api/v1/guard answers).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Block a session: its next turns through the proxy are refused with a message saying
+    /// why and how to start fresh. A running serve applies it within [alerting] refresh_secs.
+    ///
+    /// Example:
+    ///   tokenwatch guard block auto-0193c0de-… --reason "looping on the same test"
+    #[command(verbatim_doc_comment)]
+    Block {
+        /// The session id (`tokenwatch report session` lists them).
+        session: String,
+        #[arg(long, default_value = "stopped by hand")]
+        reason: String,
+    },
+    /// Unblock a session (also one a limit blocked).
+    Unblock { session: String },
+    /// Pause an agent: every request it sends is refused until it is resumed.
+    Pause {
+        /// The agent (X-Tokenwatch-Agent or a key's agent).
+        agent: String,
+        #[arg(long, default_value = "paused by hand")]
+        reason: String,
+    },
+    /// Resume a paused agent.
+    Resume { agent: String },
+}

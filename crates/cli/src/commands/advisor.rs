@@ -5,7 +5,9 @@ use tokenwatch_app::advisor;
 use tokenwatch_app::advisor::recommend::{self, Decision};
 use tokenwatch_store::{DEFAULT_TENANT, TenantScope};
 
-use crate::cli::{AdviseArgs, GlobalArgs, PromptCostsArgs, SessionArgs, SessionCommand};
+use crate::cli::{
+    AdviseArgs, GlobalArgs, GuardArgs, GuardCommand, PromptCostsArgs, SessionArgs, SessionCommand,
+};
 use crate::commands::open_store;
 use crate::commands::report::money;
 use crate::table::Table;
@@ -187,4 +189,64 @@ pub async fn advise(global: &GlobalArgs, args: &AdviseArgs) -> anyhow::Result<St
         recs.events_read
     ));
     Ok(out)
+}
+
+pub async fn guard(global: &GlobalArgs, args: &GuardArgs) -> anyhow::Result<String> {
+    use tokenwatch_app::advisor::ControlKind;
+    let (store, loaded) = open_store(global).await?;
+    let set = async |kind, subject: &str, reason: Option<&str>| {
+        advisor::set_control(&store, None, DEFAULT_TENANT, kind, subject, reason).await
+    };
+    match &args.command {
+        GuardCommand::List { json } => {
+            let controls = store.guard_controls(&TenantScope::AllTenants).await?;
+            if *json {
+                let list: Vec<serde_json::Value> = controls
+                    .iter()
+                    .map(|(t, k, s, r)| {
+                        serde_json::json!({"tenant": t, "kind": k, "subject": s, "reason": r})
+                    })
+                    .collect();
+                return Ok(serde_json::to_string_pretty(&serde_json::json!({
+                    "controls": list,
+                    "rules": loaded.config.advisor.guards,
+                }))?);
+            }
+            let mut table = Table::new(&["Tenant", "Kind", "Session or agent", "Reason"]);
+            for (t, k, s, r) in &controls {
+                table.row(vec![t.clone(), k.clone(), s.clone(), r.clone()]);
+            }
+            Ok(format!(
+                "{}\n\n{} limits in [[advisor.guards]].",
+                table.render(),
+                loaded.config.advisor.guards.len()
+            ))
+        }
+        GuardCommand::Block { session, reason } => {
+            set(ControlKind::Session, session, Some(reason)).await?;
+            Ok(format!("session {session} blocked ({reason})"))
+        }
+        GuardCommand::Unblock { session } => {
+            let changed = set(ControlKind::Session, session, None).await?;
+            Ok(if changed {
+                format!("session {session} unblocked")
+            } else {
+                format!(
+                    "session {session} was not blocked by hand (a limit's block is lifted from the dashboard or API of the running serve)"
+                )
+            })
+        }
+        GuardCommand::Pause { agent, reason } => {
+            set(ControlKind::Agent, agent, Some(reason)).await?;
+            Ok(format!("agent {agent} paused ({reason})"))
+        }
+        GuardCommand::Resume { agent } => {
+            let changed = set(ControlKind::Agent, agent, None).await?;
+            Ok(if changed {
+                format!("agent {agent} resumed")
+            } else {
+                format!("agent {agent} was not paused")
+            })
+        }
+    }
 }

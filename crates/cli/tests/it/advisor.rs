@@ -177,7 +177,10 @@ async fn sessions_are_derived_and_prompt_parts_cost_exactly_the_input() {
         .iter()
         .find(|r| r["session"] == a1)
         .unwrap_or_else(|| panic!("{a1} not listed: {list}"));
-    assert_eq!(row["health"]["state"], "healthy", "a live session shows its health");
+    assert_eq!(
+        row["health"]["state"], "healthy",
+        "a live session shows its health"
+    );
     let (status, _) = get(&server.addr, "/api/v1/sessions/no-such-session/timeline").await;
     assert_eq!(status, 404);
 
@@ -276,5 +279,130 @@ async fn an_opus_agent_with_short_answers_gets_a_model_switch_worth_the_exact_di
         text.contains("Move classifier's short answers from claude-opus-4-1 to claude-haiku-4-5")
             && text.contains(&id),
         "{text}"
+    );
+}
+
+/// A request of `agent` with `messages`, as the mock answers it; status and body.
+async fn turn(server: &Server, agent: &str, messages: Vec<Value>) -> (u16, String) {
+    let body =
+        json!({"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": messages}).to_string();
+    let resp = raw(
+        &server.addr,
+        &post(
+            "/anthropic/v1/messages",
+            &[
+                ("content-type", "application/json"),
+                ("x-api-key", "sk-ant-guarded"),
+                ("x-tokenwatch-agent", agent),
+                ("x-mock-usage", "input=1000,output=50"),
+            ],
+            body.as_bytes(),
+        ),
+    )
+    .await;
+    let (status, _, out) = parse_response(&resp);
+    (status, String::from_utf8_lossy(&out).into_owned())
+}
+
+async fn send_json(server: &Server, method: &str, path: &str, body: &str) -> u16 {
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    parse_response(&raw(&server.addr, request.as_bytes()).await).0
+}
+
+#[tokio::test]
+async fn the_guard_blocks_a_session_past_its_limit_and_by_hand_and_pauses_an_agent() {
+    let mock = start_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tokenwatch.toml");
+    std::fs::write(
+        &config,
+        "[[advisor.guards]]\nagent = \"looper\"\nmax_turns = 2\naction = \"block\"\n",
+    )
+    .unwrap();
+    let server = Server::start_with(ServerOptions {
+        env: vec![
+            ("TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL", mock.clone()),
+            ("TOKENWATCH_CONFIG", config.display().to_string()),
+        ],
+        db: None,
+    });
+    // Three turns pass the two-turn limit; the fourth turn of that session is refused.
+    for n in 1..=3 {
+        let (status, body) = turn(&server, "looper", conversation("loop forever", n)).await;
+        assert_eq!(status, 200, "turn {n}: {body}");
+    }
+    server.wait_events(3).await;
+    let (status, body) = turn(&server, "looper", conversation("loop forever", 4)).await;
+    assert_eq!(status, 403, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["type"], "error");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("is blocked (it ran 3 turns, over the limit of 2)")
+            && message.contains("Start a fresh session"),
+        "{message}"
+    );
+    // A fresh conversation of the same agent goes through.
+    assert_eq!(
+        turn(&server, "looper", conversation("start over", 1))
+            .await
+            .0,
+        200
+    );
+    let events = server.wait_events(5).await;
+    let refused: Vec<&Value> = events.iter().filter(|e| e["status"] == "refused").collect();
+    assert_eq!(refused.len(), 1, "{events:#?}");
+    assert_eq!(refused[0]["error_type"], "session_blocked");
+    let blocked_session = refused[0]["session_id"].as_str().unwrap().to_owned();
+    assert!(blocked_session.starts_with("auto-"));
+    let guard = get_json(&server, "/api/v1/guard").await;
+    assert_eq!(guard["rules"][0]["max_turns"], 2, "{guard}");
+
+    // By hand: unblock it, then pause the agent.
+    let path = format!("/api/v1/guard/sessions/{blocked_session}");
+    assert_eq!(send_json(&server, "DELETE", &path, "").await, 200);
+    assert_eq!(
+        turn(&server, "looper", conversation("loop forever", 5))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        send_json(
+            &server,
+            "PUT",
+            "/api/v1/guard/agents/looper",
+            r#"{"reason": "runaway"}"#
+        )
+        .await,
+        200
+    );
+    let (status, body) = turn(&server, "looper", conversation("anything", 1)).await;
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("agent 'looper' is paused (runaway)"),
+        "{body}"
+    );
+    assert_eq!(
+        turn(&server, "other", conversation("anything", 1)).await.0,
+        200
+    );
+    let guard = get_json(&server, "/api/v1/guard").await;
+    assert_eq!(guard["controls"][0]["kind"], "agent", "{guard}");
+    let listed = run_cli(&server.db, &["guard", "list", "--json"]);
+    assert!(
+        listed.contains(r#""subject": "looper""#) && listed.contains("runaway"),
+        "{listed}"
+    );
+    assert_eq!(
+        send_json(&server, "DELETE", "/api/v1/guard/agents/looper", "").await,
+        200
+    );
+    assert_eq!(
+        turn(&server, "looper", conversation("anything", 1)).await.0,
+        200
     );
 }

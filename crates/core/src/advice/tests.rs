@@ -197,8 +197,9 @@ fn a_changed_component_that_breaks_the_cache_is_named() {
     );
     assert!(r.evidence.contains("fell from 90% to 0%"), "{}", r.evidence);
     assert!(r.evidence.contains("1970-01-01T00:05:00"), "{}", r.evidence);
-    // Five turns × 9,000 tokens that were read before, now at $3 instead of $0.30 a million.
-    assert_eq!(r.savings_nanos_per_month, 5 * 9000 * 2_700);
+    // Five turns × 9,000 tokens that were read before, now written again at $3.75 instead of
+    // read at $0.30 a million.
+    assert_eq!(r.savings_nanos_per_month, 5 * 9000 * 3_450);
 }
 
 #[test]

@@ -223,6 +223,9 @@ impl PromptBuilder {
     /// results); `last_user` for the last such turn (the new input).
     pub fn message(&mut self, text: String, user: bool, last_user: bool) {
         self.text.messages += 1;
+        let prev = self.text.chain.last().map_or("", String::as_str);
+        let link = crate::prompt::text_hash(&format!("{prev}\u{1}{text}"));
+        self.text.chain.push(link);
         if user && self.text.first_user.is_empty() {
             self.text.first_user.clone_from(&text);
         }
@@ -234,7 +237,7 @@ impl PromptBuilder {
     }
 
     pub fn finish(mut self) -> PromptText {
-        self.text.history = self.history.join("\n");
+        self.text.history = self.history.concat();
         self.text
     }
 }

@@ -115,3 +115,84 @@ pub async fn decide(
     recommend::decide(&app.store, who.home_tenant(), &id, decision, now_ms()).await?;
     Ok(Json(serde_json::json!({"id": id, "action": action})))
 }
+
+/// `GET /api/v1/guard`: the blocked sessions and paused agents, and the configured limits.
+pub async fn guard(
+    State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let controls: Vec<serde_json::Value> = app
+        .store
+        .guard_controls(&who.scope())
+        .await?
+        .into_iter()
+        .map(|(tenant, kind, subject, reason)| {
+            serde_json::json!({"tenant": tenant, "kind": kind, "subject": subject, "reason": reason})
+        })
+        .collect();
+    Ok(Json(
+        serde_json::json!({"controls": controls, "rules": app.config.advisor.guards}),
+    ))
+}
+
+/// `{"reason": "…"}` when blocking or pausing.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlBody {
+    reason: Option<String>,
+}
+
+/// `PUT /api/v1/guard/{kind}/{subject}` blocks a session or pauses an agent (`kind` `sessions`
+/// or `agents`); `DELETE` lifts it.
+pub async fn put_control(
+    State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+    Path((kind, subject)): Path<(String, String)>,
+    body: JsonBody<ControlBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let kind = control_kind(&kind)?;
+    let reason = body.0.reason.unwrap_or_default();
+    advisor::set_control(
+        &app.store,
+        Some(&app.guard),
+        who.home_tenant(),
+        kind,
+        &subject,
+        Some(&reason),
+    )
+    .await?;
+    Ok(Json(
+        serde_json::json!({"kind": kind.as_str(), "subject": subject, "stopped": true}),
+    ))
+}
+
+pub async fn delete_control(
+    State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+    Path((kind, subject)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let kind = control_kind(&kind)?;
+    let changed = advisor::set_control(
+        &app.store,
+        Some(&app.guard),
+        who.home_tenant(),
+        kind,
+        &subject,
+        None,
+    )
+    .await?;
+    Ok(Json(
+        serde_json::json!({"kind": kind.as_str(), "subject": subject, "stopped": false, "changed": changed}),
+    ))
+}
+
+fn control_kind(kind: &str) -> Result<advisor::ControlKind, ApiError> {
+    match kind {
+        "sessions" => Ok(advisor::ControlKind::Session),
+        "agents" => Ok(advisor::ControlKind::Agent),
+        other => Err(ApiError::bad(
+            "kind",
+            format!("kind: '{other}' is not sessions or agents"),
+        )),
+    }
+}

@@ -1,7 +1,8 @@
-//! Reads of prompt parts: what inputs were made of and what each part cost.
+//! The advisor's rows: prompt parts (what inputs were made of and what each part cost),
+//! decisions about recommendations, and the session guard's manual controls.
 //!
 //! Parts are written with their event (see `events::insert`); here they are summed per agent
-//! and part over a window, or listed for one event. Every read is scoped ([`TenantScope`]).
+//! and part over a window, or listed for events. Every read is scoped ([`TenantScope`]).
 
 use sqlx::{QueryBuilder, Row};
 use tokenwatch_core::prompt::{PartKind, PromptPart};
@@ -180,6 +181,63 @@ impl Store {
                 .map(|r| Ok((r.try_get(0)?, RecommendationStatus { status: r.try_get(1)?, until_ms: r.try_get(2)? })))
                 .collect::<Result<_, sqlx::Error>>()
                 .map_err(StoreError::query("reading recommendation statuses"))
+        })
+    }
+}
+
+impl Store {
+    /// Blocks a session or pauses an agent (`kind` `session` or `agent`) of `tenant`, or with
+    /// `reason` `None` lifts it; true when something changed.
+    pub async fn set_guard_control(
+        &self,
+        tenant: &str,
+        kind: &str,
+        subject: &str,
+        reason: Option<&str>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let err = || StoreError::query("changing a guard control");
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(err())?;
+            let removed = sqlx::query("DELETE FROM guard_controls WHERE tenant = $1 AND kind = $2 AND subject = $3")
+                .bind(tenant)
+                .bind(kind)
+                .bind(subject)
+                .execute(&mut *tx)
+                .await
+                .map_err(err())?
+                .rows_affected();
+            if let Some(reason) = reason {
+                sqlx::query("INSERT INTO guard_controls (tenant, kind, subject, reason, created_ms) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(tenant)
+                    .bind(kind)
+                    .bind(subject)
+                    .bind(reason)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err())?;
+            }
+            tx.commit().await.map_err(err())?;
+            Ok(reason.is_some() || removed > 0)
+        })
+    }
+
+    /// Every guard control `scope` may see: `(tenant, kind, subject, reason)`.
+    pub async fn guard_controls(
+        &self,
+        scope: &TenantScope,
+    ) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query("SELECT tenant, kind, subject, reason FROM guard_controls WHERE ($1 IS NULL OR tenant = $1) ORDER BY tenant, kind, subject")
+                .bind(scope.as_tenant())
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::query("reading guard controls"))?;
+            rows.iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(StoreError::query("reading guard controls"))
         })
     }
 }
