@@ -85,6 +85,20 @@ refresh_secs = 10         # how soon `tokenwatch budget|alert|tag` changes reach
 delivery_attempts = 5     # per channel, with exponential backoff
 delivery_backoff_ms = 2000
 
+[advisor]
+lookback_days = 7         # days of traffic `tokenwatch advise` prices its savings from
+# Lines that start a system prompt component besides Markdown headings and <tags>; the first
+# group names it (see docs/advisor.md).
+component_markers = []
+
+# Session guard: alert on (or block) a session past a limit.
+# [[advisor.guards]]
+# agent = "coder"            # default: every agent
+# max_context_tokens = 150000
+# max_turns = 200
+# max_cost_usd = "5.00"
+# action = "block"           # or "alert"
+
 # Budgets. scope: global, provider:<name>, model:<id>, tag:<key>=<value>, project:<name>,
 # agent:<name>, api_key:<id>. period: day, week, month or rolling:<duration> (rolling:24h).
 # With hard = true the proxy refuses requests in scope with HTTP 429 (in the provider's error
