@@ -303,21 +303,27 @@ def price_entry(model):
     return table["version"], best
 
 
-def expected_cost_nanos(model, input=0, output=0, cache_read=0, cache_write_5m=0, cache_write_1h=0):
-    """USD/MTok × tokens is micro-dollars, × 1000 nano-dollars, the unit costs are stored in;
-    the total is rounded half-up once (exact for every shipped price). Cache prices
-    default to the input price; a long-context tier applies to all tokens of a request whose
-    prompt (input + cache read + cache writes) exceeds its threshold."""
+def price_rates(model, prompt_tokens):
+    """A model's USD per million tokens by token kind (`input`, `output`, `cache_read`,
+    `cache_write_5m`, `cache_write_1h`) for a request of `prompt_tokens` (input + cache read +
+    cache writes): a long-context tier applies to all tokens of a request whose prompt exceeds
+    its threshold, and cache prices default to the input price."""
     _, m = price_entry(model)
     assert m is not None, f"no price for {model} in {PRICES}"
-    prompt = input + cache_read + cache_write_5m + cache_write_1h
     for tier in sorted(m.get("tiers", []), key=lambda t: t["above_prompt_tokens"]):
-        if prompt > tier["above_prompt_tokens"]:
+        if prompt_tokens > tier["above_prompt_tokens"]:
             m = {**m, **tier}
-    rate = lambda k: Decimal(str(m.get(k, m["input"])))  # noqa: E731
+    kinds = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
+    return {k: Decimal(str(m.get(k, m["input"]))) for k in kinds}
+
+
+def expected_cost_nanos(model, input=0, output=0, cache_read=0, cache_write_5m=0, cache_write_1h=0):
+    """USD/MTok × tokens is micro-dollars, × 1000 nano-dollars, the unit costs are stored in;
+    the total is rounded half-up once (exact for every shipped price)."""
+    rate = price_rates(model, input + cache_read + cache_write_5m + cache_write_1h)
     total = (
-        input * rate("input") + output * rate("output") + cache_read * rate("cache_read")
-        + cache_write_5m * rate("cache_write_5m") + cache_write_1h * rate("cache_write_1h")
+        input * rate["input"] + output * rate["output"] + cache_read * rate["cache_read"]
+        + cache_write_5m * rate["cache_write_5m"] + cache_write_1h * rate["cache_write_1h"]
     )
     return int((total * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
