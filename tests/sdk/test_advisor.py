@@ -1,0 +1,242 @@
+"""The advisor on synthetic agent traffic sent with the official SDKs, where every answer is
+known by construction (tests/sdk/agents.py drives the agents and works out what each part of
+each prompt costs without tokenwatch).
+
+The agents run interleaved through one tokenwatch: `triage-opus` (short answers on Opus),
+`coder-sonnet` (a system prompt whose STYLE.md changes halfway, breaking the cache),
+`toolbox` (40 tool definitions, none ever called), and `planner`/`planner-gpt` (conversations
+that grow, restart and interleave). Recommendations are read over `days=1`, a window of exactly
+86,400,000 ms, so a saving a month is the window's saving × 30 with no remainder.
+"""
+
+from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from agents import (
+    CACHE_EDIT_AT, GPT_MINI, HAIKU, OPUS, PLAN, PREFIX_ORDER, SONNET, TOOLBOX_TURNS, TOOLS, Clients,
+    attribute, drive, expected_parts, sent_chars, text_hash,
+)
+from conftest import ANTHROPIC_KEY, OPENAI_KEY, expected_cost_nanos
+
+MONTH = 30  # days=1: 30 × 86,400,000 ms / 86,400,000 ms
+
+
+def pct(part, whole):
+    """A share in percent, rounded half-up to one decimal."""
+    return float((Decimal(part * 100) / whole).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def micros(nanos):
+    """Nano-USD rounded half-up to micro-USD."""
+    return int((Decimal(nanos) / 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def get(tw, path, **params):
+    r = httpx.get(f"{tw.url}{path}", params=params, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def sdk_clients(tw):
+    return Clients(
+        anthropic.Anthropic(base_url=f"{tw.url}/anthropic", api_key=ANTHROPIC_KEY, max_retries=0),
+        openai.OpenAI(base_url=f"{tw.url}/openai/v1", api_key=OPENAI_KEY, max_retries=0),
+    )
+
+
+@pytest.fixture(scope="module")
+def turns(tw):
+    """Every agent's turns as sent, each with its event's detail (`GET /api/v1/events/{id}`)."""
+    before = tw.count()
+    sent = drive(sdk_clients(tw))
+    by_request = {e["upstream_request_id"]: e for e in tw.wait_new(before, len(sent))}
+    for turn in sent:
+        turn.event = get(tw, f"/api/v1/events/{by_request[turn.request_id]['id']}")
+    return sent
+
+
+@pytest.fixture(scope="module")
+def advice(tw, turns):
+    return get(tw, "/api/v1/recommendations", days=1)
+
+
+def of(turns, agent):
+    return [t for t in turns if t.agent == agent]
+
+
+def ids(turns):
+    return [t.event["id"] for t in turns]
+
+
+def test_every_turn_is_recorded_as_sent(turns):
+    assert len(turns) == 12 + 12 + 20 + 13
+    for t in turns:
+        e = t.event
+        assert (e["agent"], e["provider"], e["model"], e["streamed"]) == (t.agent, t.provider, t.model, t.stream)
+        assert (e["status"], e["tools_used"], e["tools_offered"]) == ("ok", [], len(t.tools))
+        assert {k: e[f"{k}_tokens"] for k in (*PREFIX_ORDER, "output")} == {k: t.tokens(k) for k in (*PREFIX_ORDER, "output")}
+        assert e["cost_nanos"] == t.cost_nanos
+    assert sum(t.stream for t in turns) == 4 + 4 + 6 + 4
+    assert {(t.provider, t.model) for t in turns} == {
+        ("anthropic", OPUS), ("anthropic", SONNET), ("anthropic", HAIKU), ("openai", GPT_MINI)}
+
+
+def test_every_part_costs_its_exact_share_and_the_shares_sum_to_the_input_cost(turns):
+    """Streamed or not, on either SDK: the parts are the ones sent, with their sizes and hashes,
+    each costs the share worked out here, and the shares sum to the input side of the cost."""
+    for t in turns:
+        want = [(kind, name, len(text), text_hash(text), share)
+                for (kind, name, text), share in zip(expected_parts(t), attribute(t))]
+        got = [(p["kind"], p["name"], p["chars"], p["hash"], p["cost_nanos"]) for p in t.event["prompt_parts"]]
+        assert got == want, f"{t.agent} turn {t.request_id}"
+        assert sum(p["cost_nanos"] for p in t.event["prompt_parts"]) == t.event["input_side_nanos"] == t.input_nanos
+    # The input costs by hand: Opus $15/M input; Sonnet $3/M input, $0.30/M cache read,
+    # $3.75/M 5-minute write.
+    assert {t.input_nanos for t in of(turns, "triage-opus")} == {1000 * 15_000}
+    sonnet = of(turns, "coder-sonnet")
+    assert {t.input_nanos for t in sonnet[:CACHE_EDIT_AT]} == {1000 * 3_000 + 9000 * 300}
+    assert {t.input_nanos for t in sonnet[CACHE_EDIT_AT:]} == {1000 * 3_000 + 9000 * 3_750}
+
+
+def test_derived_sessions_follow_each_conversation_through_the_interleaving(tw, turns):
+    """No session header is sent: every conversation of the script (an agent's thread, until its
+    history drops) is exactly one derived session, however the agents interleave."""
+    want, got = defaultdict(list), defaultdict(list)
+    for t in turns:
+        want[t.conversation].append(t.request_id)
+        got[t.event["session_id"]].append(t.request_id)
+    assert all(s.startswith("auto-") for s in got)
+    assert sorted(got.values()) == sorted(want.values())
+    assert len(got) == 12 + 1 + 1 + 4
+
+    planner = of(turns, "planner")
+    plan_sessions = list(dict.fromkeys(t.event["session_id"] for t in planner if t.texts[0] == PLAN))
+    assert [len([t for t in planner if t.event["session_id"] == s]) for s in plan_sessions] == [5, 3]
+    gpt = of(turns, "planner-gpt")
+    assert gpt[0].texts[0] == PLAN and gpt[0].event["session_id"] not in plan_sessions
+
+    for session, request_ids in got.items():
+        mine = [t for t in turns if t.request_id in request_ids]
+        timeline = get(tw, f"/api/v1/sessions/{session}/timeline")
+        assert [x["event_id"] for x in timeline["turns"]] == ids(mine)
+        cumulative = 0
+        for x, t in zip(timeline["turns"], mine):
+            cumulative += t.cost_nanos
+            assert (x["model"], x["cost_nanos"], x["cumulative_nanos"]) == (t.model, t.cost_nanos, cumulative)
+            assert (x["context_tokens"], x["output_tokens"]) == (t.prompt_tokens, t.tokens("output"))
+            assert x["cache_hit_pct"] == pct(t.tokens("cache_read"), t.prompt_tokens)
+            assert x["context_chars"] == sent_chars(t)
+        assert timeline["cost_nanos"] == cumulative
+    # 5 turns of 500·k tokens in, 80 out on haiku ($1/M in, $5/M out): the last costs 2,900,000
+    # nanos against a median of 1,400,000 for the first three, 2×: steady.
+    first = get(tw, f"/api/v1/sessions/{plan_sessions[0]}/timeline")
+    assert first["health"] == {"state": "healthy", "reason": "context is 1% of the model's window, cost per turn steady"}
+
+
+def test_a_sonnet_session_whose_cache_broke_should_be_compacted(tw, turns):
+    sonnet = of(turns, "coder-sonnet")
+    timeline = get(tw, f"/api/v1/sessions/{sonnet[0].event['session_id']}/timeline")
+    assert [x["event_id"] for x in timeline["turns"]] == ids(sonnet)
+    assert [x["cache_hit_pct"] for x in timeline["turns"]] == [90.0] * 6 + [0.0] * 6
+    # 37,500,000 nanos a turn after the break against 6,450,000 before: 5× (integer ratio).
+    assert timeline["health"] == {
+        "state": "compact_soon",
+        "reason": "a turn now costs 5× the session's first turns: compact the history soon",
+    }
+
+
+def test_short_opus_answers_are_exactly_one_switch_to_haiku(turns, advice):
+    opus = of(turns, "triage-opus")
+    (rec,) = [r for r in advice["recommendations"] if r["agent"] == "triage-opus"]
+    assert (rec["kind"], rec["title"]) == (
+        "model_switch", f"Move triage-opus's short answers from {OPUS} to {HAIKU}")
+    # Per turn: 1,000 × $15/M + 100 × $75/M = $0.0225 on Opus, 1,000 × $1/M + 100 × $5/M =
+    # $0.0015 on Haiku: $0.021 saved, 21,000 micro-dollars.
+    assert rec["savings_micros_per_month"] == 12 * 21_000 * MONTH == 7_560_000
+    assert rec["savings_nanos_per_month"] == 12 * (expected_cost_nanos(OPUS, input=1000, output=100)
+                                                    - expected_cost_nanos(HAIKU, input=1000, output=100)) * MONTH
+    assert (rec["events"], sorted(rec["event_ids"])) == (12, sorted(ids(opus)))
+
+
+def test_the_changed_style_md_is_the_one_cache_breakage(turns, advice):
+    sonnet = of(turns, "coder-sonnet")
+    (rec,) = [r for r in advice["recommendations"] if r["kind"] == "cache_breakage"]
+    assert (rec["agent"], rec["title"]) == ("coder-sonnet", 'Keep coder-sonnet\'s prompt component "STYLE.md" stable')
+    assert rec["evidence"].endswith("coder-sonnet's cache hit rate fell from 90% to 0% over the next 5 turns")
+    # The rule prices the 9,000 tokens each later turn no longer read at the input rate less the
+    # cache-read rate ($3/M − $0.30/M = 2,700 nanos a token), over the 6 turns after the change.
+    assert rec["savings_nanos_per_month"] == 6 * 9000 * 2_700 * MONTH == 4_374_000_000
+    assert (rec["events"], rec["event_ids"]) == (6, ids(sonnet[CACHE_EDIT_AT:]))
+
+
+def test_forty_tools_never_called_are_all_trimmed(turns, advice):
+    toolbox = of(turns, "toolbox")
+    (rec,) = [r for r in advice["recommendations"] if r["agent"] == "toolbox"]
+    assert (rec["kind"], rec["title"]) == ("prompt_trim", "Stop sending 40 unused tool definitions with toolbox")
+    from_events = sum(p["cost_nanos"] for t in toolbox for p in t.event["prompt_parts"] if p["kind"] == "tool")
+    by_hand = sum(sum(attribute(t)[:len(TOOLS)]) for t in toolbox)
+    assert from_events == by_hand
+    assert rec["savings_nanos_per_month"] == by_hand * MONTH
+    names = ", ".join(f"tool_{i:02d}" for i in range(8))
+    assert rec["evidence"].startswith(f"40 tools were offered on up to 20 turns and used in at most 10% of them ({names}, …)")
+    assert (rec["events"], rec["event_ids"]) == (TOOLBOX_TURNS, ids(toolbox))
+
+
+def session_lifecycle_saving(session):
+    """What starting afresh saves once a turn costs 3× the median of the first three."""
+    base = sorted(t.cost_nanos for t in session[:3])[1]
+    late = next(i for i, t in enumerate(session) if t.cost_nanos >= 3 * base)
+    return sum(t.cost_nanos - base for t in session[late:])
+
+
+def test_the_whole_list_is_what_the_traffic_was_built_to_show(turns, advice):
+    """Every recommendation, and nothing else: the two model switches (Sonnet's short turns too,
+    re-priced at Haiku's cache rates), the cache breakage, the trim, and the Sonnet session that
+    ran on at 5.8× its first turns' cost."""
+    sonnet = of(turns, "coder-sonnet")
+    sonnet_switch = sum(t.cost_nanos - expected_cost_nanos(HAIKU, **t.usage) for t in sonnet)
+    assert sonnet_switch == 6 * (6_450_000 - 2_150_000) + 6 * (37_500_000 - 12_500_000)
+    assert session_lifecycle_saving(sonnet) == 6 * (37_500_000 - 6_450_000)
+    trim = sum(sum(attribute(t)[:len(TOOLS)]) for t in of(turns, "toolbox"))
+    # Ids are the kind and a hash of what the finding is about, so a dismissal sticks to it.
+    tools = ",".join(t["name"] for t in TOOLS)
+    changed_ms = sonnet[CACHE_EDIT_AT].event["ts_ms"]
+    want = sorted([
+        ("model_switch", "triage-opus", 12 * 21_000_000 * MONTH, f"triage-opus|anthropic|{OPUS}"),
+        ("session_lifecycle", None, session_lifecycle_saving(sonnet) * MONTH, "all"),
+        ("model_switch", "coder-sonnet", sonnet_switch * MONTH, f"coder-sonnet|anthropic|{SONNET}"),
+        ("cache_breakage", "coder-sonnet", 6 * 9000 * 2_700 * MONTH, f"coder-sonnet|STYLE.md|{changed_ms}"),
+        ("prompt_trim", "toolbox", trim * MONTH, f"toolbox|{tools}"),
+    ], key=lambda r: -r[2])
+    want = [(kind, agent, saving, f"{kind}:{text_hash(subject)[:12]}") for kind, agent, saving, subject in want]
+    got = [(r["kind"], r["agent"], r["savings_nanos_per_month"], r["id"]) for r in advice["recommendations"]]
+    assert got == want
+    assert [(r["status"], r["savings_micros_per_month"]) for r in advice["recommendations"]] == [
+        ("open", micros(r[2])) for r in want]
+    assert advice["open_savings_nanos_per_month"] == sum(r[2] for r in want)
+    assert advice["events_read"] == len(turns)
+
+
+def test_prompt_costs_sum_each_part_over_the_window(tw, turns):
+    want = defaultdict(lambda: {"turns": 0, "chars": [], "cost": 0, "hashes": set()})
+    for t in turns:
+        for (kind, name, text), share in zip(expected_parts(t), attribute(t)):
+            row = want[(t.agent, kind, name)]
+            row["turns"] += 1
+            row["chars"].append(len(text))
+            row["cost"] += share
+            row["hashes"].add(text_hash(text))
+    costs = get(tw, "/api/v1/prompt-costs", since="1d")
+    got = {(p["agent"], p["kind"], p["name"]): (p["turns"], p["min_chars"], p["max_chars"], p["cost_nanos"], p["versions"])
+           for p in costs["parts"]}
+    assert got == {k: (r["turns"], min(r["chars"]), max(r["chars"]), r["cost"], len(r["hashes"])) for k, r in want.items()}
+    assert got[("coder-sonnet", "system", "STYLE.md")][4] == 2
+    assert got[("coder-sonnet", "system", "AGENTS.md")][4] == 1
+    assert costs["input_cost_nanos"] == sum(t.input_nanos for t in turns)
+    assert [p["cost_nanos"] for p in costs["parts"]] == sorted((p["cost_nanos"] for p in costs["parts"]), reverse=True)
+
