@@ -10,11 +10,11 @@ agent's turns out of mixed traffic.
 
 What tokenwatch should answer is worked out here without it: `expected_parts` cuts a turn's
 input the documented way (each tool definition as compact JSON, each system component from
-its `# Heading` on, the history as the earlier messages joined by newlines, the last user
-turn), and `attribute` spreads the input cost over those parts: tokens in proportion to
-characters in cache-prefix order, cache reads first, then 5-minute and 1-hour writes, then
-uncached input, each share kept as an exact fraction and rounded by largest remainder so the
-shares sum to the input cost.
+its `# Heading` on, the history as the earlier messages run together with nothing between
+them, the last user turn), and `attribute` spreads the input cost over those parts: tokens in
+proportion to characters in cache-prefix order, cache reads first, then 5-minute and 1-hour
+writes, then uncached input, each share kept as an exact fraction and rounded by largest
+remainder so the shares sum to the input cost.
 """
 
 import hashlib
@@ -83,7 +83,7 @@ def expected_parts(turn):
     parts = [("tool", t["name"], compact_json(t)) for t in turn.tools]
     parts += [("system", name, text) for name, text in turn.system]
     if len(turn.texts) > 1:
-        parts.append(("history", "history", "\n".join(turn.texts[:-1])))
+        parts.append(("history", "history", "".join(turn.texts[:-1])))
     parts.append(("new_input", "new_input", turn.texts[-1]))
     return parts
 
@@ -165,7 +165,7 @@ def system_texts(turn):
 
 def sent_chars(turn):
     """Characters of text the request carried: the system texts, the tool definitions (compact
-    JSON) and the message texts, without the newlines that join them into prompt parts."""
+    JSON) and the message texts, without the newlines that join system blocks into one prompt."""
     return (sum(len(t) for t in system_texts(turn)) + sum(len(compact_json(t)) for t in turn.tools)
             + sum(len(t) for t in turn.texts))
 
