@@ -7,6 +7,10 @@ The agents run interleaved through one tokenwatch: `triage-opus` (short answers 
 `toolbox` (40 tool definitions, none ever called), and `planner`/`planner-gpt` (conversations
 that grow, restart and interleave). Recommendations are read over `days=1`, a window of exactly
 86,400,000 ms, so a saving a month is the window's saving × 30 with no remainder.
+
+Tests on a tokenwatch of their own prove the rest on smaller scripts: a system prompt edit never
+splits a session, two threads opening alike part at their second turn, and a change within the
+first five turns is a cache breakage.
 """
 
 from collections import defaultdict
@@ -277,3 +281,51 @@ def test_a_shorter_system_prompt_does_not_end_the_conversation(own_tw):
     (session,) = set(sessions_of(own_tw, clients.turns))
     timeline = get(own_tw, f"/api/v1/sessions/{session}/timeline")
     assert [x["context_chars"] for x in timeline["turns"]] == [sent_chars(t) for t in clients.turns]
+
+
+@pytest.mark.proxy
+def test_two_threads_opening_alike_share_their_first_turn_and_part_at_their_second(own_tw):
+    """Two threads of one agent whose first messages are the same are one conversation until
+    their histories differ: thread B's first turn joins thread A's session, its second starts
+    its own, and each keeps its own from then on, interleaved."""
+    clients = sdk_clients(own_tw)
+    a = Conversation(clients, "twins", HAIKU)
+    b = Conversation(clients, "twins", HAIKU)
+    a.say("Hello.", input=100, output=10)
+    b.say("Hello.", input=100, output=10)
+    a.say("Fix the build.", input=200, output=10)
+    b.say("Write the changelog.", stream=True, input=200, output=10)
+    a.say("Now the tests.", input=300, output=10)
+    b.say("Shorter.", input=300, output=10)
+    sessions = sessions_of(own_tw, clients.turns)
+    first, second = sessions[0], sessions[3]
+    assert first != second and first.startswith("auto-") and second.startswith("auto-")
+    assert sessions == [first, first, first, second, first, second]
+    turns = clients.turns
+    for session, mine in ((first, [turns[i] for i in (0, 1, 2, 4)]), (second, [turns[3], turns[5]])):
+        timeline = get(own_tw, f"/api/v1/sessions/{session}/timeline")
+        assert [x["context_tokens"] for x in timeline["turns"]] == [t.prompt_tokens for t in mine]
+        assert timeline["cost_nanos"] == sum(t.cost_nanos for t in mine)
+
+
+@pytest.mark.proxy
+def test_a_component_changed_within_the_first_five_turns_is_a_cache_breakage(own_tw):
+    """The turns before a change are compared however few: RULES.md changes at the third turn,
+    after two that read 90% from the cache, and the three after it write those tokens again."""
+    clients = sdk_clients(own_tw)
+    conv = Conversation(clients, "early-break", SONNET, system=[("RULES.md", "# RULES.md\nBe brief.")])
+    for i in range(5):
+        if i == 2:
+            conv.system[0] = ("RULES.md", "# RULES.md\nBe brief, and cite the file.")
+        cache = dict(cache_read=9000) if i < 2 else dict(cache_write_5m=9000)
+        conv.say(f"Question {i + 1}.", input=1000, output=500, **cache)
+    turns = clients.turns
+    events = {e["upstream_request_id"]: e for e in own_tw.wait_new(0, len(turns))}
+    advice = get(own_tw, "/api/v1/recommendations", days=1)
+    (rec,) = [r for r in advice["recommendations"] if r["kind"] == "cache_breakage"]
+    assert (rec["agent"], rec["title"]) == ("early-break", 'Keep early-break\'s prompt component "RULES.md" stable')
+    assert rec["evidence"].endswith("early-break's cache hit rate fell from 90% to 0% over the next 3 turns")
+    # 3 turns each wrote 9,000 tokens to the 5-minute cache that the turns before read:
+    # $3.75/M − $0.30/M = 3,450 nanos a token.
+    assert rec["savings_nanos_per_month"] == 3 * 9000 * (3_750 - 300) * MONTH == 2_794_500_000
+    assert (rec["events"], rec["event_ids"]) == (3, [events[t.request_id]["id"] for t in turns[2:]])
