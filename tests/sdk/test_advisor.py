@@ -9,8 +9,8 @@ that grow, restart and interleave). Recommendations are read over `days=1`, a wi
 86,400,000 ms, so a saving a month is the window's saving × 30 with no remainder.
 
 Tests on a tokenwatch of their own prove the rest on smaller scripts: a system prompt edit never
-splits a session, two threads opening alike part at their second turn, and a change within the
-first five turns is a cache breakage.
+splits a session, two threads opening alike part at their second turn, a change within the first
+five turns is a cache breakage, and a paused agent is refused with each SDK's own 403.
 """
 
 from collections import defaultdict
@@ -25,7 +25,7 @@ from agents import (
     CACHE_EDIT_AT, GPT_MINI, HAIKU, OPUS, PLAN, PREFIX_ORDER, SONNET, TOOLBOX_TURNS, TOOLS, Clients, Conversation,
     attribute, drive, expected_parts, sent_chars, text_hash,
 )
-from conftest import ANTHROPIC_KEY, OPENAI_KEY, expected_cost_nanos, serve, stop
+from conftest import ANTHROPIC_KEY, OPENAI_KEY, expected_cost_nanos, serve, stop, usage_header
 
 MONTH = 30  # days=1: 30 × 86,400,000 ms / 86,400,000 ms
 # What coder-sonnet's 6 turns after STYLE.md changed paid for the 9,000 tokens each wrote to
@@ -329,3 +329,63 @@ def test_a_component_changed_within_the_first_five_turns_is_a_cache_breakage(own
     # $3.75/M − $0.30/M = 3,450 nanos a token.
     assert rec["savings_nanos_per_month"] == 3 * 9000 * (3_750 - 300) * MONTH == 2_794_500_000
     assert (rec["events"], rec["event_ids"]) == (3, [events[t.request_id]["id"] for t in turns[2:]])
+
+
+@pytest.mark.proxy
+def test_a_paused_agent_gets_the_providers_403_from_both_sdks_until_resumed(own_tw, mock_server):
+    """Pausing an agent from the API refuses its turns before they reach the upstream: the
+    anthropic SDK (plain and streamed) and the openai SDK raise their own PermissionDeniedError
+    with tokenwatch's message; another agent on the same key goes through; each refusal is
+    recorded; resuming lets the agent through again."""
+    agent, reason = "night-batch", "over its weekly spend"
+    api = f"{own_tw.url}/api/v1/guard"
+    r = httpx.put(f"{api}/agents/{agent}", json={"reason": reason}, timeout=30)
+    assert (r.status_code, r.json()) == (200, {"kind": "agent", "subject": agent, "stopped": True})
+    assert get(own_tw, "/api/v1/guard") == {
+        "controls": [{"tenant": "default", "kind": "agent", "subject": agent, "reason": reason}], "rules": []}
+
+    clients = sdk_clients(own_tw)
+    message = (f"tokenwatch: agent '{agent}' is paused ({reason}); resume it in the dashboard or with "
+               f"`tokenwatch guard resume {agent}`")
+    usage = {"x-tokenwatch-agent": agent, **usage_header(input=100, output=10)}
+    ask_claude = dict(model=HAIKU, max_tokens=64, messages=[{"role": "user", "content": "Nightly report."}],
+                      extra_headers=usage)
+    ask_gpt = dict(model=GPT_MINI, messages=[{"role": "user", "content": "Nightly report."}], extra_headers=usage)
+    upstream_before = len(mock_server.requests())
+
+    with pytest.raises(anthropic.PermissionDeniedError) as err:
+        clients.anthropic.messages.create(**ask_claude)
+    assert err.value.status_code == 403
+    assert err.value.body == {"type": "error", "error": {"type": "permission_error", "message": message}}
+    with pytest.raises(anthropic.PermissionDeniedError) as err:
+        with clients.anthropic.messages.stream(**ask_claude) as s:
+            s.get_final_message()
+    assert (err.value.status_code, err.value.body["error"]["message"]) == (403, message)
+    with pytest.raises(openai.PermissionDeniedError) as err:
+        clients.openai.chat.completions.create(**ask_gpt)
+    assert (err.value.status_code, err.value.body["message"]) == (403, message)
+    other = clients.anthropic.messages.create(**{
+        **ask_claude, "extra_headers": {**usage, "x-tokenwatch-agent": "day-batch"}})
+    assert len(mock_server.requests()) == upstream_before + 1
+
+    recorded = own_tw.wait_new(0, 4)[::-1]
+    assert [(e["agent"], e["provider"], e["model"], e["status"], e["http_status"], e["error_type"],
+             e["requests"], e["input_tokens"], e["output_tokens"], e["cost_nanos"]) for e in recorded] == [
+        (agent, "anthropic", HAIKU, "refused", 403, "agent_paused", 0, 0, 0, 0),
+        (agent, "anthropic", HAIKU, "refused", 403, "agent_paused", 0, 0, 0, 0),
+        (agent, "openai", GPT_MINI, "refused", 403, "agent_paused", 0, 0, 0, 0),
+        ("day-batch", "anthropic", HAIKU, "ok", 200, None, 1, 100, 10, expected_cost_nanos(HAIKU, input=100, output=10)),
+    ]
+    assert recorded[3]["upstream_request_id"] == other._request_id
+
+    r = httpx.delete(f"{api}/agents/{agent}", timeout=30)
+    assert (r.status_code, r.json()) == (200, {"kind": "agent", "subject": agent, "stopped": False, "changed": True})
+    assert get(own_tw, "/api/v1/guard") == {"controls": [], "rules": []}
+    reply = clients.anthropic.messages.create(**ask_claude)
+    completion = clients.openai.chat.completions.create(**ask_gpt)
+    assert len(mock_server.requests()) == upstream_before + 3
+    resumed = own_tw.wait_new(4, 2)[::-1]
+    assert [(e["upstream_request_id"], e["agent"], e["status"], e["http_status"], e["cost_nanos"]) for e in resumed] == [
+        (reply._request_id, agent, "ok", 200, expected_cost_nanos(HAIKU, input=100, output=10)),
+        (completion._request_id, agent, "ok", 200, expected_cost_nanos(GPT_MINI, input=100, output=10)),
+    ]
