@@ -53,7 +53,9 @@ fn anthropic_type(status: StatusCode) -> &'static str {
 
 fn openai_type(status: StatusCode) -> &'static str {
     match status.as_u16() {
-        400 | 404 | 413 => "invalid_request_error",
+        // OpenAI answers a request it will not serve (a region, a model the key may not use)
+        // with 403 and an invalid-request type: not a server fault, nothing to retry.
+        400 | 403 | 404 | 413 => "invalid_request_error",
         401 => "authentication_error",
         429 => "rate_limit_exceeded",
         504 => "timeout",
@@ -65,6 +67,7 @@ fn gemini_status(status: StatusCode) -> &'static str {
     match status.as_u16() {
         400 | 413 => "INVALID_ARGUMENT",
         401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
         404 => "NOT_FOUND",
         429 => "RESOURCE_EXHAUSTED",
         504 => "DEADLINE_EXCEEDED",
@@ -108,5 +111,14 @@ mod tests {
         .await;
         assert_eq!(g["error"]["code"], 404);
         assert_eq!(g["error"]["status"], "NOT_FOUND");
+        // A refusal by tokenwatch itself (a paused agent, a model the key may not call) is a
+        // permission problem in every shape, never a retryable server fault.
+        let forbidden = |kind| provider_error(kind, StatusCode::FORBIDDEN, "m");
+        let a = body_json(forbidden(ProviderKind::Anthropic)).await;
+        assert_eq!(a["error"]["type"], "permission_error");
+        let o = body_json(forbidden(ProviderKind::Openai)).await;
+        assert_eq!(o["error"]["type"], "invalid_request_error");
+        let g = body_json(forbidden(ProviderKind::Gemini)).await;
+        assert_eq!(g["error"]["status"], "PERMISSION_DENIED");
     }
 }
