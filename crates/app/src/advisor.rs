@@ -166,6 +166,23 @@ pub struct PromptCosts {
     pub input_cost_nanos: i64,
     /// The share of input spend that re-sends history, percent.
     pub history_share_pct: Option<f64>,
+    /// Each part per UTC day, oldest first: its size over time (prompt bloat) and its cost.
+    pub by_day: Vec<PartDay>,
+}
+
+/// One part on one day.
+#[derive(Debug, Serialize)]
+pub struct PartDay {
+    /// The day's start, RFC 3339 (UTC).
+    pub day: String,
+    pub agent: String,
+    pub kind: &'static str,
+    pub name: String,
+    pub turns: i64,
+    pub avg_chars: i64,
+    pub max_chars: i64,
+    pub versions: i64,
+    pub cost_nanos: i64,
 }
 
 /// What each prompt part cost over `since..until` (`7d` by default), of one agent if given.
@@ -183,6 +200,22 @@ pub async fn prompt_costs(
         return Err(AppError::bad("since", "since: must be before until"));
     }
     let rows = store.part_totals(whose, since_ms, until_ms, agent).await?;
+    let by_day = store
+        .part_series(whose, since_ms, until_ms, agent, 86_400_000)
+        .await?
+        .into_iter()
+        .map(|r| PartDay {
+            day: rfc3339_ms(r.first_ms),
+            kind: r.kind.as_str(),
+            avg_chars: if r.turns > 0 { r.chars / r.turns } else { 0 },
+            agent: r.agent,
+            name: r.name,
+            turns: r.turns,
+            max_chars: r.max_chars,
+            versions: r.versions,
+            cost_nanos: r.cost_nanos,
+        })
+        .collect();
     let days = (until_ms - since_ms) as f64 / 86_400_000.0;
     let total: i64 = rows.iter().map(|r| r.cost_nanos).sum();
     let history: i64 = rows
@@ -197,6 +230,7 @@ pub async fn prompt_costs(
         input_cost_nanos: total,
         history_share_pct: (total > 0).then(|| pct(history, total)),
         parts: rows.into_iter().map(|r| part_cost(r, days)).collect(),
+        by_day,
     })
 }
 

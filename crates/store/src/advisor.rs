@@ -29,6 +29,28 @@ pub struct PartTotal {
     pub last_ms: i64,
 }
 
+/// A [`PartTotal`] from a row whose first nine columns are agent, kind, name, turns, chars,
+/// min and max chars, cost and versions; `$first`/`$last` give its time span.
+macro_rules! part_total {
+    ($r:expr, $first:expr, $last:expr) => {{
+        let r = $r;
+        let kind: String = r.try_get(1)?;
+        PartTotal {
+            agent: r.try_get(0)?,
+            kind: PartKind::parse(&kind).unwrap_or(PartKind::System),
+            name: r.try_get(2)?,
+            turns: r.try_get(3)?,
+            chars: r.try_get(4)?,
+            min_chars: r.try_get(5)?,
+            max_chars: r.try_get(6)?,
+            cost_nanos: r.try_get(7)?,
+            versions: r.try_get(8)?,
+            first_ms: $first,
+            last_ms: $last,
+        }
+    }};
+}
+
 impl Store {
     /// Parts of the prompts `scope` may see with `since_ms <= ts < until_ms` (of one agent
     /// when given), most expensive first.
@@ -57,24 +79,47 @@ impl Store {
             qb.push(" GROUP BY 1, 2, 3 ORDER BY 8 DESC, 1, 2, 3");
             let rows = qb.build().fetch_all(pool).await.map_err(err)?;
             rows.iter()
-                .map(|r| {
-                    let kind: String = r.try_get(1)?;
-                    Ok(PartTotal {
-                        agent: r.try_get(0)?,
-                        kind: PartKind::parse(&kind).unwrap_or(PartKind::System),
-                        name: r.try_get(2)?,
-                        turns: r.try_get(3)?,
-                        chars: r.try_get(4)?,
-                        min_chars: r.try_get(5)?,
-                        max_chars: r.try_get(6)?,
-                        cost_nanos: r.try_get(7)?,
-                        versions: r.try_get(8)?,
-                        first_ms: r.try_get(9)?,
-                        last_ms: r.try_get(10)?,
-                    })
-                })
+                .map(|r| Ok(part_total!(r, r.try_get(9)?, r.try_get(10)?)))
                 .collect::<Result<_, sqlx::Error>>()
                 .map_err(StoreError::query("summing prompt parts"))
+        })
+    }
+
+    /// [`Store::part_totals`] per `bucket_ms`-wide bucket (aligned to the epoch): how each
+    /// part's size and cost move over time (prompt bloat), oldest bucket first. Each row's
+    /// `first_ms` is its bucket's start.
+    pub async fn part_series(
+        &self,
+        scope: &TenantScope,
+        since_ms: i64,
+        until_ms: i64,
+        agent: Option<&str>,
+        bucket_ms: i64,
+    ) -> Result<Vec<PartTotal>, StoreError> {
+        let width = bucket_ms.max(1);
+        with_pool!(self, pool => {
+            let mut qb = QueryBuilder::new("SELECT COALESCE(u.agent, ''), p.kind, p.name, COUNT(*), \
+                 CAST(COALESCE(SUM(p.chars), 0) AS BIGINT), MIN(p.chars), MAX(p.chars), \
+                 CAST(COALESCE(SUM(p.cost_nanos), 0) AS BIGINT), COUNT(DISTINCT p.hash), (p.ts_ms / ");
+            qb.push_bind(width).push(") * ").push_bind(width).push(
+                " AS b FROM prompt_parts p JOIN usage_events u ON u.id = p.event_id WHERE p.ts_ms >= ",
+            );
+            qb.push_bind(since_ms).push(" AND p.ts_ms < ").push_bind(until_ms);
+            if let Some(t) = scope.as_tenant() {
+                qb.push(" AND p.tenant = ").push_bind(t.to_owned());
+            }
+            if let Some(a) = agent {
+                qb.push(" AND u.agent = ").push_bind(a.to_owned());
+            }
+            qb.push(" GROUP BY 1, 2, 3, 10 ORDER BY 10, 1, 2, 3");
+            let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query("summing prompt parts by time"))?;
+            rows.iter()
+                .map(|r| {
+                    let bucket: i64 = r.try_get(9)?;
+                    Ok(part_total!(r, bucket, bucket + width))
+                })
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(StoreError::query("summing prompt parts by time"))
         })
     }
 

@@ -202,6 +202,14 @@ async fn sessions_are_derived_and_prompt_parts_cost_exactly_the_input() {
         .sum();
     assert_eq!(total, 6 * 1_380_000);
     assert_eq!(costs["input_cost_nanos"], 6 * 1_380_000);
+    let grep_days: i64 = costs["by_day"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["name"] == "grep")
+        .map(|d| d["turns"].as_i64().unwrap())
+        .sum();
+    assert_eq!(grep_days, 6, "the day series adds up to the window");
 
     let table = run_cli(&server.db, &["prompt-costs", "--since", "1h"]);
     assert!(

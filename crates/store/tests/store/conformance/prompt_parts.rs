@@ -77,6 +77,14 @@ pub async fn prompt_parts_are_written_with_their_event_and_kept_to_their_tenant(
         .await
         .unwrap();
     assert!(nobody.is_empty());
+    // Over time: one bucket per event (1,001 and 1,002 fall in buckets 1,000 and 1,002).
+    let series = s.part_series(&acme, 0, 10_000, None, 2).await.unwrap();
+    let agents_md: Vec<(i64, i64, i64)> = series
+        .iter()
+        .filter(|t| t.name == "AGENTS.md")
+        .map(|t| (t.first_ms, t.turns, t.chars))
+        .collect();
+    assert_eq!(agents_md, vec![(1_000, 1, 100), (1_002, 1, 100)]);
     let window = s.part_totals(&acme, 1_002, 10_000, None).await.unwrap();
     assert_eq!(window.iter().find(|t| t.name == "grep").unwrap().turns, 1);
 }
