@@ -27,9 +27,10 @@
     return { L, out };
   }
 
-  // Stacked bars. points: [{label}], keys: series names, value(point, key) -> number,
-  // fmt: axis number formatter. Without keys, one series from total(point). colors: optional
-  // { key: css colour } (tags' own colours); other keys take the theme's series colours.
+  // Stacked bars. points: [{label, title}] (title, optional: the hover text's name in place of
+  // the label), keys: series names, value(point, key) -> number, fmt: axis number formatter.
+  // Without keys, one series from total(point). colors: optional { key: css colour } (tags'
+  // own colours); other keys take the theme's series colours.
   // Drawn at the width it is shown at (see TW.chartWidth), so text stays 11 px on a phone.
   function bars({ points, keys, value, total, fmt, colors = {}, height = 220, width = 800 }) {
     const W = width, H = height, B = 34, T = 8, R = 6;
@@ -48,7 +49,7 @@
       series.forEach((k, si) => {
         const v = Math.max(0, val(p, k) || 0);
         const h = (H - T - B) * v / max;
-        if (h > 0) out += `<rect x="${(x + bw * 0.1).toFixed(1)}" y="${(y - h).toFixed(1)}" width="${Math.max(bw * 0.8, 1).toFixed(1)}" height="${h.toFixed(1)}" style="fill:${esc(colors[k] || color(si))}"><title>${esc(p.label)} ${esc(k)}: ${esc(fmt(v))}</title></rect>`;
+        if (h > 0) out += `<rect x="${(x + bw * 0.1).toFixed(1)}" y="${(y - h).toFixed(1)}" width="${Math.max(bw * 0.8, 1).toFixed(1)}" height="${h.toFixed(1)}" style="fill:${esc(colors[k] || color(si))}"><title>${esc(p.title || p.label)} ${esc(k)}: ${esc(fmt(v))}</title></rect>`;
         y -= h;
       });
       if (i % every === 0) out += `<text x="${(x + bw / 2).toFixed(1)}" y="${H - B + 14}" text-anchor="middle">${esc(shortLabel(p.label, withYear))}</text>`;
@@ -99,6 +100,49 @@
     return out + `</svg>`;
   }
 
+  // Several lines over the same x points (a session's turns), on an axis from 0 to `max`
+  // (fixed, e.g. 100 for percentages; else fitted). A null value leaves a gap in its line.
+  // guides: [{value, label, tone}] dashed horizontal lines (thresholds), tone a CSS colour
+  // variable's name. Every point has a title (its `titles` entry, else its label) and value;
+  // the x axis labels at most one point per 40 px.
+  function series({ labels, titles, lines, max, fmt, guides = [], height = 200, width = 800 }) {
+    const W = width, H = height, B = 24, T = 8, R = 6;
+    const all = lines.flatMap((l) => l.values).filter((v) => v !== null && v !== undefined);
+    const top = max || niceMax(Math.max(0, ...all));
+    const axis = yAxis(top, fmt, { W, H, T, B, R }, false), L = axis.L;
+    const n = labels.length;
+    const x = (i) => (n < 2 ? (L + W - R) / 2 : L + (W - L - R) * i / (n - 1));
+    const y = (v) => T + (H - T - B) * (1 - Math.min(v, top) / top);
+    let out = `<svg viewBox="0 0 ${W} ${H}" role="img">` + axis.out;
+    for (const g of guides) {
+      const gy = y(g.value).toFixed(1), tone = `var(--${esc(g.tone || "dim")})`;
+      out += `<line x1="${L}" x2="${W - R}" y1="${gy}" y2="${gy}" style="stroke:${tone};stroke-dasharray:4 3"/>` +
+        `<text x="${W - R - 2}" y="${(gy - 3).toFixed(1)}" text-anchor="end" style="fill:${tone}">${esc(g.label)}</text>`;
+    }
+    lines.forEach((l, si) => {
+      // Runs of known values, each drawn as one polyline.
+      let run = [];
+      const flush = () => {
+        if (run.length > 1) out += `<polyline style="fill:none;stroke:${color(si)};stroke-width:2" points="${run.join(" ")}"/>`;
+        run = [];
+      };
+      l.values.forEach((v, i) => {
+        if (v === null || v === undefined) { flush(); return; }
+        run.push(`${x(i).toFixed(1)},${y(v).toFixed(1)}`);
+      });
+      flush();
+      l.values.forEach((v, i) => {
+        if (v === null || v === undefined) return;
+        out += `<circle cx="${x(i).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" style="fill:${color(si)}"><title>${esc((titles || labels)[i])} · ${esc(l.name)}: ${esc(fmt(v))}</title></circle>`;
+      });
+    });
+    const every = Math.max(1, Math.ceil(n / Math.max(1, Math.floor((W - L - R) / 40))));
+    labels.forEach((lab, i) => {
+      if (i % every === 0) out += `<text x="${x(i).toFixed(1)}" y="${H - B + 14}" text-anchor="middle">${esc(lab)}</text>`;
+    });
+    return out + `</svg>` + legend(lines.map((l) => l.name));
+  }
+
   // Horizontal bars in text: name, value, and a block meter (the terminal look).
   function hbars(rows, { name, value, fmt, share }) {
     if (!rows.length) return `<p class="muted">nothing in this range</p>`;
@@ -135,5 +179,5 @@
       legend(parts.map((p) => `${p.name} ${(100 * p.value / total).toFixed(1)}%`));
   }
 
-  window.TWCharts = { bars, line, hbars, heatmap, strip, esc, legend };
+  window.TWCharts = { bars, line, series, hbars, heatmap, strip, esc, legend };
 })();

@@ -1,33 +1,25 @@
-// Sessions and projects (per-session cost with a timeline of its turns; per-project cost), and
-// settings (providers and the base URLs to use, the price table with overrides marked, data
-// export, the alerts list with acknowledge buttons, and forms that create, replace and delete
-// budgets, tag rules, alert channels and (view-alert-rules.js) alert rules through the API).
+// Sessions and projects (per-session cost and health, a session's timeline (view-session.js)
+// opened above the list; per-project cost), and settings (providers and the base URLs to use, the
+// price table with overrides marked, data export, the alerts list with acknowledge buttons,
+// and forms that create, replace and delete budgets, tag rules, alert channels and
+// (view-alert-rules.js) alert rules through the API).
 "use strict";
 (function () {
   const TW = window.TW, C = TW.charts, esc = TW.esc;
 
-  async function timeline(id) {
-    const page = await TW.api("events", { session: id, sort: "time", order: "asc", limit: 1000 });
-    const ev = page.events;
-    if (!ev.length) return `<p class="muted">no turns</p>`;
-    // Sums the exact nano-USD costs and rounds once, when shown; each event's micro-USD is
-    // already rounded, and a sum of rounded parts drifts from the session's true cost.
-    let sum = 0;
-    const cum = ev.map((e) => (sum += e.cost_nanos || 0));
-    const rows = ev.map((e, i) => Object.assign({ turn: i + 1, cumulative_cost_nanos: cum[i] }, e));
-    return `<div class="panel wide" data-testid="timeline"><h2>session <span class="id" data-testid="timeline-id">${esc(id)}</span> · ${ev.length} turns · <span data-testid="timeline-cost">${TW.usdNanos(sum)}</span></h2>` +
-      `<div class="chart">${C.line({ values: cum.map((n) => n / 1e9), labels: ev.map((e, i) => `turn ${i + 1} ${e.model}`), fmt: TW.usdAxis, width: TW.chartWidth() })}</div>` +
-      `<div class="scroll"><table><thead><tr><th class="n">#</th><th class="hide-sm">time</th><th>model</th><th class="n hide-sm">input</th><th class="n hide-sm">output</th><th class="n hide-sm">cache read</th><th class="n">cost</th><th class="n">cumulative</th></tr></thead><tbody>` +
-      ev.map((e, i) => `<tr><td class="n">${i + 1}</td><td class="hide-sm">${esc(TW.time(e.ts_ms))}</td><td class="id">${esc(e.model)}<span class="show-sm sub">${esc(TW.shortTime(e.ts_ms))}</span></td><td class="n hide-sm">${TW.int(e.input_tokens)}</td><td class="n hide-sm">${TW.int(e.output_tokens)}</td><td class="n hide-sm">${TW.int(e.cache_read_tokens)}</td><td class="n">${TW.usdNanos(e.cost_nanos)}</td><td class="n">${TW.usdNanos(cum[i])}</td></tr>`).join("") +
-      `</tbody></table></div>${TW.exportButtons("session-turns", () => rows)}</div>`;
-  }
-
-  // On a phone the numbers (tokens, cost) stay on screen: project, last activity and turns
-  // move under the session id, which wraps, and the models column is hidden.
+  // On a phone the numbers (tokens, cost) stay on screen: project, last activity, turns and
+  // health move under the session id, which wraps, and the models column is hidden. A row
+  // opens its session's timeline (view-session.js); "(no session)" gathers events without
+  // one and has none.
+  const NO_SESSION = "(no session)";
   function sessionRow(x) {
     const when = TW.time(Date.parse(x.last_activity));
     const sub = [x.project, TW.shortTime(Date.parse(x.last_activity)), `${TW.int(x.events)} turns`].filter(Boolean).join(" · ");
-    return `<tr class="event-row" data-session="${esc(x.session)}"><td class="id">${esc(x.session)}<span class="show-sm sub">${esc(sub)}</span></td>` +
+    const badge = TW.healthBadge(x.health);
+    const open = x.session !== NO_SESSION;
+    const name = open ? `<a href="${esc(TW.sessionHref(x.session))}">${esc(x.session)}</a>` : esc(x.session);
+    return `<tr${open ? ' class="event-row"' : ""} data-session="${esc(x.session)}"><td class="id">${name}<span class="show-sm sub">${esc(sub)}${badge ? " " + badge : ""}</span></td>` +
+      `<td class="wrap hide-sm">${badge || '<span class="muted">—</span>'}${badge && x.health.reason ? `<span class="why">${esc(x.health.reason)}</span>` : ""}</td>` +
       `<td class="hide-sm">${esc(x.project || "")}</td><td class="hide-sm">${esc(when)}</td><td class="n hide-sm">${TW.int(x.events)}</td>` +
       `<td class="n" data-testid="session-tokens">${TW.int(x.total_tokens)}</td><td class="n" data-testid="session-cost">${TW.usdNanos(x.cost_nanos)}</td><td class="hide-sm">${esc(x.models.join(", "))}</td></tr>`;
   }
@@ -39,30 +31,30 @@
       main.innerHTML = await TW.emptyState();
       return;
     }
-    const open = TW.param("session");
-    main.innerHTML = `<div class="grid"><div id="timeline" class="wide"${open ? "" : " hidden"}></div>` +
-      `<div class="panel wide"><h2>sessions</h2>${s.sessions.length ? `<div class="scroll"><table data-testid="sessions"><thead><tr><th>session</th><th class="hide-sm">project</th><th class="hide-sm">last activity</th><th class="n hide-sm">turns</th><th class="n">tokens</th><th class="n">cost</th><th class="hide-sm">models</th></tr></thead><tbody>` +
+    const open = TW.openSession();
+    main.innerHTML = `<div class="grid"><div id="timeline" class="wide"${open === null ? " hidden" : ""}></div>` +
+      `<div class="panel wide"><h2>sessions</h2>${s.sessions.length ? `<div class="scroll"><table data-testid="sessions"><thead><tr><th>session</th><th class="hide-sm">health</th><th class="hide-sm">project</th><th class="hide-sm">last activity</th><th class="n hide-sm">turns</th><th class="n">tokens</th><th class="n">cost</th><th class="hide-sm">models</th></tr></thead><tbody>` +
       s.sessions.map(sessionRow).join("") +
-      `</tbody></table></div>` : `<p class="muted">no sessions in this range (sessions come from Claude Code/Codex logs or the X-Tokenwatch-Session header)</p>`}${TW.exportButtons("sessions", () => s.sessions)}</div>` +
+      `</tbody></table></div>` : `<p class="muted">no sessions in this range (sessions come from Claude Code/Codex logs, the X-Tokenwatch-Session header, or proxied conversations)</p>`}${TW.exportButtons("sessions", () => s.sessions)}</div>` +
       `<div class="panel wide"><h2>projects</h2>${C.hbars(projects.rows, { name: (r) => r.key || "(no project)", value: (r) => r.cost_micros, fmt: TW.usd, share: (r) => r.cost_share || 0 })}${TW.exportButtons("projects", () => projects.rows)}</div></div>`;
     // Opening a session shows its timeline from its first column: every table in the view
     // scrolls back to its left edge, and the timeline (above the list) is brought into view.
+    const box = document.getElementById("timeline");
     const show = async (id) => {
-      const box = document.getElementById("timeline");
       box.hidden = false;
-      box.innerHTML = `<p class="loading">loading</p>`;
-      try {
-        box.className = "wide";
-        box.innerHTML = await timeline(id);
-      } catch (e) { box.innerHTML = TW.errorBox(e); }
+      await TW.sessionTimeline(box, id, () => { TW.setParams({ session: null }, true); box.hidden = true; box.innerHTML = ""; });
       main.querySelectorAll(".scroll").forEach((el) => { el.scrollLeft = 0; });
       box.scrollIntoView({ block: "start" });
     };
-    main.querySelectorAll("tr[data-session]").forEach((tr) => tr.addEventListener("click", () => {
+    // A click anywhere on a row opens it; on the id's link with a modifier key the browser
+    // opens it elsewhere instead.
+    main.querySelectorAll("tr.event-row[data-session]").forEach((tr) => tr.addEventListener("click", (e) => {
+      if (e.target.closest("a") && (e.metaKey || e.ctrlKey || e.shiftKey)) return;
+      e.preventDefault();
       TW.setParams({ session: tr.dataset.session }, true);
       show(tr.dataset.session);
     }));
-    if (open) await show(open);
+    if (open !== null) await show(open);
   }
 
   // ---- definitions: budgets, tag rules, channels (list + create/replace form + delete) ----

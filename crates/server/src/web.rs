@@ -63,6 +63,11 @@ pub const ASSETS: &[Asset] = &[
         body: include_bytes!("../../../web/view-sessions.js"),
     },
     Asset {
+        path: "view-session.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../web/view-session.js"),
+    },
+    Asset {
         path: "view-alert-rules.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../../web/view-alert-rules.js"),
