@@ -309,6 +309,11 @@ ${mounts ? `<p>Mounted providers:</p><pre>${esc(mounts)}</pre>` : ""}
     main.removeAttribute("data-ready");
     main.innerHTML = `<p class="loading">loading</p>`;
     current = TW.views[name];
+    // A view with a window of its own (`ranged: false`) hides the range picker, which would
+    // not apply to it; the time zone still does.
+    const ranged = current.ranged !== false;
+    document.getElementById("range").closest("label").hidden = !ranged;
+    if (!ranged) document.getElementById("custom").hidden = true;
     document.title = `tokenwatch · ${name}`;
     try {
       await current.render(main);

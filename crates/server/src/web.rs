@@ -68,6 +68,11 @@ pub const ASSETS: &[Asset] = &[
         body: include_bytes!("../../../web/view-session.js"),
     },
     Asset {
+        path: "view-advice.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../web/view-advice.js"),
+    },
+    Asset {
         path: "view-alert-rules.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../../web/view-alert-rules.js"),
