@@ -254,14 +254,13 @@ def test_a_session_opens_its_timeline_with_turns_charts_and_health(advised, memb
     assert [x["cost_nanos"] for x in t["turns"]] == list(TURN_NANOS)
     show(member, f"{advised.url}/ui/sessions?range=24h&tz=UTC", "sessions")
     row = member.find_element(By.CSS_SELECTOR, f'tr[data-session="{sid}"]')
-    # The list's badge is the API's (null for sessions idle for a day, or a server without it).
+    # A live session's badge in the list is the API's, with its reason under it.
     (listed,) = [x for x in advised.api("sessions", since="24h")["sessions"] if x["session"] == sid]
+    assert listed["health"] == t["health"]
     badges = row.find_elements(By.CSS_SELECTOR, 'td:nth-child(2) [data-testid="health-badge"]')
-    if listed.get("health"):
-        assert [(b.get_attribute("data-state"), b.get_attribute("title")) for b in badges] == \
-            [(listed["health"]["state"], listed["health"]["reason"])]
-    else:
-        assert badges == []
+    assert [(b.get_attribute("data-state"), b.get_attribute("title"), b.text) for b in badges] == \
+        [(t["health"]["state"], t["health"]["reason"], t["health"]["state"].replace("_", " "))]
+    assert row.find_element(By.CSS_SELECTOR, "td:nth-child(2) .why").text == t["health"]["reason"]
     row.find_elements(By.TAG_NAME, "td")[-1].click()
     until(member, lambda d: css(d, '[data-testid="timeline"] [data-testid="turns"]'))
     url = urlparse(member.current_url)
