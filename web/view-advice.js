@@ -116,9 +116,40 @@
     });
   }
 
+  // The session guard: what the proxy refuses now (blocked sessions, paused agents), each with
+  // a button to lift it for members; nothing when nothing is stopped.
+  async function guard(box, manage) {
+    const g = await TW.api("guard");
+    const kinds = { session: ["session", "sessions", "unblock"], agent: ["agent", "agents", "resume"] };
+    if (!g.controls.length) {
+      box.innerHTML = "";
+      return;
+    }
+    box.innerHTML = `<div class="panel" data-testid="guard-panel"><h2>stopped by the guard</h2><ul class="plain">` +
+      g.controls.map((c) => {
+        const [word, path, act] = kinds[c.kind] || [c.kind, c.kind, "lift"];
+        const link = c.kind === "session" ? `<a href="${esc(TW.sessionHref(c.subject))}" class="id">${esc(c.subject)}</a>` : `<b>${esc(c.subject)}</b>`;
+        const button = manage ? ` <button type="button" class="btn" data-lift="${esc(path)}/${esc(encodeURIComponent(c.subject))}">${act}</button>` : "";
+        return `<li data-testid="stopped" data-kind="${esc(c.kind)}">${word} ${link}: ${esc(c.reason)}${button}</li>`;
+      }).join("") + `</ul></div>`;
+    box.querySelectorAll("button[data-lift]").forEach((b) => b.addEventListener("click", async () => {
+      b.disabled = true;
+      try {
+        await TW.send("DELETE", `guard/${b.dataset.lift}`);
+        await guard(box, manage);
+      } catch (e) {
+        box.insertAdjacentHTML("beforeend", TW.errorBox(e));
+        b.disabled = false;
+      }
+    }));
+  }
+
   async function render(main) {
     const manage = await TW.can("member");
-    main.innerHTML = `<div class="grid"><div class="wide" id="advice-recs"></div><div class="wide" id="advice-prompts"><p class="loading">loading</p></div></div>`;
+    main.innerHTML = `<div class="grid"><div class="wide" id="advice-guard"></div><div class="wide" id="advice-recs"></div><div class="wide" id="advice-prompts"><p class="loading">loading</p></div></div>`;
+    guard(document.getElementById("advice-guard"), manage).catch((e) => {
+      document.getElementById("advice-guard").innerHTML = TW.errorBox(e);
+    });
     const data = await recommendations(document.getElementById("advice-recs"), manage);
     if (!data.events_read && !(await TW.anyEvents())) {
       main.innerHTML = await TW.emptyState();

@@ -1,7 +1,8 @@
 // One session's timeline (GET /api/v1/sessions/{id}/timeline), opened above the sessions list
 // (view-sessions.js) at /ui/sessions?session=<id>: its health in words on top, cost per turn
 // and cumulative cost, context share of the model's window and cache hit rate per turn against
-// the 40/60/80% health thresholds, and a table of its turns. Also the health badge the list
+// the 40/60/80% health thresholds, and a table of its turns; for members, the guard's buttons
+// (block or unblock the session, pause or resume its agent). Also the health badge the list
 // shows per row.
 "use strict";
 (function () {
@@ -108,6 +109,23 @@
       (unknown ? `<p class="muted">the model's context window is not known, so context is not shown as a share of it</p>` : "") + `</div>`;
   }
 
+  // The guard's buttons for a session (block or unblock it, pause or resume its agent), for a
+  // member or above; `stopped` is what GET /api/v1/guard reports now.
+  function guardButtons(t, stopped) {
+    const blocked = stopped.some((c) => c.kind === "session" && c.subject === t.session);
+    const paused = t.agent && stopped.some((c) => c.kind === "agent" && c.subject === t.agent);
+    const session = blocked
+      ? `<button type="button" class="btn" data-guard="DELETE" data-path="sessions/${esc(encodeURIComponent(t.session))}" data-testid="unblock-session">unblock session</button>`
+      : `<button type="button" class="btn" data-guard="PUT" data-path="sessions/${esc(encodeURIComponent(t.session))}" data-testid="block-session">block session</button>`;
+    const agent = !t.agent ? "" : paused
+      ? `<button type="button" class="btn" data-guard="DELETE" data-path="agents/${esc(encodeURIComponent(t.agent))}" data-testid="resume-agent">resume agent ${esc(t.agent)}</button>`
+      : `<button type="button" class="btn" data-guard="PUT" data-path="agents/${esc(encodeURIComponent(t.agent))}" data-testid="pause-agent">pause agent ${esc(t.agent)}</button>`;
+    const state = [blocked ? "this session is blocked: its next turns are refused" : "", paused ? `agent ${t.agent} is paused` : ""].filter(Boolean).join(" · ");
+    return `<p class="actions" data-testid="guard">${session} ${agent}</p>` +
+      (state ? `<p class="bad" data-testid="guard-state">${esc(state)}</p>` : "") +
+      `<p class="bad" data-testid="guard-err" hidden></p>`;
+  }
+
   // Renders session `id` into `box`, with a button that calls `close`; an unknown id says so.
   TW.sessionTimeline = async (box, id, close) => {
     const head = `<p class="actions"><button type="button" class="btn" data-testid="close-session">× close</button></p>`;
@@ -120,12 +138,27 @@
     }
     if (t) {
       const turns = t.turns || [];
+      const manage = await TW.can("member");
+      const stopped = manage ? ((await TW.api("guard").catch(() => null)) || { controls: [] }).controls : [];
       box.innerHTML = `<div class="grid" data-testid="timeline"><div class="panel wide">${head}` +
         `<h2>session <span class="id" data-testid="timeline-id">${esc(t.session)}</span> · ${turns.length} turns · <span data-testid="timeline-cost">${TW.usdNanos(t.cost_nanos)}</span></h2>` +
-        `${banner(t.health)}</div>` +
+        `${banner(t.health)}${manage ? guardButtons(t, stopped) : ""}</div>` +
         (turns.length ? charts(turns) : "") +
         `<div class="panel wide"><h2>turns</h2>${turns.length ? table(turns) : `<p class="muted">no turns</p>`}${TW.exportButtons("session-turns", () => turns)}</div></div>`;
     }
     box.querySelector('[data-testid="close-session"]').addEventListener("click", close);
+    box.querySelectorAll("button[data-guard]").forEach((b) => b.addEventListener("click", async () => {
+      const put = b.dataset.guard === "PUT";
+      b.disabled = true;
+      try {
+        await TW.send(b.dataset.guard, `guard/${b.dataset.path}`, put ? { reason: "stopped from the dashboard" } : undefined);
+        await TW.sessionTimeline(box, id, close);
+      } catch (e) {
+        const err = box.querySelector('[data-testid="guard-err"]');
+        err.hidden = false;
+        err.textContent = `could not change the guard: ${e.message}`;
+        b.disabled = false;
+      }
+    }));
   };
 })();

@@ -87,6 +87,7 @@ def advised(mock_url, tmp_path_factory):
         s.send("coder", f"input={tokens},output=100",
                {"model": "claude-sonnet-4-5", "max_tokens": 256, "system": SYSTEM, "messages": messages}, tags="suite=advisor")
         messages = messages + [{"role": "assistant", "content": f"step {n} done"}, {"role": "user", "content": f"now step {n + 1}"}]
+    s.next_turn = {"model": "claude-sonnet-4-5", "max_tokens": 256, "system": SYSTEM, "messages": messages}
     s.send(XSS, "input=500,output=50",
            {"model": "claude-sonnet-4-5", "max_tokens": 64, "system": SYSTEM, "messages": [{"role": "user", "content": "hello"}]})
     deadline = time.time() + 15
@@ -317,3 +318,55 @@ def test_an_unknown_session_says_so(advised, member):
     assert err == "could not load: not found: session 'no-such-session'"
     assert member.find_element(By.CSS_SELECTOR, '[data-testid="close-session"]').is_displayed()
     assert css(member, f'tr[data-session="{advised.session}"]')
+
+
+def test_the_guard_blocks_a_session_and_pauses_its_agent_from_the_dashboard(advised, member):
+    """Runs last: the refused turns it sends are recorded in the session."""
+    sid = advised.session
+    headers = {"x-api-key": "sk-ant-advisor", "x-tokenwatch-key": advised.key, "anthropic-version": "2023-06-01",
+               "content-type": "application/json", "x-tokenwatch-agent": "coder", "x-mock-usage": "input=100,output=10"}
+
+    def next_turn():
+        return httpx.post(f"{advised.url}/anthropic/v1/messages", headers=headers, json=advised.next_turn, timeout=30)
+
+    show(member, f"{advised.url}/ui/sessions?range=24h&tz=UTC&session={sid}", "sessions")
+    until(member, lambda d: css(d, '[data-testid="block-session"]'))
+    member.find_element(By.CSS_SELECTOR, '[data-testid="block-session"]').click()
+    until(member, lambda d: css(d, '[data-testid="unblock-session"]'))
+    state = member.find_element(By.CSS_SELECTOR, '[data-testid="guard-state"]').text
+    assert state == "this session is blocked: its next turns are refused"
+    assert [(c["kind"], c["subject"], c["reason"]) for c in advised.api("guard")["controls"]] == \
+        [("session", sid, "stopped from the dashboard")]
+    # The session's next turn is refused before the upstream, in Anthropic's error shape.
+    r = next_turn()
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["type"] == "permission_error"
+    assert f"session '{sid}' is blocked (stopped from the dashboard)" in r.json()["error"]["message"]
+    member.save_screenshot(str(SHOTS / "session-guard-desktop.png"))
+
+    # The Advice page lists what is stopped; unblocking there lets the session go on.
+    show(member, f"{advised.url}/ui/advice", "advice")
+    until(member, lambda d: css(d, '[data-testid="guard-panel"]'))
+    (item,) = css(member, '[data-testid="stopped"]')
+    assert item.get_attribute("data-kind") == "session" and sid in item.text
+    item.find_element(By.CSS_SELECTOR, "button[data-lift]").click()
+    until(member, lambda d: not css(d, '[data-testid="guard-panel"]'))
+    assert advised.api("guard")["controls"] == []
+
+    # Pausing the agent from the timeline refuses any of its requests; resuming lifts it.
+    show(member, f"{advised.url}/ui/sessions?range=24h&tz=UTC&session={sid}", "sessions")
+    until(member, lambda d: css(d, '[data-testid="pause-agent"]'))
+    assert member.find_element(By.CSS_SELECTOR, '[data-testid="pause-agent"]').text == "pause agent coder"
+    member.find_element(By.CSS_SELECTOR, '[data-testid="pause-agent"]').click()
+    until(member, lambda d: css(d, '[data-testid="resume-agent"]'))
+    r = next_turn()
+    assert r.status_code == 403 and "agent 'coder' is paused" in r.json()["error"]["message"], r.text
+    member.set_window_size(375, 812)
+    assert no_sideways_scroll(member)
+    member.save_screenshot(str(SHOTS / "session-guard-phone.png"))
+    member.find_element(By.CSS_SELECTOR, '[data-testid="resume-agent"]').click()
+    until(member, lambda d: css(d, '[data-testid="pause-agent"]'))
+    assert advised.api("guard")["controls"] == []
+    refused = [e for e in advised.api("events", session=sid, limit=100)["events"] if e["status"] == "refused"]
+    assert sorted(e["error_type"] for e in refused) == ["agent_paused", "session_blocked"]
+    assert_no_js_errors(member)

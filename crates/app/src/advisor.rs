@@ -3,6 +3,7 @@
 //! Both doors (API and CLI) call these; every read is scoped by the caller's [`TenantScope`].
 //! The recommendations are in [`recommend`].
 
+pub mod digest;
 pub mod recommend;
 
 use serde::Serialize;
@@ -46,6 +47,8 @@ pub struct Turn {
 #[derive(Debug, Serialize)]
 pub struct Timeline {
     pub session: String,
+    /// The agent of the session's latest turn, when known (what the guard pauses).
+    pub agent: Option<String>,
     pub turns: Vec<Turn>,
     pub cost_nanos: i64,
     pub cost_usd: f64,
@@ -77,6 +80,7 @@ pub async fn timeline(store: &Store, whose: &TenantScope, id: &str) -> Result<Ti
     if events.is_empty() {
         return Err(AppError::NotFound(format!("session '{id}'")));
     }
+    let agent = events.iter().rev().find_map(|e| e.agent.clone());
     let mut cumulative = 0;
     let mut facts = Vec::with_capacity(events.len());
     let turns: Vec<Turn> = events
@@ -86,12 +90,17 @@ pub async fn timeline(store: &Store, whose: &TenantScope, id: &str) -> Result<Ti
             cumulative += cost;
             let context = e.usage.prompt_tokens();
             let window = session::context_window(&e.model);
-            facts.push(TurnFacts {
-                prompt_tokens: context,
-                cache_read_tokens: e.usage.cache_read_tokens,
-                cache_write_tokens: e.usage.cache_write_5m_tokens + e.usage.cache_write_1h_tokens,
-                cost_nanos: cost,
-            });
+            // A turn refused by tokenwatch (budget, guard) never reached the model: it says
+            // nothing about the session's context or cost.
+            if e.requests > 0 {
+                facts.push(TurnFacts {
+                    prompt_tokens: context,
+                    cache_read_tokens: e.usage.cache_read_tokens,
+                    cache_write_tokens: e.usage.cache_write_5m_tokens
+                        + e.usage.cache_write_1h_tokens,
+                    cost_nanos: cost,
+                });
+            }
             let s = &e.shape;
             Turn {
                 event_id: e.id,
@@ -118,6 +127,7 @@ pub async fn timeline(store: &Store, whose: &TenantScope, id: &str) -> Result<Ti
     let window = turns.last().and_then(|t| t.context_window);
     Ok(Timeline {
         session: id.to_owned(),
+        agent,
         cost_nanos: cumulative,
         cost_usd: usd(cumulative),
         health: session::health(&facts, window),
@@ -242,10 +252,15 @@ fn part_cost(r: PartTotal, days: f64) -> PartCost {
     };
     let turns_per_day = r.turns as f64 / days.max(1e-9);
     let per_day = (r.cost_nanos as f64 / days.max(1e-9)).round() as i64;
+    // Whole turns once there are ten a day; below that a tenth tells 0.4 from none.
+    let turns_text = if turns_per_day >= 10.0 {
+        format!("{turns_per_day:.0}")
+    } else {
+        format!("{turns_per_day:.1}")
+    };
     let summary = format!(
-        "costs ${:.4} a turn × {:.0} turns a day = ${:.2} a day",
+        "costs ${:.4} a turn × {turns_text} turns a day = ${:.2} a day",
         usd(per_turn),
-        turns_per_day,
         usd(per_day)
     );
     PartCost {

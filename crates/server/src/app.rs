@@ -201,6 +201,18 @@ pub async fn build(
     running.tasks.push(tokio::spawn(
         live.clone().follow(store.clone(), FOLLOW_EVERY),
     ));
+    if config.advisor.weekly_digest {
+        running
+            .tasks
+            .push(tokio::spawn(tokenwatch_app::advisor::digest::run(
+                store.clone(),
+                Arc::clone(&prices),
+                running.policy.alerts.clone(),
+                config.time_zone(),
+                config.advisor.lookback_days,
+                std::time::Duration::from_secs(3600),
+            )));
+    }
     running.tasks.push(tokio::spawn(reload_guard(
         store.clone(),
         Arc::clone(&guard),

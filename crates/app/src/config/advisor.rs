@@ -15,6 +15,9 @@ pub struct AdvisorConfig {
     /// `[[advisor.guards]]`: limits on a session's context, turns or cost, with an alert or a
     /// block when passed.
     pub guards: Vec<crate::guard::GuardRule>,
+    /// Once a week, send each tenant's open recommendations through its alert channels (an
+    /// `advice_digest` alert).
+    pub weekly_digest: bool,
 }
 
 impl Default for AdvisorConfig {
@@ -23,6 +26,7 @@ impl Default for AdvisorConfig {
             lookback_days: 7,
             component_markers: Vec::new(),
             guards: Vec::new(),
+            weekly_digest: false,
         }
     }
 }

@@ -90,6 +90,7 @@ lookback_days = 7         # days of traffic `tokenwatch advise` prices its savin
 # Lines that start a system prompt component besides Markdown headings and <tags>; the first
 # group names it (see docs/advisor.md).
 component_markers = []
+weekly_digest = false     # send each tenant's open recommendations through its channels weekly
 
 # Session guard: alert on (or block) a session past a limit.
 # [[advisor.guards]]

@@ -116,16 +116,18 @@ pub async fn decide(
     Ok(Json(serde_json::json!({"id": id, "action": action})))
 }
 
-/// `GET /api/v1/guard`: the blocked sessions and paused agents, and the configured limits.
+/// `GET /api/v1/guard`: the blocked sessions (by hand or by a limit) and paused agents the
+/// proxy is refusing now, and the configured limits.
 pub async fn guard(
     State(app): State<Arc<AppState>>,
     Extension(who): Extension<Principal>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let scope = who.scope();
     let controls: Vec<serde_json::Value> = app
-        .store
-        .guard_controls(&who.scope())
-        .await?
+        .guard
+        .controls()
         .into_iter()
+        .filter(|(tenant, ..)| scope.as_tenant().is_none_or(|t| t == tenant))
         .map(|(tenant, kind, subject, reason)| {
             serde_json::json!({"tenant": tenant, "kind": kind, "subject": subject, "reason": reason})
         })

@@ -10,8 +10,8 @@ use super::Upstream;
 use crate::app::AppState;
 
 /// Why the guard refuses this request, if it does. A request without `X-Tokenwatch-Session`
-/// is matched to its derived session (its body's conversation) only when its tenant has a
-/// blocked session; the refused event then carries that session and the reason.
+/// is matched to its derived session (its body's conversation) when its tenant has a blocked
+/// session or it is refused; the refused event carries that session and the reason.
 pub fn check(
     app: &AppState,
     upstream: &Upstream,
@@ -20,9 +20,11 @@ pub fn check(
     meta: &mut RequestMeta,
     ts_ms: i64,
 ) -> Option<String> {
-    let tenant = meta.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
-    if meta.session.is_none() && app.guard.blocks_sessions_of(tenant) {
-        meta.session = body.and_then(|b| {
+    let tenant = meta.tenant.as_deref().unwrap_or(DEFAULT_TENANT).to_owned();
+    // The request's derived session: needed to match a blocked session, and kept on a
+    // refused event so it shows in its session's timeline.
+    let derive = |meta: &RequestMeta| {
+        body.and_then(|b| {
             let text = upstream.adapter.prompt_text(endpoint, b);
             app.pipeline.analysis().peek_session(
                 meta.tenant.as_deref(),
@@ -31,11 +33,17 @@ pub fn check(
                 &text,
                 ts_ms,
             )
-        });
+        })
+    };
+    if meta.session.is_none() && app.guard.blocks_sessions_of(&tenant) {
+        meta.session = derive(meta);
     }
     let refusal = app
         .guard
-        .refusal(tenant, meta.agent.as_deref(), meta.session.as_deref())?;
+        .refusal(&tenant, meta.agent.as_deref(), meta.session.as_deref())?;
+    if meta.session.is_none() {
+        meta.session = derive(meta);
+    }
     meta.refused_by = Some(refusal.kind);
     metrics::counter!("tokenwatch_guard_refusals_total", "kind" => refusal.kind).increment(1);
     Some(refusal.message)
