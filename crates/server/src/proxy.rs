@@ -30,7 +30,7 @@ use bytes::Bytes;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Method, StatusCode, Uri, header};
 use tokenwatch_core::EventStatus;
-use tokenwatch_core::providers::{Endpoint, Provider, ProviderKind, openai};
+use tokenwatch_core::providers::{Endpoint, Provider, ProviderKind, QuickFacts, openai};
 
 use crate::app::AppState;
 use crate::recording::{Captured, Exchange, Finished};
@@ -321,22 +321,16 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
             ts_ms,
         );
         if let Some(message) = refusal {
-            let refused = Exchange {
-                ts_ms,
-                provider: Arc::clone(&upstream.name),
-                kind: upstream.kind,
+            let refused = Refused {
+                upstream: &upstream,
                 endpoint,
-                path: rest.clone(),
-                quick: quick.clone(),
-                request_body: None,
+                path: &rest,
+                quick: &quick,
                 request_bytes,
-                meta,
-                http_status: Some(403),
-                response_headers: ResponseHeaderFacts::default(),
-                streamed: false,
+                ts_ms,
+                started,
             };
-            app.sink
-                .finish(finished(refused, EventStatus::Refused, started));
+            refused.record(&app, meta, 403);
             return provider_error(upstream.kind, StatusCode::FORBIDDEN, &message);
         }
     }
@@ -355,22 +349,16 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
         // Recorded (status `refused`, no cost, 0 requests) so refusals show in history.
         meta.tags
             .push(("budget".to_owned(), refusal.budget.clone()));
-        let refused = Exchange {
-            ts_ms,
-            provider: Arc::clone(&upstream.name),
-            kind: upstream.kind,
+        let refused = Refused {
+            upstream: &upstream,
             endpoint,
-            path: rest.clone(),
-            quick: quick.clone(),
-            request_body: None,
+            path: &rest,
+            quick: &quick,
             request_bytes,
-            meta,
-            http_status: Some(429),
-            response_headers: ResponseHeaderFacts::default(),
-            streamed: false,
+            ts_ms,
+            started,
         };
-        app.sink
-            .finish(finished(refused, EventStatus::Refused, started));
+        refused.record(&app, meta, 429);
         let mut response = provider_error(
             upstream.kind,
             StatusCode::TOO_MANY_REQUESTS,
@@ -425,6 +413,39 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
     // exchange in the background so it is still recorded.
     let (answer, sent) = Call::new(app.client.request(upstream_request), sent).await;
     sent.respond(answer)
+}
+
+/// A request tokenwatch refused itself (a budget, the guard), before it reached the upstream.
+struct Refused<'a> {
+    upstream: &'a Upstream,
+    endpoint: Endpoint,
+    path: &'a str,
+    quick: &'a QuickFacts,
+    request_bytes: i64,
+    ts_ms: i64,
+    started: Instant,
+}
+
+impl Refused<'_> {
+    /// Records it (status `refused`, no cost, 0 requests) so refusals show in history.
+    fn record(&self, app: &AppState, meta: RequestMeta, http_status: u16) {
+        let exchange = Exchange {
+            ts_ms: self.ts_ms,
+            provider: Arc::clone(&self.upstream.name),
+            kind: self.upstream.kind,
+            endpoint: self.endpoint,
+            path: self.path.to_owned(),
+            quick: self.quick.clone(),
+            request_body: None,
+            request_bytes: self.request_bytes,
+            meta,
+            http_status: Some(http_status),
+            response_headers: ResponseHeaderFacts::default(),
+            streamed: false,
+        };
+        app.sink
+            .finish(finished(exchange, EventStatus::Refused, self.started));
+    }
 }
 
 fn finished(exchange: Exchange, status: EventStatus, started: Instant) -> Finished {

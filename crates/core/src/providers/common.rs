@@ -43,14 +43,31 @@ pub fn content_chars(v: &Value) -> i64 {
 }
 
 fn part_chars(part: &Value) -> i64 {
+    match part_text_of(part) {
+        Some(PartText::Text(t)) => t.chars().count() as i64,
+        Some(PartText::Nested(c)) => content_chars(c),
+        Some(PartText::Json(j)) => j.chars().count() as i64,
+        None => 0,
+    }
+}
+
+/// What a content part's text is: its own text, its nested content, or a tool call's or
+/// result's value (a string, or else its JSON).
+enum PartText<'a> {
+    Text(&'a str),
+    Nested(&'a Value),
+    Json(String),
+}
+
+fn part_text_of(part: &Value) -> Option<PartText<'_>> {
     if let Some(s) = part.as_str() {
-        return s.chars().count() as i64;
+        return Some(PartText::Text(s));
     }
     if let Some(t) = part.get("text").and_then(Value::as_str) {
-        return t.chars().count() as i64;
+        return Some(PartText::Text(t));
     }
     if let Some(c) = part.get("content") {
-        return content_chars(c);
+        return Some(PartText::Nested(c));
     }
     for key in [
         "input",
@@ -60,13 +77,13 @@ fn part_chars(part: &Value) -> i64 {
         "output",
     ] {
         if let Some(v) = part.get(key) {
-            return match v {
-                Value::String(s) => s.chars().count() as i64,
-                other => other.to_string().chars().count() as i64,
-            };
+            return Some(match v {
+                Value::String(s) => PartText::Text(s),
+                other => PartText::Json(other.to_string()),
+            });
         }
     }
-    0
+    None
 }
 
 /// The JSON size in characters of a value (tool definitions are sent as JSON).
@@ -171,30 +188,12 @@ pub fn content_text(v: &Value) -> String {
 }
 
 fn part_text(part: &Value) -> String {
-    if let Some(s) = part.as_str() {
-        return s.to_owned();
+    match part_text_of(part) {
+        Some(PartText::Text(t)) => t.to_owned(),
+        Some(PartText::Nested(c)) => content_text(c),
+        Some(PartText::Json(j)) => j,
+        None => String::new(),
     }
-    if let Some(t) = part.get("text").and_then(Value::as_str) {
-        return t.to_owned();
-    }
-    if let Some(c) = part.get("content") {
-        return content_text(c);
-    }
-    for key in [
-        "input",
-        "arguments",
-        "functionCall",
-        "functionResponse",
-        "output",
-    ] {
-        if let Some(v) = part.get(key) {
-            return match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-        }
-    }
-    String::new()
 }
 
 /// Builds a [`PromptText`] from a request's parts in the order the request sends them.
