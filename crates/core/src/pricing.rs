@@ -355,7 +355,8 @@ fn extends(name: &str, id: &str) -> bool {
         && matches!(name.as_bytes()[id.len()], b'-' | b'@')
 }
 
-fn div_round_half_up(n: i128, d: i128) -> i128 {
+/// `n / d` rounded half away from zero.
+pub(crate) fn div_round_half_up(n: i128, d: i128) -> i128 {
     if n >= 0 {
         (n + d / 2) / d
     } else {

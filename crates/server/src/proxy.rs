@@ -310,6 +310,16 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
     } else {
         RequestMeta::default()
     };
+    // What a refusal by tokenwatch itself records (the guard's or a budget's).
+    let refused = Refused {
+        upstream: &upstream,
+        endpoint,
+        path: &rest,
+        quick: &quick,
+        request_bytes,
+        ts_ms,
+        started,
+    };
     // The session guard: one atomic load unless a session is blocked or an agent paused.
     if record && app.guard.active() {
         let refusal = guard::check(
@@ -321,15 +331,6 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
             ts_ms,
         );
         if let Some(message) = refusal {
-            let refused = Refused {
-                upstream: &upstream,
-                endpoint,
-                path: &rest,
-                quick: &quick,
-                request_bytes,
-                ts_ms,
-                started,
-            };
             refused.record(&app, meta, 403);
             return provider_error(upstream.kind, StatusCode::FORBIDDEN, &message);
         }
@@ -349,15 +350,6 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
         // Recorded (status `refused`, no cost, 0 requests) so refusals show in history.
         meta.tags
             .push(("budget".to_owned(), refusal.budget.clone()));
-        let refused = Refused {
-            upstream: &upstream,
-            endpoint,
-            path: &rest,
-            quick: &quick,
-            request_bytes,
-            ts_ms,
-            started,
-        };
         refused.record(&app, meta, 429);
         let mut response = provider_error(
             upstream.kind,

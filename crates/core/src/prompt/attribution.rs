@@ -8,7 +8,7 @@
 //! the event's input cost as the price table computes it, so the parts always sum to that cost
 //! to the nano-dollar.
 
-use crate::pricing::{ModelPrice, Rates};
+use crate::pricing::{ModelPrice, Rates, div_round_half_up};
 use crate::usage::Usage;
 
 /// The input-side cost of `usage` at `price` in nano-USD, as [`crate::pricing`] rounds it
@@ -109,14 +109,6 @@ fn keep_pct(price: &ModelPrice, batch: bool) -> i128 {
     } else {
         100
     })
-}
-
-fn div_round_half_up(n: i128, d: i128) -> i128 {
-    if n >= 0 {
-        (n + d / 2) / d
-    } else {
-        -((-n + d / 2) / d)
-    }
 }
 
 #[cfg(test)]
