@@ -26,6 +26,20 @@ fn conversation(first: &str, turns: usize) -> Vec<Value> {
     messages
 }
 
+/// POSTs a Messages `body` with `headers` (and a JSON content type); status and body.
+async fn post_messages(server: &Server, headers: &[(&str, &str)], body: &Value) -> (u16, String) {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    let body = body.to_string();
+    let resp = raw(
+        &server.addr,
+        &post("/anthropic/v1/messages", &all, body.as_bytes()),
+    )
+    .await;
+    let (status, _, out) = parse_response(&resp);
+    (status, String::from_utf8_lossy(&out).into_owned())
+}
+
 /// One Messages request as `key`, with exact usage from the mock.
 async fn send(server: &Server, key: &str, messages: Vec<Value>, usage: &str) {
     let body = json!({
@@ -37,24 +51,14 @@ async fn send(server: &Server, key: &str, messages: Vec<Value>, usage: &str) {
             {"name": "edit", "description": "edit a file", "input_schema": {"type": "object"}},
         ],
         "messages": messages,
-    })
-    .to_string();
-    let resp = raw(
-        &server.addr,
-        &post(
-            "/anthropic/v1/messages",
-            &[
-                ("content-type", "application/json"),
-                ("x-api-key", key),
-                ("anthropic-version", "2023-06-01"),
-                ("x-mock-usage", usage),
-            ],
-            body.as_bytes(),
-        ),
-    )
-    .await;
-    let (status, _, out) = parse_response(&resp);
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
+    });
+    let headers = [
+        ("x-api-key", key),
+        ("anthropic-version", "2023-06-01"),
+        ("x-mock-usage", usage),
+    ];
+    let (status, out) = post_messages(server, &headers, &body).await;
+    assert_eq!(status, 200, "{out}");
 }
 
 async fn get_json(server: &Server, path: &str) -> Value {
@@ -232,23 +236,13 @@ async fn an_opus_agent_with_short_answers_gets_a_model_switch_worth_the_exact_di
             "model": "claude-opus-4-1",
             "max_tokens": 64,
             "messages": [{"role": "user", "content": format!("classify ticket {i}")}],
-        })
-        .to_string();
-        let resp = raw(
-            &server.addr,
-            &post(
-                "/anthropic/v1/messages",
-                &[
-                    ("content-type", "application/json"),
-                    ("x-api-key", "sk-ant-classifier"),
-                    ("x-tokenwatch-agent", "classifier"),
-                    ("x-mock-usage", "input=1000,output=100"),
-                ],
-                body.as_bytes(),
-            ),
-        )
-        .await;
-        assert_eq!(parse_response(&resp).0, 200);
+        });
+        let headers = [
+            ("x-api-key", "sk-ant-classifier"),
+            ("x-tokenwatch-agent", "classifier"),
+            ("x-mock-usage", "input=1000,output=100"),
+        ];
+        assert_eq!(post_messages(&server, &headers, &body).await.0, 200);
     }
     server.wait_events(12).await;
     let recs = get_json(&server, "/api/v1/recommendations?days=1").await;
@@ -291,25 +285,14 @@ async fn an_opus_agent_with_short_answers_gets_a_model_switch_worth_the_exact_di
 }
 
 /// A request of `agent` with `messages`, as the mock answers it; status and body.
-async fn turn(server: &Server, agent: &str, messages: Vec<Value>) -> (u16, String) {
-    let body =
-        json!({"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": messages}).to_string();
-    let resp = raw(
-        &server.addr,
-        &post(
-            "/anthropic/v1/messages",
-            &[
-                ("content-type", "application/json"),
-                ("x-api-key", "sk-ant-guarded"),
-                ("x-tokenwatch-agent", agent),
-                ("x-mock-usage", "input=1000,output=50"),
-            ],
-            body.as_bytes(),
-        ),
-    )
-    .await;
-    let (status, _, out) = parse_response(&resp);
-    (status, String::from_utf8_lossy(&out).into_owned())
+async fn turn(server: &Server, agent: &str, conversation: Vec<Value>) -> (u16, String) {
+    let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": conversation});
+    let headers = [
+        ("x-api-key", "sk-ant-guarded"),
+        ("x-tokenwatch-agent", agent),
+        ("x-mock-usage", "input=1000,output=50"),
+    ];
+    post_messages(server, &headers, &body).await
 }
 
 async fn send_json(server: &Server, method: &str, path: &str, body: &str) -> u16 {
