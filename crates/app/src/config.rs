@@ -529,11 +529,11 @@ mod load;
 mod sync;
 
 pub use advisor::AdvisorConfig;
-pub use sync::{Authority, SyncConfig};
 pub use auth::{AuthConfig, OidcConfig};
 pub use load::{
     LoadError, Loaded, database_url, dirs, load, secret_key_source, secrets, spill_path,
 };
+pub use sync::{Authority, SyncConfig};
 
 #[cfg(test)]
 mod tests;

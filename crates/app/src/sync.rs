@@ -39,8 +39,8 @@ use tokenwatch_core::pricing::{CostOptions, PriceTable};
 use tokenwatch_core::time::rfc3339;
 use tokenwatch_core::{Micros, Nanos, Source, UsageEvent};
 use tokenwatch_import::usage_api::{
-    self, BucketWidth, CostRow, ErrorKind, Provider, Reply, Request, UsageApiError,
-    UsageBucketRow, Window,
+    self, BucketWidth, CostRow, ErrorKind, Provider, Reply, Request, UsageApiError, UsageBucketRow,
+    Window,
 };
 use tokenwatch_store::{ProviderUsageRow, Store, SyncAccount, TenantScope, utc_day};
 
@@ -433,7 +433,11 @@ impl UsageSync {
     ) -> Result<(), AppError> {
         who.require(Role::Admin)?;
         let tenant = Self::tenant_of(who, tenant)?;
-        if !self.store.delete_sync_account(&tenant, provider, name).await? {
+        if !self
+            .store
+            .delete_sync_account(&tenant, provider, name)
+            .await?
+        {
             return Err(AppError::NotFound(format!("{provider} account '{name}'")));
         }
         Ok(())
@@ -476,8 +480,15 @@ impl UsageSync {
             attempts: 1,
             ..Retry::of(&self.config)
         };
-        match transport::get(&self.client, provider, &base, key, &request.path_and_query(), retry)
-            .await
+        match transport::get(
+            &self.client,
+            provider,
+            &base,
+            key,
+            &request.path_and_query(),
+            retry,
+        )
+        .await
         {
             Err(e) => TestOutcome {
                 ok: false,
@@ -555,7 +566,10 @@ impl UsageSync {
             let outcome = self
                 .sync_account(&a, start, end, pipeline, progress, &mut report)
                 .await;
-            let recorded = outcome.as_ref().map(|()| (start, end)).map_err(|f| f.0.as_str());
+            let recorded = outcome
+                .as_ref()
+                .map(|()| (start, end))
+                .map_err(|f| f.0.as_str());
             self.store
                 .record_sync_attempt(&a.tenant, &a.provider, &a.name, now, recorded)
                 .await?;
@@ -605,7 +619,7 @@ impl UsageSync {
         if now - since < down_ms {
             return Ok(());
         }
-        pipeline.policy().alerts.raise(AlertDraft {
+        pipeline.raise(AlertDraft {
             dedup_key: format!("sync_down:{}:{}:{}:{since}", a.tenant, a.provider, a.name),
             rule: format!("sync:{}:{}", a.provider, a.name),
             kind: "sync_down".to_owned(),
@@ -774,7 +788,11 @@ impl UsageSync {
                 if accounts.len() == 1 {
                     e.tags.push((
                         usage_api::event::ACCOUNT_TAG.to_owned(),
-                        accounts.iter().next().map(|s| (*s).to_owned()).unwrap_or_default(),
+                        accounts
+                            .iter()
+                            .next()
+                            .map(|s| (*s).to_owned())
+                            .unwrap_or_default(),
                     ));
                 }
                 pipeline.tag(&mut e);
@@ -943,7 +961,9 @@ fn provider_rows(
             &a.provider,
             &model,
             &u.usage,
-            CostOptions { batch: u.is_batch() },
+            CostOptions {
+                batch: u.is_batch(),
+            },
         );
         let e = rows.entry(key.clone()).or_insert_with(|| {
             (
@@ -989,18 +1009,20 @@ fn provider_rows(
     // Reported cost per (day, model).
     let mut reported: BTreeMap<(i64, String), i64> = BTreeMap::new();
     for c in &costs {
-        *reported.entry((utc_day(c.start_ms), cost_model(c))).or_default() += c.amount_nanos;
+        *reported
+            .entry((utc_day(c.start_ms), cost_model(c)))
+            .or_default() += c.amount_nanos;
     }
     let mut out = Vec::new();
     let mut by_day_model: BTreeMap<(i64, String), Vec<(ProviderUsageRow, i64, bool)>> =
         BTreeMap::new();
-    let models_by_day: BTreeMap<i64, Vec<String>> =
-        reported
-            .keys()
-            .fold(BTreeMap::new(), |mut m: BTreeMap<i64, Vec<String>>, (d, model)| {
-                m.entry(*d).or_default().push(model.clone());
-                m
-            });
+    let models_by_day: BTreeMap<i64, Vec<String>> = reported.keys().fold(
+        BTreeMap::new(),
+        |mut m: BTreeMap<i64, Vec<String>>, (d, model)| {
+            m.entry(*d).or_default().push(model.clone());
+            m
+        },
+    );
     for (_, row) in rows {
         let day = utc_day(row.0.start_ms);
         // The cost report may name the model without its date, or with it.

@@ -12,8 +12,8 @@ pub mod definitions;
 pub mod events;
 pub mod json_body;
 pub mod openapi;
-pub mod tag_rules;
 pub mod sync;
+pub mod tag_rules;
 pub mod tags;
 pub mod teams;
 

@@ -123,7 +123,11 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/sync/accounts", VIEWER),
     ("POST", "/api/v1/sync/accounts", ADMIN),
     ("DELETE", "/api/v1/sync/accounts/{provider}/{name}", ADMIN),
-    ("POST", "/api/v1/sync/accounts/{provider}/{name}/test", ADMIN),
+    (
+        "POST",
+        "/api/v1/sync/accounts/{provider}/{name}/test",
+        ADMIN,
+    ),
     ("POST", "/api/v1/sync/run", ADMIN),
     ("GET", "/api/v1/reconciliation", VIEWER),
 ];

@@ -443,9 +443,7 @@ impl Store {
                     .await?;
             }
         }
-        let outcome = self
-            .insert_events_with(events, OnConflict::Replace)
-            .await?;
+        let outcome = self.insert_events_with(events, OnConflict::Replace).await?;
         Ok((outcome, stale.len() as u64))
     }
 

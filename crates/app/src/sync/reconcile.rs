@@ -158,9 +158,10 @@ fn matching_model<'a>(seen: &str, reported: &'a [String]) -> Option<&'a str> {
         .iter()
         .find(|p| p.as_str() == seen)
         .or_else(|| {
-            reported
-                .iter()
-                .find(|p| seen.strip_prefix(p.as_str()).is_some_and(|r| r.starts_with('-')))
+            reported.iter().find(|p| {
+                seen.strip_prefix(p.as_str())
+                    .is_some_and(|r| r.starts_with('-'))
+            })
         })
         .or_else(|| {
             reported
@@ -219,7 +220,11 @@ pub fn reconcile(provider: &str, reported: &[ProviderUsageRow], seen: &[SeenDay]
                     unexplained: false,
                 })
                 .collect();
-            keys.sort_by(|a, b| b.tokens.cmp(&a.tokens).then(a.api_key_id.cmp(&b.api_key_id)));
+            keys.sort_by(|a, b| {
+                b.tokens
+                    .cmp(&a.tokens)
+                    .then(a.api_key_id.cmp(&b.api_key_id))
+            });
             if !unexplained.is_zero() {
                 let explains = keys
                     .iter()
@@ -291,7 +296,14 @@ fn message(
 mod tests {
     use super::*;
 
-    fn reported(day: i64, model: &str, key: &str, input: i64, output: i64, cost: i64) -> ProviderUsageRow {
+    fn reported(
+        day: i64,
+        model: &str,
+        key: &str,
+        input: i64,
+        output: i64,
+        cost: i64,
+    ) -> ProviderUsageRow {
         ProviderUsageRow {
             tenant: "default".into(),
             provider: "anthropic".into(),
@@ -319,7 +331,14 @@ mod tests {
     #[test]
     fn the_bypassing_key_is_named_and_counted_to_the_token() {
         let rows = [
-            reported(DAY, "claude-sonnet-4-5", "apikey_aaaa1111", 100, 50, 1_050_000),
+            reported(
+                DAY,
+                "claude-sonnet-4-5",
+                "apikey_aaaa1111",
+                100,
+                50,
+                1_050_000,
+            ),
             reported(DAY, "claude-sonnet-4-5", "apikey_bbbbb7f2", 30, 7, 195_000),
         ];
         let seen = [SeenDay {
@@ -335,20 +354,41 @@ mod tests {
         assert_eq!(out.len(), 1);
         let r = &out[0];
         assert_eq!(r.model, "claude-sonnet-4-5");
-        assert_eq!((r.unexplained.input_tokens, r.unexplained.output_tokens), (30, 7));
+        assert_eq!(
+            (r.unexplained.input_tokens, r.unexplained.output_tokens),
+            (30, 7)
+        );
         assert_eq!(r.unexplained.cost_nanos, 195_000);
         assert_eq!(r.unexplained_pct, 15.66);
         assert!(r.keys[1].unexplained && !r.keys[0].unexplained);
         assert!(r.message.contains("key `…b7f2`"), "{}", r.message);
-        assert!(r.message.starts_with("$0.000195 of 2025-12-02's anthropic spend"), "{}", r.message);
+        assert!(
+            r.message
+                .starts_with("$0.000195 of 2025-12-02's anthropic spend"),
+            "{}",
+            r.message
+        );
     }
 
     #[test]
     fn seen_beyond_the_report_is_unbilled_never_negative() {
         let rows = [reported(DAY, "m", "k1", 10, 10, 100)];
         let seen = [
-            SeenDay { day_ms: DAY, model: "m".into(), input_tokens: 20, output_tokens: 5, cost_nanos: 150, ..SeenDay::default() },
-            SeenDay { day_ms: DAY, model: "other".into(), input_tokens: 1, cost_nanos: 3, ..SeenDay::default() },
+            SeenDay {
+                day_ms: DAY,
+                model: "m".into(),
+                input_tokens: 20,
+                output_tokens: 5,
+                cost_nanos: 150,
+                ..SeenDay::default()
+            },
+            SeenDay {
+                day_ms: DAY,
+                model: "other".into(),
+                input_tokens: 1,
+                cost_nanos: 3,
+                ..SeenDay::default()
+            },
         ];
         let out = reconcile("openai", &rows, &seen);
         assert_eq!(out.len(), 2);

@@ -87,7 +87,10 @@ fn reported_costs_are_spread_exactly_and_the_rest_priced_by_the_table() {
     assert!(sonnet.iter().all(|r| r.cost_source == "provider"));
     // Key b used three times a's tokens: three times the cost, within a nano.
     assert!((sonnet[1].cost_nanos - 3 * sonnet[0].cost_nanos).abs() <= 3);
-    let haiku = rows.iter().find(|r| r.model.starts_with("claude-3-5")).unwrap();
+    let haiku = rows
+        .iter()
+        .find(|r| r.model.starts_with("claude-3-5"))
+        .unwrap();
     assert_eq!(haiku.cost_source, "price_table");
     assert!(haiku.cost_nanos > 0);
     let other = rows.iter().find(|r| r.model.is_empty()).unwrap();
@@ -118,7 +121,12 @@ fn windows_backfill_then_revise() {
     synced.synced_until_ms = Some(DAY + DAY_MS);
     let s = UsageSync::window_of(&SyncConfig::default(), &synced, None, DAY + 7 * DAY_MS);
     assert_eq!(s, (DAY - 3 * DAY_MS, DAY + 8 * DAY_MS));
-    let s = UsageSync::window_of(&SyncConfig::default(), &synced, Some(DAY + 1), DAY + 7 * DAY_MS);
+    let s = UsageSync::window_of(
+        &SyncConfig::default(),
+        &synced,
+        Some(DAY + 1),
+        DAY + 7 * DAY_MS,
+    );
     assert_eq!(s.0, DAY);
     assert_eq!(month_start_utc(DAY + 5), 1_764_547_200_000);
 }

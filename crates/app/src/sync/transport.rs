@@ -102,7 +102,10 @@ async fn once(
         .method(Method::GET)
         .uri(url)
         .header(header::ACCEPT, "application/json")
-        .header(header::USER_AGENT, concat!("tokenwatch/", env!("CARGO_PKG_VERSION")));
+        .header(
+            header::USER_AGENT,
+            concat!("tokenwatch/", env!("CARGO_PKG_VERSION")),
+        );
     let builder = match provider {
         Provider::Anthropic => builder
             .header("x-api-key", key)

@@ -237,7 +237,9 @@ pub async fn accounts(global: &GlobalArgs, args: &AccountsArgs) -> anyhow::Resul
         )
     };
     if rows.is_empty() {
-        return Ok(format!("no accounts yet. Add one: tokenwatch add --service copilot --account Work --cost 10 --period month{synced_part}"));
+        return Ok(format!(
+            "no accounts yet. Add one: tokenwatch add --service copilot --account Work --cost 10 --period month{synced_part}"
+        ));
     }
     let mut t = Table::new(&[
         "service",

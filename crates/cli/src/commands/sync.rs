@@ -84,7 +84,11 @@ pub async fn accounts(global: &GlobalArgs, command: &AccountsCommand) -> anyhow:
                 view.name,
                 view.key_hint,
                 view.base_url,
-                if *no_test { ", not tested" } else { ", connection tested" }
+                if *no_test {
+                    ", not tested"
+                } else {
+                    ", connection tested"
+                }
             ))
         }
         AccountsCommand::Test {
@@ -98,7 +102,11 @@ pub async fn accounts(global: &GlobalArgs, command: &AccountsCommand) -> anyhow:
                 .test_account(&who, tenant.as_deref(), provider.as_str(), name)
                 .await?;
             if outcome.ok {
-                Ok(format!("{} account '{name}': {}", provider.as_str(), outcome.message))
+                Ok(format!(
+                    "{} account '{name}': {}",
+                    provider.as_str(),
+                    outcome.message
+                ))
             } else {
                 Err(anyhow::anyhow!(
                     "{} account '{name}': {}",
@@ -160,7 +168,9 @@ pub fn accounts_table(list: &[AccountView]) -> String {
                 .as_deref()
                 .map(|l| format!("${}", trim_usd(l)))
                 .unwrap_or_default(),
-            a.limit_used_pct.map(|p| format!("{p}%")).unwrap_or_default(),
+            a.limit_used_pct
+                .map(|p| format!("{p}%"))
+                .unwrap_or_default(),
         ]);
     }
     t.render()
