@@ -34,6 +34,7 @@ impl Org {
             ("TOKENWATCH_SYNC__BACKOFF_MS", "20".to_owned()),
             ("TOKENWATCH_SYNC__ATTEMPTS", "3".to_owned()),
             ("TOKENWATCH_SYNC__DOWN_AFTER_MINS", "0".to_owned()),
+            ("TOKENWATCH_ALERTING__EVALUATE_SECS", "1".to_owned()),
         ];
         let server = Server::start_with(ServerOptions {
             env: env.clone(),
