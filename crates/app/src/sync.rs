@@ -323,7 +323,15 @@ impl UsageSync {
             .secrets
             .seal_value(FIELD, key)
             .map_err(|e| AppError::Internal(e.to_string()))?;
-        self.store.put_sync_account(&account, &sealed).await?;
+        let replaced = self.store.put_sync_account(&account, &sealed).await?;
+        self.audit(
+            who,
+            &tenant,
+            "sync_account.set",
+            &format!("{}/{}", account.provider, account.name),
+            serde_json::json!({"key_hint": account.key_hint, "base_url": account.base_url, "monthly_limit_nanos": account.monthly_limit_nanos, "replaced": replaced}),
+        )
+        .await?;
         let stored = self
             .store
             .sync_account(&tenant, &account.provider, &account.name)
@@ -440,6 +448,36 @@ impl UsageSync {
         {
             return Err(AppError::NotFound(format!("{provider} account '{name}'")));
         }
+        self.audit(
+            who,
+            &tenant,
+            "sync_account.delete",
+            &format!("{provider}/{name}"),
+            serde_json::Value::Null,
+        )
+        .await
+    }
+
+    /// Appends an audit entry (`after` must hold no secret: hints only).
+    async fn audit(
+        &self,
+        who: &Principal,
+        tenant: &str,
+        action: &str,
+        target: &str,
+        after: serde_json::Value,
+    ) -> Result<(), AppError> {
+        let entry = tokenwatch_store::AuditEntry {
+            id: uuid::Uuid::now_v7().to_string(),
+            ts_ms: tokenwatch_core::time::now_ms(),
+            tenant: Some(tenant.to_owned()),
+            actor: who.actor.clone(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            before: None,
+            after: (!after.is_null()).then_some(after),
+        };
+        self.store.insert_audit(&entry).await?;
         Ok(())
     }
 

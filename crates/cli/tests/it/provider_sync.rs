@@ -470,6 +470,10 @@ async fn scenario(db: Option<String>) {
         }
     }
     assert!(seen_text.contains("sk-ant-a…7f2c"), "the hint is shown");
+    assert!(
+        seen_text.contains("sync_account.set"),
+        "adding an account is audited"
+    );
     for key in [ANTHROPIC_ADMIN, OPENAI_ADMIN, "TestAdminKey"] {
         assert!(!seen_text.contains(key), "{key} appears in clear");
     }
