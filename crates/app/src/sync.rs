@@ -962,16 +962,6 @@ fn cost_model(c: &CostRow) -> String {
         .unwrap_or_default()
 }
 
-/// The tier part of a row: the service tier, with `batch` for OpenAI Batch API usage.
-fn tier(row: &UsageBucketRow) -> String {
-    let tier = row.service_tier.clone().unwrap_or_default();
-    match (row.batch == Some(true), tier.as_str()) {
-        (true, "") => "batch".to_owned(),
-        (true, t) if t != "batch" => format!("{t}+batch"),
-        _ => tier,
-    }
-}
-
 /// The stored rows of one fetch: usage rows (merged per bucket and group) with the provider's
 /// per-day-and-model cost spread over them, and a zero-token row for each reported cost no
 /// usage row explains.
@@ -1001,7 +991,7 @@ fn provider_rows(
             model.clone(),
             u.api_key_id.clone().unwrap_or_default(),
             u.workspace_id.clone().unwrap_or_default(),
-            tier(&u),
+            usage_api::event::tier(&u),
         );
         let (table_cost, _) = prices.price(
             &a.provider,
@@ -1072,19 +1062,9 @@ fn provider_rows(
         // The cost report may name the model without its date, or with it.
         let model = models_by_day
             .get(&day)
-            .and_then(|ms| {
-                ms.iter().find(|m| **m == row.model).or_else(|| {
-                    ms.iter().find(|m| {
-                        row.model
-                            .strip_prefix(m.as_str())
-                            .is_some_and(|r| r.starts_with('-'))
-                            || m.strip_prefix(row.model.as_str())
-                                .is_some_and(|r| r.starts_with('-'))
-                    })
-                })
-            })
-            .cloned()
-            .unwrap_or_else(|| row.model.clone());
+            .and_then(|ms| reconcile::matching_model(&row.model, ms))
+            .unwrap_or(&row.model)
+            .to_owned();
         by_day_model.entry((day, model)).or_default().push(draft);
     }
     for (key, group) in &mut by_day_model {
@@ -1176,7 +1156,7 @@ fn unseen_event(
     priced_by_table: bool,
     prices: &PriceTable,
 ) -> UsageEvent {
-    let part = |t: &str| t.replace('%', "%25").replace(':', "%3A");
+    let part = usage_api::event::part;
     let endpoint = match (row.provider.as_str(), row.model.contains("embedding")) {
         ("anthropic", _) => "messages",
         (_, true) => "embeddings",
