@@ -737,44 +737,27 @@ impl UsageSync {
         key: &str,
         window: &Window,
     ) -> Result<(Vec<UsageBucketRow>, Vec<CostRow>), Failure> {
+        let (usage_requests, cost_request) = match provider {
+            Provider::Anthropic => (
+                vec![usage_api::request::messages_usage(
+                    window,
+                    BucketWidth::Day,
+                )?],
+                usage_api::request::cost_report(window)?,
+            ),
+            Provider::OpenAi => (
+                vec![
+                    usage_api::request::completions_usage(window, BucketWidth::Day)?,
+                    usage_api::request::embeddings_usage(window, BucketWidth::Day)?,
+                ],
+                usage_api::request::openai_costs(window)?,
+            ),
+        };
         let mut usage = Vec::new();
-        let costs;
-        match provider {
-            Provider::Anthropic => {
-                usage.extend(
-                    self.pages(
-                        base,
-                        key,
-                        usage_api::request::messages_usage(window, BucketWidth::Day)?,
-                    )
-                    .await?,
-                );
-                costs = self
-                    .pages(base, key, usage_api::request::cost_report(window)?)
-                    .await?;
-            }
-            Provider::OpenAi => {
-                usage.extend(
-                    self.pages(
-                        base,
-                        key,
-                        usage_api::request::completions_usage(window, BucketWidth::Day)?,
-                    )
-                    .await?,
-                );
-                usage.extend(
-                    self.pages(
-                        base,
-                        key,
-                        usage_api::request::embeddings_usage(window, BucketWidth::Day)?,
-                    )
-                    .await?,
-                );
-                costs = self
-                    .pages(base, key, usage_api::request::openai_costs(window)?)
-                    .await?;
-            }
+        for request in usage_requests {
+            usage.extend(self.pages(base, key, request).await?);
         }
+        let costs = self.pages(base, key, cost_request).await?;
         Ok((usage, costs))
     }
 
@@ -965,6 +948,40 @@ fn cost_model(c: &CostRow) -> String {
 /// The stored rows of one fetch: usage rows (merged per bucket and group) with the provider's
 /// per-day-and-model cost spread over them, and a zero-token row for each reported cost no
 /// usage row explains.
+/// The group of a stored row: bucket start, model, api key id, workspace, tier.
+type Group = (i64, String, String, String, String);
+
+/// Rows of one account.
+trait RowOf {
+    fn empty(a: &SyncAccount, start_ms: i64, end_ms: i64, group: &Group) -> Self;
+}
+
+impl RowOf for ProviderUsageRow {
+    /// A row of `a` for `group` with no tokens and no cost.
+    fn empty(a: &SyncAccount, start_ms: i64, end_ms: i64, group: &Group) -> Self {
+        ProviderUsageRow {
+            tenant: a.tenant.clone(),
+            provider: a.provider.clone(),
+            account: a.name.clone(),
+            start_ms,
+            end_ms,
+            model: group.1.clone(),
+            api_key_id: group.2.clone(),
+            workspace_id: group.3.clone(),
+            service_tier: group.4.clone(),
+            input_tokens: 0,
+            output_tokens: 0,
+            cache_read_tokens: 0,
+            cache_write_5m_tokens: 0,
+            cache_write_1h_tokens: 0,
+            web_search_requests: 0,
+            requests: None,
+            cost_nanos: 0,
+            cost_source: "price_table".to_owned(),
+        }
+    }
+}
+
 /// A usage row being built, with the price table's cost of its tokens (and whether every
 /// part of it had a price).
 struct Draft {
@@ -979,8 +996,7 @@ fn provider_rows(
     costs: Vec<CostRow>,
     prices: &PriceTable,
 ) -> Vec<ProviderUsageRow> {
-    type Key = (i64, String, String, String, String);
-    let mut rows: BTreeMap<Key, Draft> = BTreeMap::new();
+    let mut rows: BTreeMap<Group, Draft> = BTreeMap::new();
     for u in usage {
         if u.usage.is_empty() && u.requests.unwrap_or(0) == 0 {
             continue;
@@ -1002,36 +1018,12 @@ fn provider_rows(
             },
         );
         let e = rows.entry(key.clone()).or_insert_with(|| Draft {
-            row: ProviderUsageRow {
-                tenant: a.tenant.clone(),
-                provider: a.provider.clone(),
-                account: a.name.clone(),
-                start_ms: u.start_ms,
-                end_ms: u.end_ms,
-                model: key.1.clone(),
-                api_key_id: key.2.clone(),
-                workspace_id: key.3.clone(),
-                service_tier: key.4.clone(),
-                input_tokens: 0,
-                output_tokens: 0,
-                cache_read_tokens: 0,
-                cache_write_5m_tokens: 0,
-                cache_write_1h_tokens: 0,
-                web_search_requests: 0,
-                requests: None,
-                cost_nanos: 0,
-                cost_source: "price_table".to_owned(),
-            },
+            row: ProviderUsageRow::empty(a, u.start_ms, u.end_ms, &key),
             table_cost: 0,
             priced: true,
         });
         let r = &mut e.row;
-        r.input_tokens += u.usage.input_tokens;
-        r.output_tokens += u.usage.output_tokens;
-        r.cache_read_tokens += u.usage.cache_read_tokens;
-        r.cache_write_5m_tokens += u.usage.cache_write_5m_tokens;
-        r.cache_write_1h_tokens += u.usage.cache_write_1h_tokens;
-        r.web_search_requests += u.usage.web_search_requests;
+        r.add_usage(&u.usage);
         if let Some(n) = u.requests {
             r.requests = Some(r.requests.unwrap_or(0) + n);
         }
@@ -1096,30 +1088,19 @@ fn provider_rows(
         if cost == 0 {
             continue;
         }
-        out.push(ProviderUsageRow {
-            tenant: a.tenant.clone(),
-            provider: a.provider.clone(),
-            account: a.name.clone(),
-            start_ms: day,
-            end_ms: day + DAY_MS,
-            model,
-            api_key_id: String::new(),
-            workspace_id: String::new(),
-            service_tier: String::new(),
-            input_tokens: 0,
-            output_tokens: 0,
-            cache_read_tokens: 0,
-            cache_write_5m_tokens: 0,
-            cache_write_1h_tokens: 0,
-            web_search_requests: 0,
-            requests: None,
-            cost_nanos: cost,
-            cost_source: "provider".to_owned(),
-        });
+        let mut row = ProviderUsageRow::empty(
+            a,
+            day,
+            day + DAY_MS,
+            &(day, model, "".into(), "".into(), "".into()),
+        );
+        row.cost_nanos = cost;
+        row.cost_source = "provider".to_owned();
+        out.push(row);
     }
     // Two cost-only rows never collide with usage rows: usage rows always have a tier or key…
     // unless the report had neither; merge any duplicates so the primary key holds.
-    let mut merged: BTreeMap<Key, ProviderUsageRow> = BTreeMap::new();
+    let mut merged: BTreeMap<Group, ProviderUsageRow> = BTreeMap::new();
     for r in out {
         let key = (
             r.start_ms,
@@ -1130,12 +1111,7 @@ fn provider_rows(
         );
         match merged.get_mut(&key) {
             Some(m) => {
-                m.input_tokens += r.input_tokens;
-                m.output_tokens += r.output_tokens;
-                m.cache_read_tokens += r.cache_read_tokens;
-                m.cache_write_5m_tokens += r.cache_write_5m_tokens;
-                m.cache_write_1h_tokens += r.cache_write_1h_tokens;
-                m.web_search_requests += r.web_search_requests;
+                m.add_usage(&r.usage());
                 m.cost_nanos += r.cost_nanos;
                 if r.cost_source == "provider" {
                     m.cost_source = r.cost_source;

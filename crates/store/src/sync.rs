@@ -64,6 +64,29 @@ pub struct ProviderUsageRow {
 }
 
 impl ProviderUsageRow {
+    /// The row's tokens as a usage.
+    pub fn usage(&self) -> tokenwatch_core::Usage {
+        tokenwatch_core::Usage {
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            cache_read_tokens: self.cache_read_tokens,
+            cache_write_5m_tokens: self.cache_write_5m_tokens,
+            cache_write_1h_tokens: self.cache_write_1h_tokens,
+            web_search_requests: self.web_search_requests,
+            ..tokenwatch_core::Usage::default()
+        }
+    }
+
+    /// Adds `u`'s tokens to the row.
+    pub fn add_usage(&mut self, u: &tokenwatch_core::Usage) {
+        self.input_tokens += u.input_tokens;
+        self.output_tokens += u.output_tokens;
+        self.cache_read_tokens += u.cache_read_tokens;
+        self.cache_write_5m_tokens += u.cache_write_5m_tokens;
+        self.cache_write_1h_tokens += u.cache_write_1h_tokens;
+        self.web_search_requests += u.web_search_requests;
+    }
+
     /// Every token of the row.
     pub fn tokens(&self) -> i64 {
         self.input_tokens

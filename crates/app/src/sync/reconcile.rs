@@ -90,18 +90,6 @@ impl Figures {
     }
 }
 
-fn usage_of(r: &ProviderUsageRow) -> Usage {
-    Usage {
-        input_tokens: r.input_tokens,
-        output_tokens: r.output_tokens,
-        cache_read_tokens: r.cache_read_tokens,
-        cache_write_5m_tokens: r.cache_write_5m_tokens,
-        cache_write_1h_tokens: r.cache_write_1h_tokens,
-        web_search_requests: r.web_search_requests,
-        ..Usage::default()
-    }
-}
-
 /// One provider key's figures on a reconciliation row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyFigures {
@@ -180,7 +168,7 @@ pub fn reconcile(provider: &str, reported: &[ProviderUsageRow], seen: &[SeenDay]
     for r in reported {
         let day = tokenwatch_store::utc_day(r.start_ms);
         let e = rows.entry((day, r.model.clone())).or_default();
-        e.0.add(&usage_of(r), r.cost_nanos);
+        e.0.add(&r.usage(), r.cost_nanos);
         let k = e.1.entry(r.api_key_id.clone()).or_default();
         k.0 += r.tokens();
         k.1 += r.cost_nanos;
