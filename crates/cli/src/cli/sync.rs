@@ -107,6 +107,9 @@ pub struct ReconcileArgs {
     /// Only rows with something unexplained.
     #[arg(long)]
     pub unexplained: bool,
+    /// The tenant to reconcile (name or id; default: the default tenant).
+    #[arg(long)]
+    pub tenant: Option<String>,
     /// Print the reconciliation as JSON (as GET /api/v1/reconciliation answers).
     #[arg(long)]
     pub json: bool,

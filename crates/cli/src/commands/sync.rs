@@ -298,13 +298,15 @@ pub async fn reconcile(global: &GlobalArgs, args: &ReconcileArgs) -> anyhow::Res
     if since >= until {
         return Err(crate::BadInput("--since must be before --until".to_owned()).into());
     }
+    let who = match tenant_id(global, args.tenant.as_deref()).await? {
+        Some(id) => Principal {
+            tenant: Some(id),
+            ..Principal::local()
+        },
+        None => Principal::local(),
+    };
     let mut recon = sync
-        .reconciliation(
-            &Principal::local(),
-            args.provider.map(|p| p.as_str()),
-            since,
-            until,
-        )
+        .reconciliation(&who, args.provider.map(|p| p.as_str()), since, until)
         .await?;
     if args.unexplained {
         recon.rows.retain(|r| !r.unexplained.is_zero());

@@ -158,8 +158,8 @@ pub async fn a_database_at_migration_7_moves_into_the_default_tenant(engine: Eng
     let s = &db.store;
     assert_eq!(
         count(&db.url, "SELECT COUNT(*) FROM schema_migrations").await,
-        11,
-        "migrations 8 (tenant scope), 9 (teams), 10 (key owner) and 11 (advisor) applied"
+        12,
+        "migrations 8 (tenant scope), 9 (teams), 10 (key owner), 11 (advisor) and 12 (provider sync) applied"
     );
     assert_eq!(
         count(&db.url, "SELECT COUNT(*) FROM tenants WHERE id = 'default'").await,
