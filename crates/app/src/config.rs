@@ -42,6 +42,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[advisor]`: prompt component markers and the recommendations' window.
     pub advisor: AdvisorConfig,
+    /// `[sync]`: provider usage sync (interval, backfill, retries, which figures count).
+    pub sync: SyncConfig,
 }
 
 /// `[alerting]`: time zone and timing of budgets and alerts.
@@ -441,6 +443,13 @@ impl Config {
                 message: format!("component_markers: {e}"),
             });
         }
+        if self.sync.attempts == 0 || self.sync.backfill_days == 0 || self.sync.backfill_days > 366
+        {
+            return Err(ConfigError::BadDefinition {
+                section: "sync",
+                message: "attempts must be at least 1 and backfill_days 1 to 366".to_owned(),
+            });
+        }
         self.validate_alerting()
     }
 
@@ -517,12 +526,14 @@ mod advisor;
 mod auth;
 mod explain;
 mod load;
+mod sync;
 
 pub use advisor::AdvisorConfig;
 pub use auth::{AuthConfig, OidcConfig};
 pub use load::{
     LoadError, Loaded, database_url, dirs, load, secret_key_source, secrets, spill_path,
 };
+pub use sync::{Authority, SyncConfig};
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,5 @@
 //! Background jobs while serving: log imports on a timer (through the pipeline, like
-//! `tokenwatch import`) and subscription charges. A failed pass is logged and retried on the
+//! `tokenwatch import`), subscription charges, and provider usage sync. A failed pass is logged and retried on the
 //! next tick; it never stops the proxy.
 
 use std::sync::Arc;
@@ -62,6 +62,42 @@ pub fn spawn_importers(config: &Config, store: &Store, pipeline: &Arc<Pipeline>)
                 tracing::warn!(error = %e, "subscription charges failed");
             }
             tokio::time::sleep(interval).await;
+        }
+    })
+}
+
+/// Syncs every tenant's provider accounts every `every` (the first pass a few seconds after
+/// start-up); abort the task at shutdown. A failing account is recorded on the account and
+/// alerted by the sync itself; a failure to read the accounts is logged.
+pub fn spawn_sync(
+    sync: Arc<crate::sync::UsageSync>,
+    pipeline: Arc<Pipeline>,
+    every: Duration,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(5).min(every)).await;
+        loop {
+            let scope = tokenwatch_store::TenantScope::AllTenants;
+            match sync
+                .sync(&scope, None, None, &pipeline, &crate::sync::NoProgress)
+                .await
+            {
+                Ok(reports) => {
+                    for r in reports.iter().filter(|r| r.error.is_none()) {
+                        tracing::info!(
+                            tenant = %r.tenant,
+                            provider = %r.provider,
+                            account = %r.account,
+                            rows_added = r.rows_added,
+                            rows_revised = r.rows_revised,
+                            events_added = r.events_added,
+                            "provider usage synced"
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "provider sync could not start"),
+            }
+            tokio::time::sleep(every).await;
         }
     })
 }

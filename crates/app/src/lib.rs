@@ -36,6 +36,7 @@ pub mod prices;
 pub mod retag;
 pub mod secrets;
 pub mod start;
+pub mod sync;
 pub mod tags;
 pub mod teams;
 pub mod units;

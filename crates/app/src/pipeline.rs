@@ -162,6 +162,15 @@ impl Pipeline {
         self.policy.refresh(now_ms).await
     }
 
+    /// Raises an alert made outside the event stages (a failing provider sync). A deferred
+    /// pipeline is then unsettled, so its owner starts the alert engine and delivers it.
+    pub fn raise(&self, draft: crate::alerts::AlertDraft) {
+        self.policy.alerts.raise(draft);
+        if self.deferred {
+            self.unsettled.store(true, Ordering::Release);
+        }
+    }
+
     /// How many events the tag rules have run on.
     pub fn rule_checks(&self) -> u64 {
         self.rule_checks.load(Ordering::Relaxed)

@@ -6,9 +6,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod advisor;
 mod policy;
+mod sync;
 mod teams;
 pub use advisor::*;
 pub use policy::*;
+pub use sync::*;
 pub use teams::*;
 
 /// See where every token and every cent of your LLM use goes.
@@ -87,8 +89,26 @@ pub enum Command {
     ///   tokenwatch add --service copilot --account Work --limit 50
     #[command(verbatim_doc_comment)]
     Add(AddArgs),
-    /// Accounts and subscriptions, with this month's spend against each account's limit.
+    /// Accounts and subscriptions, with this month's spend against each account's limit; and
+    /// provider admin-API accounts (`accounts add|test|remove`) whose usage `sync` pulls.
     Accounts(AccountsArgs),
+    /// Pulls usage and cost from the providers' admin APIs for every account added with
+    /// `accounts add`: what the provider billed, including calls that never passed through
+    /// tokenwatch. Re-running is safe; revised figures replace the old ones.
+    ///
+    /// Examples:
+    ///   tokenwatch sync
+    ///   tokenwatch sync --provider anthropic --since 90d
+    #[command(verbatim_doc_comment)]
+    Sync(SyncArgs),
+    /// What each provider billed beside what tokenwatch saw, per day and model, and which
+    /// key the difference came from.
+    ///
+    /// Examples:
+    ///   tokenwatch reconcile --since 7d
+    ///   tokenwatch reconcile --provider openai --unexplained --json
+    #[command(verbatim_doc_comment)]
+    Reconcile(ReconcileArgs),
     /// The most recent events, newest first.
     Events(EventsArgs),
     /// One session turn by turn, with its health (`session show ID`).
@@ -425,7 +445,10 @@ pub enum PeriodArg {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct AccountsArgs {
+    #[command(subcommand)]
+    pub command: Option<AccountsCommand>,
     /// JSON instead of a table.
     #[arg(long)]
     pub json: bool,

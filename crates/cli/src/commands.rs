@@ -10,6 +10,7 @@ pub mod manual;
 pub mod periods;
 pub mod report;
 pub mod serve;
+pub mod sync;
 pub mod tabular;
 pub mod tag;
 pub mod tag_defs;

@@ -95,6 +95,8 @@ async fn run(cli: Cli) -> anyhow::Result<Option<String>> {
         Command::Import(args) => commands::import::run(&cli.global, args).await,
         Command::Export(args) => commands::tabular::export(&cli.global, args).await,
         Command::Add(args) => commands::manual::add(&cli.global, args).await.map(Some),
+        Command::Sync(args) => commands::sync::sync(&cli.global, args).await.map(Some),
+        Command::Reconcile(args) => commands::sync::reconcile(&cli.global, args).await.map(Some),
         Command::Accounts(args) => commands::manual::accounts(&cli.global, args)
             .await
             .map(Some),

@@ -254,6 +254,40 @@ pub enum MoneyError {
     OutOfRange(String),
 }
 
+/// Splits `total` into parts proportional to `weights` (negative weights count as 0), rounding
+/// by largest remainder so the parts sum to `total` exactly; ties go to the earlier part. With
+/// no positive weight the split is even.
+pub fn split_proportionally(total: i64, weights: &[i64]) -> Vec<i64> {
+    if weights.is_empty() {
+        return Vec::new();
+    }
+    let positive: Vec<i128> = weights.iter().map(|&w| i128::from(w.max(0))).collect();
+    let sum: i128 = positive.iter().sum();
+    let (weights, sum) = if sum == 0 {
+        (vec![1i128; weights.len()], weights.len() as i128)
+    } else {
+        (positive, sum)
+    };
+    let total = i128::from(total);
+    let scaled: Vec<i128> = weights.iter().map(|w| total * w).collect();
+    let mut out: Vec<i128> = scaled.iter().map(|s| s.div_euclid(sum)).collect();
+    let mut order: Vec<usize> = (0..out.len()).collect();
+    order.sort_by(|&a, &b| {
+        scaled[b]
+            .rem_euclid(sum)
+            .cmp(&scaled[a].rem_euclid(sum))
+            .then(a.cmp(&b))
+    });
+    // The floors fall short by fewer than one unit per part.
+    let left = total - out.iter().sum::<i128>();
+    for &at in order.iter().take(usize::try_from(left).unwrap_or(0)) {
+        out[at] += 1;
+    }
+    out.into_iter()
+        .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -374,5 +408,17 @@ mod tests {
         for v in [0, 1, 999_999, 1_000_000, -42, i64::MAX, i64::MIN + 1] {
             assert_eq!(p(&format_usd_units(v, 6)), Ok(v));
         }
+    }
+
+    #[test]
+    fn proportional_splits_are_exact() {
+        assert_eq!(split_proportionally(10, &[1, 1, 1]), [4, 3, 3]);
+        assert_eq!(split_proportionally(100, &[3, 1]), [75, 25]);
+        assert_eq!(split_proportionally(7, &[0, 0]), [4, 3]);
+        assert_eq!(split_proportionally(-10, &[1, 1, 1]), [-3, -3, -4]);
+        assert_eq!(split_proportionally(5, &[]), Vec::<i64>::new());
+        let parts = split_proportionally(1_000_000_007, &[13, 17, 19, 0, 23]);
+        assert_eq!(parts.iter().sum::<i64>(), 1_000_000_007);
+        assert_eq!(parts[3], 0);
     }
 }

@@ -12,6 +12,7 @@ pub mod definitions;
 pub mod events;
 pub mod json_body;
 pub mod openapi;
+pub mod sync;
 pub mod tag_rules;
 pub mod tags;
 pub mod teams;
@@ -56,6 +57,14 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/openapi.json", get(openapi::document))
         .merge(budget_routes())
         .merge(team_routes())
+        .route("/sync/accounts", get(sync::accounts).post(sync::add))
+        .route(
+            "/sync/accounts/{provider}/{name}",
+            axum::routing::delete(sync::remove),
+        )
+        .route("/sync/accounts/{provider}/{name}/test", post(sync::test))
+        .route("/sync/run", post(sync::run))
+        .route("/reconciliation", get(sync::reconciliation))
         .fallback(no_such_route)
 }
 

@@ -61,6 +61,8 @@ pub struct AppState {
     pub guard: Arc<Guard>,
     /// The event pipeline (the proxy peeks at a request's derived session through it).
     pub pipeline: Arc<Pipeline>,
+    /// Provider usage sync: admin accounts, syncs and the reconciliation.
+    pub sync: Arc<tokenwatch_app::sync::UsageSync>,
 }
 
 /// Builds the router over a state.
@@ -234,7 +236,21 @@ pub async fn build(
         .oidc
         .clone()
         .map(|c| Arc::new(Oidc::new(c, &tls)));
+    let sync = Arc::new(tokenwatch_app::sync::UsageSync::new(
+        &config,
+        store.clone(),
+        Arc::clone(&secrets),
+        &tls,
+    ));
+    if config.sync.interval_secs > 0 {
+        running.tasks.push(tokenwatch_app::jobs::spawn_sync(
+            Arc::clone(&sync),
+            Arc::clone(&pipeline),
+            std::time::Duration::from_secs(config.sync.interval_secs),
+        ));
+    }
     let state = AppState {
+        sync,
         guard,
         pipeline,
         teams,

@@ -120,6 +120,16 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("PUT", "/api/v1/credentials/{provider}", ADMIN),
     ("DELETE", "/api/v1/credentials/{provider}", ADMIN),
     ("GET", "/api/v1/audit", ADMIN),
+    ("GET", "/api/v1/sync/accounts", VIEWER),
+    ("POST", "/api/v1/sync/accounts", ADMIN),
+    ("DELETE", "/api/v1/sync/accounts/{provider}/{name}", ADMIN),
+    (
+        "POST",
+        "/api/v1/sync/accounts/{provider}/{name}/test",
+        ADMIN,
+    ),
+    ("POST", "/api/v1/sync/run", ADMIN),
+    ("GET", "/api/v1/reconciliation", VIEWER),
 ];
 
 /// What `method` on the route `path` needs; `None` when the route is not declared. HEAD is

@@ -138,7 +138,7 @@ pub struct TotalsRow {
 pub struct InsertOutcome {
     pub inserted: u64,
     /// Rows whose `dedup_key` existed and that were replaced by a larger usage
-    /// ([`OnConflict::KeepLargest`] only).
+    /// ([`OnConflict::KeepLargest`]) or by different figures ([`OnConflict::Replace`]).
     pub updated: u64,
     pub duplicates: u64,
 }
@@ -154,6 +154,11 @@ pub enum OnConflict {
     /// as several lines whose usage grows, and a later pass may see a larger one. Tags and id
     /// stay those of the first row. Callers must not repeat a key within one batch.
     KeepLargest,
+    /// Replace the stored event's usage, cost, time, model, key and request count whenever
+    /// any of them differs (a provider's revised bucket may be smaller). A row that is equal
+    /// is left alone and counted as a duplicate, so re-writing the same figures changes
+    /// nothing. Tags and id stay those of the first row.
+    Replace,
 }
 
 /// The second grouping column of [`Store::rollup`] (the first is always the model).

@@ -23,6 +23,7 @@ mod events;
 mod imports;
 pub mod reports;
 mod scope;
+mod sync;
 mod tag_defs;
 mod tagging;
 mod teams;
@@ -46,6 +47,7 @@ pub use events::{
 };
 pub use imports::{Account, ImportCursor, ImportDir, Subscription};
 pub use scope::TenantScope;
+pub use sync::{ProviderUsageRow, ReplaceOutcome, SeenDay, SyncAccount, utc_day};
 pub use tag_defs::{RenameOutcome, TagDef};
 pub use tagging::{RetagOutcome, TagRemoval};
 pub use teams::{ApiToken, AuditEntry, Credential, Project, ProxyKey, Tenant, User};
@@ -103,6 +105,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         11,
         "advisor",
         include_str!("../migrations/0011_advisor.sql"),
+    ),
+    (
+        12,
+        "provider_sync",
+        include_str!("../migrations/0012_provider_sync.sql"),
     ),
 ];
 

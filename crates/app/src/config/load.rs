@@ -54,6 +54,7 @@ const SECTIONS: &[&str] = &[
     "alerting",
     "auth",
     "advisor",
+    "sync",
 ];
 
 /// The loaded configuration and the file it came from, if any.

@@ -164,6 +164,10 @@ pub async fn add(global: &GlobalArgs, args: &AddArgs) -> anyhow::Result<String> 
 }
 
 pub async fn accounts(global: &GlobalArgs, args: &AccountsArgs) -> anyhow::Result<String> {
+    if let Some(command) = &args.command {
+        return crate::commands::sync::accounts(global, command).await;
+    }
+    let synced = crate::commands::sync::synced_accounts(global).await?;
     let tz = time_zone(args.tz.as_deref())?;
     let (store, loaded) = open_store(global).await?;
     super::charge_subscriptions(&store, &loaded.config).await?;
@@ -221,11 +225,21 @@ pub async fn accounts(global: &GlobalArgs, args: &AccountsArgs) -> anyhow::Resul
             })
             .collect();
         return Ok(serde_json::to_string_pretty(
-            &serde_json::json!({"accounts": list}),
+            &serde_json::json!({"accounts": list, "provider_accounts": synced}),
         )?);
     }
+    let synced_part = if synced.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\nprovider accounts (usage synced from the admin APIs):\n{}",
+            crate::commands::sync::accounts_table(&synced)
+        )
+    };
     if rows.is_empty() {
-        return Ok("no accounts yet. Add one: tokenwatch add --service copilot --account Work --cost 10 --period month".to_owned());
+        return Ok(format!(
+            "no accounts yet. Add one: tokenwatch add --service copilot --account Work --cost 10 --period month{synced_part}"
+        ));
     }
     let mut t = Table::new(&[
         "service",
@@ -253,5 +267,5 @@ pub async fn accounts(global: &GlobalArgs, args: &AccountsArgs) -> anyhow::Resul
             used,
         ]);
     }
-    Ok(t.render())
+    Ok(format!("{}{synced_part}", t.render()))
 }

@@ -34,7 +34,7 @@ use crate::table::Table;
 const MAX_SECRET_BYTES: u64 = 64 * 1024;
 
 /// The teams use-cases over the configured database, with the secret key `serve` uses.
-async fn open_teams(global: &GlobalArgs) -> anyhow::Result<(Teams, Loaded)> {
+pub(crate) async fn open_teams(global: &GlobalArgs) -> anyhow::Result<(Teams, Loaded)> {
     let (store, loaded) = open_store(global).await?;
     let secrets = Arc::new(tokenwatch_app::config::secrets(&loaded.config)?);
     let teams = Teams::new(store, secrets, loaded.config.auth.session_hours);
@@ -192,7 +192,7 @@ fn when_or_never(ms: Option<i64>, tz: &jiff::tz::TimeZone) -> String {
 
 /// Reads a secret (`what`: "password", "provider key") from the first line of standard input.
 /// On a terminal it prompts on stderr first, saying the typing shows and how to pipe instead.
-fn secret_from_stdin(what: &str, example: &str) -> anyhow::Result<String> {
+pub(crate) fn secret_from_stdin(what: &str, example: &str) -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         let mut stderr = std::io::stderr().lock();

@@ -23,6 +23,7 @@ mod money;
 mod pipeline;
 mod policy_cli;
 mod policy_support;
+mod provider_sync;
 mod proxy;
 mod round_trip;
 mod secrets;

@@ -65,7 +65,7 @@ fn rows(csv: &str) -> Vec<String> {
     lines
 }
 
-async fn fresh_postgres(name: &str) -> Option<String> {
+pub(crate) async fn fresh_postgres(name: &str) -> Option<String> {
     let admin_url = crate::cli::postgres_admin_url().await?;
     let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
     for sql in [

@@ -31,6 +31,24 @@ OR ((excluded.input_tokens + excluded.output_tokens + excluded.cache_read_tokens
 AND COALESCE(excluded.cost_nanos, 0) > COALESCE(usage_events.cost_nanos, 0)) \
 RETURNING id";
 
+/// The upsert of [`OnConflict::Replace`]: the stored row takes the new figures whenever one
+/// differs.
+const REPLACE: &str = " ON CONFLICT (dedup_key) DO UPDATE SET \
+ts_ms = excluded.ts_ms, model = excluded.model, api_key_id = excluded.api_key_id, input_tokens = excluded.input_tokens, \
+output_tokens = excluded.output_tokens, cache_read_tokens = excluded.cache_read_tokens, \
+cache_write_5m_tokens = excluded.cache_write_5m_tokens, cache_write_1h_tokens = excluded.cache_write_1h_tokens, \
+reasoning_tokens = excluded.reasoning_tokens, web_search_requests = excluded.web_search_requests, \
+cost_nanos = excluded.cost_nanos, price_version = excluded.price_version, requests = excluded.requests \
+WHERE usage_events.ts_ms <> excluded.ts_ms OR usage_events.model <> excluded.model \
+OR COALESCE(usage_events.api_key_id, '') <> COALESCE(excluded.api_key_id, '') \
+OR usage_events.input_tokens <> excluded.input_tokens OR usage_events.output_tokens <> excluded.output_tokens \
+OR usage_events.cache_read_tokens <> excluded.cache_read_tokens OR usage_events.cache_write_5m_tokens <> excluded.cache_write_5m_tokens \
+OR usage_events.cache_write_1h_tokens <> excluded.cache_write_1h_tokens OR usage_events.reasoning_tokens <> excluded.reasoning_tokens \
+OR usage_events.web_search_requests <> excluded.web_search_requests OR usage_events.requests <> excluded.requests \
+OR COALESCE(usage_events.cost_nanos, -1) <> COALESCE(excluded.cost_nanos, -1) \
+OR COALESCE(usage_events.price_version, '') <> COALESCE(excluded.price_version, '') \
+RETURNING id";
+
 /// Rows per `INSERT` statement: 100 × 48 binds stays far below both engines' bind limits
 /// (SQLite 32 766, PostgreSQL 65 535) while amortising the round trip; 500 rows made the one
 /// prepared statement SQLite keeps several megabytes larger for no measurable speed.
@@ -172,7 +190,7 @@ impl Store {
             // Rows a KeepLargest upsert may replace: their ids, current hours and keys, so the
             // hourly rollup can recompute exactly the hours that change.
             let mut stored: HashMap<String, (i64, String)> = HashMap::new();
-            if on_conflict == OnConflict::KeepLargest {
+            if on_conflict != OnConflict::Skip {
                 for chunk in events.chunks(EVENT_ROWS_PER_STATEMENT) {
                     let mut qb = QueryBuilder::new("SELECT id, ts_ms, dedup_key FROM usage_events WHERE dedup_key IN (");
                     let mut list = qb.separated(", ");
@@ -204,6 +222,7 @@ impl Store {
                 qb.push(match on_conflict {
                     OnConflict::Skip => " ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
                     OnConflict::KeepLargest => KEEP_LARGEST,
+                    OnConflict::Replace => REPLACE,
                 });
                 // Only full-size statements are kept prepared: every odd-sized last chunk is
                 // new SQL text, and a cached 500-row statement holds megabytes in SQLite.

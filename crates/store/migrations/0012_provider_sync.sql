@@ -1,0 +1,46 @@
+-- Provider usage sync. `sync_accounts`: a tenant's admin-API accounts, the admin key sealed
+-- (AES-256-GCM by the application layer, never in clear) with a hint for listings, and the
+-- state of its last sync. `provider_usage`: what each account's provider reported, one row per
+-- bucket and group (model, api key, workspace or project, service tier; '' where the report
+-- has none), with the cost the provider reported for it (or the price table's, `cost_source`
+-- says which). A sync replaces the rows of every bucket it fetched, so a revised bucket never
+-- counts twice.
+CREATE TABLE IF NOT EXISTS sync_accounts (
+    tenant TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    name TEXT NOT NULL,
+    sealed_key TEXT NOT NULL,
+    key_hint TEXT NOT NULL,
+    base_url TEXT,
+    monthly_limit_nanos BIGINT,
+    created_ms BIGINT NOT NULL,
+    synced_from_ms BIGINT,
+    synced_until_ms BIGINT,
+    last_attempt_ms BIGINT,
+    last_ok_ms BIGINT,
+    last_error TEXT,
+    failing_since_ms BIGINT,
+    PRIMARY KEY (tenant, provider, name)
+);
+CREATE TABLE IF NOT EXISTS provider_usage (
+    tenant TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    account TEXT NOT NULL,
+    start_ms BIGINT NOT NULL,
+    end_ms BIGINT NOT NULL,
+    model TEXT NOT NULL,
+    api_key_id TEXT NOT NULL,
+    workspace_id TEXT NOT NULL,
+    service_tier TEXT NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    cache_read_tokens BIGINT NOT NULL,
+    cache_write_5m_tokens BIGINT NOT NULL,
+    cache_write_1h_tokens BIGINT NOT NULL,
+    web_search_requests BIGINT NOT NULL,
+    requests BIGINT,
+    cost_nanos BIGINT NOT NULL,
+    cost_source TEXT NOT NULL,
+    PRIMARY KEY (tenant, provider, account, start_ms, model, api_key_id, workspace_id, service_tier)
+);
+CREATE INDEX IF NOT EXISTS provider_usage_tenant_start ON provider_usage (tenant, start_ms);
