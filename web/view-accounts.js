@@ -24,11 +24,23 @@
   const plural = (n, one, many) => `${TW.int(n)} ${n === 1 ? one : many}`;
   // Money from the API's exact decimal strings of US dollars.
   const money = (usd) => (usd === null || usd === undefined ? "—" : TW.usdNanos(Math.round(Number(usd) * 1e9)));
+  // A share in percent to a tenth, never shown as 0% or 100% when it is neither.
+  const share = (pct) => {
+    const v = Number(pct) || 0;
+    if (v > 0 && v < 0.05) return "<0.1%";
+    if (v < 100 && v >= 99.95) return ">99.9%";
+    return v.toFixed(1) + "%";
+  };
   const signed = (nanos) => (nanos > 0 ? "+" : "") + TW.usdNanos(nanos);
   const signedInt = (n) => (n > 0 ? "+" : "") + TW.int(n);
   const when = (iso, none = "never") => (iso ? TW.time(Date.parse(iso)) : none);
   // A UTC day of the API ("2026-12-02T00:00:00Z") as its date: the day is UTC in every zone.
   const day = (iso) => String(iso).slice(0, 10);
+  // The last UTC day before an exclusive end ("2026-12-04T00:00:00Z" → "2026-12-03").
+  const dayBefore = (iso) => {
+    const t = Date.parse(iso);
+    return isNaN(t) ? day(iso) : new Date(t - 1).toISOString().slice(0, 10);
+  };
   const accountId = (a) => `${a.provider}/${a.name}`;
   // Test and remove name the account's tenant: an operator's accounts may be any tenant's.
   const accountPath = (a, tail = "") => `sync/accounts/${encodeURIComponent(a.provider)}/${encodeURIComponent(a.name)}${tail}?tenant=${encodeURIComponent(a.tenant)}`;
@@ -54,7 +66,7 @@
 
   function card(a, admin, operator) {
     const [word, tone] = STATUS[a.status] || [String(a.status).replace(/_/g, " "), "t-watch"];
-    const synced = a.synced_from ? TW.escDates(`${day(a.synced_from)} → ${day(a.synced_until || a.synced_from)}`) + ` <span class="muted">(UTC days)</span>` : "nothing yet";
+    const synced = a.synced_from ? TW.escDates(`${day(a.synced_from)} → ${a.synced_until ? dayBefore(a.synced_until) : day(a.synced_from)}`) + ` <span class="muted">(UTC days)</span>` : "nothing yet";
     const failing = a.status === "failing"
       ? `<p class="bad" data-testid="acct-error">failing since ${esc(when(a.failing_since, "?"))}: ${esc(a.last_error || "no reason given")}</p>` : "";
     const said = outcomes.get(accountId(a));
@@ -78,7 +90,7 @@
     if (r.error) return { ok: false, text: `sync failed: ${r.error}` };
     return {
       ok: true,
-      text: `synced ${day(r.from)} → ${day(r.until)}: ${plural(r.rows_added, "row", "rows")} added, ${TW.int(r.rows_revised)} revised, ` +
+      text: `synced ${day(r.from)} → ${dayBefore(r.until)}: ${plural(r.rows_added, "row", "rows")} added, ${TW.int(r.rows_revised)} revised, ` +
         `${TW.int(r.rows_removed)} removed, ${TW.int(r.rows_unchanged)} unchanged · reported ${money(r.reported_cost_usd)}`,
     };
   }
@@ -89,11 +101,14 @@
     return { ok: false, text: String(t.message).toLowerCase().startsWith(word) ? t.message : `${word}: ${t.message}` };
   }
 
+  // What each provider's admin keys look like, as the key field's placeholder.
+  const KEY_SHAPES = { anthropic: "sk-ant-admin01-…", openai: "sk-admin-…" };
+
   const accountForm = (open) => `<details class="filterbox"${open ? " open" : ""}><summary>add an account</summary>` +
     `<form class="filters" data-testid="account-add" autocomplete="off">` +
     `<label>provider<select name="provider"><option value="anthropic">anthropic</option><option value="openai">openai</option></select></label>` +
     `<label>name<input name="name" required maxlength="64" placeholder="main" spellcheck="false" autocomplete="off"></label>` +
-    `<label>admin key (write-only)<input name="key" type="password" required autocomplete="off" spellcheck="false" placeholder="sk-ant-admin01-… or sk-admin-…"></label>` +
+    `<label>admin key (write-only)<input name="key" type="password" required autocomplete="off" spellcheck="false" placeholder="${KEY_SHAPES.anthropic}"></label>` +
     `<label>base URL (optional)<input name="base_url" type="url" spellcheck="false" autocomplete="off" placeholder="the provider's"></label>` +
     `<label>monthly limit, USD (optional)<input name="monthly_limit_usd" inputmode="decimal" autocomplete="off" placeholder="500"></label>` +
     `<div class="actions"><button type="submit" class="btn">test and add</button></div></form>` +
@@ -151,6 +166,8 @@
   function wireForm(box, changed) {
     const form = box.querySelector('form[data-testid="account-add"]');
     const err = box.querySelector("[data-err]");
+    const provider = form.elements.namedItem("provider");
+    provider.addEventListener("change", () => { form.elements.namedItem("key").placeholder = KEY_SHAPES[provider.value] || ""; });
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const button = form.querySelector("button[type=submit]");
@@ -166,6 +183,7 @@
         TW.clearFormErrors(form, err);
         const made = await TW.send("POST", "sync/accounts", body);
         form.reset();
+        provider.dispatchEvent(new Event("change"));
         outcomes.set(accountId(made), { ok: true, text: "added: the connection test passed" });
         await changed();
       } catch (x) {
@@ -179,19 +197,23 @@
 
   // ---- reconciliation --------------------------------------------------------------------
   const keyId = (k) => k.api_key_id || "(no key id)";
+  // The API's sentence, its backquoted names (a key "`…b7f2`") set as code.
+  const prose = (text) => TW.escDates(text).replace(/`([^`<]*)`/g, "<code>$1</code>");
 
+  // On a phone a row keeps its day ("12-02"), model, costs (tokens under them, "6.0M tok")
+  // and unexplained share; its sentence takes a line of its own (tr.sm-row).
   function reconRow(r) {
     const flagged = r.keys.filter((k) => k.unexplained);
-    const keys = flagged.length ? `<span class="keys" data-testid="recon-keys">${flagged.map((k) =>
-      `<span class="nw"><code data-testid="recon-key">${esc(keyId(k))}</code> ${TW.int(k.tokens)} tokens · ${TW.usdNanos(k.cost_nanos)}</span>`).join(" ")}</span>` : "";
+    const keys = flagged.length ? `<span class="keys" data-testid="recon-keys"><span class="muted">unexplained by key:</span> ${flagged.map((k) =>
+      `<code data-testid="recon-key">${esc(keyId(k))}</code> <span class="nw">${TW.int(k.tokens)} tokens</span> · <span class="nw">${TW.usdNanos(k.cost_nanos)}</span>`).join("; ")}</span>` : "";
     const hot = r.unexplained.cost_nanos > 0 || r.unexplained.tokens > 0;
-    const pct = `${(r.unexplained_pct || 0).toFixed(1)}%`;
+    const pct = share(r.unexplained_pct);
     const diffNanos = r.reported.cost_nanos - r.seen.cost_nanos, diffTokens = r.reported.tokens - r.seen.tokens;
-    const says = `<span data-testid="recon-message">${TW.escDates(r.message)}</span>${keys ? `<span class="muted"> · unexplained by key:</span> ${keys}` : ""}`;
+    const says = `<span data-testid="recon-message">${prose(r.message)}</span>${keys}`;
     return `<tr data-day="${esc(day(r.day))}" data-provider="${esc(r.provider)}" data-model="${esc(r.model)}"${hot ? ' class="unexplained"' : ""}>` +
-      `<td class="nw">${esc(day(r.day))}</td><td class="hide-sm">${esc(r.provider)}</td><td class="id">${esc(r.model)}<span class="show-sm sub">${esc(r.provider)}</span></td>` +
-      `<td class="n hide-sm">${TW.int(r.reported.tokens)}</td><td class="n" data-testid="reported-cost">${TW.usdNanos(r.reported.cost_nanos)}<span class="show-sm sub">${TW.int(r.reported.tokens)} tok</span></td>` +
-      `<td class="n hide-sm">${TW.int(r.seen.tokens)}</td><td class="n" data-testid="seen-cost">${TW.usdNanos(r.seen.cost_nanos)}<span class="show-sm sub">${TW.int(r.seen.tokens)} tok</span></td>` +
+      `<td class="nw"><span class="hide-sm">${esc(day(r.day))}</span><span class="show-sm">${esc(day(r.day).slice(5))}</span></td><td class="hide-sm">${esc(r.provider)}</td><td class="id model">${esc(r.model)}<span class="show-sm sub">${esc(r.provider)}</span></td>` +
+      `<td class="n hide-sm">${TW.int(r.reported.tokens)}</td><td class="n" data-testid="reported-cost">${TW.usdNanos(r.reported.cost_nanos)}<span class="show-sm sub">${TW.compact(r.reported.tokens)} tok</span></td>` +
+      `<td class="n hide-sm">${TW.int(r.seen.tokens)}</td><td class="n" data-testid="seen-cost">${TW.usdNanos(r.seen.cost_nanos)}<span class="show-sm sub">${TW.compact(r.seen.tokens)} tok</span></td>` +
       `<td class="n hide-sm" data-testid="difference">${signed(diffNanos)}<span class="under">${signedInt(diffTokens)} tokens</span></td>` +
       `<td class="n${hot ? " up" : ""}" data-testid="unexplained-pct" title="${esc(`${TW.usdNanos(r.unexplained.cost_nanos)} and ${TW.int(r.unexplained.tokens)} tokens unexplained`)}">${pct}</td>` +
       `<td class="wrap hide-sm">${says}</td></tr>` +
@@ -234,7 +256,7 @@
       `<div class="cards"><div class="card"><div class="k">reported</div><div class="v" data-testid="recon-reported">${money(data.reported_cost_usd)}</div><div class="d">billed by the providers</div></div>` +
       `<div class="card"><div class="k">seen</div><div class="v" data-testid="recon-seen">${money(data.seen_cost_usd)}</div><div class="d">through tokenwatch</div></div>` +
       `<div class="card"><div class="k">unexplained</div><div class="v${unexplained > 0 ? " up" : ""}" data-testid="recon-unexplained">${TW.usdNanos(unexplained)}</div>` +
-      `<div class="d"><span data-testid="recon-unexplained-pct">${(data.unexplained_pct || 0).toFixed(1)}%</span> of the reported · ${plural(data.unexplained_tokens, "token", "tokens")}</div></div></div>` +
+      `<div class="d"><span data-testid="recon-unexplained-pct">${share(data.unexplained_pct)}</span> of the reported · ${plural(data.unexplained_tokens, "token", "tokens")}</div></div></div>` +
       (rows.length ? `<div class="scroll"><table data-testid="recon"><thead><tr><th>day</th><th class="hide-sm">provider</th><th>model</th>` +
         `<th class="n hide-sm">reported tokens</th><th class="n">reported</th><th class="n hide-sm">seen tokens</th><th class="n">seen</th>` +
         `<th class="n hide-sm">difference</th><th class="n">unexpl.</th><th class="hide-sm">what it means</th></tr></thead><tbody>` +
