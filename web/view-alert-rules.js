@@ -5,7 +5,7 @@
 "use strict";
 (function () {
   const TW = window.TW;
-  const KINDS = ["cost_above", "tokens_above", "spike", "error_rate", "p95_latency", "cache_hit_rate", "provider_down", "daily_summary", "weekly_summary"];
+  const KINDS = ["cost_above", "tokens_above", "spike", "error_rate", "p95_latency", "cache_hit_rate", "provider_down", "sync_drift", "daily_summary", "weekly_summary"];
   const field = (name, label, attrs = "") => `<label>${label}<input name="${name}" ${attrs}></label>`;
   const list = (v) => v.split(",").map((x) => x.trim()).filter(Boolean);
 

@@ -323,7 +323,15 @@ impl UsageSync {
             .secrets
             .seal_value(FIELD, key)
             .map_err(|e| AppError::Internal(e.to_string()))?;
-        self.store.put_sync_account(&account, &sealed).await?;
+        let replaced = self.store.put_sync_account(&account, &sealed).await?;
+        self.audit(
+            who,
+            &tenant,
+            "sync_account.set",
+            &format!("{}/{}", account.provider, account.name),
+            serde_json::json!({"key_hint": account.key_hint, "base_url": account.base_url, "monthly_limit_nanos": account.monthly_limit_nanos, "replaced": replaced}),
+        )
+        .await?;
         let stored = self
             .store
             .sync_account(&tenant, &account.provider, &account.name)
@@ -440,6 +448,36 @@ impl UsageSync {
         {
             return Err(AppError::NotFound(format!("{provider} account '{name}'")));
         }
+        self.audit(
+            who,
+            &tenant,
+            "sync_account.delete",
+            &format!("{provider}/{name}"),
+            serde_json::Value::Null,
+        )
+        .await
+    }
+
+    /// Appends an audit entry (`after` must hold no secret: hints only).
+    async fn audit(
+        &self,
+        who: &Principal,
+        tenant: &str,
+        action: &str,
+        target: &str,
+        after: serde_json::Value,
+    ) -> Result<(), AppError> {
+        let entry = tokenwatch_store::AuditEntry {
+            id: uuid::Uuid::now_v7().to_string(),
+            ts_ms: tokenwatch_core::time::now_ms(),
+            tenant: Some(tenant.to_owned()),
+            actor: who.actor.clone(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            before: None,
+            after: (!after.is_null()).then_some(after),
+        };
+        self.store.insert_audit(&entry).await?;
         Ok(())
     }
 
@@ -924,19 +962,17 @@ fn cost_model(c: &CostRow) -> String {
         .unwrap_or_default()
 }
 
-/// The tier part of a row: the service tier, with `batch` for OpenAI Batch API usage.
-fn tier(row: &UsageBucketRow) -> String {
-    let tier = row.service_tier.clone().unwrap_or_default();
-    match (row.batch == Some(true), tier.as_str()) {
-        (true, "") => "batch".to_owned(),
-        (true, t) if t != "batch" => format!("{t}+batch"),
-        _ => tier,
-    }
-}
-
 /// The stored rows of one fetch: usage rows (merged per bucket and group) with the provider's
 /// per-day-and-model cost spread over them, and a zero-token row for each reported cost no
 /// usage row explains.
+/// A usage row being built, with the price table's cost of its tokens (and whether every
+/// part of it had a price).
+struct Draft {
+    row: ProviderUsageRow,
+    table_cost: i64,
+    priced: bool,
+}
+
 fn provider_rows(
     a: &SyncAccount,
     usage: Vec<UsageBucketRow>,
@@ -944,7 +980,7 @@ fn provider_rows(
     prices: &PriceTable,
 ) -> Vec<ProviderUsageRow> {
     type Key = (i64, String, String, String, String);
-    let mut rows: BTreeMap<Key, (ProviderUsageRow, i64, bool)> = BTreeMap::new();
+    let mut rows: BTreeMap<Key, Draft> = BTreeMap::new();
     for u in usage {
         if u.usage.is_empty() && u.requests.unwrap_or(0) == 0 {
             continue;
@@ -955,7 +991,7 @@ fn provider_rows(
             model.clone(),
             u.api_key_id.clone().unwrap_or_default(),
             u.workspace_id.clone().unwrap_or_default(),
-            tier(&u),
+            usage_api::event::tier(&u),
         );
         let (table_cost, _) = prices.price(
             &a.provider,
@@ -965,33 +1001,31 @@ fn provider_rows(
                 batch: u.is_batch(),
             },
         );
-        let e = rows.entry(key.clone()).or_insert_with(|| {
-            (
-                ProviderUsageRow {
-                    tenant: a.tenant.clone(),
-                    provider: a.provider.clone(),
-                    account: a.name.clone(),
-                    start_ms: u.start_ms,
-                    end_ms: u.end_ms,
-                    model: key.1.clone(),
-                    api_key_id: key.2.clone(),
-                    workspace_id: key.3.clone(),
-                    service_tier: key.4.clone(),
-                    input_tokens: 0,
-                    output_tokens: 0,
-                    cache_read_tokens: 0,
-                    cache_write_5m_tokens: 0,
-                    cache_write_1h_tokens: 0,
-                    web_search_requests: 0,
-                    requests: None,
-                    cost_nanos: 0,
-                    cost_source: "price_table".to_owned(),
-                },
-                0,
-                true,
-            )
+        let e = rows.entry(key.clone()).or_insert_with(|| Draft {
+            row: ProviderUsageRow {
+                tenant: a.tenant.clone(),
+                provider: a.provider.clone(),
+                account: a.name.clone(),
+                start_ms: u.start_ms,
+                end_ms: u.end_ms,
+                model: key.1.clone(),
+                api_key_id: key.2.clone(),
+                workspace_id: key.3.clone(),
+                service_tier: key.4.clone(),
+                input_tokens: 0,
+                output_tokens: 0,
+                cache_read_tokens: 0,
+                cache_write_5m_tokens: 0,
+                cache_write_1h_tokens: 0,
+                web_search_requests: 0,
+                requests: None,
+                cost_nanos: 0,
+                cost_source: "price_table".to_owned(),
+            },
+            table_cost: 0,
+            priced: true,
         });
-        let r = &mut e.0;
+        let r = &mut e.row;
         r.input_tokens += u.usage.input_tokens;
         r.output_tokens += u.usage.output_tokens;
         r.cache_read_tokens += u.usage.cache_read_tokens;
@@ -1002,8 +1036,8 @@ fn provider_rows(
             r.requests = Some(r.requests.unwrap_or(0) + n);
         }
         match table_cost {
-            Some(c) => e.1 += c,
-            None => e.2 = false,
+            Some(c) => e.table_cost += c,
+            None => e.priced = false,
         }
     }
     // Reported cost per (day, model).
@@ -1014,8 +1048,7 @@ fn provider_rows(
             .or_default() += c.amount_nanos;
     }
     let mut out = Vec::new();
-    let mut by_day_model: BTreeMap<(i64, String), Vec<(ProviderUsageRow, i64, bool)>> =
-        BTreeMap::new();
+    let mut by_day_model: BTreeMap<(i64, String), Vec<Draft>> = BTreeMap::new();
     let models_by_day: BTreeMap<i64, Vec<String>> = reported.keys().fold(
         BTreeMap::new(),
         |mut m: BTreeMap<i64, Vec<String>>, (d, model)| {
@@ -1023,51 +1056,42 @@ fn provider_rows(
             m
         },
     );
-    for (_, row) in rows {
-        let day = utc_day(row.0.start_ms);
+    for (_, draft) in rows {
+        let row = &draft.row;
+        let day = utc_day(row.start_ms);
         // The cost report may name the model without its date, or with it.
         let model = models_by_day
             .get(&day)
-            .and_then(|ms| {
-                ms.iter().find(|m| **m == row.0.model).or_else(|| {
-                    ms.iter().find(|m| {
-                        row.0
-                            .model
-                            .strip_prefix(m.as_str())
-                            .is_some_and(|r| r.starts_with('-'))
-                            || m.strip_prefix(row.0.model.as_str())
-                                .is_some_and(|r| r.starts_with('-'))
-                    })
-                })
-            })
-            .cloned()
-            .unwrap_or_else(|| row.0.model.clone());
-        by_day_model.entry((day, model)).or_default().push(row);
+            .and_then(|ms| reconcile::matching_model(&row.model, ms))
+            .unwrap_or(&row.model)
+            .to_owned();
+        by_day_model.entry((day, model)).or_default().push(draft);
     }
     for (key, group) in &mut by_day_model {
         match reported.remove(key) {
             Some(cost) => {
-                let weights: Vec<i64> = group.iter().map(|(_, c, _)| *c).collect();
+                let weights: Vec<i64> = group.iter().map(|d| d.table_cost).collect();
                 let weights = if weights.iter().all(|w| *w == 0) {
-                    group.iter().map(|(r, _, _)| r.tokens()).collect()
+                    group.iter().map(|d| d.row.tokens()).collect()
                 } else {
                     weights
                 };
                 let shares = tokenwatch_core::money::split_proportionally(cost, &weights);
-                for ((row, _, _), share) in group.iter_mut().zip(shares) {
-                    row.cost_nanos = share;
-                    row.cost_source = "provider".to_owned();
+                for (d, share) in group.iter_mut().zip(shares) {
+                    d.row.cost_nanos = share;
+                    d.row.cost_source = "provider".to_owned();
                 }
             }
             None => {
-                for (row, table, priced) in group.iter_mut() {
-                    row.cost_nanos = *table;
-                    row.cost_source = if *priced { "price_table" } else { "unpriced" }.to_owned();
+                for d in group.iter_mut() {
+                    d.row.cost_nanos = d.table_cost;
+                    d.row.cost_source =
+                        if d.priced { "price_table" } else { "unpriced" }.to_owned();
                 }
             }
         }
     }
-    out.extend(by_day_model.into_values().flatten().map(|(r, _, _)| r));
+    out.extend(by_day_model.into_values().flatten().map(|d| d.row));
     for ((day, model), cost) in reported {
         if cost == 0 {
             continue;
@@ -1132,7 +1156,7 @@ fn unseen_event(
     priced_by_table: bool,
     prices: &PriceTable,
 ) -> UsageEvent {
-    let part = |t: &str| t.replace('%', "%25").replace(':', "%3A");
+    let part = usage_api::event::part;
     let endpoint = match (row.provider.as_str(), row.model.contains("embedding")) {
         ("anthropic", _) => "messages",
         (_, true) => "embeddings",

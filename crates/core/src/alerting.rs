@@ -33,6 +33,10 @@ pub enum AlertKind {
     CacheHitRate,
     /// `threshold` consecutive upstream failures (unreachable, reset, timeout, 5xx) in scope.
     ProviderDown,
+    /// Provider usage sync: the share (percent, `threshold`) of the provider-reported spend
+    /// within `window` (whole UTC days) that did not pass through tokenwatch, when that part is
+    /// also at least `min_usd` (default $1). Scope: global or `provider:<anthropic|openai>`.
+    SyncDrift,
     /// Yesterday's totals, once a day.
     DailySummary,
     /// Last week's totals, once a week (Mondays).
@@ -49,6 +53,7 @@ impl AlertKind {
             AlertKind::P95Latency => "p95_latency",
             AlertKind::CacheHitRate => "cache_hit_rate",
             AlertKind::ProviderDown => "provider_down",
+            AlertKind::SyncDrift => "sync_drift",
             AlertKind::DailySummary => "daily_summary",
             AlertKind::WeeklySummary => "weekly_summary",
         }
@@ -149,11 +154,24 @@ impl AlertRuleSpec {
             | AlertKind::ErrorRate
             | AlertKind::P95Latency
             | AlertKind::CacheHitRate
+            | AlertKind::SyncDrift
                 if self.threshold.is_none() =>
             {
                 out.push(Problem::new("threshold", needs("threshold")));
             }
             _ => {}
+        }
+        if self.kind == AlertKind::SyncDrift
+            && !matches!(&self.scope, Scope::Global)
+            && !matches!(&self.scope, Scope::Provider(p) if p == "anthropic" || p == "openai")
+        {
+            out.push(Problem::new(
+                "scope",
+                format!(
+                    "alert rule '{name}': kind sync_drift watches global or provider:anthropic / provider:openai, not {}",
+                    self.scope
+                ),
+            ));
         }
         if self.threshold.is_some_and(|t| !t.is_finite() || t < 0.0) {
             out.push(Problem::new(
@@ -378,6 +396,26 @@ mod tests {
         assert!(
             serde_json::from_str::<AlertRuleSpec>(r#"{"name":"x","kind":"cost_above","oops":1}"#)
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn sync_drift_needs_a_threshold_and_a_provider_scope() {
+        let rule = |json: &str| serde_json::from_str::<AlertRuleSpec>(json).unwrap();
+        assert_eq!(
+            rule(r#"{"name":"d","kind":"sync_drift","window":"7d"}"#)
+                .validate()
+                .unwrap_err(),
+            "alert rule 'd': kind sync_drift needs threshold"
+        );
+        let err = rule(r#"{"name":"d","kind":"sync_drift","window":"7d","threshold":5,"scope":"model:gpt-4o"}"#)
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("global or provider:anthropic"), "{err}");
+        assert!(
+            rule(r#"{"name":"d","kind":"sync_drift","window":"7d","threshold":5,"scope":"provider:openai"}"#)
+                .validate()
+                .is_ok()
         );
     }
 }

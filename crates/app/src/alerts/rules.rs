@@ -229,9 +229,81 @@ async fn evaluate_one(
             d.detail = serde_json::json!({ "cost_nanos": t.cost_nanos, "cost_micros": Nanos(t.cost_nanos).to_micros().0, "requests": t.requests, "tokens": t.tokens, "failures": t.failures });
             Some(d)
         }
+        AlertKind::SyncDrift => sync_drift(store, tenant, rule, now_ms).await?.map(
+            |(unexplained, reported, worst)| {
+                let limit = (threshold * 100.0) as i64;
+                let pct_x100 = unexplained.saturating_mul(10_000) / reported.max(1);
+                let mut d = draft(
+                    pct_x100,
+                    limit,
+                    "percent_x100",
+                    format!(
+                        "{scope}: {} of the {} the providers billed in the last {} ({}.{:02}%) did not pass through tokenwatch, above {threshold}%. Largest: {worst}",
+                        Nanos(unexplained).to_usd_string(),
+                        Nanos(reported).to_usd_string(),
+                        rule.window,
+                        pct_x100 / 100,
+                        pct_x100 % 100
+                    ),
+                );
+                d.detail["unexplained_nanos"] = serde_json::json!(unexplained);
+                d.detail["reported_nanos"] = serde_json::json!(reported);
+                d
+            },
+        ),
         AlertKind::ProviderDown => None,
     };
     Ok(fired)
+}
+
+/// `(unexplained, reported, the largest unexplained row's sentence)` of the provider spend
+/// in the rule's window (whole UTC days up to now), when the unexplained share passes the
+/// rule's threshold and is at least `min_usd` (default $1).
+async fn sync_drift(
+    store: &Store,
+    tenant: &str,
+    rule: &AlertRuleSpec,
+    now_ms: i64,
+) -> Result<Option<(i64, i64, String)>, StoreError> {
+    let since = tokenwatch_store::utc_day(now_ms - rule.window_ms().max(DAY_MS));
+    let until = tokenwatch_store::utc_day(now_ms) + DAY_MS;
+    let scope = TenantScope::tenant(tenant);
+    let (mut unexplained, mut reported) = (0i64, 0i64);
+    let mut worst: Option<crate::sync::reconcile::ReconRow> = None;
+    for provider in ["anthropic", "openai"] {
+        if matches!(&rule.scope, budget::Scope::Provider(p) if p != provider) {
+            continue;
+        }
+        let rows = store
+            .provider_usage(&scope, Some(provider), since, until)
+            .await?;
+        if rows.is_empty() {
+            continue;
+        }
+        let seen = store.seen_by_day(tenant, provider, since, until).await?;
+        for r in crate::sync::reconcile::reconcile(provider, &rows, &seen) {
+            unexplained += r.unexplained.cost_nanos;
+            reported += r.reported.cost_nanos;
+            if worst
+                .as_ref()
+                .is_none_or(|w| r.unexplained.cost_nanos > w.unexplained.cost_nanos)
+            {
+                worst = Some(r);
+            }
+        }
+    }
+    let min = rule.min_usd.map_or(1_000_000_000, |u| u.nanos());
+    let threshold = rule.threshold.unwrap_or(0.0);
+    let passed = reported > 0
+        && unexplained >= min
+        && unexplained as f64 * 100.0 > threshold * reported as f64;
+    Ok(passed.then(|| {
+        (
+            unexplained,
+            reported,
+            worst.map(|w| w.message).unwrap_or_default(),
+        )
+    }))
 }
 
 /// `(current, baseline mean)` when the last window's spend is a spike against the same window

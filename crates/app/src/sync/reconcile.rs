@@ -152,8 +152,9 @@ fn short_key(id: &str) -> String {
     format!("…{tail}")
 }
 
-/// The provider model `seen` is reported under that day, if any (see the module docs).
-fn matching_model<'a>(seen: &str, reported: &'a [String]) -> Option<&'a str> {
+/// The model of `reported` that `seen` names, exactly or with or without a date suffix (see
+/// the module docs).
+pub(crate) fn matching_model<'a>(seen: &str, reported: &'a [String]) -> Option<&'a str> {
     reported
         .iter()
         .find(|p| p.as_str() == seen)

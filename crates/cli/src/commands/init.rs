@@ -100,6 +100,17 @@ weekly_digest = false     # send each tenant's open recommendations through its 
 # max_cost_usd = "5.00"
 # action = "block"           # or "alert"
 
+# Provider usage sync (accounts: `tokenwatch accounts add --provider anthropic --name work`).
+[sync]
+interval_secs = 3600      # how often serve pulls the admin usage APIs (0: only `tokenwatch sync`)
+backfill_days = 30        # history fetched the first time an account syncs
+revise_days = 3           # recent days fetched again each time (providers revise them)
+attempts = 5              # per request, on 429 / 5xx / no answer (retry-after is honoured)
+backoff_ms = 1000         # first wait between attempts, doubling
+max_wait_ms = 60000
+down_after_mins = 180     # a sync failing this long raises a sync_down alert
+authority = "provider"    # whose money counts where an account syncs: provider or traffic
+
 # Budgets. scope: global, provider:<name>, model:<id>, tag:<key>=<value>, project:<name>,
 # agent:<name>, api_key:<id>. period: day, week, month or rolling:<duration> (rolling:24h).
 # With hard = true the proxy refuses requests in scope with HTTP 429 (in the provider's error
@@ -133,7 +144,8 @@ weekly_digest = false     # send each tenant's open recommendations through its 
 # Alert rules. kind: cost_above (threshold_usd), tokens_above, error_rate (percent),
 # p95_latency (ms), cache_hit_rate (percent, fires below), spike (factor × the same hour on the
 # previous 7 days; no threshold needed), provider_down (threshold consecutive failures),
-# daily_summary, weekly_summary.
+# sync_drift (percent of provider-billed spend that bypassed tokenwatch), daily_summary,
+# weekly_summary.
 # [[alert_rules]]
 # name = "hot-hour"
 # kind = "cost_above"

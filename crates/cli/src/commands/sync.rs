@@ -1,6 +1,7 @@
 //! `tokenwatch accounts add|test|remove`, `tokenwatch sync` and `tokenwatch reconcile`: the
 //! provider usage sync of `tokenwatch_app::sync`, from the terminal.
 
+use std::io::Write as _;
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -22,7 +23,7 @@ async fn open_sync(global: &GlobalArgs) -> anyhow::Result<(UsageSync, Store, Loa
     let (store, loaded) = crate::commands::open_store(global).await?;
     let secrets = Arc::new(tokenwatch_app::config::secrets(&loaded.config)?);
     let tls = UpstreamTls::new(loaded.config.server.upstream_ca_file.as_deref())
-        .map_err(|e| crate::BadInput(e))?;
+        .map_err(crate::BadInput)?;
     let sync = UsageSync::new(&loaded.config, store.clone(), secrets, &tls);
     Ok((sync, store, loaded))
 }
@@ -239,7 +240,8 @@ pub async fn sync(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<String
     if args.json {
         let text = serde_json::to_string_pretty(&serde_json::json!({ "reports": reports }))?;
         if failed > 0 {
-            println!("{text}");
+            // The reports still go to standard output for scripts; the exit status fails.
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
             anyhow::bail!("{failed} of {} accounts failed to sync", reports.len());
         }
         return Ok(text);
@@ -276,8 +278,10 @@ pub async fn sync(global: &GlobalArgs, args: &SyncArgs) -> anyhow::Result<String
     }
     let text = lines.join("\n");
     if failed > 0 {
-        println!("{text}");
-        anyhow::bail!("{failed} of {} accounts failed to sync", reports.len());
+        anyhow::bail!(
+            "{text}\n{failed} of {} accounts failed to sync",
+            reports.len()
+        );
     }
     Ok(text)
 }

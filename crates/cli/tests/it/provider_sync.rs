@@ -34,6 +34,7 @@ impl Org {
             ("TOKENWATCH_SYNC__BACKOFF_MS", "20".to_owned()),
             ("TOKENWATCH_SYNC__ATTEMPTS", "3".to_owned()),
             ("TOKENWATCH_SYNC__DOWN_AFTER_MINS", "0".to_owned()),
+            ("TOKENWATCH_ALERTING__EVALUATE_SECS", "1".to_owned()),
         ];
         let server = Server::start_with(ServerOptions {
             env: env.clone(),
@@ -469,6 +470,10 @@ async fn scenario(db: Option<String>) {
         }
     }
     assert!(seen_text.contains("sk-ant-a…7f2c"), "the hint is shown");
+    assert!(
+        seen_text.contains("sync_account.set"),
+        "adding an account is audited"
+    );
     for key in [ANTHROPIC_ADMIN, OPENAI_ADMIN, "TestAdminKey"] {
         assert!(!seen_text.contains(key), "{key} appears in clear");
     }

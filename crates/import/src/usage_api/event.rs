@@ -22,12 +22,12 @@ use crate::new_id;
 pub const ACCOUNT_TAG: &str = "sync_account";
 
 /// A dedup key part, with `%` and `:` percent-encoded.
-fn part(text: &str) -> String {
+pub fn part(text: &str) -> String {
     text.replace('%', "%25").replace(':', "%3A")
 }
 
 /// The key's tier part: the service tier, and `batch` for OpenAI Batch API usage.
-fn tier(row: &UsageBucketRow) -> String {
+pub fn tier(row: &UsageBucketRow) -> String {
     let tier = row.service_tier.as_deref().unwrap_or("");
     match (row.batch == Some(true), tier) {
         (true, "") => "batch".to_owned(),

@@ -11,6 +11,7 @@ mod analytics;
 mod imports;
 mod money;
 mod prompt_parts;
+mod provider_sync;
 mod reads;
 mod tags;
 mod teams;
@@ -29,6 +30,7 @@ use imports::{
 };
 use money::{micro_dollar_rows_migrate_to_nanos, tiny_costs_sum_exactly_in_rollups};
 use prompt_parts::prompt_parts_are_written_with_their_event_and_kept_to_their_tenant;
+use provider_sync::provider_sync_rows_replace_by_window_and_keep_to_their_tenant;
 use reads::{
     cursor_and_offset_pages_walk_newest_first, each_filter_selects_exactly, limit_is_capped,
     totals_by_model_project_and_none,
@@ -76,6 +78,7 @@ crate::support::both_engines!(
     teams_rows_keep_to_their_tenant_and_stop_at_once,
     projects_keep_to_their_tenant_and_count_live_keys,
     prompt_parts_are_written_with_their_event_and_kept_to_their_tenant,
+    provider_sync_rows_replace_by_window_and_keep_to_their_tenant,
 );
 
 #[tokio::test]
