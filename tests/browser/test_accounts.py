@@ -5,10 +5,10 @@ nothing is saved; a good key shows a card with its hint and never the key), test
 connection and syncs it; the card then shows this month's spend as the mock reports it, and the
 reconciliation lists the traffic that bypassed tokenwatch (a key used directly: $42.00 on
 claude-sonnet-4-5) with its unexplained cost and the key's last four, beside a call that went
-through the proxy and is explained. A member reads the same page without a button. Removing
-asks first. The page never holds the admin key, in its markup or in an input. Screenshots land
-in test-out/screenshots/accounts-desktop.png, accounts-phone.png (390 px) and
-accounts-reconciliation-desktop.png.
+through the proxy and is explained. A failing sync marks the card with its error. A member
+reads the same page without a button. Removing asks first. The page never holds the admin key,
+in its markup or in an input. Screenshots land in test-out/screenshots/accounts-desktop.png,
+accounts-phone.png (390 px) and accounts-reconciliation-desktop.png.
 
 The mock is this module's own, so usage the other modules send through their proxies is not in
 its organisation's reports; the server has its own database and no background sync."""
@@ -73,7 +73,8 @@ def org():
 def synced(org, tmp_path_factory, browser):
     d = tmp_path_factory.mktemp("accounts")
     db = d / "accounts.db"
-    env = dict(os.environ, TOKENWATCH_AUTH__REQUIRED="true", TOKENWATCH_SYNC__INTERVAL_SECS="0",
+    # No background sync, and one attempt per request: a failure the test injects fails at once.
+    env = dict(os.environ, TOKENWATCH_AUTH__REQUIRED="true", TOKENWATCH_SYNC__INTERVAL_SECS="0", TOKENWATCH_SYNC__ATTEMPTS="1",
                TOKENWATCH_RECORDING__SPILL_PATH=str(d / "spill.jsonl"))
     for name in ("ANTHROPIC", "OPENAI", "GEMINI"):
         env[f"TOKENWATCH_PROVIDERS__{name}__BASE_URL"] = org
@@ -308,6 +309,27 @@ def test_a_member_reads_the_accounts_without_buttons(synced, browser):
         assert_no_js_errors(browser)
     finally:
         browser.delete_all_cookies()
+
+
+def test_a_failing_sync_marks_the_card_with_its_error(synced, admin):
+    r = httpx.post(f"{synced.org}/__mock/org/fail", timeout=10,
+                   json={"path_prefix": "/v1/organizations", "status": 503, "times": 1})
+    assert r.status_code == 200, r.text
+    show(admin, f"{synced.url}/ui/accounts?tz=UTC", "accounts")
+    account_card(admin).find_element(By.CSS_SELECTOR, 'button[data-act="sync"]').click()
+    until(admin, lambda d: account_card(d).get_attribute("data-status") == "failing", timeout=60)
+    (a,) = synced.api("sync/accounts")["accounts"]
+    assert a["status"] == "failing" and a["last_error"]
+    c = account_card(admin)
+    assert c.find_element(By.CSS_SELECTOR, '[data-testid="acct-status"]').text == "failing"
+    assert c.find_element(By.CSS_SELECTOR, '[data-testid="acct-error"]').text == \
+        f"failing since {a['failing_since'][:19].replace('T', ' ')}: {a['last_error']}"
+    outcome = c.find_element(By.CSS_SELECTOR, '[data-testid="acct-outcome"]')
+    assert outcome.text.startswith("sync failed: ") and "bad" in outcome.get_attribute("class").split()
+    # What it synced before still counts this month.
+    assert c.find_element(By.CSS_SELECTOR, '[data-testid="month-spend"]').text == "$42.00"
+    assert_key_nowhere(admin)
+    assert_no_js_errors(admin)
 
 
 def test_remove_asks_first(synced, admin):
