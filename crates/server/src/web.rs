@@ -73,6 +73,11 @@ pub const ASSETS: &[Asset] = &[
         body: include_bytes!("../../../web/view-advice.js"),
     },
     Asset {
+        path: "view-accounts.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../../web/view-accounts.js"),
+    },
+    Asset {
         path: "view-alert-rules.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../../web/view-alert-rules.js"),
