@@ -247,6 +247,22 @@ pub fn reconcile(provider: &str, reported: &[ProviderUsageRow], seen: &[SeenDay]
         .collect()
 }
 
+/// `6000000` → `6,000,000`.
+fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn message(
     provider: &str,
     day: &str,
@@ -277,7 +293,7 @@ fn message(
     format!(
         "{} of {date}'s {provider} spend on {model} ({} tokens) did not pass through tokenwatch{whose}",
         Nanos(unexplained.cost_nanos).to_usd_string(),
-        unexplained.tokens
+        grouped(unexplained.tokens)
     )
 }
 
@@ -387,5 +403,13 @@ mod tests {
         assert_eq!(out[0].unbilled_cost_nanos, 50);
         assert!(out[1].reported.is_zero());
         assert!(out[1].message.contains("has nothing tokenwatch saw"));
+    }
+
+    #[test]
+    fn token_counts_read_in_groups_of_three() {
+        assert_eq!(grouped(6_000_000), "6,000,000");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1_000), "1,000");
+        assert_eq!(grouped(-12_345), "-12,345");
     }
 }
