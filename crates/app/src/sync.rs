@@ -42,7 +42,7 @@ use tokenwatch_import::usage_api::{
     self, BucketWidth, CostRow, ErrorKind, Provider, Reply, Request, UsageApiError, UsageBucketRow,
     Window,
 };
-use tokenwatch_store::{ProviderUsageRow, Store, SyncAccount, TenantScope, utc_day};
+use tokenwatch_store::{ClaudeCodeDay, ProviderUsageRow, Store, SyncAccount, TenantScope, utc_day};
 
 use crate::alerts::AlertDraft;
 use crate::client::{HttpsClient, UpstreamTls, http_client};
@@ -146,6 +146,10 @@ pub struct SyncReport {
     pub events_removed: u64,
     /// What the provider reported for the window.
     pub reported_cost_usd: String,
+    /// Anthropic: the Claude Code report's actor-days stored for the window.
+    pub claude_code_rows: u64,
+    /// Anthropic: why the Claude Code report could not be read (the usage sync still counts).
+    pub claude_code_error: Option<String>,
     /// Why the sync failed, when it did.
     pub error: Option<String>,
 }
@@ -725,6 +729,15 @@ impl UsageSync {
         }
         progress.step(&a.name, total, total);
         report.reported_cost_usd = Nanos(reported_cost).to_decimal_string();
+        if provider == Provider::Anthropic {
+            match self.claude_code(a, &base, &key, start, end).await {
+                Ok(n) => report.claude_code_rows = n,
+                Err(Failure(e)) => {
+                    tracing::warn!(account = %a.name, error = %e, "the Claude Code report could not be read");
+                    report.claude_code_error = Some(e);
+                }
+            }
+        }
         self.write_unseen(&a.tenant, &a.provider, start, end, pipeline, report)
             .await
     }
@@ -759,6 +772,129 @@ impl UsageSync {
         }
         let costs = self.pages(base, key, cost_request).await?;
         Ok((usage, costs))
+    }
+
+    /// Fetches the Claude Code report of every day in `[start, end)` and replaces the stored
+    /// days; how many actor-days were stored.
+    async fn claude_code(
+        &self,
+        a: &SyncAccount,
+        base: &str,
+        key: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<u64, Failure> {
+        let mut days: BTreeMap<(i64, String, String), ClaudeCodeDay> = BTreeMap::new();
+        for day_ms in (start..end).step_by(DAY_MS as usize) {
+            let date = jiff::Timestamp::from_millisecond(day_ms)
+                .map_err(|e| Failure(e.to_string()))?
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .date();
+            let rows = self
+                .pages(base, key, usage_api::request::claude_code_usage(date))
+                .await?;
+            for r in rows {
+                let actor = match &r.actor {
+                    usage_api::claude_code::Actor::User { email_address } => {
+                        format!("user:{email_address}")
+                    }
+                    usage_api::claude_code::Actor::ApiKey { api_key_name } => {
+                        format!("api_key:{api_key_name}")
+                    }
+                };
+                let terminal = r.terminal_type.clone().unwrap_or_default();
+                let d = days
+                    .entry((r.day_ms, actor.clone(), terminal.clone()))
+                    .or_insert_with(|| ClaudeCodeDay {
+                        tenant: a.tenant.clone(),
+                        account: a.name.clone(),
+                        day_ms: r.day_ms,
+                        actor,
+                        customer_type: r.customer_type.clone().unwrap_or_default(),
+                        terminal_type: terminal,
+                        ..ClaudeCodeDay::default()
+                    });
+                d.sessions += r.sessions;
+                d.lines_added += r.lines_added;
+                d.lines_removed += r.lines_removed;
+                d.commits += r.commits;
+                d.pull_requests += r.pull_requests;
+                let mut models: BTreeSet<String> = d
+                    .models
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                for m in &r.models {
+                    d.input_tokens += m.usage.input_tokens;
+                    d.output_tokens += m.usage.output_tokens;
+                    d.cache_read_tokens += m.usage.cache_read_tokens;
+                    d.cache_write_tokens +=
+                        m.usage.cache_write_5m_tokens + m.usage.cache_write_1h_tokens;
+                    d.estimated_cost_nanos += m.estimated_cost_nanos.unwrap_or(0);
+                    models.insert(m.model.clone());
+                }
+                d.models = models.into_iter().collect::<Vec<_>>().join(",");
+            }
+        }
+        let rows: Vec<ClaudeCodeDay> = days.into_values().collect();
+        self.store
+            .replace_claude_code_days(&a.tenant, &a.name, start, end, &rows)
+            .await?;
+        Ok(rows.len() as u64)
+    }
+
+    /// Claude Code use per actor over `[since_ms, until_ms)` in `who`'s tenant, from the
+    /// synced Claude Code reports. Needs viewer.
+    pub async fn claude_code_usage(
+        &self,
+        who: &Principal,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<ClaudeCodeUsage, AppError> {
+        who.require(Role::Viewer)?;
+        let (start, end) = (utc_day(since_ms), utc_day(until_ms - 1) + DAY_MS);
+        let days = self
+            .store
+            .claude_code_days(&TenantScope::tenant(who.home_tenant()), start, end)
+            .await?;
+        let mut actors: BTreeMap<String, ActorUsage> = BTreeMap::new();
+        for d in &days {
+            let t = actors.entry(d.actor.clone()).or_insert_with(|| ActorUsage {
+                actor: d.actor.clone(),
+                customer_type: d.customer_type.clone(),
+                ..ActorUsage::default()
+            });
+            t.days_active += 1;
+            t.sessions += d.sessions;
+            t.lines_added += d.lines_added;
+            t.lines_removed += d.lines_removed;
+            t.commits += d.commits;
+            t.pull_requests += d.pull_requests;
+            t.tokens +=
+                d.input_tokens + d.output_tokens + d.cache_read_tokens + d.cache_write_tokens;
+            t.estimated_cost_nanos += d.estimated_cost_nanos;
+            for m in d.models.split(',').filter(|m| !m.is_empty()) {
+                if !t.models.iter().any(|x| x == m) {
+                    t.models.push(m.to_owned());
+                }
+            }
+        }
+        let mut actors: Vec<ActorUsage> = actors.into_values().collect();
+        for a in &mut actors {
+            a.estimated_cost_usd = Nanos(a.estimated_cost_nanos).to_decimal_string();
+            a.models.sort();
+        }
+        actors.sort_by(|a, b| {
+            b.estimated_cost_nanos
+                .cmp(&a.estimated_cost_nanos)
+                .then(a.actor.cmp(&b.actor))
+        });
+        Ok(ClaudeCodeUsage {
+            from: rfc3339(start),
+            until: rfc3339(end),
+            actors,
+        })
     }
 
     /// Every row of every page of `first`, each page asked with retries.
@@ -902,6 +1038,36 @@ pub async fn reconciliation(
         },
         rows,
     })
+}
+
+/// Claude Code use per actor over a window, from Anthropic's Claude Code report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClaudeCodeUsage {
+    pub from: String,
+    pub until: String,
+    /// The most expensive first.
+    pub actors: Vec<ActorUsage>,
+}
+
+/// One actor's Claude Code use over a window.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ActorUsage {
+    /// `user:<email>` or `api_key:<name>`.
+    pub actor: String,
+    /// `api` or `subscription`.
+    pub customer_type: String,
+    pub days_active: i64,
+    pub sessions: i64,
+    pub lines_added: i64,
+    pub lines_removed: i64,
+    pub commits: i64,
+    pub pull_requests: i64,
+    pub tokens: i64,
+    /// The report's own estimate, not a bill: API-paid tokens are billed in the messages
+    /// report, subscription ones by the plan.
+    pub estimated_cost_nanos: i64,
+    pub estimated_cost_usd: String,
+    pub models: Vec<String>,
 }
 
 /// The reconciliation of a window.

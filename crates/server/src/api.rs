@@ -64,6 +64,7 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route("/sync/accounts/{provider}/{name}/test", post(sync::test))
         .route("/sync/run", post(sync::run))
+        .route("/sync/claude-code", get(sync::claude_code))
         .route("/reconciliation", get(sync::reconciliation))
         .fallback(no_such_route)
 }

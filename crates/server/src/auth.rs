@@ -129,6 +129,7 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
         ADMIN,
     ),
     ("POST", "/api/v1/sync/run", ADMIN),
+    ("GET", "/api/v1/sync/claude-code", VIEWER),
     ("GET", "/api/v1/reconciliation", VIEWER),
 ];
 

@@ -44,3 +44,27 @@ CREATE TABLE IF NOT EXISTS provider_usage (
     PRIMARY KEY (tenant, provider, account, start_ms, model, api_key_id, workspace_id, service_tier)
 );
 CREATE INDEX IF NOT EXISTS provider_usage_tenant_start ON provider_usage (tenant, start_ms);
+-- Anthropic's Claude Code report: one row per account, UTC day and actor (`user:<email>` or
+-- `api_key:<name>`), with its productivity metrics and its tokens and estimated cost summed
+-- over models (`models` lists them). Read for who used Claude Code, never counted as usage:
+-- API-paid tokens are already in the messages report, subscription ones are not billed per token.
+CREATE TABLE IF NOT EXISTS claude_code_days (
+    tenant TEXT NOT NULL,
+    account TEXT NOT NULL,
+    day_ms BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    customer_type TEXT NOT NULL,
+    terminal_type TEXT NOT NULL,
+    sessions BIGINT NOT NULL,
+    lines_added BIGINT NOT NULL,
+    lines_removed BIGINT NOT NULL,
+    commits BIGINT NOT NULL,
+    pull_requests BIGINT NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    cache_read_tokens BIGINT NOT NULL,
+    cache_write_tokens BIGINT NOT NULL,
+    estimated_cost_nanos BIGINT NOT NULL,
+    models TEXT NOT NULL,
+    PRIMARY KEY (tenant, account, day_ms, actor, terminal_type)
+);

@@ -47,7 +47,7 @@ pub use events::{
 };
 pub use imports::{Account, ImportCursor, ImportDir, Subscription};
 pub use scope::TenantScope;
-pub use sync::{ProviderUsageRow, ReplaceOutcome, SeenDay, SyncAccount, utc_day};
+pub use sync::{ClaudeCodeDay, ProviderUsageRow, ReplaceOutcome, SeenDay, SyncAccount, utc_day};
 pub use tag_defs::{RenameOutcome, TagDef};
 pub use tagging::{RetagOutcome, TagRemoval};
 pub use teams::{ApiToken, AuditEntry, Credential, Project, ProxyKey, Tenant, User};

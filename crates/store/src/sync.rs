@@ -274,6 +274,11 @@ impl Store {
             sqlx::query("DELETE FROM provider_usage WHERE tenant = $1 AND provider = $2 AND account = $3")
                 .bind(tenant).bind(provider).bind(name)
                 .execute(&mut *tx).await.map_err(StoreError::query(ctx))?;
+            if provider == "anthropic" {
+                sqlx::query("DELETE FROM claude_code_days WHERE tenant = $1 AND account = $2")
+                    .bind(tenant).bind(name)
+                    .execute(&mut *tx).await.map_err(StoreError::query(ctx))?;
+            }
             tx.commit().await.map_err(StoreError::query(ctx))?;
             Ok(gone)
         })
@@ -492,4 +497,93 @@ impl Store {
 /// The UTC day a time falls in.
 pub fn utc_day(ts_ms: i64) -> i64 {
     ts_ms - ts_ms.rem_euclid(DAY_MS)
+}
+
+/// One actor's Claude Code use on one UTC day, as Anthropic's Claude Code report gives it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaudeCodeDay {
+    pub tenant: String,
+    pub account: String,
+    pub day_ms: i64,
+    /// `user:<email>` or `api_key:<name>`.
+    pub actor: String,
+    /// `api` or `subscription` ('' when the report has none).
+    pub customer_type: String,
+    pub terminal_type: String,
+    pub sessions: i64,
+    pub lines_added: i64,
+    pub lines_removed: i64,
+    pub commits: i64,
+    pub pull_requests: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub estimated_cost_nanos: i64,
+    /// The models used, comma-separated.
+    pub models: String,
+}
+
+const CLAUDE_CODE_COLUMNS: &str = "tenant, account, day_ms, actor, customer_type, terminal_type, sessions, lines_added, lines_removed, commits, pull_requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, estimated_cost_nanos, models";
+
+impl Store {
+    /// Replaces `account`'s Claude Code rows of days in `[start_ms, end_ms)` by `rows`, in one
+    /// transaction; how many rows there were before.
+    pub async fn replace_claude_code_days(
+        &self,
+        tenant: &str,
+        account: &str,
+        start_ms: i64,
+        end_ms: i64,
+        rows: &[ClaudeCodeDay],
+    ) -> Result<u64, StoreError> {
+        let ctx = "storing Claude Code usage";
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.map_err(StoreError::query(ctx))?;
+            let before = sqlx::query("DELETE FROM claude_code_days WHERE tenant = $1 AND account = $2 AND day_ms >= $3 AND day_ms < $4")
+                .bind(tenant).bind(account).bind(start_ms).bind(end_ms)
+                .execute(&mut *tx).await.map_err(StoreError::query(ctx))?.rows_affected();
+            for chunk in rows.chunks(500) {
+                let mut qb = QueryBuilder::new(format!("INSERT INTO claude_code_days ({CLAUDE_CODE_COLUMNS}) "));
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(tenant).push_bind(account).push_bind(r.day_ms).push_bind(&r.actor)
+                        .push_bind(&r.customer_type).push_bind(&r.terminal_type).push_bind(r.sessions)
+                        .push_bind(r.lines_added).push_bind(r.lines_removed).push_bind(r.commits)
+                        .push_bind(r.pull_requests).push_bind(r.input_tokens).push_bind(r.output_tokens)
+                        .push_bind(r.cache_read_tokens).push_bind(r.cache_write_tokens)
+                        .push_bind(r.estimated_cost_nanos).push_bind(&r.models);
+                });
+                qb.build().persistent(false).execute(&mut *tx).await.map_err(StoreError::query(ctx))?;
+            }
+            tx.commit().await.map_err(StoreError::query(ctx))?;
+            Ok(before)
+        })
+    }
+
+    /// The Claude Code rows in `scope` of days in `[since_ms, until_ms)`, by day, actor and
+    /// terminal.
+    pub async fn claude_code_days(
+        &self,
+        scope: &TenantScope,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<ClaudeCodeDay>, StoreError> {
+        let ctx = "reading Claude Code usage";
+        with_pool!(self, pool => {
+            let sql = format!("SELECT {CLAUDE_CODE_COLUMNS} FROM claude_code_days WHERE ($1 IS NULL OR tenant = $1) AND day_ms >= $2 AND day_ms < $3 ORDER BY day_ms, actor, terminal_type, account");
+            let rows = sqlx::query(&sql).bind(scope.as_tenant()).bind(since_ms).bind(until_ms)
+                .fetch_all(pool).await.map_err(StoreError::query(ctx))?;
+            rows.iter()
+                .map(|r| Ok(ClaudeCodeDay {
+                    tenant: r.try_get(0)?, account: r.try_get(1)?, day_ms: r.try_get(2)?, actor: r.try_get(3)?,
+                    customer_type: r.try_get(4)?, terminal_type: r.try_get(5)?, sessions: r.try_get(6)?,
+                    lines_added: r.try_get(7)?, lines_removed: r.try_get(8)?, commits: r.try_get(9)?,
+                    pull_requests: r.try_get(10)?, input_tokens: r.try_get(11)?, output_tokens: r.try_get(12)?,
+                    cache_read_tokens: r.try_get(13)?, cache_write_tokens: r.try_get(14)?,
+                    estimated_cost_nanos: r.try_get(15)?, models: r.try_get(16)?,
+                }))
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(StoreError::query(ctx))
+        })
+    }
 }

@@ -65,6 +65,18 @@ pub enum AccountsCommand {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Claude Code use per person or API key, from Anthropic's Claude Code report (synced with
+    /// each Anthropic account): days active, sessions, lines, commits, pull requests, tokens
+    /// and the report's estimated cost. Subscription users show here even though their use
+    /// never appears in the API bill.
+    ClaudeCode {
+        /// Start of the window: a duration back from now (30d) or a date.
+        #[arg(long, default_value = "30d")]
+        since: String,
+        /// Print as JSON (as GET /api/v1/sync/claude-code answers).
+        #[arg(long)]
+        json: bool,
+    },
     /// Removes an account and the provider figures it synced.
     Remove {
         #[arg(long, value_enum)]

@@ -7,14 +7,16 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
 use tokenwatch_core::time::local_time;
+use tokenwatch_store::Store;
 use tokenwatch_store::reports::{Block, Breakdown, Period, ReportRow, Sums};
 
-use crate::cli::{BlocksArgs, BreakdownArg, GlobalArgs, ReportKind};
+use crate::cli::{BlocksArgs, BreakdownArg, ReportKind};
+use crate::commands::filter_from;
 use crate::commands::report::{header, money, sum_cells};
-use crate::commands::{filter_from, open_store};
 use crate::table::Table;
 
-pub async fn run(global: &GlobalArgs, kind: &ReportKind) -> anyhow::Result<String> {
+/// A period report over `store` (already open: `report` opened it to charge subscriptions).
+pub async fn run(store: &Store, kind: &ReportKind) -> anyhow::Result<String> {
     let (args, name) = match kind {
         ReportKind::Daily(a) => (a, "daily"),
         ReportKind::Weekly(a) => (a, "weekly"),
@@ -23,7 +25,6 @@ pub async fn run(global: &GlobalArgs, kind: &ReportKind) -> anyhow::Result<Strin
         ReportKind::Blocks(b) => (&b.period, "blocks"),
     };
     let tz = time_zone(args.tz.as_deref())?;
-    let (store, _) = open_store(global).await?;
     let mut filter_args = args.filter.clone();
     filter_args.since = local_day(filter_args.since.take(), &tz, "since")?;
     filter_args.until = local_day(filter_args.until.take(), &tz, "until")?;

@@ -40,7 +40,7 @@ pub async fn run(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<Strin
     // Subscriptions charge at the start of each period; make the elapsed ones visible.
     super::charge_subscriptions(&store, &loaded.config).await?;
     if let Some(kind) = &args.kind {
-        return super::periods::run(global, kind).await;
+        return super::periods::run(&store, kind).await;
     }
     let mut filter_args = args.filter.clone();
     if filter_args.since.is_none() {

@@ -116,6 +116,49 @@ pub async fn accounts(global: &GlobalArgs, command: &AccountsCommand) -> anyhow:
                 ))
             }
         }
+        AccountsCommand::ClaudeCode { since, json } => {
+            let (sync, _, _) = open_sync(global).await?;
+            let now = now_ms();
+            let since = parse_time("since", since, now)?;
+            let usage = sync
+                .claude_code_usage(&Principal::local(), since, now)
+                .await?;
+            if *json {
+                return Ok(serde_json::to_string_pretty(&usage)?);
+            }
+            if usage.actors.is_empty() {
+                return Ok("no Claude Code use synced in this window: add an Anthropic admin account and run tokenwatch sync".to_owned());
+            }
+            let mut t = Table::new(&[
+                "actor",
+                "plan",
+                "days",
+                "sessions",
+                "lines +",
+                "lines -",
+                "commits",
+                "PRs",
+                "tokens",
+                "estimated",
+                "models",
+            ]);
+            for a in &usage.actors {
+                t.row(vec![
+                    a.actor.clone(),
+                    a.customer_type.clone(),
+                    a.days_active.to_string(),
+                    a.sessions.to_string(),
+                    a.lines_added.to_string(),
+                    a.lines_removed.to_string(),
+                    a.commits.to_string(),
+                    a.pull_requests.to_string(),
+                    a.tokens.to_string(),
+                    Nanos(a.estimated_cost_nanos).to_usd_string(),
+                    a.models.join(", "),
+                ]);
+            }
+            Ok(t.render())
+        }
         AccountsCommand::Remove {
             provider,
             name,

@@ -234,6 +234,21 @@ async fn scenario(db: Option<String>) {
     )
     .await;
 
+    // Claude Code use of two people, one on a subscription, two days ago.
+    let two_days_ago = tokenwatch_core::time::rfc3339(day - 2 * DAY_MS)[..10].to_owned();
+    org.mock_post(
+        "/__mock/org/claude_code",
+        &json!({"records": [
+            {"date": two_days_ago, "actor": {"type": "user_actor", "email_address": "ada@example.com"},
+             "core_metrics": {"num_sessions": 4, "lines_of_code": {"added": 120, "removed": 30}, "commits_by_claude_code": 2, "pull_requests_by_claude_code": 1},
+             "model_breakdown": [{"model": "claude-sonnet-4-5", "tokens": {"input": 1000, "output": 200, "cache_read": 50, "cache_creation": 10}, "estimated_cost": {"currency": "USD", "amount": 123}}]},
+            {"date": two_days_ago, "actor": {"type": "user_actor", "email_address": "lin@example.com"}, "customer_type": "subscription",
+             "core_metrics": {"num_sessions": 1},
+             "model_breakdown": [{"model": "claude-opus-4-1", "tokens": {"input": 10, "output": 5}, "estimated_cost": {"currency": "USD", "amount": 7}}]},
+        ]}),
+    )
+    .await;
+
     // A key without admin rights is named and nothing is saved; the admin keys are tested
     // and saved.
     let (ok, _, err) = org.cli(
@@ -298,6 +313,28 @@ async fn scenario(db: Option<String>) {
     assert_eq!(
         summary["totals"]["cost_nanos"].as_i64().unwrap(),
         recon["unexplained_cost_nanos"].as_i64().unwrap()
+    );
+
+    // Claude Code use per person, never counted as usage (the totals above are the bill).
+    let cc = org.api("/api/v1/sync/claude-code?since=10d").await;
+    let actors = cc["actors"].as_array().unwrap();
+    assert_eq!(actors.len(), 2, "{cc}");
+    assert_eq!(actors[0]["actor"], "user:ada@example.com");
+    assert_eq!(
+        (
+            actors[0]["sessions"].as_i64(),
+            actors[0]["lines_added"].as_i64(),
+            actors[0]["commits"].as_i64(),
+            actors[0]["tokens"].as_i64()
+        ),
+        (Some(4), Some(120), Some(2), Some(1260))
+    );
+    assert_eq!(actors[0]["estimated_cost_usd"], "1.230000", "123 cents");
+    assert_eq!(actors[1]["customer_type"], "subscription");
+    let table = org.cli_ok(&["accounts", "claude-code", "--since", "10d"], "");
+    assert!(
+        table.contains("lin@example.com") && table.contains("subscription"),
+        "{table}"
     );
 
     // Again: nothing changes.

@@ -1,6 +1,6 @@
 //! Provider usage sync: `GET|POST /api/v1/sync/accounts`, `POST
 //! /api/v1/sync/accounts/{provider}/{name}/test`, `DELETE /api/v1/sync/accounts/{provider}/{name}`,
-//! `POST /api/v1/sync/run` and `GET /api/v1/reconciliation`; the use-cases are
+//! `POST /api/v1/sync/run`, `GET /api/v1/sync/claude-code` and `GET /api/v1/reconciliation`; the use-cases are
 //! `tokenwatch_app::sync`'s. The admin key is accepted once, in a POST body, and never answered.
 
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use tokenwatch_app::params::parse_time;
 use tokenwatch_app::sync::{
-    AccountView, NewAccount, NoProgress, Reconciliation, SyncReport, TestOutcome,
+    AccountView, ClaudeCodeUsage, NewAccount, NoProgress, Reconciliation, SyncReport, TestOutcome,
 };
 use tokenwatch_app::teams::{Principal, Role};
 use tokenwatch_core::time::now_ms;
@@ -133,6 +133,38 @@ pub async fn run(
     Ok(Json(serde_json::json!({ "reports": reports })))
 }
 
+/// `since` (default `30d`), `until` (default now).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowQuery {
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// `since..until` of a query: `since` defaults to 30 days back, `until` to now.
+fn window(since: Option<&str>, until: Option<&str>) -> Result<(i64, i64), ApiError> {
+    let now = now_ms();
+    let since = parse_time("since", since.unwrap_or("30d"), now)?;
+    let until = match until {
+        Some(u) => parse_time("until", u, now)?,
+        None => now,
+    };
+    if since >= until {
+        return Err(ApiError::bad("since", "since: must be before until"));
+    }
+    Ok((since, until))
+}
+
+pub async fn claude_code(
+    State(app): State<Arc<AppState>>,
+    Extension(who): Extension<Principal>,
+    query: Result<Query<WindowQuery>, QueryRejection>,
+) -> Result<Json<ClaudeCodeUsage>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
+    let (since, until) = window(q.since.as_deref(), q.until.as_deref())?;
+    Ok(Json(app.sync.claude_code_usage(&who, since, until).await?))
+}
+
 /// `since` (default `30d`), `until` (default now), `provider`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,15 +180,7 @@ pub async fn reconciliation(
     query: Result<Query<ReconQuery>, QueryRejection>,
 ) -> Result<Json<Reconciliation>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad("query", e.body_text()))?;
-    let now = now_ms();
-    let since = parse_time("since", q.since.as_deref().unwrap_or("30d"), now)?;
-    let until = match q.until.as_deref() {
-        Some(u) => parse_time("until", u, now)?,
-        None => now,
-    };
-    if since >= until {
-        return Err(ApiError::bad("since", "since: must be before until"));
-    }
+    let (since, until) = window(q.since.as_deref(), q.until.as_deref())?;
     Ok(Json(
         app.sync
             .reconciliation(&who, q.provider.as_deref(), since, until)
