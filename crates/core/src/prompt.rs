@@ -315,7 +315,8 @@ mod tests {
             (ProviderKind::Openai, Endpoint::ChatCompletions, &chat[..]),
             (ProviderKind::Gemini, Endpoint::GenerateContent, &gemini[..]),
         ] {
-            let text = kind.adapter().prompt_text(endpoint, body);
+            let req = crate::providers::parse_request(body).expect("JSON");
+            let text = kind.adapter().prompt_text(endpoint, &req);
             assert_eq!(text.first_user, "first", "{kind:?}");
             assert_eq!(text.new_input, "second", "{kind:?}");
             assert_eq!(text.messages, 4, "{kind:?}");
@@ -329,11 +330,6 @@ mod tests {
                 "{kind:?}"
             );
         }
-        assert_eq!(
-            ProviderKind::Anthropic
-                .adapter()
-                .prompt_text(Endpoint::Messages, b"not json"),
-            PromptText::default()
-        );
+        assert_eq!(crate::providers::parse_request(b"not json"), None);
     }
 }

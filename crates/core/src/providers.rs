@@ -134,6 +134,12 @@ pub struct BatchItem {
     pub stop_reason: Option<String>,
 }
 
+/// A request body as JSON, parsed once for every reading of it (the shape, the prompt text);
+/// `None` when it is not JSON, which reads as an empty shape and no text.
+pub fn parse_request(body: &[u8]) -> Option<serde_json::Value> {
+    serde_json::from_slice(body).ok()
+}
+
 /// Incremental response parser: fed every chunk in order, as the bytes reach the client.
 /// Splitting the same bytes differently must never change the result.
 pub trait StreamParser: Send {
@@ -153,13 +159,18 @@ pub trait Provider: Sync {
     /// The few facts needed before forwarding. Must be fast: it runs on the hot path.
     fn quick_request_facts(&self, endpoint: Endpoint, path: &str, body: &[u8]) -> QuickFacts;
 
-    /// The full request shape (message counts, characters, tools). Runs off the hot path.
-    fn request_shape(&self, endpoint: Endpoint, body: &[u8]) -> RequestShape;
+    /// The full request shape (message counts, characters, tools) of a request body parsed
+    /// with [`parse_request`]. Runs off the hot path.
+    fn request_shape(&self, endpoint: Endpoint, req: &serde_json::Value) -> RequestShape;
 
-    /// The texts of the request's input, for prompt parts and session boundaries. Runs off the
-    /// hot path; nothing of it is stored but sizes and hashes.
-    fn prompt_text(&self, endpoint: Endpoint, body: &[u8]) -> crate::prompt::PromptText {
-        let _ = (endpoint, body);
+    /// The texts of the request's input (parsed with [`parse_request`]), for prompt parts and
+    /// session boundaries. Runs off the hot path; nothing of it is stored but sizes and hashes.
+    fn prompt_text(
+        &self,
+        endpoint: Endpoint,
+        req: &serde_json::Value,
+    ) -> crate::prompt::PromptText {
+        let _ = (endpoint, req);
         crate::prompt::PromptText::default()
     }
 

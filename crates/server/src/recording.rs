@@ -129,8 +129,13 @@ impl Enricher {
         let policy = self.pipeline.policy();
         let mut ctx = policy.context(&ex.path, &ex.meta, ex.request_body.as_ref());
         let now_ms = tokenwatch_core::time::now_ms();
-        let text = conversation_text(ex);
-        for mut event in build_events(self.pipeline.prices(), finished) {
+        // The request body is parsed once, for its shape and (a conversation's) prompt text.
+        let request = ex
+            .request_body
+            .as_ref()
+            .and_then(|b| tokenwatch_core::providers::parse_request(b));
+        let text = request.as_ref().and_then(|req| conversation_text(ex, req));
+        for mut event in build_events(self.pipeline.prices(), finished, request.as_ref()) {
             if let Some(text) = &text {
                 self.pipeline.analyse(&mut event, text);
             }
@@ -140,9 +145,12 @@ impl Enricher {
     }
 }
 
-/// The input texts of a conversation request (messages, chat, responses, generate), for the
-/// session and prompt analysis; none for other endpoints and for a request without a body.
-fn conversation_text(ex: &Exchange) -> Option<tokenwatch_core::prompt::PromptText> {
+/// The input texts of a conversation request (messages, chat, responses, generate), parsed as
+/// `req`, for the session and prompt analysis; none for other endpoints.
+fn conversation_text(
+    ex: &Exchange,
+    req: &serde_json::Value,
+) -> Option<tokenwatch_core::prompt::PromptText> {
     let conversation = matches!(
         ex.endpoint,
         Endpoint::Messages
@@ -151,8 +159,7 @@ fn conversation_text(ex: &Exchange) -> Option<tokenwatch_core::prompt::PromptTex
             | Endpoint::GenerateContent
             | Endpoint::StreamGenerateContent
     );
-    let body = ex.request_body.as_ref().filter(|_| conversation)?;
-    Some(ex.kind.adapter().prompt_text(ex.endpoint, body))
+    conversation.then(|| ex.kind.adapter().prompt_text(ex.endpoint, req))
 }
 
 /// How long the recording thread lets finished exchanges gather before it prices them. One
@@ -271,8 +278,13 @@ fn lower_priority() {
 }
 
 /// Turns one finished exchange into its events: usually one; one per result line for
-/// batch results; none for a batch-results download that yielded no results.
-pub fn build_events(prices: &PriceTable, finished: Finished) -> Vec<UsageEvent> {
+/// batch results; none for a batch-results download that yielded no results. `request` is the
+/// request body parsed once by the caller ([`tokenwatch_core::providers::parse_request`]).
+pub fn build_events(
+    prices: &PriceTable,
+    finished: Finished,
+    request: Option<&serde_json::Value>,
+) -> Vec<UsageEvent> {
     let Finished {
         exchange,
         status,
@@ -291,10 +303,8 @@ pub fn build_events(prices: &PriceTable, finished: Finished) -> Vec<UsageEvent> 
     let unreadable = facts.is_none() && status == EventStatus::Ok && exchange.http_status.is_some();
     let facts = facts.unwrap_or_default();
     let status = refine_status(status, exchange.http_status, &facts);
-    let shape = exchange
-        .request_body
-        .as_ref()
-        .map(|b| adapter.request_shape(exchange.endpoint, b))
+    let shape = request
+        .map(|req| adapter.request_shape(exchange.endpoint, req))
         .unwrap_or_default();
 
     if exchange.endpoint == Endpoint::BatchResults {

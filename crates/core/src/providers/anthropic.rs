@@ -138,10 +138,7 @@ impl Provider for Anthropic {
         }
     }
 
-    fn request_shape(&self, _endpoint: Endpoint, body: &[u8]) -> RequestShape {
-        let Ok(req) = serde_json::from_slice::<Value>(body) else {
-            return RequestShape::default();
-        };
+    fn request_shape(&self, _endpoint: Endpoint, req: &Value) -> RequestShape {
         let mut shape = RequestShape::default();
         if let Some(system) = req.get("system").filter(|s| !s.is_null()) {
             shape.messages_system = 1;
@@ -151,7 +148,7 @@ impl Provider for Anthropic {
             shape.tools_offered = tools.len() as i64;
             shape.tools_chars = tools.iter().map(json_chars).sum();
         }
-        let messages = array(&req, "messages");
+        let messages = array(req, "messages");
         let last_user = messages
             .iter()
             .rposition(|m| m.get("role").and_then(Value::as_str) == Some("user"));
@@ -174,18 +171,15 @@ impl Provider for Anthropic {
         shape
     }
 
-    fn prompt_text(&self, _endpoint: Endpoint, body: &[u8]) -> PromptText {
-        let Ok(req) = serde_json::from_slice::<Value>(body) else {
-            return PromptText::default();
-        };
+    fn prompt_text(&self, _endpoint: Endpoint, req: &Value) -> PromptText {
         let mut b = PromptBuilder::default();
-        for tool in array(&req, "tools") {
+        for tool in array(req, "tools") {
             b.tool(tool.get("name").and_then(Value::as_str), tool);
         }
         if let Some(system) = req.get("system").filter(|s| !s.is_null()) {
             b.system(content_text(system));
         }
-        let messages = array(&req, "messages");
+        let messages = array(req, "messages");
         let user_text = |m: &Value| {
             m.get("role").and_then(Value::as_str) == Some("user")
                 && !m.get("content").and_then(Value::as_array).is_some_and(|b| {
@@ -406,7 +400,10 @@ event: message_stop\r\ndata: {\"type\":\"message_stop\"}\r\n\r\n";
     #[test]
     fn request_shape_counts_roles_and_chars() {
         let body = br#"{"model":"m","system":[{"type":"text","text":"abc"}],"tools":[{"name":"t","input_schema":{}}],"messages":[{"role":"user","content":"hello"},{"role":"assistant","content":[{"type":"tool_use","id":"1","name":"t","input":{"q":1}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"1","content":"ok"}]},{"role":"user","content":"new q"}]}"#;
-        let s = Anthropic.request_shape(Endpoint::Messages, body);
+        let s = Anthropic.request_shape(
+            Endpoint::Messages,
+            &crate::providers::parse_request(body).unwrap(),
+        );
         assert_eq!(
             (
                 s.messages_system,

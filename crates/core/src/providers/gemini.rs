@@ -98,10 +98,7 @@ impl Provider for Gemini {
         }
     }
 
-    fn request_shape(&self, _endpoint: Endpoint, body: &[u8]) -> RequestShape {
-        let Ok(req) = serde_json::from_slice::<Value>(body) else {
-            return RequestShape::default();
-        };
+    fn request_shape(&self, _endpoint: Endpoint, req: &Value) -> RequestShape {
         let mut shape = RequestShape::default();
         let parts_chars = |c: &Value| c.get("parts").map_or(0, content_chars);
         if let Some(sys) = req
@@ -111,7 +108,7 @@ impl Provider for Gemini {
             shape.messages_system = 1;
             shape.system_chars = parts_chars(sys);
         }
-        for tool in array(&req, "tools") {
+        for tool in array(req, "tools") {
             let decls = tool
                 .get("functionDeclarations")
                 .or_else(|| tool.get("function_declarations"));
@@ -120,7 +117,7 @@ impl Provider for Gemini {
                 .map_or(1, |d| d.len() as i64);
             shape.tools_chars += json_chars(tool);
         }
-        let contents = array(&req, "contents");
+        let contents = array(req, "contents");
         let is_tool = |c: &Value| {
             c.get("parts").and_then(Value::as_array).is_some_and(|p| {
                 !p.is_empty() && p.iter().all(|x| x.get("functionResponse").is_some())
@@ -141,12 +138,9 @@ impl Provider for Gemini {
         shape
     }
 
-    fn prompt_text(&self, _endpoint: Endpoint, body: &[u8]) -> PromptText {
-        let Ok(req) = serde_json::from_slice::<Value>(body) else {
-            return PromptText::default();
-        };
+    fn prompt_text(&self, _endpoint: Endpoint, req: &Value) -> PromptText {
         let mut b = PromptBuilder::default();
-        for tool in array(&req, "tools") {
+        for tool in array(req, "tools") {
             let decls = tool
                 .get("functionDeclarations")
                 .or_else(|| tool.get("function_declarations"))
@@ -167,7 +161,7 @@ impl Provider for Gemini {
         {
             b.system(parts_text(sys));
         }
-        let contents = array(&req, "contents");
+        let contents = array(req, "contents");
         let is_user = |c: &Value| {
             text(c, "role").as_deref().unwrap_or("user") == "user"
                 && !c.get("parts").and_then(Value::as_array).is_some_and(|p| {
@@ -374,7 +368,10 @@ mod tests {
     #[test]
     fn shape_of_contents() {
         let body = br#"{"systemInstruction":{"parts":[{"text":"be brief"}]},"tools":[{"functionDeclarations":[{"name":"a"},{"name":"b"}]}],"contents":[{"role":"user","parts":[{"text":"hi"}]},{"role":"model","parts":[{"text":"yo"}]},{"role":"user","parts":[{"text":"again"}]}]}"#;
-        let s = Gemini.request_shape(Endpoint::GenerateContent, body);
+        let s = Gemini.request_shape(
+            Endpoint::GenerateContent,
+            &crate::providers::parse_request(body).unwrap(),
+        );
         assert_eq!(
             (
                 s.messages_system,

@@ -176,10 +176,7 @@ impl Provider for OpenAi {
         }
     }
 
-    fn request_shape(&self, endpoint: Endpoint, body: &[u8]) -> RequestShape {
-        let Ok(req) = serde_json::from_slice::<Value>(body) else {
-            return RequestShape::default();
-        };
+    fn request_shape(&self, endpoint: Endpoint, req: &Value) -> RequestShape {
         let mut shape = RequestShape::default();
         if let Some(tools) = req.get("tools").and_then(Value::as_array) {
             shape.tools_offered = tools.len() as i64;
@@ -211,7 +208,7 @@ impl Provider for OpenAi {
                 );
                 return shape;
             }
-            _ => items.extend(array(&req, "messages")),
+            _ => items.extend(array(req, "messages")),
         }
         let last_user = items.iter().rposition(|m| role(m) == "user");
         for (i, m) in items.iter().enumerate() {
@@ -238,12 +235,9 @@ impl Provider for OpenAi {
         shape
     }
 
-    fn prompt_text(&self, endpoint: Endpoint, body: &[u8]) -> PromptText {
-        let Ok(req) = serde_json::from_slice::<Value>(body) else {
-            return PromptText::default();
-        };
+    fn prompt_text(&self, endpoint: Endpoint, req: &Value) -> PromptText {
         let mut b = PromptBuilder::default();
-        for tool in array(&req, "tools") {
+        for tool in array(req, "tools") {
             // Chat: {"type": "function", "function": {"name"}}; Responses: {"name"} at the top.
             let name = tool
                 .get("function")
@@ -272,7 +266,7 @@ impl Provider for OpenAi {
                 b.message(content_text(input.unwrap_or(&Value::Null)), true, true);
                 return b.finish();
             }
-            _ => items.extend(array(&req, "messages")),
+            _ => items.extend(array(req, "messages")),
         }
         let last_user = items.iter().rposition(|m| role(m) == "user");
         for (i, m) in items.iter().enumerate() {

@@ -25,7 +25,8 @@ pub fn check(
     // refused event so it shows in its session's timeline.
     let derive = |meta: &RequestMeta| {
         body.and_then(|b| {
-            let text = upstream.adapter.prompt_text(endpoint, b);
+            let req = tokenwatch_core::providers::parse_request(b)?;
+            let text = upstream.adapter.prompt_text(endpoint, &req);
             app.pipeline.analysis().peek_session(
                 meta.tenant.as_deref(),
                 meta.api_key_id.as_deref(),
