@@ -859,13 +859,25 @@ impl UsageSync {
             .claude_code_days(&TenantScope::tenant(who.home_tenant()), start, end)
             .await?;
         let mut actors: BTreeMap<String, ActorUsage> = BTreeMap::new();
+        // Several rows of one actor's day (two terminals, two accounts) are one day active.
+        let active: BTreeSet<(&str, i64)> =
+            days.iter().map(|d| (d.actor.as_str(), d.day_ms)).collect();
         for d in &days {
             let t = actors.entry(d.actor.clone()).or_insert_with(|| ActorUsage {
                 actor: d.actor.clone(),
                 customer_type: d.customer_type.clone(),
                 ..ActorUsage::default()
             });
-            t.days_active += 1;
+            // An actor on the API one day and a plan another shows both.
+            if !d.customer_type.is_empty()
+                && !t.customer_type.split('+').any(|c| c == d.customer_type)
+            {
+                t.customer_type = if t.customer_type.is_empty() {
+                    d.customer_type.clone()
+                } else {
+                    format!("{}+{}", t.customer_type, d.customer_type)
+                };
+            }
             t.sessions += d.sessions;
             t.lines_added += d.lines_added;
             t.lines_removed += d.lines_removed;
@@ -882,6 +894,7 @@ impl UsageSync {
         }
         let mut actors: Vec<ActorUsage> = actors.into_values().collect();
         for a in &mut actors {
+            a.days_active = active.iter().filter(|(who, _)| *who == a.actor).count() as i64;
             a.estimated_cost_usd = Nanos(a.estimated_cost_nanos).to_decimal_string();
             a.models.sort();
         }
@@ -1054,8 +1067,9 @@ pub struct ClaudeCodeUsage {
 pub struct ActorUsage {
     /// `user:<email>` or `api_key:<name>`.
     pub actor: String,
-    /// `api` or `subscription`.
+    /// `api` or `subscription` (`api+subscription` for an actor seen on both).
     pub customer_type: String,
+    /// Distinct UTC days with use.
     pub days_active: i64,
     pub sessions: i64,
     pub lines_added: i64,

@@ -242,6 +242,8 @@ async fn scenario(db: Option<String>) {
             {"date": two_days_ago, "actor": {"type": "user_actor", "email_address": "ada@example.com"},
              "core_metrics": {"num_sessions": 4, "lines_of_code": {"added": 120, "removed": 30}, "commits_by_claude_code": 2, "pull_requests_by_claude_code": 1},
              "model_breakdown": [{"model": "claude-sonnet-4-5", "tokens": {"input": 1000, "output": 200, "cache_read": 50, "cache_creation": 10}, "estimated_cost": {"currency": "USD", "amount": 123}}]},
+            {"date": two_days_ago, "actor": {"type": "user_actor", "email_address": "ada@example.com"}, "terminal_type": "cursor",
+             "core_metrics": {"num_sessions": 1}},
             {"date": two_days_ago, "actor": {"type": "user_actor", "email_address": "lin@example.com"}, "customer_type": "subscription",
              "core_metrics": {"num_sessions": 1},
              "model_breakdown": [{"model": "claude-opus-4-1", "tokens": {"input": 10, "output": 5}, "estimated_cost": {"currency": "USD", "amount": 7}}]},
@@ -327,7 +329,12 @@ async fn scenario(db: Option<String>) {
             actors[0]["commits"].as_i64(),
             actors[0]["tokens"].as_i64()
         ),
-        (Some(4), Some(120), Some(2), Some(1260))
+        (Some(5), Some(120), Some(2), Some(1260)),
+        "two terminals' rows add up"
+    );
+    assert_eq!(
+        actors[0]["days_active"], 1,
+        "two terminals on one day are one day"
     );
     assert_eq!(actors[0]["estimated_cost_usd"], "1.230000", "123 cents");
     assert_eq!(actors[1]["customer_type"], "subscription");
