@@ -87,13 +87,16 @@
       buttons + `</article>`;
   }
 
-  // The sentence of a sync report, for the card of its account.
+  // The sentence of a sync report, for the card of its account. An Anthropic account's names
+  // the Claude Code report too: its failure leaves the usage sync standing, but the panel empty.
   function syncSaid(r) {
     if (r.error) return { ok: false, text: `sync failed: ${r.error}` };
+    const cc = r.claude_code_error ? ` · the Claude Code report could not be read: ${r.claude_code_error}`
+      : r.provider === "anthropic" ? ` · Claude Code report: ${plural(r.claude_code_rows || 0, "actor-day", "actor-days")}` : "";
     return {
-      ok: true,
+      ok: !r.claude_code_error,
       text: `synced ${day(r.from)} → ${dayBefore(r.until)}: ${plural(r.rows_added, "row", "rows")} added, ${TW.int(r.rows_revised)} revised, ` +
-        `${TW.int(r.rows_removed)} removed, ${TW.int(r.rows_unchanged)} unchanged · reported ${money(r.reported_cost_usd)}`,
+        `${TW.int(r.rows_removed)} removed, ${TW.int(r.rows_unchanged)} unchanged · reported ${money(r.reported_cost_usd)}${cc}`,
     };
   }
 

@@ -6,7 +6,8 @@ connection and syncs it; the card then shows this month's spend as the mock repo
 reconciliation lists the traffic that bypassed tokenwatch (a key used directly: $42.00 on
 claude-sonnet-4-5) with its unexplained cost and the key's last four, beside a call that went
 through the proxy and is explained; under it, the Claude Code use the same sync read (a person on
-a subscription and an API key, with their sessions, lines and the report's estimated cost). A failing sync marks the card with its error. A member
+a subscription and an API key, with their sessions, lines and the report's estimated cost). A
+Claude Code report that cannot be read is said on the card; the usage sync stands. A failing sync marks the card with its error. A member
 reads the same page without a button. Removing asks first. The page never holds the admin key,
 in its markup or in an input. Screenshots land in test-out/screenshots/accounts-desktop.png,
 accounts-phone.png (390 px), accounts-reconciliation-desktop.png and
@@ -235,6 +236,8 @@ def test_sync_now_shows_the_month_spend_and_the_bypassing_traffic_in_the_reconci
     c = account_card(admin)
     outcome = c.find_element(By.CSS_SELECTOR, '[data-testid="acct-outcome"]').text
     assert outcome.startswith("synced ") and " rows added" in outcome, outcome
+    # The Claude Code report was read too: one actor-day each.
+    assert outcome.endswith(" · Claude Code report: 2 actor-days"), outcome
 
     # This month's spend is what the mock organisation bills this month.
     month = dt.datetime.now(dt.timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -408,6 +411,21 @@ def test_a_member_reads_the_accounts_without_buttons(synced, browser):
         assert_no_js_errors(browser)
     finally:
         browser.delete_all_cookies()
+
+
+def test_an_unreadable_claude_code_report_is_said_and_the_usage_sync_stands(synced, admin):
+    r = httpx.post(f"{synced.org}/__mock/org/fail", timeout=10,
+                   json={"path_prefix": "/v1/organizations/usage_report/claude_code", "status": 503, "times": 1})
+    assert r.status_code == 200, r.text
+    show(admin, f"{synced.url}/ui/accounts?tz=UTC", "accounts")
+    account_card(admin).find_element(By.CSS_SELECTOR, 'button[data-act="sync"]').click()
+    outcome = lambda d: account_card(d).find_element(By.CSS_SELECTOR, '[data-testid="acct-outcome"]')
+    until(admin, lambda d: "Claude Code report could not be read: " in outcome(d).text, timeout=60)
+    assert outcome(admin).text.startswith("synced ") and "bad" in outcome(admin).get_attribute("class").split()
+    assert account_card(admin).get_attribute("data-status") == "ok"
+    # What the report said before is kept.
+    until(admin, lambda d: len(css(d, '[data-testid="cc"] tr[data-actor]')) == 2)
+    assert_no_js_errors(admin)
 
 
 def test_a_failing_sync_marks_the_card_with_its_error(synced, admin):
