@@ -4,12 +4,14 @@
 // tests the key first), test its connection, sync it now (POST /api/v1/sync/run) and remove it
 // (DELETE); other roles only read. Below, the reconciliation (GET /api/v1/reconciliation): what
 // the providers billed beside what tokenwatch saw, per UTC day × provider × model, with the
-// unexplained part and the keys it is attributed to.
+// unexplained part and the keys it is attributed to. Last, Claude Code use (GET
+// /api/v1/sync/claude-code): Anthropic's Claude Code report per person or API key over the same
+// window, its costs the report's estimates, never counted as usage.
 //
 // The admin key is typed into a password field, sent in the request body once and cleared
 // from the form whatever the answer; the page shows only the hint the API returns. The
-// reconciliation reads its own window of whole days (`days`: 7, 30 or 90), so the header's
-// range picker is hidden here. URL state: days.
+// reconciliation and Claude Code use read their own window of whole days (`days`: 7, 30 or
+// 90), so the header's range picker is hidden here. URL state: days.
 "use strict";
 (function () {
   const TW = window.TW, esc = TW.esc;
@@ -85,13 +87,16 @@
       buttons + `</article>`;
   }
 
-  // The sentence of a sync report, for the card of its account.
+  // The sentence of a sync report, for the card of its account. An Anthropic account's names
+  // the Claude Code report too: its failure leaves the usage sync standing, but the panel empty.
   function syncSaid(r) {
     if (r.error) return { ok: false, text: `sync failed: ${r.error}` };
+    const cc = r.claude_code_error ? ` · the Claude Code report could not be read: ${r.claude_code_error}`
+      : r.provider === "anthropic" ? ` · Claude Code report: ${plural(r.claude_code_rows || 0, "actor-day", "actor-days")}` : "";
     return {
-      ok: true,
+      ok: !r.claude_code_error,
       text: `synced ${day(r.from)} → ${dayBefore(r.until)}: ${plural(r.rows_added, "row", "rows")} added, ${TW.int(r.rows_revised)} revised, ` +
-        `${TW.int(r.rows_removed)} removed, ${TW.int(r.rows_unchanged)} unchanged · reported ${money(r.reported_cost_usd)}`,
+        `${TW.int(r.rows_removed)} removed, ${TW.int(r.rows_unchanged)} unchanged · reported ${money(r.reported_cost_usd)}${cc}`,
     };
   }
 
@@ -230,7 +235,8 @@
     unexplained_keys: r.keys.filter((k) => k.unexplained).map(keyId).join(" "), message: r.message,
   }));
 
-  async function drawRecon(box, accounts) {
+  // `redraw` draws it and the panels sharing its window again when the window changes.
+  async function drawRecon(box, accounts, redraw) {
     const n = days();
     const head = `<div class="panel" data-testid="reconciliation"><h2>reconciliation · last ${plural(n, "day", "days")}</h2>` +
       `<form class="actions" autocomplete="off"><label>window <select name="days">${WINDOWS.map((d) => `<option value="${d}"${d === n ? " selected" : ""}>${plural(d, "day", "days")}</option>`).join("")}</select></label></form>` +
@@ -240,7 +246,7 @@
       const select = box.querySelector("select[name=days]");
       select.addEventListener("change", () => {
         TW.setParams({ days: Number(select.value) === DEFAULT_DAYS ? null : select.value }, true);
-        drawRecon(box, accounts).catch((e) => { box.innerHTML = TW.errorBox(e); });
+        redraw();
       });
     };
     if (!accounts.some((a) => a.synced_from || a.last_ok_at)) {
@@ -266,6 +272,73 @@
     wire();
   }
 
+  // ---- Claude Code use ---------------------------------------------------------------------
+  // GET /api/v1/sync/claude-code: Anthropic's Claude Code report per person or API key over the
+  // reconciliation's window, most expensive first. Its costs are the report's estimates, never
+  // usage: a subscription's use is paid by the plan, an API key's is already in the bill.
+  const PLANS = { api: ["api", "t-good"], subscription: ["subscription", "t-watch"] };
+  // "user:ada@example.com" → a person; "api_key:ci-bot" → a key.
+  const actorOf = (actor) => {
+    const s = String(actor);
+    if (s.startsWith("api_key:")) return { kind: "api_key", name: s.slice(8) };
+    if (s.startsWith("user:")) return { kind: "user", name: s.slice(5) };
+    return { kind: "", name: s };
+  };
+  const plan = (t) => {
+    const [word, tone] = PLANS[t] || [t || "unknown", "muted"];
+    return `<span class="health ${tone}" data-testid="cc-plan">${esc(word)}</span>`;
+  };
+  const lines = (a) => `<span class="t-good nw">+${TW.int(a.lines_added)}</span> <span class="t-bad nw">−${TW.int(a.lines_removed)}</span>`;
+
+  // On a phone a row keeps who (plan under it), sessions, lines and the estimate (tokens under
+  // it); days, commits, PRs and models take a line of their own (tr.sm-row).
+  function ccRow(a) {
+    const who = actorOf(a.actor);
+    const name = `${who.kind === "api_key" ? `<span class="kind" data-testid="cc-key">key</span> ` : ""}<span data-testid="cc-name">${esc(who.name)}</span>`;
+    const cost = a.customer_type === "subscription" ? "the report's estimate: paid by the plan, not in the API bill" : "the report's estimate: the API bill has it already";
+    const models = a.models.length ? a.models.map((m) => `<code>${esc(m)}</code>`).join(" ") : "—";
+    const rest = `<span class="nw">${plural(a.days_active, "day", "days")} active</span> · <span class="nw">${plural(a.commits, "commit", "commits")}</span> · ` +
+      `<span class="nw">${plural(a.pull_requests, "PR", "PRs")}</span> · ${models}`;
+    return `<tr data-actor="${esc(a.actor)}" data-plan="${esc(a.customer_type)}">` +
+      `<td class="id" data-testid="cc-who">${name}<span class="show-sm sub">${plan(a.customer_type)}</span></td><td class="hide-sm">${plan(a.customer_type)}</td>` +
+      `<td class="n hide-sm" data-testid="cc-days">${TW.int(a.days_active)}</td><td class="n" data-testid="cc-sessions">${TW.int(a.sessions)}</td>` +
+      `<td class="n" data-testid="cc-lines">${lines(a)}</td><td class="n hide-sm" data-testid="cc-commits">${TW.int(a.commits)}</td>` +
+      `<td class="n hide-sm" data-testid="cc-prs">${TW.int(a.pull_requests)}</td><td class="n hide-sm" data-testid="cc-tokens">${TW.int(a.tokens)}</td>` +
+      `<td class="n" data-testid="cc-cost" title="${esc(cost)}">${money(a.estimated_cost_usd)}<span class="show-sm sub">${esc(TW.compact(a.tokens))} tok</span></td>` +
+      `<td class="wrap models hide-sm" data-testid="cc-models">${models}</td></tr>` +
+      `<tr class="sm-row"><td colspan="10" class="wrap">${rest}</td></tr>`;
+  }
+
+  const ccExport = (actors) => actors.map((a) => {
+    const who = actorOf(a.actor);
+    return {
+      actor: a.actor, kind: who.kind, name: who.name, customer_type: a.customer_type, days_active: a.days_active, sessions: a.sessions,
+      lines_added: a.lines_added, lines_removed: a.lines_removed, commits: a.commits, pull_requests: a.pull_requests,
+      tokens: a.tokens, estimated_cost_usd: a.estimated_cost_usd, models: a.models.join(" "),
+    };
+  });
+
+  async function drawClaudeCode(box, accounts) {
+    const n = days();
+    const head = `<div class="panel" data-testid="claude-code"><h2>Claude Code use · last ${plural(n, "day", "days")}</h2>` +
+      `<p class="muted" data-testid="cc-note">Anthropic's Claude Code report, per person or API key: its costs are the report's estimates and are not counted ` +
+      `in tokenwatch's totals or the reconciliation. A subscription's use is paid by its plan, not the API bill.</p>`;
+    if (!accounts.some((a) => a.synced_from || a.last_ok_at)) {
+      box.innerHTML = head + `<p class="muted" data-testid="no-cc">nothing synced yet: the report comes with an Anthropic account's sync.</p></div>`;
+      return;
+    }
+    const data = await TW.api("sync/claude-code", { since: `${n}d` });
+    const actors = data.actors;
+    box.innerHTML = head +
+      (actors.length ? `<div class="scroll"><table class="cc" data-testid="cc"><thead><tr><th>who</th><th class="hide-sm">plan</th><th class="n hide-sm">days</th>` +
+        `<th class="n">sessions</th><th class="n">lines</th><th class="n hide-sm">commits</th><th class="n hide-sm">PRs</th>` +
+        `<th class="n hide-sm">tokens</th><th class="n">est. cost</th><th class="hide-sm">models</th></tr></thead><tbody>` +
+        actors.map(ccRow).join("") + `</tbody></table></div>`
+        : `<p class="muted" data-testid="no-cc">no Claude Code use in the report for these ${plural(n, "day", "days")}` +
+          `${accounts.some((a) => a.provider === "anthropic") ? "" : ": only Anthropic accounts have the report"}</p>`) +
+      TW.exportButtons("claude-code", () => ccExport(actors)) + `</div>`;
+  }
+
   async function render(main) {
     outcomes.clear();
     const [admin, me] = await Promise.all([TW.can("admin"), TW.me]);
@@ -274,18 +347,22 @@
     const first = (await TW.api("sync/accounts")).accounts;
     main.innerHTML = `<div class="grid"><div class="wide" id="accounts"><div class="panel" data-testid="accounts"><h2>provider accounts</h2>` +
       `<div data-list></div>${admin ? accountForm(!first.length) : ""}<p class="err" data-err hidden></p></div></div>` +
-      `<div class="wide" id="accounts-recon"><p class="loading">loading</p></div></div>`;
-    const box = document.getElementById("accounts"), recon = document.getElementById("accounts-recon");
+      `<div class="wide" id="accounts-recon"><p class="loading">loading</p></div>` +
+      `<div class="wide" id="accounts-claude-code"><p class="loading">loading</p></div></div>`;
+    const box = document.getElementById("accounts"), recon = document.getElementById("accounts-recon"), cc = document.getElementById("accounts-claude-code");
+    // The panels under the cards, each of the window in the URL; either may fail alone.
+    const below = (accounts) => Promise.all([
+      drawRecon(recon, accounts, () => below(accounts)).catch((e) => { recon.innerHTML = TW.errorBox(e); }),
+      drawClaudeCode(cc, accounts).catch((e) => { cc.innerHTML = TW.errorBox(e); }),
+    ]);
     const changed = async () => {
       const accounts = (await TW.api("sync/accounts")).accounts;
       drawAccounts(box, accounts, admin, operator, changed);
-      await drawRecon(recon, accounts).catch((e) => { recon.innerHTML = TW.errorBox(e); });
+      await below(accounts);
     };
     drawAccounts(box, first, admin, operator, changed);
     if (admin) wireForm(box, changed);
-    try {
-      await drawRecon(recon, first);
-    } catch (e) { recon.innerHTML = TW.errorBox(e); }
+    await below(first);
   }
 
   TW.views.accounts = { render, ranged: false };

@@ -5,10 +5,13 @@ nothing is saved; a good key shows a card with its hint and never the key), test
 connection and syncs it; the card then shows this month's spend as the mock reports it, and the
 reconciliation lists the traffic that bypassed tokenwatch (a key used directly: $42.00 on
 claude-sonnet-4-5) with its unexplained cost and the key's last four, beside a call that went
-through the proxy and is explained. A failing sync marks the card with its error. A member
+through the proxy and is explained; under it, the Claude Code use the same sync read (a person on
+a subscription and an API key, with their sessions, lines and the report's estimated cost). A
+Claude Code report that cannot be read is said on the card; the usage sync stands. A failing sync marks the card with its error. A member
 reads the same page without a button. Removing asks first. The page never holds the admin key,
 in its markup or in an input. Screenshots land in test-out/screenshots/accounts-desktop.png,
-accounts-phone.png (390 px) and accounts-reconciliation-desktop.png.
+accounts-phone.png (390 px), accounts-reconciliation-desktop.png and
+accounts-claude-code-desktop.png.
 
 The mock is this module's own, so usage the other modules send through their proxies is not in
 its organisation's reports; the server has its own database and no background sync."""
@@ -44,6 +47,25 @@ BYPASS = {"input_tokens": 4_000_000, "output_tokens": 2_000_000}
 BYPASS_NANOS = 42_000_000_000
 # One call through the proxy, explained: 1,000 in and 100 out, $0.0045.
 PROXIED_NANOS = 4_500_000
+# Claude Code use in the organisation's Claude Code report: a person on a subscription today and
+# an API key yesterday, each day's estimated cost in cents. The key's estimate is the larger: it
+# is listed first.
+TODAY = dt.datetime.now(dt.timezone.utc).date()
+CC_USER, CC_KEY = "ada@example.com", "ci-bot"
+CLAUDE_CODE = [
+    {"date": TODAY.isoformat(), "actor": {"type": "user_actor", "email_address": CC_USER}, "customer_type": "subscription",
+     "core_metrics": {"num_sessions": 7, "lines_of_code": {"added": 1234, "removed": 56},
+                      "commits_by_claude_code": 3, "pull_requests_by_claude_code": 1},
+     "model_breakdown": [{"model": "claude-sonnet-4-5", "tokens": {"input": 120_000, "output": 30_000, "cache_read": 900_000, "cache_creation": 50_000},
+                          "estimated_cost": {"currency": "USD", "amount": 250}}]},
+    {"date": (TODAY - dt.timedelta(days=1)).isoformat(), "actor": {"type": "api_actor", "api_key_name": CC_KEY}, "customer_type": "api",
+     "core_metrics": {"num_sessions": 2, "lines_of_code": {"added": 40, "removed": 12},
+                      "commits_by_claude_code": 1, "pull_requests_by_claude_code": 0},
+     "model_breakdown": [{"model": "claude-opus-4-1", "tokens": {"input": 20_000, "output": 8_000, "cache_read": 0, "cache_creation": 0},
+                          "estimated_cost": {"currency": "USD", "amount": 1234}},
+                         {"model": "claude-sonnet-4-5", "tokens": {"input": 1_000, "output": 500, "cache_read": 0, "cache_creation": 0},
+                          "estimated_cost": {"currency": "USD", "amount": 1}}]},
+]
 # Chromium logs the refused add (400) as a failed load.
 REFUSED = ("400",)
 
@@ -101,6 +123,9 @@ def synced(org, tmp_path_factory, browser):
     r = httpx.post(f"{org}/__mock/org/usage", timeout=10, json={"provider": "anthropic", "records": [
         {"ts_ms": now_ms, "model": "claude-sonnet-4-5", "api_key_id": BYPASS_KEY_ID, **BYPASS}]})
     assert r.status_code == 200, r.text
+    # And the organisation's Claude Code report, read by the same sync.
+    r = httpx.post(f"{org}/__mock/org/claude_code", timeout=10, json={"records": CLAUDE_CODE})
+    assert r.status_code == 200, r.text
     yield s
     browser.get("about:blank")
     browser.get_log("browser")
@@ -145,6 +170,7 @@ def test_a_refused_key_and_an_unreachable_base_url_are_explained_and_nothing_is_
     assert admin.find_element(By.CSS_SELECTOR, '#nav a[data-view="accounts"]').get_attribute("class") == "active"
     assert "no provider accounts yet" in admin.find_element(By.CSS_SELECTOR, '[data-testid="no-accounts"]').text
     assert "no account has synced" in admin.find_element(By.CSS_SELECTOR, '[data-testid="no-recon"]').text
+    assert "nothing synced yet" in admin.find_element(By.CSS_SELECTOR, '[data-testid="no-cc"]').text
     # The range picker does not apply here: the reconciliation has its own window.
     assert not admin.find_element(By.ID, "range").is_displayed()
     form = the_form(admin)
@@ -210,6 +236,8 @@ def test_sync_now_shows_the_month_spend_and_the_bypassing_traffic_in_the_reconci
     c = account_card(admin)
     outcome = c.find_element(By.CSS_SELECTOR, '[data-testid="acct-outcome"]').text
     assert outcome.startswith("synced ") and " rows added" in outcome, outcome
+    # The Claude Code report was read too: one actor-day each.
+    assert outcome.endswith(" · Claude Code report: 2 actor-days"), outcome
 
     # This month's spend is what the mock organisation bills this month.
     month = dt.datetime.now(dt.timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -261,12 +289,76 @@ def test_sync_now_shows_the_month_spend_and_the_bypassing_traffic_in_the_reconci
     panel.screenshot(str(SHOTS / "accounts-reconciliation-desktop.png"))
     admin.set_window_size(1366, 900)
 
-    # The window is the URL's `days`.
+    # The window is the URL's `days`, the Claude Code panel's too.
     Select(panel.find_element(By.CSS_SELECTOR, "select[name=days]")).select_by_value("7")
     until(admin, lambda d: "LAST 7 DAYS" in d.find_element(By.CSS_SELECTOR, '[data-testid="reconciliation"] h2').text)
+    until(admin, lambda d: "LAST 7 DAYS" in d.find_element(By.CSS_SELECTOR, '[data-testid="claude-code"] h2').text)
     assert parse_qs(urlparse(admin.current_url).query)["days"] == ["7"]
     show(admin, f"{synced.url}/ui/accounts?tz=UTC&days=90", "accounts")
     until(admin, lambda d: "LAST 90 DAYS" in d.find_element(By.CSS_SELECTOR, '[data-testid="reconciliation"] h2').text)
+    until(admin, lambda d: "LAST 90 DAYS" in d.find_element(By.CSS_SELECTOR, '[data-testid="claude-code"] h2').text)
+    assert_no_js_errors(admin)
+
+
+def test_the_claude_code_panel_lists_each_person_and_key_with_the_reports_estimate(synced, admin, downloads):
+    """Runs after the sync: the report's two actors, the key (the larger estimate) first."""
+    show(admin, f"{synced.url}/ui/accounts?tz=UTC", "accounts")
+    until(admin, lambda d: css(d, '[data-testid="cc"]'))
+    cc = synced.api("sync/claude-code", since="30d")
+    assert [a["actor"] for a in cc["actors"]] == [f"api_key:{CC_KEY}", f"user:{CC_USER}"]
+    key, user = cc["actors"]
+    assert (user["customer_type"], user["sessions"], user["lines_added"], user["lines_removed"]) == ("subscription", 7, 1234, 56)
+    assert (key["customer_type"], key["sessions"], key["days_active"]) == ("api", 2, 1)
+    # Cents in the report: $12.34 + $0.01 and $2.50.
+    assert (nanos_of(key["estimated_cost_usd"]), nanos_of(user["estimated_cost_usd"])) == (12_350_000_000, 2_500_000_000)
+    panel = admin.find_element(By.CSS_SELECTOR, '[data-testid="claude-code"]')
+    assert panel.find_element(By.TAG_NAME, "h2").text == "CLAUDE CODE USE · LAST 30 DAYS"
+    note = panel.find_element(By.CSS_SELECTOR, '[data-testid="cc-note"]').text
+    assert "estimates" in note and "not counted" in note
+    rows = panel.find_elements(By.CSS_SELECTOR, "tr[data-actor]")
+    assert [r.get_attribute("data-actor") for r in rows] == [f"api_key:{CC_KEY}", f"user:{CC_USER}"]
+
+    def cell(tr, name):
+        return tr.find_element(By.CSS_SELECTOR, f'[data-testid="{name}"]').text
+
+    k, u = rows
+    # The prefix is dropped; a key is marked as one.
+    assert cell(k, "cc-name") == CC_KEY and cell(k, "cc-key") == "KEY"
+    assert cell(u, "cc-name") == CC_USER and not u.find_elements(By.CSS_SELECTOR, '[data-testid="cc-key"]')
+    # The plan badge: the visible one of the two (the other stands under the name on a phone).
+    plans = [[p.text for p in tr.find_elements(By.CSS_SELECTOR, '[data-testid="cc-plan"]') if p.is_displayed()] for tr in rows]
+    assert plans == [["api"], ["subscription"]]
+    assert (cell(u, "cc-days"), cell(u, "cc-sessions"), cell(u, "cc-lines")) == ("1", "7", "+1,234 −56")
+    assert (cell(u, "cc-commits"), cell(u, "cc-prs")) == ("3", "1")
+    assert cell(u, "cc-tokens") == f"{120_000 + 30_000 + 900_000 + 50_000:,}"
+    assert cell(u, "cc-cost") == usd_nanos(2_500_000_000) == "$2.50"
+    assert "paid by the plan" in u.find_element(By.CSS_SELECTOR, '[data-testid="cc-cost"]').get_attribute("title")
+    assert cell(u, "cc-models") == "claude-sonnet-4-5"
+    assert (cell(k, "cc-sessions"), cell(k, "cc-lines"), cell(k, "cc-cost")) == ("2", "+40 −12", "$12.35")
+    assert cell(k, "cc-models") == "claude-opus-4-1 claude-sonnet-4-5"
+    # The phone's line is hidden on a wide screen.
+    assert not rows[0].find_element(By.XPATH, "following-sibling::tr[1]").is_displayed()
+    # Never usage: the reconciliation and the month's spend are what they were.
+    assert synced.api("reconciliation", since="30d")["unexplained_cost_nanos"] == BYPASS_NANOS
+    assert account_card(admin).find_element(By.CSS_SELECTOR, '[data-testid="month-spend"]').text == "$42.00"
+
+    # The downloads hold the same rows.
+    for f in downloads.glob("tokenwatch-claude-code.*"):
+        f.unlink()
+    panel.find_element(By.CSS_SELECTOR, 'button[data-export="json"][data-name="claude-code"]').click()
+    got = downloads / "tokenwatch-claude-code.json"
+    until(admin, lambda d: got.is_file() and got.stat().st_size > 0)
+    exported = json.loads(got.read_text())
+    assert [(x["kind"], x["name"], x["customer_type"], x["sessions"], x["estimated_cost_usd"]) for x in exported] == [
+        ("api_key", CC_KEY, "api", 2, key["estimated_cost_usd"]), ("user", CC_USER, "subscription", 7, user["estimated_cost_usd"])]
+    panel.find_element(By.CSS_SELECTOR, 'button[data-export="csv"][data-name="claude-code"]').click()
+    got = downloads / "tokenwatch-claude-code.csv"
+    until(admin, lambda d: got.is_file() and got.stat().st_size > 0)
+    assert got.read_text().splitlines()[0].startswith("actor,kind,name,customer_type,days_active,sessions,lines_added,lines_removed")
+    admin.set_window_size(1366, 1400)
+    admin.execute_script("arguments[0].scrollIntoView()", panel)
+    panel.screenshot(str(SHOTS / "accounts-claude-code-desktop.png"))
+    admin.set_window_size(1366, 900)
     assert_no_js_errors(admin)
 
 
@@ -286,10 +378,19 @@ def test_the_accounts_view_fits_a_phone(synced, admin):
     line = tr.find_element(By.XPATH, "following-sibling::tr[1]")
     assert "sm-row" in line.get_attribute("class") and line.is_displayed()
     assert "…b7f2" in line.text and BYPASS_KEY_ID in line.text
-    table = admin.find_element(By.CSS_SELECTOR, '[data-testid="recon"]')
-    # Collapsed rather than scrolled: the table fits its box.
-    fits = admin.execute_script("return [arguments[0].scrollWidth, arguments[0].parentElement.clientWidth]", table)
-    assert fits[0] <= fits[1] + 1, fits
+    # Claude Code use keeps who (the plan under it), sessions, lines and the estimate (tokens
+    # under it); days, commits, PRs and models take their own line.
+    tr = admin.find_element(By.CSS_SELECTOR, f'tr[data-actor="user:{CC_USER}"]')
+    visible = [td.text for td in tr.find_elements(By.TAG_NAME, "td") if td.is_displayed()]
+    assert visible == [f"{CC_USER}\nsubscription", "7", "+1,234 −56", "$2.50\n1.1M tok"], visible
+    line = tr.find_element(By.XPATH, "following-sibling::tr[1]")
+    assert "sm-row" in line.get_attribute("class") and line.is_displayed()
+    assert line.text == "1 day active · 3 commits · 1 PR · claude-sonnet-4-5", line.text
+    # Collapsed rather than scrolled: the tables fit their boxes.
+    for name in ("recon", "cc"):
+        table = admin.find_element(By.CSS_SELECTOR, f'[data-testid="{name}"]')
+        fits = admin.execute_script("return [arguments[0].scrollWidth, arguments[0].parentElement.clientWidth]", table)
+        assert fits[0] <= fits[1] + 1, (name, fits)
     # The whole page at the phone's width: the window as tall as the page.
     admin.set_window_size(390, admin.execute_script("return document.documentElement.scrollHeight") + 100)
     assert no_sideways_scroll(admin)
@@ -306,9 +407,25 @@ def test_a_member_reads_the_accounts_without_buttons(synced, browser):
         assert c.find_element(By.CSS_SELECTOR, '[data-testid="month-spend"]').text == "$42.00"
         assert not css(browser, "button[data-act]") and not css(browser, 'form[data-testid="account-add"]')
         assert css(browser, '[data-testid="recon-key"]')
+        until(browser, lambda d: len(css(d, '[data-testid="cc"] tr[data-actor]')) == 2)
         assert_no_js_errors(browser)
     finally:
         browser.delete_all_cookies()
+
+
+def test_an_unreadable_claude_code_report_is_said_and_the_usage_sync_stands(synced, admin):
+    r = httpx.post(f"{synced.org}/__mock/org/fail", timeout=10,
+                   json={"path_prefix": "/v1/organizations/usage_report/claude_code", "status": 503, "times": 1})
+    assert r.status_code == 200, r.text
+    show(admin, f"{synced.url}/ui/accounts?tz=UTC", "accounts")
+    account_card(admin).find_element(By.CSS_SELECTOR, 'button[data-act="sync"]').click()
+    outcome = lambda d: account_card(d).find_element(By.CSS_SELECTOR, '[data-testid="acct-outcome"]')
+    until(admin, lambda d: "Claude Code report could not be read: " in outcome(d).text, timeout=60)
+    assert outcome(admin).text.startswith("synced ") and "bad" in outcome(admin).get_attribute("class").split()
+    assert account_card(admin).get_attribute("data-status") == "ok"
+    # What the report said before is kept.
+    until(admin, lambda d: len(css(d, '[data-testid="cc"] tr[data-actor]')) == 2)
+    assert_no_js_errors(admin)
 
 
 def test_a_failing_sync_marks_the_card_with_its_error(synced, admin):
