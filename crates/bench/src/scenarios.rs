@@ -1,5 +1,6 @@
 //! The scenarios, the processes they run against, and the zero-loss check after each.
 
+mod peer;
 mod real;
 mod sdk;
 mod setup;
@@ -154,6 +155,7 @@ pub async fn run(
         "real_stream",
         "sdk_small",
         "one_conn",
+        "peer_litellm",
         "soak",
     ];
     if let Some(bad) = only.iter().find(|n| !known.contains(&n.as_str())) {
@@ -344,6 +346,17 @@ pub async fn run(
             ];
             for (name, which) in sdks {
                 scenarios.push(sdk::sdk_small(&mut setup, name, python, &which, pairs).await?);
+            }
+        }
+    }
+    // A peer in full mode only: LiteLLM is installed from PyPI on first use.
+    if !smoke && wanted("peer_litellm") {
+        if let Some(why) = sdk::unavailable(python) {
+            skipped.push(format!("peer_litellm: skipped, {why}"));
+        } else {
+            match peer::litellm(&mut setup, python, 500).await {
+                Ok(sc) => scenarios.push(sc),
+                Err(e) => skipped.push(format!("peer_litellm: skipped, {e}")),
             }
         }
     }

@@ -1,6 +1,8 @@
 """The sdk_small scenario's client: an official provider SDK, timed direct and through tokenwatch.
 
 Usage: python sdk_driver.py SDK DIRECT_BASE PROXIED_BASE PAIRS WARMUP
+The proxied side's API key is PROXIED_KEY from the environment (a peer proxy's master key),
+else `bench`.
 SDK is `anthropic` (messages.create) or `openai` (chat.completions.create), non-streaming.
 One client object per side, kept for every call (keep-alive, as users do); calls alternate
 direct then proxied. WARMUP untimed pairs come first (lazy imports, the first connection).
@@ -9,15 +11,16 @@ made through the proxy (warm-up included), the number that failed and the first 
 """
 
 import json
+import os
 import sys
 import time
 
 
-def make_call(sdk, base):
+def make_call(sdk, base, key="bench"):
     if sdk == "anthropic":
         import anthropic
 
-        client = anthropic.Anthropic(base_url=base, api_key="bench", max_retries=0)
+        client = anthropic.Anthropic(base_url=base, api_key=key, max_retries=0)
         messages = [{"role": "user", "content": "xx"}]
         return lambda: client.messages.create(
             model="claude-sonnet-4-5", max_tokens=64, messages=messages
@@ -25,7 +28,7 @@ def make_call(sdk, base):
     if sdk == "openai":
         import openai
 
-        client = openai.OpenAI(base_url=f"{base}/v1", api_key="bench", max_retries=0)
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
         messages = [{"role": "user", "content": "xx"}]
         return lambda: client.chat.completions.create(
             model="gpt-4o-mini", max_tokens=64, messages=messages
@@ -36,7 +39,8 @@ def make_call(sdk, base):
 def main():
     sdk, direct_base, proxied_base = sys.argv[1:4]
     pairs, warmup = int(sys.argv[4]), int(sys.argv[5])
-    sides = {"direct": make_call(sdk, direct_base), "proxied": make_call(sdk, proxied_base)}
+    proxied_key = os.environ.get("PROXIED_KEY", "bench")
+    sides = {"direct": make_call(sdk, direct_base), "proxied": make_call(sdk, proxied_base, proxied_key)}
     out = {"sdk": sdk, "direct_us": [], "proxied_us": [], "proxied_calls": 0, "errors": 0, "first_error": None}
     for i in range(warmup + pairs):
         for side, call in sides.items():

@@ -41,12 +41,56 @@ pub(super) fn unavailable(python: &Path) -> Option<String> {
 
 /// What the driver prints: one JSON line.
 #[derive(Deserialize)]
-struct DriverOut {
-    direct_us: Vec<f64>,
-    proxied_us: Vec<f64>,
-    proxied_calls: u64,
-    errors: u64,
-    first_error: Option<String>,
+pub(super) struct DriverOut {
+    pub(super) direct_us: Vec<f64>,
+    pub(super) proxied_us: Vec<f64>,
+    pub(super) proxied_calls: u64,
+    pub(super) errors: u64,
+    pub(super) first_error: Option<String>,
+}
+
+/// Runs the driver: `pairs` timed calls with `driver` (`anthropic` or `openai`) to `direct`
+/// and to `proxied` alternately, the proxied side with `proxied_key` when given.
+pub(super) async fn run_driver(
+    name: &str,
+    python: &Path,
+    driver: &str,
+    direct: &str,
+    proxied: &str,
+    pairs: usize,
+    proxied_key: Option<&str>,
+) -> anyhow::Result<DriverOut> {
+    let mut script = tempfile::Builder::new()
+        .prefix("sdk_driver")
+        .suffix(".py")
+        .tempfile()?;
+    std::io::Write::write_all(&mut script, DRIVER.as_bytes())?;
+    let mut cmd = Command::new(python);
+    cmd.arg(script.path()).args([
+        driver,
+        direct,
+        proxied,
+        &pairs.to_string(),
+        &WARMUP.to_string(),
+    ]);
+    if let Some(key) = proxied_key {
+        cmd.env("PROXIED_KEY", key);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await??;
+    drop(script);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or("");
+    match serde_json::from_str(line) {
+        Ok(parsed) if out.status.success() => Ok(parsed),
+        _ => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            anyhow::bail!(
+                "{name}: the SDK driver failed ({}): {}",
+                out.status,
+                stderr.trim()
+            );
+        }
+    }
 }
 
 /// The SDK's calls: what the driver is told and what the row says.
@@ -77,34 +121,16 @@ pub(super) async fn sdk_small(
     };
     let cpu = procs::cpu_seconds(setup.pid());
     procs::reset_peak(setup.pid());
-    let mut script = tempfile::Builder::new()
-        .prefix("sdk_driver")
-        .suffix(".py")
-        .tempfile()?;
-    std::io::Write::write_all(&mut script, DRIVER.as_bytes())?;
-    let mut cmd = Command::new(python);
-    cmd.arg(script.path()).args([
+    let parsed = run_driver(
+        name,
+        python,
         sdk.driver,
         &setup.real.url,
         &format!("{}/{}", setup.tw.url, sdk.provider),
-        &pairs.to_string(),
-        &WARMUP.to_string(),
-    ]);
-    let out = tokio::task::spawn_blocking(move || cmd.output()).await??;
-    drop(script);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or("");
-    let parsed: DriverOut = match serde_json::from_str(line) {
-        Ok(parsed) if out.status.success() => parsed,
-        _ => {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            anyhow::bail!(
-                "{name}: the SDK driver failed ({}): {}",
-                out.status,
-                stderr.trim()
-            );
-        }
-    };
+        pairs,
+        None,
+    )
+    .await?;
     sc.proxied_requests = parsed.proxied_calls;
     fill_realistic(
         &mut sc,
