@@ -24,11 +24,12 @@ pub fn client() -> HttpClient {
         .build(connector)
 }
 
-/// One request to send: URL and JSON body.
+/// One request to send: URL and JSON body, and the bearer token a peer proxy wants.
 #[derive(Clone)]
 pub struct Target {
     pub url: String,
     pub body: Bytes,
+    pub bearer: Option<&'static str>,
 }
 
 pub fn request(t: &Target) -> http::Request<Full<Bytes>> {
@@ -45,6 +46,11 @@ pub fn request(t: &Target) -> http::Request<Full<Bytes>> {
         "anthropic-version",
         http::HeaderValue::from_static("2023-06-01"),
     );
+    if let Some(token) = t.bearer
+        && let Ok(v) = http::HeaderValue::from_str(&format!("Bearer {token}"))
+    {
+        h.insert("authorization", v);
+    }
     r
 }
 

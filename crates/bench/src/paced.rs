@@ -158,6 +158,7 @@ mod tests {
         let target = crate::load::Target {
             url: format!("{url}/v1/messages"),
             body: Bytes::from_static(b"{}"),
+            bearer: None,
         };
         let latencies = stamped_latencies(&client, &target).await.unwrap();
         assert_eq!(latencies.len(), 5);

@@ -208,10 +208,12 @@ pub async fn run(
         let relay = Target {
             url: format!("{}/v1/messages", setup.relay),
             body: body.clone(),
+            bearer: None,
         };
         let bare_http = Target {
             url: format!("{}/v1/messages", setup.bare_http),
             body,
+            bearer: None,
         };
         let out = load::open_loop(
             &client,

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::real::fill_realistic;
 use super::sdk::run_driver;
 use super::{Scenario, Setup};
+use crate::load::{self, Target};
 use crate::{procs, realistic};
 
 /// The virtual environment LiteLLM is installed into.
@@ -144,7 +145,61 @@ pub(super) async fn litellm(
             first_error: parsed.first_error,
         },
     );
+    saturation(setup, &mut sc, port).await?;
     drop(peer);
     drop(config);
     Ok(sc)
+}
+
+/// Closed-loop throughput with 64 connections, three rounds of 3 s each, interleaved: direct to
+/// the mock, through tokenwatch, through LiteLLM; medians. The row's `direct` and `proxied`
+/// rates are the mock's and LiteLLM's; tokenwatch's is in its description.
+async fn saturation(setup: &mut Setup, sc: &mut Scenario, port: u16) -> anyhow::Result<()> {
+    const WORKERS: usize = 64;
+    let phase = Duration::from_secs(3);
+    let body = bytes::Bytes::from_static(
+        br#"{"model":"gpt-4o-mini","max_tokens":16,"messages":[{"role":"user","content":"xx"}]}"#,
+    );
+    let target = |url: String, bearer| Target {
+        url,
+        body: body.clone(),
+        bearer,
+    };
+    let direct = target(format!("{}/v1/chat/completions", setup.real.url), None);
+    let tw = target(
+        format!("{}/real_openai/v1/chat/completions", setup.tw.url),
+        None,
+    );
+    let litellm = target(
+        format!("http://127.0.0.1:{port}/v1/chat/completions"),
+        Some(MASTER_KEY),
+    );
+    let client = load::client();
+    let (mut d, mut t, mut l) = (Vec::new(), Vec::new(), Vec::new());
+    let cpu = procs::cpu_seconds(setup.pid());
+    let mut through_tw = Scenario::default();
+    for _ in 0..3 {
+        d.push(load::closed_loop(&client, &direct, WORKERS, phase).await.0 as f64 / 3.0);
+        let (ok, bad) = load::closed_loop(&client, &tw, WORKERS, phase).await;
+        through_tw.proxied_requests += ok + bad;
+        t.push(ok as f64 / 3.0);
+        let (ok, bad) = load::closed_loop(&client, &litellm, WORKERS, phase).await;
+        sc.errors += bad;
+        l.push(ok as f64 / 3.0);
+    }
+    // tokenwatch's calls are counted like any scenario's, so later ones still see every event.
+    setup.settle(&mut through_tw, cpu).await?;
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (direct, tokenwatch, peer) = (med(&mut d), med(&mut t), med(&mut l));
+    sc.direct_rps = Some(direct);
+    sc.proxied_rps = Some(peer);
+    sc.description.push_str(&format!(
+        "; then closed loop, {WORKERS} connections, 3 × 3 s interleaved: tokenwatch {tokenwatch:.0} req/s, LiteLLM {peer:.0} req/s ({:.1}× in tokenwatch's favour; tokenwatch lost {})",
+        tokenwatch / peer.max(1.0),
+        through_tw.lost_events
+    ));
+    Ok(())
 }

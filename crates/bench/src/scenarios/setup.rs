@@ -48,10 +48,12 @@ pub(super) fn targets(direct: &Proc, tw: &Proc, name: &str, body: Bytes) -> (Tar
         Target {
             url: format!("{}/v1/messages", direct.url),
             body: body.clone(),
+            bearer: None,
         },
         Target {
             url: format!("{}/{name}/v1/messages", tw.url),
             body,
+            bearer: None,
         },
     )
 }

@@ -63,10 +63,12 @@ pub(super) async fn streaming(
     let direct = Target {
         url: format!("{}/v1/messages", setup.paced),
         body: body(true, 2),
+        bearer: None,
     };
     let proxied = Target {
         url: format!("{}/paced/v1/messages", setup.tw.url),
         body: body(true, 2),
+        bearer: None,
     };
     let (mut d_chunk, mut p_chunk) = (Vec::new(), Vec::new());
     for _ in 0..pairs.div_ceil(4) {
