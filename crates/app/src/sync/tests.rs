@@ -3,6 +3,8 @@
 
 use tokenwatch_import::usage_api::Endpoint;
 
+use crate::AppError;
+
 use super::*;
 
 const DAY: i64 = 1_764_633_600_000;
@@ -129,4 +131,136 @@ fn windows_backfill_then_revise() {
     );
     assert_eq!(s.0, DAY);
     assert_eq!(month_start_utc(DAY + 5), 1_764_547_200_000);
+}
+
+/// A principal of `tenant` with `role`.
+fn member_of(tenant: &str, role: Role) -> Principal {
+    Principal {
+        actor: format!("user:{tenant}"),
+        tenant: Some(tenant.to_owned()),
+        role,
+    }
+}
+
+#[tokio::test]
+async fn accounts_and_reconciliation_keep_to_their_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tw.db");
+    let store = Store::open(db.to_str().unwrap()).await.unwrap();
+    let secrets = Arc::new(Secrets::new(crate::secrets::KeySource::Inline(
+        "dG9rZW53YXRjaC1wcm92aWRlci1zeW5jLXRlc3QtayE=".to_owned(),
+    )));
+    let tls = UpstreamTls::new(None).unwrap();
+    let sync = UsageSync::new(&Config::default(), store.clone(), secrets, &tls);
+    let admin_a = member_of("acme", Role::Admin);
+    let viewer_b = member_of("beta", Role::Viewer);
+    let added = sync
+        .add_account(
+            &admin_a,
+            NewAccount {
+                provider: "anthropic".into(),
+                name: "work".into(),
+                key: "sk-ant-admin01-tenant-a-key-9f3e".into(),
+                test: false,
+                ..NewAccount::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (added.tenant.as_str(), added.key_hint.as_str()),
+        ("acme", "sk-ant-a…9f3e")
+    );
+    // An admin of one tenant cannot reach into another; a viewer cannot add; beta sees nothing.
+    let into_beta = NewAccount {
+        tenant: Some("beta".into()),
+        provider: "anthropic".into(),
+        name: "x".into(),
+        key: "sk-ant-admin01-other".into(),
+        ..NewAccount::default()
+    };
+    assert!(matches!(
+        sync.add_account(&admin_a, into_beta).await,
+        Err(AppError::Forbidden(_))
+    ));
+    assert!(matches!(
+        sync.add_account(
+            &viewer_b,
+            NewAccount {
+                provider: "openai".into(),
+                name: "y".into(),
+                key: "sk-admin-y".into(),
+                ..NewAccount::default()
+            }
+        )
+        .await,
+        Err(AppError::Forbidden(_))
+    ));
+    assert!(sync.accounts(&viewer_b).await.unwrap().is_empty());
+    assert_eq!(
+        sync.accounts(&member_of("acme", Role::Viewer))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(matches!(
+        sync.remove_account(&member_of("beta", Role::Admin), None, "anthropic", "work")
+            .await,
+        Err(AppError::NotFound(_))
+    ));
+    // acme's provider figures never show in beta's reconciliation.
+    let row = ProviderUsageRow {
+        tenant: "acme".into(),
+        provider: "anthropic".into(),
+        account: "work".into(),
+        start_ms: DAY,
+        end_ms: DAY + DAY_MS,
+        model: "claude-sonnet-4-5".into(),
+        api_key_id: "apikey_a".into(),
+        workspace_id: String::new(),
+        service_tier: "standard".into(),
+        input_tokens: 10,
+        output_tokens: 1,
+        cache_read_tokens: 0,
+        cache_write_5m_tokens: 0,
+        cache_write_1h_tokens: 0,
+        web_search_requests: 0,
+        requests: None,
+        cost_nanos: 45,
+        cost_source: "provider".into(),
+    };
+    store
+        .replace_provider_usage("acme", "anthropic", "work", DAY, DAY + DAY_MS, &[row])
+        .await
+        .unwrap();
+    let mine = sync
+        .reconciliation(&member_of("acme", Role::Viewer), None, DAY, DAY + DAY_MS)
+        .await
+        .unwrap();
+    assert_eq!(mine.rows.len(), 1);
+    let theirs = sync
+        .reconciliation(&viewer_b, None, DAY, DAY + DAY_MS)
+        .await
+        .unwrap();
+    assert!(theirs.rows.is_empty(), "{theirs:?}");
+    // A sync of beta's scope touches no acme account.
+    let reports = sync
+        .sync(
+            &TenantScope::tenant("beta"),
+            None,
+            None,
+            &crate::pipeline::Pipeline::deferred(
+                Arc::new(PriceTable::shipped().unwrap()),
+                Arc::new(crate::policy::Policy::new(
+                    store.clone(),
+                    jiff::tz::TimeZone::UTC,
+                    crate::alerts::Alerts::channel().0,
+                )),
+            ),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    assert!(reports.is_empty());
 }
