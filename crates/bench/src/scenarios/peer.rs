@@ -9,11 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::real::fill_realistic;
 use super::sdk::run_driver;
 use super::{Scenario, Setup};
 use crate::load::{self, Target};
-use crate::{procs, realistic};
+use crate::procs;
 
 /// The virtual environment LiteLLM is installed into.
 const VENV: &str = "bench-out/litellm-venv";
@@ -133,18 +132,9 @@ pub(super) async fn litellm(
         Some(MASTER_KEY),
     )
     .await?;
-    sc.proxied_requests = parsed.proxied_calls;
     sc.cpu_seconds = procs::cpu_seconds(pid) - cpu;
     sc.peak_rss_mib = procs::status_mib(pid, "VmHWM");
-    fill_realistic(
-        &mut sc,
-        realistic::Seen {
-            direct_us: parsed.direct_us,
-            proxied_us: parsed.proxied_us,
-            errors: parsed.errors,
-            first_error: parsed.first_error,
-        },
-    );
+    parsed.fill(&mut sc);
     saturation(setup, &mut sc, port).await?;
     drop(peer);
     drop(config);

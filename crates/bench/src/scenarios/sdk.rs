@@ -49,6 +49,22 @@ pub(super) struct DriverOut {
     pub(super) first_error: Option<String>,
 }
 
+impl DriverOut {
+    /// Puts the calls' times and counts into `sc`.
+    pub(super) fn fill(self, sc: &mut Scenario) {
+        sc.proxied_requests = self.proxied_calls;
+        fill_realistic(
+            sc,
+            realistic::Seen {
+                direct_us: self.direct_us,
+                proxied_us: self.proxied_us,
+                errors: self.errors,
+                first_error: self.first_error,
+            },
+        );
+    }
+}
+
 /// Runs the driver: `pairs` timed calls with `driver` (`anthropic` or `openai`) to `direct`
 /// and to `proxied` alternately, the proxied side with `proxied_key` when given.
 pub(super) async fn run_driver(
@@ -131,16 +147,7 @@ pub(super) async fn sdk_small(
         None,
     )
     .await?;
-    sc.proxied_requests = parsed.proxied_calls;
-    fill_realistic(
-        &mut sc,
-        realistic::Seen {
-            direct_us: parsed.direct_us,
-            proxied_us: parsed.proxied_us,
-            errors: parsed.errors,
-            first_error: parsed.first_error,
-        },
-    );
+    parsed.fill(&mut sc);
     setup.settle(&mut sc, cpu).await?;
     Ok(sc)
 }
