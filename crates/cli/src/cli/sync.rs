@@ -21,17 +21,20 @@ impl SyncProvider {
 
 #[derive(Debug, Subcommand)]
 pub enum AccountsCommand {
-    /// Adds a provider admin-API account whose usage and cost `tokenwatch sync` (and `serve`,
-    /// hourly) pulls. The admin key is read from the first line of standard input, tested
-    /// against the provider (a bad key, a key without admin rights or an unreachable API is
-    /// named and nothing is saved), and stored encrypted. Adding a name again replaces its key.
+    /// Adds a provider admin-API account (its admin key on standard input) for `sync`.
+    ///
+    /// `tokenwatch sync` (and `serve`, hourly) pulls the account's usage and cost. The admin key
+    /// is read from the first line of standard input, tested against the provider (a bad key, a
+    /// key without admin rights or an unreachable API is named and nothing is saved), and stored
+    /// encrypted. Adding a name again replaces its key.
     ///
     /// The admin API is reached at the provider's configured base_url
     /// (TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL), unless --base-url says otherwise.
     ///
     /// Examples:
     ///   printf '%s\n' "$ANTHROPIC_ADMIN_KEY" | tokenwatch accounts add --provider anthropic --name work
-    ///   printf '%s\n' "$OPENAI_ADMIN_KEY" | tokenwatch accounts add --provider openai --name lab --monthly-limit 500
+    ///   printf '%s\n' "$OPENAI_ADMIN_KEY" | tokenwatch accounts add --provider openai \
+    ///       --name lab --monthly-limit 500
     #[command(verbatim_doc_comment)]
     Add {
         #[arg(long, value_enum)]
@@ -55,8 +58,7 @@ pub enum AccountsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Tests an account's stored admin key: whether it works, may read usage, and the API
-    /// answers.
+    /// Tests an account's stored admin key: it works, may read usage, and the API answers.
     Test {
         #[arg(long, value_enum)]
         provider: SyncProvider,
@@ -65,10 +67,11 @@ pub enum AccountsCommand {
         #[arg(long)]
         tenant: Option<String>,
     },
-    /// Claude Code use per person or API key, from Anthropic's Claude Code report (synced with
-    /// each Anthropic account): days active, sessions, lines, commits, pull requests, tokens
-    /// and the report's estimated cost. Subscription users show here even though their use
-    /// never appears in the API bill.
+    /// Claude Code use per person or API key, from Anthropic's Claude Code report.
+    ///
+    /// The report is synced with each Anthropic account: days active, sessions, lines, commits,
+    /// pull requests, tokens and the report's estimated cost. Subscription users show here even
+    /// though their use never appears in the API bill.
     ClaudeCode {
         /// Start of the window: a duration back from now (30d) or a date.
         #[arg(long, default_value = "30d")]
