@@ -26,7 +26,12 @@ struct Org {
 
 impl Org {
     fn start(mock: String, db: Option<String>) -> Self {
-        let env = vec![
+        Self::start_with(mock, db, &[])
+    }
+
+    /// [`Org::start`] with more environment for the server and the CLI.
+    fn start_with(mock: String, db: Option<String>, extra: &[(&'static str, &str)]) -> Self {
+        let mut env = vec![
             ("TOKENWATCH_PROVIDERS__ANTHROPIC__BASE_URL", mock.clone()),
             ("TOKENWATCH_PROVIDERS__OPENAI__BASE_URL", mock.clone()),
             ("TOKENWATCH_SECRET_KEY", SECRET_KEY.to_owned()),
@@ -36,6 +41,7 @@ impl Org {
             ("TOKENWATCH_SYNC__DOWN_AFTER_MINS", "0".to_owned()),
             ("TOKENWATCH_ALERTING__EVALUATE_SECS", "1".to_owned()),
         ];
+        env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
         let server = Server::start_with(ServerOptions {
             env: env.clone(),
             db,
@@ -536,4 +542,46 @@ async fn provider_sync_on_postgres() {
         return;
     };
     scenario(Some(url)).await;
+}
+
+/// With `[sync] authority = "traffic"` the provider's figures show only in the reconciliation:
+/// no `provider_sync` event is written and totals stay what tokenwatch saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_authority_keeps_totals_to_the_traffic() {
+    let mock = start_mock().await;
+    let mut org = Org::start_with(mock, None, &[("TOKENWATCH_SYNC__AUTHORITY", "traffic")]);
+    let now = tokenwatch_core::time::now_ms();
+    send_proxied(&org, "input=100,output=10").await;
+    wait_for_events(&org, 1).await;
+    org.mock_post(
+        "/__mock/org/usage",
+        &json!({"provider": "anthropic", "records": [
+            {"ts_ms": now, "model": "claude-sonnet-4-5", "api_key_id": "apikey_bypass0b7f2",
+             "input_tokens": 500, "output_tokens": 50},
+        ]}),
+    )
+    .await;
+    org.cli_ok(
+        &[
+            "accounts",
+            "add",
+            "--provider",
+            "anthropic",
+            "--name",
+            "work",
+        ],
+        &format!("{ANTHROPIC_ADMIN}\n"),
+    );
+    let reports = org.sync();
+    assert_eq!(reports[0]["events_added"], 0, "{reports:?}");
+    let recon = org.api("/api/v1/reconciliation?since=1d").await;
+    assert_eq!(recon["unexplained_tokens"], 550, "{recon}");
+    let summary = org.api("/api/v1/analytics/summary?since=1d").await;
+    assert_eq!(
+        summary["totals"]["total_tokens"], 110,
+        "totals are the traffic: {summary}"
+    );
+    let synced = org.api("/api/v1/events?source=provider_sync").await;
+    assert_eq!(synced["events"].as_array().map(Vec::len), Some(0));
+    org.server.terminate();
 }
