@@ -58,7 +58,27 @@ pub fn start(program: &Path, args: &[&str], env: &[(String, String)]) -> anyhow:
 
 /// CPU seconds (user + system) the process has used.
 pub fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU seconds (user + system) one thread of this process has used, by its thread id.
+pub fn thread_cpu_seconds(tid: u32) -> f64 {
+    stat_cpu_seconds(&format!("/proc/self/task/{tid}/stat"))
+}
+
+/// The calling thread's id (from `/proc/thread-self`), for [`thread_cpu_seconds`].
+pub fn current_tid() -> Option<u32> {
+    std::fs::read_link("/proc/thread-self")
+        .ok()?
+        .file_name()?
+        .to_str()?
+        .parse()
+        .ok()
+}
+
+/// utime + stime of a `stat` file, in seconds.
+fn stat_cpu_seconds(path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return f64::NAN;
     };
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th there.

@@ -38,7 +38,18 @@ pub fn start(upstream: &str) -> anyhow::Result<String> {
 /// recording. Against it, the proxy's figures split into what the HTTP stack costs and what
 /// tokenwatch adds on top. Returns its own base URL.
 pub fn start_http(upstream: &str) -> anyhow::Result<String> {
-    serve_http(upstream, None)
+    let base: http::Uri = upstream.parse()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let url = on_own_thread(move |listener| {
+        if let Some(tid) = crate::procs::current_tid() {
+            let _ = tx.send(tid);
+        }
+        bare_proxy(listener, base, None)
+    })?;
+    if let Ok(tid) = rx.recv_timeout(std::time::Duration::from_secs(5)) {
+        let _ = BARE_HTTP_TID.set(tid);
+    }
+    Ok(url)
 }
 
 /// The same bare proxy behind TLS with `certs`' `localhost` certificate, offering `alpn`
@@ -69,40 +80,51 @@ pub fn start_tls_front(
 
 fn serve_http(upstream: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::Result<String> {
     let base: http::Uri = upstream.parse()?;
-    on_own_thread(move |listener| async move {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let client: Client<HttpConnector, Incoming> =
-            Client::builder(TokioExecutor::new()).build(connector);
-        while let Ok((tcp, _)) = listener.accept().await {
-            let _ = tcp.set_nodelay(true);
-            let (client, base, tls) = (client.clone(), base.clone(), tls.clone());
-            tokio::spawn(async move {
-                let service = service_fn(move |mut req: http::Request<Incoming>| {
-                    let (client, base) = (client.clone(), base.clone());
-                    async move {
-                        let mut parts = base.into_parts();
-                        parts.path_and_query = req.uri().path_and_query().cloned();
-                        *req.uri_mut() = http::Uri::from_parts(parts)?;
-                        // HTTP/2 in front, HTTP/1.1 behind: the version is the connection's.
-                        *req.version_mut() = http::Version::HTTP_11;
-                        req.headers_mut().remove(http::header::HOST);
-                        let resp = client.request(req).await?;
-                        anyhow::Ok(resp)
-                    }
-                });
-                let server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let _ = match tls {
-                    Some(acceptor) => match acceptor.accept(tcp).await {
-                        Ok(stream) => server.serve_connection(TokioIo::new(stream), service).await,
-                        Err(_) => return,
-                    },
-                    None => server.serve_connection(TokioIo::new(tcp), service).await,
-                };
-            });
-        }
-    })
+    on_own_thread(move |listener| bare_proxy(listener, base, tls))
 }
+
+/// Serves `listener` as a bare proxy to `base` (TLS in front when `tls` is given).
+async fn bare_proxy(
+    listener: tokio::net::TcpListener,
+    base: http::Uri,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client: Client<HttpConnector, Incoming> =
+        Client::builder(TokioExecutor::new()).build(connector);
+    while let Ok((tcp, _)) = listener.accept().await {
+        let _ = tcp.set_nodelay(true);
+        let (client, base, tls) = (client.clone(), base.clone(), tls.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |mut req: http::Request<Incoming>| {
+                let (client, base) = (client.clone(), base.clone());
+                async move {
+                    let mut parts = base.into_parts();
+                    parts.path_and_query = req.uri().path_and_query().cloned();
+                    *req.uri_mut() = http::Uri::from_parts(parts)?;
+                    // HTTP/2 in front, HTTP/1.1 behind: the version is the connection's.
+                    *req.version_mut() = http::Version::HTTP_11;
+                    req.headers_mut().remove(http::header::HOST);
+                    let resp = client.request(req).await?;
+                    anyhow::Ok(resp)
+                }
+            });
+            let server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let _ = match tls {
+                Some(acceptor) => match acceptor.accept(tcp).await {
+                    Ok(stream) => server.serve_connection(TokioIo::new(stream), service).await,
+                    Err(_) => return,
+                },
+                None => server.serve_connection(TokioIo::new(tcp), service).await,
+            };
+        });
+    }
+}
+
+/// The bare HTTP proxy's serving thread, whose CPU time the small scenarios compare with
+/// tokenwatch's (set once, when it starts).
+pub static BARE_HTTP_TID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
 
 /// Binds a loopback port and serves it on a thread of its own with a single-threaded runtime,
 /// like a separate process, so the load generator's thread never delays it: `serve` gets the

@@ -123,6 +123,17 @@ pub fn print(r: &Results, smoke: bool) {
             );
             println!("{:16}total added     {}", "", pcts(&s.total_added));
         }
+        if let Some(bare) = s.bare_http_cpu_seconds.filter(|_| s.proxied_requests > 0) {
+            let per = |cpu: f64| cpu * 1e6 / s.proxied_requests as f64;
+            let ratio = s.cpu_seconds / bare.max(1e-9);
+            println!(
+                "{:16}CPU per request: tokenwatch {:.0} µs (recording included), bare hyper proxy {:.0} µs, ratio {ratio:.2}   target ≤ 1.5 {}",
+                "",
+                per(s.cpu_seconds),
+                per(bare),
+                mark(ratio <= 1.5)
+            );
+        }
         if let (Some(d), Some(p)) = (s.direct_rps, s.proxied_rps) {
             // A peer's row carries no target of tokenwatch's.
             let target = if s.name.starts_with("peer_") {

@@ -101,6 +101,8 @@ pub struct Scenario {
     pub bare_http: Option<Pcts>,
     /// `proxied` − `bare_http`: what tokenwatch adds over the bare HTTP stack.
     pub beyond_http: Option<Pcts>,
+    /// CPU seconds the bare hyper proxy's thread used for the same number of requests.
+    pub bare_http_cpu_seconds: Option<f64>,
     pub ttft_added: Option<Pcts>,
     pub chunk_delay: Option<Pcts>,
     pub total_added: Option<Pcts>,
@@ -215,6 +217,8 @@ pub async fn run(
             body,
             bearer: None,
         };
+        let bare_tid = crate::relay::BARE_HTTP_TID.get().copied();
+        let bare_cpu = bare_tid.map(procs::thread_cpu_seconds);
         let out = load::open_loop(
             &client,
             &[direct, relay, bare_http, proxied],
@@ -223,6 +227,9 @@ pub async fn run(
             Duration::from_millis(500),
         )
         .await;
+        sc.bare_http_cpu_seconds = bare_tid
+            .zip(bare_cpu)
+            .map(|(tid, before)| procs::thread_cpu_seconds(tid) - before);
         let [d, h, b, p] = [0, 1, 2, 3].map(|i| Pcts::of(&out.hists[i]));
         sc.added = Some(p.minus(&d));
         sc.hop = Some(h.minus(&d));
