@@ -1012,19 +1012,7 @@ pub async fn reconciliation(
         provider_of(p)?;
     }
     let (start, end) = (utc_day(since_ms), utc_day(until_ms - 1) + DAY_MS);
-    let scope = TenantScope::tenant(tenant);
-    let mut rows = Vec::new();
-    for p in ["anthropic", "openai"] {
-        if provider.is_some_and(|want| want != p) {
-            continue;
-        }
-        let reported = store.provider_usage(&scope, Some(p), start, end).await?;
-        if reported.is_empty() && provider.is_none() {
-            continue;
-        }
-        let seen = store.seen_by_day(tenant, p, start, end).await?;
-        rows.extend(reconcile::reconcile(p, &reported, &seen));
-    }
+    let mut rows = reconcile_rows(store, tenant, provider, start, end).await?;
     rows.sort_by(|a, b| {
         b.day_ms
             .cmp(&a.day_ms)
@@ -1082,6 +1070,31 @@ pub struct ActorUsage {
     pub estimated_cost_nanos: i64,
     pub estimated_cost_usd: String,
     pub models: Vec<String>,
+}
+
+/// The reconciliation rows of `tenant` for days in `[start, end)`: of one provider, or of
+/// every provider an account synced (a provider with no reported rows is left out).
+pub async fn reconcile_rows(
+    store: &Store,
+    tenant: &str,
+    provider: Option<&str>,
+    start: i64,
+    end: i64,
+) -> Result<Vec<ReconRow>, tokenwatch_store::StoreError> {
+    let scope = TenantScope::tenant(tenant);
+    let mut rows = Vec::new();
+    for p in ["anthropic", "openai"] {
+        if provider.is_some_and(|want| want != p) {
+            continue;
+        }
+        let reported = store.provider_usage(&scope, Some(p), start, end).await?;
+        if reported.is_empty() && provider.is_none() {
+            continue;
+        }
+        let seen = store.seen_by_day(tenant, p, start, end).await?;
+        rows.extend(reconcile::reconcile(p, &reported, &seen));
+    }
+    Ok(rows)
 }
 
 /// The reconciliation of a window.

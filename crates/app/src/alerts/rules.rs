@@ -267,29 +267,20 @@ async fn sync_drift(
 ) -> Result<Option<(i64, i64, String)>, StoreError> {
     let since = tokenwatch_store::utc_day(now_ms - rule.window_ms().max(DAY_MS));
     let until = tokenwatch_store::utc_day(now_ms) + DAY_MS;
-    let scope = TenantScope::tenant(tenant);
+    let provider = match &rule.scope {
+        budget::Scope::Provider(p) => Some(p.as_str()),
+        _ => None,
+    };
     let (mut unexplained, mut reported) = (0i64, 0i64);
     let mut worst: Option<crate::sync::reconcile::ReconRow> = None;
-    for provider in ["anthropic", "openai"] {
-        if matches!(&rule.scope, budget::Scope::Provider(p) if p != provider) {
-            continue;
-        }
-        let rows = store
-            .provider_usage(&scope, Some(provider), since, until)
-            .await?;
-        if rows.is_empty() {
-            continue;
-        }
-        let seen = store.seen_by_day(tenant, provider, since, until).await?;
-        for r in crate::sync::reconcile::reconcile(provider, &rows, &seen) {
-            unexplained += r.unexplained.cost_nanos;
-            reported += r.reported.cost_nanos;
-            if worst
-                .as_ref()
-                .is_none_or(|w| r.unexplained.cost_nanos > w.unexplained.cost_nanos)
-            {
-                worst = Some(r);
-            }
+    for r in crate::sync::reconcile_rows(store, tenant, provider, since, until).await? {
+        unexplained += r.unexplained.cost_nanos;
+        reported += r.reported.cost_nanos;
+        if worst
+            .as_ref()
+            .is_none_or(|w| r.unexplained.cost_nanos > w.unexplained.cost_nanos)
+        {
+            worst = Some(r);
         }
     }
     let min = rule.min_usd.map_or(1_000_000_000, |u| u.nanos());
