@@ -40,10 +40,12 @@ enum Bench {
         out: PathBuf,
         /// Run only these scenarios (comma-separated: small, body_100kb, real_small,
         /// real_small_newconn, real_small_tls, real_small_h2, real_stream, sdk_small, one_conn,
-        /// stream_50, streams_1000, saturation, sustained_60s, soak), e.g. while profiling one of
-        /// them. The soak runs only when named here (and for a few seconds in smoke mode).
-        /// sdk_small times the official Python SDKs (anthropic, then openai) direct and through
-        /// tokenwatch; it is skipped, with a note, when --python cannot import them.
+        /// peer_litellm, wrk, stream_50, streams_1000, saturation, sustained_60s, soak), e.g.
+        /// while profiling one of them. The soak runs only when named here (and for a few
+        /// seconds in smoke mode). sdk_small times the official Python SDKs (anthropic, then
+        /// openai) direct and through tokenwatch; it is skipped, with a note, when --python
+        /// cannot import them. wrk runs `wrk -c1` and `-c16` against going direct, a bare hyper
+        /// proxy and tokenwatch in rotated rounds; it is skipped when wrk is not installed.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// Seconds of saturation in the soak, before its 30 s of idle.

@@ -6,6 +6,7 @@ mod sdk;
 mod setup;
 mod soak;
 mod streams;
+mod wrk;
 
 use std::path::Path;
 use std::time::Duration;
@@ -101,8 +102,14 @@ pub struct Scenario {
     pub bare_http: Option<Pcts>,
     /// `proxied` − `bare_http`: what tokenwatch adds over the bare HTTP stack.
     pub beyond_http: Option<Pcts>,
-    /// CPU seconds the bare hyper proxy's thread used for the same number of requests.
+    /// CPU seconds the bare hyper proxy's thread used for the same number of requests (or for
+    /// `bare_http_requests`, where the load is a closed loop).
     pub bare_http_cpu_seconds: Option<f64>,
+    /// Requests the bare hyper proxy served, where that differs from `proxied_requests`.
+    pub bare_http_requests: Option<u64>,
+    pub bare_http_rps: Option<f64>,
+    /// wrk scenarios: the lowest and highest p99 of the rounds, direct / bare / proxied (µs).
+    pub p99_range: Option<[[f64; 2]; 3]>,
     pub ttft_added: Option<Pcts>,
     pub chunk_delay: Option<Pcts>,
     pub total_added: Option<Pcts>,
@@ -158,6 +165,7 @@ pub async fn run(
         "sdk_small",
         "one_conn",
         "peer_litellm",
+        "wrk",
         "soak",
     ];
     if let Some(bad) = only.iter().find(|n| !known.contains(&n.as_str())) {
@@ -367,6 +375,14 @@ pub async fn run(
                 Ok(sc) => scenarios.push(sc),
                 Err(e) => skipped.push(format!("peer_litellm: skipped, {e}")),
             }
+        }
+    }
+    if wanted("wrk") {
+        if let Some(why) = wrk::unavailable() {
+            skipped.push(format!("wrk: skipped, {why}"));
+        } else {
+            let (rounds, secs) = if smoke { (1, 1) } else { (3, 8) };
+            scenarios.extend(wrk::wrk_tail(&mut setup, smoke, rounds, secs).await?);
         }
     }
     if wanted("real_stream") {
