@@ -132,6 +132,7 @@ impl Lane {
         state.background = Background::default();
         let background = state.background.clone();
         let app = router(Arc::new(state), main);
+        let ticker = tokio::spawn(keep_timer_armed());
         let served = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -143,7 +144,21 @@ impl Lane {
         // Like in-flight responses, they finish (each bounded by its provider's timeout) before
         // the runtime and its upstream connections go away.
         background.idle().await;
+        ticker.abort();
         served
+    }
+}
+
+/// Keeps a timer due within a second on the lane's timer wheel. Each proxied request arms a
+/// timeout (its provider's, minutes away); when that is the wheel's earliest deadline, tokio
+/// wakes the lane's own driver to re-plan its sleep: one `eventfd` write and one more event
+/// per request. With an earlier deadline always present, arming a later one changes nothing:
+/// one wake-up a second instead of one per request.
+async fn keep_timer_armed() {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
     }
 }
 
