@@ -212,6 +212,7 @@ impl EventSink {
         let enricher = Arc::new(enricher);
         let worker = Arc::clone(&enricher);
         let released = budget.clone();
+        let watched = budget.clone();
         let take = move |queued: Box<Queued>| {
             let Queued { finished, bytes } = *queued;
             worker.process(finished);
@@ -223,13 +224,14 @@ impl EventSink {
             .name("tw-recording".into())
             .spawn(move || {
                 let _runtime = runtime.enter();
-                lower_priority();
+                let mut pace = Pace::start();
                 while let Ok(first) = rx.recv() {
                     take(first);
                     std::thread::sleep(GATHER_WINDOW);
                     for queued in rx.try_iter() {
                         take(queued);
                     }
+                    pace.keep_up(&watched);
                 }
                 let _ = done_tx.send(());
             })?;
@@ -267,10 +269,66 @@ impl EventSink {
     }
 }
 
-/// Nice 10 for the calling thread (Linux sets niceness per thread): under load, the scheduler
-/// runs request handling first and recording in the time left. Elsewhere, or if refused, the
-/// thread keeps the default priority.
-fn lower_priority() {
+/// The recording thread's priority, by how far behind it is.
+///
+/// Keeping up, it runs as `SCHED_IDLE` ([`tokenwatch_store::yielding`]): a lane woken by a
+/// socket preempts it at once, where a niced thread would first finish its slice (a
+/// millisecond or more in the proxy's p99 at one connection). Once the queues it feeds hold
+/// more than 1/64 of their byte budget (1 MiB by default: a saturated machine leaves an idle
+/// thread no time at all), it runs at nice 10 instead, request handling still first, until
+/// they are down to 1/256. Either change is one system call, made only on the change.
+struct Pace {
+    idle: bool,
+    /// False once the system refused `SCHED_IDLE`: not asked again.
+    can_idle: bool,
+}
+
+impl Pace {
+    fn start() -> Self {
+        let idle = tokenwatch_store::yielding::idle_this_thread();
+        if !idle {
+            nice_10();
+        }
+        Self {
+            idle,
+            can_idle: idle,
+        }
+    }
+
+    fn keep_up(&mut self, budget: &QueueBudget) {
+        if !self.can_idle {
+            return;
+        }
+        match idle_next(self.idle, budget.used_bytes(), budget.limit_bytes()) {
+            Some(false) => {
+                tokenwatch_store::yielding::normal_this_thread();
+                nice_10();
+                self.idle = false;
+            }
+            Some(true) => {
+                self.idle = tokenwatch_store::yielding::idle_this_thread();
+                self.can_idle = self.idle;
+            }
+            None => {}
+        }
+    }
+}
+
+/// Whether the recording thread should change to idle (`Some(true)`) or to niced normal
+/// priority (`Some(false)`), given the queues' bytes `used` of `limit`; `None`: stay.
+fn idle_next(idle: bool, used: usize, limit: usize) -> Option<bool> {
+    if idle && used > limit / 64 {
+        Some(false)
+    } else if !idle && used < limit / 256 {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+/// Nice 10 for the calling thread (Linux sets niceness per thread). Elsewhere, or if refused,
+/// the thread keeps the default priority.
+fn nice_10() {
     #[cfg(target_os = "linux")]
     if let Err(error) = rustix::process::setpriority_process(None, 10) {
         tracing::debug!(%error, "the recording thread keeps the default priority");

@@ -29,6 +29,7 @@ mod tagging;
 mod teams;
 mod windows;
 pub mod writer;
+pub mod yielding;
 
 use std::str::FromStr;
 use std::time::Duration;

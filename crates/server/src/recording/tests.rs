@@ -77,3 +77,17 @@ fn retained_bytes_counts_bodies_not_buffers() {
     let path = "/v1/messages".len();
     assert_eq!(finished.retained_bytes(), fixed + path + 100 + 60);
 }
+
+#[test]
+fn recording_leaves_idle_priority_only_when_falling_behind_and_comes_back_with_hysteresis() {
+    let limit = 64 << 20;
+    // Idle and keeping up: stay idle, up to 1/64 of the budget.
+    assert_eq!(idle_next(true, 0, limit), None);
+    assert_eq!(idle_next(true, limit / 64, limit), None);
+    // Past it: normal priority.
+    assert_eq!(idle_next(true, limit / 64 + 1, limit), Some(false));
+    // Back at normal: stay until below 1/256, not as soon as under 1/64.
+    assert_eq!(idle_next(false, limit / 64, limit), None);
+    assert_eq!(idle_next(false, limit / 256, limit), None);
+    assert_eq!(idle_next(false, limit / 256 - 1, limit), Some(true));
+}

@@ -110,6 +110,16 @@ impl Store {
         &self,
         events: Vec<UsageEvent>,
     ) -> (Vec<UsageEvent>, Result<InsertOutcome, StoreError>) {
+        self.insert_batch_yielding(events, false).await
+    }
+
+    /// [`Store::insert_batch`]; with `yielding`, the blocking thread writes the batch as
+    /// `SCHED_IDLE` ([`crate::yielding`]): any request being served takes the core first.
+    pub async fn insert_batch_yielding(
+        &self,
+        events: Vec<UsageEvent>,
+        yielding: bool,
+    ) -> (Vec<UsageEvent>, Result<InsertOutcome, StoreError>) {
         let Some(path) = self.bulk_path() else {
             let result = self.insert_events(&events).await;
             return (events, result);
@@ -120,6 +130,7 @@ impl Store {
         let slot = std::sync::Arc::clone(&self.batch_conn);
         let count = events.len();
         let written = tokio::task::spawn_blocking(move || {
+            let _idle = yielding.then(crate::yielding::IdleWhile::start);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 write_batch(&slot, &path, &events)
             }))

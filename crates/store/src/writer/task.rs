@@ -33,6 +33,9 @@ pub(super) struct Task {
     shared: Arc<Shared>,
     /// When the last write failed; while within `backoff` of it, batches spill directly.
     db_down_since: Option<Instant>,
+    /// The queue held a full batch or more when this batch was taken: write at normal
+    /// priority to catch up, not as `SCHED_IDLE` ([`crate::yielding`]).
+    behind: bool,
     backoff: Duration,
 }
 
@@ -43,6 +46,7 @@ impl Task {
             config,
             shared,
             db_down_since: None,
+            behind: false,
             backoff: FIRST_BACKOFF,
         }
     }
@@ -88,11 +92,13 @@ impl Task {
                     Err(_) => break,
                 }
             }
+            self.behind = rx.len() >= batch_max;
             self.write(&mut batch).await;
             metrics::gauge!("tokenwatch_writer_queue_depth").set(rx.len() as f64);
         }
         // Drain: refuse new events (recorders spill them), write everything already queued.
         rx.close();
+        self.behind = true;
         while let Some(event) = rx.recv().await {
             batch.push(self.dequeued(event));
             if batch.len() >= batch_max {
@@ -138,7 +144,12 @@ impl Task {
     /// aside as refused). The batch is lent to the store for the write and comes back whole.
     async fn insert(&mut self, batch: &mut Vec<UsageEvent>, replaying: bool) -> usize {
         let lent = batch.len();
-        let (events, result) = self.store.insert_batch(std::mem::take(batch)).await;
+        // Replays and catching up write at normal priority; keeping up yields to requests.
+        let yielding = !replaying && !self.behind;
+        let (events, result) = self
+            .store
+            .insert_batch_yielding(std::mem::take(batch), yielding)
+            .await;
         *batch = events;
         if batch.len() < lent {
             // The write thread went away holding the batch (the store logged it): counted as
