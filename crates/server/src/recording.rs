@@ -228,7 +228,10 @@ impl EventSink {
                 while let Ok(first) = rx.recv() {
                     take(first);
                     std::thread::sleep(GATHER_WINDOW);
+                    // Checked per record: a starved idle thread learns it is behind as soon as
+                    // it gets the CPU, not after working off the whole backlog.
                     for queued in rx.try_iter() {
+                        pace.keep_up(&watched);
                         take(queued);
                     }
                     pace.keep_up(&watched);
@@ -246,9 +249,13 @@ impl EventSink {
     }
 
     /// Never blocks and never drops: a full queue (in records or in bytes) means enriching on
-    /// this task instead.
+    /// this task instead. So does a backlog past 1/16 of the byte budget (4 MiB by default):
+    /// the recording thread may be getting no CPU at all (a saturated machine, while it is
+    /// still `SCHED_IDLE`), and the queue is not left to grow to the whole budget meanwhile.
     pub fn finish(&self, mut finished: Finished) {
-        if !finished.exchange.meta.admitted_budgets.is_empty() {
+        if !finished.exchange.meta.admitted_budgets.is_empty()
+            || self.budget.used_bytes() > self.budget.limit_bytes() / 16
+        {
             return self.enricher.process(finished);
         }
         let bytes = finished.retained_bytes();
