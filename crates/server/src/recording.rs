@@ -2,7 +2,8 @@
 //!
 //! The tee hands a [`Finished`] record to the [`EventSink`], which queues it for the recording
 //! thread (parse the request shape, parse a captured body, price the usage) and never blocks:
-//! when the queue is full, the record is enriched on the caller's task instead of being dropped.
+//! when the queue is full (or past a sixteenth of its byte budget), the record is enriched on
+//! the caller's task instead of being dropped.
 //! A queued record owns its bytes: the request and response bodies it keeps are copied into
 //! buffers of their exact size, never slices that would pin a connection's read buffer, and
 //! the queue is bounded by the bytes its records retain (`recording.queue_bytes`, shared with
