@@ -17,7 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("TOKENWATCH_BIN", ROOT / "target/release/tokenwatch"))
@@ -32,6 +34,12 @@ MODELS = [
     ("openai", "gpt-4o"),
     ("gemini", "gemini-2.5-pro"),
 ]
+
+
+def wait(driver, timeout):
+    """A WebDriverWait that reads again when an element it read was re-rendered meanwhile (the
+    views re-render on live events)."""
+    return WebDriverWait(driver, timeout, ignored_exceptions=[StaleElementReferenceException])
 
 
 def _start(cmd, env=None, stderr=None):

@@ -10,9 +10,8 @@ from decimal import ROUND_HALF_UP, Decimal
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import SHOTS
+from conftest import SHOTS, wait
 
 VIEWS = ["overview", "analytics", "requests", "sessions", "team", "settings"]
 
@@ -34,7 +33,7 @@ def micros(text):
 
 def open_view(browser, url, view, timeout=15):
     browser.get(url)
-    WebDriverWait(browser, timeout).until(
+    wait(browser, timeout).until(
         lambda d: d.find_element(By.ID, "view").get_attribute("data-ready") == view)
     assert_no_js_errors(browser)
 
@@ -66,19 +65,19 @@ def test_overview_totals_equal_the_api_and_the_seeded_rows(tw, browser):
 
 def test_a_filter_changes_the_request_log(tw, browser):
     open_view(browser, f"{tw.url}/ui/requests?range=30d&tz=UTC", "requests")
-    WebDriverWait(browser, 10).until(lambda d: len(rows(d)) == 50)
+    wait(browser, 10).until(lambda d: len(rows(d)) == 50)
     field = browser.find_element(By.NAME, "model")
     field.clear()
     field.send_keys("gpt-4o")
     browser.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
     want = sum(1 for r in tw.rows if r["model"] == "gpt-4o")
-    WebDriverWait(browser, 10).until(lambda d: len(rows(d)) == want)
+    wait(browser, 10).until(lambda d: len(rows(d)) == want)
     models = {r.find_elements(By.TAG_NAME, "td")[1].text for r in rows(browser)}
     assert models == {"gpt-4o"}
     assert "model=gpt-4o" in browser.current_url
     # The row opens the event's detail.
     rows(browser)[0].click()
-    detail = WebDriverWait(browser, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, '[data-testid="detail"]'))
+    detail = wait(browser, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, '[data-testid="detail"]'))
     assert "gpt-4o" in detail.text and "tokens by kind" in detail.text.lower()
     assert_no_js_errors(browser)
 
@@ -86,7 +85,7 @@ def test_a_filter_changes_the_request_log(tw, browser):
 def test_csv_export_downloads_the_filtered_rows(tw, browser, downloads):
     open_view(browser, f"{tw.url}/ui/requests?range=30d&tz=UTC&project=web&provider=anthropic", "requests")
     want = sorted((r["ts"], r["model"]) for r in tw.rows if r["project"] == "web" and r["provider"] == "anthropic")
-    WebDriverWait(browser, 10).until(lambda d: len(rows(d)) == len(want))
+    wait(browser, 10).until(lambda d: len(rows(d)) == len(want))
     target = downloads / "tokenwatch-events.csv"
     target.unlink(missing_ok=True)
     browser.find_element(By.ID, "export-csv").click()
@@ -105,7 +104,7 @@ def test_csv_export_downloads_the_filtered_rows(tw, browser, downloads):
 
 def test_a_live_event_appears_without_reload(tw, browser):
     open_view(browser, f"{tw.url}/ui/requests?range=24h&tz=UTC", "requests")
-    WebDriverWait(browser, 10).until(lambda d: "live" in d.find_element(By.ID, "live").text and "●" in d.find_element(By.ID, "live").text)
+    wait(browser, 10).until(lambda d: "live" in d.find_element(By.ID, "live").text and "●" in d.find_element(By.ID, "live").text)
     browser.execute_script("window.__sameDocument = 42")
     before = {r.get_attribute("data-id") for r in rows(browser)}
     r = httpx.post(f"{tw.url}/anthropic/v1/messages", timeout=30, headers={
@@ -113,7 +112,7 @@ def test_a_live_event_appears_without_reload(tw, browser):
         "x-tokenwatch-tags": "suite=browser",
     }, json={"model": "claude-sonnet-4-5", "max_tokens": 32, "messages": [{"role": "user", "content": "hello"}]})
     assert r.status_code == 200, r.text
-    WebDriverWait(browser, 15).until(lambda d: any(x.get_attribute("data-id") not in before for x in rows(d)))
+    wait(browser, 15).until(lambda d: any(x.get_attribute("data-id") not in before for x in rows(d)))
     new = [x for x in rows(browser) if x.get_attribute("data-id") not in before]
     assert len(new) == 1 and "suite=browser" in new[0].text
     assert browser.execute_script("return window.__sameDocument") == 42
@@ -146,7 +145,8 @@ def test_burst_of_live_events_keeps_the_page_responsive(tw, browser):
     rate = 1000 / (time.time() - started)
     print(f"burst: 1000 events at {rate:.0f}/s; slowest script round trip {worst * 1000:.0f} ms")
     assert worst < 1.0, f"the page was blocked for {worst:.2f}s"
-    WebDriverWait(browser, 20).until(
+    # The overview re-renders while the totals catch up: an element read mid-render is stale.
+    wait(browser, 20).until(
         lambda d: d.find_element(By.CSS_SELECTOR, '[data-testid="total-requests"]').text == f"{before + 1000:,}")
     long_tasks = browser.execute_script("return window.__longTasks")
     assert max(long_tasks, default=0) < 500, long_tasks
@@ -185,12 +185,12 @@ def test_desktop_screenshots(tw, browser, theme):
         open_view(browser, f"{tw.url}/ui/{view}?range=30d&tz=UTC&theme={theme}", view)
         browser.save_screenshot(str(SHOTS / f"desktop-{theme}-{view}.png"))
     open_view(browser, f"{tw.url}/ui/sessions?range=30d&tz=UTC&theme={theme}&session=sess-1", "sessions")
-    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="timeline"]'))
+    wait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="timeline"]'))
     browser.save_screenshot(str(SHOTS / f"desktop-{theme}-session.png"))
     open_view(browser, f"{tw.url}/ui/requests?range=30d&tz=UTC&theme={theme}", "requests")
-    WebDriverWait(browser, 10).until(lambda d: rows(d))
+    wait(browser, 10).until(lambda d: rows(d))
     rows(browser)[0].click()
-    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="detail"]'))
+    wait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="detail"]'))
     browser.save_screenshot(str(SHOTS / f"desktop-{theme}-detail.png"))
 
 

@@ -8,10 +8,12 @@
 //! open dashboards do not hold the server's graceful shutdown open.
 //!
 //! Events that do not pass through the proxy (imports, manual entries, another process writing
-//! the same database) are noticed by polling the stored event count every few seconds; a
-//! change the `usage` messages do not explain is sent as `changed`, a hint to re-read (it can
-//! also follow a burst of `usage` whose rows were not yet written at the poll; re-reading then
-//! costs one refresh).
+//! the same database) are noticed by polling the stored event count every few seconds; any
+//! change of it is sent as `changed`, a hint to re-read. That includes rows written for
+//! `usage` messages already sent: a `usage` message goes out when the event is priced, before
+//! the writer stores it, and a client that re-read at once may have read without it. The
+//! `changed` after its write closes that gap (at the cost of one more re-read per poll while
+//! events arrive).
 //!
 //! Messages: `event: hello` (on connect), `event: usage` with an `EventView` JSON body,
 //! `event: lagged` with the count of skipped events, `event: changed` with the stored event
@@ -45,7 +47,6 @@ pub fn sse_stream(
         whose,
         tick,
         last_count: None,
-        sent_since: 0,
     };
     let hello =
         futures_util::stream::once(async { Ok(Event::default().event("hello").data("{}")) });
@@ -59,13 +60,8 @@ pub fn sse_stream(
                 let message = tokio::select! {
                     received = rx.recv() => match received {
                         Ok(message) if !message.visible_to(poll.whose.as_tenant()) => continue,
-                        Ok(message) => {
-                            poll.sent_since += 1;
-                            Event::default().event("usage").data(&*message.json)
-                        }
+                        Ok(message) => Event::default().event("usage").data(&*message.json),
                         Err(broadcast::error::RecvError::Lagged(n)) => {
-                            let n_events = i64::try_from(n).unwrap_or(i64::MAX);
-                            poll.sent_since = poll.sent_since.saturating_add(n_events);
                             Event::default().event("lagged").data(n.to_string())
                         }
                         Err(broadcast::error::RecvError::Closed) => return None,
@@ -93,17 +89,14 @@ struct Poll {
     whose: TenantScope,
     tick: tokio::time::Interval,
     last_count: Option<i64>,
-    /// `usage`/`lagged` events sent since the last look (they explain a rising count).
-    sent_since: i64,
 }
 
 impl Poll {
-    /// The new count when it changed by more than the live events explain.
+    /// The new count when it changed since the last look.
     async fn check(&mut self) -> Option<i64> {
         let count = self.store.rollup_event_count(&self.whose).await.ok()?;
-        let sent = std::mem::take(&mut self.sent_since);
         let previous = self.last_count.replace(count)?;
-        (count != previous + sent).then_some(count)
+        (count != previous).then_some(count)
     }
 }
 

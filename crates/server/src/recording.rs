@@ -13,6 +13,7 @@
 //! to a file when it cannot keep up.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,6 +24,7 @@ use tokenwatch_core::pricing::{CostOptions, PriceTable};
 use tokenwatch_core::providers::{Endpoint, ProviderKind, QuickFacts, ResponseFacts};
 use tokenwatch_core::{EventStatus, Source, Usage, UsageEvent};
 use tokenwatch_store::QueueBudget;
+use tokenwatch_store::yielding::Promoter;
 
 use crate::proxy::decode::decode_all;
 use crate::proxy::headers::ResponseHeaderFacts;
@@ -221,24 +223,32 @@ impl EventSink {
         };
         let runtime = tokio::runtime::Handle::current();
         let (done_tx, done) = tokio::sync::oneshot::channel();
+        let watch = Arc::new(Watch::default());
+        let progress = Arc::clone(&watch);
         std::thread::Builder::new()
             .name("tw-recording".into())
             .spawn(move || {
                 let _runtime = runtime.enter();
-                let mut pace = Pace::start();
+                let mut pace = Pace::start(&progress.promoter);
                 while let Ok(first) = rx.recv() {
                     take(first);
+                    progress.taken.fetch_add(1, Ordering::Relaxed);
                     std::thread::sleep(GATHER_WINDOW);
                     // Checked per record: a starved idle thread learns it is behind as soon as
                     // it gets the CPU, not after working off the whole backlog.
                     for queued in rx.try_iter() {
                         pace.keep_up(&watched);
                         take(queued);
+                        progress.taken.fetch_add(1, Ordering::Relaxed);
                     }
                     pace.keep_up(&watched);
+                    pace.caught_up();
                 }
+                progress.promoter.unregister();
+                progress.ended.store(true, Ordering::Release);
                 let _ = done_tx.send(());
             })?;
+        tokio::spawn(watch_recording(watch, budget.clone()));
         Ok((
             Self {
                 tx,
@@ -277,6 +287,39 @@ impl EventSink {
     }
 }
 
+/// What the recording thread's watchdog sees of it.
+#[derive(Default)]
+struct Watch {
+    /// Records taken off the queue so far.
+    taken: AtomicU64,
+    ended: AtomicBool,
+    promoter: Promoter,
+}
+
+/// How often the watchdog looks at the recording thread. A record waits at most about twice
+/// this on a machine with no idle core before the thread is promoted.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
+
+/// Promotes the recording thread when records were waiting and it took none for a whole
+/// [`WATCH_EVERY`]: `SCHED_IDLE` gets well under 1% of a core while other programs keep the
+/// machine busy, and a backlog too small to trip [`Pace`]'s limits would wait as long as they
+/// run. (Bytes in `budget` may also be the writer's, which only makes a promotion early.)
+async fn watch_recording(watch: Arc<Watch>, budget: QueueBudget) {
+    let mut tick = tokio::time::interval(WATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = 0;
+    while !watch.ended.load(Ordering::Acquire) {
+        tick.tick().await;
+        let taken = watch.taken.load(Ordering::Relaxed);
+        if taken == last && budget.used_bytes() > 0 && watch.promoter.promote() {
+            tracing::debug!(
+                "the recording thread was starved of CPU; it runs at normal priority until it has caught up"
+            );
+        }
+        last = taken;
+    }
+}
+
 /// The recording thread's priority, by how far behind it is.
 ///
 /// Keeping up, it runs as `SCHED_IDLE` ([`tokenwatch_store::yielding`]): a lane woken by a
@@ -284,22 +327,35 @@ impl EventSink {
 /// millisecond or more in the proxy's p99 at one connection). Once the queues it feeds hold
 /// more than 1/64 of their byte budget (1 MiB by default: a saturated machine leaves an idle
 /// thread no time at all), it runs at nice 10 instead, request handling still first, until
-/// they are down to 1/256. Either change is one system call, made only on the change.
+/// they are down to 1/256. Either change is one system call, made only on the change. A
+/// thread the watchdog promoted ([`watch_recording`]) runs at nice 10 until its queue is
+/// empty, then idles again.
 struct Pace {
     idle: bool,
     /// False once the system refused `SCHED_IDLE`: not asked again.
     can_idle: bool,
+    promoter: Promoter,
 }
 
 impl Pace {
-    fn start() -> Self {
-        let idle = tokenwatch_store::yielding::idle_this_thread();
-        if !idle {
+    fn start(promoter: &Promoter) -> Self {
+        let mut pace = Self {
+            idle: false,
+            can_idle: true,
+            promoter: promoter.clone(),
+        };
+        pace.go_idle();
+        if !pace.idle {
             nice_10();
         }
-        Self {
-            idle,
-            can_idle: idle,
+        pace
+    }
+
+    fn go_idle(&mut self) {
+        self.idle = tokenwatch_store::yielding::idle_this_thread();
+        self.can_idle = self.idle;
+        if self.idle {
+            self.promoter.register_this_thread(RECORDING_NICE);
         }
     }
 
@@ -309,18 +365,26 @@ impl Pace {
         }
         match idle_next(self.idle, budget.used_bytes(), budget.limit_bytes()) {
             Some(false) => {
+                self.promoter.unregister();
                 tokenwatch_store::yielding::normal_this_thread();
                 nice_10();
                 self.idle = false;
             }
-            Some(true) => {
-                self.idle = tokenwatch_store::yielding::idle_this_thread();
-                self.can_idle = self.idle;
-            }
+            Some(true) => self.go_idle(),
             None => {}
         }
     }
+
+    /// The queue is empty: a thread the watchdog promoted idles again.
+    fn caught_up(&mut self) {
+        if self.promoter.take_promoted() && self.idle {
+            self.go_idle();
+        }
+    }
 }
+
+/// The recording thread's niceness when it does not idle.
+const RECORDING_NICE: i32 = 10;
 
 /// Whether the recording thread should change to idle (`Some(true)`) or to niced normal
 /// priority (`Some(false)`), given the queues' bytes `used` of `limit`; `None`: stay.
@@ -338,7 +402,7 @@ fn idle_next(idle: bool, used: usize, limit: usize) -> Option<bool> {
 /// the thread keeps the default priority.
 fn nice_10() {
     #[cfg(target_os = "linux")]
-    if let Err(error) = rustix::process::setpriority_process(None, 10) {
+    if let Err(error) = rustix::process::setpriority_process(None, RECORDING_NICE) {
         tracing::debug!(%error, "the recording thread keeps the default priority");
     }
 }

@@ -12,6 +12,12 @@
 //! recording thread itself returns to a niced normal priority while the queues it feeds hold
 //! more than a small part of their byte budget.
 //!
+//! A machine kept busy by other programs (a build, a browser) is different: there an idle
+//! thread gets well under 1% of a core for as long as they run, and a backlog too small to
+//! trip those limits would wait that long. So every yielding thread is watched by a normal
+//! priority one holding its [`Promoter`]: work left waiting past a bound (a fraction of a
+//! second) is finished at normal priority, and the thread yields again once it has caught up.
+//!
 //! Elsewhere than Linux these are no-ops.
 
 /// The calling thread runs as `SCHED_IDLE` from now on. False if the system refused, if it
@@ -88,20 +94,125 @@ fn set_normal() -> Result<(), String> {
     Ok(())
 }
 
+/// Lets a thread at normal priority end another thread's yielding early, when work has waited
+/// on it for too long. The yielding thread registers itself while it is idle; [`Promoter::promote`]
+/// moves it back to `SCHED_OTHER` at the niceness it registered with. Clones share the handle.
+#[derive(Clone, Default)]
+pub struct Promoter {
+    inner: std::sync::Arc<PromoterInner>,
+}
+
+#[derive(Default)]
+struct PromoterInner {
+    /// The registered thread. Its IDs are used only under this lock, and a thread unregisters
+    /// (under it) before it stops yielding or ends: a thread gone is never touched.
+    thread: std::sync::Mutex<Option<Registered>>,
+    /// Set by a promotion, taken by the thread ([`Promoter::take_promoted`]).
+    promoted: std::sync::atomic::AtomicBool,
+}
+
+#[cfg(target_os = "linux")]
+struct Registered {
+    native: thread_priority::ThreadId,
+    tid: rustix::thread::Pid,
+    nice: i32,
+}
+
+#[cfg(not(target_os = "linux"))]
+struct Registered;
+
+impl Promoter {
+    /// Registers the calling thread, which has just become idle; a promotion gives it `nice`.
+    pub fn register_this_thread(&self, nice: i32) {
+        #[cfg(target_os = "linux")]
+        let registered = Registered {
+            native: thread_priority::thread_native_id(),
+            tid: rustix::thread::gettid(),
+            nice,
+        };
+        #[cfg(not(target_os = "linux"))]
+        let registered = {
+            let _ = nice;
+            Registered
+        };
+        *self.lock() = Some(registered);
+    }
+
+    /// The calling thread is no longer registered (before it stops yielding, or ends).
+    pub fn unregister(&self) {
+        self.lock().take();
+    }
+
+    /// Moves the registered thread back to normal priority, if one is still yielding; true if
+    /// this call did. The thread stays unregistered: it registers again when it next idles.
+    pub fn promote(&self) -> bool {
+        let mut thread = self.lock();
+        let Some(registered) = thread.take() else {
+            return false;
+        };
+        self.inner
+            .promoted
+            .store(true, std::sync::atomic::Ordering::Release);
+        promote(&registered);
+        true
+    }
+
+    /// Whether the thread was promoted since the last call.
+    pub fn take_promoted(&self) -> bool {
+        self.inner
+            .promoted
+            .swap(false, std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Registered>> {
+        // The guarded value is two IDs: a panic elsewhere cannot leave it half-written.
+        self.inner
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn promote(thread: &Registered) {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityOsValue, ThreadSchedulePolicy,
+        set_thread_priority_and_policy,
+    };
+    // The policy is set on the thread named; the crate then sets the niceness of the calling
+    // thread, to the default it already has. The niceness of the thread named is set after.
+    let policy = set_thread_priority_and_policy(
+        thread.native,
+        ThreadPriority::Os(ThreadPriorityOsValue::default()),
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other),
+    );
+    let nice = rustix::process::setpriority_process(Some(thread.tid), thread.nice);
+    if policy.is_err() || nice.is_err() {
+        tracing::warn!(?policy, ?nice, "a yielding thread could not be promoted");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn promote(_: &Registered) {}
+
 /// While alive, the calling thread (a pool thread lent for one piece of work) runs as
-/// `SCHED_IDLE`; dropped, it is back at normal priority. Must be dropped on the thread that
-/// made it.
+/// `SCHED_IDLE`, registered with a [`Promoter`]; dropped, it is back at normal priority. Must
+/// be dropped on the thread that made it.
 #[must_use = "the thread is back at normal priority when this is dropped"]
 pub struct IdleWhile {
-    set: bool,
+    promoter: Option<Promoter>,
     /// Not `Send`: it restores the thread it was made on.
     _here: std::marker::PhantomData<*const ()>,
 }
 
 impl IdleWhile {
-    pub fn start() -> Self {
+    pub fn start(promoter: &Promoter) -> Self {
+        let set = idle_this_thread();
+        if set {
+            promoter.register_this_thread(0);
+        }
         Self {
-            set: idle_this_thread(),
+            promoter: set.then(|| promoter.clone()),
             _here: std::marker::PhantomData,
         }
     }
@@ -109,7 +220,8 @@ impl IdleWhile {
 
 impl Drop for IdleWhile {
     fn drop(&mut self) {
-        if self.set {
+        if let Some(promoter) = self.promoter.take() {
+            promoter.unregister();
             normal_this_thread();
         }
     }
@@ -120,26 +232,102 @@ impl Drop for IdleWhile {
 mod tests {
     use super::*;
 
-    /// The policy field of `/proc/thread-self/stat` (the 41st): 0 normal, 5 idle.
-    fn policy() -> u32 {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("readable");
+    /// Field `n` (0-based, counted after the command name) of `/proc/self/task/<tid>/stat`.
+    fn stat_field(tid: i32, n: usize) -> i32 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).expect("readable");
         let after = stat.rsplit_once(')').expect("a command name").1;
-        let field = after.split_whitespace().nth(38).expect("a policy field");
+        let field = after.split_whitespace().nth(n).expect("the field");
         field.parse().expect("a number")
+    }
+
+    /// The calling thread's scheduling policy: 0 normal, 5 idle.
+    fn policy() -> i32 {
+        policy_of(rustix::thread::gettid().as_raw_nonzero().get())
+    }
+
+    fn policy_of(tid: i32) -> i32 {
+        stat_field(tid, 38)
+    }
+
+    fn nice_of(tid: i32) -> i32 {
+        stat_field(tid, 16)
+    }
+
+    /// A thread that idles and registers with `nice`, then waits to be told to go on.
+    fn idle_thread(
+        promoter: &Promoter,
+        nice: i32,
+    ) -> (
+        i32,
+        std::sync::mpsc::Sender<()>,
+        std::thread::JoinHandle<bool>,
+    ) {
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let promoter = promoter.clone();
+        let thread = std::thread::spawn(move || {
+            assert!(idle_this_thread());
+            promoter.register_this_thread(nice);
+            tid_tx
+                .send(rustix::thread::gettid().as_raw_nonzero().get())
+                .expect("the test waits");
+            go_rx.recv().expect("the test says go");
+            promoter.unregister();
+            promoter.take_promoted()
+        });
+        (tid_rx.recv().expect("the thread started"), go_tx, thread)
+    }
+
+    #[test]
+    fn a_promoted_thread_runs_normal_at_the_niceness_it_registered() {
+        if !available() {
+            return;
+        }
+        let promoter = Promoter::default();
+        let (tid, go, thread) = idle_thread(&promoter, 10);
+        assert_eq!(policy_of(tid), 5);
+        assert!(promoter.promote());
+        assert_eq!(policy_of(tid), 0, "SCHED_OTHER after the promotion");
+        assert_eq!(nice_of(tid), 10);
+        assert!(!promoter.promote(), "promoted once, then unregistered");
+        assert_eq!(policy(), 0, "the promoting thread is untouched");
+        assert_eq!(nice_of(rustix::thread::gettid().as_raw_nonzero().get()), 0);
+        go.send(()).expect("the thread waits");
+        assert!(
+            thread.join().expect("the thread ran"),
+            "the thread learns it was promoted"
+        );
+    }
+
+    #[test]
+    fn an_unregistered_thread_is_not_promoted() {
+        if !available() {
+            return;
+        }
+        let promoter = Promoter::default();
+        let (tid, go, thread) = idle_thread(&promoter, 0);
+        promoter.unregister();
+        assert!(!promoter.promote());
+        assert_eq!(policy_of(tid), 5, "still idle");
+        go.send(()).expect("the thread waits");
+        assert!(!thread.join().expect("the thread ran"));
     }
 
     #[test]
     fn a_lent_thread_idles_for_the_work_and_comes_back() {
+        let promoter = Promoter::default();
         if !available() {
             // An unprivileged run: nothing may yield, so nothing changes.
-            let _idle = IdleWhile::start();
+            let _idle = IdleWhile::start(&promoter);
             assert_eq!(policy(), 0);
+            assert!(!promoter.promote(), "nothing registered");
             return;
         }
-        std::thread::spawn(|| {
+        std::thread::spawn(move || {
             assert_eq!(policy(), 0);
             {
-                let _idle = IdleWhile::start();
+                let _idle = IdleWhile::start(&promoter);
                 assert_eq!(policy(), 5, "SCHED_IDLE while the guard lives");
             }
             assert_eq!(policy(), 0, "SCHED_OTHER once it is dropped");

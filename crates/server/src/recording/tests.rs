@@ -91,3 +91,68 @@ fn recording_leaves_idle_priority_only_when_falling_behind_and_comes_back_with_h
     assert_eq!(idle_next(false, limit / 256, limit), None);
     assert_eq!(idle_next(false, limit / 256 - 1, limit), Some(true));
 }
+
+/// Field `n` (0-based, after the command name) of a thread's `/proc` stat line: 38 is the
+/// scheduling policy (0 normal, 5 idle), 16 the niceness.
+#[cfg(target_os = "linux")]
+fn stat_field(tid: i32, n: usize) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+    let after = stat.rsplit_once(')').unwrap().1;
+    after.split_whitespace().nth(n).unwrap().parse().unwrap()
+}
+
+/// The watchdog leaves an idle recording thread alone while nothing waits or while it takes
+/// records, and promotes it (to nice 10) once records wait and it takes none for a whole look:
+/// a thread starved of CPU by other programs. Caught up, the thread idles again.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_watchdog_promotes_a_recording_thread_that_takes_nothing_while_records_wait() {
+    if !tokenwatch_store::yielding::available() {
+        return; // unprivileged: nothing idles, nothing to promote
+    }
+    let watch = Arc::new(Watch::default());
+    let budget = QueueBudget::new(1 << 20);
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let theirs = Arc::clone(&watch);
+    // Stands in for the recording thread: idles like it, then only waits.
+    let thread = std::thread::spawn(move || {
+        let mut pace = Pace::start(&theirs.promoter);
+        let tid = rustix::thread::gettid().as_raw_nonzero().get();
+        tid_tx.send(tid).unwrap();
+        go_rx.recv().unwrap();
+        pace.caught_up();
+        let policy = stat_field(tid, 38);
+        theirs.promoter.unregister();
+        policy
+    });
+    let tid = tid_rx.recv().unwrap();
+    let watchdog = tokio::spawn(watch_recording(Arc::clone(&watch), budget.clone()));
+    let policy = || stat_field(tid, 38);
+
+    tokio::time::sleep(WATCH_EVERY * 3).await;
+    assert_eq!(policy(), 5, "nothing waits: still idle");
+
+    assert!(budget.try_reserve(100));
+    for _ in 0..6 {
+        watch.taken.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(WATCH_EVERY / 2).await;
+    }
+    assert_eq!(policy(), 5, "records wait but are being taken: still idle");
+
+    let deadline = tokio::time::Instant::now() + WATCH_EVERY * 20;
+    while policy() != 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never promoted");
+        tokio::time::sleep(WATCH_EVERY / 5).await;
+    }
+    assert_eq!(stat_field(tid, 16), RECORDING_NICE);
+
+    go_tx.send(()).unwrap();
+    assert_eq!(
+        thread.join().unwrap(),
+        5,
+        "caught up, the thread idles again"
+    );
+    watch.ended.store(true, Ordering::Release);
+    watchdog.await.unwrap();
+}

@@ -114,7 +114,9 @@ impl Store {
     }
 
     /// [`Store::insert_batch`]; with `yielding`, the blocking thread writes the batch as
-    /// `SCHED_IDLE` ([`crate::yielding`]): any request being served takes the core first.
+    /// `SCHED_IDLE` ([`crate::yielding`]): any request being served takes the core first. A
+    /// write still going after [`YIELD_AT_MOST`] (a machine busy with other programs) is
+    /// finished at normal priority.
     pub async fn insert_batch_yielding(
         &self,
         events: Vec<UsageEvent>,
@@ -129,15 +131,23 @@ impl Store {
         }
         let slot = std::sync::Arc::clone(&self.batch_conn);
         let count = events.len();
-        let written = tokio::task::spawn_blocking(move || {
-            let _idle = yielding.then(crate::yielding::IdleWhile::start);
+        let promoter = crate::yielding::Promoter::default();
+        let watched = promoter.clone();
+        let mut writing = tokio::task::spawn_blocking(move || {
+            let _idle = yielding.then(|| crate::yielding::IdleWhile::start(&watched));
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 write_batch(&slot, &path, &events)
             }))
             .unwrap_or(Err(StoreError::Interrupted("writing a batch panicked")));
             (events, result)
-        })
-        .await;
+        });
+        let written = tokio::select! {
+            written = &mut writing => written,
+            () = tokio::time::sleep(YIELD_AT_MOST), if yielding => {
+                promoter.promote();
+                writing.await
+            }
+        };
         // Only a runtime shutting down before the thread ran, or a panic outside the guarded
         // write, ends here: the batch went with the thread, so it is named in the log.
         written.unwrap_or_else(|error| {
@@ -162,6 +172,10 @@ impl Store {
         }
     }
 }
+
+/// How long a batch write may yield the CPU before it is finished at normal priority. Writes
+/// take milliseconds; this is only reached when the machine has no idle core to give.
+const YIELD_AT_MOST: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Opens the dedicated connection with the pool's settings (WAL is a property of the file).
 fn open(path: &Path) -> Result<Connection, StoreError> {
