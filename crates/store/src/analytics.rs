@@ -23,6 +23,7 @@ use serde::Serialize;
 use sqlx::{QueryBuilder, Row};
 use tokenwatch_core::Usage;
 
+use self::rollup::{DAY_MS, MODEL_DAY};
 use crate::counters::{usage_at, usage_sums};
 use crate::events::push_filter;
 use crate::{EventFilter, Store, StoreError, with_pool};
@@ -389,6 +390,9 @@ impl Store {
         })
     }
 
+    /// Sums over the whole hours `[since, until)` from the rollup. Model rows summed into UTC
+    /// days (or one bucket) come from the daily rows for the whole days of the range, and from
+    /// the hourly rows only for the hours before and after.
     async fn aggregate_rollup(
         &self,
         filter: &EventFilter,
@@ -400,6 +404,31 @@ impl Store {
         let Some((dim, key_expr)) = rollup_choice(filter, key) else {
             return Ok(Vec::new());
         };
+        let utc_days = bucket.is_none_or(|(w, shift)| w % DAY_MS == 0 && shift % DAY_MS == 0);
+        if dim != "model" || !utc_days {
+            return self
+                .aggregate_dim(filter, (dim, key_expr), since, until, bucket)
+                .await;
+        }
+        let mut rows = Vec::new();
+        for (dim, since, until) in day_split(since, until) {
+            rows.extend(
+                self.aggregate_dim(filter, (dim, key_expr), since, until, bucket)
+                    .await?,
+            );
+        }
+        Ok(rows)
+    }
+
+    /// Sums of the rollup rows of `dim` in `[since, until)`, per bucket and `key_expr`.
+    async fn aggregate_dim(
+        &self,
+        filter: &EventFilter,
+        (dim, key_expr): (&'static str, &'static str),
+        since: Option<i64>,
+        until: Option<i64>,
+        bucket: Option<(i64, i64)>,
+    ) -> Result<Vec<AggRow>, StoreError> {
         with_pool!(self, pool => {
             let mut qb = QueryBuilder::new("SELECT ");
             match bucket {
@@ -444,6 +473,35 @@ impl Store {
                 .map_err(StoreError::query("aggregating the rollup"))
         })
     }
+}
+
+/// The whole hours `[since, until)` as the model rows that answer them: whole UTC days (from
+/// 1970 on) from the daily rows, the hours before and after from the hourly ones.
+fn day_split(
+    since: Option<i64>,
+    until: Option<i64>,
+) -> Vec<(&'static str, Option<i64>, Option<i64>)> {
+    let first_day = since.map_or(0, |s| ceil_to(s.max(0), DAY_MS));
+    let end_day = until.map(|u| u - u.rem_euclid(DAY_MS));
+    if end_day.is_some_and(|end| end <= first_day) {
+        return vec![("model", since, until)];
+    }
+    let mut parts = Vec::with_capacity(3);
+    if since.is_none_or(|s| s < first_day) {
+        parts.push(("model", since, Some(first_day)));
+    }
+    parts.push((MODEL_DAY, Some(first_day), end_day));
+    if let (Some(end), Some(u)) = (end_day, until)
+        && end < u
+    {
+        parts.push(("model", Some(end), Some(u)));
+    }
+    parts
+}
+
+fn ceil_to(ms: i64, width: i64) -> i64 {
+    let f = ms - ms.rem_euclid(width);
+    if f == ms { f } else { f + width }
 }
 
 /// Merged sums as rows, in bucket then key order; per-model keys that are not listed models

@@ -112,6 +112,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "provider_sync",
         include_str!("../migrations/0012_provider_sync.sql"),
     ),
+    (
+        13,
+        "model_days",
+        include_str!("../migrations/0013_model_days.sql"),
+    ),
 ];
 
 /// The tenant of everything stored without one: local mode, and every row written before

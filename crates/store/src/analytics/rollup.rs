@@ -8,9 +8,14 @@
 //! values are not known at that point. [`Store::rebuild_rollups`] recomputes any range, for
 //! anything that rewrites history outside the insert path.
 //!
+//! Model rows are also kept per UTC day ([`MODEL_DAY`]): a calendar report in UTC reads one row
+//! per day and model instead of 24. They are added to like the hourly rows; wherever hours are
+//! recomputed, their days are then summed again from the (by then exact) hourly model rows.
+//!
 //! Invariant: after every committed transaction, each rollup row equals the sums of the events
-//! of its tenant, hour and dimension value (tags: as stored in `event_tags`). An event stored
-//! without a tenant counts under [`DEFAULT_TENANT`], the tenant its row is stored with.
+//! of its tenant, hour (for [`MODEL_DAY`]: UTC day, from 1970 on) and dimension value (tags: as
+//! stored in `event_tags`). An event stored without a tenant counts under [`DEFAULT_TENANT`],
+//! the tenant its row is stored with.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -83,6 +88,39 @@ pub(crate) const RECOMPUTE_TENANT_TAGS: &str = concat!(
     "WHERE usage_events.tenant = $1 AND ts_ms >= $2 AND ts_ms < $3 GROUP BY 1, 2, 4, 5"
 );
 
+/// The dimension of the model rows per UTC day; `hour_ms` holds the day's start. Only for
+/// times from 1970 on, where SQL's truncating division floors.
+pub(crate) const MODEL_DAY: &str = "model_day";
+
+pub(crate) const DAY_MS: i64 = 86_400_000;
+
+/// The UTC day an event time (or an hour) falls in, the same way SQL computes it.
+pub(crate) fn day_of(ts_ms: i64) -> i64 {
+    (ts_ms / DAY_MS) * DAY_MS
+}
+
+/// The days whose [`MODEL_DAY`] rows must be summed again after `hours` were recomputed.
+pub(crate) fn days_of(hours: &BTreeSet<i64>) -> BTreeSet<i64> {
+    hours
+        .iter()
+        .filter(|h| **h >= 0)
+        .map(|h| day_of(*h))
+        .collect()
+}
+
+/// Sums the day rows of `[$1, $2)` (whole days) again from the hourly model rows, after
+/// [`DELETE_DAYS`] removed them: run once the hours of those days are right.
+pub(crate) const RECOMPUTE_DAYS: &str = "INSERT INTO usage_rollup (tenant, hour_ms, dim, k1, k2, events, requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, cost_nanos, unpriced_events, duration_sum_ms, duration_count, ttft_sum_ms, ttft_count) \
+SELECT tenant, (hour_ms / 86400000) * 86400000, 'model_day', k1, k2, SUM(events), SUM(requests), SUM(errors), \
+SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_5m_tokens), \
+SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(web_search_requests), SUM(cost_nanos), \
+SUM(unpriced_events), SUM(duration_sum_ms), SUM(duration_count), SUM(ttft_sum_ms), SUM(ttft_count) \
+FROM usage_rollup WHERE dim = 'model' AND hour_ms >= 0 AND hour_ms >= $1 AND hour_ms < $2 GROUP BY 1, 2, 4, 5";
+
+/// Removes the day rows of `[$1, $2)`.
+pub(crate) const DELETE_DAYS: &str =
+    "DELETE FROM usage_rollup WHERE dim = 'model_day' AND hour_ms >= $1 AND hour_ms < $2";
+
 /// Rows per upsert statement (20 binds each).
 pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 
@@ -134,6 +172,8 @@ pub(crate) fn plan(inserted: &[&UsageEvent], recompute: BTreeSet<i64>) -> Plan {
     // The same order as `RowKey`'s derived `Ord`: hour, tenant, dimension, then the two values.
     let mut grouped: BTreeMap<(i64, &str, &'static str, &str, &str), AggSums> = BTreeMap::new();
     let mut tags: Vec<&(String, String)> = Vec::new();
+    // Summed again from the hours once those are recomputed: no deltas for them.
+    let recompute_days = days_of(&recompute);
     for e in inserted {
         let hour_ms = hour_of(e.ts_ms);
         if recompute.contains(&hour_ms) {
@@ -141,6 +181,13 @@ pub(crate) fn plan(inserted: &[&UsageEvent], recompute: BTreeSet<i64>) -> Plan {
         }
         let sums = sums_of(e);
         let tenant = e.tenant.as_deref().unwrap_or(DEFAULT_TENANT);
+        let day_ms = day_of(e.ts_ms);
+        if e.ts_ms >= 0 && !recompute_days.contains(&day_ms) {
+            grouped
+                .entry((day_ms, tenant, MODEL_DAY, &e.provider, &e.model))
+                .or_default()
+                .add(&sums);
+        }
         let mut add = |dim, k1, k2| {
             grouped
                 .entry((hour_ms, tenant, dim, k1, k2))
@@ -233,6 +280,19 @@ macro_rules! apply_plan {
                     .map_err($crate::StoreError::query("recomputing the hourly rollup"))?;
             }
         }
+        for day in $crate::analytics::rollup::days_of(&plan.recompute) {
+            for sql in [
+                $crate::analytics::rollup::DELETE_DAYS,
+                $crate::analytics::rollup::RECOMPUTE_DAYS,
+            ] {
+                sqlx::query(sql)
+                    .bind(day)
+                    .bind(day + $crate::analytics::rollup::DAY_MS)
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err($crate::StoreError::query("recomputing the daily rollup"))?;
+            }
+        }
     }};
 }
 pub(crate) use apply_plan;
@@ -266,7 +326,7 @@ pub(crate) use recompute_tags;
 
 impl Store {
     /// Recomputes the hourly rollup for every hour that overlaps `[since_ms, until_ms)` from the
-    /// events (for code that rewrites stored events outside the insert path, e.g. repricing).
+    /// events, and the daily model rows of their days (for code that rewrites stored events outside the insert path, e.g. repricing).
     pub async fn rebuild_rollups(&self, since_ms: i64, until_ms: i64) -> Result<(), StoreError> {
         let from = hour_of(since_ms);
         let to = hour_of(until_ms.saturating_sub(1)) + HOUR_MS;
@@ -285,6 +345,16 @@ impl Store {
                     .execute(&mut *tx)
                     .await
                     .map_err(StoreError::query("rebuilding the hourly rollup"))?;
+            }
+            // Every day an hour of the range falls in, summed again from its hours.
+            let days = (day_of(from), day_of(to - 1) + DAY_MS);
+            for sql in [DELETE_DAYS, RECOMPUTE_DAYS] {
+                sqlx::query(sql)
+                    .bind(days.0)
+                    .bind(days.1)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("rebuilding the daily rollup"))?;
             }
             tx.commit().await.map_err(StoreError::query("rebuilding the hourly rollup"))
         })

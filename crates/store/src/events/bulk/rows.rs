@@ -285,7 +285,8 @@ impl<'c> Writer<'c> {
 }
 
 /// Writes the import's rollup: sums added to the hours no update touched, then every touched
-/// hour recomputed from the events (the same statements as the pool path).
+/// hour recomputed from the events, and its day from the hours (the same statements as the
+/// pool path).
 pub(super) fn write_rollup(
     tx: &rusqlite::Transaction<'_>,
     deltas: BTreeMap<RowKey, AggSums>,
@@ -343,6 +344,16 @@ pub(super) fn write_rollup(
             s.execute([hour, hour + crate::analytics::HOUR_MS])
                 .map_err(failed(action))?;
         }
+    }
+    let mut delete_days = tx.prepare(rollup::DELETE_DAYS).map_err(failed(action))?;
+    let mut sum_days = tx.prepare(rollup::RECOMPUTE_DAYS).map_err(failed(action))?;
+    for day in rollup::days_of(recompute) {
+        delete_days
+            .execute([day, day + rollup::DAY_MS])
+            .map_err(failed(action))?;
+        sum_days
+            .execute([day, day + rollup::DAY_MS])
+            .map_err(failed(action))?;
     }
     Ok(())
 }

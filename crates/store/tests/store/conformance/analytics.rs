@@ -318,12 +318,41 @@ pub async fn rollup_follows_keep_largest_replacements(db: &TestDb) {
     }
     let got: BTreeMap<i64, AggSums> = rows.iter().map(|r| (r.bucket_ms, r.sums)).collect();
     assert_eq!(got, want);
+    utc_days_equal_raw(store).await;
     // A rebuild from the events gives the same rollup.
     store.rebuild_rollups(T0, T0 + 10 * H).await.unwrap();
     assert_eq!(
         store.aggregate(&all, Some(H), &AggKey::None).await.unwrap(),
         rows
     );
+    utc_days_equal_raw(store).await;
+}
+
+/// Sums in UTC days (and in one bucket), which the daily model rows answer for whole days,
+/// equal the raw events': over whole days, and over a range with partial days and hours at
+/// both ends. `T0` is a UTC midnight.
+async fn utc_days_equal_raw(store: &tokenwatch_store::Store) {
+    const DAY: i64 = 24 * H;
+    for (since, until) in [
+        (Some(T0 - DAY), Some(T0 + 2 * DAY)),
+        (Some(T0 - 2 * H + 7), Some(T0 + DAY + 3 * H + 5)),
+        (None, None),
+    ] {
+        let f = EventFilter {
+            since_ms: since,
+            until_ms: until,
+            ..EventFilter::all_tenants()
+        };
+        for key in [AggKey::None, AggKey::Model, AggKey::ProviderModel] {
+            for bucket in [Some(DAY), None] {
+                assert_eq!(
+                    store.aggregate(&f, bucket, &key).await.unwrap(),
+                    store.aggregate_raw(&f, bucket, &key).await.unwrap(),
+                    "{key:?} in {bucket:?} over {since:?}..{until:?}"
+                );
+            }
+        }
+    }
 }
 
 pub async fn tags_tools_latency_search_and_sorting(db: &TestDb) {

@@ -144,6 +144,20 @@ async fn rolled_up(store: &Store, tenant: Option<&str>) -> (i64, i64) {
         store.tag_totals(&f).await.unwrap(),
         store.tag_totals_raw(&f).await.unwrap()
     );
+    // Whole UTC days: the daily model rows, summed from the hourly ones by migration 13.
+    const DAY: i64 = 24 * H;
+    let days = EventFilter {
+        since_ms: Some(T0 - T0 % DAY),
+        until_ms: Some(T0 - T0 % DAY + 2 * DAY),
+        ..f.clone()
+    };
+    for key in [AggKey::None, AggKey::Model] {
+        assert_eq!(
+            store.aggregate(&days, Some(DAY), &key).await.unwrap(),
+            store.aggregate_raw(&days, Some(DAY), &key).await.unwrap(),
+            "{tenant:?} {key:?} in days"
+        );
+    }
     let rows = store.aggregate(&f, None, &AggKey::None).await.unwrap();
     rows.first()
         .map_or((0, 0), |r| (r.sums.events, r.sums.cost_nanos))
@@ -158,8 +172,8 @@ pub async fn a_database_at_migration_7_moves_into_the_default_tenant(engine: Eng
     let s = &db.store;
     assert_eq!(
         count(&db.url, "SELECT COUNT(*) FROM schema_migrations").await,
-        12,
-        "migrations 8 (tenant scope), 9 (teams), 10 (key owner), 11 (advisor) and 12 (provider sync) applied"
+        13,
+        "migrations 8 (tenant scope) to 13 (model days) applied"
     );
     assert_eq!(
         count(&db.url, "SELECT COUNT(*) FROM tenants WHERE id = 'default'").await,
