@@ -123,20 +123,6 @@ impl AggSums {
         self.ttft_sum_ms += o.ttft_sum_ms;
         self.ttft_count += o.ttft_count;
     }
-
-    /// Takes `o` out again (sums read twice, as whole days and as their hours).
-    pub(crate) fn sub(&mut self, o: &AggSums) {
-        self.events -= o.events;
-        self.requests -= o.requests;
-        self.errors -= o.errors;
-        self.usage -= o.usage;
-        self.cost_nanos -= o.cost_nanos;
-        self.unpriced_events -= o.unpriced_events;
-        self.duration_sum_ms -= o.duration_sum_ms;
-        self.duration_count -= o.duration_count;
-        self.ttft_sum_ms -= o.ttft_sum_ms;
-        self.ttft_count -= o.ttft_count;
-    }
 }
 
 /// Sums for one (time bucket, key).
@@ -419,94 +405,22 @@ impl Store {
             return Ok(Vec::new());
         };
         let utc_days = bucket.is_none_or(|(w, shift)| w % DAY_MS == 0 && shift % DAY_MS == 0);
-        let zone_days = bucket.is_some_and(|(w, shift)| w == DAY_MS && shift % HOUR_MS == 0);
-        if dim != "model" || !(utc_days || zone_days) {
+        if dim != "model" || !utc_days {
             return self
-                .aggregate_dim(filter, (dim, key_expr), since, until, bucket, None)
+                .aggregate_dim(filter, (dim, key_expr), since, until, bucket)
                 .await;
         }
         let mut rows = Vec::new();
         for (dim, since, until) in day_split(since, until) {
-            let part = match bucket {
-                Some((_, shift)) if dim == MODEL_DAY && !utc_days => {
-                    self.zone_days(filter, key_expr, since, until, shift)
-                        .await?
-                }
-                _ => {
-                    self.aggregate_dim(filter, (dim, key_expr), since, until, bucket, None)
-                        .await?
-                }
-            };
-            rows.extend(part);
+            rows.extend(
+                self.aggregate_dim(filter, (dim, key_expr), since, until, bucket)
+                    .await?,
+            );
         }
         Ok(rows)
     }
 
-    /// Whole UTC days `[since, until)` summed into the days of a zone `shift_ms` ahead of UTC
-    /// (whole hours, not whole days): each UTC day's row goes to the local day holding most of
-    /// its hours, and the hours of the other local day are read from the hourly rows, taken
-    /// out of the first and put into their own. At most 12 hours a day are read instead of 24.
-    async fn zone_days(
-        &self,
-        filter: &EventFilter,
-        key_expr: &'static str,
-        since: Option<i64>,
-        until: Option<i64>,
-        shift_ms: i64,
-    ) -> Result<Vec<AggRow>, StoreError> {
-        // Where local midnight falls within a UTC day.
-        let midnight = (-shift_ms).rem_euclid(DAY_MS);
-        // The hours `[day, day + midnight)` belong to the local day before the one holding the
-        // rest; whichever side is smaller is read hour by hour.
-        let early_few = midnight <= DAY_MS / 2;
-        let bucket = Some((DAY_MS, shift_ms));
-        let days = self
-            .aggregate_dim(filter, (MODEL_DAY, key_expr), since, until, bucket, None)
-            .await?;
-        let hours = self
-            .aggregate_dim(
-                filter,
-                ("model", key_expr),
-                since,
-                until,
-                bucket,
-                Some((midnight, early_few)),
-            )
-            .await?;
-        let mut merged: BTreeMap<(i64, String), AggSums> = BTreeMap::new();
-        for row in days {
-            // A day row was bucketed by its first hour, in the earlier local day.
-            let bucket_ms = row.bucket_ms + if early_few { DAY_MS } else { 0 };
-            merged
-                .entry((bucket_ms, row.key))
-                .or_default()
-                .add(&row.sums);
-        }
-        let moved_from = if early_few { DAY_MS } else { -DAY_MS };
-        for row in hours {
-            merged
-                .entry((row.bucket_ms + moved_from, row.key.clone()))
-                .or_default()
-                .sub(&row.sums);
-            merged
-                .entry((row.bucket_ms, row.key))
-                .or_default()
-                .add(&row.sums);
-        }
-        Ok(merged
-            .into_iter()
-            .filter(|(_, sums)| sums.events != 0)
-            .map(|((bucket_ms, key), sums)| AggRow {
-                bucket_ms,
-                key,
-                sums,
-            })
-            .collect())
-    }
-
-    /// Sums of the rollup rows of `dim` in `[since, until)`, per bucket and `key_expr`; with
-    /// `hours_of_day` `(h, before)`, only rows less than `h` into their UTC day (`before`) or
-    /// the others.
+    /// Sums of the rollup rows of `dim` in `[since, until)`, per bucket and `key_expr`.
     async fn aggregate_dim(
         &self,
         filter: &EventFilter,
@@ -514,7 +428,6 @@ impl Store {
         since: Option<i64>,
         until: Option<i64>,
         bucket: Option<(i64, i64)>,
-        hours_of_day: Option<(i64, bool)>,
     ) -> Result<Vec<AggRow>, StoreError> {
         with_pool!(self, pool => {
             let mut qb = QueryBuilder::new("SELECT ");
@@ -535,10 +448,6 @@ impl Store {
             }
             if let Some(v) = until {
                 qb.push(" AND hour_ms < ").push_bind(v);
-            }
-            if let Some((h, before)) = hours_of_day {
-                qb.push(" AND hour_ms % ").push_bind(DAY_MS);
-                qb.push(if before { " < " } else { " >= " }).push_bind(h);
             }
             for (column, value) in [
                 (" AND k1 = ", &filter.provider),
