@@ -17,9 +17,8 @@ from decimal import ROUND_HALF_UP, Decimal
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import BIN, SHOTS, _start
+from conftest import BIN, SHOTS, _start, wait
 from test_dashboard import assert_no_js_errors, open_view, usd
 from test_settings import fire_budget_alert
 
@@ -138,7 +137,7 @@ def test_phone_alert_text_wraps_between_words(fresh, phone):
     fire_budget_alert(fresh, "a-budget-with-a-rather-descriptive-name", "suite=wrap")
     open_view(phone, f"{fresh.url}/ui/settings?range=7d&tz=UTC&theme=light", "settings")
     messages = "//tr[@data-alert]/td[contains(., 'reached 50%')]"
-    WebDriverWait(phone, 10).until(lambda d: d.find_elements(By.XPATH, messages))
+    wait(phone, 10).until(lambda d: d.find_elements(By.XPATH, messages))
     width = phone.execute_script("return window.innerWidth")
     for msg in phone.find_elements(By.XPATH, messages):
         assert msg.is_displayed()
@@ -283,7 +282,7 @@ def test_a_session_opens_at_its_first_column_with_its_id_as_stored(fresh, phone)
     # Whatever a table was scrolled to, opening a session shows it from the left.
     phone.execute_script("document.querySelectorAll('#view .scroll').forEach((b) => { b.scrollLeft = 9999; })")
     phone.find_element(By.CSS_SELECTOR, f'tr[data-session="{LONG_SESSION}"]').click()
-    shown = WebDriverWait(phone, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, '[data-testid="timeline"] h2'))
+    shown = wait(phone, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, '[data-testid="timeline"] h2'))
     assert LONG_SESSION in shown.text.replace("\n", "")  # not upper-cased by the heading style
     lefts = phone.execute_script("return [...document.querySelectorAll('#view .scroll')].map((b) => b.scrollLeft)")
     assert lefts and all(x == 0 for x in lefts), lefts
@@ -297,7 +296,7 @@ def test_session_cost_is_the_exact_sum_rounded_once(fresh, browser):
     micros = int((exact * 1_000_000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     assert micros == 4  # while every turn alone rounds to 0
     open_view(browser, f"{fresh.url}/ui/sessions?range=7d&tz=UTC&session={LONG_SESSION}", "sessions")
-    heading = WebDriverWait(browser, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, '[data-testid="timeline"] h2'))
+    heading = wait(browser, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, '[data-testid="timeline"] h2'))
     assert heading.text.endswith(" · " + usd(micros)) and usd(micros) == "$0.000004", heading.text
     last = browser.find_elements(By.CSS_SELECTOR, '[data-testid="timeline"] tbody tr')[-1]
     assert last.find_elements(By.TAG_NAME, "td")[-1].text == usd(micros)
@@ -307,7 +306,7 @@ def test_session_cost_is_the_exact_sum_rounded_once(fresh, browser):
 
 def test_tags_shown_together_have_distinct_colours(fresh, browser):
     open_view(browser, f"{fresh.url}/ui/settings?range=7d&tz=UTC&theme=dark", "settings")
-    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="tags"] tr[data-tag]'))
+    wait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="tags"] tr[data-tag]'))
     swatches = {r.get_attribute("data-tag"): r.find_element(By.CSS_SELECTOR, "input[data-color]").get_attribute("value")
                 for r in browser.find_elements(By.CSS_SELECTOR, '[data-testid="tags"] tr[data-tag]')}
     assert set(CLIENTS) <= set(swatches), swatches
@@ -333,7 +332,7 @@ def test_budget_form_names_every_bad_field_next_to_it(fresh, browser):
         el.send_keys(value)
     f.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     err = browser.find_element(By.CSS_SELECTOR, '[data-testid="err-budgets"]')
-    WebDriverWait(browser, 10).until(lambda d: err.is_displayed())
+    wait(browser, 10).until(lambda d: err.is_displayed())
     notes = {n.get_attribute("data-field-err"): n.text for n in f.find_elements(By.CSS_SELECTOR, ".field-err")}
     assert set(notes) == {"scope", "period", "limit_usd", "alert_at"}, (notes, err.text)
     assert "'everywhere'" in notes["scope"] and "'fortnight'" in notes["period"]
@@ -354,7 +353,7 @@ def test_budget_form_names_every_bad_field_next_to_it(fresh, browser):
         el.clear()
         el.send_keys(value)
     f.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, 10).until(
+    wait(browser, 10).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="def-budgets"] tr[data-name="ui-bad"]'))
     assert not browser.find_elements(By.CSS_SELECTOR, ".field-err")
 
@@ -370,7 +369,7 @@ def test_alert_rule_form_names_every_bad_number_at_once(fresh, browser):
         el.send_keys(value)
     f.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     err = browser.find_element(By.CSS_SELECTOR, '[data-testid="err-alert-rules"]')
-    WebDriverWait(browser, 10).until(lambda d: err.is_displayed())
+    wait(browser, 10).until(lambda d: err.is_displayed())
     notes = {n.get_attribute("data-field-err") for n in f.find_elements(By.CSS_SELECTOR, ".field-err")}
     assert notes == {"threshold", "factor", "min_usd"}, (notes, err.text)
     assert "threshold: 'lots' is not a number" in err.text and "factor: 'x3'" in err.text and "min_usd: 'a dollar'" in err.text
@@ -383,9 +382,9 @@ def test_a_table_wider_than_a_phone_shows_which_side_has_more(fresh, phone):
     box = phone.find_element(By.CSS_SELECTOR, '[data-testid="prices"]').find_element(By.XPATH, "..")
     assert phone.execute_script("return arguments[0].scrollWidth > arguments[0].clientWidth", box)
     cue = lambda: set(box.get_attribute("class").split()) & {"more-left", "more-right"}
-    WebDriverWait(phone, 10).until(lambda d: cue() == {"more-right"})
+    wait(phone, 10).until(lambda d: cue() == {"more-right"})
     assert box.value_of_css_property("border-right-style") == "dashed"
     phone.execute_script("arguments[0].scrollLeft = arguments[0].scrollWidth", box)
-    WebDriverWait(phone, 10).until(lambda d: cue() == {"more-left"})
+    wait(phone, 10).until(lambda d: cue() == {"more-left"})
     phone.execute_script("arguments[0].scrollIntoView()", box)
     phone.save_screenshot(str(SHOTS / "phone-dark-settings-prices-scrolled.png"))

@@ -12,9 +12,8 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import SHOTS
+from conftest import SHOTS, wait
 from test_dashboard import assert_no_js_errors, micros, open_view, usd
 
 
@@ -46,21 +45,21 @@ def fire_budget_alert(tw, name, tag):
 def test_alert_badge_counts_unread_and_acknowledge_lowers_it(tw, browser):
     open_view(browser, f"{tw.url}/ui/settings?range=30d&tz=UTC&theme=dark", "settings")
     before = tw.api("alerts")["unread"]
-    WebDriverWait(browser, 10).until(lambda d: badge(d).text == f"alerts {before}")
+    wait(browser, 10).until(lambda d: badge(d).text == f"alerts {before}")
     mine = fire_budget_alert(tw, "alert-ui", "suite=alerts")
     assert len(mine) == 1 and mine[0]["acknowledged_at"] is None, mine
     assert "reached 50%" in mine[0]["message"]
     # The badge follows without a reload (the live event triggers a refresh).
     browser.execute_script("window.__sameDocument = 7")
-    WebDriverWait(browser, 35).until(lambda d: badge(d).text == f"alerts {before + 1}")
+    wait(browser, 35).until(lambda d: badge(d).text == f"alerts {before + 1}")
     badge(browser).click()
-    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, f'tr[data-alert="{mine[0]["id"]}"]'))
+    wait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, f'tr[data-alert="{mine[0]["id"]}"]'))
     row = browser.find_element(By.CSS_SELECTOR, f'tr[data-alert="{mine[0]["id"]}"]')
     assert "alert-ui" in row.text and "reached 50%" in row.text
     assert "$0.000005" in row.text  # threshold: 50 % of $0.00001
     browser.save_screenshot(str(SHOTS / "desktop-dark-alerts.png"))
     row.find_element(By.CSS_SELECTOR, "button[data-ack]").click()
-    WebDriverWait(browser, 10).until(lambda d: badge(d).text == f"alerts {before}")
+    wait(browser, 10).until(lambda d: badge(d).text == f"alerts {before}")
     assert browser.execute_script("return window.__sameDocument") == 7
     api = tw.api("alerts")
     assert api["unread"] == before
@@ -76,14 +75,14 @@ def test_acknowledge_all_clears_the_badge(tw, browser):
     browser.set_window_size(375, 812)
     try:
         open_view(browser, f"{tw.url}/ui/settings?range=30d&tz=UTC&theme=dark", "settings")
-        WebDriverWait(browser, 10).until(lambda d: badge(d).text != "alerts 0" and "·" not in badge(d).text)
+        wait(browser, 10).until(lambda d: badge(d).text != "alerts 0" and "·" not in badge(d).text)
         panel = browser.find_element(By.CSS_SELECTOR, '[data-testid="alerts-panel"]')
         browser.execute_script("arguments[0].scrollIntoView()", panel)
         width = browser.execute_script("return document.documentElement.scrollWidth")
         assert width <= browser.execute_script("return window.innerWidth"), width
         browser.save_screenshot(str(SHOTS / "phone-dark-alerts.png"))
         panel.find_element(By.CSS_SELECTOR, "button[data-ack-all]").click()
-        WebDriverWait(browser, 10).until(lambda d: badge(d).text == "alerts 0")
+        wait(browser, 10).until(lambda d: badge(d).text == "alerts 0")
         assert tw.api("alerts")["unread"] == 0
         assert_no_js_errors(browser)
     finally:
@@ -110,7 +109,7 @@ def test_budget_form_creates_and_deletes_and_a_bad_regex_is_explained(tw, browse
     f.find_element(By.NAME, "hard").click()
     f.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     sel = '[data-testid="def-budgets"] tr[data-name="ui-budget"]'
-    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, sel))
+    wait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, sel))
     b = next(b for b in tw.api("budgets")["budgets"] if b["name"] == "ui-budget")
     assert (b["scope"], b["period"], b["hard"], b["alert_at"]) == ("provider:gemini", "week", True, [50, 100])
     assert Decimal(b["limit_usd"]) == Decimal("12.5")
@@ -123,7 +122,7 @@ def test_budget_form_creates_and_deletes_and_a_bad_regex_is_explained(tw, browse
     fill(f, name="bad-rule", field="model", pattern="gpt-(4", tag="family=$1")
     f.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     err = browser.find_element(By.CSS_SELECTOR, '[data-testid="err-tag-rules"]')
-    WebDriverWait(browser, 10).until(lambda d: err.is_displayed())
+    wait(browser, 10).until(lambda d: err.is_displayed())
     assert "bad-rule" in err.text and "pattern" in err.text and "position" in err.text, err.text
     assert f.find_element(By.NAME, "pattern").get_attribute("value") == "gpt-(4"
     assert all(r["name"] != "bad-rule" for r in tw.api("tag-rules")["tag_rules"])
@@ -132,7 +131,7 @@ def test_budget_form_creates_and_deletes_and_a_bad_regex_is_explained(tw, browse
     assert_no_js_errors(browser, allow=("/api/v1/tag-rules ",))
 
     browser.find_element(By.CSS_SELECTOR, f'{sel} button[data-del]').click()
-    WebDriverWait(browser, 10).until(lambda d: not d.find_elements(By.CSS_SELECTOR, sel))
+    wait(browser, 10).until(lambda d: not d.find_elements(By.CSS_SELECTOR, sel))
     assert all(b["name"] != "ui-budget" for b in tw.api("budgets")["budgets"])
     assert_no_js_errors(browser)
 
@@ -144,13 +143,13 @@ def test_alert_rule_form_creates_and_deletes_and_a_bad_value_names_its_field(tw,
     fill(f, name="ui-rule", window="soon", threshold_usd="2.50", channels="ops, oncall")
     f.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     err = browser.find_element(By.CSS_SELECTOR, '[data-testid="err-alert-rules"]')
-    WebDriverWait(browser, 10).until(lambda d: err.is_displayed())
+    wait(browser, 10).until(lambda d: err.is_displayed())
     assert "ui-rule" in err.text and "window 'soon'" in err.text, err.text
     assert f.find_element(By.NAME, "window").get_attribute("value") == "soon"
     # A number field with text in it is named before anything is sent.
     fill(f, window="30m", threshold_usd="", threshold="lots")
     f.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(browser, 10).until(lambda d: "threshold: 'lots' is not a number" in err.text)
+    wait(browser, 10).until(lambda d: "threshold: 'lots' is not a number" in err.text)
     assert all(r["name"] != "ui-rule" for r in tw.api("alert-rules")["alert_rules"])
     browser.execute_script("arguments[0].scrollIntoView()", err)
     browser.save_screenshot(str(SHOTS / "desktop-dark-settings-alert-rule-error.png"))
@@ -159,7 +158,7 @@ def test_alert_rule_form_creates_and_deletes_and_a_bad_value_names_its_field(tw,
     fill(f, threshold="", threshold_usd="2.50")
     f.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     sel = '[data-testid="def-alert-rules"] tr[data-name="ui-rule"]'
-    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, sel))
+    wait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, sel))
     rule = next(r for r in tw.api("alert-rules")["alert_rules"] if r["name"] == "ui-rule")
     assert (rule["kind"], rule["scope"], rule["window"], rule["channels"], rule["enabled"]) == (
         "cost_above", "global", "30m", ["ops", "oncall"], True)
@@ -171,7 +170,7 @@ def test_alert_rule_form_creates_and_deletes_and_a_bad_value_names_its_field(tw,
     browser.save_screenshot(str(SHOTS / "desktop-dark-settings-alert-rules.png"))
 
     browser.find_element(By.CSS_SELECTOR, f"{sel} button[data-del]").click()
-    WebDriverWait(browser, 10).until(lambda d: not d.find_elements(By.CSS_SELECTOR, sel))
+    wait(browser, 10).until(lambda d: not d.find_elements(By.CSS_SELECTOR, sel))
     assert all(r["name"] != "ui-rule" for r in tw.api("alert-rules")["alert_rules"])
     assert_no_js_errors(browser)
 
@@ -199,19 +198,19 @@ def test_tag_these_retags_exactly_the_filtered_rows(tw, browser):
     want = {r["ts"] for r in tw.rows if r["project"] == "cli" and r["model"] == "gpt-4o"}
     assert want
     open_view(browser, f"{tw.url}/ui/requests?range=30d&tz=UTC&theme=dark&project=cli&model=gpt-4o", "requests")
-    WebDriverWait(browser, 10).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.event-row")) == len(want))
+    wait(browser, 10).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.event-row")) == len(want))
     box = browser.find_element(By.ID, "retag-tag")
     box.send_keys("bulk=ui")
     browser.find_element(By.CSS_SELECTOR, "#retag button[type=submit]").click()
     out = browser.find_element(By.CSS_SELECTOR, '[data-testid="retag-out"]')
-    WebDriverWait(browser, 10).until(lambda d: "matched" in out.text)
+    wait(browser, 10).until(lambda d: "matched" in out.text)
     assert out.text == f"bulk=ui: matched {len(want)}, changed {len(want)}"
     browser.save_screenshot(str(SHOTS / "desktop-dark-retag.png"))
     tagged = tw.api("events", tag="bulk=ui", limit=1000)["events"]
     assert len(tagged) == len(want)
     assert {(e["project"], e["model"]) for e in tagged} == {("cli", "gpt-4o")}
     open_view(browser, f"{tw.url}/ui/requests?range=30d&tz=UTC&tag=bulk%3Dui", "requests")
-    WebDriverWait(browser, 10).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.event-row")) == len(want))
+    wait(browser, 10).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.event-row")) == len(want))
     assert {r.get_attribute("data-id") for r in browser.find_elements(By.CSS_SELECTOR, "tr.event-row")} == {e["id"] for e in tagged}
     assert_no_js_errors(browser)
 
@@ -236,7 +235,7 @@ def test_tags_rename_and_recolour_from_settings(tw, browser):
 
     open_view(browser, f"{tw.url}/ui/settings?range=30d&tz=UTC&theme=dark", "settings")
     sel = '[data-testid="tags"] tr[data-tag="{}"]'
-    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, sel.format("ui=before")))
+    wait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, sel.format("ui=before")))
     row = browser.find_element(By.CSS_SELECTOR, sel.format("ui=before"))
     assert str(len(want)) in row.text and usd(want_cost) in row.text, row.text
 
@@ -244,7 +243,7 @@ def test_tags_rename_and_recolour_from_settings(tw, browser):
     name = row.find_element(By.CSS_SELECTOR, "input[data-rename]")
     name.clear()
     name.send_keys("ui=after", Keys.ENTER)
-    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, sel.format("ui=after")))
+    wait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, sel.format("ui=after")))
     assert not browser.find_elements(By.CSS_SELECTOR, sel.format("ui=before"))
     after = tag_row(tw, "ui=after")
     assert (after["events"], after["cost_micros"]) == (len(want), want_cost), after
@@ -255,9 +254,9 @@ def test_tags_rename_and_recolour_from_settings(tw, browser):
     picker = browser.find_element(By.CSS_SELECTOR, sel.format("ui=after") + " input[data-color]")
     browser.execute_script(
         "arguments[0].value = '#ff00aa'; arguments[0].dispatchEvent(new Event('change', {bubbles: true}))", picker)
-    WebDriverWait(browser, 10).until(lambda d: (tag_row(tw, "ui=after") or {}).get("color") == "#ff00aa")
+    wait(browser, 10).until(lambda d: (tag_row(tw, "ui=after") or {}).get("color") == "#ff00aa")
     assert tag_row(tw, "ui=after")["defined"] is True
-    WebDriverWait(browser, 10).until(lambda d: d.find_element(
+    wait(browser, 10).until(lambda d: d.find_element(
         By.CSS_SELECTOR, sel.format("ui=after") + " input[data-color]").get_attribute("value") == "#ff00aa")
     row = browser.find_element(By.CSS_SELECTOR, sel.format("ui=after"))
     panel = browser.find_element(By.CSS_SELECTOR, '[data-testid="tags-panel"]')
@@ -269,14 +268,14 @@ def test_tags_rename_and_recolour_from_settings(tw, browser):
     name.clear()
     name.send_keys("ui=", Keys.ENTER)
     err = browser.find_element(By.CSS_SELECTOR, '[data-testid="err-tags"]')
-    WebDriverWait(browser, 10).until(lambda d: err.is_displayed())
+    wait(browser, 10).until(lambda d: err.is_displayed())
     assert "rename_to" in err.text, err.text
     assert tag_row(tw, "ui=after")["events"] == len(want)
     assert_no_js_errors(browser, allow=("/api/v1/tags/",))
 
     # The requests log shows the new name.
     open_view(browser, f"{tw.url}/ui/requests?range=30d&tz=UTC&tag=ui%3Dafter", "requests")
-    WebDriverWait(browser, 10).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.event-row")) == len(want))
+    wait(browser, 10).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.event-row")) == len(want))
     assert all("ui=after" in r.text for r in browser.find_elements(By.CSS_SELECTOR, "tr.event-row"))
 
     # Charts stacked by the tag's key draw it in its colour.
@@ -288,7 +287,7 @@ def test_tags_rename_and_recolour_from_settings(tw, browser):
     browser.set_window_size(375, 812)
     try:
         open_view(browser, f"{tw.url}/ui/settings?range=30d&tz=UTC&theme=dark", "settings")
-        WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, sel.format("ui=after")))
+        wait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, sel.format("ui=after")))
         panel = browser.find_element(By.CSS_SELECTOR, '[data-testid="tags-panel"]')
         browser.execute_script("arguments[0].scrollIntoView()", panel)
         width = browser.execute_script("return document.documentElement.scrollWidth")
