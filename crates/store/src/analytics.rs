@@ -193,13 +193,15 @@ pub(crate) enum Part {
     Rollup(Option<i64>, Option<i64>),
 }
 
-fn floor_hour(ms: i64) -> i64 {
-    ms - ms.rem_euclid(HOUR_MS)
+/// `ms` rounded down to a multiple of `width`.
+fn floor_to(ms: i64, width: i64) -> i64 {
+    ms - ms.rem_euclid(width)
 }
 
-fn ceil_hour(ms: i64) -> i64 {
-    let f = floor_hour(ms);
-    if f == ms { f } else { f + HOUR_MS }
+/// `ms` rounded up to a multiple of `width`.
+fn ceil_to(ms: i64, width: i64) -> i64 {
+    let f = floor_to(ms, width);
+    if f == ms { f } else { f + width }
 }
 
 /// Splits `[since, until)` into raw partial hours at the ends and whole rollup hours between,
@@ -216,8 +218,8 @@ pub(crate) fn split(filter: &EventFilter, rollup_ok: bool) -> Vec<Part> {
     if !rollup_ok {
         return vec![Part::Raw(since, until)];
     }
-    let h0 = since.map(ceil_hour);
-    let h1 = until.map(floor_hour);
+    let h0 = since.map(|s| ceil_to(s, HOUR_MS));
+    let h1 = until.map(|u| floor_to(u, HOUR_MS));
     if let (Some(a), Some(b)) = (h0, h1)
         && a >= b
     {
@@ -482,7 +484,7 @@ fn day_split(
     until: Option<i64>,
 ) -> Vec<(&'static str, Option<i64>, Option<i64>)> {
     let first_day = since.map_or(0, |s| ceil_to(s.max(0), DAY_MS));
-    let end_day = until.map(|u| u - u.rem_euclid(DAY_MS));
+    let end_day = until.map(|u| floor_to(u, DAY_MS));
     if end_day.is_some_and(|end| end <= first_day) {
         return vec![("model", since, until)];
     }
@@ -497,11 +499,6 @@ fn day_split(
         parts.push(("model", Some(end), Some(u)));
     }
     parts
-}
-
-fn ceil_to(ms: i64, width: i64) -> i64 {
-    let f = ms - ms.rem_euclid(width);
-    if f == ms { f } else { f + width }
 }
 
 /// Merged sums as rows, in bucket then key order; per-model keys that are not listed models
