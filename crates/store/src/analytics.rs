@@ -422,59 +422,181 @@ impl Store {
         Ok(rows)
     }
 
-    /// Sums of the rollup rows of `dim` in `[since, until)`, per bucket and `key_expr`.
+    /// Sums of the rollup rows of `dim` in `[since, until)`, per bucket and `key_expr`. On a
+    /// SQLite file they are read on a connection of their own (see [`crate::reader`]): a year
+    /// of days returns hundreds of rows.
     async fn aggregate_dim(
         &self,
         filter: &EventFilter,
-        (dim, key_expr): (&'static str, &'static str),
+        dim: (&'static str, &'static str),
         since: Option<i64>,
         until: Option<i64>,
         bucket: Option<(i64, i64)>,
     ) -> Result<Vec<AggRow>, StoreError> {
+        const ACTION: &str = "aggregating the rollup";
+        if let Some(reader) = self.own_reader() {
+            let mut plain = PlainSql::default();
+            dim_sql(&mut plain, filter, dim, since, until, bucket);
+            let PlainSql { sql, params } = plain;
+            return reader
+                .read(ACTION, move |conn| {
+                    let read = || -> rusqlite::Result<Vec<AggRow>> {
+                        let mut stmt = conn.prepare_cached(&sql)?;
+                        stmt.query_map(rusqlite::params_from_iter(params), agg_row_of)?
+                            .collect()
+                    };
+                    read().map_err(|source| StoreError::Bulk {
+                        action: ACTION,
+                        source,
+                    })
+                })
+                .await;
+        }
         with_pool!(self, pool => {
-            let mut qb = QueryBuilder::new("SELECT ");
-            match bucket {
-                Some((w, shift)) => {
-                    qb.push("((hour_ms + ").push_bind(shift).push(") / ").push_bind(w.max(1)).push(") * ").push_bind(w.max(1)).push(" - ").push_bind(shift);
-                }
-                None => {
-                    qb.push("CAST(0 AS BIGINT)");
-                }
-            }
-            qb.push(", ").push(key_expr).push(", ").push(ROLLUP_SUMS).push(" FROM usage_rollup WHERE dim = ").push_bind(dim);
-            if let Some(t) = filter.scope.as_tenant() {
-                qb.push(" AND tenant = ").push_bind(t.to_owned());
-            }
-            if let Some(v) = since {
-                qb.push(" AND hour_ms >= ").push_bind(v);
-            }
-            if let Some(v) = until {
-                qb.push(" AND hour_ms < ").push_bind(v);
-            }
-            for (column, value) in [
-                (" AND k1 = ", &filter.provider),
-                (" AND k2 = ", &filter.model),
-                (" AND k1 = ", &filter.source),
-                (" AND k1 = ", &filter.project),
-            ] {
-                if let Some(v) = value {
-                    qb.push(column).push_bind(v.clone());
-                }
-            }
-            // Hour buckets group in primary-key order (no sort); wider ones group by bucket so
-            // few rows come back. Rows sharing a bucket and key are merged by the caller.
-            match bucket {
-                Some((w, _)) if w == HOUR_MS => qb.push(" GROUP BY hour_ms, k1, k2"),
-                Some(_) => qb.push(" GROUP BY 1, k1, k2"),
-                None => qb.push(" GROUP BY k1, k2"),
-            };
-            let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query("aggregating the rollup"))?;
+            let mut qb = QueryBuilder::new("");
+            dim_sql(&mut qb, filter, dim, since, until, bucket);
+            let rows = qb.build().fetch_all(pool).await.map_err(StoreError::query(ACTION))?;
             rows.iter()
                 .map(|r| Ok(AggRow { bucket_ms: r.try_get(0)?, key: r.try_get(1)?, sums: decode_sums!(r, 2)? }))
                 .collect::<Result<Vec<_>, sqlx::Error>>()
-                .map_err(StoreError::query("aggregating the rollup"))
+                .map_err(StoreError::query(ACTION))
         })
     }
+}
+
+/// Where a query's SQL is written: sqlx's builder for the pools, or [`PlainSql`] for a
+/// connection of its own. Text is fixed fragments; values are bound.
+trait SqlSink {
+    fn sql(&mut self, text: &str) -> &mut Self;
+    fn int(&mut self, value: i64) -> &mut Self;
+    fn text(&mut self, value: String) -> &mut Self;
+}
+
+impl<'a, DB: sqlx::Database> SqlSink for QueryBuilder<'a, DB>
+where
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    fn sql(&mut self, text: &str) -> &mut Self {
+        self.push(text)
+    }
+
+    fn int(&mut self, value: i64) -> &mut Self {
+        self.push_bind(value)
+    }
+
+    fn text(&mut self, value: String) -> &mut Self {
+        self.push_bind(value)
+    }
+}
+
+/// SQL with `?` placeholders and its values in order, for rusqlite.
+#[derive(Default)]
+struct PlainSql {
+    sql: String,
+    params: Vec<rusqlite::types::Value>,
+}
+
+impl SqlSink for PlainSql {
+    fn sql(&mut self, text: &str) -> &mut Self {
+        self.sql.push_str(text);
+        self
+    }
+
+    fn int(&mut self, value: i64) -> &mut Self {
+        self.sql.push('?');
+        self.params.push(rusqlite::types::Value::Integer(value));
+        self
+    }
+
+    fn text(&mut self, value: String) -> &mut Self {
+        self.sql.push('?');
+        self.params.push(rusqlite::types::Value::Text(value));
+        self
+    }
+}
+
+/// The read of [`Store::aggregate_dim`]: bucket, key, then the sixteen sums.
+fn dim_sql(
+    q: &mut impl SqlSink,
+    filter: &EventFilter,
+    (dim, key_expr): (&'static str, &'static str),
+    since: Option<i64>,
+    until: Option<i64>,
+    bucket: Option<(i64, i64)>,
+) {
+    q.sql("SELECT ");
+    match bucket {
+        Some((w, shift)) => {
+            q.sql("((hour_ms + ")
+                .int(shift)
+                .sql(") / ")
+                .int(w.max(1))
+                .sql(") * ");
+            q.int(w.max(1)).sql(" - ").int(shift);
+        }
+        None => {
+            q.sql("CAST(0 AS BIGINT)");
+        }
+    }
+    q.sql(", ").sql(key_expr).sql(", ").sql(ROLLUP_SUMS);
+    q.sql(" FROM usage_rollup WHERE dim = ")
+        .text(dim.to_owned());
+    if let Some(t) = filter.scope.as_tenant() {
+        q.sql(" AND tenant = ").text(t.to_owned());
+    }
+    if let Some(v) = since {
+        q.sql(" AND hour_ms >= ").int(v);
+    }
+    if let Some(v) = until {
+        q.sql(" AND hour_ms < ").int(v);
+    }
+    for (column, value) in [
+        (" AND k1 = ", &filter.provider),
+        (" AND k2 = ", &filter.model),
+        (" AND k1 = ", &filter.source),
+        (" AND k1 = ", &filter.project),
+    ] {
+        if let Some(v) = value {
+            q.sql(column).text(v.clone());
+        }
+    }
+    // Hour buckets group in primary-key order (no sort); wider ones group by bucket so few
+    // rows come back. Rows sharing a bucket and key are merged by the caller.
+    match bucket {
+        Some((w, _)) if w == HOUR_MS => q.sql(" GROUP BY hour_ms, k1, k2"),
+        Some(_) => q.sql(" GROUP BY 1, k1, k2"),
+        None => q.sql(" GROUP BY k1, k2"),
+    };
+}
+
+/// A row of [`dim_sql`] read by rusqlite (the columns of [`decode_sums`] from 2 on).
+fn agg_row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
+    let n = |i: usize| r.get::<_, i64>(i);
+    Ok(AggRow {
+        bucket_ms: n(0)?,
+        key: r.get(1)?,
+        sums: AggSums {
+            events: n(2)?,
+            requests: n(3)?,
+            errors: n(4)?,
+            usage: Usage {
+                input_tokens: n(5)?,
+                output_tokens: n(6)?,
+                cache_read_tokens: n(7)?,
+                cache_write_5m_tokens: n(8)?,
+                cache_write_1h_tokens: n(9)?,
+                reasoning_tokens: n(10)?,
+                web_search_requests: n(11)?,
+            },
+            cost_nanos: n(12)?,
+            unpriced_events: n(13)?,
+            duration_sum_ms: n(14)?,
+            duration_count: n(15)?,
+            ttft_sum_ms: n(16)?,
+            ttft_count: n(17)?,
+        },
+    })
 }
 
 /// The whole hours `[since, until)` as the model rows that answer them: whole UTC days (from

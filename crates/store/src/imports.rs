@@ -55,8 +55,13 @@ impl Store {
         &self,
         source: &str,
     ) -> Result<HashMap<String, ImportCursor>, StoreError> {
-        if let Some(read) = self.read_on_own_connection(source, read_cursors).await {
-            return read;
+        if let Some(reader) = self.own_reader() {
+            let source = source.to_owned();
+            return reader
+                .read("reading import cursors", move |conn| {
+                    query_cursors(conn, &source)
+                })
+                .await;
         }
         with_pool!(self, pool => {
             let rows = sqlx::query(
@@ -94,8 +99,13 @@ impl Store {
         &self,
         source: &str,
     ) -> Result<HashMap<String, ImportDir>, StoreError> {
-        if let Some(read) = self.read_on_own_connection(source, read_dirs).await {
-            return read;
+        if let Some(reader) = self.own_reader() {
+            let source = source.to_owned();
+            return reader
+                .read("reading import directories", move |conn| {
+                    query_dirs(conn, &source)
+                })
+                .await;
         }
         with_pool!(self, pool => {
             let rows = sqlx::query_as::<_, (String, String, String)>(
@@ -122,33 +132,17 @@ impl Store {
         source: &str,
         on_dirs: impl FnOnce(HashMap<String, ImportDir>) + Send + 'static,
     ) -> Result<HashMap<String, ImportCursor>, StoreError> {
-        if let Some(path) = self.bulk_path() {
+        if let Some(reader) = self.own_reader() {
             let source = source.to_owned();
-            return tokio::task::spawn_blocking(move || read_state(&path, &source, on_dirs))
-                .await
-                .unwrap_or(Err(StoreError::Interrupted(
-                    "an import state reader stopped",
-                )));
+            return reader
+                .read("reading import state", move |conn| {
+                    on_dirs(query_dirs(conn, &source)?);
+                    query_cursors(conn, &source)
+                })
+                .await;
         }
         on_dirs(self.import_dirs(source).await?);
         self.import_cursors(source).await
-    }
-
-    /// On a SQLite file: `read(file, source)` on a connection of its own, on the blocking pool.
-    async fn read_on_own_connection<T: Send + 'static>(
-        &self,
-        source: &str,
-        read: fn(&std::path::Path, &str) -> Result<T, StoreError>,
-    ) -> Option<Result<T, StoreError>> {
-        let path = self.bulk_path()?;
-        let source = source.to_owned();
-        Some(
-            tokio::task::spawn_blocking(move || read(&path, &source))
-                .await
-                .unwrap_or(Err(StoreError::Interrupted(
-                    "an import state reader stopped",
-                ))),
-        )
     }
 
     /// Saves directory listings (insert or replace) in one transaction.
@@ -288,25 +282,6 @@ impl Store {
     }
 }
 
-/// [`Store::import_cursors`] on a connection of its own (read-write only so that opening a WAL
-/// database never depends on its shared-memory file already existing; it only reads).
-/// A connection of its own for reading import state (see [`Store::import_cursors`]).
-fn open_reader(
-    path: &std::path::Path,
-    action: &'static str,
-) -> Result<rusqlite::Connection, StoreError> {
-    use rusqlite::OpenFlags;
-    let failed = |source| StoreError::Bulk { action, source };
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(failed)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(failed)?;
-    Ok(conn)
-}
-
 /// Reads `sql` (one `?1`, the source) into a map. The queries scan their table (`NOT
 /// INDEXED`): a source's rows are most of it, and a scan reads them page by page instead of
 /// seeking each one from the index.
@@ -328,31 +303,6 @@ fn read_map<V>(
     let mut map = HashMap::with_capacity(rows.len());
     map.extend(rows);
     Ok(map)
-}
-
-/// The listings, handed to `on_dirs`, then the cursors, on one connection of its own.
-fn read_state(
-    path: &std::path::Path,
-    source: &str,
-    on_dirs: impl FnOnce(HashMap<String, ImportDir>),
-) -> Result<HashMap<String, ImportCursor>, StoreError> {
-    let conn = open_reader(path, "reading import state")?;
-    on_dirs(query_dirs(&conn, source)?);
-    query_cursors(&conn, source)
-}
-
-fn read_cursors(
-    path: &std::path::Path,
-    source: &str,
-) -> Result<HashMap<String, ImportCursor>, StoreError> {
-    query_cursors(&open_reader(path, "reading import cursors")?, source)
-}
-
-fn read_dirs(
-    path: &std::path::Path,
-    source: &str,
-) -> Result<HashMap<String, ImportDir>, StoreError> {
-    query_dirs(&open_reader(path, "reading import directories")?, source)
 }
 
 fn query_cursors(

@@ -21,6 +21,7 @@ mod counters;
 mod definitions;
 mod events;
 mod imports;
+mod reader;
 pub mod reports;
 mod scope;
 mod sync;
@@ -167,6 +168,9 @@ pub struct Store {
     /// The proxy writer's own connection to a SQLite file, opened on its first batch and kept
     /// (see [`Store::insert_batch`]); dropped after a failure that was not the data's fault.
     pub(crate) batch_conn: std::sync::Arc<std::sync::Mutex<Option<rusqlite::Connection>>>,
+    /// Read connections of their own to a SQLite file, for reads returning many rows (see
+    /// [`reader`]).
+    pub(crate) readers: reader::Readers,
 }
 
 /// Why a store operation failed. Messages never include a password.
@@ -385,6 +389,7 @@ impl Store {
             pool,
             sqlite_memory,
             batch_conn: std::sync::Arc::default(),
+            readers: reader::Readers::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -461,6 +466,7 @@ impl Store {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .take(),
         );
+        self.readers.clear();
         if let Pool::Sqlite(pool) = &self.pool
             && !self.sqlite_memory
         {
