@@ -16,7 +16,7 @@ pub mod tag;
 pub mod tag_defs;
 pub mod teams;
 
-use tokenwatch_store::{DEFAULT_TENANT, EventFilter, Store, TenantScope};
+use tokenwatch_store::{Connections, DEFAULT_TENANT, EventFilter, Store, TenantScope};
 
 use crate::cli::FilterArgs;
 use tokenwatch_app::config as settings;
@@ -27,7 +27,7 @@ pub async fn open_store(
 ) -> anyhow::Result<(Store, settings::Loaded)> {
     let loaded = settings::load(global.config.as_deref(), global.db.as_deref())?;
     let url = settings::database_url(&loaded.config)?;
-    Ok((open_url(&url).await?, loaded))
+    Ok((open_url(&url, Connections::One).await?, loaded))
 }
 
 /// Writes the subscription charges due by now through the pipeline (so they are tagged and
@@ -52,9 +52,10 @@ pub async fn charge_subscriptions(
 /// or error), so no command leaves a SQLite `-wal` file behind.
 static OPENED: std::sync::Mutex<Vec<Store>> = std::sync::Mutex::new(Vec::new());
 
-/// Opens a database by URL and registers it to be closed on exit.
-pub async fn open_url(url: &str) -> anyhow::Result<Store> {
-    let store = Store::open(url).await?;
+/// Opens a database by URL and registers it to be closed on exit. A command reads one thing
+/// after another and takes [`Connections::One`]; `serve` takes [`Connections::Concurrent`].
+pub async fn open_url(url: &str, connections: Connections) -> anyhow::Result<Store> {
+    let store = Store::open_with(url, connections).await?;
     OPENED
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -304,10 +304,30 @@ pub fn redact_url(url: &str) -> String {
     shown
 }
 
+/// How many pooled connections a store may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connections {
+    /// Several (8 on PostgreSQL, 4 on a SQLite file), for a server's concurrent requests.
+    Concurrent,
+    /// One, for a command that reads and writes one thing after another. sqlx hands a released
+    /// connection back to its pool on a task of its own, so a command's next query could find
+    /// none idle and open a second connection (a thread, the file opened again, the schema
+    /// parsed again: about 1 ms of a `report`); with one, it waits the moment for the first.
+    One,
+}
+
 impl Store {
     /// Opens (creating if needed) and migrates a database: a plain path, `sqlite://PATH`,
-    /// `sqlite::memory:`, or `postgres://…` / `postgresql://…`.
+    /// `sqlite::memory:`, or `postgres://…` / `postgresql://…`. For a server: see
+    /// [`Store::open_with`].
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, Connections::Concurrent).await
+    }
+
+    /// [`Store::open`] with the given pool size. An in-memory SQLite database always has one
+    /// connection (it lives in it).
+    pub async fn open_with(url: &str, connections: Connections) -> Result<Store, StoreError> {
+        let one = connections == Connections::One;
         let shown = redact_url(url);
         let open_err = |source| StoreError::Open {
             url: shown.clone(),
@@ -321,7 +341,7 @@ impl Store {
                 .map_err(open_err)?
                 .options([("jit", "off")]);
             let pool = PgPoolOptions::new()
-                .max_connections(8)
+                .max_connections(if one { 1 } else { 8 })
                 .acquire_timeout(Duration::from_secs(3))
                 .connect_with(options)
                 .await
@@ -367,7 +387,7 @@ impl Store {
                     .idle_timeout(None)
                     .max_lifetime(None)
             } else {
-                SqlitePoolOptions::new().max_connections(4)
+                SqlitePoolOptions::new().max_connections(if one { 1 } else { 4 })
             };
             // Openers racing on a brand-new file (`serve` and `import` started together) can
             // find it locked while the first one switches it to WAL, a moment SQLite's busy

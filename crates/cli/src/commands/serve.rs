@@ -26,7 +26,7 @@ pub async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| tracing::warn!(error = %e, "metrics are disabled"))
         .ok();
     let url = config::database_url(&config)?;
-    let store = super::open_url(&url).await?;
+    let store = super::open_url(&url, tokenwatch_store::Connections::Concurrent).await?;
     let services = Services::start(config, store)?;
     tracing::info!(
         database = %services.store.backend().as_str(),
