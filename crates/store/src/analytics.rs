@@ -24,7 +24,7 @@ use sqlx::{QueryBuilder, Row};
 use tokenwatch_core::Usage;
 
 use self::rollup::{DAY_MS, MODEL_DAY};
-use crate::counters::{usage_at, usage_sums};
+use crate::counters::{usage_from, usage_sums};
 use crate::events::push_filter;
 use crate::{EventFilter, Store, StoreError, with_pool};
 
@@ -166,24 +166,29 @@ CAST(COALESCE(SUM(duration_sum_ms), 0) AS BIGINT), CAST(COALESCE(SUM(duration_co
 CAST(COALESCE(SUM(ttft_sum_ms), 0) AS BIGINT), CAST(COALESCE(SUM(ttft_count), 0) AS BIGINT)"
 );
 
-/// Reads `AggSums` from columns `first..first + 16` of a row.
+/// Reads `AggSums` from columns `first..first + 16` of an sqlx row.
 macro_rules! decode_sums {
     ($r:expr, $first:expr) => {{
         let r = $r;
-        let f: usize = $first;
-        Ok::<AggSums, sqlx::Error>(AggSums {
-            events: r.try_get(f)?,
-            requests: r.try_get(f + 1)?,
-            errors: r.try_get(f + 2)?,
-            usage: usage_at(r, f + 3)?,
-            cost_nanos: r.try_get(f + 10)?,
-            unpriced_events: r.try_get(f + 11)?,
-            duration_sum_ms: r.try_get(f + 12)?,
-            duration_count: r.try_get(f + 13)?,
-            ttft_sum_ms: r.try_get(f + 14)?,
-            ttft_count: r.try_get(f + 15)?,
-        })
+        sums_from(|i| r.try_get::<i64, _>(i), $first)
     }};
+}
+
+/// `AggSums` from columns `first..first + 16` (the order of [`ROLLUP_SUMS`]), each read by
+/// `n`: one mapping for sqlx's rows and rusqlite's.
+fn sums_from<E>(n: impl Fn(usize) -> Result<i64, E>, first: usize) -> Result<AggSums, E> {
+    Ok(AggSums {
+        events: n(first)?,
+        requests: n(first + 1)?,
+        errors: n(first + 2)?,
+        usage: usage_from(&n, first + 3)?,
+        cost_nanos: n(first + 10)?,
+        unpriced_events: n(first + 11)?,
+        duration_sum_ms: n(first + 12)?,
+        duration_count: n(first + 13)?,
+        ttft_sum_ms: n(first + 14)?,
+        ttft_count: n(first + 15)?,
+    })
 }
 
 /// Which table answers which part of a time range.
@@ -572,30 +577,10 @@ fn dim_sql(
 
 /// A row of [`dim_sql`] read by rusqlite (the columns of [`decode_sums`] from 2 on).
 fn agg_row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<AggRow> {
-    let n = |i: usize| r.get::<_, i64>(i);
     Ok(AggRow {
-        bucket_ms: n(0)?,
+        bucket_ms: r.get(0)?,
         key: r.get(1)?,
-        sums: AggSums {
-            events: n(2)?,
-            requests: n(3)?,
-            errors: n(4)?,
-            usage: Usage {
-                input_tokens: n(5)?,
-                output_tokens: n(6)?,
-                cache_read_tokens: n(7)?,
-                cache_write_5m_tokens: n(8)?,
-                cache_write_1h_tokens: n(9)?,
-                reasoning_tokens: n(10)?,
-                web_search_requests: n(11)?,
-            },
-            cost_nanos: n(12)?,
-            unpriced_events: n(13)?,
-            duration_sum_ms: n(14)?,
-            duration_count: n(15)?,
-            ttft_sum_ms: n(16)?,
-            ttft_count: n(17)?,
-        },
+        sums: sums_from(|i| r.get::<_, i64>(i), 2)?,
     })
 }
 

@@ -25,14 +25,19 @@ where
     usize: ColumnIndex<R>,
     i64: Decode<'r, R::Database> + Type<R::Database>,
 {
+    usage_from(|i| row.try_get(i), first)
+}
+
+/// [`usage_at`] for any row type: each column read by `n` (rusqlite's rows too).
+pub(crate) fn usage_from<E>(n: impl Fn(usize) -> Result<i64, E>, first: usize) -> Result<Usage, E> {
     Ok(Usage {
-        input_tokens: row.try_get(first)?,
-        output_tokens: row.try_get(first + 1)?,
-        cache_read_tokens: row.try_get(first + 2)?,
-        cache_write_5m_tokens: row.try_get(first + 3)?,
-        cache_write_1h_tokens: row.try_get(first + 4)?,
-        reasoning_tokens: row.try_get(first + 5)?,
-        web_search_requests: row.try_get(first + 6)?,
+        input_tokens: n(first)?,
+        output_tokens: n(first + 1)?,
+        cache_read_tokens: n(first + 2)?,
+        cache_write_5m_tokens: n(first + 3)?,
+        cache_write_1h_tokens: n(first + 4)?,
+        reasoning_tokens: n(first + 5)?,
+        web_search_requests: n(first + 6)?,
     })
 }
 
