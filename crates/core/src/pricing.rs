@@ -12,6 +12,8 @@
 
 mod file;
 
+use std::collections::HashMap;
+
 use crate::money::{Micros, MoneyError, Nanos};
 use crate::usage::Usage;
 
@@ -168,6 +170,9 @@ pub struct PriceTable {
     version: String,
     /// Overrides first, so they win over shipped entries.
     entries: Vec<Entry>,
+    /// Every id and alias, to the entries that carry it, in table order: a lookup is a few hash
+    /// probes (the name, then each shorter `-`/`@` prefix) instead of a scan of every entry.
+    by_name: HashMap<String, Vec<usize>>,
 }
 
 impl PriceTable {
@@ -202,51 +207,72 @@ impl PriceTable {
                 overridden: true,
             },
         );
+        self.reindex();
         if !self.version.ends_with("+local") {
             self.version.push_str("+local");
         }
     }
 
-    /// The price for a model as called through a provider; see the module docs for matching.
+    /// The table with its name index built.
+    fn indexed(version: String, entries: Vec<Entry>) -> Self {
+        let mut table = PriceTable {
+            version,
+            entries,
+            by_name: HashMap::new(),
+        };
+        table.reindex();
+        table
+    }
+
+    /// Rebuilds [`PriceTable::by_name`] after `entries` changed.
+    fn reindex(&mut self) {
+        self.by_name.clear();
+        for (i, e) in self.entries.iter().enumerate() {
+            for name in names(e) {
+                let at = self.by_name.entry(name.to_owned()).or_default();
+                if at.last() != Some(&i) {
+                    at.push(i);
+                }
+            }
+        }
+    }
+
+    /// The price for a model as called through a provider.
+    ///
+    /// For each candidate name (the model, then what follows its last `/`), entries for this
+    /// provider are tried before entries for any provider; within them, the first entry that
+    /// names the candidate exactly, else the entry with the longest name the candidate extends
+    /// (a dated or tagged variant), the first such entry on a tie (an override before the
+    /// shipped entry whose alias it repeats).
     pub fn lookup(&self, provider: &str, model: &str) -> Option<&ModelPrice> {
         let model = model.trim();
         let model = model.strip_prefix("models/").unwrap_or(model);
-        let mut candidates = vec![model];
-        if let Some((_, bare)) = model.rsplit_once('/') {
-            candidates.push(bare);
-        }
-        for candidate in candidates {
+        let bare = model.rsplit_once('/').map(|(_, bare)| bare);
+        for candidate in std::iter::once(model).chain(bare) {
             for restricted in [true, false] {
-                let applies = |e: &&Entry| {
+                let applies = |i: &usize| {
+                    let e = &self.entries[*i];
                     if restricted {
                         e.providers.iter().any(|p| p == provider)
                     } else {
                         e.providers.is_empty()
                     }
                 };
-                if let Some(e) = self
-                    .entries
-                    .iter()
-                    .filter(applies)
-                    .find(|e| names(e).contains(&candidate))
-                {
-                    return Some(&e.price);
+                let named = |name: &str| self.by_name.get(name).map_or(&[][..], Vec::as_slice);
+                if let Some(&i) = named(candidate).iter().find(|i| applies(i)) {
+                    return Some(&self.entries[i].price);
                 }
-                let best = self
-                    .entries
-                    .iter()
-                    .filter(applies)
-                    .filter_map(|e| {
-                        names(e)
-                            .into_iter()
-                            .filter(|n| extends(candidate, n))
-                            .map(str::len)
-                            .max()
-                            .map(|len| (len, e))
-                    })
-                    .max_by_key(|(len, _)| *len);
-                if let Some((_, e)) = best {
-                    return Some(&e.price);
+                // The names a candidate extends are its prefixes ending before a `-` or `@`;
+                // the longest first.
+                let cuts = candidate
+                    .bytes()
+                    .enumerate()
+                    .rev()
+                    .filter(|&(_, b)| matches!(b, b'-' | b'@'));
+                for (cut, _) in cuts {
+                    if let Some(&i) = named(&candidate[..cut]).iter().find(|i| applies(i)) {
+                        return Some(&self.entries[i].price);
+                    }
                 }
             }
         }
@@ -346,13 +372,6 @@ fn names(e: &Entry) -> Vec<&str> {
     std::iter::once(e.id.as_str())
         .chain(e.aliases.iter().map(String::as_str))
         .collect()
-}
-
-/// `name` is a dated or tagged variant of `id`: `id` followed by `-` or `@`.
-fn extends(name: &str, id: &str) -> bool {
-    name.len() > id.len()
-        && name.starts_with(id)
-        && matches!(name.as_bytes()[id.len()], b'-' | b'@')
 }
 
 /// `n / d` rounded half away from zero.

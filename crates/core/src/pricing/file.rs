@@ -170,9 +170,6 @@ impl PriceTable {
                 overridden: false,
             });
         }
-        Ok(PriceTable {
-            version: file.version,
-            entries,
-        })
+        Ok(PriceTable::indexed(file.version, entries))
     }
 }

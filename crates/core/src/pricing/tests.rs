@@ -223,7 +223,7 @@ fn matching_rules() {
 fn overrides_win_and_mark_the_version() {
     let mut t = table();
     let p = ModelPrice::from_decimal_strs("1", "2", None, None, None).unwrap();
-    t.set_override(Some("groq"), "llama-3.3-70b-versatile", p);
+    t.set_override(Some("groq"), "llama-3.3-70b-versatile", p.clone());
     assert_eq!(
         t.lookup("groq", "llama-3.3-70b-versatile")
             .unwrap()
@@ -232,8 +232,120 @@ fn overrides_win_and_mark_the_version() {
         1_000_000
     );
     assert_eq!(t.version(), "2026-11-01+local");
+    // An override of a name the shipped table has as an alias wins for its dated variants too,
+    // not only for the exact name.
+    t.set_override(None, "claude-3-5-sonnet", p);
+    for model in ["claude-3-5-sonnet", "claude-3-5-sonnet-20241022"] {
+        assert_eq!(
+            t.lookup("anthropic", model).unwrap().rates.input,
+            1_000_000,
+            "{model}"
+        );
+    }
+    assert_eq!(
+        t.lookup("anthropic", "claude-3-7-sonnet-20250219")
+            .unwrap()
+            .rates
+            .input,
+        3_000_000
+    );
     let err = ModelPrice::from_decimal_strs("x", "2", None, None, None)
         .unwrap_err()
         .to_string();
     assert!(err.contains("input"), "{err}");
+}
+
+/// The lookup as a scan of every entry: the rules of [`PriceTable::lookup`] written directly,
+/// for the indexed lookup to be checked against.
+fn scanned<'t>(t: &'t PriceTable, provider: &str, model: &str) -> Option<&'t ModelPrice> {
+    // `name` is a dated or tagged variant of `id`: `id` followed by `-` or `@`.
+    let extends = |name: &str, id: &str| {
+        name.len() > id.len()
+            && name.starts_with(id)
+            && matches!(name.as_bytes()[id.len()], b'-' | b'@')
+    };
+    let model = model.trim();
+    let model = model.strip_prefix("models/").unwrap_or(model);
+    let mut candidates = vec![model];
+    if let Some((_, bare)) = model.rsplit_once('/') {
+        candidates.push(bare);
+    }
+    for candidate in candidates {
+        for restricted in [true, false] {
+            let applies = |e: &&Entry| {
+                if restricted {
+                    e.providers.iter().any(|p| p == provider)
+                } else {
+                    e.providers.is_empty()
+                }
+            };
+            let entries = || t.entries.iter().filter(applies);
+            if let Some(e) = entries().find(|e| names(e).contains(&candidate)) {
+                return Some(&e.price);
+            }
+            // The longest extended name; the first entry in table order on a tie.
+            let best = entries()
+                .enumerate()
+                .filter_map(|(at, e)| {
+                    let len = names(e)
+                        .into_iter()
+                        .filter(|n| extends(candidate, n))
+                        .map(str::len)
+                        .max()?;
+                    Some((len, std::cmp::Reverse(at), e))
+                })
+                .max_by_key(|&(len, at, _)| (len, at));
+            if let Some((_, _, e)) = best {
+                return Some(&e.price);
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn indexed_lookup_matches_a_scan_of_every_entry() {
+    let mut t = table();
+    let p = |input: &str| ModelPrice::from_decimal_strs(input, "2", None, None, None).unwrap();
+    // Overrides that shadow shipped names for one provider and for all, and a new family.
+    t.set_override(Some("anthropic"), "claude-sonnet-4-5", p("1"));
+    t.set_override(None, "gpt-4o", p("2"));
+    t.set_override(None, "my-model", p("3"));
+    t.set_override(Some("groq"), "my-model", p("4"));
+    // An override named like a shipped entry's alias: both extend to the same dated names.
+    t.set_override(None, "claude-3-5-sonnet", p("5"));
+    let mut providers: Vec<String> = t.entries.iter().flat_map(|e| e.providers.clone()).collect();
+    providers.extend(["openrouter", "unknown", ""].map(str::to_owned));
+    providers.sort();
+    providers.dedup();
+    let mut models: Vec<String> = Vec::new();
+    for e in &t.entries {
+        for n in names(e) {
+            models.extend([
+                n.to_owned(),
+                format!("{n}-20250101"),
+                format!("{n}@latest"),
+                format!("{n}-x-y"),
+                format!("vendor/{n}"),
+                format!("models/{n}"),
+                format!(" {n} "),
+                format!("{n}x"),
+                n[..n.len() / 2].to_owned(),
+            ]);
+        }
+    }
+    models.extend(["", "-", "@", "/", "a/b/c", "totally-unknown"].map(str::to_owned));
+    let mut priced = 0;
+    for provider in &providers {
+        for model in &models {
+            let (got, want) = (t.lookup(provider, model), scanned(&t, provider, model));
+            assert!(
+                got.map(std::ptr::from_ref) == want.map(std::ptr::from_ref),
+                "{provider} / {model:?}: indexed {got:?}, scanned {want:?}"
+            );
+            priced += usize::from(got.is_some());
+        }
+    }
+    // The comparison covered both outcomes, not only misses.
+    assert!(priced > models.len(), "{priced} priced lookups");
 }
