@@ -89,8 +89,23 @@ pub struct PromptText {
 
 /// First 16 hex digits of the SHA-256 of `text`.
 pub fn text_hash(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    hash_of(&[text.as_bytes()])
+}
+
+/// [`text_hash`] of `pieces` joined, without joining them.
+pub fn hash_of(pieces: &[&[u8]]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hasher = Sha256::new();
+    for piece in pieces {
+        hasher.update(piece);
+    }
+    let digest = hasher.finalize();
+    let mut out = String::with_capacity(16);
+    for b in &digest[..8] {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 fn chars(text: &str) -> i64 {
@@ -227,6 +242,20 @@ mod tests {
             .into_iter()
             .map(|(n, _)| n)
             .collect()
+    }
+
+    #[test]
+    fn hashes_are_the_sha256_prefix_of_the_joined_pieces() {
+        // SHA-256("abc") = ba7816bf8f01cfea414140de5dae2223…: stored hashes and session chains
+        // depend on these exact digits.
+        assert_eq!(text_hash("abc"), "ba7816bf8f01cfea");
+        assert_eq!(text_hash(""), "e3b0c44298fc1c14");
+        assert_eq!(hash_of(&[b"a", b"", b"bc"]), text_hash("abc"));
+        let joined = format!("{}\u{1}{}", "prev", "héllo");
+        assert_eq!(
+            hash_of(&["prev".as_bytes(), b"\x01", "héllo".as_bytes()]),
+            text_hash(&joined)
+        );
     }
 
     #[test]

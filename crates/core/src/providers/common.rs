@@ -223,7 +223,7 @@ impl PromptBuilder {
     pub fn message(&mut self, text: String, user: bool, last_user: bool) {
         self.text.messages += 1;
         let prev = self.text.chain.last().map_or("", String::as_str);
-        let link = crate::prompt::text_hash(&format!("{prev}\u{1}{text}"));
+        let link = crate::prompt::hash_of(&[prev.as_bytes(), b"\x01", text.as_bytes()]);
         self.text.chain.push(link);
         if user && self.text.first_user.is_empty() {
             self.text.first_user.clone_from(&text);
