@@ -76,6 +76,22 @@ pub fn current_tid() -> Option<u32> {
         .ok()
 }
 
+/// CPU seconds each live thread of process `pid` has used, by thread id, with its name.
+pub fn threads_cpu_seconds(pid: u32) -> std::collections::HashMap<u32, (String, f64)> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Default::default();
+    };
+    tasks
+        .filter_map(|task| {
+            let task = task.ok()?;
+            let tid: u32 = task.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            let secs = stat_cpu_seconds(&task.path().join("stat").display().to_string());
+            Some((tid, (comm.trim().to_owned(), secs)))
+        })
+        .collect()
+}
+
 /// utime + stime of a `stat` file, in seconds.
 fn stat_cpu_seconds(path: &str) -> f64 {
     let Ok(stat) = std::fs::read_to_string(path) else {

@@ -142,6 +142,20 @@ pub fn print(r: &Results, smoke: bool) {
                 "",
                 mark(ratio <= 1.5)
             );
+            if let Some(split) = s.cpu_split {
+                let per = |secs: f64| secs * 1e6 / s.proxied_requests as f64;
+                let of_bare = |secs: f64| per(secs) / bare_us.max(1e-9);
+                println!(
+                    "{:16}  by thread: lanes {:.0} µs ({:.2}× bare), recording {:.0} µs ({:.2}×), writer and runtime {:.0} µs ({:.2}×)",
+                    "",
+                    per(split.lanes),
+                    of_bare(split.lanes),
+                    per(split.recording),
+                    of_bare(split.recording),
+                    per(split.writer_and_runtime),
+                    of_bare(split.writer_and_runtime),
+                );
+            }
         }
         if let Some([d, b, p]) = s.p99_range {
             println!(

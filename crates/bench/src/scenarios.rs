@@ -78,6 +78,42 @@ impl Pcts {
     }
 }
 
+/// tokenwatch's CPU seconds over a scenario, by the threads that spent them.
+#[derive(Debug, Clone, Copy, Serialize, Default)]
+pub struct CpuSplit {
+    /// The serving lanes (`tw-lane-*`).
+    pub lanes: f64,
+    /// The recording thread (`tw-recording`): pricing and analysis.
+    pub recording: f64,
+    /// Everything else: the batch writer's pool threads and the main runtime.
+    pub writer_and_runtime: f64,
+}
+
+impl CpuSplit {
+    /// The split between two [`crate::procs::threads_cpu_seconds`] snapshots, with the
+    /// process's own CPU seconds over the same span: what no lane or recording thread spent
+    /// (threads that came and went included) counts as writer and runtime.
+    pub fn between(
+        before: &std::collections::HashMap<u32, (String, f64)>,
+        after: &std::collections::HashMap<u32, (String, f64)>,
+        process: f64,
+    ) -> CpuSplit {
+        let spent = |prefix: &str| -> f64 {
+            after
+                .iter()
+                .filter(|(_, (name, _))| name.starts_with(prefix))
+                .map(|(tid, (_, secs))| secs - before.get(tid).map_or(0.0, |(_, s)| *s))
+                .sum()
+        };
+        let (lanes, recording) = (spent("tw-lane"), spent("tw-recording"));
+        CpuSplit {
+            lanes,
+            recording,
+            writer_and_runtime: (process - lanes - recording).max(0.0),
+        }
+    }
+}
+
 /// Figures of one scenario. Latencies in microseconds.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Scenario {
@@ -105,6 +141,8 @@ pub struct Scenario {
     /// CPU seconds the bare hyper proxy's thread used for the same number of requests (or for
     /// `bare_http_requests`, where the load is a closed loop).
     pub bare_http_cpu_seconds: Option<f64>,
+    /// tokenwatch's CPU seconds split by thread (`wrk` scenarios).
+    pub cpu_split: Option<CpuSplit>,
     /// Requests the bare hyper proxy served, where that differs from `proxied_requests`.
     pub bare_http_requests: Option<u64>,
     pub bare_http_rps: Option<f64>,

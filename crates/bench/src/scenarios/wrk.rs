@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use super::{Pcts, Scenario, Setup, body};
+use super::{CpuSplit, Pcts, Scenario, Setup, body};
 use crate::procs;
 
 /// One `wrk` run's figures.
@@ -51,6 +51,7 @@ pub(super) async fn wrk_tail(
             ..Scenario::default()
         };
         let cpu = procs::cpu_seconds(setup.pid());
+        let threads = procs::threads_cpu_seconds(setup.pid());
         procs::reset_peak(setup.pid());
         let bare_tid = crate::relay::BARE_HTTP_TID.get().copied();
         let urls = [
@@ -100,6 +101,11 @@ pub(super) async fn wrk_tail(
         // wrk stops with up to `conns` requests in flight; tokenwatch records those too.
         let slack = i64::from(conns) * rounds as i64;
         setup.settle_with_slack(&mut sc, cpu, slack).await?;
+        sc.cpu_split = Some(CpuSplit::between(
+            &threads,
+            &procs::threads_cpu_seconds(setup.pid()),
+            sc.cpu_seconds,
+        ));
         out.push(sc);
     }
     Ok(out)
@@ -236,6 +242,40 @@ mod tests {
         };
         let m = median_run(&[run(900.0, 3.0), run(100.0, 1.0), run(500.0, 2.0)]);
         assert_eq!((m.pcts.p99, m.rps, m.requests), (500.0, 2.0, 30));
+    }
+
+    #[test]
+    fn cpu_splits_by_thread_name_and_leaves_the_rest_to_the_writer() {
+        let snap = |threads: &[(u32, &str, f64)]| {
+            threads
+                .iter()
+                .map(|&(tid, name, secs)| (tid, (name.to_owned(), secs)))
+                .collect::<std::collections::HashMap<_, _>>()
+        };
+        let before = snap(&[
+            (1, "tokenwatch", 0.5),
+            (2, "tw-lane-0", 1.0),
+            (3, "tw-lane-1", 2.0),
+            (4, "tw-recording", 0.25),
+            (5, "tokio-rt-worker", 3.0),
+        ]);
+        // Lane 1 spent 1.5 s, lane 0 nothing, recording 0.5 s; a pool thread came (0.75 s),
+        // thread 5 went: the process's 4 s leave 2 s to the writer and the runtime.
+        let after = snap(&[
+            (1, "tokenwatch", 0.5),
+            (2, "tw-lane-0", 1.0),
+            (3, "tw-lane-1", 3.5),
+            (4, "tw-recording", 0.75),
+            (6, "tokio-rt-worker", 0.75),
+        ]);
+        let split = CpuSplit::between(&before, &after, 4.0);
+        assert_eq!(
+            (split.lanes, split.recording, split.writer_and_runtime),
+            (1.5, 0.5, 2.0)
+        );
+        // Never negative when the process figure lags the threads'.
+        let split = CpuSplit::between(&before, &after, 1.0);
+        assert_eq!(split.writer_and_runtime, 0.0);
     }
 
     #[test]
