@@ -132,7 +132,14 @@ pub fn print(r: &Results, smoke: bool) {
             );
             println!("{:16}total added     {}", "", pcts(&s.total_added));
         }
-        if let Some(bare) = s.bare_http_cpu_seconds.filter(|_| s.proxied_requests > 0) {
+        if s.bare_http_cpu_seconds == Some(0.0) {
+            // A smoke run's few requests can take the bare proxy less than one clock tick
+            // (10 ms) of CPU: there is no ratio to print.
+            println!(
+                "{:16}CPU per request: bare hyper proxy under one clock tick in all, no ratio",
+                ""
+            );
+        } else if let Some(bare) = s.bare_http_cpu_seconds.filter(|_| s.proxied_requests > 0) {
             let tw_us = s.cpu_seconds * 1e6 / s.proxied_requests as f64;
             let bare_requests = s.bare_http_requests.unwrap_or(s.proxied_requests).max(1);
             let bare_us = bare * 1e6 / bare_requests as f64;
