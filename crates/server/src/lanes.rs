@@ -12,6 +12,7 @@
 //! the main runtime, which outlives the lanes: a PostgreSQL socket belongs to the runtime that
 //! opened it and would break when its lane ends. Lanes must never touch the store.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -133,14 +134,17 @@ impl Lane {
         let background = state.background.clone();
         let app = router(Arc::new(state), main);
         let ticker = tokio::spawn(keep_timer_armed());
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|stop| *stop).await;
-        })
-        .await;
+        let served =
+            axum::serve(
+                listener,
+                axum::ServiceExt::<Request>::into_make_service_with_connect_info::<
+                    std::net::SocketAddr,
+                >(app),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            })
+            .await;
         // Like in-flight responses, they finish (each bounded by its provider's timeout) before
         // the runtime and its upstream connections go away.
         background.idle().await;
@@ -174,11 +178,53 @@ fn set_nodelay(tcp: &mut tokio::net::TcpStream) {
 }
 
 /// The lane's router: tokenwatch's own routes handed to the main runtime, the proxy here.
-fn router(state: Arc<AppState>, main: Handle) -> Router {
-    own_routes(&state)
+fn router(state: Arc<AppState>, main: Handle) -> Dispatch {
+    let own = own_routes(&state)
         .layer(axum::middleware::from_fn_with_state(main, on_main))
         .fallback(proxy::handle)
-        .with_state(state)
+        .with_state(Arc::clone(&state));
+    Dispatch { state, own }
+}
+
+/// Sends a request that names a configured provider (`/<provider>/…` or a drop-in path)
+/// straight to the proxy, and everything else through the router. Provider names cannot be
+/// tokenwatch's own route prefixes (`config::RESERVED_PREFIXES`), so the router would have
+/// reached the same handler through its fallback, after a failed route match, an extractor
+/// pass and a boxed future of its own.
+#[derive(Clone)]
+struct Dispatch {
+    state: Arc<AppState>,
+    own: Router,
+}
+
+impl tower_service::Service<Request> for Dispatch {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures_util::future::Either<
+        Pin<Box<dyn Future<Output = Result<Response, Self::Error>> + Send>>,
+        <Router as tower_service::Service<Request>>::Future,
+    >;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        use futures_util::future::Either;
+        if self
+            .state
+            .routes
+            .resolve(request.uri().path(), request.headers())
+            .is_some()
+        {
+            let state = Arc::clone(&self.state);
+            Either::Left(Box::pin(async move {
+                Ok(proxy::handle(State(state), request).await)
+            }))
+        } else {
+            Either::Right(tower_service::Service::call(&mut self.own, request))
+        }
+    }
 }
 
 /// Runs a request on the main runtime, its response body included (the body may read the

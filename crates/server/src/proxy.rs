@@ -226,7 +226,7 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
     };
     let upstream = Arc::clone(upstream);
     let rest = rest.to_owned();
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let key_use = match keys::check(&app, &upstream, &parts.headers).await {
         Ok(k) => k,
         Err(refusal) => return refusal,
@@ -364,14 +364,15 @@ pub async fn handle(State(app): State<Arc<AppState>>, request: Request) -> Respo
             .insert(http::header::RETRY_AFTER, refusal.retry_after_secs.into());
         return response;
     }
-    let mut out_headers = headers::forward_request_headers(&parts.headers, rewritten);
+    let mut out_headers = std::mem::take(&mut parts.headers);
+    headers::strip_request_headers(&mut out_headers, rewritten);
     if let KeyUse::Instead(key) = &key_use {
         if let Err(refusal) = keys::inject_credential(&app, &upstream, key, &mut out_headers).await
         {
             return refusal;
         }
     } else if let Some(key) = &upstream.api_key
-        && !headers::has_credentials(&parts.headers, query.as_deref())
+        && !headers::has_credentials(&out_headers, query.as_deref())
     {
         out_headers.insert(upstream.auth_header(), key.clone());
     }

@@ -102,7 +102,7 @@ impl Sent {
 
         let (mut resp_parts, incoming) = response.into_parts();
         if !record {
-            resp_parts.headers = headers::forward_response_headers(&resp_parts.headers, false);
+            headers::strip_response_headers(&mut resp_parts.headers, false);
             return Response::from_parts(resp_parts, Body::new(incoming));
         }
         let endpoint = exchange.endpoint;
@@ -125,8 +125,7 @@ impl Sent {
         exchange.http_status = Some(resp_parts.status.as_u16());
         exchange.response_headers = ResponseHeaderFacts::read(&resp_parts.headers);
         exchange.streamed = is_stream;
-        resp_parts.headers =
-            headers::forward_response_headers(&resp_parts.headers, stripper.is_some());
+        headers::strip_response_headers(&mut resp_parts.headers, stripper.is_some());
         let body = TeeBody::new(
             incoming,
             exchange,

@@ -77,28 +77,32 @@ fn strip_scheme<'a>(value: &'a [u8], scheme: &[u8]) -> &'a [u8] {
     }
 }
 
-/// Copies the headers that go upstream: everything but hop-by-hop and tokenwatch's own.
-/// `drop_length` removes `content-length` when the body was rewritten.
-pub fn forward_request_headers(from: &HeaderMap, drop_length: bool) -> HeaderMap {
-    copy_headers(from, drop_length, true)
+/// Removes, in place, what does not go upstream: hop-by-hop headers and tokenwatch's own.
+/// `drop_length` removes `content-length` too, when the body was rewritten.
+pub fn strip_request_headers(headers: &mut HeaderMap, drop_length: bool) {
+    strip_headers(headers, drop_length, true);
 }
 
-/// Copies the response headers that go back to the client: everything but hop-by-hop.
-pub fn forward_response_headers(from: &HeaderMap, drop_length: bool) -> HeaderMap {
-    copy_headers(from, drop_length, false)
+/// Removes, in place, what does not go back to the client: hop-by-hop headers.
+pub fn strip_response_headers(headers: &mut HeaderMap, drop_length: bool) {
+    strip_headers(headers, drop_length, false);
 }
 
-fn copy_headers(from: &HeaderMap, drop_length: bool, strip_own: bool) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(from.len());
-    for (name, value) in from {
-        let skip = is_hop_by_hop(name)
-            || (strip_own && is_tokenwatch_header(name))
-            || (drop_length && name == header::CONTENT_LENGTH);
-        if !skip {
-            out.append(name.clone(), value.clone());
-        }
+/// Edits the map the request or response arrived with instead of copying it: most messages
+/// carry nothing to strip but `host`, and a copy is an allocation and a rehash per header.
+fn strip_headers(headers: &mut HeaderMap, drop_length: bool, strip_own: bool) {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            is_hop_by_hop(name)
+                || (strip_own && is_tokenwatch_header(name))
+                || (drop_length && *name == header::CONTENT_LENGTH)
+        })
+        .cloned()
+        .collect();
+    for name in &doomed {
+        headers.remove(name);
     }
-    out
 }
 
 /// Facts worth keeping from the upstream's response headers.
@@ -148,12 +152,24 @@ mod tests {
         h.insert("x-tokenwatch-tags", HeaderValue::from_static("a=b"));
         h.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
         h.insert("content-length", HeaderValue::from_static("12"));
-        let out = forward_request_headers(&h, false);
+        h.append("x-tokenwatch-tag", HeaderValue::from_static("team=a"));
+        h.append("x-tokenwatch-tag", HeaderValue::from_static("env=b"));
+        h.insert("te", HeaderValue::from_static("trailers"));
+        let mut out = h.clone();
+        strip_request_headers(&mut out, false);
         let names: Vec<_> = out.keys().map(|k| k.as_str()).collect();
         assert_eq!(names.len(), 3, "{names:?}");
         assert!(out.contains_key("x-api-key") && out.contains_key("anthropic-version"));
         assert!(out.contains_key("content-length"));
-        assert!(!forward_request_headers(&h, true).contains_key("content-length"));
+        let mut rewritten = h.clone();
+        strip_request_headers(&mut rewritten, true);
+        assert!(!rewritten.contains_key("content-length"));
+        assert!(rewritten.contains_key("x-api-key"));
+        // A response keeps x-tokenwatch-* (they are tokenwatch's own answers) but not hop-by-hop.
+        let mut response = h.clone();
+        strip_response_headers(&mut response, false);
+        assert!(!response.contains_key("connection") && !response.contains_key("te"));
+        assert_eq!(response.get_all("x-tokenwatch-tag").iter().count(), 2);
     }
 
     #[test]
